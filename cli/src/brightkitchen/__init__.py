@@ -1,0 +1,1 @@
+"""Bright Kitchen command line: run the platform, seed the demo, operate services."""

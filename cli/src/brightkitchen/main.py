@@ -1,0 +1,95 @@
+"""``brightkitchen`` — the one command line of the platform."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import typer
+
+from bkcore.logging import setup_logging
+from bkcore.settings import CoreSettings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="Bright Kitchen (互联网+明厨亮灶): AI food-safety supervision for school canteens and restaurants.",
+    no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+)
+
+
+@app.command()
+def up(
+    port: int = typer.Option(8080, help="HTTP port of the console and APIs (0 = any free port)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; use 0.0.0.0 to reach it from other machines."),
+    data_dir: Path = typer.Option(Path("var"), help="Where SQLite files, snapshots and the bus log live."),
+    cameras: bool = typer.Option(True, help="Start the simulated kitchen cameras of the demo."),
+    seed: bool = typer.Option(True, help="Seed the demo tenant (city, districts, sites, users)."),
+    sim_fps: float = typer.Option(2.0, help="Frames per second each simulated camera sends to the detector."),
+    log_json: bool = typer.Option(False, help="JSON logs (for log shippers) instead of readable lines."),
+) -> None:
+    """Run the whole platform in one process on the embedded adapters.
+
+    SQLite files, a local object-store directory, the in-process bus and the detector on the CPU.
+    Data survives a restart. Stop with Ctrl-C.
+    """
+    from brightkitchen.platform import Platform, PlatformOptions
+
+    try:
+        settings = load_settings(CoreSettings, data_dir=data_dir, log_json=log_json)
+    except SettingsError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(2) from None
+    setup_logging("brightkitchen", settings.log_level, settings.log_json)
+    options = PlatformOptions(host=host, port=port, seed_demo=seed, simulated_cameras=cameras, sim_fps=sim_fps)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        async with Platform(settings, options) as platform:
+            _print_banner(platform.base_url, seeded=seed)
+            await stop.wait()
+        typer.echo("stopped; data kept in " + str(data_dir.resolve()))
+
+    asyncio.run(main())
+
+
+def _print_banner(base: str, *, seeded: bool) -> None:
+    from brightkitchen import demo_data
+
+    typer.secho("\nBright Kitchen is up  (明厨亮灶)\n", fg="green", bold=True)
+    typer.echo(f"  console         {base}/console/")
+    typer.echo(f"  parents (H5)    {base}/h5/")
+    typer.echo(f"  canteen kiosk   {base}/kiosk/")
+    for name in ("cases", "ledger", "gateway", "detector", "public"):
+        typer.echo(f"  API docs        {base}/api/{name}/docs")
+    if seeded:
+        typer.echo("\n  demo users (tenant %s):" % demo_data.TENANT_ID)
+        for user in demo_data.USERS:
+            typer.echo(f"    {user.username:<10} {user.password:<15} {user.role:<15} {user.name}")
+    typer.echo("\n  Ctrl-C stops it; data stays under the data directory.\n")
+
+
+@app.command("config")
+def show_config() -> None:
+    """List every setting shared by the services: environment variable, default, meaning."""
+    for name, info in CoreSettings.model_fields.items():
+        default = info.default
+        if hasattr(default, "get_secret_value"):
+            default = "(secret)"
+        typer.echo(f"BK_{name.upper():<22} default={default!s:<22} {info.description or ''}")
+
+
+def _register_subcommands() -> None:
+    from brightkitchen import detector_cli
+
+    app.add_typer(detector_cli.app, name="detector")
+
+
+_register_subcommands()
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,4 @@
+{{- define "bk.labels" -}}
+app.kubernetes.io/part-of: bright-kitchen
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}

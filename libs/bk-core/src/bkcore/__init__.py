@@ -1,0 +1,1 @@
+"""Bright Kitchen shared core: what every service needs and nothing service-specific."""
