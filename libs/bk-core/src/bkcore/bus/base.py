@@ -1,0 +1,258 @@
+"""Bus contract shared by the adapters.
+
+Semantics both adapters keep (tests in libs/bk-core/tests/test_bus_*.py hold them to it):
+- ``publish`` is at-least-once: when it returns, the event is durably accepted; it raises
+  ``PublishError`` otherwise. The partition key is ``event.meta.key``, so order holds per key.
+- Each ``subscribe(topic, group, handler)`` is a consumer group: every event reaches one member of
+  each group. The offset is committed only after the handler returned (or the event was
+  dead-lettered), so a crash re-delivers, never skips.
+- Events whose ``meta.event_id`` was already handled by this consumer recently are skipped (cheap
+  dedupe of producer retries). Durable exactly-once effects use the database inbox
+  (``bkcore.db.claim_event``) inside the handler's own transaction.
+- A message that cannot be decoded, or whose handler keeps failing after ``max_attempts``, goes to
+  ``<topic>.dlq`` with the error in its headers, and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from google.protobuf.message import DecodeError, Message
+
+from bkproto.common.v1.meta_pb2 import EventMeta
+from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
+from bkproto.events.v1.cases_pb2 import CaseChanged
+from bkproto.events.v1.complaints_pb2 import ComplaintFiled
+from bkproto.events.v1.detections_pb2 import ViolationDetected
+from bkproto.events.v1.ledger_alerts_pb2 import LedgerAlert
+from bkproto.events.v1.notifications_pb2 import NotificationRequested
+
+#: Every topic and the one event type it carries.
+TOPICS: dict[str, type[Message]] = {
+    "camera.status.v1": CameraStatusChanged,
+    "detections.v1": ViolationDetected,
+    "cases.v1": CaseChanged,
+    "ledger.alerts.v1": LedgerAlert,
+    "notifications.v1": NotificationRequested,
+    "complaints.v1": ComplaintFiled,
+}
+DEAD_LETTER_SUFFIX = ".dlq"
+
+# Header names carried next to the payload (Kafka headers / in-process equivalents).
+H_EVENT_ID = "event_id"
+H_TENANT = "tenant_id"
+H_TYPE = "type"
+H_ERROR = "dlq_error"
+H_SOURCE_TOPIC = "dlq_source_topic"
+H_SOURCE_PARTITION = "dlq_source_partition"
+H_SOURCE_OFFSET = "dlq_source_offset"
+H_GROUP = "dlq_group"
+H_ATTEMPTS = "dlq_attempts"
+
+log = logging.getLogger("bkcore.bus")
+
+
+class PublishError(RuntimeError):
+    """The bus did not durably accept an event."""
+
+
+class MalformedEvent(ValueError):
+    """The bytes on a topic are not a valid event of that topic's type."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event handed to a handler."""
+
+    topic: str
+    key: str
+    event: Message
+    event_id: str
+    tenant_id: str
+    partition: int
+    offset: int
+    attempt: int = 1
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, topic: str, event: Message) -> None:
+        """Durably publish ``event`` (its ``meta`` must carry event_id, tenant_id and key)."""
+
+    async def publish_raw(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        """Publish bytes as they are (dead letters, tests of malformed input)."""
+
+    def subscribe(self, topic: str, group: str, handler: Handler, *, max_attempts: int = 3) -> None:
+        """Register a consumer group's handler; call before ``start``."""
+
+    async def ready(self) -> bool:
+        """True when the bus can publish and consume (for /readyz)."""
+
+
+def new_meta(*, tenant_id: str, key: str, producer: str, occurred_at: datetime | None = None,
+             event_id: str | None = None, trace_id: str = "") -> EventMeta:
+    """An EventMeta with a fresh id; ``occurred_at`` defaults to now (UTC)."""
+    meta = EventMeta(
+        event_id=event_id or str(uuid.uuid4()), tenant_id=tenant_id, key=key, producer=producer,
+        trace_id=trace_id,
+    )
+    meta.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))
+    return meta
+
+
+def encode_event(topic: str, event: Message) -> tuple[bytes, bytes, dict[str, str]]:
+    """(key, value, headers) for ``event`` on ``topic``; checks type and required meta."""
+    expected = TOPICS.get(topic)
+    if expected is None:
+        raise ValueError(f"unknown topic {topic!r}; known: {sorted(TOPICS)}")
+    if not isinstance(event, expected):
+        raise TypeError(f"topic {topic} carries {expected.__name__}, not {type(event).__name__}")
+    meta: EventMeta = event.meta  # type: ignore[attr-defined]
+    for field in ("event_id", "tenant_id", "key"):
+        if not getattr(meta, field):
+            raise ValueError(f"{expected.__name__}.meta.{field} is required")
+    headers = {H_EVENT_ID: meta.event_id, H_TENANT: meta.tenant_id, H_TYPE: expected.DESCRIPTOR.full_name}
+    return meta.key.encode(), event.SerializeToString(), headers
+
+
+def decode_event(topic: str, value: bytes) -> Message:
+    """Parse bytes from ``topic``; raises MalformedEvent when they are not a valid event."""
+    cls = TOPICS.get(topic)
+    if cls is None:
+        raise MalformedEvent(f"unknown topic {topic!r}")
+    event = cls()
+    try:
+        event.ParseFromString(value)
+    except DecodeError as exc:
+        raise MalformedEvent(f"not a {cls.__name__}: {exc}") from None
+    meta = event.meta  # type: ignore[attr-defined]
+    if not meta.event_id or not meta.tenant_id:
+        raise MalformedEvent(f"{cls.__name__} without meta.event_id/tenant_id")
+    return event
+
+
+# --- shared by the adapters: one consumer-side policy, two transports ---------------------------
+
+
+def dead_letter_topic(topic: str) -> str:
+    return topic + DEAD_LETTER_SUFFIX
+
+
+def check_topic(topic: str, *, allow_dlq: bool = False) -> None:
+    """Reject topic names outside the contract (typos would otherwise create stray topics)."""
+    base = topic.removesuffix(DEAD_LETTER_SUFFIX) if allow_dlq else topic
+    if base not in TOPICS:
+        raise ValueError(f"unknown topic {topic!r}; known: {sorted(TOPICS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored message as a transport hands it over (also how dead letters are read back)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    headers: dict[str, str]
+
+
+class RecentIds:
+    """LRU of recently handled event ids: cheap dedupe of producer retries, not a durable inbox."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+
+    def __contains__(self, event_id: str) -> bool:
+        if event_id in self._ids:
+            self._ids.move_to_end(event_id)
+            return True
+        return False
+
+    def add(self, event_id: str) -> None:
+        self._ids[event_id] = None
+        self._ids.move_to_end(event_id)
+        if len(self._ids) > self._capacity:
+            self._ids.popitem(last=False)
+
+
+def dead_letter_headers(record: Record, *, group: str, error: BaseException, attempts: int) -> dict[str, str]:
+    return {
+        **record.headers,
+        H_ERROR: f"{type(error).__name__}: {error}"[:2000],
+        H_SOURCE_TOPIC: record.topic,
+        H_SOURCE_PARTITION: str(record.partition),
+        H_SOURCE_OFFSET: str(record.offset),
+        H_GROUP: group,
+        H_ATTEMPTS: str(attempts),
+    }
+
+
+async def handle_record(
+    record: Record, *, group: str, handler: Handler, max_attempts: int, seen: RecentIds,
+    wait_retry: Callable[[int], Awaitable[bool]],
+    dead_letter: Callable[[Record, BaseException, int], Awaitable[bool]],
+) -> bool:
+    """Decode, dedupe, run ``handler`` with retries, dead-letter on failure.
+
+    Returns True when the record is finished (handled, skipped or dead-lettered) and its offset may be
+    committed; False when the bus is stopping mid-way, so the record must stay uncommitted.
+    ``wait_retry(attempt)`` sleeps before the next attempt and returns False if the bus is stopping.
+    Only ``Exception`` is caught: a cancellation or a crash leaves the record uncommitted.
+    """
+    try:
+        event = decode_event(record.topic, record.value)
+    except MalformedEvent as exc:
+        log.warning("dead-lettering undecodable message", extra={"topic": record.topic, "group": group,
+                    "partition": record.partition, "offset": record.offset, "error": str(exc)})
+        return await dead_letter(record, exc, 0)
+    meta: EventMeta = event.meta  # type: ignore[attr-defined]
+    if meta.event_id in seen:
+        return True
+    for attempt in range(1, max_attempts + 1):
+        delivery = Delivery(topic=record.topic, key=meta.key, event=event, event_id=meta.event_id,
+                            tenant_id=meta.tenant_id, partition=record.partition, offset=record.offset,
+                            attempt=attempt)
+        try:
+            await handler(delivery)
+        except Exception as exc:
+            if attempt >= max_attempts:
+                log.error("handler failed %d times; dead-lettering", attempt, exc_info=exc, extra={
+                    "topic": record.topic, "group": group, "event_id": meta.event_id})
+                return await dead_letter(record, exc, attempt)
+            log.warning("handler failed (attempt %d/%d); retrying", attempt, max_attempts, extra={
+                "topic": record.topic, "group": group, "event_id": meta.event_id, "error": repr(exc)})
+            if not await wait_retry(attempt):
+                return False
+        else:
+            seen.add(meta.event_id)
+            return True
+    return False  # max_attempts < 1: nothing ran, keep the record
+
+
+async def finish_tasks(tasks: list[asyncio.Task[None]], timeout_s: float) -> None:
+    """Let tasks end on their own, cancel what still runs after ``timeout_s``; log how any crashed."""
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in late:
+        task.cancel()
+    for task, result in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            log.error("bus task %s ended with %r", task.get_name(), result)
