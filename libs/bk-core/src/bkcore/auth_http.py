@@ -1,0 +1,133 @@
+"""Auth for FastAPI routes and SQL queries: who is calling, and which rows they may see.
+
+    auth = Authenticator(runtime.tokens)
+
+    @router.get("/cases")
+    async def list_cases(p: Principal = Depends(auth.require_roles(Role.SUPERVISOR, Role.STAFF))):
+        stmt = scope_to_principal(select(Case), p, tenant_col=Case.tenant_id,
+                                  org_path_col=Case.org_path, site_id_col=Case.site_id)
+
+The scoping rules live in ``bkcore.auth``; ``scope_to_principal`` is their SQL twin, so a list
+endpoint filters in the database exactly as ``Principal.can_see_site`` filters one object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, TypeAlias, TypeVar
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import ColumnElement, and_, false, func, or_
+from sqlalchemy.orm import QueryableAttribute
+
+from bkcore.auth import ALL_TENANTS, AuthError, Principal, Role, TokenIssuer
+
+_bearer = HTTPBearer(auto_error=False)  # we answer 401 ourselves, with a WWW-Authenticate header
+Stmt = TypeVar("Stmt")  # Select, Update or Delete: anything with .where()
+Col: TypeAlias = ColumnElement[Any] | QueryableAttribute[Any]  # a Core column or an ORM attribute
+
+
+class Authenticator:
+    """FastAPI dependency that turns ``Authorization: Bearer <jwt>`` into a ``Principal``."""
+
+    def __init__(self, issuer: TokenIssuer) -> None:
+        self.issuer = issuer
+
+    async def __call__(self, request: Request,
+                       creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+        if creds is None:
+            raise _unauthorized("bearer token required", error=None)
+        try:
+            principal = self.issuer.verify(creds.credentials)
+        except AuthError as exc:
+            raise _unauthorized(str(exc), error="invalid_token") from None
+        request.state.principal = principal  # for logs and middleware further down the line
+        return principal
+
+    def require_roles(self, *roles: Role) -> Callable[..., Awaitable[Principal]]:
+        """A dependency that authenticates and then admits only the given roles (403 otherwise)."""
+        allowed = frozenset(roles)
+
+        async def dependency(principal: Principal = Depends(self)) -> Principal:
+            if principal.role not in allowed:
+                raise HTTPException(403, detail=f"role {principal.role.value!r} may not do this")
+            return principal
+
+        return dependency
+
+
+def _unauthorized(detail: str, *, error: str | None) -> HTTPException:
+    # RFC 6750 §3: no error code when credentials are missing, invalid_token when they are bad.
+    challenge = 'Bearer realm="bright-kitchen"'
+    if error:
+        challenge += f', error="{error}"'
+    return HTTPException(401, detail=detail, headers={"WWW-Authenticate": challenge})
+
+
+def ensure_site_visible(principal: Principal, tenant_id: str, site_id: str, site_org_path: str,
+                        bound_site_ids: Collection[str] | None = None) -> None:
+    """404 unless the caller may see the site: a 403 would confirm that the site exists."""
+    bound = frozenset(bound_site_ids) if bound_site_ids is not None else None
+    if not principal.can_see_site(tenant_id, site_id, site_org_path, bound):
+        raise HTTPException(404, detail="not found")
+
+
+def scope_to_principal(stmt: Stmt, principal: Principal, *, tenant_col: Col,
+                       org_path_col: Col | None, site_id_col: Col | None,
+                       bound_site_ids: Collection[str] | None = None) -> Stmt:
+    """Add the WHERE clauses that keep ``stmt`` inside what ``principal`` may see.
+
+    Fails closed: a role the table cannot be scoped for (no site column for site staff, no
+    bindings passed for a parent) sees nothing rather than everything.
+    """
+    clause = scope_clause(principal, tenant_col=tenant_col, org_path_col=org_path_col,
+                          site_id_col=site_id_col, bound_site_ids=bound_site_ids)
+    return stmt.where(clause)  # type: ignore[attr-defined]
+
+
+def scope_clause(principal: Principal, *, tenant_col: Col, org_path_col: Col | None,
+                 site_id_col: Col | None,
+                 bound_site_ids: Collection[str] | None = None) -> ColumnElement[bool]:
+    """The boolean SQL expression behind ``scope_to_principal`` (for joins and subqueries)."""
+    role = principal.role
+    if role == Role.SERVICE and principal.tenant_id == ALL_TENANTS:
+        return tenant_col.is_not(None)  # every tenant, but still a real predicate
+    tenant = tenant_col == principal.tenant_id
+    if role in (Role.PLATFORM_ADMIN, Role.SERVICE):
+        return tenant
+    if role == Role.SUPERVISOR:
+        if org_path_col is None:
+            return false()
+        return and_(tenant, subtree_clause(org_path_col, principal.org_path))
+    if role in (Role.SITE_MANAGER, Role.STAFF):
+        return _sites_clause(tenant, site_id_col, principal.site_ids)
+    if role == Role.PARENT and bound_site_ids is not None:
+        return _sites_clause(tenant, site_id_col, bound_site_ids)
+    return false()
+
+
+def _sites_clause(tenant: ColumnElement[bool], site_id_col: Col | None,
+                  site_ids: Collection[str]) -> ColumnElement[bool]:
+    if site_id_col is None or not site_ids:
+        return false()
+    return and_(tenant, site_id_col.in_(sorted(site_ids)))
+
+
+def subtree_clause(org_path_col: Col, root: str) -> ColumnElement[bool]:
+    """SQL for ``in_subtree(col, root)``: ``col = root OR col LIKE root || '/%'``."""
+    root = root.rstrip("/")
+    if root == "":  # "/" is the whole tenant
+        return org_path_col.is_not(None)
+    prefix = root + "/"
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # LIKE lets PostgreSQL use a text_pattern_ops index; the substr test keeps the match exact
+    # where LIKE is case-insensitive (SQLite), so "/SZ/x" never slips into "/sz"'s subtree.
+    return or_(
+        org_path_col == root,
+        and_(org_path_col.like(escaped + "%", escape="\\"),
+             func.substr(org_path_col, 1, len(prefix)) == prefix),
+    )
+
+
+__all__ = ["Authenticator", "ensure_site_visible", "scope_clause", "scope_to_principal", "subtree_clause"]
