@@ -1,0 +1,366 @@
+"""Multi-step work with side effects: a signal becomes a case, a case moves through the loop.
+
+Every function runs inside the caller's transaction and writes the state change, its timeline
+entry, its audit entry and its events (outbox) together, so all of them happen or none does.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bk_cases.audit import service as audit
+from bk_cases.cases import routing
+from bk_cases.cases import service as cases
+from bk_cases.cases.enums import Action, CaseStatus, RiskClass, Source
+from bk_cases.cases.messaging import case_changed
+from bk_cases.cases.models import Case, CaseEvent, Rectification
+from bk_cases.cases.rules import (
+    AWAITING_SITE,
+    EDUCATION_KINDS,
+    Grade,
+    check_transition,
+    deadline_for,
+    grade,
+    joins_open_case,
+    open_key,
+    verdict_for,
+)
+from bk_cases.context import Context
+from bk_cases.db import outbox
+from bk_cases.directory import service as directory
+from bk_cases.notifications.flows import Message, Recipient, notify
+from bkcore.auth import Principal
+from bkcore.db import enqueue_event
+
+log = logging.getLogger(__name__)
+SYSTEM = "system"
+_TTL_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """Anything that may open a case: a detection, a camera alarm, a ledger alert, a complaint."""
+
+    tenant_id: str
+    site_id: str
+    case_type: str
+    source: Source
+    source_ref: str
+    seen_at: datetime
+    camera_id: str = ""
+    zone: str = ""
+    score: float = 0.0
+    box: tuple[float, ...] = ()
+    raw_snapshot_key: str = ""
+    annotated_snapshot_key: str = ""
+    model_version: str = ""
+    description: str = ""
+    aggregate: bool = True  # complaints are individual: each is its own case
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInfo:
+    org_path: str
+    kind: str
+
+
+async def _site(ctx: Context, session: AsyncSession, tenant_id: str, site_id: str) -> SiteInfo | None:
+    key = f"site|{tenant_id}|{site_id}"
+    if (hit := ctx.ttl_get(key)) is not None:
+        return hit  # type: ignore[return-value]
+    site = await directory.get_site(db_session=session, tenant_id=tenant_id, site_id=site_id)
+    info = SiteInfo(site.org_path, site.kind) if site else None
+    if info:
+        ctx.ttl_put(key, info, _TTL_S)
+    return info
+
+
+async def _grade(ctx: Context, session: AsyncSession, tenant_id: str, case_type: str) -> Grade:
+    key = f"grades|{tenant_id}"
+    overrides = ctx.ttl_get(key)
+    if overrides is None:
+        overrides = await cases.tenant_grades(db_session=session, tenant_id=tenant_id)
+        ctx.ttl_put(key, overrides, _TTL_S)
+    s = ctx.settings
+    return grade(
+        case_type,
+        overrides=overrides,
+        deadline_i_h=s.deadline_class_i_h,  # type: ignore[arg-type]
+        deadline_ii_h=s.deadline_class_ii_h,
+    )
+
+
+async def record(
+    session: AsyncSession,
+    case: Case,
+    *,
+    action: Action,
+    actor_id: str,
+    previous: str,
+    at: datetime,
+    note: str = "",
+    data: dict[str, str] | None = None,
+    audited: bool = True,
+) -> None:
+    """Timeline + audit + ``cases.v1`` for one change of ``case`` (same transaction)."""
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            tenant_id=case.tenant_id,
+            at=at,
+            action=action.value,
+            actor_id=actor_id,
+            from_status=previous,
+            to_status=case.status,
+            note=note,
+            data=data or {},
+        )
+    )
+    if audited:
+        await audit.append(
+            db_session=session,
+            tenant_id=case.tenant_id,
+            at=at,
+            actor_id=actor_id,
+            action=action.value,
+            entity_type="case",
+            entity_id=case.id,
+            data={
+                "from": previous,
+                "to": case.status,
+                "note": note,
+                "card": case.card_level,
+                "verdict": case.verdict,
+                **(data or {}),
+            },
+        )
+    await enqueue_event(
+        session,
+        outbox,
+        "cases.v1",
+        case_changed(case, action=action.value, actor_id=actor_id, previous_status=previous, at=at),
+    )
+
+
+async def intake(ctx: Context, session: AsyncSession, signal: Signal) -> tuple[Case, bool] | None:
+    """Open a case for ``signal`` or join the open one; (case, created) or None for an unknown site."""
+    now = ctx.runtime.clock.now()
+    site = await _site(ctx, session, signal.tenant_id, signal.site_id)
+    if site is None:
+        log.warning(
+            "signal for unknown site dropped",
+            extra={"tenant_id": signal.tenant_id, "site_id": signal.site_id},
+        )
+        return None
+    key = open_key(signal.tenant_id, signal.site_id, signal.case_type) if signal.aggregate else None
+    current = await cases.get_open(db_session=session, open_key=key) if key else None
+    if current is not None:
+        if joins_open_case(
+            status=current.status,
+            last_seen_at=current.last_seen_at,
+            seen_at=signal.seen_at,
+            window_s=ctx.settings.aggregation_window_s,
+        ):
+            current.occurrences += 1
+            current.last_seen_at = max(current.last_seen_at, signal.seen_at)
+            current.updated_at = now
+            # Merges are not transitions: no audit entry, but read models still see the count grow.
+            await enqueue_event(
+                session,
+                outbox,
+                "cases.v1",
+                case_changed(
+                    current,
+                    action=Action.MERGED.value,
+                    actor_id=SYSTEM,
+                    previous_status=current.status,
+                    at=now,
+                ),
+            )
+            return current, False
+        current.open_key = None  # out of the window: it stays in the loop but stops aggregating
+        await session.flush()
+    g = await _grade(ctx, session, signal.tenant_id, signal.case_type)
+    case = Case(
+        id=str(uuid.uuid4()),
+        tenant_id=signal.tenant_id,
+        site_id=signal.site_id,
+        org_path=site.org_path,
+        site_kind=site.kind,
+        source=signal.source.value,
+        source_ref=signal.source_ref,
+        case_type=signal.case_type,
+        risk_class=int(g.risk_class),
+        status=CaseStatus.NEW.value,
+        verdict="",
+        card_level=0,
+        escalated_to="",
+        occurrences=1,
+        open_key=key,
+        camera_id=signal.camera_id,
+        zone=signal.zone,
+        score=signal.score,
+        box=list(signal.box),
+        model_version=signal.model_version,
+        raw_snapshot_key=signal.raw_snapshot_key,
+        annotated_snapshot_key=signal.annotated_snapshot_key,
+        description=signal.description,
+        first_seen_at=signal.seen_at,
+        last_seen_at=signal.seen_at,
+        created_at=now,
+        updated_at=now,
+        deadline=deadline_for(g, now),
+    )
+    session.add(case)
+    await session.flush()  # a racing replica's insert fails here (open_key unique): the bus retries
+    await record(session, case, action=Action.CREATED, actor_id=SYSTEM, previous="", at=now)
+    urgent = g.risk_class == RiskClass.I
+    managers = await routing.site_managers(ctx, session, tenant_id=case.tenant_id, site_id=case.site_id)
+    supers = await routing.supervisors(ctx, session, tenant_id=case.tenant_id, org_path=case.org_path)
+    await notify(
+        session,
+        tenant_id=case.tenant_id,
+        recipients=[*managers, *supers],
+        msg=_message(case, "case_created", urgent=urgent),
+        now=now,
+        cooldown_s=ctx.settings.notify_cooldown_s,
+    )
+    if urgent:  # Class I is pushed at once (双推送): dispatched without waiting for a supervisor
+        await _dispatch(ctx, session, case, actor_id=SYSTEM, now=now, note="Class I: dispatched at once")
+    return case, True
+
+
+def _message(case: Case, template: str, *, urgent: bool = False, extra: str = "") -> Message:
+    cls = RiskClass(case.risk_class).name
+    title = f"[{cls}] {case.case_type} @ {case.site_id}"
+    body = f"{template}: case {case.id} ({case.case_type}, class {cls}){' — ' + extra if extra else ''}"
+    deadline = case.deadline.isoformat() if case.deadline else ""
+    return Message(
+        template=template,
+        title=title,
+        body=body,
+        case_id=case.id,
+        urgent=urgent,
+        data={"site_id": case.site_id, "risk_class": cls, "deadline": deadline},
+    )
+
+
+async def _dispatch(
+    ctx: Context, session: AsyncSession, case: Case, *, actor_id: str, now: datetime, note: str
+) -> None:
+    previous, case.status, case.updated_at = case.status, CaseStatus.DISPATCHED.value, now
+    await record(
+        session, case, action=Action.DISPATCH, actor_id=actor_id, previous=previous, at=now, note=note
+    )
+    urgent = case.risk_class == RiskClass.I
+    managers = await routing.site_managers(ctx, session, tenant_id=case.tenant_id, site_id=case.site_id)
+    supers = await routing.supervisors(ctx, session, tenant_id=case.tenant_id, org_path=case.org_path)
+    recipients: list[Recipient] = [*managers, *supers]
+    if case.site_kind in EDUCATION_KINDS:  # 抄告: schools' cases are copied to the education bureau
+        recipients += await routing.supervisors(
+            ctx, session, tenant_id=case.tenant_id, org_path=case.org_path, department="education"
+        )
+    await notify(
+        session,
+        tenant_id=case.tenant_id,
+        recipients=recipients,
+        msg=_message(case, "case_dispatched", urgent=urgent),
+        now=now,
+        cooldown_s=ctx.settings.notify_cooldown_s,
+    )
+
+
+async def transition(
+    ctx: Context,
+    session: AsyncSession,
+    case: Case,
+    action: Action,
+    principal: Principal,
+    *,
+    note: str = "",
+    recheck_at: datetime | None = None,
+    photo_keys: Sequence[str] = (),
+) -> Case:
+    """Apply a user's action (checked: role and state) with its timeline, audit, events, messages."""
+    target = check_transition(action, status=case.status, role=principal.role)
+    now = ctx.runtime.clock.now()
+    if action == Action.DISPATCH:
+        await _dispatch(ctx, session, case, actor_id=principal.subject, now=now, note=note)
+        return case
+    previous = case.status
+    case.status, case.updated_at = target.value, now
+    if target not in AWAITING_SITE:
+        case.open_key = None  # repeats after the site has answered open a new case
+    data: dict[str, str] = {}
+    if action == Action.SUBMIT:
+        previous_rect = await cases.latest_rectification(db_session=session, case_id=case.id)
+        rect = Rectification(
+            attempt=previous_rect.attempt + 1 if previous_rect else 1,
+            id=str(uuid.uuid4()),
+            case_id=case.id,
+            tenant_id=case.tenant_id,
+            note=note,
+            photo_keys=list(photo_keys),
+            submitted_by=principal.subject,
+            submitted_at=now,
+        )
+        session.add(rect)
+        data = {"rectification_id": rect.id, "photos": ",".join(photo_keys)}
+    elif action in (Action.APPROVE, Action.REJECT):
+        rect = await cases.latest_rectification(db_session=session, case_id=case.id)
+        if rect is not None:
+            rect.review = "approved" if action == Action.APPROVE else "rejected"
+            rect.reviewed_by, rect.reviewed_at, rect.review_note = principal.subject, now, note
+    elif action == Action.SCHEDULE_RECHECK:
+        case.recheck_at = recheck_at
+        data = {"recheck_at": recheck_at.isoformat() if recheck_at else ""}
+    elif action in (Action.CLOSE, Action.FALSE_ALARM):
+        case.verdict, case.closed_at = verdict_for(action), now
+    await record(
+        session,
+        case,
+        action=action,
+        actor_id=principal.subject,
+        previous=previous,
+        at=now,
+        note=note,
+        data=data,
+    )
+    await _notify_after(ctx, session, case, action, now=now, note=note)
+    return case
+
+
+async def _notify_after(
+    ctx: Context, session: AsyncSession, case: Case, action: Action, *, now: datetime, note: str
+) -> None:
+    """The site hears the supervisor's verdicts; the supervisors hear the site's answers."""
+    to_site = {
+        Action.REJECT: "case_rejected",
+        Action.SCHEDULE_RECHECK: "case_recheck",
+        Action.APPROVE: "case_approved",
+        Action.FALSE_ALARM: "case_false_alarm",
+    }
+    to_supervisor = {Action.SUBMIT: "case_submitted", Action.ACKNOWLEDGE: "case_acknowledged"}
+    if action in to_site:
+        who = await routing.site_managers(ctx, session, tenant_id=case.tenant_id, site_id=case.site_id)
+        template = to_site[action]
+    elif action in to_supervisor:
+        who = await routing.supervisors(ctx, session, tenant_id=case.tenant_id, org_path=case.org_path)
+        template = to_supervisor[action]
+    else:
+        return
+    # Replies in a running case are expected: they bypass the alarm cooldown.
+    await notify(
+        session,
+        tenant_id=case.tenant_id,
+        recipients=who,
+        msg=_message(case, template, urgent=case.risk_class == RiskClass.I, extra=note),
+        now=now,
+        cooldown_s=0,
+    )

@@ -1,0 +1,172 @@
+"""Cases (案件), their timeline, rectifications (整改) and per-tenant grading rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import JSON, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bk_cases.coltypes import UTCDateTime
+from bk_cases.db import Base
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        # One aggregating case per (tenant, site, type): concurrent consumers racing to open the same
+        # case collide here and the loser retries into a join (exactly-once under concurrency).
+        UniqueConstraint("open_key", name="uq_cases_open_key"),
+        Index("ix_cases_scope", "tenant_id", "org_path", "created_at"),
+        Index("ix_cases_site", "tenant_id", "site_id", "status"),
+        Index("ix_cases_due", "status", "deadline"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    site_id: Mapped[str] = mapped_column(String(64))
+    org_path: Mapped[str] = mapped_column(String(500))
+    site_kind: Mapped[str] = mapped_column(String(32), default="")
+    source: Mapped[str] = mapped_column(String(16))
+    source_ref: Mapped[str] = mapped_column(String(128), default="")  # violation/alert/complaint id
+    case_type: Mapped[str] = mapped_column(String(64))
+    risk_class: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str] = mapped_column(String(16), default="")
+    card_level: Mapped[int] = mapped_column(Integer, default=0)
+    escalated_to: Mapped[str] = mapped_column(String(500), default="")  # org path one level up (red card)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    open_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    camera_id: Mapped[str] = mapped_column(String(64), default="")
+    zone: Mapped[str] = mapped_column(String(32), default="")
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    box: Mapped[list[float]] = mapped_column(JSON, default=list)  # normalised x1, y1, x2, y2
+    model_version: Mapped[str] = mapped_column(String(64), default="")
+    raw_snapshot_key: Mapped[str] = mapped_column(String(1024), default="")
+    annotated_snapshot_key: Mapped[str] = mapped_column(String(1024), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    recheck_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CaseEvent(Base):
+    """One step of a case's timeline (every transition, merge and card)."""
+
+    __tablename__ = "case_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(36), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    action: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    from_status: Mapped[str] = mapped_column(String(16), default="")
+    to_status: Mapped[str] = mapped_column(String(16), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Rectification(Base):
+    """Evidence the site submitted (photos in the object store, a note) and the review of it."""
+
+    __tablename__ = "rectifications"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(36), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)  # 1st, 2nd ... submission of this case
+    note: Mapped[str] = mapped_column(Text, default="")
+    photo_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    submitted_by: Mapped[str] = mapped_column(String(64))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    review: Mapped[str] = mapped_column(String(16), default="")  # approved | rejected
+    reviewed_by: Mapped[str] = mapped_column(String(64), default="")
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    review_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class RiskRule(Base):
+    """A tenant's override of the default grading of one case type (and its deadline)."""
+
+    __tablename__ = "risk_rules"
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    risk_class: Mapped[int] = mapped_column(Integer)
+    deadline_h: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+# --- API schemas ---------------------------------------------------------------------------------
+
+
+class CaseRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    tenant_id: str
+    site_id: str
+    org_path: str
+    source: str
+    source_ref: str
+    case_type: str
+    risk_class: int
+    status: str
+    verdict: str
+    card_level: int
+    escalated_to: str
+    occurrences: int
+    camera_id: str
+    zone: str
+    score: float
+    description: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    created_at: datetime
+    deadline: datetime | None
+    recheck_at: datetime | None
+    closed_at: datetime | None
+
+
+class CaseEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    at: datetime
+    action: str
+    actor_id: str
+    from_status: str
+    to_status: str
+    note: str
+    data: dict[str, Any]
+
+
+class RectificationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    attempt: int
+    note: str
+    photo_keys: list[str]
+    photo_urls: list[str] = Field(default_factory=list)
+    submitted_by: str
+    submitted_at: datetime
+    review: str
+    review_note: str
+
+
+class CaseDetail(CaseRead):
+    timeline: list[CaseEventRead]
+    rectifications: list[RectificationRead]
+    raw_snapshot_url: str | None
+    annotated_snapshot_url: str | None
+
+
+class CasePage(BaseModel):
+    items: list[CaseRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class TransitionIn(BaseModel):
+    note: str = ""
+    recheck_at: datetime | None = None  # schedule_recheck only

@@ -1,0 +1,144 @@
+"""Case data functions (keyword-only, no side effects beyond the session)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bk_cases.cases.models import Case, CaseEvent, Rectification, RiskRule
+from bk_cases.cases.rules import Grade
+from bkcore.auth import Principal
+from bkcore.auth_http import scope_to_principal
+
+
+def scoped(stmt, principal: Principal):  # type: ignore[no-untyped-def]
+    """Restrict a statement over ``Case`` to the caller's tenant and subtree / sites."""
+    return scope_to_principal(
+        stmt, principal, tenant_col=Case.tenant_id, org_path_col=Case.org_path, site_id_col=Case.site_id
+    )
+
+
+async def get(
+    *, db_session: AsyncSession, case_id: str, principal: Principal | None = None, for_update: bool = False
+) -> Case | None:
+    """One case; with ``principal`` only when the caller may see it (else None → 404)."""
+    stmt = select(Case).where(Case.id == case_id)
+    if principal is not None:
+        stmt = scoped(stmt, principal)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return await db_session.scalar(stmt)
+
+
+async def get_open(*, db_session: AsyncSession, open_key: str) -> Case | None:
+    return await db_session.scalar(select(Case).where(Case.open_key == open_key).with_for_update())
+
+
+async def get_by_source(
+    *, db_session: AsyncSession, tenant_id: str, source: str, source_ref: str
+) -> Case | None:
+    """The newest open case raised by one source condition (a camera alarm, a ledger alert)."""
+    return await db_session.scalar(
+        select(Case)
+        .where(
+            Case.tenant_id == tenant_id,
+            Case.source == source,
+            Case.source_ref == source_ref,
+            Case.closed_at.is_(None),
+        )
+        .order_by(Case.created_at.desc())
+        .limit(1)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    status: str | None = None
+    site_id: str | None = None
+    case_type: str | None = None
+    risk_class: int | None = None
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    card_level: int | None = None
+
+
+def _filtered(stmt, f: CaseFilter):  # type: ignore[no-untyped-def]
+    for col, value in (
+        (Case.status, f.status),
+        (Case.site_id, f.site_id),
+        (Case.case_type, f.case_type),
+        (Case.risk_class, f.risk_class),
+        (Case.source, f.source),
+        (Case.card_level, f.card_level),
+    ):
+        if value is not None:
+            stmt = stmt.where(col == value)
+    if f.since is not None:
+        stmt = stmt.where(Case.created_at >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(Case.created_at < f.until)
+    return stmt
+
+
+async def list_page(
+    *, db_session: AsyncSession, principal: Principal, filters: CaseFilter, limit: int, offset: int
+) -> tuple[Sequence[Case], int]:
+    base = _filtered(scoped(select(Case), principal), filters)
+    total = await db_session.scalar(select(func.count()).select_from(base.subquery()))
+    rows = await db_session.scalars(
+        base.order_by(Case.created_at.desc(), Case.id).limit(limit).offset(offset)
+    )
+    return rows.all(), int(total or 0)
+
+
+async def timeline(*, db_session: AsyncSession, case_id: str) -> Sequence[CaseEvent]:
+    rows = await db_session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
+    )
+    return rows.all()
+
+
+async def rectifications(*, db_session: AsyncSession, case_id: str) -> Sequence[Rectification]:
+    rows = await db_session.scalars(
+        select(Rectification).where(Rectification.case_id == case_id).order_by(Rectification.attempt)
+    )
+    return rows.all()
+
+
+async def latest_rectification(*, db_session: AsyncSession, case_id: str) -> Rectification | None:
+    return await db_session.scalar(
+        select(Rectification)
+        .where(Rectification.case_id == case_id)
+        .order_by(Rectification.attempt.desc())
+        .limit(1)
+    )
+
+
+async def tenant_grades(*, db_session: AsyncSession, tenant_id: str) -> dict[str, Grade]:
+    from bk_cases.cases.enums import RiskClass
+
+    rows = await db_session.scalars(select(RiskRule).where(RiskRule.tenant_id == tenant_id))
+    return {r.case_type: Grade(RiskClass(r.risk_class), r.deadline_h) for r in rows}
+
+
+async def due_for_cards(
+    *, db_session: AsyncSession, now: datetime, statuses: Sequence[str], limit: int = 1000
+) -> Sequence[Case]:
+    """Open cases past their deadline still short of a red card (the sweep's work list)."""
+    rows = await db_session.scalars(
+        select(Case)
+        .where(
+            Case.status.in_(list(statuses)),
+            Case.deadline.is_not(None),
+            Case.deadline <= now,
+            Case.card_level < 2,
+        )
+        .order_by(Case.deadline)
+        .limit(limit)
+    )
+    return rows.all()

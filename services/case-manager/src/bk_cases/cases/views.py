@@ -1,0 +1,188 @@
+"""Routes of the loop: list and read cases, act on them, upload rectification evidence."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bk_cases.cases import flows
+from bk_cases.cases import service as cases
+from bk_cases.cases.enums import Action
+from bk_cases.cases.models import (
+    Case,
+    CaseDetail,
+    CaseEventRead,
+    CasePage,
+    CaseRead,
+    RectificationRead,
+    TransitionIn,
+)
+from bk_cases.cases.rules import TransitionRefused, check_transition
+from bk_cases.context import Context
+from bk_cases.deps import STAFF, db_session, get_ctx, roles
+from bkcore.auth import Principal
+from bkcore.objstore.base import validate_key
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+_PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+@router.get("", response_model=CasePage, summary="Cases the caller may see, newest first")
+async def list_cases(
+    status: str | None = None,
+    site_id: str | None = None,
+    case_type: str | None = None,
+    risk_class: int | None = Query(None, ge=1, le=3),
+    source: str | None = None,
+    card_level: int | None = Query(None, ge=0, le=2),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    p: Principal = Depends(roles(*STAFF)),
+    session: AsyncSession = Depends(db_session),
+) -> CasePage:
+    f = cases.CaseFilter(
+        status=status,
+        site_id=site_id,
+        case_type=case_type,
+        risk_class=risk_class,
+        source=source,
+        since=since,
+        until=until,
+        card_level=card_level,
+    )
+    rows, total = await cases.list_page(
+        db_session=session, principal=p, filters=f, limit=limit, offset=offset
+    )
+    return CasePage(items=[CaseRead.model_validate(c) for c in rows], total=total, limit=limit, offset=offset)
+
+
+async def _visible(session: AsyncSession, case_id: str, p: Principal, *, for_update: bool = False) -> Case:
+    case = await cases.get(db_session=session, case_id=case_id, principal=p, for_update=for_update)
+    if case is None:  # out of scope looks exactly like absent: no probing other tenants' ids
+        raise HTTPException(404, detail="not found")
+    return case
+
+
+async def _url(ctx: Context, key: str) -> str | None:
+    return await ctx.runtime.store.signed_url(key, ctx.settings.signed_url_ttl_s) if key else None
+
+
+@router.get("/{case_id}", response_model=CaseDetail, summary="One case with timeline and evidence links")
+async def get_case(
+    case_id: str,
+    p: Principal = Depends(roles(*STAFF)),
+    ctx: Context = Depends(get_ctx),
+    session: AsyncSession = Depends(db_session),
+) -> CaseDetail:
+    case = await _visible(session, case_id, p)
+    events = await cases.timeline(db_session=session, case_id=case.id)
+    rects = []
+    for r in await cases.rectifications(db_session=session, case_id=case.id):
+        item = RectificationRead.model_validate(r)
+        item.photo_urls = [u for k in r.photo_keys if (u := await _url(ctx, k))]
+        rects.append(item)
+    return CaseDetail(
+        **CaseRead.model_validate(case).model_dump(),
+        timeline=[CaseEventRead.model_validate(e) for e in events],
+        rectifications=rects,
+        raw_snapshot_url=await _url(ctx, case.raw_snapshot_key),
+        annotated_snapshot_url=await _url(ctx, case.annotated_snapshot_key),
+    )
+
+
+async def _act(
+    ctx: Context,
+    session: AsyncSession,
+    case_id: str,
+    action: Action,
+    p: Principal,
+    body: TransitionIn,
+    photo_keys: list[str] | None = None,
+) -> CaseRead:
+    case = await _visible(session, case_id, p, for_update=True)
+    if action == Action.SCHEDULE_RECHECK and body.recheck_at is None:
+        raise HTTPException(422, detail="recheck_at is required")
+    try:
+        await flows.transition(
+            ctx,
+            session,
+            case,
+            action,
+            p,
+            note=body.note,
+            recheck_at=body.recheck_at,
+            photo_keys=photo_keys or [],
+        )
+    except TransitionRefused as exc:
+        raise HTTPException(403 if exc.forbidden else 409, detail=str(exc)) from None
+    result = CaseRead.model_validate(case)
+    await session.commit()  # commit before answering (and before waking the relay)
+    ctx.wake_relay()
+    return result
+
+
+def _action_route(action: Action, path: str, summary: str) -> None:
+    async def route(
+        case_id: str,
+        body: TransitionIn | None = None,
+        p: Principal = Depends(roles(*STAFF)),
+        ctx: Context = Depends(get_ctx),
+        session: AsyncSession = Depends(db_session),
+    ) -> CaseRead:
+        return await _act(ctx, session, case_id, action, p, body or TransitionIn())
+
+    route.__name__ = f"case_{action.value}"
+    router.add_api_route(
+        f"/{{case_id}}/{path}", route, methods=["POST"], response_model=CaseRead, summary=summary
+    )
+
+
+for _action, _path, _summary in (
+    (Action.DISPATCH, "dispatch", "Dispatch to the site and supervisors (supervisor)"),
+    (Action.ACKNOWLEDGE, "acknowledge", "Acknowledge receipt (site manager)"),
+    (Action.SCHEDULE_RECHECK, "recheck", "Schedule an on-site recheck (supervisor)"),
+    (Action.APPROVE, "approve", "Approve the rectification (supervisor)"),
+    (Action.REJECT, "reject", "Reject the rectification back to the site (supervisor)"),
+    (Action.CLOSE, "close", "Close an approved case (supervisor)"),
+    (Action.FALSE_ALARM, "false-alarm", "Close as a false alarm, 误报 (supervisor)"),
+):
+    _action_route(_action, _path, _summary)
+
+
+@router.post(
+    "/{case_id}/rectifications",
+    response_model=CaseRead,
+    summary="Submit rectification evidence: photos and a note (site)",
+)
+async def submit_rectification(
+    case_id: str,
+    note: str = Form(""),
+    photos: list[UploadFile] = File(default=[]),
+    p: Principal = Depends(roles(*STAFF)),
+    ctx: Context = Depends(get_ctx),
+    session: AsyncSession = Depends(db_session),
+) -> CaseRead:
+    case = await _visible(session, case_id, p, for_update=True)
+    keys: list[str] = []
+    for photo in photos:
+        ext = _PHOTO_TYPES.get(photo.content_type or "")
+        if ext is None:
+            raise HTTPException(415, detail=f"photos must be one of {sorted(_PHOTO_TYPES)}")
+        data = await photo.read(MAX_PHOTO_BYTES + 1)
+        if len(data) > MAX_PHOTO_BYTES:
+            raise HTTPException(413, detail="photo too large")
+        keys.append(validate_key(f"{case.tenant_id}/rectifications/{case.id}/{uuid.uuid4().hex}.{ext}"))
+    try:  # check before storing, so a refused caller leaves no objects behind
+        check_transition(Action.SUBMIT, status=case.status, role=p.role)
+    except TransitionRefused as exc:
+        raise HTTPException(403 if exc.forbidden else 409, detail=str(exc)) from None
+    for photo, key in zip(photos, keys, strict=True):
+        await photo.seek(0)
+        await ctx.runtime.store.put(key, await photo.read(), photo.content_type or "image/jpeg")
+    return await _act(ctx, session, case_id, Action.SUBMIT, p, TransitionIn(note=note), photo_keys=keys)

@@ -1,0 +1,36 @@
+"""What routes, consumers and flows share: the database, the runtime's adapters, the settings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from bk_cases.settings import CaseSettings
+from bkcore.db import Database, OutboxRelay
+from bkcore.service import Runtime
+
+
+@dataclass
+class Context:
+    db: Database
+    runtime: Runtime
+    settings: CaseSettings
+    relay: OutboxRelay | None = None
+    # Hot-path caches (site row, tenant grading rules): the consumer reads them for every detection.
+    cache: dict[str, tuple[float, object]] = field(default_factory=dict)
+
+    def ttl_get(self, key: str) -> object | None:
+        hit = self.cache.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def ttl_put(self, key: str, value: object, ttl_s: float) -> None:
+        if len(self.cache) > 50_000:  # bound memory across many tenants/sites
+            self.cache.clear()
+        self.cache[key] = (time.monotonic() + ttl_s, value)
+
+    def wake_relay(self) -> None:
+        """After a commit that wrote to the outbox: publish now rather than at the next poll."""
+        if self.relay is not None:
+            self.relay.notify()

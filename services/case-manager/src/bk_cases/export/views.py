@@ -1,0 +1,35 @@
+"""Route: verdicts as training data (COCO) for the detector."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bk_cases.context import Context
+from bk_cases.deps import db_session, get_ctx, roles
+from bk_cases.export.flows import export_coco_zip
+from bkcore.auth import Principal, Role
+
+router = APIRouter(prefix="/exports", tags=["export"])
+
+
+@router.get(
+    "/coco",
+    summary="COCO zip of confirmed violations and false alarms with snapshots (admin)",
+    response_class=Response,
+)
+async def coco(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    p: Principal = Depends(roles(Role.PLATFORM_ADMIN, Role.SERVICE)),
+    ctx: Context = Depends(get_ctx),
+    session: AsyncSession = Depends(db_session),
+) -> Response:
+    data = await export_coco_zip(session, ctx.runtime.store, principal=p, since=since, until=until)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="bright-kitchen-coco.zip"'},
+    )

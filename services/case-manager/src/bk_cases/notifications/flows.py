@@ -1,0 +1,133 @@
+"""Queuing notifications (``notifications.v1`` via the outbox) with per-recipient cooldown → digest."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bk_cases.db import outbox
+from bk_cases.notifications.models import RecipientState
+from bk_cases.notifications.rules import MAX_CASES_IN_DIGEST, Decision, decide, digest_due
+from bkcore.bus.base import new_meta
+from bkcore.db import enqueue_event
+from bkproto.events.v1.notifications_pb2 import Channel, NotificationRequested
+
+TOPIC = "notifications.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    user_id: str
+    wechat_openid: str = ""
+    phone: str = ""
+
+    @property
+    def channel(self) -> int:
+        # WeChat template messages reach a phone in seconds and cost nothing; SMS is the fallback.
+        if self.wechat_openid:
+            return int(Channel.CHANNEL_WECHAT_TEMPLATE)
+        return int(Channel.CHANNEL_SMS if self.phone else Channel.CHANNEL_IN_APP)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    template: str  # case_created, case_dispatched, case_copy, case_overdue, case_escalated, ...
+    title: str
+    body: str
+    case_id: str = ""
+    urgent: bool = False  # Class I and red cards: never held back
+    data: dict[str, str] = field(default_factory=dict)
+
+
+def _event(
+    tenant_id: str,
+    r: Recipient,
+    msg: Message,
+    *,
+    at: datetime,
+    digest_count: int = 0,
+    template: str | None = None,
+    title: str | None = None,
+    body: str | None = None,
+) -> NotificationRequested:
+    return NotificationRequested(
+        meta=new_meta(tenant_id=tenant_id, key=r.user_id, producer="case-manager", occurred_at=at),
+        notification_id=str(uuid.uuid4()),
+        recipient_id=r.user_id,
+        channel=r.channel,  # type: ignore[arg-type]
+        template=template or msg.template,
+        case_id=msg.case_id,
+        title=title or msg.title,
+        body=body or msg.body,
+        urgent=msg.urgent,
+        digest_count=digest_count,
+        data=msg.data,
+    )
+
+
+async def notify(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    recipients: Sequence[Recipient],
+    msg: Message,
+    now: datetime,
+    cooldown_s: int,
+) -> int:
+    """Queue ``msg`` for each recipient (or hold it for their digest); returns how many were queued."""
+    queued = 0
+    for r in {r.user_id: r for r in recipients}.values():  # one message per person, even with two roles
+        state = await session.get(RecipientState, (tenant_id, r.user_id), with_for_update=True)
+        if state is None:
+            state = RecipientState(
+                tenant_id=tenant_id, recipient_id=r.user_id, held_count=0, held_case_ids=[]
+            )
+            session.add(state)
+        if (
+            decide(urgent=msg.urgent, last_sent_at=state.last_sent_at, now=now, cooldown_s=cooldown_s)
+            is Decision.SEND
+        ):
+            await enqueue_event(session, outbox, TOPIC, _event(tenant_id, r, msg, at=now))
+            state.last_sent_at = now
+            queued += 1
+        else:
+            state.held_count = (state.held_count or 0) + 1
+            if msg.case_id and len(state.held_case_ids or []) < MAX_CASES_IN_DIGEST:
+                state.held_case_ids = [*(state.held_case_ids or []), msg.case_id]
+            state.held_since = state.held_since or now
+    return queued
+
+
+async def flush_digests(
+    session: AsyncSession, *, now: datetime, cooldown_s: int, recipients: dict[str, Recipient] | None = None
+) -> int:
+    """Send one digest per recipient whose held alarms are due; returns how many digests."""
+    states = (
+        await session.scalars(
+            select(RecipientState).where(RecipientState.held_count > 0).with_for_update(skip_locked=True)
+        )
+    ).all()
+    sent = 0
+    for s in states:
+        if not digest_due(
+            held_count=s.held_count, last_sent_at=s.last_sent_at, now=now, cooldown_s=cooldown_s
+        ):
+            continue
+        r = (recipients or {}).get(s.recipient_id) or Recipient(s.recipient_id)
+        msg = Message(
+            template="digest",
+            title=f"{s.held_count} 条新告警 new alarms",
+            body=f"{s.held_count} alarms since {s.held_since:%Y-%m-%d %H:%M} UTC",
+            data={"case_ids": ",".join(s.held_case_ids or [])},
+        )
+        await enqueue_event(
+            session, outbox, TOPIC, _event(s.tenant_id, r, msg, at=now, digest_count=s.held_count)
+        )
+        s.held_count, s.held_case_ids, s.held_since, s.last_sent_at = 0, [], None, now
+        sent += 1
+    return sent

@@ -1,0 +1,95 @@
+"""The case-manager service: wiring of database, consumers, relay, sweeper and HTTP routes."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from bk_cases.audit.views import router as audit_router
+from bk_cases.auth.views import router as auth_router
+from bk_cases.cases.consumers import subscribe_all
+from bk_cases.cases.scheduled import Sweeper
+from bk_cases.cases.views import router as cases_router
+from bk_cases.context import Context
+from bk_cases.db import DEFAULT_SCHEMA, MIGRATIONS, import_models, outbox
+from bk_cases.directory.seed import DemoData, seed_demo
+from bk_cases.directory.views import router as directory_router
+from bk_cases.settings import CaseSettings
+from bkcore.db import Database, OutboxRelay, database_url
+from bkcore.http import create_app
+from bkcore.service import Runtime, Service
+
+log = logging.getLogger(__name__)
+NAME = "case-manager"
+
+
+class CaseService(Service):
+    name = NAME
+
+    def __init__(self, runtime: Runtime, settings: CaseSettings) -> None:
+        import_models()
+        url = database_url(settings.database_url, settings.data_dir, NAME)
+        db = Database(url, schema=settings.db_schema or DEFAULT_SCHEMA, pool_size=settings.db_pool_size)
+        self.ctx = Context(db=db, runtime=runtime, settings=settings)
+        self.ctx.relay = OutboxRelay(db, outbox, runtime.bus, poll_s=settings.outbox_poll_s)
+        self.sweeper = Sweeper(self.ctx)
+        self.app = self._build_app()
+        self._consumers_subscribed = False
+
+    @property
+    def db(self) -> Database:
+        return self.ctx.db
+
+    def _build_app(self) -> FastAPI:
+        app = create_app(service=NAME, title="Bright Kitchen case manager", readiness=self.readiness)
+        app.state.ctx = self.ctx
+        for router in (auth_router, directory_router, cases_router, audit_router):
+            app.include_router(router)
+        from bk_cases.export.views import router as export_router
+        from bk_cases.stats.views import router as stats_router
+
+        app.include_router(stats_router)
+        app.include_router(export_router)
+        return app
+
+    async def migrate(self) -> None:
+        await self.db.migrate(MIGRATIONS)
+
+    def subscribe(self) -> None:
+        """Register the consumers on the bus (before the bus starts); idempotent."""
+        if not self._consumers_subscribed:
+            subscribe_all(self.ctx)
+            self._consumers_subscribed = True
+
+    async def start(self) -> None:
+        await self.migrate()
+        self.subscribe()
+        assert self.ctx.relay is not None
+        self.ctx.relay.start()
+        self.sweeper.start()
+
+    async def stop(self) -> None:
+        await self.sweeper.stop()
+        if self.ctx.relay is not None:
+            await self.ctx.relay.stop()
+        await self.db.dispose()
+
+    async def readiness(self) -> dict[str, bool]:
+        return {"database": await self.db.ready(), "bus": await self.ctx.runtime.bus.ready()}
+
+    async def seed_demo(self, demo: DemoData) -> None:
+        await seed_demo(self.db, demo)
+
+
+def create_service(runtime: Runtime, settings: CaseSettings | None = None) -> CaseService:
+    """The service on ``runtime``'s adapters; settings from the environment unless given."""
+    if settings is None:
+        from bkcore.settings import load_settings
+
+        base = runtime.settings.model_dump()
+        base.update(service_name=NAME)
+        settings = load_settings(
+            CaseSettings, **{k: v for k, v in base.items() if k in CaseSettings.model_fields}
+        )
+    return CaseService(runtime, settings)

@@ -1,0 +1,33 @@
+"""Case-manager settings: the shared core tree plus the loop's own knobs (env prefix ``BK_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bkcore.settings import CoreSettings
+
+
+class CaseSettings(CoreSettings):
+    """Every field is read from ``BK_<FIELD>`` (e.g. ``BK_AGGREGATION_WINDOW_S``)."""
+
+    service_name: str = Field("case-manager", description="name used in logs, metrics and events")
+    consumer_group: str = Field("case-manager", description="Kafka consumer group of the case consumers")
+    aggregation_window_s: int = Field(
+        1800, ge=0, description="a repeat of the same type at the same site within this joins the open case"
+    )
+    deadline_class_i_h: float = Field(2.0, gt=0, description="hours to rectify a Class I case")
+    deadline_class_ii_h: float = Field(24.0, gt=0, description="hours to rectify a Class II case")
+    red_card_after_h: float = Field(
+        24.0, gt=0, description="hours after the yellow card (deadline) until the red card and escalation"
+    )
+    sweep_interval_s: float = Field(60.0, gt=0, description="how often overdue cases and digests are swept")
+    notify_cooldown_s: int = Field(
+        600, ge=0, description="per-recipient quiet time; non-urgent alarms inside it become one digest"
+    )
+    webhook_urls: list[str] = Field(
+        default_factory=list,
+        description="JSON list of URLs that receive every notification (CHANNEL_WEBHOOK)",
+    )
+    webhook_max_attempts: int = Field(5, ge=1, le=20, description="tries per webhook delivery")
+    outbox_poll_s: float = Field(0.5, gt=0, description="outbox relay poll interval (it is also woken)")
+    db_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size")
