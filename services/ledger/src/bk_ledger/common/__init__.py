@@ -1,0 +1,1 @@
+"""Pieces every ledger shares: record columns, scoping, photos, findings → alerts, rule config."""

@@ -1,0 +1,1 @@
+"""Tableware disinfection (餐具消毒): method, temperature or concentration, and how long."""

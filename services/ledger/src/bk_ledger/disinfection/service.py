@@ -1,0 +1,1 @@
+"""Disinfection has no time-based sweep; completeness counts its runs per day."""

@@ -1,0 +1,1 @@
+"""IoT sensors (物联网): fridges, freezers, the sample fridge, humidity, disinfection cabinets, UV lamps."""

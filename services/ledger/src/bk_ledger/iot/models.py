@@ -1,0 +1,96 @@
+"""Sensor registry and readings. Readings are keyed (sensor, ms timestamp): a resend is a no-op."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
+
+from bk_ledger.common.errors import fields_invalid
+from bk_ledger.db import metadata
+
+sensors = Table(
+    "sensors",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False, index=True),
+    Column("site_id", String(64), nullable=False),
+    Column("org_path", String(255), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("min_value", Float, nullable=True),
+    Column("max_value", Float, nullable=True),
+    Column("window_s", Integer, nullable=False),
+    Column("silence_s", Integer, nullable=False),
+    Column("token_hash", String(64), nullable=False),  # sha256 of the device token; the token is shown once
+    Column("last_seen_ms", BigInteger, nullable=True),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(100), nullable=False),
+)
+
+readings = Table(
+    "sensor_readings",
+    metadata,
+    Column("sensor_id", String(32), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),  # epoch ms: cheap to bucket the same way on both dialects
+    Column("tenant_id", String(64), nullable=False),
+    Column("value", Float, nullable=False),
+    PrimaryKeyConstraint("sensor_id", "ts_ms", name="pk_sensor_readings"),
+)
+
+
+class SensorKind(StrEnum):
+    FRIDGE = "fridge"
+    FREEZER = "freezer"
+    SAMPLE_FRIDGE = "sample_fridge"
+    HUMIDITY = "humidity"
+    DISINFECTION_CABINET = "disinfection_cabinet"  # temperature inside the cabinet while it runs
+    UV_LAMP = "uv_lamp"  # 1 = on, 0 = off
+
+
+#: unit and default safe range per kind (the tenant may override per sensor)
+DEFAULTS: dict[SensorKind, tuple[str, float | None, float | None]] = {
+    SensorKind.FRIDGE: ("°C", 0.0, 8.0),
+    SensorKind.FREEZER: ("°C", None, -12.0),
+    SensorKind.SAMPLE_FRIDGE: ("°C", 0.0, 8.0),
+    SensorKind.HUMIDITY: ("%RH", None, 75.0),
+    SensorKind.DISINFECTION_CABINET: ("°C", None, None),
+    SensorKind.UV_LAMP: ("on", None, None),
+}
+
+
+class SensorIn(BaseModel):
+    site_id: str = Field(..., min_length=1, max_length=64)
+    name: str = Field(..., min_length=1, max_length=100, description="e.g. 冷藏冰箱 1")
+    kind: SensorKind
+    min_value: float | None = Field(None, ge=-100, le=300)
+    max_value: float | None = Field(None, ge=-100, le=300)
+    window_s: int = Field(1800, ge=60, le=24 * 3600, description="how long out of range before alarming")
+    silence_s: int = Field(900, ge=60, le=7 * 24 * 3600, description="no reading this long → alarm")
+
+    @model_validator(mode="after")
+    def _range(self) -> SensorIn:
+        if self.min_value is None and self.max_value is None:
+            _, self.min_value, self.max_value = DEFAULTS[self.kind]
+        if self.min_value is not None and self.max_value is not None and self.min_value >= self.max_value:
+            raise fields_invalid("SensorIn", [("max_value", "must be greater than min_value")])
+        return self
+
+
+class ReadingsIn(BaseModel):
+    """The envelope is strict (422); single readings are checked one by one and reported."""
+
+    readings: list[object] = Field(..., min_length=1)

@@ -1,0 +1,123 @@
+"""IoT routes: registry (staff JWT) and ingestion (per-device token, ``X-Device-Token``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from sqlalchemy import select
+
+from bk_ledger.common import alerts
+from bk_ledger.common.context import LedgerContext
+from bk_ledger.common.errors import field_error
+from bk_ledger.iot import rules, service
+from bk_ledger.iot.models import ReadingsIn, SensorIn, sensors
+from bk_ledger.sites.service import visible_site
+from bkcore.auth import Principal, Role
+from bkcore.auth_http import scope_to_principal
+
+MANAGERS = (Role.PLATFORM_ADMIN, Role.SITE_MANAGER)
+READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF, Role.SERVICE)
+MAX_BUCKETS = 10_000
+_PUBLIC_COLS = [c for c in sensors.c if c.name != "token_hash"]
+
+
+def router(ctx: LedgerContext) -> APIRouter:
+    r = APIRouter(prefix="/v1/iot", tags=["iot 物联网"])
+
+    @r.post("/sensors", status_code=201, summary="Register a sensor; the device token is returned once")
+    async def register(
+        body: SensorIn, p: Principal = Depends(ctx.auth.require_roles(*MANAGERS))
+    ) -> dict[str, str]:
+        async with ctx.db.session() as s:
+            site = await visible_site(s, p, body.site_id)
+            sid, token = await service.register(s, site=site, body=body, by=p.subject, now=ctx.now())
+        return {"id": sid, "device_token": token}
+
+    @r.get("/sensors", summary="Sensors in the caller's scope")
+    async def list_sensors(
+        site_id: str | None = None, p: Principal = Depends(ctx.auth.require_roles(*READERS))
+    ) -> list[dict[str, Any]]:
+        stmt = scope_to_principal(
+            select(*_PUBLIC_COLS),
+            p,
+            tenant_col=sensors.c.tenant_id,
+            org_path_col=sensors.c.org_path,
+            site_id_col=sensors.c.site_id,
+        )
+        if site_id:
+            stmt = stmt.where(sensors.c.site_id == site_id)
+        async with ctx.db.session() as s:
+            return [dict(x._mapping) for x in await s.execute(stmt.order_by(sensors.c.id))]
+
+    @r.post("/sensors/{sensor_id}/readings", summary="Ingest a batch of readings (device-authenticated)")
+    async def ingest(
+        sensor_id: str,
+        body: ReadingsIn,
+        x_device_token: str | None = Header(None, description="the sensor's device token"),
+    ) -> dict[str, Any]:
+        if len(body.readings) > ctx.settings.ingest_max_batch:
+            raise field_error(
+                ("body", "readings"), f"at most {ctx.settings.ingest_max_batch} readings per batch"
+            )
+        now = ctx.now()
+        now_ms = service.ms(now)
+        batch: dict[int, float] = {}
+        rejected = []
+        for i, item in enumerate(body.readings):
+            parsed = rules.parse_reading(item, now_ms)
+            if isinstance(parsed, str):
+                rejected.append({"index": i, "error": parsed})
+            else:
+                batch[parsed[0]] = parsed[1]  # a repeated timestamp in one batch: the last one wins
+        async with ctx.db.session() as s:
+            sensor = await service.authenticate(s, sensor_id, x_device_token)
+            if sensor is None:
+                raise HTTPException(401, detail="unknown sensor or bad device token")
+            written = 0
+            if batch:
+                await service.store(s, sensor, batch)
+                newest = max(batch)
+                findings = await service.evaluate(s, sensor, newest, batch[newest])
+                written = await alerts.emit(s, sensor.tenant_id, findings, now)
+        if written:
+            ctx.alerts_written()
+        return {"accepted": len(batch), "rejected": rejected}
+
+    @r.get("/sensors/{sensor_id}/history", summary="Downsampled history: min/max/avg per bucket")
+    async def history(
+        sensor_id: str,
+        start: datetime,
+        end: datetime,
+        bucket_s: int = Query(300, ge=1, le=7 * 24 * 3600),
+        p: Principal = Depends(ctx.auth.require_roles(*READERS)),
+    ) -> dict[str, Any]:
+        if start.tzinfo is None or end.tzinfo is None:
+            raise field_error(
+                ("query", "start" if start.tzinfo is None else "end"), "needs a timezone offset"
+            )
+        if end <= start:
+            raise field_error(("query", "end"), "must be after start")
+        start_ms, end_ms = service.ms(start), service.ms(end)
+        if (end_ms - start_ms) // (bucket_s * 1000) > MAX_BUCKETS:
+            raise field_error(
+                ("query", "bucket_s"), f"too small for this range (at most {MAX_BUCKETS} buckets)"
+            )
+        async with ctx.db.session() as s:
+            stmt = scope_to_principal(
+                select(*_PUBLIC_COLS),
+                p,
+                tenant_col=sensors.c.tenant_id,
+                org_path_col=sensors.c.org_path,
+                site_id_col=sensors.c.site_id,
+            )
+            sensor = (await s.execute(stmt.where(sensors.c.id == sensor_id))).first()
+            if sensor is None:
+                raise HTTPException(404, detail="sensor not found")
+            points = await service.history(
+                s, sensor_id=sensor_id, start_ms=start_ms, end_ms=end_ms, bucket_ms=bucket_s * 1000
+            )
+        return {"sensor_id": sensor_id, "unit": sensor.unit, "bucket_s": bucket_s, "points": points}
+
+    return r

@@ -1,0 +1,32 @@
+"""Dishes served: stored with the purchase batches they used."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bk_ledger.common.errors import field_error
+from bk_ledger.meal.models import dish_ingredients
+from bk_ledger.purchase.models import purchases
+
+
+async def link_ingredients(
+    session: AsyncSession, *, tenant_id: str, site_id: str, dish_id: str, purchase_ids: list[str]
+) -> None:
+    wanted = sorted(set(purchase_ids))
+    if not wanted:
+        return
+    found = {
+        r.id
+        for r in await session.execute(
+            select(purchases.c.id).where(
+                purchases.c.tenant_id == tenant_id, purchases.c.site_id == site_id, purchases.c.id.in_(wanted)
+            )
+        )
+    }
+    for i, pid in enumerate(purchase_ids):
+        if pid not in found:
+            raise field_error(("body", "purchase_ids", i), f"no purchase {pid} at this site")
+    await session.execute(
+        dish_ingredients.insert(), [{"dish_served_id": dish_id, "purchase_id": p} for p in wanted]
+    )

@@ -1,0 +1,1 @@
+"""Publicity owns no tables; ``rules.py`` decides which fields may leave the ledger."""

@@ -1,0 +1,129 @@
+"""Routes of suppliers and purchase inspection: multipart writes with photos, stored all or none."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+
+from bk_ledger.common import alerts, records
+from bk_ledger.common.context import LedgerContext, rule_config
+from bk_ledger.common.crud import READERS, WRITERS, Created, findings_out
+from bk_ledger.common.errors import field_error
+from bk_ledger.common.photos import PhotoBatch
+from bk_ledger.common.uploads import check_photos, parse_payload
+from bk_ledger.purchase import rules, service
+from bk_ledger.purchase.models import PurchaseIn, SupplierIn, purchases, suppliers
+from bk_ledger.sites.service import visible_site
+from bkcore.auth import Principal
+
+PAYLOAD_DOC = "the record as JSON (see the schema of this ledger)"
+
+
+def router(ctx: LedgerContext) -> APIRouter:
+    r = APIRouter(prefix="/v1", tags=["purchase 进货查验"])
+    limits = {"max_count": ctx.settings.max_photos_per_record, "max_bytes": ctx.settings.max_photo_bytes}
+
+    @r.post(
+        "/suppliers", status_code=201, response_model=Created, summary="Register a supplier with licences"
+    )
+    async def create_supplier(
+        payload: str = Form(..., description=PAYLOAD_DOC),
+        licences: list[UploadFile] = File(default=[]),
+        p: Principal = Depends(ctx.auth.require_roles(*WRITERS)),
+    ) -> Created:
+        body: SupplierIn = parse_payload(SupplierIn, payload)
+        photos = await check_photos(licences, field_name="licences", required=True, **limits)
+        now = ctx.now()
+        batch = PhotoBatch(ctx.store, p.tenant_id, body.site_id, "supplier", now)
+        try:
+            async with ctx.db.session() as s:
+                site = await visible_site(s, p, body.site_id)
+                cfg = await rule_config(s, site.tenant_id)
+                keys = await batch.put(photos)
+                rec = await records.insert(
+                    s,
+                    suppliers,
+                    site=site,
+                    principal=p,
+                    now=now,
+                    values={**body.model_dump(exclude={"site_id"}), "licence_photos": keys},
+                )
+                findings = [f for f in service.supplier_findings(rec, site, cfg, now) if f.active]
+                written = await alerts.emit(s, site.tenant_id, findings, now)
+        except BaseException:
+            await batch.rollback()
+            raise
+        if written:
+            ctx.alerts_written()
+        return Created(id=rec["id"], findings=findings_out(findings))
+
+    @r.post("/purchases", status_code=201, response_model=Created, summary="Record a purchase inspection")
+    async def create_purchase(
+        payload: str = Form(..., description=PAYLOAD_DOC),
+        certificates: list[UploadFile] = File(default=[]),
+        invoices: list[UploadFile] = File(default=[]),
+        p: Principal = Depends(ctx.auth.require_roles(*WRITERS)),
+    ) -> Created:
+        body: PurchaseIn = parse_payload(PurchaseIn, payload)
+        certs = await check_photos(certificates, field_name="certificates", required=True, **limits)
+        invs = await check_photos(invoices, field_name="invoices", required=True, **limits)
+        now = ctx.now()
+        batch = PhotoBatch(ctx.store, p.tenant_id, body.site_id, "purchase", now)
+        try:
+            async with ctx.db.session() as s:
+                site = await visible_site(s, p, body.site_id)
+                sup = await service.get_supplier(s, tenant_id=site.tenant_id, supplier_id=body.supplier_id)
+                if sup is None or sup["site_id"] != site.site_id:
+                    raise field_error(("body", "payload", "supplier_id"), "no such supplier at this site")
+                expiry = rules.expiry_date(body.production_date, body.shelf_life_days)
+                values = {
+                    **body.model_dump(exclude={"site_id"}),
+                    "expiry_date": expiry,
+                    "retain_until": rules.retain_until(purchase_date=body.purchase_date, expiry=expiry),
+                    "certificate_photos": await batch.put(certs),
+                    "invoice_photos": await batch.put(invs),
+                }
+                rec = await records.insert(s, purchases, site=site, principal=p, now=now, values=values)
+        except BaseException:
+            await batch.rollback()
+            raise
+        return Created(id=rec["id"], findings=[])
+
+    for path, table, date_col in (
+        ("suppliers", suppliers, suppliers.c.created_at),
+        ("purchases", purchases, purchases.c.purchase_date),
+    ):
+        _read_routes(r, ctx, path, table, date_col)
+    return r
+
+
+def _read_routes(r: APIRouter, ctx: LedgerContext, path: str, table: Any, date_col: Any) -> None:
+    async def list_(
+        site_id: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        limit: int = Query(200, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
+        p: Principal = Depends(ctx.auth.require_roles(*READERS)),
+    ) -> list[dict[str, Any]]:
+        async with ctx.db.session() as s:
+            return await records.list_records(
+                s,
+                table,
+                p,
+                date_col=date_col,
+                site_id=site_id,
+                start=start,
+                end=end,
+                limit=limit,
+                offset=offset,
+            )
+
+    async def get(record_id: str, p: Principal = Depends(ctx.auth.require_roles(*READERS))) -> dict[str, Any]:
+        async with ctx.db.session() as s:
+            return await records.get_one(s, table, p, record_id)
+
+    r.add_api_route(f"/{path}", list_, methods=["GET"], summary=f"List {path}")
+    r.add_api_route(f"/{path}/{{record_id}}", get, methods=["GET"], summary=f"One of {path}")

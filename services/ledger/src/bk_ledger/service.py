@@ -1,0 +1,108 @@
+"""The ledger service: database, outbox relay, rule sweeps and the HTTP API on one runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bk_ledger import db as ledger_db
+from bk_ledger.common import views as photo_views
+from bk_ledger.common.context import LedgerContext
+from bk_ledger.completeness import views as completeness_views
+from bk_ledger.disinfection import views as disinfection_views
+from bk_ledger.exports import views as export_views
+from bk_ledger.iot import views as iot_views
+from bk_ledger.meal import views as meal_views
+from bk_ledger.morning_check import views as morning_views
+from bk_ledger.pesticide import views as pesticide_views
+from bk_ledger.publicity import views as public_views
+from bk_ledger.purchase import views as purchase_views
+from bk_ledger.sample import views as sample_views
+from bk_ledger.settings import LedgerSettings
+from bk_ledger.sites import views as site_views
+from bk_ledger.sites.models import SiteSeed
+from bk_ledger.sites.service import seed_sites
+from bk_ledger.staff import views as staff_views
+from bk_ledger.sweeps import Sweeper, sweep_once
+from bk_ledger.trace import views as trace_views
+from bkcore.auth_http import Authenticator
+from bkcore.db import OutboxRelay
+from bkcore.http import create_app
+from bkcore.objstore.http import object_router
+from bkcore.objstore.local import LocalObjectStore
+from bkcore.service import Runtime, Service
+from bkcore.settings import load_settings
+
+ROUTERS = (
+    site_views,
+    photo_views,
+    morning_views,
+    purchase_views,
+    pesticide_views,
+    disinfection_views,
+    sample_views,
+    meal_views,
+    staff_views,
+    iot_views,
+    trace_views,
+    completeness_views,
+    export_views,
+    public_views,
+)
+
+
+class LedgerService(Service):
+    name = "ledger"
+
+    def __init__(self, runtime: Runtime, settings: LedgerSettings) -> None:
+        self.runtime, self.settings = runtime, settings
+        self.db = ledger_db.make_database(settings.database_url, settings.data_dir, settings.db_schema)
+        self.relay = OutboxRelay(self.db, ledger_db.outbox, runtime.bus, poll_s=settings.outbox_poll_s)
+        self.ctx = LedgerContext(
+            settings=settings,
+            db=self.db,
+            store=runtime.store,
+            clock=runtime.clock,
+            auth=Authenticator(runtime.tokens),
+            relay=self.relay,
+        )
+        self.sweeper = Sweeper(self.ctx)
+        self.app = create_app(
+            service="ledger", title="Bright Kitchen ledger 电子台账", readiness=self.readiness
+        )
+        for module in ROUTERS:
+            self.app.include_router(module.router(self.ctx))
+        if isinstance(runtime.store, LocalObjectStore):
+            self.app.include_router(object_router(runtime.store))
+
+    async def start(self) -> None:
+        ledger_db.all_tables()
+        await self.db.migrate(ledger_db.MIGRATIONS)
+        # The bus is started by whoever hosts the services (``__main__`` or the one-process runner),
+        # after every service has subscribed: Kafka takes subscriptions only before it starts.
+        self.relay.start()
+        self.sweeper.start()
+
+    async def stop(self) -> None:
+        await self.sweeper.stop()
+        await self.relay.stop()
+        await self.db.dispose()
+
+    async def readiness(self) -> dict[str, bool]:
+        return {
+            "database": await self.db.ready(),
+            "bus": await self.runtime.bus.ready(),
+            "object_store": await self.runtime.store.ready(),
+        }
+
+    async def sweep(self) -> int:
+        """Run the time-based rules once now (the background loop does this every interval)."""
+        return await sweep_once(self.ctx)
+
+    async def seed_sites(self, tenant_id: str, sites: Iterable[SiteSeed], timezone: str = "") -> int:
+        return await seed_sites(
+            self.db, tenant_id=tenant_id, sites_=sites, timezone=timezone or self.settings.default_timezone
+        )
+
+
+def create_service(runtime: Runtime, settings: LedgerSettings | None = None) -> LedgerService:
+    return LedgerService(runtime, settings or load_settings(LedgerSettings))

@@ -1,0 +1,1 @@
+"""The ledger's local copy of sites (owned by the case-manager): org path, opening time, timezone."""

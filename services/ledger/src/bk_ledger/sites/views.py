@@ -1,0 +1,71 @@
+"""Sites and rule-config routes: the admin side of the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from bk_ledger.common.config import RuleConfig
+from bk_ledger.common.context import LedgerContext, rule_config
+from bk_ledger.common.crud import READERS
+from bk_ledger.common.models import rule_configs
+from bk_ledger.sites.models import SiteSeed
+from bk_ledger.sites.service import list_sites, seed_sites
+from bkcore.auth import Principal, Role
+
+
+class SiteIn(BaseModel):
+    name: str = Field(..., min_length=1, max_length=200)
+    kind: str = Field(..., min_length=1, max_length=40)
+    org_path: str = Field(..., pattern=r"^/[A-Za-z0-9_\-/]*$", max_length=255)
+    opening: str = Field("06:30-19:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = Field("", max_length=64)
+
+
+def router(ctx: LedgerContext) -> APIRouter:
+    r = APIRouter(prefix="/v1", tags=["admin"])
+    admins = Depends(ctx.auth.require_roles(Role.PLATFORM_ADMIN, Role.SERVICE))
+
+    @r.put(
+        "/sites/{site_id}", summary="Create or update the ledger's copy of a site (sync from case-manager)"
+    )
+    async def put_site(site_id: str, body: SiteIn, p: Principal = admins) -> dict[str, str]:
+        await seed_sites(
+            ctx.db,
+            tenant_id=p.tenant_id,
+            timezone=ctx.settings.default_timezone,
+            sites_=[SiteSeed(site_id=site_id, **body.model_dump())],
+        )
+        return {"site_id": site_id}
+
+    @r.get("/sites", summary="Sites the ledger knows, in the caller's tenant")
+    async def get_sites(p: Principal = Depends(ctx.auth.require_roles(*READERS))) -> list[dict[str, Any]]:
+        async with ctx.db.session() as s:
+            return [
+                asdict(x)
+                for x in await list_sites(s, tenant_id=p.tenant_id)
+                if p.can_see_site(x.tenant_id, x.site_id, x.org_path)
+            ]
+
+    @r.get("/rules/config", response_model=RuleConfig, summary="The tenant's rule thresholds")
+    async def get_config(p: Principal = Depends(ctx.auth.require_roles(*READERS))) -> RuleConfig:
+        async with ctx.db.session() as s:
+            return await rule_config(s, p.tenant_id)
+
+    @r.put("/rules/config", response_model=RuleConfig, summary="Replace the tenant's rule thresholds")
+    async def put_config(
+        body: RuleConfig, p: Principal = Depends(ctx.auth.require_roles(Role.PLATFORM_ADMIN))
+    ) -> RuleConfig:
+        values = {"config": body.model_dump(mode="json"), "updated_at": ctx.now()}
+        async with ctx.db.session() as s:
+            done = await s.execute(
+                rule_configs.update().where(rule_configs.c.tenant_id == p.tenant_id).values(**values)
+            )
+            if done.rowcount == 0:
+                await s.execute(rule_configs.insert().values(tenant_id=p.tenant_id, **values))
+        return body
+
+    return r

@@ -1,0 +1,1 @@
+"""Traceability owns no tables: it walks purchases, dish_ingredients, dishes_served and samples."""

@@ -1,0 +1,122 @@
+"""Fixtures: a real LedgerService on SQLite (or PostgreSQL), an in-process bus and a local store."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from bk_ledger.service import LedgerService, create_service
+from bk_ledger.settings import LedgerSettings
+from bk_ledger.sites.models import SiteSeed
+from bkcore.auth import Principal, Role, TokenIssuer
+from bkcore.bus.base import Delivery
+from bkcore.bus.inproc import InProcessBus
+from bkcore.clock import FakeClock
+from bkcore.objstore.local import LocalObjectStore
+from bkcore.service import Runtime
+
+TENANT = "minghu"
+SITES = (
+    SiteSeed(
+        "lakeside-primary", "湖滨第一小学食堂", "school_canteen", "/minghu/lakeside/north", "06:30-19:30"
+    ),
+    SiteSeed("hillview-noodle", "山景老字号面馆", "restaurant", "/minghu/hillview", "10:00-22:00"),
+)
+# 2026-09-01 08:00 Asia/Shanghai
+START = datetime(2026, 9, 1, 0, 0, tzinfo=UTC)
+
+
+def png(size: tuple[int, int] = (8, 8)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@dataclass
+class Harness:
+    service: LedgerService
+    client: httpx.AsyncClient
+    clock: FakeClock
+    tokens: TokenIssuer
+    bus: InProcessBus
+    store: LocalObjectStore
+    alerts: list[Delivery]
+
+    def auth(
+        self,
+        role: Role = Role.SITE_MANAGER,
+        *,
+        sites: tuple[str, ...] = ("lakeside-primary",),
+        org: str = "/",
+        tenant: str = TENANT,
+    ) -> dict[str, str]:
+        p = Principal(
+            subject=f"u-{role.value}", tenant_id=tenant, role=role, org_path=org, site_ids=frozenset(sites)
+        )
+        return {"Authorization": f"Bearer {self.tokens.issue(p)}"}
+
+    async def flush(self) -> None:
+        """Push the outbox onto the bus and let the consumer run."""
+        import asyncio
+
+        await self.service.relay.flush()
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+
+    def rules_seen(self) -> list[str]:
+        return [d.event.rule for d in self.alerts]  # type: ignore[attr-defined]
+
+
+async def make_harness(
+    tmp_path: Path, database_url: str = "", schema: str = "ledger"
+) -> AsyncIterator[Harness]:
+    settings = LedgerSettings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        db_schema=schema,
+        sweep_interval_s=3600,
+        max_photo_bytes=64 * 1024,
+        outbox_poll_s=0.05,
+    )
+    bus = InProcessBus(None)
+    store = LocalObjectStore(tmp_path / "objects", "test-signing-secret", "http://test")
+    tokens = TokenIssuer("test-jwt-secret-0123456789")
+    clock = FakeClock(START)
+    seen: list[Delivery] = []
+
+    async def collect(d: Delivery) -> None:
+        seen.append(d)
+
+    bus.subscribe("ledger.alerts.v1", "test-case-manager", collect)
+    service = create_service(
+        Runtime(settings=settings, bus=bus, store=store, tokens=tokens, clock=clock), settings
+    )
+    await service.start()
+    await bus.start()  # the host starts the bus after the services subscribed
+    await service.seed_sites(TENANT, SITES)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://test")
+    try:
+        yield Harness(service, client, clock, tokens, bus, store, seen)
+    finally:
+        await client.aclose()
+        await service.stop()
+        await bus.stop()
+
+
+@pytest.fixture
+async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+    async for harness in make_harness(tmp_path):
+        yield harness
+
+
+@pytest.fixture
+def harness_factory():  # type: ignore[no-untyped-def]
+    """``make_harness`` for tests that pick their own database (conftest is not importable)."""
+    return make_harness
