@@ -6,11 +6,12 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bkcore.auth import AuthError, Forbidden
 from bkcore.logging import log_context
@@ -53,21 +54,60 @@ def create_app(*, service: str, title: str, readiness: ReadinessCheck | None = N
     return app
 
 
-class _RequestContext(BaseHTTPMiddleware):
-    """Request id in and out (X-Request-ID), log context, metrics per route template."""
+class _RequestContext:
+    """Request id in and out (X-Request-ID), log context, metrics per route template.
 
-    def __init__(self, app, service: str) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(app)
+    A pure ASGI middleware: ``BaseHTTPMiddleware`` costs a task and a stream per request, which
+    dominated the hot path of cached reads.
+    """
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
         self.service = service
+        # Label lookups take a lock and hash the label tuple: keep the children per key.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[tuple[str, str], Any] = {}
 
-    async def dispatch(self, request: Request, call_next):  # type: ignore[no-untyped-def]
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")
+                break
+        request_id = request_id or uuid.uuid4().hex
+        rid_header = (b"x-request-id", request_id.encode("latin-1"))
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != b"x-request-id"]
+                headers.append(rid_header)
+                message = {**message, "headers": headers}
+            await send(message)
+
         start = time.perf_counter()
-        with log_context(request_id=request_id):
-            response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(self.service, request.method, template, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(self.service, request.method, template).observe(time.perf_counter() - start)
-        response.headers["X-Request-ID"] = request_id
-        return response
+        try:
+            with log_context(request_id=request_id):
+                await self.app(scope, receive, send_with_id)
+        finally:
+            self._observe(scope, status, time.perf_counter() - start)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        method = scope["method"]
+        template = getattr(scope.get("route"), "path", "unmatched")
+        counter = self._counters.get((method, template, status))
+        if counter is None:
+            counter = self._counters[(method, template, status)] = HTTP_REQUESTS.labels(
+                self.service, method, template, str(status)
+            )
+        latency = self._latencies.get((method, template))
+        if latency is None:
+            latency = HTTP_LATENCY.labels(self.service, method, template)
+            self._latencies[(method, template)] = latency
+        counter.inc()
+        latency.observe(seconds)

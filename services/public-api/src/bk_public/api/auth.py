@@ -1,0 +1,61 @@
+"""Mini-program login: a one-time code from the client → a parent session token."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from bk_public.context import Context, get_ctx, ip_limited
+from bk_public.identity import LoginFailed
+from bk_public.models import parent
+from bkcore.auth import Principal, Role
+
+router = APIRouter(tags=["auth"])
+
+
+class WxLoginIn(BaseModel):
+    code: str = Field(..., min_length=1, max_length=128, description="wx.login() code (demo: any word)")
+    tenant_id: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9_\-]+$")
+
+
+class SessionOut(BaseModel):
+    session_token: str
+    expires_in: int
+    parent_id: str
+    tenant_id: str
+
+
+@router.post(
+    "/auth/wx-login",
+    response_model=SessionOut,
+    dependencies=[Depends(ip_limited)],
+    summary="Exchange a mini-program login code for a session (creates the parent account)",
+)
+async def wx_login(body: WxLoginIn, ctx: Context = Depends(get_ctx)) -> SessionOut:
+    try:
+        who = await ctx.identity.exchange(body.code)
+    except LoginFailed as exc:
+        raise HTTPException(401, detail=str(exc)) from None
+    tenant = body.tenant_id or ctx.settings.default_tenant
+    now = ctx.runtime.clock.now()
+    async with ctx.db.session() as s:
+        pid = (
+            await s.execute(
+                select(parent.c.id).where(parent.c.tenant_id == tenant, parent.c.openid == who.openid)
+            )
+        ).scalar()
+        if pid is None:
+            pid = "p-" + uuid.uuid4().hex[:16]
+            await s.execute(
+                parent.insert().values(
+                    id=pid, tenant_id=tenant, openid=who.openid, nickname=who.nickname, created_at=now
+                )
+            )
+    ttl = ctx.settings.session_ttl_s
+    token = ctx.runtime.tokens.issue(
+        Principal(subject=pid, tenant_id=tenant, role=Role.PARENT, name=who.nickname), ttl_s=ttl
+    )
+    return SessionOut(session_token=token, expires_in=ttl, parent_id=pid, tenant_id=tenant)

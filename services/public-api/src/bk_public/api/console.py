@@ -1,0 +1,192 @@
+"""The supervisors' console reads: the alarm stream (SSE), the case board, statistics, the map."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+
+from bk_public.alarms import sse_stream
+from bk_public.context import Context, get_ctx, staff
+from bk_public.models import case_event, case_view, complaint
+from bk_public.queries import signed, tenant_sites
+from bk_public.readmodel import CLOSED
+from bkcore.auth import Principal
+from bkcore.auth_http import scope_to_principal
+
+router = APIRouter(prefix="/console", tags=["console"])
+
+
+def _scoped(stmt: Any, p: Principal) -> Any:
+    return scope_to_principal(
+        stmt,
+        p,
+        tenant_col=case_view.c.tenant_id,
+        org_path_col=case_view.c.org_path,
+        site_id_col=case_view.c.site_id,
+    )
+
+
+async def case_out(ctx: Context, row: Any) -> dict[str, Any]:
+    d = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+    d["snapshot_url"] = await signed(ctx, d.get("snapshot_key", ""))
+    d["open"] = d["status"] not in CLOSED
+    return d
+
+
+@router.get(
+    "/alarms/stream",
+    summary="Server-sent events: every case change the caller may see",
+    response_class=StreamingResponse,
+)
+async def alarm_stream(
+    request: Request, p: Principal = Depends(staff), ctx: Context = Depends(get_ctx)
+) -> StreamingResponse:
+    async def signed_events():  # type: ignore[no-untyped-def]
+        async for frame in sse_stream(ctx.hub, p, stopping=request.app.state.stopping):
+            if await request.is_disconnected():
+                break
+            yield frame
+
+    return StreamingResponse(
+        signed_events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/cases", summary="Cases in the caller's scope, newest first (read model)")
+async def cases(
+    status: str | None = Query(None, max_length=32),
+    site_id: str | None = Query(None, max_length=64),
+    open_only: bool = False,
+    limit: int = Query(50, ge=1, le=500),
+    p: Principal = Depends(staff),
+    ctx: Context = Depends(get_ctx),
+) -> list[dict[str, Any]]:
+    cv = case_view.c
+    stmt = _scoped(select(case_view), p).order_by(cv.updated_at.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(cv.status == status)
+    if site_id:
+        stmt = stmt.where(cv.site_id == site_id)
+    if open_only:
+        stmt = stmt.where(cv.status.not_in(CLOSED))
+    async with ctx.db.session() as s:
+        rows = (await s.execute(stmt)).all()
+    return [await case_out(ctx, r) for r in rows]
+
+
+@router.get("/cases/{case_id}", summary="One case from the read model (404 outside the caller's scope)")
+async def one_case(
+    case_id: str, p: Principal = Depends(staff), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    async with ctx.db.session() as s:
+        row = (await s.execute(_scoped(select(case_view), p).where(case_view.c.case_id == case_id))).first()
+    if row is None:
+        raise HTTPException(404, detail="not found")
+    return await case_out(ctx, row)
+
+
+@router.get("/cases/{case_id}/timeline", summary="Every change of one case, oldest first")
+async def timeline(
+    case_id: str, p: Principal = Depends(staff), ctx: Context = Depends(get_ctx)
+) -> list[dict[str, Any]]:
+    async with ctx.db.session() as s:
+        visible = (
+            await s.execute(_scoped(select(case_view.c.case_id), p).where(case_view.c.case_id == case_id))
+        ).first()
+        if visible is None:
+            return []
+        rows = (
+            await s.execute(
+                select(case_event).where(case_event.c.case_id == case_id).order_by(case_event.c.at)
+            )
+        ).all()
+    return [{"action": r.action, "status": r.status, "actor_id": r.actor_id, "at": r.at} for r in rows]
+
+
+@router.get("/stats", summary="Captures, handled, closure rate, by day, type and site")
+async def stats(
+    days: int = Query(14, ge=1, le=366), p: Principal = Depends(staff), ctx: Context = Depends(get_ctx)
+) -> dict[str, Any]:
+    since = ctx.runtime.clock.now() - timedelta(days=days)
+    cv = case_view.c
+    async with ctx.db.session() as s:
+        rows = (
+            await s.execute(
+                _scoped(
+                    select(
+                        cv.created_at,
+                        cv.closed_at,
+                        cv.status,
+                        cv.case_type,
+                        cv.site_id,
+                        cv.verdict,
+                        cv.risk_class,
+                    ),
+                    p,
+                ).where(cv.created_at >= since)
+            )
+        ).all()
+    closed = [r for r in rows if r.status in CLOSED]
+    hours = [((_utc(r.closed_at) - _utc(r.created_at)).total_seconds() / 3600) for r in closed if r.closed_at]
+    return {
+        "days": days,
+        "captured": len(rows),
+        "handled": len(closed),
+        "closure_rate": round(len(closed) / len(rows), 4) if rows else 0.0,
+        "false_alarms": sum(r.verdict == "false_alarm" for r in closed),
+        "mean_hours_to_close": round(sum(hours) / len(hours), 2) if hours else None,
+        "by_day": dict(sorted(Counter(_utc(r.created_at).date().isoformat() for r in rows).items())),
+        "by_type": dict(Counter(r.case_type for r in rows).most_common()),
+        "by_site": dict(Counter(r.site_id for r in rows).most_common(20)),
+        "by_risk": dict(Counter(str(r.risk_class) for r in rows)),
+    }
+
+
+def _utc(dt: Any) -> Any:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+@router.get("/map", summary="Sites with coordinates, open cases and complaints (for an SVG map)")
+async def site_map(p: Principal = Depends(staff), ctx: Context = Depends(get_ctx)) -> list[dict[str, Any]]:
+    sites = [
+        s
+        for s in await tenant_sites(ctx, tenant_id=p.tenant_id)
+        if p.can_see_site(p.tenant_id, s["id"], s.get("org_path", "\0"))
+    ]
+    cv = case_view.c
+    async with ctx.db.session() as s:
+        open_rows = (
+            await s.execute(
+                _scoped(select(cv.site_id, func.count()), p)
+                .where(cv.status.not_in(CLOSED))
+                .group_by(cv.site_id)
+            )
+        ).all()
+        comp_rows = (
+            await s.execute(
+                select(complaint.c.site_id, func.count())
+                .where(complaint.c.tenant_id == p.tenant_id)
+                .group_by(complaint.c.site_id)
+            )
+        ).all()
+    open_n, comp_n = dict(open_rows), dict(comp_rows)
+    return [
+        {
+            "site_id": s["id"],
+            "name": s.get("name", ""),
+            "kind": s.get("kind", ""),
+            "latitude": s.get("latitude"),
+            "longitude": s.get("longitude"),
+            "org_path": s.get("org_path", ""),
+            "open_cases": open_n.get(s["id"], 0),
+            "complaints": comp_n.get(s["id"], 0),
+        }
+        for s in sites
+    ]

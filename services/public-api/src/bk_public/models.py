@@ -1,0 +1,165 @@
+"""Tables of the public API: the cases read model, parents and their bindings, feedback, notices."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+from bkcore.db import add_messaging_tables
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that always reads back aware (UTC).
+
+    PostgreSQL keeps the offset; SQLite (embedded mode) drops it, and a naive time would reach the
+    API as a string without offset, which is not an RFC 3339 ``date-time``. Stored in UTC either way.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+metadata = MetaData()
+inbox, outbox = add_messaging_tables(metadata)
+
+#: One row per case, kept current from cases.v1 (the console's alarm wall and the public window).
+case_view = Table(
+    "case_view",
+    metadata,
+    Column("case_id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("site_id", String(64), nullable=False),
+    Column("org_path", String(512), nullable=False),
+    Column("source", Integer, nullable=False, default=0),
+    Column("case_type", String(64), nullable=False),
+    Column("risk_class", Integer, nullable=False, default=0),
+    Column("status", String(32), nullable=False),
+    Column("action", String(32), nullable=False, default=""),
+    Column("verdict", String(32), nullable=False, default=""),
+    Column("snapshot_key", String(1024), nullable=False, default=""),
+    Column("card_level", Integer, nullable=False, default=0),
+    Column("occurrences", Integer, nullable=False, default=1),
+    Column("deadline", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Index("ix_case_view_tenant_site", "tenant_id", "site_id", "updated_at"),
+    Index("ix_case_view_tenant_updated", "tenant_id", "updated_at"),
+)
+
+#: Every change of a case, for the timeline (kept from the same events).
+case_event = Table(
+    "case_event",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("case_id", String(64), nullable=False, index=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("actor_id", String(64), nullable=False, default=""),
+    Column("at", UtcDateTime(), nullable=False),
+)
+
+parent = Table(
+    "parent",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("openid", String(128), nullable=False),
+    Column("nickname", String(64), nullable=False, default=""),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "openid", name="uq_parent_openid"),
+)
+
+#: A code a school hands to its parents (邀请码); revoking it ends every binding made with it.
+invite_code = Table(
+    "invite_code",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("site_id", String(64), nullable=False, index=True),
+    Column("label", String(64), nullable=False, default=""),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+binding = Table(
+    "binding",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("parent_id", String(64), nullable=False),
+    Column("site_id", String(64), nullable=False),
+    Column("invite_code", String(32), nullable=False, index=True),
+    Column("child_label", String(64), nullable=False, default=""),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Index("ix_binding_parent", "tenant_id", "parent_id", "revoked_at"),
+)
+
+rating = Table(
+    "rating",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("site_id", String(64), nullable=False),
+    Column("parent_id", String(64), nullable=False),
+    Column("day", String(10), nullable=False),  # local date, YYYY-MM-DD
+    Column("score", String(16), nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "site_id", "parent_id", "day", name="uq_rating_per_day"),
+)
+
+complaint = Table(
+    "complaint",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("site_id", String(64), nullable=False, index=True),
+    Column("parent_id", String(64), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("photo_keys", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+#: Notices (公告) and food-safety tips (科普), tenant-wide or for one site.
+notice = Table(
+    "notice",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("site_id", String(64), nullable=True),
+    Column("kind", String(16), nullable=False),  # notice | tip
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("published_at", UtcDateTime(), nullable=False),
+    Index("ix_notice_tenant", "tenant_id", "published_at"),
+)

@@ -1,0 +1,146 @@
+"""The public-api service: the parents' edge, the console's alarm stream, and the web clients."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+
+from bk_public import demo
+from bk_public.api import admin, auth, console, feedback, parents, public, site_views
+from bk_public.cache import TTLCache
+from bk_public.context import Context
+from bk_public.fastpath import PublicReadFastPath
+from bk_public.identity import EmbeddedIdentityProvider, IdentityProvider
+from bk_public.models import outbox
+from bk_public.ratelimit import RateLimiter
+from bk_public.readmodel import CaseProjector
+from bk_public.settings import PublicSettings
+from bk_public.upstream import HttpUpstream, Upstream
+from bk_public.web import static_app
+from bkcore.bus.base import Delivery
+from bkcore.db import Database, OutboxRelay, database_url
+from bkcore.http import create_app
+from bkcore.secrets import embedded_secret
+from bkcore.service import Runtime, Service
+from bkcore.settings import load_settings
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+CONSUMER_GROUP = "public-api"
+
+
+class PublicService(Service):
+    name = "public-api"
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: PublicSettings,
+        *,
+        upstream: Upstream | None = None,
+        identity: IdentityProvider | None = None,
+    ) -> None:
+        self.runtime, self.settings = runtime, settings
+        #: Where this process's own server answers; the embedded runner sets it once the port is known.
+        self.local_base_url = _default_base(settings)
+        self.db = Database(
+            database_url(settings.database_url, runtime.data_dir, "public-api"), schema=settings.db_schema
+        )
+        self._http_upstream = (
+            None
+            if upstream
+            else HttpUpstream(
+                tokens=runtime.tokens, base_urls=self._base_urls, timeout_s=settings.upstream_timeout_s
+            )
+        )
+        self.ctx = Context(
+            settings=settings,
+            runtime=runtime,
+            db=self.db,
+            upstream=upstream or self._http_upstream,  # type: ignore[arg-type]
+            identity=identity or EmbeddedIdentityProvider(embedded_secret(runtime.data_dir, "wx-idp")),
+            relay=OutboxRelay(self.db, outbox, runtime.bus, poll_s=2.0),
+            cache=TTLCache(settings.cache_ttl_s),
+            user_limit=RateLimiter(settings.rate_user_per_min),
+            ip_limit=RateLimiter(settings.rate_ip_per_min),
+            write_limit=RateLimiter(settings.rate_write_per_min),
+        )
+        self._projector = CaseProjector(self.db)
+        self._migrated = asyncio.Event()
+        self.app = self._build_app()
+        # Subscribe now (before the shared bus starts); handlers wait for the migration.
+        runtime.bus.subscribe("cases.v1", CONSUMER_GROUP, self._on_case)
+
+    def _build_app(self) -> FastAPI:
+        app = create_app(
+            service=self.name,
+            title="Bright Kitchen public API",
+            readiness=self.readiness,
+            description="Mini-program / H5 edge for parents, the kiosk, and the console's alarm stream.",
+        )
+        app.state.ctx = self.ctx
+        app.state.stopping = asyncio.Event()
+        for module in (auth, parents, site_views, feedback, public, admin, console):
+            app.include_router(module.router)
+        # Innermost user middleware: inside bkcore's request-context one (ids, logs, metrics).
+        app.user_middleware.append(Middleware(PublicReadFastPath, ctx=self.ctx, routes=public.router.routes))
+        return app
+
+    def static_app(self):  # type: ignore[no-untyped-def]
+        """The web clients (console, H5, kiosk): mount at ``/`` after every ``/api`` prefix."""
+        return static_app()
+
+    def _base_urls(self) -> dict[str, str]:
+        base = self.local_base_url.rstrip("/")
+        s = self.settings
+        return {
+            "cases": s.cases_url or f"{base}/api/cases",
+            "ledger": s.ledger_url or f"{base}/api/ledger",
+            "gateway": s.gateway_url or f"{base}/api/gateway",
+        }
+
+    async def _on_case(self, delivery: Delivery) -> None:
+        await self._migrated.wait()
+        row = await self._projector.apply(delivery)
+        if row is None:
+            return
+        self.ctx.cache.invalidate(("scores", row["tenant_id"]))
+        self.ctx.invalidate_public(row["tenant_id"])
+        self.ctx.cache.invalidate(("closed", row["tenant_id"], row["site_id"]))
+        self.ctx.hub.publish(row)
+
+    async def start(self) -> None:
+        await self.db.migrate(MIGRATIONS)
+        self._migrated.set()
+        self.ctx.relay.start()
+
+    async def stop(self) -> None:
+        self.app.state.stopping.set()
+        await self.ctx.relay.stop()
+        if self._http_upstream is not None:
+            await self._http_upstream.aclose()
+        await self.db.dispose()
+
+    async def readiness(self) -> dict[str, bool]:
+        return {"database": await self.db.ready(), "bus": await self.runtime.bus.ready()}
+
+    async def seed_demo(self, *, tenant_id: str, site_ids: list[str]) -> dict[str, str]:
+        """Invite codes (one per site, stable) and a few notices and tips for the demo tenant."""
+        return await demo.seed(self.ctx, tenant_id=tenant_id, site_ids=site_ids)
+
+
+def _default_base(settings: PublicSettings) -> str:
+    if settings.public_base_url:
+        return settings.public_base_url
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(
+        settings.http_host, settings.http_host
+    )
+    return f"http://{host}:{settings.http_port}"
+
+
+def create_service(runtime: Runtime, settings: PublicSettings | None = None) -> PublicService:
+    return PublicService(runtime, settings or load_settings(PublicSettings))

@@ -1,0 +1,27 @@
+// zh-CN first, English available. Keys are English phrases; missing keys fall back to the key.
+const ZH = {
+  "Bright Kitchen": "明厨亮灶", "Supervision console": "智慧监管平台", "Log in": "登录", "Log out": "退出",
+  "Username": "用户名", "Password": "密码", "Alarm wall": "告警墙", "Case board": "案件看板", "Map": "地图",
+  "Statistics": "统计", "Live view": "视频巡查", "Sites": "单位档案", "Big screen": "大屏", "Exit big screen": "退出大屏",
+  "Status": "状态", "All": "全部", "Open only": "仅未办结", "Site": "单位", "Type": "类型", "Risk": "风险等级",
+  "Created": "发生时间", "Updated": "更新时间", "Timeline": "处置记录", "Actions": "操作", "Note": "说明",
+  "Photos": "照片", "dispatch": "派发", "acknowledge": "签收", "submit": "提交整改", "approve": "审核通过",
+  "reject": "驳回", "false_alarm": "误报", "schedule_recheck": "现场复核", "close": "办结", "Back": "返回",
+  "new": "待派发", "dispatched": "已派发", "acknowledged": "已签收", "rectifying": "整改中", "submitted": "待审核",
+  "recheck": "待复核", "approved": "已通过", "closed": "已办结", "Connected": "已连接", "Reconnecting": "重连中",
+  "New alarm": "新告警", "Captured": "抓拍", "Handled": "已处置", "Closure rate": "办结率", "By day": "按日",
+  "By type": "按类型", "By site": "按单位", "Open cases": "未办结案件", "Complaints": "投诉", "Score": "食安指数",
+  "Licences": "证照", "Zones": "区域", "Cameras": "摄像头", "Contacts": "联系人", "Invite codes": "家长邀请码",
+  "Issue code": "生成邀请码", "Revoke": "撤销", "Live": "直播", "No cases": "暂无案件", "Error": "错误",
+  "rodent": "鼠患", "fire_unattended": "动火离人", "no_chef_hat": "未戴厨师帽", "no_mask": "未戴口罩",
+  "no_uniform": "未穿工作服", "no_gloves": "未戴手套", "smoking": "抽烟", "phone_use": "玩手机",
+  "trash_bin_open": "垃圾桶未盖", "stranger": "陌生人闯入", "camera_offline": "摄像头离线",
+  "camera_covered": "摄像头遮挡", "Red list": "红榜", "Black list": "黑榜", "Mean hours to close": "平均办结时长(小时)",
+  "Rectify with photo": "上传整改照片", "Done": "完成", "Loading": "加载中",
+};
+let lang = localStorage.getItem("bk.lang") || "zh";
+export function t(key) { return lang === "zh" ? (ZH[key] ?? key) : key; }
+export function getLang() { return lang; }
+export function setLang(l) { lang = l; localStorage.setItem("bk.lang", l); document.documentElement.lang = l === "zh" ? "zh-CN" : "en"; }
+export function addStrings(extra) { Object.assign(ZH, extra); }
+setLang(localStorage.getItem("bk.lang") || "zh");
