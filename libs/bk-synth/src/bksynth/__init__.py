@@ -1,0 +1,11 @@
+"""Synthetic kitchens for Bright Kitchen: random training frames and scripted camera scenarios."""
+
+from bksynth.effects import Camera
+from bksynth.frame import render_random
+from bksynth.people import PersonLook
+from bksynth.scenarios import ZONES, demo_scenarios
+from bksynth.timeline import Actor, Change, Scenario, Violation
+from bksynth.truth import LABELS, PERSON_ATTRIBUTES, Annotation
+
+__all__ = ["LABELS", "PERSON_ATTRIBUTES", "ZONES", "Actor", "Annotation", "Camera", "Change", "PersonLook",
+           "Scenario", "Violation", "demo_scenarios", "render_random"]

@@ -1,0 +1,1 @@
+"""Bright Kitchen detector (智能抓拍): batched inference behind gRPC, tracking, voting, evidence."""

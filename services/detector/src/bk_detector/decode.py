@@ -1,0 +1,65 @@
+"""JPEG bytes -> RGB array, strictly: a bad frame gets a clear error and never reaches the model."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image
+
+JPEG_SOI = b"\xff\xd8"
+JPEG_EOI = b"\xff\xd9"
+
+
+class FrameError(ValueError):
+    """This frame cannot be analysed; the message goes back to the gateway in FrameResult.error."""
+
+
+def decode_jpeg(data: bytes, *, max_bytes: int, max_pixels: int,
+                at_least: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode one JPEG into an HxWx3 uint8 RGB array, or raise FrameError saying why not.
+
+    ``at_least`` (width, height) lets libjpeg decode at 1/2, 1/4 or 1/8 scale while staying at least
+    that large: a 1080p frame for a 320-pixel-wide model decodes several times faster.
+    """
+    if not data:
+        raise FrameError("empty frame: 0 bytes")
+    if len(data) > max_bytes:
+        raise FrameError(f"too large: {len(data)} bytes > max {max_bytes}")
+    if not data.startswith(JPEG_SOI):
+        raise FrameError("not an image: no JPEG start-of-image marker")
+    # Trailing padding after EOI is legal; a missing EOI means the encoder or network cut it short.
+    if JPEG_EOI not in data[-64:]:
+        raise FrameError("truncated JPEG: no end-of-image marker")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=["JPEG"])
+            # Check the header's size before decoding, so a decompression bomb costs nothing.
+            width, height = img.size
+            if width * height > max_pixels:
+                raise FrameError(f"too many pixels: {width}x{height} > max {max_pixels}")
+            if at_least is not None:
+                img.draft("RGB", at_least)
+            img.load()
+            rgb = img.convert("RGB")
+    except FrameError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise FrameError(f"too many pixels: > max {max_pixels} ({exc})") from None
+    except OSError as exc:
+        text = str(exc)
+        if "truncated" in text or "premature" in text.lower():
+            raise FrameError(f"truncated JPEG: {text}") from None
+        if "cannot identify" in text:  # PIL's message names an in-memory buffer: useless upstream
+            text = "not a decodable JPEG"
+        raise FrameError(f"not an image: {text}") from None
+    except (ValueError, SyntaxError) as exc:  # PIL raises SyntaxError for some corrupt headers
+        raise FrameError(f"not an image: {exc}") from None
+    # A writable copy: torch.from_numpy warns on (and must not write into) read-only PIL buffers.
+    arr = np.array(rgb, dtype=np.uint8)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise FrameError(f"not an image: unexpected shape {arr.shape}")
+    return arr
+

@@ -1,0 +1,117 @@
+"""The Detector gRPC API (bkproto.detector.v1): thin, the work is in ``pipeline``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+
+from bk_detector.modelapi import DetectionModel
+from bk_detector.pipeline import Analysed, DetectionPipeline
+from bkproto.detector.v1 import detector_pb2 as pb
+from bkproto.detector.v1 import detector_pb2_grpc as pb_grpc
+
+log = logging.getLogger("bk_detector.grpc")
+
+
+class DetectorServicer(pb_grpc.DetectorServicer):
+    def __init__(self, pipeline: DetectionPipeline, model: DetectionModel, *, max_batch_size: int,
+                 max_inflight: int) -> None:
+        self.pipeline, self.model = pipeline, model
+        self.max_batch_size, self.max_inflight = max_batch_size, max_inflight
+
+    async def GetModelInfo(self, request: pb.ModelInfoRequest,
+                           context: grpc.aio.ServicerContext) -> pb.ModelInfo:
+        return model_info(self.model, self.max_batch_size)
+
+    async def Detect(self, request_iterator: AsyncIterator[pb.FrameBatch],
+                     context: grpc.aio.ServicerContext) -> AsyncIterator[pb.DetectionBatch]:
+        """Batches run concurrently (inference overlaps), but are judged in arrival order, so
+        tracking and voting see each camera's frames in sequence."""
+        responses: asyncio.Queue[pb.DetectionBatch | BaseException | None] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(request_iterator, responses))
+        try:
+            while (item := await responses.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            reader.cancel()
+
+    async def _read(self, requests: AsyncIterator[pb.FrameBatch],
+                    responses: asyncio.Queue[pb.DetectionBatch | BaseException | None]) -> None:
+        slots = asyncio.Semaphore(self.max_inflight)
+        previous: asyncio.Task[None] | None = None
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            async for batch in requests:
+                # Wait for a slot before reading on: this is what pushes back on the gateway.
+                await slots.acquire()
+                task = asyncio.create_task(self._one(batch, previous, responses, slots))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                previous = task
+            if tasks:
+                await asyncio.gather(*tasks)
+            responses.put_nowait(None)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        except Exception as exc:  # a broken stream: end the call with the error
+            log.warning("Detect stream failed: %r", exc)
+            for task in tasks:
+                task.cancel()
+            responses.put_nowait(exc)
+
+    async def _one(self, batch: pb.FrameBatch, previous: asyncio.Task[None] | None,
+                   responses: asyncio.Queue[pb.DetectionBatch | BaseException | None],
+                   slots: asyncio.Semaphore) -> None:
+        try:
+            # Profiles come "before the frames that use them": apply them before this batch's
+            # frames are judged, but after the previous batch's frames were.
+            try:
+                analysed: list[Analysed] = await self.pipeline.analyse(batch.frames)
+            except Exception as exc:  # still answer this batch: every FrameBatch gets a DetectionBatch
+                log.exception("analysing batch %s failed", batch.batch_id)
+                analysed = [Analysed(error=f"internal error: {type(exc).__name__}")] * len(batch.frames)
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            for profile in batch.profiles:
+                self.pipeline.update_profile(profile)
+            out = pb.DetectionBatch(batch_id=batch.batch_id, model_version=self.pipeline.model_version)
+            for frame, item in zip(batch.frames, analysed, strict=True):
+                try:
+                    out.results.append(self.pipeline.judge(frame, item))
+                except Exception as exc:  # one frame's bug must not fail the other frames
+                    log.exception("judging frame %s failed", frame.frame_id)
+                    out.results.append(pb.FrameResult(frame_id=frame.frame_id, camera_id=frame.camera_id,
+                                                      error=f"internal error: {type(exc).__name__}"))
+            responses.put_nowait(out)
+        finally:
+            slots.release()
+
+
+def model_info(model: DetectionModel, max_batch_size: int) -> pb.ModelInfo:
+    return pb.ModelInfo(
+        name=model.name, version=model.version, labels=list(model.labels), device=model.device,
+        precision=model.precision, input_width=model.input_width, input_height=model.input_height,
+        max_batch_size=max_batch_size,
+    )
+
+
+async def start_grpc_server(servicer: DetectorServicer, host: str, port: int,
+                            max_message_bytes: int) -> tuple[grpc.aio.Server, int]:
+    """A started grpc.aio server; returns it and the bound port (``port`` 0 = any free one)."""
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ])
+    pb_grpc.add_DetectorServicer_to_server(servicer, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise RuntimeError(f"cannot bind the gRPC server to {host}:{port}")
+    await server.start()
+    return server, bound

@@ -1,0 +1,24 @@
+"""The detector's Prometheus metrics (what SREs scale the detector pool on)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+BATCH_SIZE = Histogram(
+    "bk_detector_batch_size", "frames per model call", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
+)
+QUEUE_DEPTH = Gauge("bk_detector_queue_depth", "frames waiting for inference")
+INFERENCE_SECONDS = Histogram(
+    "bk_detector_inference_seconds", "model call latency per batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+FRAMES = Counter("bk_detector_frames_total", "frames handled", ["tenant", "outcome"])
+GPU_MEMORY_BYTES = Gauge("bk_detector_gpu_memory_bytes", "CUDA memory allocated by the model")
+VIOLATIONS = Counter(
+    "bk_detector_violations_total", "violation transitions raised", ["tenant", "type", "phase"]
+)
+EVIDENCE_PENDING = Gauge("bk_detector_evidence_pending", "violation events waiting for store/bus")
+EVIDENCE_RETRIES = Counter("bk_detector_evidence_retries_total", "store/bus retries", ["step"])
+EVIDENCE_DROPPED = Counter(
+    "bk_detector_evidence_dropped_total", "violation events given up on", ["tenant", "reason"]
+)

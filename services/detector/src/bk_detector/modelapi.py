@@ -1,0 +1,49 @@
+"""What the service needs from a model: a structural view of ``bk_detector.model.runtime``.
+
+The service codes against this Protocol so it can run with the real ``ModelRuntime`` or a
+scripted test double, and so importing the service never drags in torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class RawDetectionLike(Protocol):
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """Normalised xyxy."""
+
+    @property
+    def attributes(self) -> dict[str, float]:
+        """Person only: chef_hat, mask, uniform, gloves -> P(worn)."""
+
+
+class DetectionModel(Protocol):
+    labels: list[str]
+    version: str
+    name: str
+    device: str
+    precision: str
+    input_width: int
+    input_height: int
+
+    def predict(self, images: list[np.ndarray]) -> Sequence[Sequence[RawDetectionLike]]:
+        """One list of detections per HxWx3 uint8 RGB image. Blocking; runs in a worker thread."""
+
+
+def load_model(path: Path | None, device: str, half: bool | None) -> DetectionModel:
+    """The real model. Imported here, lazily, so torch loads only when a service starts."""
+    from bk_detector.model.runtime import ModelRuntime
+
+    return ModelRuntime.load(path, device=device, half=half)

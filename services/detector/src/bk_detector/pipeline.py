@@ -1,0 +1,195 @@
+"""The path of one frame: decode -> batched inference -> masks -> tracking -> rules -> voting ->
+evidence. ``analyse`` is the concurrent, batched half; ``judge`` the ordered, per-camera half."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from bk_detector import metrics
+from bk_detector.batching import DynamicBatcher, InferenceError
+from bk_detector.decode import FrameError, decode_jpeg
+from bk_detector.detections import Detection, clamp_box
+from bk_detector.evidence import CameraContext, EvidencePublisher, ViolationJob
+from bk_detector.firewatch import FireWatch
+from bk_detector.profiles import CameraProfile, default_profile, profile_from_proto, profile_problem
+from bk_detector.rules import apply_masks, evaluate
+from bk_detector.settings import DetectorSettings
+from bk_detector.tracking import Tracker
+from bk_detector.voting import Phase, Transition, Voter, VotingPolicy
+from bkcore.clock import Clock, SystemClock
+from bkproto.common.v1.meta_pb2 import BBox
+from bkproto.detector.v1 import detector_pb2 as pb
+
+log = logging.getLogger("bk_detector.pipeline")
+CameraKey = tuple[str, str]  # (tenant_id, camera_id): camera ids are only unique inside a tenant
+IDLE_FORGET_S = 3600.0       # camera state kept this long after its last frame
+
+
+@dataclass(slots=True)
+class Analysed:
+    """A frame after decode and inference, before the per-camera judgement."""
+
+    image: np.ndarray | None = None
+    detections: Sequence[Detection] = ()
+    error: str = ""
+
+
+@dataclass
+class _Camera:
+    tracker: Tracker
+    fire: FireWatch
+    voter: Voter
+    context: CameraContext
+    last_at: datetime | None = None       # capture time of the newest frame
+    last_mono: float = field(default_factory=time.monotonic)  # when that frame arrived here
+
+
+class DetectionPipeline:
+    def __init__(self, *, settings: DetectorSettings, batcher: DynamicBatcher, evidence: EvidencePublisher,
+                 model_version: str, clock: Clock | None = None,
+                 input_size: tuple[int, int] | None = None) -> None:
+        self.settings, self.batcher, self.evidence = settings, batcher, evidence
+        self.model_version = model_version
+        self.input_size = input_size  # the model's (width, height): decode no larger than needed
+        self.clock = clock or SystemClock()
+        self.policy = VotingPolicy(
+            window=settings.vote_window, ratio=settings.vote_ratio,
+            min_observations=settings.vote_min_observations, end_after_s=settings.end_after_s,
+            update_interval_s=settings.update_interval_s,
+        )
+        self._profiles: dict[CameraKey, CameraProfile] = {}
+        self._cameras: dict[CameraKey, _Camera] = {}
+
+    # -- profiles ---------------------------------------------------------------------------------
+
+    def update_profile(self, msg: pb.CameraProfile) -> str | None:
+        """Apply a camera profile; returns why it was refused, or None."""
+        if problem := profile_problem(msg):
+            log.warning("camera profile refused: %s", problem, extra={"camera_id": msg.camera_id})
+            return problem
+        profile = profile_from_proto(msg)
+        key = (profile.tenant_id, profile.camera_id)
+        current = self._profiles.get(key)
+        if current is None or profile.rules_version >= current.rules_version:
+            self._profiles[key] = profile
+            if cam := self._cameras.get(key):
+                cam.context = self._context(profile, cam.context.site_id)
+        return None
+
+    def profile(self, tenant_id: str, camera_id: str) -> CameraProfile:
+        return self._profiles.get((tenant_id, camera_id)) or default_profile(tenant_id, camera_id)
+
+    # -- the concurrent half ----------------------------------------------------------------------
+
+    async def analyse(self, frames: Sequence[pb.Frame]) -> list[Analysed]:
+        """Decode and detect every frame; one bad frame never holds up the others."""
+        # One thread per frame: libjpeg releases the GIL, so a batch decodes on every core.
+        decoded = await asyncio.gather(*(asyncio.to_thread(self._decode, f) for f in frames))
+
+        async def detect(item: Analysed) -> Analysed:
+            if item.image is None:
+                return item
+            try:
+                raw = await self.batcher.submit(item.image)
+            except InferenceError as exc:
+                return Analysed(error=str(exc))
+            dets = [Detection(d.label, float(d.score), clamp_box(d.box), dict(d.attributes)) for d in raw]
+            return Analysed(image=item.image, detections=dets)
+
+        return list(await asyncio.gather(*(detect(item) for item in decoded)))
+
+    def _decode(self, frame: pb.Frame) -> Analysed:
+        if not frame.tenant_id or not frame.camera_id:
+            return Analysed(error="frame without tenant_id/camera_id")
+        try:
+            image = decode_jpeg(frame.jpeg, max_bytes=self.settings.max_frame_bytes,
+                                max_pixels=self.settings.max_pixels, at_least=self.input_size)
+        except FrameError as exc:
+            return Analysed(error=str(exc))
+        return Analysed(image=image)
+
+    # -- the ordered half -------------------------------------------------------------------------
+
+    def judge(self, frame: pb.Frame, analysed: Analysed) -> pb.FrameResult:
+        """Masks, tracking, rules and voting for one frame; call in capture order per camera."""
+        result = pb.FrameResult(frame_id=frame.frame_id, camera_id=frame.camera_id)
+        if analysed.error or analysed.image is None:
+            result.error = analysed.error or "no image"
+            metrics.FRAMES.labels(frame.tenant_id or "unknown", "rejected").inc()
+            return result
+        profile = self.profile(frame.tenant_id, frame.camera_id)
+        cam = self._camera(frame, profile)
+        when = self._capture_time(frame, cam)
+        dets = cam.tracker.update(apply_masks(analysed.detections, profile.masks), when)
+        unattended = cam.fire.observe(dets, when)
+        candidates = evaluate(dets, profile, when, default_min_score=self.settings.default_min_score,
+                              unattended_flames=unattended)
+        for transition in cam.voter.observe(candidates, when):
+            self._emit(cam, transition, frame, dets)
+        result.detections.extend(_to_proto(d) for d in dets)
+        result.violations.extend(cam.voter.active())
+        metrics.FRAMES.labels(frame.tenant_id, "ok").inc()
+        return result
+
+    def sweep(self) -> int:
+        """End violations on cameras that went quiet, forget long-idle cameras; returns transitions."""
+        emitted = 0
+        now_mono = time.monotonic()
+        for key, cam in list(self._cameras.items()):
+            idle = now_mono - cam.last_mono
+            if cam.last_at is not None and idle >= self.settings.end_after_s:
+                for transition in cam.voter.flush(cam.last_at + timedelta(seconds=idle)):
+                    self._emit(cam, transition, None, ())
+                    emitted += 1
+            if idle >= IDLE_FORGET_S and not cam.voter.active():
+                del self._cameras[key]
+        return emitted
+
+    def _camera(self, frame: pb.Frame, profile: CameraProfile) -> _Camera:
+        key = (frame.tenant_id, frame.camera_id)
+        cam = self._cameras.get(key)
+        if cam is None:
+            s = self.settings
+            cam = _Camera(
+                tracker=Tracker(s.track_max_age_s),
+                fire=FireWatch(s.fire_unattended_s, s.default_min_score, forget_after_s=s.track_max_age_s),
+                voter=Voter(self.policy), context=self._context(profile, frame.site_id),
+            )
+            self._cameras[key] = cam
+        elif frame.site_id and not cam.context.site_id:
+            cam.context = self._context(profile, frame.site_id)
+        return cam
+
+    @staticmethod
+    def _context(profile: CameraProfile, site_id: str) -> CameraContext:
+        return CameraContext(tenant_id=profile.tenant_id, site_id=profile.site_id or site_id,
+                             camera_id=profile.camera_id, zone=profile.zone, timezone=profile.timezone)
+
+    def _capture_time(self, frame: pb.Frame, cam: _Camera) -> datetime:
+        has_time = frame.HasField("captured_at") and (frame.captured_at.seconds or frame.captured_at.nanos)
+        when = frame.captured_at.ToDatetime(tzinfo=UTC) if has_time else self.clock.now()
+        # Time never runs backwards for one camera: a late frame counts as "now", not the past.
+        if cam.last_at is not None and when < cam.last_at:
+            when = cam.last_at
+        cam.last_at, cam.last_mono = when, time.monotonic()
+        return when
+
+    def _emit(self, cam: _Camera, transition: Transition, frame: pb.Frame | None,
+              dets: Sequence[Detection]) -> None:
+        job = ViolationJob(transition=transition, camera=cam.context, model_version=self.model_version)
+        if transition.phase is Phase.STARTED and frame is not None:
+            # Only the JPEG bytes wait in the queue; the annotator decodes them again at full size.
+            job.jpeg, job.detections = frame.jpeg, list(dets)
+        self.evidence.submit(job)
+
+
+def _to_proto(d: Detection) -> pb.Detection:
+    return pb.Detection(label=d.label, score=d.score, track_id=d.track_id, attributes=d.attributes,
+                        box=BBox(x1=d.box[0], y1=d.box[1], x2=d.box[2], y2=d.box[3]))

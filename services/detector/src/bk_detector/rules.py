@@ -1,0 +1,117 @@
+"""Violation rules (规则): pure functions from one frame's detections to candidate violations.
+
+Candidates are not alarms yet; ``voting`` decides which ones last long enough to be raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from bk_detector.detections import Box, Candidate, Detection, centre, expand, intersection, point_in_polygon
+from bk_detector.profiles import CameraProfile, Polygon
+
+#: Person attribute -> the violation raised when it is probably not worn.
+ATTRIBUTE_RULES: dict[str, str] = {
+    "chef_hat": "no_chef_hat", "mask": "no_mask", "uniform": "no_uniform", "gloves": "no_gloves",
+}
+#: Objects that are violations by themselves.
+OBJECT_RULES: dict[str, str] = {"rodent": "rodent", "trash_bin_open": "trash_bin_open"}
+#: Hand-held objects that are violations when a person holds them; the person carries the violation.
+HELD_RULES: dict[str, str] = {"phone": "phone_use", "cigarette": "smoking"}
+WORN_BELOW = 0.5         # P(worn) under this counts as not worn
+HELD_MARGIN = 0.15       # a held object overlaps the person's box grown by this share
+ATTENDED_MARGIN = 1.0    # a person within one flame-box (of its own size) counts as attending it
+
+
+def in_any(box: Box, polygons: Iterable[Polygon]) -> bool:
+    x, y = centre(box)
+    return any(point_in_polygon(x, y, p) for p in polygons)
+
+
+def apply_masks(detections: Sequence[Detection], masks: Sequence[Polygon]) -> list[Detection]:
+    """Drop detections whose centre lies inside a mask (ignored regions: a TV, a window, a poster)."""
+    if not masks:
+        return list(detections)
+    return [d for d in detections if not in_any(d.box, masks)]
+
+
+def holder(obj: Detection, persons: Sequence[Detection]) -> Detection | None:
+    """The person whose (slightly grown) box overlaps ``obj`` most, if any."""
+    best, best_overlap = None, 0.0
+    for p in persons:
+        overlap = intersection(obj.box, expand(p.box, HELD_MARGIN))
+        if overlap > best_overlap:
+            best, best_overlap = p, overlap
+    return best
+
+
+def is_attended(flame: Detection, persons: Sequence[Detection], min_score: float) -> bool:
+    near = expand(flame.box, ATTENDED_MARGIN)
+    return any(p.score >= min_score and intersection(p.box, near) > 0 for p in persons)
+
+
+def evaluate(
+    detections: Sequence[Detection], profile: CameraProfile, when: datetime, *,
+    default_min_score: float, unattended_flames: frozenset[int] = frozenset(),
+) -> list[Candidate]:
+    """Candidate violations in one frame under ``profile`` at ``when`` (aware datetime).
+
+    ``unattended_flames`` are the track ids of flames nobody has attended for long enough (the
+    time state lives in ``firewatch``, not here).
+    """
+    local = profile.local_time(when)
+
+    def threshold(violation_type: str) -> float | None:
+        rule = profile.rule(violation_type)
+        if rule is None or not rule.active_at(local):
+            return None
+        return rule.min_score or default_min_score
+
+    def zoned(violation_type: str, box: Box) -> bool:
+        rule = profile.rule(violation_type)
+        return rule is not None and (not rule.zones or in_any(box, rule.zones))
+
+    out: list[Candidate] = []
+    persons = [d for d in detections if d.label == "person"]
+    for person in persons:
+        for attribute, violation in ATTRIBUTE_RULES.items():
+            thr = threshold(violation)
+            worn = person.attributes.get(attribute)
+            if thr is None or worn is None or person.score < thr or worn >= WORN_BELOW:
+                continue
+            if zoned(violation, person.box):
+                out.append(Candidate(violation, person.track_id, 1.0 - worn, person.box))
+    for det in detections:
+        if det.label in OBJECT_RULES:
+            violation = OBJECT_RULES[det.label]
+            thr = threshold(violation)
+            if thr is not None and det.score >= thr and zoned(violation, det.box):
+                out.append(Candidate(violation, det.track_id, det.score, det.box))
+        elif det.label in HELD_RULES:
+            violation = HELD_RULES[det.label]
+            thr = threshold(violation)
+            if thr is None or det.score < thr:
+                continue
+            person = holder(det, persons)
+            # Smoking is a violation with or without a visible smoker; a phone only in someone's hand.
+            if person is None and violation == "phone_use":
+                continue
+            carrier = person or det
+            if zoned(violation, carrier.box):
+                out.append(Candidate(violation, carrier.track_id, det.score, carrier.box))
+        elif det.label == "flame" and det.track_id in unattended_flames:
+            thr = threshold("fire_unattended")
+            if thr is not None and det.score >= thr and zoned("fire_unattended", det.box):
+                out.append(Candidate("fire_unattended", det.track_id, det.score, det.box))
+    return _dedupe(out)
+
+
+def _dedupe(candidates: list[Candidate]) -> list[Candidate]:
+    """One candidate per (type, track): two phones in one hand are one phone_use."""
+    best: dict[tuple[str, int], Candidate] = {}
+    for c in candidates:
+        key = (c.violation_type, c.track_id)
+        if key not in best or c.score > best[key].score:
+            best[key] = c
+    return list(best.values())

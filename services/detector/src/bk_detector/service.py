@@ -1,0 +1,133 @@
+"""The detector as a bkcore Service: model + batcher + evidence + gRPC server + HTTP ops app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+import grpc
+from fastapi import FastAPI
+from google.protobuf.json_format import MessageToDict
+
+from bk_detector.batching import DynamicBatcher
+from bk_detector.evidence import EvidencePublisher, RetryPolicy
+from bk_detector.grpc_server import DetectorServicer, model_info, start_grpc_server
+from bk_detector.modelapi import DetectionModel, load_model
+from bk_detector.pipeline import DetectionPipeline
+from bk_detector.settings import DetectorSettings
+from bkcore.http import create_app
+from bkcore.service import Runtime, Service
+from bkcore.settings import ENV_PREFIX, CoreSettings, Mode, load_settings
+
+log = logging.getLogger("bk_detector.service")
+SWEEP_EVERY_S = 1.0
+
+
+class DetectorService(Service):
+    name = "detector"
+
+    def __init__(self, runtime: Runtime, settings: DetectorSettings,
+                 model: DetectionModel | None = None) -> None:
+        self.runtime, self.settings = runtime, settings
+        self.model: DetectionModel | None = model
+        self.pipeline: DetectionPipeline | None = None
+        self.grpc_address = ""
+        self._batcher: DynamicBatcher | None = None
+        self._evidence: EvidencePublisher | None = None
+        self._server: grpc.aio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.app = self._build_app()
+
+    async def start(self) -> None:
+        s = self.settings
+        if self.model is None:
+            # Loading weights is blocking and slow (seconds): keep the event loop free meanwhile.
+            self.model = await asyncio.to_thread(load_model, s.model_path, s.device, s.half)
+        log.info("model loaded", extra={"model": self.model.name, "version": self.model.version,
+                                        "device": self.model.device, "precision": self.model.precision})
+        self._batcher = DynamicBatcher(self.model, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
+                                       max_queue=s.max_queue_frames)
+        self._evidence = EvidencePublisher(
+            store=self.runtime.store, bus=self.runtime.bus, producer=s.service_name,
+            workers=s.evidence_workers, max_pending=s.evidence_max_pending,
+            retry=RetryPolicy(s.evidence_max_attempts, s.evidence_retry_base_s, s.evidence_retry_max_s),
+            font_path=s.annotate_font, jpeg_quality=s.jpeg_quality,
+        )
+        self.pipeline = DetectionPipeline(settings=s, batcher=self._batcher, evidence=self._evidence,
+                                          model_version=self.model.version, clock=self.runtime.clock,
+                                          input_size=(self.model.input_width, self.model.input_height))
+        await self._batcher.start()
+        await self._evidence.start()
+        servicer = DetectorServicer(self.pipeline, self.model, max_batch_size=s.max_batch_size,
+                                    max_inflight=s.max_inflight_batches)
+        self._server, port = await start_grpc_server(servicer, s.grpc_host, s.grpc_port,
+                                                     s.grpc_max_message_bytes)
+        self.grpc_address = f"{s.grpc_host}:{port}"
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="detector-sweeper")
+        log.info("detector serving gRPC", extra={"address": self.grpc_address})
+
+    async def stop(self) -> None:
+        """Stop taking frames, finish the ones in flight, then deliver pending evidence."""
+        if self._server is not None:
+            await self._server.stop(grace=5.0)
+            self._server = None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        if self._batcher is not None:
+            await self._batcher.stop()
+        if self._evidence is not None:
+            await self._evidence.stop()
+
+    async def readiness(self) -> dict[str, bool]:
+        return {
+            "model": self.model is not None and self._batcher is not None and self._batcher.running,
+            "grpc": self._server is not None,
+        }
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            if self.pipeline is not None:
+                try:
+                    self.pipeline.sweep()
+                except Exception:
+                    log.exception("sweeping idle cameras failed")
+
+    def _build_app(self) -> FastAPI:
+        app = create_app(service=self.name, title="Bright Kitchen detector", readiness=self.readiness)
+
+        @app.get("/model", tags=["detector"], summary="The loaded model: name, version, device, labels")
+        async def get_model() -> dict[str, object]:
+            if self.model is None:
+                from fastapi import HTTPException
+
+                raise HTTPException(503, "model not loaded yet")
+            return MessageToDict(model_info(self.model, self.settings.max_batch_size),
+                                 preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+        return app
+
+
+def create_service(runtime: Runtime, settings: DetectorSettings | None = None,
+                   model: DetectionModel | None = None) -> DetectorService:
+    """The detector on ``runtime``'s bus and store; ``model`` skips loading weights (tests, demos).
+
+    Without ``settings``, the detector's own fields come from ``BK_*`` variables and the shared ones
+    from ``runtime.settings``, so one process hosting every service agrees on data_dir, mode, etc.
+    Embedded, the gRPC port defaults to a free one (the gateway asks ``grpc_address``), so two
+    platforms on one machine never collide on 50051.
+    """
+    return DetectorService(runtime, settings or settings_for(runtime), model)
+
+
+def settings_for(runtime: Runtime) -> DetectorSettings:
+    core = runtime.settings
+    shared = {name: getattr(core, name) for name in CoreSettings.model_fields if name != "service_name"}
+    if core.mode == Mode.EMBEDDED and f"{ENV_PREFIX}GRPC_PORT" not in os.environ:
+        shared["grpc_port"] = 0
+    return load_settings(DetectorSettings, **shared)

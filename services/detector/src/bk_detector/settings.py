@@ -1,0 +1,95 @@
+"""The detector's settings: one validated tree, read from ``BK_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from bkcore.settings import CoreSettings
+
+
+class DetectorSettings(CoreSettings):
+    """CoreSettings plus inference, voting and evidence knobs (env: ``BK_<FIELD>``)."""
+
+    service_name: str = Field("detector", description="name used in logs, metrics and events")
+
+    # -- gRPC ---------------------------------------------------------------------------------------
+    grpc_host: str = Field("127.0.0.1", description="address the Detector gRPC server binds to")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = any free port)")
+    grpc_max_message_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="largest FrameBatch / DetectionBatch message accepted"
+    )
+    max_inflight_batches: int = Field(
+        4, ge=1, le=64, description="FrameBatches one stream may have in flight before reading pauses"
+    )
+
+    # -- inference ----------------------------------------------------------------------------------
+    model_path: Path | None = Field(
+        None, description="model artefact directory; unset = the shipped kitchen-v1"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto, cpu or cuda")
+    half: bool | None = Field(None, description="fp16 inference; unset = auto (fp16 on CUDA only)")
+    max_batch_size: int = Field(32, ge=1, le=1024, description="most frames per model call")
+    max_wait_ms: float = Field(
+        10.0, ge=0, le=1000, description="how long a partial batch waits for more frames"
+    )
+    max_queue_frames: int = Field(
+        256, ge=1, description="frames waiting for inference before callers block (backpressure)"
+    )
+
+    # -- frame validation ---------------------------------------------------------------------------
+    max_frame_bytes: int = Field(8 * 1024 * 1024, ge=1, description="largest JPEG accepted, in bytes")
+    max_pixels: int = Field(
+        3840 * 2160, ge=1, description="largest decoded frame accepted, width x height"
+    )
+
+    # -- tracking and voting ------------------------------------------------------------------------
+    track_max_age_s: float = Field(
+        3.0, gt=0, description="a track unseen this long is forgotten (new id when it comes back)"
+    )
+    vote_window: int = Field(10, ge=1, le=1000, description="k: observations per vote window")
+    vote_ratio: float = Field(
+        0.6, gt=0, le=1, description="share of the last k observations that must show a violation"
+    )
+    vote_min_observations: int = Field(
+        3, ge=1, description="fewest observations showing a violation before it is raised"
+    )
+    end_after_s: float = Field(
+        30.0, gt=0, description="a raised violation ends after being absent this long"
+    )
+    update_interval_s: float = Field(
+        60.0, ge=0, description="least time between UPDATED events of one violation (0 = never)"
+    )
+    fire_unattended_s: float = Field(
+        60.0, ge=0, description="a flame with no person near it this long is fire_unattended"
+    )
+    default_min_score: float = Field(
+        0.0, ge=0, le=1,
+        description="score a rule needs when its profile says 0, on top of the model's own per-class "
+        "thresholds (0 = trust the model's thresholds)",
+    )
+
+    # -- evidence -----------------------------------------------------------------------------------
+    evidence_workers: int = Field(
+        2, ge=1, le=64, description="parallel evidence writers (each keeps its cameras' order)"
+    )
+    evidence_max_pending: int = Field(
+        1000, ge=1, description="violation events waiting for store/bus before new ones are dropped"
+    )
+    evidence_max_attempts: int = Field(
+        8, ge=1, description="store/bus attempts per event before it is dropped (logged + counted)"
+    )
+    evidence_retry_base_s: float = Field(0.2, gt=0, description="first retry delay (doubles each try)")
+    evidence_retry_max_s: float = Field(10.0, gt=0, description="longest retry delay")
+    annotate_font: Path | None = Field(
+        None, description="TTF/OTF font for CJK text on annotations; unset = a system CJK font if installed"
+    )
+    jpeg_quality: int = Field(85, ge=10, le=100, description="quality of annotated JPEGs")
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> DetectorSettings:
+        if self.vote_min_observations > self.vote_window:
+            raise ValueError("BK_VOTE_MIN_OBSERVATIONS must not exceed BK_VOTE_WINDOW")
+        return self

@@ -1,0 +1,75 @@
+"""Per-camera tracker: stable track ids per label, so one person is one violation, not 600."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bk_detector.detections import Box, Detection, centre, iou
+
+MIN_IOU = 0.3
+#: Small fast objects (a rodent, a phone) may not overlap their last box at 1-2 fps; accept a
+#: centre within this many of their own box diagonals instead.
+MAX_CENTRE_JUMP = 1.5
+
+
+@dataclass(slots=True)
+class _Track:
+    track_id: int
+    label: str
+    box: Box
+    last_seen: datetime
+
+
+class Tracker:
+    """Greedy IoU matching with a centroid fallback, per label. Not thread-safe: one per camera."""
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age_s = max_age_s
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+
+    def update(self, detections: Sequence[Detection], when: datetime) -> list[Detection]:
+        """``detections`` with track ids, in the same order."""
+        self._tracks = [t for t in self._tracks if (when - t.last_seen).total_seconds() <= self.max_age_s]
+        pairs: list[tuple[float, int, int]] = []
+        for di, det in enumerate(detections):
+            for ti, track in enumerate(self._tracks):
+                if track.label == det.label and (cost := _match_cost(track.box, det.box)) is not None:
+                    pairs.append((cost, di, ti))
+        pairs.sort()
+        assigned: dict[int, int] = {}
+        used_tracks: set[int] = set()
+        for _, di, ti in pairs:
+            if di in assigned or ti in used_tracks:
+                continue
+            assigned[di] = ti
+            used_tracks.add(ti)
+        out: list[Detection] = []
+        for di, det in enumerate(detections):
+            if di in assigned:
+                track = self._tracks[assigned[di]]
+                track.box, track.last_seen = det.box, when
+            else:
+                track = _Track(self._next_id, det.label, det.box, when)
+                self._next_id += 1
+                self._tracks.append(track)
+            out.append(det.with_track(track.track_id))
+        return out
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+
+def _match_cost(old: Box, new: Box) -> float | None:
+    """Lower is better; None when the boxes cannot be the same object."""
+    overlap = iou(old, new)
+    if overlap >= MIN_IOU:
+        return 1.0 - overlap
+    (ox, oy), (nx, ny) = centre(old), centre(new)
+    diag = max(math.hypot(old[2] - old[0], old[3] - old[1]), 1e-6)
+    jump = math.hypot(nx - ox, ny - oy) / diag
+    # Centroid matches always rank after IoU matches (cost > 1).
+    return 1.0 + jump if jump <= MAX_CENTRE_JUMP else None

@@ -1,0 +1,1 @@
+"""Training, evaluation and export of the kitchen detector (synthetic data + case-manager exports)."""

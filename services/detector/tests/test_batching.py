@@ -1,0 +1,96 @@
+"""Dynamic batching: full batches across callers, bounded waits, backpressure, isolated failures."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+from prometheus_client import REGISTRY
+
+from bk_detector.batching import DynamicBatcher, InferenceError
+from bk_detector.testing import FakeDetection, ScriptedModel
+
+IMG = np.zeros((8, 8, 3), dtype=np.uint8)
+
+
+def tagged(value: int) -> np.ndarray:
+    return np.full((8, 8, 3), value, dtype=np.uint8)
+
+
+def echo(img: np.ndarray) -> list[FakeDetection]:
+    """Says back the image's tag as the score, so each caller can check it got its own result."""
+    return [FakeDetection("rodent", float(img[0, 0, 0]) / 255, (0.1, 0.1, 0.2, 0.2))]
+
+
+async def test_concurrent_frames_share_batches_and_get_their_own_results() -> None:
+    model = ScriptedModel(echo, delay_s=0.05)
+    batcher = DynamicBatcher(model, max_batch_size=4, max_wait_ms=20, max_queue=64)
+    await batcher.start()
+    try:
+        results = await asyncio.gather(*(batcher.submit(tagged(i)) for i in range(10)))
+    finally:
+        await batcher.stop()
+    assert [round(r[0].score * 255) for r in results] == list(range(10))
+    assert sum(model.batch_sizes) == 10 and max(model.batch_sizes) == 4
+    assert len(model.batch_sizes) <= 4  # batched, not one call per frame
+    assert threading.main_thread().name not in model.threads  # the model ran off the event loop
+
+
+async def test_a_lone_frame_waits_at_most_max_wait() -> None:
+    model = ScriptedModel(echo)
+    batcher = DynamicBatcher(model, max_batch_size=32, max_wait_ms=30, max_queue=8)
+    await batcher.start()
+    try:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await batcher.submit(tagged(1))
+        elapsed = loop.time() - start
+    finally:
+        await batcher.stop()
+    assert model.batch_sizes == [1]
+    assert 0.02 <= elapsed < 1.0
+
+
+async def test_full_queue_blocks_callers() -> None:
+    release = threading.Event()
+    model = ScriptedModel(lambda img: release.wait(5) and [])  # type: ignore[arg-type,return-value]
+    batcher = DynamicBatcher(model, max_batch_size=1, max_wait_ms=0, max_queue=2)
+    await batcher.start()
+    try:
+        first = asyncio.create_task(batcher.submit(IMG))  # taken by the (blocked) model
+        await asyncio.sleep(0.05)
+        queued = [asyncio.create_task(batcher.submit(IMG)) for _ in range(2)]  # fill the queue
+        await asyncio.sleep(0.05)
+        blocked = asyncio.create_task(batcher.submit(IMG))
+        await asyncio.sleep(0.05)
+        assert REGISTRY.get_sample_value("bk_detector_queue_depth") == 2
+        assert not blocked.done()
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, *queued, blocked), 5)
+    finally:
+        release.set()
+        await batcher.stop()
+    assert model.batch_sizes == [1, 1, 1, 1]
+
+
+async def test_a_failed_model_call_fails_only_its_batch() -> None:
+    model = ScriptedModel(echo, fail=lambda imgs: any(int(i[0, 0, 0]) == 13 for i in imgs))
+    batcher = DynamicBatcher(model, max_batch_size=8, max_wait_ms=5, max_queue=8)
+    before = REGISTRY.get_sample_value("bk_detector_batch_size_count") or 0
+    await batcher.start()
+    try:
+        with pytest.raises(InferenceError, match="inference failed"):
+            await batcher.submit(tagged(13))
+        ok = await batcher.submit(tagged(20))
+    finally:
+        await batcher.stop()
+    assert round(ok[0].score * 255) == 20
+    assert REGISTRY.get_sample_value("bk_detector_batch_size_count") == before + 2
+
+
+async def test_submit_after_stop_is_refused() -> None:
+    batcher = DynamicBatcher(ScriptedModel(), max_batch_size=2, max_wait_ms=1, max_queue=2)
+    with pytest.raises(InferenceError, match="not running"):
+        await batcher.submit(IMG)
