@@ -1,0 +1,56 @@
+"""The camera registry's tables. Credentials live in their own table so no query that lists or
+returns cameras can leak them by accident."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bkcore.db import add_messaging_tables
+
+metadata = MetaData()
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Camera(Base):
+    """A camera of one kitchen zone (切配区, 洗消区, 烹饪区, 仓库, 备餐间) of one site."""
+
+    __tablename__ = "cameras"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    site_id: Mapped[str] = mapped_column(String(100), index=True)
+    org_path: Mapped[str] = mapped_column(String(500), default="/")  # the site's place in the org tree
+    zone: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    source_url: Mapped[str] = mapped_column(String(2000))  # never holds credentials
+    sampling_mode: Mapped[str] = mapped_column(String(16), default="fps")  # fps | keyframes
+    sample_fps: Mapped[float] = mapped_column(Float, default=1.0)
+    motion_gating: Mapped[bool] = mapped_column(Boolean, default=False)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # masks, rules, timezone
+    schedule: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # analytics windows
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    rules_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CameraCredential(Base):
+    """Username and password of a camera's stream; read only by the pull worker."""
+
+    __tablename__ = "camera_credentials"
+
+    camera_id: Mapped[str] = mapped_column(
+        String(100), ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    )
+    username: Mapped[str] = mapped_column(String(200), default="")
+    password: Mapped[str] = mapped_column(String(500), default="")
+
+
+inbox, outbox = add_messaging_tables(metadata)

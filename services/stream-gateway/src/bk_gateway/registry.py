@@ -1,0 +1,132 @@
+"""Camera registry data functions: small, keyword-only, no side effects beyond the session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bk_gateway.models import Camera, CameraCredential
+from bk_gateway.sampler import SamplingMode
+from bk_gateway.schemas import CameraIn, CameraOut, CameraPatch
+from bk_gateway.spec import CameraSpec
+from bk_gateway.urls import mask_url, source_kind, split_credentials
+
+#: Fields whose change means the detector needs a new CameraProfile (rules_version bump).
+_PROFILE_FIELDS = ("profile", "schedule", "zone")
+
+
+async def get(*, session: AsyncSession, camera_id: str) -> Camera | None:
+    return await session.get(Camera, camera_id)
+
+
+async def list_all(*, session: AsyncSession) -> Sequence[Camera]:
+    return (await session.execute(select(Camera).order_by(Camera.id))).scalars().all()
+
+
+async def upsert(*, session: AsyncSession, data: CameraIn, tenant_id: str,
+                 now: datetime | None = None) -> Camera:
+    """Create or replace a camera (idempotent: the same input twice leaves one identical row)."""
+    now = now or datetime.now(UTC)
+    url, user, password = data.split()
+    values: dict[str, Any] = dict(
+        tenant_id=tenant_id, site_id=data.site_id, org_path=data.org_path, zone=data.zone, name=data.name,
+        source_url=url, sampling_mode=data.sampling_mode.value, sample_fps=data.sample_fps,
+        motion_gating=data.motion_gating, profile=data.profile, schedule=data.schedule, enabled=data.enabled,
+    )
+    camera = await session.get(Camera, data.id)
+    if camera is None:
+        camera = Camera(id=data.id, rules_version=1, created_at=now, updated_at=now, **values)
+        session.add(camera)
+    else:
+        _apply(camera, values, now)
+    await _set_credentials(session, data.id, user, password)
+    await session.flush()
+    return camera
+
+
+async def patch(*, session: AsyncSession, camera: Camera, data: CameraPatch,
+                now: datetime | None = None) -> Camera:
+    now = now or datetime.now(UTC)
+    values = data.model_dump(exclude_unset=True, exclude={"username", "password"})
+    if "sampling_mode" in values and values["sampling_mode"] is not None:
+        values["sampling_mode"] = SamplingMode(values["sampling_mode"]).value
+    user = data.username
+    password = data.password.get_secret_value() if data.password is not None else None
+    if data.source_url is not None:
+        url, url_user, url_password = split_credentials(data.source_url)
+        values["source_url"] = url
+        user = user if user is not None else (url_user or None)
+        password = password if password is not None else (url_password or None)
+    _apply(camera, {k: v for k, v in values.items() if v is not None}, now)
+    if user is not None or password is not None:
+        cred = await session.get(CameraCredential, camera.id)
+        new_user = user if user is not None else (cred.username if cred else "")
+        new_password = password if password is not None else (cred.password if cred else "")
+        await _set_credentials(session, camera.id, new_user, new_password)
+    await session.flush()
+    return camera
+
+
+async def delete(*, session: AsyncSession, camera: Camera) -> None:
+    cred = await session.get(CameraCredential, camera.id)
+    if cred is not None:
+        await session.delete(cred)
+    await session.delete(camera)
+
+
+def _apply(camera: Camera, values: dict[str, Any], now: datetime) -> None:
+    changed = [k for k, v in values.items() if getattr(camera, k) != v]
+    for key in changed:
+        setattr(camera, key, values[key])
+    if changed:
+        camera.updated_at = now
+    if any(k in _PROFILE_FIELDS for k in changed):
+        camera.rules_version += 1
+
+
+async def _set_credentials(session: AsyncSession, camera_id: str, user: str, password: str) -> None:
+    cred = await session.get(CameraCredential, camera_id)
+    if not user and not password:
+        if cred is not None:
+            await session.delete(cred)
+        return
+    if cred is None:
+        session.add(CameraCredential(camera_id=camera_id, username=user, password=password))
+    else:
+        cred.username, cred.password = user, password
+
+
+async def specs(*, session: AsyncSession) -> list[CameraSpec]:
+    """Every camera as a worker spec, credentials included (for the pull workers only)."""
+    creds = {c.camera_id: c for c in (await session.execute(select(CameraCredential))).scalars()}
+    out = []
+    for cam in await list_all(session=session):
+        cred = creds.get(cam.id)
+        out.append(CameraSpec(
+            id=cam.id, tenant_id=cam.tenant_id, site_id=cam.site_id, zone=cam.zone, name=cam.name,
+            source_url=cam.source_url, username=cred.username if cred else "",
+            password=cred.password if cred else "", sampling_mode=SamplingMode(cam.sampling_mode),
+            sample_fps=cam.sample_fps, motion_gating=cam.motion_gating, profile=dict(cam.profile or {}),
+            schedule=list(cam.schedule or []), rules_version=cam.rules_version, enabled=cam.enabled,
+        ))
+    return out
+
+
+def to_out(camera: Camera, *, has_credentials: bool) -> CameraOut:
+    return CameraOut(
+        id=camera.id, tenant_id=camera.tenant_id, site_id=camera.site_id, org_path=camera.org_path,
+        zone=camera.zone, name=camera.name, source_url=mask_url(camera.source_url),
+        source_kind=source_kind(camera.source_url), has_credentials=has_credentials,
+        sampling_mode=SamplingMode(camera.sampling_mode), sample_fps=camera.sample_fps,
+        motion_gating=camera.motion_gating, profile=camera.profile or {}, schedule=camera.schedule or [],
+        enabled=camera.enabled, rules_version=camera.rules_version, created_at=camera.created_at,
+        updated_at=camera.updated_at,
+    )
+
+
+async def credential_ids(*, session: AsyncSession) -> set[str]:
+    return set((await session.execute(select(CameraCredential.camera_id))).scalars())

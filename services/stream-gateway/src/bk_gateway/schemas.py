@@ -1,0 +1,168 @@
+"""API shapes of the camera registry. Credentials are write-only: they come in, never go out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.json_format import ParseDict, ParseError
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from bk_gateway.sampler import SamplingMode
+from bk_gateway.urls import InvalidSourceUrl, source_kind, split_credentials
+from bkproto.detector.v1 import detector_pb2 as pb
+
+ZONES = ("prep", "washing", "cooking", "storage", "serving")
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+def _check_url(value: str) -> str:
+    try:
+        source_kind(value)
+    except InvalidSourceUrl as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _check_profile(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        ParseDict(value, pb.CameraProfile())
+    except ParseError as exc:
+        raise ValueError(f"profile is not a valid CameraProfile: {exc}") from None
+    return value
+
+
+def _check_schedule(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for window in value:
+        try:
+            w = ParseDict(window, pb.ScheduleWindow())
+        except ParseError as exc:
+            raise ValueError(f"schedule window is not valid: {exc}") from None
+        if w.start_minute > 1440 or w.end_minute > 1440 or any(d < 1 or d > 7 for d in w.weekdays):
+            raise ValueError("schedule minutes are 0..1440 and weekdays 1..7")
+    return value
+
+
+class CameraIn(BaseModel):
+    id: str = Field(pattern=_ID, description="camera id, unique on the platform")
+    tenant_id: str = Field("", description="defaults to the caller's tenant")
+    site_id: str = Field(pattern=_ID)
+    org_path: str = Field("/", description="the site's org-tree path, e.g. /minghu/lakeside/north")
+    zone: str = Field(description="kitchen zone: " + ", ".join(ZONES))
+    name: str = ""
+    source_url: str = Field(description="rtsp://, rtmp://, http(s):// (FLV, HLS), a file, or sim:<scenario>")
+    username: str = Field("", description="stream user (write-only)")
+    password: SecretStr = Field(SecretStr(""), description="stream password (write-only)")
+    sampling_mode: SamplingMode = SamplingMode.FPS
+    sample_fps: float = Field(1.0, gt=0, le=30)
+    motion_gating: bool = False
+    profile: dict[str, Any] = Field(default_factory=dict,
+                                    description="CameraProfile as JSON: masks, rules, timezone")
+    schedule: list[dict[str, Any]] = Field(default_factory=list,
+                                           description="analytics windows (ScheduleWindow)")
+    enabled: bool = True
+
+    @field_validator("source_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_url(v)
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _check_profile(v)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _check_schedule(v)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value not in ZONES:
+            raise ValueError(f"zone must be one of {', '.join(ZONES)}")
+        return value
+
+    def split(self) -> tuple[str, str, str]:
+        """(clean URL, username, password): credentials typed into the URL are moved out of it."""
+        url, user, password = split_credentials(self.source_url)
+        return url, self.username or user, self.password.get_secret_value() or password
+
+
+class CameraPatch(BaseModel):
+    name: str | None = None
+    zone: str | None = None
+    source_url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    sampling_mode: SamplingMode | None = None
+    sample_fps: float | None = Field(None, gt=0, le=30)
+    motion_gating: bool | None = None
+    profile: dict[str, Any] | None = None
+    schedule: list[dict[str, Any]] | None = None
+    enabled: bool | None = None
+
+    @field_validator("source_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return None if v is None else _check_url(v)
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if v is None else _check_profile(v)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        return None if v is None else _check_schedule(v)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is not None and v not in ZONES:
+            raise ValueError(f"zone must be one of {', '.join(ZONES)}")
+        return v
+
+
+class CameraOut(BaseModel):
+    id: str
+    tenant_id: str
+    site_id: str
+    org_path: str
+    zone: str
+    name: str
+    source_url: str = Field(description="masked: never carries credentials")
+    source_kind: str
+    has_credentials: bool
+    sampling_mode: SamplingMode
+    sample_fps: float
+    motion_gating: bool
+    profile: dict[str, Any]
+    schedule: list[dict[str, Any]]
+    enabled: bool
+    rules_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class CameraStatusOut(BaseModel):
+    camera_id: str
+    tenant_id: str
+    site_id: str
+    zone: str
+    state: str
+    since: datetime | None
+    reason: str
+    error_kind: str
+    last_frame_at: datetime | None
+    fps: float
+    codec: str
+    width: int
+    height: int
+    reconnects: int
+    alarms: list[str]
+    frames_sampled: int
+    frames_gated: int
+    gateway_id: str

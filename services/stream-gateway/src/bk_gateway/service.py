@@ -1,0 +1,158 @@
+"""The stream gateway as a Service: registry API, pull workers, detector streams, status events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from bk_gateway import registry
+from bk_gateway.detector_client import DetectorClient
+from bk_gateway.fleet import Fleet
+from bk_gateway.frame_queue import FrameQueue
+from bk_gateway.models import Camera, outbox
+from bk_gateway.schemas import CameraIn, CameraStatusOut
+from bk_gateway.settings import GatewaySettings
+from bk_gateway.sharding import owner
+from bk_gateway.state import State
+from bk_gateway.status_events import TOPIC, wall_time
+from bk_gateway.views import build_router
+from bkcore.db import Database, OutboxRelay, database_url, enqueue_event
+from bkcore.http import create_app
+from bkcore.service import Runtime, Service
+from bkcore.settings import load_settings
+from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
+
+log = logging.getLogger(__name__)
+SERVICE = "stream-gateway"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class GatewayService(Service):
+    name = SERVICE
+
+    def __init__(self, runtime: Runtime, settings: GatewaySettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.db = Database(database_url(settings.database_url, settings.data_dir, SERVICE),
+                           schema=settings.db_schema or "stream_gateway")
+        self.queue = FrameQueue(settings.frame_queue_size)
+        self.relay = OutboxRelay(self.db, outbox, runtime.bus, poll_s=1.0)
+        self.fleet = Fleet(settings, self.queue, self._record_event)
+        self.detectors = DetectorClient(settings, self.queue, self.fleet.profile_for)
+        self._changed = asyncio.Event()
+        self._reconciler: asyncio.Task[None] | None = None
+        self.app = create_app(service=SERVICE, title="Bright Kitchen stream gateway",
+                              readiness=self.readiness)
+        self.app.include_router(build_router(self))
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.db.migrate(MIGRATIONS)
+        self.relay.start()
+        self.fleet.start()
+        self.detectors.start()
+        await self.reconcile()
+        self._reconciler = asyncio.create_task(self._reconcile_loop(), name="gateway-reconcile")
+
+    async def stop(self) -> None:
+        if self._reconciler:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
+        await self.detectors.stop()
+        await self.fleet.stop()
+        await asyncio.sleep(0)  # let last status events reach the outbox task before it stops
+        with contextlib.suppress(Exception):
+            await self.relay.flush()
+        await self.relay.stop()
+        await self.db.dispose()
+
+    async def readiness(self) -> dict[str, bool]:
+        return {"database": await self.db.ready(), "bus": await self.runtime.bus.ready(),
+                "detectors": self.detectors.ready()}
+
+    # --- registry → workers --------------------------------------------------------------------
+    def registry_changed(self) -> None:
+        """Called after every registry write: workers follow within moments, no restart."""
+        self._changed.set()
+
+    async def reconcile(self) -> None:
+        async with self.db.session() as s:
+            specs = await registry.specs(session=s)
+        self.fleet.reconcile(specs)
+
+    async def _reconcile_loop(self) -> None:
+        # Also on a timer: another replica's API may have changed the shared registry.
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), self.settings.reconcile_interval_s)
+            self._changed.clear()
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("reconcile failed; will retry")
+
+    async def seed_cameras(self, cameras: list[dict[str, Any]]) -> None:
+        """Idempotent upsert of demo cameras; a ``scenario`` key stands for source_url sim:<scenario>."""
+        async with self.db.session() as s:
+            for raw in cameras:
+                data = dict(raw)
+                if "source_url" not in data and "scenario" in data:
+                    data["source_url"] = f"sim:{data['scenario']}"
+                data.pop("scenario", None)
+                body = CameraIn(**data)
+                await registry.upsert(session=s, data=body, tenant_id=body.tenant_id or "default")
+        self.registry_changed()
+
+    # --- events ---------------------------------------------------------------------------------
+    async def _record_event(self, event: CameraStatusChanged) -> None:
+        async with self.db.session() as s:
+            await enqueue_event(s, outbox, TOPIC, event)
+        self.relay.notify()
+
+    # --- reads ------------------------------------------------------------------------------------
+    def status_of(self, cam: Camera) -> CameraStatusOut:
+        worker = self.fleet.workers.get(cam.id)
+        base: dict[str, Any] = dict(camera_id=cam.id, tenant_id=cam.tenant_id, site_id=cam.site_id,
+                                    zone=cam.zone)
+        if worker is None:
+            replicas = self.settings.replicas
+            where = owner(cam.id, replicas) if replicas else self.settings.gateway_id
+            state = State.DISABLED if not cam.enabled else ("elsewhere" if where != self.settings.gateway_id
+                                                            else State.CONNECTING)
+            return CameraStatusOut(**base, state=str(state), since=None, reason="", error_kind="",
+                                   last_frame_at=None, fps=0.0, codec="", width=0, height=0, reconnects=0,
+                                   alarms=[], frames_sampled=0, frames_gated=0, gateway_id=where or "")
+        h, st = worker.health, worker.stats
+        tracker = self.fleet.alarms.get(cam.id)
+        return CameraStatusOut(
+            **base, state=h.state.value, since=wall_time(h.since), reason=h.reason, error_kind=h.error_kind,
+            last_frame_at=st.last_frame_at, fps=round(st.fps, 2), codec=st.codec, width=st.width,
+            height=st.height, reconnects=st.reconnects,
+            alarms=sorted(a.value for a in tracker.active) if tracker else [],
+            frames_sampled=st.frames_sampled, frames_gated=st.frames_gated,
+            gateway_id=self.settings.gateway_id,
+        )
+
+    async def snapshot(self, camera_id: str) -> bytes | None:
+        worker = self.fleet.workers.get(camera_id)
+        if worker is None:
+            return None
+        s = self.settings
+        return await asyncio.to_thread(worker.snapshot_jpeg, s.detector_frame_width, s.detector_frame_height)
+
+
+def create_service(runtime: Runtime, settings: GatewaySettings | None = None) -> GatewayService:
+    """The gateway on the runtime's adapters; settings default to the environment (BK_*), with the
+    runtime's shared core settings (mode, data_dir, bus, ...) taking precedence."""
+    if settings is None:
+        if isinstance(runtime.settings, GatewaySettings):
+            settings = runtime.settings
+        else:
+            core = runtime.settings.model_dump()
+            core.pop("service_name", None)
+            settings = load_settings(GatewaySettings, **core)
+    return GatewayService(runtime, settings)

@@ -1,0 +1,127 @@
+"""The gateway's settings: one validated tree, read from ``BK_*`` environment variables."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field, field_validator, model_validator
+
+from bkcore.settings import CoreSettings
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class GatewaySettings(CoreSettings):
+    """Everything the stream gateway can be told. Durations are seconds unless named otherwise."""
+
+    service_name: str = Field("stream-gateway", description="name used in logs, metrics and events")
+
+    # --- identity and sharding ---------------------------------------------------------------
+    gateway_id: str = Field(
+        default_factory=socket.gethostname,
+        description="this replica's id (the pod name in Kubernetes); must appear in gateway_replicas",
+    )
+    gateway_replicas: str = Field(
+        "", description="comma list of every replica id; empty = this replica owns every camera",
+    )
+
+    # --- detectors -----------------------------------------------------------------------------
+    detector_endpoints: str = Field(
+        "", description="comma list of detector gRPC host:port; empty = frames are sampled but not sent",
+    )
+    detector_frame_width: int = Field(640, ge=64, le=3840, description="width of frames sent to detectors")
+    detector_frame_height: int = Field(360, ge=64, le=2160, description="height of frames sent to detectors")
+    jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of frames sent to detectors")
+    frame_queue_size: int = Field(
+        512, ge=1, description="frames waiting for detectors; beyond it the oldest are dropped (counted)",
+    )
+    batch_size: int = Field(32, ge=1, le=1024, description="most frames per FrameBatch")
+    batch_max_wait_s: float = Field(0.05, gt=0, le=5, description="longest wait to fill a batch")
+    detector_max_inflight: int = Field(
+        4, ge=1, le=64, description="unanswered batches per detector stream before it stops taking frames",
+    )
+    detector_timeout_s: float = Field(
+        10.0, gt=0, description="a batch unanswered this long counts the stream as broken (reconnect)",
+    )
+
+    # --- pulling streams ----------------------------------------------------------------------
+    open_timeout_s: float = Field(8.0, gt=0, le=120, description="longest wait to open a camera stream")
+    read_timeout_s: float = Field(8.0, gt=0, le=120, description="longest wait for data from an open stream")
+    watchdog_s: float = Field(
+        10.0, gt=0,
+        description="restart a stream that delivers no new video frame this long (audio-only, stalled)",
+    )
+    backoff_initial_s: float = Field(1.0, gt=0, description="first reconnect delay")
+    backoff_max_s: float = Field(60.0, gt=0, description="longest reconnect delay")
+    backoff_jitter: float = Field(0.2, ge=0, le=1, description="± fraction of random jitter on each delay")
+    sim_fps: float = Field(3.0, gt=0, le=30, description="frame rate of simulated (sim:) cameras")
+    sim_width: int = Field(640, ge=64, description="width simulated cameras render at")
+    sim_height: int = Field(360, ge=64, description="height simulated cameras render at")
+    supported_codecs: str = Field(
+        "h264,hevc,mjpeg,mpeg4,rawvideo", description="comma list of video codecs the gateway accepts",
+    )
+    reconcile_interval_s: float = Field(
+        5.0, gt=0,
+        description="how often workers are reconciled with the registry (changes also apply at once)",
+    )
+
+    # --- health and alarms ------------------------------------------------------------------
+    offline_alarm_s: float = Field(120.0, ge=0, description="offline longer than this raises an alarm")
+    frozen_alarm_s: float = Field(60.0, ge=0, description="a frozen image longer than this raises an alarm")
+    covered_alarm_s: float = Field(60.0, ge=0, description="a covered lens longer than this raises an alarm")
+    frozen_diff: float = Field(
+        0.4, ge=0, description="mean abs pixel difference (0-255) under which two frames count as identical",
+    )
+    covered_stddev: float = Field(
+        6.0, ge=0, description="pixel standard deviation (0-255) under which a frame counts as covered",
+    )
+    motion_diff: float = Field(
+        2.5, ge=0, description="mean abs difference (0-255) above which a frame has motion (gating)",
+    )
+    motion_heartbeat_s: float = Field(
+        30.0, gt=0, description="with motion gating, still send one frame this often (static violations)",
+    )
+    degraded_fps_ratio: float = Field(
+        0.5, ge=0, le=1, description="measured fps under this share of the wanted rate = degraded",
+    )
+
+    # --- live view ------------------------------------------------------------------------------
+    live_grace_s: float = Field(30.0, ge=0, description="keep a live pull this long after the last viewer")
+    live_segment_s: float = Field(2.0, gt=0, description="HLS segment length (embedded live view)")
+    media_server: str = Field("embedded", pattern=r"^(embedded|zlmediakit)$",
+                              description="embedded (remux HLS in the gateway) or zlmediakit")
+    zlm_api_url: str = Field("", description="ZLMediaKit HTTP API base, e.g. http://zlm:80")
+    zlm_public_url: str = Field("", description="public base of ZLMediaKit play URLs, e.g. https://live.example")
+    zlm_secret: str = Field("", description="ZLMediaKit api.secret (from the environment)")
+    zlm_hook_token: str = Field("", description="token ZLMediaKit sends in hook URLs, proving the caller")
+
+    @field_validator("detector_endpoints")
+    @classmethod
+    def _endpoints_are_host_port(cls, value: str) -> str:
+        for ep in _split(value):
+            host, _, port = ep.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"detector endpoint {ep!r} is not host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _replica_listed(self) -> GatewaySettings:
+        if self.replicas and self.gateway_id not in self.replicas:
+            raise ValueError(f"BK_GATEWAY_ID {self.gateway_id!r} is not in BK_GATEWAY_REPLICAS")
+        if self.media_server == "zlmediakit" and not (self.zlm_api_url and self.zlm_secret):
+            raise ValueError("BK_ZLM_API_URL and BK_ZLM_SECRET are required when BK_MEDIA_SERVER=zlmediakit")
+        return self
+
+    @property
+    def endpoints(self) -> list[str]:
+        return _split(self.detector_endpoints)
+
+    @property
+    def replicas(self) -> list[str]:
+        return _split(self.gateway_replicas)
+
+    @property
+    def codecs(self) -> frozenset[str]:
+        return frozenset(_split(self.supported_codecs))

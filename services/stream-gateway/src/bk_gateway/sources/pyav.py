@@ -1,0 +1,129 @@
+"""Real streams through PyAV (FFmpeg): RTSP over TCP, RTMP, HTTP-FLV, HLS, files."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import time
+from collections.abc import Iterator
+
+import av
+import av.error
+
+from bk_gateway.sources.base import FrameSource, RawFrame, SourceError, SourceInfo
+from bk_gateway.sources.frames import AvFrame
+from bk_gateway.urls import mask_text, source_kind
+
+
+def _options(url: str, read_timeout_s: float) -> dict[str, str]:
+    kind = source_kind(url)
+    if kind == "rtsp":
+        # TCP: no lost packets behind NATs and firewalls; timeout is FFmpeg's socket I/O timeout (µs).
+        return {"rtsp_transport": "tcp", "timeout": str(int(read_timeout_s * 1e6)),
+                "allowed_media_types": "video+audio", "fflags": "nobuffer"}
+    if kind in ("rtmp", "http", "http-flv", "hls"):
+        return {"rw_timeout": str(int(read_timeout_s * 1e6)), "reconnect": "0"}
+    return {}
+
+
+def classify(exc: BaseException, url: str) -> SourceError:
+    """Turn FFmpeg's many errors into a few stable kinds an operator can act on."""
+    message = mask_text(str(exc))
+    if isinstance(exc, SourceError):
+        return exc
+    if isinstance(exc, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
+        return SourceError("unauthorized", "the camera refused the credentials (wrong user or password)")
+    if isinstance(exc, av.error.HTTPNotFoundError):
+        return SourceError("not_found", "the camera has no stream at this path")
+    if isinstance(exc, av.error.DecoderNotFoundError):
+        return SourceError("unsupported_codec", f"no decoder for this stream: {message}")
+    if isinstance(exc, av.error.InvalidDataError):
+        return SourceError("invalid_data", f"the source does not send a valid media stream: {message}")
+    if isinstance(exc, av.error.ExitError | TimeoutError) or getattr(exc, "errno", None) in (
+        errno.ETIMEDOUT, errno.EAGAIN,
+    ):
+        return SourceError("timeout", f"no answer from the camera in time: {message}")
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return SourceError("unreachable", "connection refused")
+    if getattr(exc, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNRESET, errno.EPIPE):
+        return SourceError("unreachable", message)
+    if isinstance(exc, FileNotFoundError) or getattr(exc, "errno", None) == errno.ENOENT:
+        return SourceError("not_found", message)
+    if "401" in message or "Unauthorized" in message:
+        return SourceError("unauthorized", "the camera refused the credentials (wrong user or password)")
+    if "404" in message or "Not Found" in message:
+        return SourceError("not_found", "the camera has no stream at this path")
+    return SourceError("error", f"{type(exc).__name__}: {message}")
+
+
+class PyAVSource(FrameSource):
+    def __init__(self, url: str, *, keyframes_only: bool, open_timeout_s: float, read_timeout_s: float,
+                 watchdog_s: float, codecs: frozenset[str]) -> None:
+        self._url = url
+        self._keyframes_only = keyframes_only
+        self._timeouts = (open_timeout_s, read_timeout_s)
+        self._watchdog_s = watchdog_s
+        self._codecs = codecs
+        self._container: av.container.InputContainer | None = None
+        self._video: av.video.stream.VideoStream | None = None
+
+    def open(self) -> SourceInfo:
+        try:
+            self._container = av.open(self._url, options=_options(self._url, self._timeouts[1]),
+                                      timeout=self._timeouts)
+        except Exception as exc:
+            raise classify(exc, self._url) from None
+        if not self._container.streams.video:
+            self.close()
+            raise SourceError("no_video", "the stream has no video track (audio only?)")
+        video = self._video = self._container.streams.video[0]
+        ctx = video.codec_context
+        codec = ctx.name if ctx is not None else "unknown"
+        if codec not in self._codecs:
+            self.close()
+            raise SourceError("unsupported_codec", f"video codec {codec!r} is not supported")
+        # One decoding thread per camera: at hundreds of cameras per core, threads per stream only add
+        # switching. Keyframes-only also tells the decoder to drop everything else.
+        ctx.thread_count = 1
+        if self._keyframes_only:
+            ctx.skip_frame = "NONKEY"
+        rate = video.average_rate or video.guessed_rate
+        return SourceInfo(codec=codec, width=ctx.width, height=ctx.height,
+                          nominal_fps=float(rate) if rate else 0.0)
+
+    def frames(self) -> Iterator[RawFrame]:
+        assert self._container is not None and self._video is not None, "open() first"
+        video = self._video
+        last_video = time.monotonic()
+        try:
+            # Demux every stream, not only video: an audio-only or stalled video track then shows up
+            # as packets without video frames, which the watchdog catches, instead of a silent block.
+            for packet in self._container.demux():
+                now = time.monotonic()
+                if packet.stream is not video:
+                    if now - last_video > self._watchdog_s:
+                        raise SourceError("stalled", f"no video for {self._watchdog_s:.0f}s (audio only?)")
+                    continue
+                if packet.size == 0:
+                    continue  # flush packet at the end of the stream
+                if self._keyframes_only and not packet.is_keyframe:
+                    if now - last_video > self._watchdog_s:
+                        raise SourceError("stalled", f"no keyframe for {self._watchdog_s:.0f}s")
+                    continue  # never decoded: the whole point of keyframes-only
+                for frame in packet.decode():
+                    last_video = now
+                    t = frame.time if frame.time is not None else now
+                    yield AvFrame(frame, t)
+        except SourceError:
+            raise
+        except av.error.EOFError:
+            return
+        except Exception as exc:
+            raise classify(exc, self._url) from None
+
+    def close(self) -> None:
+        if self._container is not None:
+            # Closing a broken connection may fail again; there is nothing left to do about it.
+            with contextlib.suppress(Exception):
+                self._container.close()
+            self._container = None

@@ -1,0 +1,41 @@
+"""What a pull worker needs to know about its camera: an immutable snapshot of the registry row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bk_gateway.sampler import SamplingMode
+from bk_gateway.urls import mask_url, with_credentials
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    id: str
+    tenant_id: str
+    site_id: str
+    zone: str
+    source_url: str                       # without credentials
+    username: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
+    name: str = ""
+    sampling_mode: SamplingMode = SamplingMode.FPS
+    sample_fps: float = 1.0
+    motion_gating: bool = False
+    profile: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    schedule: list[dict[str, Any]] = field(default_factory=list, hash=False, compare=True)
+    rules_version: int = 1
+    enabled: bool = True
+
+    @property
+    def pull_url(self) -> str:
+        """The URL with credentials: only for FFmpeg, never for logs."""
+        return with_credentials(self.source_url, self.username, self.password)
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.source_url)
+
+    def stream_key(self) -> tuple[object, ...]:
+        """What, when changed, needs the stream reopened (profile changes apply live)."""
+        return (self.source_url, self.username, self.password, self.sampling_mode, self.sample_fps)

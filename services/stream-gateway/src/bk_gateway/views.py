@@ -1,0 +1,121 @@
+"""HTTP routes of the gateway: thin, scoped to the caller, credentials never in a response."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+from sqlalchemy import select
+
+from bk_gateway import registry
+from bk_gateway.models import Camera
+from bk_gateway.schemas import CameraIn, CameraOut, CameraPatch, CameraStatusOut
+from bkcore.auth import Principal, Role
+from bkcore.auth_http import Authenticator, scope_to_principal
+
+if TYPE_CHECKING:
+    from bk_gateway.service import GatewayService
+
+READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF, Role.SERVICE)
+MANAGERS = (Role.PLATFORM_ADMIN, Role.SERVICE)
+
+
+def visible(camera: Camera, p: Principal) -> bool:
+    return p.can_see_site(camera.tenant_id, camera.site_id, camera.org_path)
+
+
+def build_router(svc: GatewayService) -> APIRouter:
+    auth = Authenticator(svc.runtime.tokens)
+    read = Depends(auth.require_roles(*READERS))
+    manage = Depends(auth.require_roles(*MANAGERS))
+    r = APIRouter(prefix="/v1/cameras", tags=["cameras"])
+
+    async def load(camera_id: str, p: Principal) -> Camera:
+        async with svc.db.session() as s:
+            cam = await registry.get(session=s, camera_id=camera_id)
+        if cam is None or not visible(cam, p):
+            raise HTTPException(404, "camera not found")  # 404, not 403: don't confirm it exists
+        return cam
+
+    @r.get("", response_model=list[CameraOut], summary="Cameras the caller may see")
+    async def list_cameras(p: Principal = read) -> list[CameraOut]:
+        async with svc.db.session() as s:
+            stmt = scope_to_principal(select(Camera).order_by(Camera.id), p, tenant_col=Camera.tenant_id,
+                                      org_path_col=Camera.org_path, site_id_col=Camera.site_id)
+            cams = (await s.execute(stmt)).scalars().all()
+            creds = await registry.credential_ids(session=s)
+        return [registry.to_out(c, has_credentials=c.id in creds) for c in cams]
+
+    @r.get("/status", response_model=list[CameraStatusOut], summary="Live state of the caller's cameras")
+    async def list_status(p: Principal = read) -> list[CameraStatusOut]:
+        async with svc.db.session() as s:
+            stmt = scope_to_principal(select(Camera).order_by(Camera.id), p, tenant_col=Camera.tenant_id,
+                                      org_path_col=Camera.org_path, site_id_col=Camera.site_id)
+            cams = (await s.execute(stmt)).scalars().all()
+        return [svc.status_of(c) for c in cams]
+
+    @r.put("/{camera_id}", response_model=CameraOut, summary="Create or replace a camera (idempotent)")
+    async def put_camera(camera_id: str, body: CameraIn, p: Principal = manage) -> CameraOut:
+        if body.id != camera_id:
+            raise HTTPException(422, "the body's id differs from the path")
+        tenant = body.tenant_id or p.tenant_id
+        if not p.can_see_tenant(tenant):
+            raise HTTPException(403, "another tenant's camera")
+        async with svc.db.session() as s:
+            existing = await registry.get(session=s, camera_id=camera_id)
+            if existing is not None and not p.can_see_tenant(existing.tenant_id):
+                raise HTTPException(409, "camera id already taken")
+            cam = await registry.upsert(session=s, data=body, tenant_id=tenant)
+            has_creds = camera_id in await registry.credential_ids(session=s)
+        svc.registry_changed()
+        return registry.to_out(cam, has_credentials=has_creds)
+
+    @r.post("", response_model=CameraOut, status_code=201, summary="Create a camera")
+    async def create_camera(body: CameraIn, p: Principal = manage) -> CameraOut:
+        async with svc.db.session() as s:
+            if await registry.get(session=s, camera_id=body.id) is not None:
+                raise HTTPException(409, "camera id already exists")
+        return await put_camera(body.id, body, p)
+
+    @r.get("/{camera_id}", response_model=CameraOut)
+    async def get_camera(camera_id: str, p: Principal = read) -> CameraOut:
+        cam = await load(camera_id, p)
+        async with svc.db.session() as s:
+            has_creds = camera_id in await registry.credential_ids(session=s)
+        return registry.to_out(cam, has_credentials=has_creds)
+
+    @r.patch("/{camera_id}", response_model=CameraOut, summary="Change some fields; applies without restart")
+    async def patch_camera(camera_id: str, body: CameraPatch, p: Principal = manage) -> CameraOut:
+        await load(camera_id, p)
+        async with svc.db.session() as s:
+            cam = await registry.get(session=s, camera_id=camera_id)
+            assert cam is not None
+            cam = await registry.patch(session=s, camera=cam, data=body)
+            has_creds = camera_id in await registry.credential_ids(session=s)
+        svc.registry_changed()
+        return registry.to_out(cam, has_credentials=has_creds)
+
+    @r.delete("/{camera_id}", status_code=204)
+    async def delete_camera(camera_id: str, p: Principal = manage) -> Response:
+        await load(camera_id, p)
+        async with svc.db.session() as s:
+            cam = await registry.get(session=s, camera_id=camera_id)
+            if cam is not None:
+                await registry.delete(session=s, camera=cam)
+        svc.registry_changed()
+        return Response(status_code=204)
+
+    @r.get("/{camera_id}/status", response_model=CameraStatusOut)
+    async def camera_status(camera_id: str, p: Principal = read) -> CameraStatusOut:
+        return svc.status_of(await load(camera_id, p))
+
+    @r.get("/{camera_id}/snapshot.jpg", summary="Latest frame as JPEG (this replica's cameras)",
+           responses={200: {"content": {"image/jpeg": {}}}})
+    async def snapshot(camera_id: str, p: Principal = read) -> Response:
+        await load(camera_id, p)
+        jpeg = await svc.snapshot(camera_id)
+        if jpeg is None:
+            raise HTTPException(404, "no frame yet from this camera on this gateway")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    return r
