@@ -22,8 +22,8 @@ def _free_port() -> int:
 
 
 def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "brightkitchen.main", "up", "--port", str(port), "--data-dir", str(data_dir),
-           "--sim-fps", "3"]
+    cmd = [sys.executable, "-m", "brightkitchen.main", "up", "--port", str(port),
+           "--data-dir", str(data_dir), "--sim-fps", "3"]
     return subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
@@ -36,15 +36,18 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
         raise
 
 
-def _wait_for_case(base: str, proc: subprocess.Popen[bytes], log: Path, deadline_s: float) -> tuple[dict, dict]:
+def _wait_for_case(base: str, proc: subprocess.Popen[bytes], log: Path,
+                   deadline_s: float) -> tuple[dict, dict]:
     start = time.monotonic()
     headers: dict[str, str] = {}
     while time.monotonic() - start < deadline_s:
         if proc.poll() is not None:
-            raise AssertionError(f"brightkitchen up exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            tail = log.read_text()[-3000:]
+            raise AssertionError(f"brightkitchen up exited with {proc.returncode}:\n{tail}")
         try:
             if not headers:
-                r = httpx.post(f"{base}/api/cases/auth/login", json={"username": "city", "password": "demo-city"})
+                login = {"username": "city", "password": "demo-city"}
+                r = httpx.post(f"{base}/api/cases/auth/login", json=login)
                 if r.status_code == 200:
                     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
             if headers:

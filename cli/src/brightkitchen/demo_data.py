@@ -85,7 +85,8 @@ USERS = (
     User("admin", "demo-admin", "platform_admin", "平台管理员"),
     User("city", "demo-city", "supervisor", "市局监管员 王科长", org_id="minghu"),
     User("lakeside", "demo-lakeside", "supervisor", "湖滨区监管员 李明", org_id="lakeside"),
-    User("manager", "demo-manager", "site_manager", "湖滨一小食堂负责人 张芳", site_ids=("lakeside-primary",)),
+    User("manager", "demo-manager", "site_manager", "湖滨一小食堂负责人 张芳",
+         site_ids=("lakeside-primary",)),
     User("staff", "demo-staff", "staff", "湖滨一小厨师 陈强", site_ids=("lakeside-primary",)),
     User("parent", "demo-parent", "parent", "家长 刘女士"),
 )

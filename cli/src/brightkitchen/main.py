@@ -21,11 +21,13 @@ app = typer.Typer(
 @app.command()
 def up(
     port: int = typer.Option(8080, help="HTTP port of the console and APIs (0 = any free port)."),
-    host: str = typer.Option("127.0.0.1", help="Address to bind; use 0.0.0.0 to reach it from other machines."),
+    host: str = typer.Option("127.0.0.1",
+                             help="Address to bind; use 0.0.0.0 to reach it from other machines."),
     data_dir: Path = typer.Option(Path("var"), help="Where SQLite files, snapshots and the bus log live."),
     cameras: bool = typer.Option(True, help="Start the simulated kitchen cameras of the demo."),
     seed: bool = typer.Option(True, help="Seed the demo tenant (city, districts, sites, users)."),
-    sim_fps: float = typer.Option(2.0, help="Frames per second each simulated camera sends to the detector."),
+    sim_fps: float = typer.Option(2.0,
+                                  help="Frames per second each simulated camera sends to the detector."),
     log_json: bool = typer.Option(False, help="JSON logs (for log shippers) instead of readable lines."),
 ) -> None:
     """Run the whole platform in one process on the embedded adapters.
@@ -41,7 +43,9 @@ def up(
         typer.secho(exc.message, fg="red", err=True)
         raise typer.Exit(2) from None
     setup_logging("brightkitchen", settings.log_level, settings.log_json)
-    options = PlatformOptions(host=host, port=port, seed_demo=seed, simulated_cameras=cameras, sim_fps=sim_fps)
+    where = data_dir.resolve()
+    options = PlatformOptions(host=host, port=port, seed_demo=seed, simulated_cameras=cameras,
+                              sim_fps=sim_fps)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -52,7 +56,7 @@ def up(
         async with Platform(settings, options) as platform:
             _print_banner(platform.base_url, seeded=seed)
             await stop.wait()
-        typer.echo("stopped; data kept in " + str(data_dir.resolve()))
+        typer.echo(f"stopped; data kept in {where}")
 
     asyncio.run(main())
 
@@ -67,7 +71,7 @@ def _print_banner(base: str, *, seeded: bool) -> None:
     for name in ("cases", "ledger", "gateway", "detector", "public"):
         typer.echo(f"  API docs        {base}/api/{name}/docs")
     if seeded:
-        typer.echo("\n  demo users (tenant %s):" % demo_data.TENANT_ID)
+        typer.echo(f"\n  demo users (tenant {demo_data.TENANT_ID}):")
         for user in demo_data.USERS:
             typer.echo(f"    {user.username:<10} {user.password:<15} {user.role:<15} {user.name}")
     typer.echo("\n  Ctrl-C stops it; data stays under the data directory.\n")
