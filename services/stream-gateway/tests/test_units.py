@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime
 
@@ -15,14 +16,21 @@ from bk_gateway.sampler import Sampler, SamplingMode
 from bk_gateway.schedule import in_schedule
 from bk_gateway.sharding import owner, owns
 from bk_gateway.state import Alarm, AlarmTracker, HealthMachine, State
-from bk_gateway.urls import InvalidSourceUrl, mask_text, mask_url, source_kind, split_credentials, with_credentials
+from bk_gateway.urls import (
+    InvalidSourceUrl,
+    mask_text,
+    mask_url,
+    source_kind,
+    split_credentials,
+    with_credentials,
+)
 
 
 def test_sampler_takes_n_per_second_by_timestamp() -> None:
     s = Sampler(SamplingMode.FPS, fps=2)
     taken = [t for t in (i / 25 for i in range(250)) if s.take(t, keyframe=False)]  # 10 s at 25 fps
     assert len(taken) == 20
-    assert all(abs((b - a) - 0.5) < 0.05 for a, b in zip(taken, taken[1:], strict=False))
+    assert all(abs((b - a) - 0.5) < 0.05 for a, b in itertools.pairwise(taken))
 
 
 def test_sampler_after_gap_does_not_burst_and_resets_on_new_clock() -> None:

@@ -8,12 +8,14 @@ Run with the *system* Python (it needs python3-gi and gir1.2-gst-rtsp-server-1.0
 
 Each mount plays a Matroska file (H.264 or VP8, no re-encoding) from its start for every client,
 or a live test tone for ``audio:`` (an audio-only "camera"). ``path:user:pass`` requires those
-credentials (basic auth) and is served on ``port + 1``. Prints ``READY <port>`` once it listens; stops on SIGTERM.
+credentials (basic auth) and is served on ``port + 1``.
+Prints ``READY <port>`` once it listens; stops on SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -79,6 +81,16 @@ def main() -> None:
     loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, loop.quit)
+    parent = os.getppid()
+
+    def orphaned() -> bool:
+        # A test runner killed hard cannot stop us: leave with it instead of holding the ports.
+        if os.getppid() != parent:
+            loop.quit()
+            return False
+        return True
+
+    GLib.timeout_add_seconds(1, orphaned)
     print(f"READY {args.port}", flush=True)
     loop.run()
 

@@ -44,6 +44,7 @@ class GatewayService(Service):
         self.detectors = DetectorClient(settings, self.queue, self.fleet.profile_for)
         self._changed = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
+        self._stopping = False
         self.app = create_app(service=SERVICE, title="Bright Kitchen stream gateway",
                               readiness=self.readiness)
         self.app.include_router(build_router(self))
@@ -59,9 +60,10 @@ class GatewayService(Service):
 
     async def stop(self) -> None:
         if self._reconciler:
-            self._reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconciler
+            # Not cancel(): cancelling mid-transaction can wedge the SQLite driver's thread.
+            self._stopping = True
+            self._changed.set()
+            await self._reconciler
         await self.detectors.stop()
         await self.fleet.stop()
         await asyncio.sleep(0)  # let last status events reach the outbox task before it stops
@@ -90,6 +92,8 @@ class GatewayService(Service):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), self.settings.reconcile_interval_s)
             self._changed.clear()
+            if self._stopping:
+                return
             try:
                 await self.reconcile()
             except Exception:
@@ -105,7 +109,7 @@ class GatewayService(Service):
                 data.pop("scenario", None)
                 body = CameraIn(**data)
                 await registry.upsert(session=s, data=body, tenant_id=body.tenant_id or "default")
-        self.registry_changed()
+        await self.reconcile()  # the demo expects its cameras to be pulling when this returns
 
     # --- events ---------------------------------------------------------------------------------
     async def _record_event(self, event: CameraStatusChanged) -> None:
