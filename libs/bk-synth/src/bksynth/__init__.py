@@ -7,5 +7,17 @@ from bksynth.scenarios import ZONES, demo_scenarios
 from bksynth.timeline import Actor, Change, Scenario, Violation
 from bksynth.truth import LABELS, PERSON_ATTRIBUTES, Annotation
 
-__all__ = ["LABELS", "PERSON_ATTRIBUTES", "ZONES", "Actor", "Annotation", "Camera", "Change", "PersonLook",
-           "Scenario", "Violation", "demo_scenarios", "render_random"]
+__all__ = [
+    "LABELS",
+    "PERSON_ATTRIBUTES",
+    "ZONES",
+    "Actor",
+    "Annotation",
+    "Camera",
+    "Change",
+    "PersonLook",
+    "Scenario",
+    "Violation",
+    "demo_scenarios",
+    "render_random",
+]

@@ -24,13 +24,26 @@ def _render_one(args: tuple[str, int, int, int, int]) -> tuple[int, str, list[An
 def coco_annotation(ann: Annotation, ann_id: int, image_id: int, width: int, height: int) -> dict:
     x0, y0, x1, y1 = ann.box
     bw, bh = (x1 - x0) * width, (y1 - y0) * height
-    return {"id": ann_id, "image_id": image_id, "category_id": LABELS.index(ann.label) + 1,
-            "bbox": [round(x0 * width, 2), round(y0 * height, 2), round(bw, 2), round(bh, 2)],
-            "area": round(bw * bh, 2), "iscrowd": 0, "attributes": dict(ann.attributes)}
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": LABELS.index(ann.label) + 1,
+        "bbox": [round(x0 * width, 2), round(y0 * height, 2), round(bw, 2), round(bh, 2)],
+        "area": round(bw * bh, 2),
+        "iscrowd": 0,
+        "attributes": dict(ann.attributes),
+    }
 
 
-def write_coco(out_dir: str | Path, n_images: int, seed: int = 0, width: int = 640, height: int = 360,
-               progress: bool = True, workers: int | None = None) -> Path:
+def write_coco(
+    out_dir: str | Path,
+    n_images: int,
+    seed: int = 0,
+    width: int = 640,
+    height: int = 360,
+    progress: bool = True,
+    workers: int | None = None,
+) -> Path:
     """Render n_images frames into out_dir/images and out_dir/annotations.json; returns the json path."""
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -53,9 +66,16 @@ def write_coco(out_dir: str | Path, n_images: int, seed: int = 0, width: int = 6
         for ann in anns:
             annotations.append(coco_annotation(ann, len(annotations) + 1, index + 1, width, height))
     cats = [{"id": i + 1, "name": n, "supercategory": "kitchen"} for i, n in enumerate(LABELS)]
-    doc = {"info": {"description": "Bright Kitchen synthetic kitchens", "seed": seed,
-                    "person_attributes": list(PERSON_ATTRIBUTES)},
-           "images": images, "annotations": annotations, "categories": cats}
+    doc = {
+        "info": {
+            "description": "Bright Kitchen synthetic kitchens",
+            "seed": seed,
+            "person_attributes": list(PERSON_ATTRIBUTES),
+        },
+        "images": images,
+        "annotations": annotations,
+        "categories": cats,
+    }
     path = out / "annotations.json"
     path.write_text(json.dumps(doc))
     return path

@@ -36,7 +36,11 @@ class Camera:
     def random(cls, rng: np.random.Generator, night: bool = False) -> Camera:
         return cls(
             gain=float(rng.uniform(0.55, 1.25)),
-            tint=(float(rng.uniform(0.88, 1.12)), float(rng.uniform(0.92, 1.08)), float(rng.uniform(0.85, 1.12))),
+            tint=(
+                float(rng.uniform(0.88, 1.12)),
+                float(rng.uniform(0.92, 1.08)),
+                float(rng.uniform(0.85, 1.12)),
+            ),
             gradient=float(rng.uniform(-0.35, 0.35)),
             noise=float(rng.uniform(1.0, 9.0 if not night else 16.0)),
             blur=float(rng.choice([0.0, 0.0, 0.6, 1.0, 1.6])),
@@ -49,7 +53,9 @@ def apply_camera(img: Image.Image, cam: Camera, rng: np.random.Generator) -> np.
     w, h = img.size
     if cam.blur > 0:  # down-and-up resampling: a soft focus at a fraction of a Gaussian's cost
         f = 1.0 + cam.blur
-        img = img.resize((max(1, int(w / f)), max(1, int(h / f))), Image.BILINEAR).resize((w, h), Image.BILINEAR)
+        img = img.resize((max(1, int(w / f)), max(1, int(h / f))), Image.BILINEAR).resize(
+            (w, h), Image.BILINEAR
+        )
     arr = np.asarray(img, dtype=np.float32)
     if cam.night:  # IR cameras see grey, flat and noisy
         arr = arr.mean(axis=2, keepdims=True) * np.ones((1, 1, 3), np.float32)
@@ -60,7 +66,7 @@ def apply_camera(img: Image.Image, cam: Camera, rng: np.random.Generator) -> np.
         bank = _noise_bank()
         oy = int(rng.integers(0, max(1, bank.shape[0] - h)))
         ox = int(rng.integers(0, max(1, bank.shape[1] - w)))
-        patch = bank[oy:oy + h, ox:ox + w]
+        patch = bank[oy : oy + h, ox : ox + w]
         if patch.shape[:2] == (h, w):
             arr += patch * np.float32(cam.noise)
     out = np.clip(arr, 0, 255, out=arr).astype(np.uint8)

@@ -18,8 +18,9 @@ def _floor_y(room: Room, rng: np.random.Generator, h: int, lo: float = 0.02, hi:
     return float(rng.uniform(room.wall_y + lo * (1 - room.wall_y), room.wall_y + hi * (1 - room.wall_y))) * h
 
 
-def compose(room: Room, items: list[Draw], w: int, h: int, t: float,
-            background: Image.Image | None = None) -> tuple[list[PixelBox], Image.Image]:
+def compose(
+    room: Room, items: list[Draw], w: int, h: int, t: float, background: Image.Image | None = None
+) -> tuple[list[PixelBox], Image.Image]:
     """Paint the room then items from far to near; clip boxes hidden behind the foreground island."""
     img = background.copy() if background is not None else draw_room(room, w, h)
     d = ImageDraw.Draw(img)
@@ -28,11 +29,17 @@ def compose(room: Room, items: list[Draw], w: int, h: int, t: float,
         if kind == "person":
             boxes += draw_person(d, p["look"], p["x"], p["y"], p["ppm"], t, p.get("track_id"))
         elif kind == "rodent":
-            boxes.append(draw_rodent(d, p["x"], p["y"], p["ppm"], p["facing"], p["color"], t, p.get("track_id")))
+            boxes.append(
+                draw_rodent(d, p["x"], p["y"], p["ppm"], p["facing"], p["color"], t, p.get("track_id"))
+            )
         elif kind == "bin":
-            boxes.append(draw_bin(d, p["x"], p["y"], p["ppm"], p["color"], p["open"], p["seed"], p.get("track_id")))
+            boxes.append(
+                draw_bin(d, p["x"], p["y"], p["ppm"], p["color"], p["open"], p["seed"], p.get("track_id"))
+            )
         elif kind == "flame":
-            boxes.append(draw_flame(d, p["x"], p["y"], p["ppm"], t, p["phase"], p["size"], p["pot"], p.get("track_id")))
+            boxes.append(
+                draw_flame(d, p["x"], p["y"], p["ppm"], t, p["phase"], p["size"], p["pot"], p.get("track_id"))
+            )
         elif kind == "distractor":
             draw_distractor(d, np.random.default_rng(p["seed"]), p["x"], p["y"], p["ppm"])
     island = draw_island(room, d, w, h)
@@ -56,8 +63,13 @@ def random_items(room: Room, rng: np.random.Generator, w: int, h: int) -> list[D
         y = _floor_y(room, rng, h)
         if ppm(y) * 1.7 > 1.25 * h:
             y = room.wall_y * h + 0.1 * (h - room.wall_y * h)
-        items.append((y, "person", {"look": random_look(rng), "x": float(rng.uniform(0.05, 0.95)) * w, "y": y,
-                                    "ppm": ppm(y)}))
+        items.append(
+            (
+                y,
+                "person",
+                {"look": random_look(rng), "x": float(rng.uniform(0.05, 0.95)) * w, "y": y, "ppm": ppm(y)},
+            )
+        )
     top, front = room.counter_rows()
     counters = [s for s in room.segments if s.kind in ("plain", "sink")]
     for _ in range(int(rng.choice([0, 0, 1, 1, 2]))):
@@ -68,23 +80,59 @@ def random_items(room: Room, rng: np.random.Generator, w: int, h: int) -> list[D
         else:
             y = _floor_y(room, rng, h, 0.02, 0.95)
             x, sc = float(rng.uniform(0.03, 0.97)) * w, ppm(y)
-        items.append((y, "rodent", {"x": x, "y": y, "ppm": sc * float(rng.uniform(0.8, 1.3)),
-                                    "facing": int(rng.choice([-1, 1])),
-                                    "color": jitter(rng, (95, 85, 78), 30)}))
+        items.append(
+            (
+                y,
+                "rodent",
+                {
+                    "x": x,
+                    "y": y,
+                    "ppm": sc * float(rng.uniform(0.8, 1.3)),
+                    "facing": int(rng.choice([-1, 1])),
+                    "color": jitter(rng, (95, 85, 78), 30),
+                },
+            )
+        )
     for _ in range(int(rng.choice([0, 1, 1, 2]))):
         y = _floor_y(room, rng, h, 0.0, 0.8)
-        items.append((y, "bin", {"x": float(rng.uniform(0.05, 0.95)) * w, "y": y, "ppm": ppm(y),
-                                 "color": jitter(rng, BIN_COLORS[int(rng.integers(len(BIN_COLORS)))]),
-                                 "open": bool(rng.random() < 0.5), "seed": int(rng.integers(1 << 30))}))
+        items.append(
+            (
+                y,
+                "bin",
+                {
+                    "x": float(rng.uniform(0.05, 0.95)) * w,
+                    "y": y,
+                    "ppm": ppm(y),
+                    "color": jitter(rng, BIN_COLORS[int(rng.integers(len(BIN_COLORS)))]),
+                    "open": bool(rng.random() < 0.5),
+                    "seed": int(rng.integers(1 << 30)),
+                },
+            )
+        )
     for bx, by in room.burner_points():
         if rng.random() < 0.6:
-            items.append((by * h, "flame", {"x": bx * w, "y": by * h, "ppm": room.ppm_wall * h,
-                                            "phase": float(rng.uniform(0, 6)), "size": float(rng.uniform(0.7, 1.4)),
-                                            "pot": bool(rng.random() < 0.4)}))
+            items.append(
+                (
+                    by * h,
+                    "flame",
+                    {
+                        "x": bx * w,
+                        "y": by * h,
+                        "ppm": room.ppm_wall * h,
+                        "phase": float(rng.uniform(0, 6)),
+                        "size": float(rng.uniform(0.7, 1.4)),
+                        "pot": bool(rng.random() < 0.4),
+                    },
+                )
+            )
     for _ in range(int(rng.integers(0, 6))):
         if counters and rng.random() < 0.6:
             s = counters[int(rng.integers(len(counters)))]
-            x, y, sc = float(rng.uniform(s.x0, s.x1)) * w, float(rng.uniform(top, front)) * h, room.ppm_wall * h
+            x, y, sc = (
+                float(rng.uniform(s.x0, s.x1)) * w,
+                float(rng.uniform(top, front)) * h,
+                room.ppm_wall * h,
+            )
         else:
             y = _floor_y(room, rng, h, 0.0, 0.9)
             x, sc = float(rng.uniform(0, 1)) * w, ppm(y)

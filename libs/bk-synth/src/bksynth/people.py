@@ -14,7 +14,13 @@ from PIL import ImageDraw
 from bksynth.room import Color, jitter
 from bksynth.truth import PixelBox
 
-SKINS: tuple[Color, ...] = ((241, 204, 170), (224, 180, 140), (198, 150, 110), (160, 110, 80), (232, 190, 160))
+SKINS: tuple[Color, ...] = (
+    (241, 204, 170),
+    (224, 180, 140),
+    (198, 150, 110),
+    (160, 110, 80),
+    (232, 190, 160),
+)
 GLOVES: tuple[Color, ...] = ((70, 120, 220), (240, 240, 240), (35, 35, 40), (150, 110, 200), (90, 170, 220))
 POSES: tuple[str, ...] = ("down", "work", "work", "hip")
 
@@ -39,8 +45,12 @@ class PersonLook:
 
     @property
     def attributes(self) -> dict[str, int]:
-        return {"chef_hat": int(self.chef_hat), "mask": int(self.mask), "uniform": int(self.uniform),
-                "gloves": int(self.gloves)}
+        return {
+            "chef_hat": int(self.chef_hat),
+            "mask": int(self.mask),
+            "uniform": int(self.uniform),
+            "gloves": int(self.gloves),
+        }
 
 
 def random_look(rng: np.random.Generator, p_worn: float = 0.6) -> PersonLook:
@@ -48,18 +58,31 @@ def random_look(rng: np.random.Generator, p_worn: float = 0.6) -> PersonLook:
     street = (int(rng.integers(20, 230)), int(rng.integers(20, 230)), int(rng.integers(20, 200)))
     if min(street) > 170:  # street clothes must not pass for a white uniform
         street = (street[0], street[1], 90)
-    pose = str(rng.choice(["down", "work", "work", "hip", "phone", "call", "smoke", "smoke_hand"],
-                          p=[0.25, 0.3, 0.1, 0.1, 0.09, 0.04, 0.07, 0.05]))
+    pose = str(
+        rng.choice(
+            ["down", "work", "work", "hip", "phone", "call", "smoke", "smoke_hand"],
+            p=[0.25, 0.3, 0.1, 0.1, 0.09, 0.04, 0.07, 0.05],
+        )
+    )
     return PersonLook(
-        chef_hat=bool(worn[0]), mask=bool(worn[1]), uniform=bool(worn[2]), gloves=bool(worn[3]),
-        skin=jitter(rng, SKINS[int(rng.integers(len(SKINS)))], 10), clothes=street,
-        trousers=jitter(rng, ((40, 40, 50), (30, 45, 80), (90, 90, 95), (235, 235, 235))[int(rng.integers(4))]),
+        chef_hat=bool(worn[0]),
+        mask=bool(worn[1]),
+        uniform=bool(worn[2]),
+        gloves=bool(worn[3]),
+        skin=jitter(rng, SKINS[int(rng.integers(len(SKINS)))], 10),
+        clothes=street,
+        trousers=jitter(
+            rng, ((40, 40, 50), (30, 45, 80), (90, 90, 95), (235, 235, 235))[int(rng.integers(4))]
+        ),
         hair=jitter(rng, ((25, 20, 18), (60, 40, 25), (40, 35, 30))[int(rng.integers(3))], 8),
-        glove=jitter(rng, GLOVES[int(rng.integers(len(GLOVES)))], 10), pose=pose,
+        glove=jitter(rng, GLOVES[int(rng.integers(len(GLOVES)))], 10),
+        pose=pose,
         bare_chest=bool(not worn[2] and rng.random() < 0.12),
         apron=jitter(rng, ((240, 240, 240), (40, 40, 45), (30, 60, 110))[int(rng.integers(3))])
-        if rng.random() < 0.3 else None,
-        short_sleeves=bool(rng.random() < 0.25), height_m=float(rng.uniform(1.55, 1.85)),
+        if rng.random() < 0.3
+        else None,
+        short_sleeves=bool(rng.random() < 0.25),
+        height_m=float(rng.uniform(1.55, 1.85)),
         mask_color=jitter(rng, ((232, 238, 242), (170, 205, 235), (60, 60, 66))[int(rng.integers(3))], 6),
     )
 
@@ -68,8 +91,15 @@ def _limb(d: ImageDraw.ImageDraw, pts: list[tuple[float, float]], color: Color, 
     d.line(pts, fill=color, width=max(1, int(width)), joint="curve")
 
 
-def draw_person(d: ImageDraw.ImageDraw, look: PersonLook, fx: float, fy: float, ppm: float,
-                t: float = 0.0, track_id: int | None = None) -> list[PixelBox]:
+def draw_person(
+    d: ImageDraw.ImageDraw,
+    look: PersonLook,
+    fx: float,
+    fy: float,
+    ppm: float,
+    t: float = 0.0,
+    track_id: int | None = None,
+) -> list[PixelBox]:
     """Draw at foot (fx, fy) in pixels with `ppm` pixels per metre; returns person (+ held object) boxes."""
     m = ppm
     top = fy - look.height_m * m
@@ -86,11 +116,20 @@ def draw_person(d: ImageDraw.ImageDraw, look: PersonLook, fx: float, fy: float, 
     leg_w = 0.11 * m
     for side in (-1, 1):
         _limb(d, [(fx + side * 0.08 * m, hip_y), (fx + side * 0.09 * m, fy - 0.04 * m)], look.trousers, leg_w)
-        d.ellipse([fx + side * 0.09 * m - 0.07 * m, fy - 0.06 * m, fx + side * 0.09 * m + 0.07 * m, fy],
-                  fill=(30, 30, 30))
+        d.ellipse(
+            [fx + side * 0.09 * m - 0.07 * m, fy - 0.06 * m, fx + side * 0.09 * m + 0.07 * m, fy],
+            fill=(30, 30, 30),
+        )
     # torso (a trapezoid: wide shoulders, narrower waist)
-    d.polygon([(fx - shw, sh_y), (fx + shw, sh_y), (fx + 0.17 * m, hip_y + 0.05 * m),
-               (fx - 0.17 * m, hip_y + 0.05 * m)], fill=shirt)
+    d.polygon(
+        [
+            (fx - shw, sh_y),
+            (fx + shw, sh_y),
+            (fx + 0.17 * m, hip_y + 0.05 * m),
+            (fx - 0.17 * m, hip_y + 0.05 * m),
+        ],
+        fill=shirt,
+    )
     if look.uniform:  # double-breasted chef jacket: two button columns
         for bx in (-0.06, 0.06):
             for k in range(4):
@@ -117,8 +156,11 @@ def draw_person(d: ImageDraw.ImageDraw, look: PersonLook, fx: float, fy: float, 
         sx, sy = fx + side * (shw - 0.03 * m), sh_y + 0.04 * m
         target = poses.get(look.pose, poses["down"])[i]
         if target is None:  # hand raised to the face (call / smoke)
-            hxp, hyp = (hx + side * hr * 1.05, hy + 0.2 * hr) if look.pose == "call" else (mouth[0] + 0.04 * m,
-                                                                                          mouth[1] + 0.05 * m)
+            hxp, hyp = (
+                (hx + side * hr * 1.05, hy + 0.2 * hr)
+                if look.pose == "call"
+                else (mouth[0] + 0.04 * m, mouth[1] + 0.05 * m)
+            )
             ex, ey = sx + side * 0.12 * m, sy + 0.25 * m
         else:
             dx, dy = target
@@ -133,16 +175,25 @@ def draw_person(d: ImageDraw.ImageDraw, look: PersonLook, fx: float, fy: float, 
     d.ellipse([hx - hr * 0.85, hy - hr, hx + hr * 0.85, hy + hr], fill=skin)
     if look.chef_hat:
         hat_h = 0.22 * m
-        d.rectangle([hx - hr * 0.9, hy - hr - hat_h * 0.6, hx + hr * 0.9, hy - hr * 0.45], fill=(250, 250, 250))
-        d.ellipse([hx - hr * 1.25, hy - hr - hat_h, hx + hr * 1.25, hy - hr - hat_h * 0.3], fill=(252, 252, 252))
-        d.line([(hx - hr * 0.9, hy - hr * 0.5), (hx + hr * 0.9, hy - hr * 0.5)], fill=(200, 200, 200), width=1)
+        d.rectangle(
+            [hx - hr * 0.9, hy - hr - hat_h * 0.6, hx + hr * 0.9, hy - hr * 0.45], fill=(250, 250, 250)
+        )
+        d.ellipse(
+            [hx - hr * 1.25, hy - hr - hat_h, hx + hr * 1.25, hy - hr - hat_h * 0.3], fill=(252, 252, 252)
+        )
+        d.line(
+            [(hx - hr * 0.9, hy - hr * 0.5), (hx + hr * 0.9, hy - hr * 0.5)], fill=(200, 200, 200), width=1
+        )
         head_top = hy - hr - hat_h
     else:
         d.chord([hx - hr * 0.9, hy - hr * 1.08, hx + hr * 0.9, hy + hr * 0.4], 180, 360, fill=look.hair)
         head_top = hy - hr * 1.08
     eye = max(1.0, 0.12 * hr)
     for ex_ in (-0.35, 0.35):
-        d.ellipse([hx + ex_ * hr - eye, hy - 0.1 * hr - eye, hx + ex_ * hr + eye, hy - 0.1 * hr + eye], fill=(20, 20, 20))
+        d.ellipse(
+            [hx + ex_ * hr - eye, hy - 0.1 * hr - eye, hx + ex_ * hr + eye, hy - 0.1 * hr + eye],
+            fill=(20, 20, 20),
+        )
     if look.mask:
         d.rectangle([hx - hr * 0.78, hy + 0.15 * hr, hx + hr * 0.78, hy + 0.85 * hr], fill=look.mask_color)
         d.line([(hx - hr * 0.78, hy + 0.3 * hr), (hx - hr * 0.85, hy - 0.05 * hr)], fill=(200, 200, 200))
@@ -156,8 +207,17 @@ def draw_person(d: ImageDraw.ImageDraw, look: PersonLook, fx: float, fy: float, 
     return boxes
 
 
-def _held_objects(d: ImageDraw.ImageDraw, look: PersonLook, hands: list[tuple[float, float]],
-                  mouth: tuple[float, float], hx: float, hy: float, hr: float, m: float, t: float) -> list[PixelBox]:
+def _held_objects(
+    d: ImageDraw.ImageDraw,
+    look: PersonLook,
+    hands: list[tuple[float, float]],
+    mouth: tuple[float, float],
+    hx: float,
+    hy: float,
+    hr: float,
+    m: float,
+    t: float,
+) -> list[PixelBox]:
     out: list[PixelBox] = []
     if look.pose == "phone":  # phone held in front of the chest, screen lit
         px, py = hands[1]
@@ -169,8 +229,10 @@ def _held_objects(d: ImageDraw.ImageDraw, look: PersonLook, hands: list[tuple[fl
         px, py = hx - hr * 1.0, hy
         pw, ph = 0.06 * m, 0.14 * m
         d.rectangle([px - pw / 2, py - ph / 2, px + pw / 2, py + ph / 2], fill=(25, 25, 30))
-        d.ellipse([hands[1][0] - 0.05 * m, py, hands[1][0] + 0.05 * m, py + 0.1 * m], fill=look.glove
-                  if look.gloves else look.skin)
+        d.ellipse(
+            [hands[1][0] - 0.05 * m, py, hands[1][0] + 0.05 * m, py + 0.1 * m],
+            fill=look.glove if look.gloves else look.skin,
+        )
         out.append(PixelBox("phone", px - pw / 2, py - ph / 2, px + pw / 2, py + ph / 2))
     elif look.pose in ("smoke", "smoke_hand"):
         if look.pose == "smoke":  # in the mouth

@@ -20,10 +20,22 @@ def jitter(rng: np.random.Generator, base: Color, amount: int = 18) -> Color:
     return (int(c[0]), int(c[1]), int(c[2]))
 
 
-WALL_TILES: tuple[Color, ...] = ((232, 232, 226), (214, 226, 232), (205, 225, 205), (236, 226, 206),
-                                 (190, 196, 200), (245, 245, 245))
-FLOOR_TILES: tuple[Color, ...] = ((150, 150, 146), (160, 92, 70), (120, 118, 110), (188, 180, 160),
-                                  (96, 100, 104), (170, 120, 90))
+WALL_TILES: tuple[Color, ...] = (
+    (232, 232, 226),
+    (214, 226, 232),
+    (205, 225, 205),
+    (236, 226, 206),
+    (190, 196, 200),
+    (245, 245, 245),
+)
+FLOOR_TILES: tuple[Color, ...] = (
+    (150, 150, 146),
+    (160, 92, 70),
+    (120, 118, 110),
+    (188, 180, 160),
+    (96, 100, 104),
+    (170, 120, 90),
+)
 STEEL: Color = (176, 180, 184)
 
 
@@ -39,7 +51,7 @@ class Segment:
 
 @dataclass
 class Room:
-    """All fractions are of the frame height (y) or width (x); ppm_wall is px-per-metre / height at the wall."""
+    """Fractions of frame height (y) or width (x); ppm_wall = px-per-metre / frame height at the wall."""
 
     wall_y: float  # row where the back wall meets the floor
     horizon_y: float  # row of the vanishing line (can be above the frame: camera looks down)
@@ -91,21 +103,37 @@ def random_room(rng: np.random.Generator) -> Room:
     for _ in range(int(rng.integers(0, 3))):
         x0 = float(rng.uniform(-0.1, 0.7))
         shelves.append((x0, x0 + float(rng.uniform(0.2, 0.5)), float(rng.uniform(1.4, 2.1))))
-    items = [(float(rng.uniform(0, 1)), int(rng.integers(0, max(1, len(shelves)))),
-              jitter(rng, (int(rng.integers(40, 220)), int(rng.integers(40, 220)), int(rng.integers(40, 220))), 0))
-             for _ in range(int(rng.integers(0, 14)) if shelves else 0)]
+    items = [
+        (
+            float(rng.uniform(0, 1)),
+            int(rng.integers(0, max(1, len(shelves)))),
+            jitter(
+                rng, (int(rng.integers(40, 220)), int(rng.integers(40, 220)), int(rng.integers(40, 220))), 0
+            ),
+        )
+        for _ in range(int(rng.integers(0, 14)) if shelves else 0)
+    ]
     island = None
     if rng.random() < 0.25:
         x0 = float(rng.uniform(-0.2, 0.5))
         island = (x0, x0 + float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.72, 0.9)))
     return Room(
-        wall_y=wall_y, horizon_y=horizon_y, ppm_wall=ppm_wall, vanish_x=float(rng.uniform(0.1, 0.9)),
+        wall_y=wall_y,
+        horizon_y=horizon_y,
+        ppm_wall=ppm_wall,
+        vanish_x=float(rng.uniform(0.1, 0.9)),
         wall_color=jitter(rng, WALL_TILES[int(rng.integers(len(WALL_TILES)))]),
-        grout=jitter(rng, (150, 150, 150), 40), tile_m=float(rng.uniform(0.1, 0.3)),
+        grout=jitter(rng, (150, 150, 150), 40),
+        tile_m=float(rng.uniform(0.1, 0.3)),
         floor_color=jitter(rng, FLOOR_TILES[int(rng.integers(len(FLOOR_TILES)))]),
-        floor_tile_m=float(rng.uniform(0.3, 0.6)), counter_color=jitter(rng, STEEL, 25),
-        counter_top_m=float(rng.uniform(0.15, 0.5)), segments=segments, shelves=shelves, shelf_items=items,
-        island=island, night=bool(rng.random() < 0.1),
+        floor_tile_m=float(rng.uniform(0.3, 0.6)),
+        counter_color=jitter(rng, STEEL, 25),
+        counter_top_m=float(rng.uniform(0.15, 0.5)),
+        segments=segments,
+        shelves=shelves,
+        shelf_items=items,
+        island=island,
+        night=bool(rng.random() < 0.1),
     )
 
 
@@ -158,23 +186,39 @@ def draw_room(room: Room, w: int, h: int) -> Image.Image:
         d.rectangle([x0, top * h, x1, front * h], fill=_shade(surface, 1.1))
         for dx in np.linspace(x0, x1, 3)[1:-1]:  # cabinet doors and handles below the counter
             d.line([(dx, front * h + 2), (dx, wy - 2)], fill=_shade(body, 0.55))
-            d.rectangle([dx - 8, front * h + 0.1 * room.ppm_wall * h, dx - 6, front * h + 0.25 * room.ppm_wall * h],
-                        fill=_shade(body, 0.5))
+            d.rectangle(
+                [dx - 8, front * h + 0.1 * room.ppm_wall * h, dx - 6, front * h + 0.25 * room.ppm_wall * h],
+                fill=_shade(body, 0.5),
+            )
         if s.kind == "stove":
             r = 0.1 * room.ppm_wall * h
             for bx in s.burners:
                 cy = (top + front) / 2 * h
-                d.ellipse([bx * w - r, cy - r * 0.4, bx * w + r, cy + r * 0.4], fill=(15, 15, 15), outline=(90, 90, 90))
+                d.ellipse(
+                    [bx * w - r, cy - r * 0.4, bx * w + r, cy + r * 0.4],
+                    fill=(15, 15, 15),
+                    outline=(90, 90, 90),
+                )
             hood = wy - 2.0 * room.ppm_wall * h
-            d.polygon([(x0 + 10, hood), (x1 - 10, hood), (x1, hood + 0.3 * room.ppm_wall * h),
-                       (x0, hood + 0.3 * room.ppm_wall * h)], fill=_shade(room.counter_color, 0.9))
+            d.polygon(
+                [
+                    (x0 + 10, hood),
+                    (x1 - 10, hood),
+                    (x1, hood + 0.3 * room.ppm_wall * h),
+                    (x0, hood + 0.3 * room.ppm_wall * h),
+                ],
+                fill=_shade(room.counter_color, 0.9),
+            )
         if s.kind == "sink":
             cx, cy = (x0 + x1) / 2, (top + front) / 2 * h
             bw, bh = (x1 - x0) * 0.3, (front - top) * h * 0.35
             d.rectangle([cx - bw, cy - bh, cx + bw, cy + bh], fill=_shade(room.counter_color, 0.6))
             tap = 0.3 * room.ppm_wall * h
-            d.line([(cx, top * h), (cx, top * h - tap), (cx + tap * 0.4, top * h - tap)], fill=(120, 120, 125),
-                   width=max(1, int(0.03 * room.ppm_wall * h)))
+            d.line(
+                [(cx, top * h), (cx, top * h - tap), (cx + tap * 0.4, top * h - tap)],
+                fill=(120, 120, 125),
+                width=max(1, int(0.03 * room.ppm_wall * h)),
+            )
     return img
 
 

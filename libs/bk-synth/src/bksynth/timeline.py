@@ -88,13 +88,36 @@ class Scenario:
                 items.append((py, "person", {**base, "look": look}))
             elif a.kind == "rodent":
                 facing = 1 if len(a.path) < 2 or a.path[-1][1] >= a.path[0][1] else -1
-                items.append((py, "rodent", {**base, "facing": facing, "color": st.get("color", (90, 82, 75))}))
+                items.append(
+                    (py, "rodent", {**base, "facing": facing, "color": st.get("color", (90, 82, 75))})
+                )
             elif a.kind == "bin":
-                items.append((py, "bin", {**base, "color": st.get("color", (40, 120, 60)),
-                                          "open": bool(st.get("open", False)), "seed": a.track_id}))
+                items.append(
+                    (
+                        py,
+                        "bin",
+                        {
+                            **base,
+                            "color": st.get("color", (40, 120, 60)),
+                            "open": bool(st.get("open", False)),
+                            "seed": a.track_id,
+                        },
+                    )
+                )
             elif a.kind == "flame" and st.get("on", True):
-                items.append((py, "flame", {**base, "ppm": self.room.ppm_wall * h, "phase": float(a.track_id),
-                                            "size": st.get("size", 1.0), "pot": st.get("pot", False)}))
+                items.append(
+                    (
+                        py,
+                        "flame",
+                        {
+                            **base,
+                            "ppm": self.room.ppm_wall * h,
+                            "phase": float(a.track_id),
+                            "size": st.get("size", 1.0),
+                            "pot": st.get("pot", False),
+                        },
+                    )
+                )
         return items
 
     def render(self, t: float, width: int, height: int) -> tuple[np.ndarray, list[Annotation]]:
@@ -104,7 +127,7 @@ class Scenario:
         if bg is None:
             bg = self._backgrounds[(width, height)] = draw_room(self.room, width, height)
         boxes, img = compose(self.room, self._items(tl, width, height), width, height, tl, background=bg)
-        rng = np.random.default_rng([self.seed, int(t * 1000) & 0x7FFFFFFF])
+        rng = np.random.default_rng([self.seed, int(tl * 1000)])  # noise loops with the script
         arr = apply_camera(img, self.camera, rng)
         return arr, [a for b in boxes if (a := b.to_annotation(width, height)) is not None]
 

@@ -17,9 +17,13 @@ SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "kitchen-v1"
 
 def build(meta: dict[str, Any]) -> KitchenNet:
     arch = meta.get("architecture", {})
-    return KitchenNet(len(meta["labels"]), len(meta["attributes"]),
-                      tuple(arch.get("widths", (24, 32, 64, 128, 192))), tuple(arch.get("depths", (2, 3, 4, 3))),
-                      int(arch.get("head", 64)))
+    return KitchenNet(
+        len(meta["labels"]),
+        len(meta["attributes"]),
+        tuple(arch.get("widths", (24, 32, 64, 128, 192))),
+        tuple(arch.get("depths", (2, 3, 4, 3))),
+        int(arch.get("head", 64)),
+    )
 
 
 def save_artifact(path: Path, model: KitchenNet, meta: dict[str, Any]) -> None:
@@ -38,8 +42,21 @@ def load_artifact(path: Path) -> tuple[KitchenNet, dict[str, Any]]:
 
 
 def default_meta(input_width: int, input_height: int) -> dict[str, Any]:
-    return {"name": "kitchen", "version": "0", "labels": LABELS, "attributes": ATTRIBUTES,
-            "input_width": input_width, "input_height": input_height,
-            "architecture": {"type": "KitchenNet", "widths": [24, 32, 64, 128, 192], "depths": [2, 3, 4, 3],
-                             "head": 64, "stride": 4},
-            "thresholds": dict.fromkeys(LABELS, 0.3), "metrics": {}, "training": {}}
+    return {
+        "name": "kitchen",
+        "version": "0",
+        "labels": LABELS,
+        "attributes": ATTRIBUTES,
+        "input_width": input_width,
+        "input_height": input_height,
+        "architecture": {
+            "type": "KitchenNet",
+            "widths": [24, 32, 64, 128, 192],
+            "depths": [2, 3, 4, 3],
+            "head": 64,
+            "stride": 4,
+        },
+        "thresholds": dict.fromkeys(LABELS, 0.3),
+        "metrics": {},
+        "training": {},
+    }

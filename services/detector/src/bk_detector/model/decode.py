@@ -20,7 +20,7 @@ class Detections(NamedTuple):
 
 
 def decode(out: torch.Tensor, num_classes: int, k: int = 64) -> Detections:
-    n, _, h, w = out.shape
+    _, _, h, w = out.shape
     out = out.float()
     heat = torch.sigmoid(out[:, :num_classes])
     peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat)  # a peak is its own 3x3 maximum
@@ -32,7 +32,9 @@ def decode(out: torch.Tensor, num_classes: int, k: int = 64) -> Detections:
     picked = rest.gather(2, pix.unsqueeze(1).expand(-1, rest.shape[1], -1))  # N, 4+A, K
     bw, bh = picked[:, 0].clamp(max=8).exp(), picked[:, 1].clamp(max=8).exp()
     cx, cy = xs + picked[:, 2], ys + picked[:, 3]
-    boxes = torch.stack([(cx - bw / 2) / w, (cy - bh / 2) / h, (cx + bw / 2) / w, (cy + bh / 2) / h], -1).clamp(0, 1)
+    boxes = torch.stack(
+        [(cx - bw / 2) / w, (cy - bh / 2) / h, (cx + bw / 2) / w, (cy + bh / 2) / h], -1
+    ).clamp(0, 1)
     return Detections(scores, labels, boxes, torch.sigmoid(picked[:, 4:]).transpose(1, 2))
 
 

@@ -33,10 +33,22 @@ def export_onnx(out: Path, path: Path | None = None, opset: int = 17) -> Path:
     model, example = _load(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     # the TorchScript-based exporter: needs no onnxscript, and handles top-k / max-pool decode fine
-    torch.onnx.export(model, (example,), str(out), opset_version=opset, dynamo=False,
-                      input_names=["images"], output_names=["scores", "labels", "boxes", "attributes"],
-                      dynamic_axes={"images": {0: "batch"}, "scores": {0: "batch"}, "labels": {0: "batch"},
-                                    "boxes": {0: "batch"}, "attributes": {0: "batch"}})
+    torch.onnx.export(
+        model,
+        (example,),
+        str(out),
+        opset_version=opset,
+        dynamo=False,
+        input_names=["images"],
+        output_names=["scores", "labels", "boxes", "attributes"],
+        dynamic_axes={
+            "images": {0: "batch"},
+            "scores": {0: "batch"},
+            "labels": {0: "batch"},
+            "boxes": {0: "batch"},
+            "attributes": {0: "batch"},
+        },
+    )
     return out
 
 

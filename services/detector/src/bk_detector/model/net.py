@@ -15,7 +15,10 @@ STRIDE = 4
 
 
 def conv_bn(cin: int, cout: int, k: int = 1, s: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+    ]
     if act:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
@@ -40,9 +43,14 @@ def stage(cin: int, cout: int, depth: int) -> nn.Sequential:
 
 
 class KitchenNet(nn.Module):
-    def __init__(self, num_classes: int = 7, num_attributes: int = 4,
-                 widths: tuple[int, ...] = (24, 32, 64, 128, 192), depths: tuple[int, ...] = (2, 3, 4, 3),
-                 head: int = 64) -> None:
+    def __init__(
+        self,
+        num_classes: int = 7,
+        num_attributes: int = 4,
+        widths: tuple[int, ...] = (24, 32, 64, 128, 192),
+        depths: tuple[int, ...] = (2, 3, 4, 3),
+        head: int = 64,
+    ) -> None:
         super().__init__()
         self.num_classes, self.num_attributes = num_classes, num_attributes
         self.stem = conv_bn(3, widths[0], 3, 2)
@@ -76,12 +84,23 @@ class KitchenNet(nn.Module):
 def fuse_bn(model: nn.Module) -> nn.Module:
     """Fold BatchNorm into the preceding conv for inference: fewer kernels, same numbers."""
     for mod in model.modules():
-        if isinstance(mod, nn.Sequential) and len(mod) >= 2 and isinstance(mod[0], nn.Conv2d) \
-                and isinstance(mod[1], nn.BatchNorm2d):
+        if (
+            isinstance(mod, nn.Sequential)
+            and len(mod) >= 2
+            and isinstance(mod[0], nn.Conv2d)
+            and isinstance(mod[1], nn.BatchNorm2d)
+        ):
             conv, bn = mod[0], mod[1]
             scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                              groups=conv.groups, bias=True).to(conv.weight.device)
+            fused = nn.Conv2d(
+                conv.in_channels,
+                conv.out_channels,
+                conv.kernel_size,
+                conv.stride,
+                conv.padding,
+                groups=conv.groups,
+                bias=True,
+            ).to(conv.weight.device)
             with torch.no_grad():
                 fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
                 fused.bias.copy_(bn.bias - bn.running_mean * scale)

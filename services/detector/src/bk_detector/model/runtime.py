@@ -23,7 +23,9 @@ class RawDetection:
 
 
 class ModelRuntime:
-    def __init__(self, model: torch.nn.Module, meta: dict, device: str, half: bool, max_batch: int = 64) -> None:
+    def __init__(
+        self, model: torch.nn.Module, meta: dict, device: str, half: bool, max_batch: int = 64
+    ) -> None:
         self.labels: list[str] = list(meta["labels"])
         self.attribute_names: list[str] = list(meta["attributes"])
         self.version: str = str(meta.get("version", "0"))
@@ -36,7 +38,9 @@ class ModelRuntime:
         thr = meta.get("thresholds", {})
         self.thresholds = torch.tensor([float(thr.get(lb, 0.3)) for lb in self.labels], device=device)
         self._dtype = torch.float16 if half else torch.float32
-        self.model = fuse_bn(model).to(device=device, dtype=self._dtype, memory_format=torch.channels_last).eval()
+        self.model = (
+            fuse_bn(model).to(device=device, dtype=self._dtype, memory_format=torch.channels_last).eval()
+        )
         self._person = self.labels.index("person") if "person" in self.labels else -1
 
     @classmethod
@@ -51,15 +55,25 @@ class ModelRuntime:
     @torch.inference_mode()
     def predict_tensor(self, batch: torch.Tensor, k: int = 64) -> Detections:
         """Fast path: uint8 N,3,H,W already at input size and on the device; results stay on the device."""
-        x = batch.to(self.device, non_blocking=True).to(self._dtype).contiguous(memory_format=torch.channels_last)
+        x = (
+            batch.to(self.device, non_blocking=True)
+            .to(self._dtype)
+            .contiguous(memory_format=torch.channels_last)
+        )
         return decode(self.model(x), len(self.labels), k)
 
     def _resize(self, img: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(img[..., :3])).to(self.device).permute(2, 0, 1)[None].float()
+        t = (
+            torch.from_numpy(np.ascontiguousarray(img[..., :3]))
+            .to(self.device)
+            .permute(2, 0, 1)[None]
+            .float()
+        )
         if t.shape[-2:] != (self.input_height, self.input_width):
             # antialiased like PIL's resize, which prepared the training images
-            t = F.interpolate(t, (self.input_height, self.input_width), mode="bilinear", antialias=True,
-                              align_corners=False)
+            t = F.interpolate(
+                t, (self.input_height, self.input_width), mode="bilinear", antialias=True, align_corners=False
+            )
         return t[0]
 
     @torch.inference_mode()
@@ -67,7 +81,7 @@ class ModelRuntime:
         """HxWx3 uint8 RGB frames of any size -> per-frame detections above the per-class thresholds."""
         results: list[list[RawDetection]] = []
         for i in range(0, len(images), self.max_batch):
-            chunk = torch.stack([self._resize(im) for im in images[i:i + self.max_batch]])
+            chunk = torch.stack([self._resize(im) for im in images[i : i + self.max_batch]])
             x = chunk.to(self._dtype).contiguous(memory_format=torch.channels_last)
             det = decode(self.model(x), len(self.labels))
             keep = det.scores >= self.thresholds[det.labels]
@@ -84,9 +98,15 @@ class ModelRuntime:
                 if not keep_l[n][j]:
                     continue  # scores are sorted, but thresholds differ per class: no early break
                 lab = labels[n][j]
-                at = ({a: round(p, 4) for a, p in zip(self.attribute_names, attrs[n][j], strict=True)}
-                      if lab == self._person else {})
-                frame.append(RawDetection(self.labels[lab], round(scores[n][j], 4),
-                                          tuple(round(v, 5) for v in boxes[n][j]), at))  # type: ignore[arg-type]
+                at = (
+                    {a: round(p, 4) for a, p in zip(self.attribute_names, attrs[n][j], strict=True)}
+                    if lab == self._person
+                    else {}
+                )
+                frame.append(
+                    RawDetection(
+                        self.labels[lab], round(scores[n][j], 4), tuple(round(v, 5) for v in boxes[n][j]), at
+                    )
+                )  # type: ignore[arg-type]
             out.append(frame)
         return out

@@ -21,27 +21,70 @@ from bk_detector.training.train import TrainConfig
 from bk_detector.training.train import train as run_train
 
 
-def synth(*, out_dir: str, n_images: int = 1000, seed: int = 0, width: int = 640, height: int = 360,
-          progress: bool = True) -> Path:
+def synth(
+    *,
+    out_dir: str,
+    n_images: int = 1000,
+    seed: int = 0,
+    width: int = 640,
+    height: int = 360,
+    progress: bool = True,
+) -> Path:
     """Generate a synthetic COCO set with bk-synth."""
     from bksynth.coco import write_coco
 
     return write_coco(out_dir, n_images, seed, width, height, progress=progress)
 
 
-def train(*, train_dirs: list[str], val_dir: str | None = None, out_dir: str = "artifacts/kitchen",
-          epochs: float = 30.0, max_minutes: float = 0.0, max_steps: int = 0, batch_size: int = 128,
-          lr: float = 3e-3, device: str = "auto", init: str | None = None, eval_every: int = 500,
-          limit: int | None = None, progress: bool = True, input_width: int = 512, input_height: int = 288) -> Path:
+def train(
+    *,
+    train_dirs: list[str],
+    val_dir: str | None = None,
+    out_dir: str = "artifacts/kitchen",
+    epochs: float = 30.0,
+    max_minutes: float = 0.0,
+    max_steps: int = 0,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    device: str = "auto",
+    init: str | None = None,
+    eval_every: int = 500,
+    limit: int | None = None,
+    progress: bool = True,
+    input_width: int = 512,
+    input_height: int = 288,
+) -> Path:
     """Train (or fine-tune with init=artefact dir) on COCO folders; writes an artefact + plots."""
-    return run_train(TrainConfig(train_dirs=train_dirs, val_dir=val_dir, out_dir=out_dir, epochs=epochs,
-                                 max_minutes=max_minutes, max_steps=max_steps, batch_size=batch_size, lr=lr,
-                                 device=device, init=init, eval_every=eval_every, limit=limit, progress=progress,
-                                 input_width=input_width, input_height=input_height))
+    return run_train(
+        TrainConfig(
+            train_dirs=train_dirs,
+            val_dir=val_dir,
+            out_dir=out_dir,
+            epochs=epochs,
+            max_minutes=max_minutes,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            lr=lr,
+            device=device,
+            init=init,
+            eval_every=eval_every,
+            limit=limit,
+            progress=progress,
+            input_width=input_width,
+            input_height=input_height,
+        )
+    )
 
 
-def eval(*, data_dir: str, model_dir: str | None = None, out_json: str | None = None, calibrate: bool = False,
-         device: str = "auto", limit: int | None = None) -> dict:  # noqa: A001 - the CLI verb is "eval"
+def eval(
+    *,
+    data_dir: str,
+    model_dir: str | None = None,
+    out_json: str | None = None,
+    calibrate: bool = False,
+    device: str = "auto",
+    limit: int | None = None,
+) -> dict:
     """mAP@0.5 per class, P/R at the model's thresholds, attribute accuracy; calibrate=True first sets
     the per-class thresholds (max F1 on this set) and writes them into model.json."""
     path = Path(model_dir) if model_dir else SHIPPED
@@ -62,7 +105,9 @@ def eval(*, data_dir: str, model_dir: str | None = None, out_json: str | None = 
     return report
 
 
-def export(*, model_dir: str | None = None, onnx: str | None = None, torchscript: str | None = None) -> list[Path]:
+def export(
+    *, model_dir: str | None = None, onnx: str | None = None, torchscript: str | None = None
+) -> list[Path]:
     """Write ONNX and/or TorchScript files of network + decoding (uint8 NCHW in)."""
     from bk_detector.model.export import export_onnx, export_torchscript
 
@@ -75,15 +120,22 @@ def export(*, model_dir: str | None = None, onnx: str | None = None, torchscript
     return out
 
 
-def bench(*, model_dir: str | None = None, batches: tuple[int, ...] = (1, 8, 32, 128), iters: int = 50,
-          half: bool = True) -> dict[int, float]:
+def bench(
+    *,
+    model_dir: str | None = None,
+    batches: tuple[int, ...] = (1, 8, 32, 128),
+    iters: int = 50,
+    half: bool = True,
+) -> dict[int, float]:
     """Model-only throughput (images/s: forward + decode, input already on the device)."""
     from bk_detector.model.runtime import ModelRuntime
 
     rt = ModelRuntime.load(Path(model_dir) if model_dir else None, half=half)
     res = {}
     for b in batches:
-        x = torch.randint(0, 255, (b, 3, rt.input_height, rt.input_width), dtype=torch.uint8, device=rt.device)
+        x = torch.randint(
+            0, 255, (b, 3, rt.input_height, rt.input_width), dtype=torch.uint8, device=rt.device
+        )
         for _ in range(5):
             rt.predict_tensor(x)
         if rt.device.startswith("cuda"):

@@ -42,8 +42,15 @@ def _load_image(args: tuple[str, int, int]) -> np.ndarray:
     return np.asarray(img).transpose(2, 0, 1).copy()
 
 
-def load_coco(root: str | Path, labels: list[str], attributes: list[str], width: int, height: int,
-              limit: int | None = None, workers: int | None = None) -> TensorSet:
+def load_coco(
+    root: str | Path,
+    labels: list[str],
+    attributes: list[str],
+    width: int,
+    height: int,
+    limit: int | None = None,
+    workers: int | None = None,
+) -> TensorSet:
     root = Path(root)
     doc = json.loads((root / "annotations.json").read_text())
     cat_to_label = {c["id"]: labels.index(c["name"]) for c in doc["categories"] if c["name"] in labels}
@@ -59,8 +66,9 @@ def load_coco(root: str | Path, labels: list[str], attributes: list[str], width:
     for i, im in enumerate(images):
         for j, a in enumerate(per_image[im["id"]][:MAX_BOXES]):
             x, y, bw, bh = a["bbox"]
-            boxes[i, j] = torch.tensor([x / im["width"], y / im["height"], (x + bw) / im["width"],
-                                        (y + bh) / im["height"]])
+            boxes[i, j] = torch.tensor(
+                [x / im["width"], y / im["height"], (x + bw) / im["width"], (y + bh) / im["height"]]
+            )
             labs[i, j] = cat_to_label[a["category_id"]]
             for k, name in enumerate(attributes):
                 v = a.get("attributes", {}).get(name)
@@ -74,9 +82,13 @@ def load_coco(root: str | Path, labels: list[str], attributes: list[str], width:
             arrays = list(pool.map(_load_image, jobs, chunksize=128))
     else:
         arrays = [_load_image(j) for j in jobs]
-    stack = torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros(0, 3, height, width, dtype=torch.uint8)
+    stack = (
+        torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros(0, 3, height, width, dtype=torch.uint8)
+    )
     return TensorSet(stack, boxes, labs, attrs)
 
 
 def concat(sets: list[TensorSet]) -> TensorSet:
-    return TensorSet(*(torch.cat([getattr(s, f) for s in sets]) for f in ("images", "boxes", "labels", "attributes")))
+    return TensorSet(
+        *(torch.cat([getattr(s, f) for s in sets]) for f in ("images", "boxes", "labels", "attributes"))
+    )

@@ -33,7 +33,9 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _match(preds: list[Box], gts: list[Box], iou: float) -> list[int]:
     """Greedy by score: index of the matched ground truth per prediction, -1 if none."""
     order = sorted(range(len(preds)), key=lambda i: -preds[i].score)
-    ious = iou_matrix(np.array([preds[i].box for i in order]).reshape(-1, 4), np.array([g.box for g in gts]).reshape(-1, 4))
+    ious = iou_matrix(
+        np.array([preds[i].box for i in order]).reshape(-1, 4), np.array([g.box for g in gts]).reshape(-1, 4)
+    )
     used: set[int] = set()
     out = [-1] * len(preds)
     for r, i in enumerate(order):
@@ -60,8 +62,14 @@ def average_precision(tp: np.ndarray, scores: np.ndarray, n_gt: int) -> float:
     return float(np.sum((mrec[1:] - mrec[:-1]) * mpre[1:]))
 
 
-def evaluate(preds: list[list[Box]], gts: list[list[Box]], labels: list[str], attributes: list[str],
-             thresholds: dict[str, float] | None = None, iou: float = 0.5) -> dict:
+def evaluate(
+    preds: list[list[Box]],
+    gts: list[list[Box]],
+    labels: list[str],
+    attributes: list[str],
+    thresholds: dict[str, float] | None = None,
+    iou: float = 0.5,
+) -> dict:
     thresholds = thresholds or {}
     per_class: dict[str, dict] = {}
     attr_hits = dict.fromkeys(attributes, 0)
@@ -87,16 +95,27 @@ def evaluate(preds: list[list[Box]], gts: list[list[Box]], labels: list[str], at
                             attr_total[a] += 1
                             attr_hits[a] += int((b.attributes[a] >= 0.5) == (g[j].attributes[a] >= 0.5))
         ap = average_precision(np.array(tps), np.array(scores), n_gt)
-        per_class[lab] = {"ap50": ap, "n_gt": n_gt, "threshold": thr,
-                          "precision": tp_thr / max(1, tp_thr + fp_thr), "recall": tp_thr / max(1, n_gt)}
+        per_class[lab] = {
+            "ap50": ap,
+            "n_gt": n_gt,
+            "threshold": thr,
+            "precision": tp_thr / max(1, tp_thr + fp_thr),
+            "recall": tp_thr / max(1, n_gt),
+        }
     aps = [c["ap50"] for c in per_class.values() if not np.isnan(c["ap50"])]
-    return {"map50": float(np.mean(aps)) if aps else float("nan"), "classes": per_class,
-            "attribute_accuracy": {a: attr_hits[a] / attr_total[a] if attr_total[a] else float("nan")
-                                   for a in attributes},
-            "n_images": len(gts)}
+    return {
+        "map50": float(np.mean(aps)) if aps else float("nan"),
+        "classes": per_class,
+        "attribute_accuracy": {
+            a: attr_hits[a] / attr_total[a] if attr_total[a] else float("nan") for a in attributes
+        },
+        "n_images": len(gts),
+    }
 
 
-def best_thresholds(preds: list[list[Box]], gts: list[list[Box]], labels: list[str], iou: float = 0.5) -> dict[str, float]:
+def best_thresholds(
+    preds: list[list[Box]], gts: list[list[Box]], labels: list[str], iou: float = 0.5
+) -> dict[str, float]:
     """Per-class score threshold that maximises F1 on a held-out set: the shipped operating point."""
     out = {}
     for lab in labels:
@@ -122,8 +141,10 @@ def best_thresholds(preds: list[list[Box]], gts: list[list[Box]], labels: list[s
 def format_table(report: dict) -> str:
     rows = [f"{'class':<18}{'AP@0.5':>8}{'P':>7}{'R':>7}{'thr':>7}{'n_gt':>7}"]
     for lab, c in report["classes"].items():
-        rows.append(f"{lab:<18}{c['ap50']:>8.3f}{c['precision']:>7.3f}{c['recall']:>7.3f}{c['threshold']:>7.2f}"
-                    f"{c['n_gt']:>7d}")
+        rows.append(
+            f"{lab:<18}{c['ap50']:>8.3f}{c['precision']:>7.3f}{c['recall']:>7.3f}{c['threshold']:>7.2f}"
+            f"{c['n_gt']:>7d}"
+        )
     rows.append(f"{'mAP@0.5':<18}{report['map50']:>8.3f}")
     rows += [f"attr {a:<13}{v:>8.3f}" for a, v in report["attribute_accuracy"].items()]
     return "\n".join(rows)

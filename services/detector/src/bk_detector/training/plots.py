@@ -7,13 +7,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # training runs on servers without a display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def plot_curves(curves: dict, out_dir: Path) -> list[Path]:
     paths = []
-    for key, xs, ys, ylabel in (("loss", curves["step"], curves["loss"], "training loss (EMA)"),
-                                ("map", curves["eval_step"], curves["map50"], "val mAP@0.5")):
+    for key, xs, ys, ylabel in (
+        ("loss", curves["step"], curves["loss"], "training loss (EMA)"),
+        ("map", curves["eval_step"], curves["map50"], "val mAP@0.5"),
+    ):
         fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
         ax.plot(xs, ys, marker="o" if len(xs) < 30 else None)
         ax.set_xlabel("step")

@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def detection_loss(out: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, attrs: torch.Tensor,
-                   num_classes: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def detection_loss(
+    out: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, attrs: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """out: N,C+4+A,h,w raw; boxes N,M,4 normalised; labels N,M (-1 pad); attrs N,M,A (-1 unknown)."""
     n, _, h, w = out.shape
     out = out.float()
@@ -33,7 +34,7 @@ def detection_loss(out: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor,
     p = torch.sigmoid(logits)
     # masks as multipliers, not boolean indexing: no host sync, no gather of a huge index list
     pos_loss = -(F.logsigmoid(logits) * (1 - p) ** 2 * pos).sum()
-    neg_loss = -(F.logsigmoid(-logits) * p ** 2 * (1 - heat_t) ** 4 * (~pos)).sum()
+    neg_loss = -(F.logsigmoid(-logits) * p**2 * (1 - heat_t) ** 4 * (~pos)).sum()
     num_pos = max(1.0, float(len(lab)))
     heat_loss = (pos_loss + neg_loss) / num_pos
     rest = out[:, num_classes:]

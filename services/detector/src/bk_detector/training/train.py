@@ -48,8 +48,9 @@ def _augment(x: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     fb = torch.stack([1 - boxes[..., 2], boxes[..., 1], 1 - boxes[..., 0], boxes[..., 3]], -1)
     boxes = torch.where(flip[:, None, None], fb, boxes)
-    gain = torch.empty(n, 3, 1, 1, device=x.device).uniform_(0.85, 1.15) * torch.empty(n, 1, 1, 1,
-                                                                                         device=x.device).uniform_(0.7, 1.3)
+    gain = torch.empty(n, 3, 1, 1, device=x.device).uniform_(0.85, 1.15) * torch.empty(
+        n, 1, 1, 1, device=x.device
+    ).uniform_(0.7, 1.3)
     mean = x.mean((1, 2, 3), keepdim=True)
     contrast = torch.empty(n, 1, 1, 1, device=x.device).uniform_(0.7, 1.3)
     x = ((x - mean) * contrast + mean) * gain
@@ -64,10 +65,17 @@ def train(cfg: TrainConfig) -> Path:
         torch.backends.cudnn.benchmark = True
     meta = default_meta(cfg.input_width, cfg.input_height)
     t0 = time.time()
-    data = concat([load_coco(d, LABELS, ATTRIBUTES, cfg.input_width, cfg.input_height, cfg.limit)
-                   for d in cfg.train_dirs]).to(device)
-    val = load_coco(cfg.val_dir, LABELS, ATTRIBUTES, cfg.input_width, cfg.input_height, cfg.limit) \
-        if cfg.val_dir else None
+    data = concat(
+        [
+            load_coco(d, LABELS, ATTRIBUTES, cfg.input_width, cfg.input_height, cfg.limit)
+            for d in cfg.train_dirs
+        ]
+    ).to(device)
+    val = (
+        load_coco(cfg.val_dir, LABELS, ATTRIBUTES, cfg.input_width, cfg.input_height, cfg.limit)
+        if cfg.val_dir
+        else None
+    )
     print(f"loaded {len(data)} train images in {time.time() - t0:.1f}s on {device}")
     model = build(meta)
     if cfg.init:
@@ -96,7 +104,7 @@ def train(cfg: TrainConfig) -> Path:
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             head = model(x)
-        loss, parts = detection_loss(head, boxes, data.labels[idx], data.attributes[idx], len(LABELS))
+        loss, _parts = detection_loss(head, boxes, data.labels[idx], data.attributes[idx], len(LABELS))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -113,9 +121,13 @@ def train(cfg: TrainConfig) -> Path:
     bar.close()
     if val is not None:
         _eval_point(model, val, device, step, curves)
-    meta["training"] = {**{k: v for k, v in asdict(cfg).items() if k != "curves"}, "steps": step,
-                        "minutes": round((time.time() - start) / 60, 2), "device": device,
-                        "train_images": len(data)}
+    meta["training"] = {
+        **{k: v for k, v in asdict(cfg).items() if k != "curves"},
+        "steps": step,
+        "minutes": round((time.time() - start) / 60, 2),
+        "device": device,
+        "train_images": len(data),
+    }
     save_artifact(out, model.cpu().eval(), meta)
     torch.save({"curves": curves}, out / "curves.pt")
     plot_curves(curves, out)
@@ -125,9 +137,15 @@ def train(cfg: TrainConfig) -> Path:
 
 def _eval_point(model: torch.nn.Module, val: TensorSet, device: str, step: int, curves: dict) -> None:
     sub = TensorSet(val.images[:1000], val.boxes[:1000], val.labels[:1000], val.attributes[:1000])
-    rep = evaluate(predict_set(model, sub, LABELS, ATTRIBUTES, device), ground_truth(sub, LABELS, ATTRIBUTES),
-                   LABELS, ATTRIBUTES)
+    rep = evaluate(
+        predict_set(model, sub, LABELS, ATTRIBUTES, device),
+        ground_truth(sub, LABELS, ATTRIBUTES),
+        LABELS,
+        ATTRIBUTES,
+    )
     curves["eval_step"].append(step)
     curves["map50"].append(rep["map50"])
-    tqdm.write(f"step {step}: val mAP@0.5 {rep['map50']:.3f} "
-               + " ".join(f"{k[:6]}={v['ap50']:.2f}" for k, v in rep["classes"].items()))
+    tqdm.write(
+        f"step {step}: val mAP@0.5 {rep['map50']:.3f} "
+        + " ".join(f"{k[:6]}={v['ap50']:.2f}" for k, v in rep["classes"].items())
+    )
