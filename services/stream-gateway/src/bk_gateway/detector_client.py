@@ -1,8 +1,15 @@
-"""Frames to detectors: one long-lived ``Detector.Detect`` stream per endpoint, all fed from one
-shared queue, so a fast detector simply takes more batches (balancing without a coordinator).
+"""Frames to detectors: one long-lived ``Detector.Detect`` stream per endpoint, fed from one shared
+bounded queue.
 
-Backpressure: each stream keeps at most ``detector_max_inflight`` unanswered batches; when every
-stream is full (or every detector is gone), frames wait in the bounded queue, where the oldest drop.
+Affinity: a detector tracks people and votes over consecutive frames of a camera, so all frames of
+one camera must reach the same detector. Each camera belongs to one endpoint, chosen by rendezvous
+hashing of the camera id over the endpoints whose stream is *connected* (``sharding.owner``): every
+stream takes from the queue only its own cameras' frames. A camera moves only when its endpoint goes
+down (and moves back when it returns); the other cameras stay where they are.
+
+Backpressure: each stream keeps at most ``detector_max_inflight`` unanswered batches; when a stream
+is full (or every detector is gone), frames wait in the bounded queue, where the oldest drop, and
+the pull loops never block (``FrameQueue.push``).
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ from bk_gateway import metrics
 from bk_gateway.backoff import Backoff
 from bk_gateway.frame_queue import FRAMES_DROPPED, FrameItem, FrameQueue
 from bk_gateway.settings import GatewaySettings
+from bk_gateway.sharding import owner
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1.detector_pb2_grpc import DetectorStub
 
 log = logging.getLogger(__name__)
 ProfileLookup = Callable[[str], pb.CameraProfile | None]
+Router = Callable[[str], str | None]  # camera id -> the endpoint that owns it now (None: none up)
 MAX_BATCH_BYTES = 3 * 1024 * 1024  # stays well under gRPC's default 4 MiB receive limit
 
 
@@ -43,9 +52,10 @@ class DetectorStream:
     """One endpoint's stream, reopened with backoff whenever it breaks."""
 
     def __init__(self, endpoint: str, queue: FrameQueue, profile_for: ProfileLookup,
-                 settings: GatewaySettings) -> None:
+                 settings: GatewaySettings, route: Router | None = None) -> None:
         self.endpoint = endpoint
         self._queue, self._profile_for, self._s = queue, profile_for, settings
+        self._route: Router = route or (lambda _camera_id: endpoint)
         self._backoff = Backoff(settings.backoff_initial_s, min(settings.backoff_max_s, 10.0),
                                 settings.backoff_jitter)
         self.connected = False
@@ -97,13 +107,16 @@ class DetectorStream:
                     for it in items:
                         FRAMES_DROPPED.labels(it.tenant_id, "detector_lost").inc()
 
+    def _mine(self, item: FrameItem) -> bool:
+        return self._route(item.camera_id) == self.endpoint
+
     async def _collect(self, reader: asyncio.Task[None]) -> list[FrameItem]:
         loop = asyncio.get_running_loop()
         items: list[FrameItem] = []
         deadline: float | None = None
         size = 0
         while not reader.done():
-            for it in self._queue.take(self._s.batch_size - len(items)):
+            for it in self._queue.take_matching(self._s.batch_size - len(items), self._mine):
                 items.append(it)
                 size += len(it.jpeg)
             if items and deadline is None:
@@ -151,8 +164,16 @@ class DetectorClient:
     """All detector streams of this gateway replica."""
 
     def __init__(self, settings: GatewaySettings, queue: FrameQueue, profile_for: ProfileLookup) -> None:
-        self.streams = [DetectorStream(ep, queue, profile_for, settings) for ep in settings.endpoints]
+        self.streams = [DetectorStream(ep, queue, profile_for, settings, self.endpoint_for)
+                        for ep in settings.endpoints]
         self._tasks: list[asyncio.Task[None]] = []
+
+    def healthy(self) -> list[str]:
+        return [s.endpoint for s in self.streams if s.connected]
+
+    def endpoint_for(self, camera_id: str) -> str | None:
+        """The endpoint that gets ``camera_id``'s frames: rendezvous over the connected endpoints."""
+        return owner(camera_id, self.healthy())
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(s.run(), name=f"detector-{s.endpoint}") for s in self.streams]

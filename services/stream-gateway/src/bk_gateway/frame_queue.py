@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,6 +54,24 @@ class FrameQueue:
         with self._lock:
             out = [self._items.popleft() for _ in range(min(n, len(self._items)))]
             depth = len(self._items)
+        QUEUE_DEPTH.set(depth)
+        return out
+
+    def take_matching(self, n: int, wanted: Callable[[FrameItem], bool]) -> list[FrameItem]:
+        """Up to ``n`` frames for which ``wanted`` is true, oldest first, without waiting; the
+        others keep their place (detector affinity: each stream takes only its own cameras)."""
+        out: list[FrameItem] = []
+        with self._lock:
+            if not self._items:
+                return out
+            keep: deque[FrameItem] = deque()
+            for it in self._items:
+                if len(out) < n and wanted(it):
+                    out.append(it)
+                else:
+                    keep.append(it)
+            self._items = keep
+            depth = len(keep)
         QUEUE_DEPTH.set(depth)
         return out
 

@@ -166,3 +166,13 @@ class CameraStatusOut(BaseModel):
     frames_sampled: int
     frames_gated: int
     gateway_id: str
+
+
+class LiveOut(BaseModel):
+    """Play URLs of a camera's live view, signed and expiring (``?exp=&sig=``)."""
+
+    hls_url: str
+    flv_url: str | None = Field(None, description="HTTP-FLV for the mini-program's live-player (ZLMediaKit)")
+    webrtc_url: str | None = Field(None, description="WebRTC play URL (ZLMediaKit)")
+    snapshot_url: str
+    expires_at: datetime

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,14 @@ from bk_gateway import registry
 from bk_gateway.detector_client import DetectorClient
 from bk_gateway.fleet import Fleet
 from bk_gateway.frame_queue import FrameQueue
+from bk_gateway.liveview.embedded import EmbeddedLive, LiveError
+from bk_gateway.liveview.routes import build_live_router, play_path
+from bk_gateway.liveview.signing import PlaySigner
 from bk_gateway.models import Camera, outbox
-from bk_gateway.schemas import CameraIn, CameraStatusOut
+from bk_gateway.schemas import CameraIn, CameraStatusOut, LiveOut
 from bk_gateway.settings import GatewaySettings
-from bk_gateway.sharding import owner
+from bk_gateway.sharding import owner, owns
+from bk_gateway.spec import CameraSpec
 from bk_gateway.state import State
 from bk_gateway.status_events import TOPIC, wall_time
 from bk_gateway.views import build_router
@@ -42,12 +48,15 @@ class GatewayService(Service):
         self.relay = OutboxRelay(self.db, outbox, runtime.bus, poll_s=1.0)
         self.fleet = Fleet(settings, self.queue, self._record_event)
         self.detectors = DetectorClient(settings, self.queue, self.fleet.profile_for)
+        self.signer = PlaySigner(_signing_secret(settings), settings.live_url_ttl_s)
+        self.embedded_live = EmbeddedLive(settings, settings.data_dir / "live")
         self._changed = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
         self._stopping = False
         self.app = create_app(service=SERVICE, title="Bright Kitchen stream gateway",
                               readiness=self.readiness)
         self.app.include_router(build_router(self))
+        self.app.include_router(build_live_router(self))
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -55,6 +64,7 @@ class GatewayService(Service):
         self.relay.start()
         self.fleet.start()
         self.detectors.start()
+        self.embedded_live.start()
         await self.reconcile()
         self._reconciler = asyncio.create_task(self._reconcile_loop(), name="gateway-reconcile")
 
@@ -65,6 +75,7 @@ class GatewayService(Service):
             self._changed.set()
             await self._reconciler
         await self.detectors.stop()
+        await self.embedded_live.stop()
         await self.fleet.stop()
         await asyncio.sleep(0)  # let last status events reach the outbox task before it stops
         with contextlib.suppress(Exception):
@@ -141,12 +152,48 @@ class GatewayService(Service):
             gateway_id=self.settings.gateway_id,
         )
 
+    # --- live view --------------------------------------------------------------------------------
+    async def spec_for(self, camera_id: str) -> CameraSpec | None:
+        worker = self.fleet.workers.get(camera_id)
+        if worker is not None:
+            return worker.spec
+        async with self.db.session() as s:
+            return next((sp for sp in await registry.specs(session=s) if sp.id == camera_id), None)
+
+    async def open_live(self, cam: Camera, request_base: str) -> LiveOut:
+        """Start or join the camera's live view; raises LiveError (409/502) when it cannot."""
+        if not cam.enabled:
+            raise LiveError(409, "the camera is disabled")
+        if self.settings.media_server != "embedded":
+            raise LiveError(501, "BK_MEDIA_SERVER=zlmediakit: the ZLMediaKit adapter is not built yet")
+        spec = await self.spec_for(cam.id)
+        if spec is None:
+            raise LiveError(404, "camera not found")
+        if not owns(cam.id, self.settings.gateway_id, self.settings.replicas):
+            where = owner(cam.id, self.settings.replicas)
+            raise LiveError(409, f"camera is served by gateway replica {where}; route live view by camera")
+        await self.embedded_live.open(spec)
+        base = (self.settings.live_public_url or request_base).rstrip("/")
+        exp = self.signer.expiry()
+        return LiveOut(hls_url=base + self.signer.sign(play_path(cam.id, "index.m3u8"), exp), flv_url=None,
+                       webrtc_url=None,
+                       snapshot_url=base + self.signer.sign(play_path(cam.id, "snapshot.jpg"), exp),
+                       expires_at=datetime.fromtimestamp(exp, UTC))
+
     async def snapshot(self, camera_id: str) -> bytes | None:
         worker = self.fleet.workers.get(camera_id)
         if worker is None:
             return None
         s = self.settings
         return await asyncio.to_thread(worker.snapshot_jpeg, s.detector_frame_width, s.detector_frame_height)
+
+
+def _signing_secret(settings: GatewaySettings) -> bytes:
+    for secret in (settings.url_signing_secret, settings.jwt_secret):
+        if secret.get_secret_value():
+            return b"bk-live-play\x00" + secret.get_secret_value().encode()
+    log.warning("no BK_URL_SIGNING_SECRET: live play URLs are signed with a per-process random key")
+    return secrets.token_bytes(32)
 
 
 def create_service(runtime: Runtime, settings: GatewaySettings | None = None) -> GatewayService:

@@ -90,6 +90,10 @@ class GatewaySettings(CoreSettings):
     # --- live view ------------------------------------------------------------------------------
     live_grace_s: float = Field(30.0, ge=0, description="keep a live pull this long after the last viewer")
     live_segment_s: float = Field(2.0, gt=0, description="HLS segment length (embedded live view)")
+    live_url_ttl_s: int = Field(600, ge=1, le=86400, description="lifetime of signed live play URLs")
+    live_public_url: str = Field(
+        "", description="public base of the gateway's own play URLs (embedded); empty = the request's base",
+    )
     media_server: str = Field("embedded", pattern=r"^(embedded|zlmediakit)$",
                               description="embedded (remux HLS in the gateway) or zlmediakit")
     zlm_api_url: str = Field("", description="ZLMediaKit HTTP API base, e.g. http://zlm:80")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from sqlalchemy import select
 
 from bk_gateway import registry
+from bk_gateway.liveview.embedded import LiveError
 from bk_gateway.models import Camera
-from bk_gateway.schemas import CameraIn, CameraOut, CameraPatch, CameraStatusOut
+from bk_gateway.schemas import CameraIn, CameraOut, CameraPatch, CameraStatusOut, LiveOut
 from bkcore.auth import Principal, Role
 from bkcore.auth_http import Authenticator, scope_to_principal
 
@@ -117,5 +118,14 @@ def build_router(svc: GatewayService) -> APIRouter:
         if jpeg is None:
             raise HTTPException(404, "no frame yet from this camera on this gateway")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @r.post("/{camera_id}/live", response_model=LiveOut,
+            summary="Start or join the camera's live view; signed, expiring play URLs")
+    async def live(camera_id: str, request: Request, p: Principal = read) -> LiveOut:
+        cam = await load(camera_id, p)
+        try:
+            return await svc.open_live(cam, str(request.base_url))
+        except LiveError as exc:
+            raise HTTPException(exc.status, exc.message) from None
 
     return r

@@ -1,0 +1,1 @@
+"""Live view on demand: embedded HLS remuxing (``embedded``) or ZLMediaKit (``zlm``)."""
