@@ -1,8 +1,15 @@
 """case-manager benchmark: detections/s turned into cases (Kafka-protocol mock broker + PostgreSQL),
 and p95 latency from a detection's time to its notification being queued in the outbox.
 
-    .venv/bin/python bench/case_manager_bench.py [--detections 5000] [--sites 200]
+    .venv/bin/python bench/case_manager_bench.py [--detections 50000] [--sites 200] [--rate 0]
+        [--mode full|db|broker]
 
+- ``full``: the service on the Kafka bus and PostgreSQL; the detections are published in one burst
+  (``--rate 0``) or paced at ``--rate`` per second (then the p95 latency is not a backlog's wait).
+- ``db``: the same consumer batches handed straight to the batch handler (no broker): the DB path.
+- ``broker``: the mock broker alone: publish, then consume with a handler that does nothing.
+
+Latency: a notification's queue time (its outbox row) minus its case's first detection time.
 Needs kcat (mock broker) and PostgreSQL on 127.0.0.1:5432 (a fresh database is created and dropped).
 """
 
@@ -24,11 +31,13 @@ from demo import Camera, OrgUnit, Site, User
 from pg import fresh_database
 from sqlalchemy import func, select
 
+from bk_cases.cases.consumers import BATCH_CONSUMERS, batch_handler
+from bk_cases.cases.models import Case
 from bk_cases.db import inbox, outbox
 from bk_cases.service import create_service
 from bk_cases.settings import CaseSettings
 from bkcore.auth import TokenIssuer
-from bkcore.bus.base import new_meta
+from bkcore.bus.base import TOPICS, Delivery, new_meta
 from bkcore.bus.kafka import KafkaBus
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
@@ -87,8 +96,92 @@ def detection(i: int, sites: int) -> ViolationDetected:
     return e
 
 
-async def run(n: int, sites: int) -> dict[str, float]:
+async def _publish(bus: KafkaBus, events: list[ViolationDetected], rate: float) -> None:
+    chunk = 500
+    t0 = time.perf_counter()
+    for i in range(0, len(events), chunk):
+        if rate > 0:  # paced: chunk i is due at i / rate seconds
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+        await bus.publish_many([("detections.v1", e) for e in events[i : i + chunk]])
+
+
+async def _latencies(svc) -> tuple[list[float], int]:  # type: ignore[no-untyped-def]
+    async with svc.db.session() as s:
+        rows = (
+            await s.execute(
+                select(outbox.c.payload, outbox.c.created_at).where(outbox.c.topic == "notifications.v1")
+            )
+        ).all()
+        first_seen = dict((await s.execute(select(Case.id, Case.first_seen_at))).all())
+        cases = int(
+            await s.scalar(select(func.count()).select_from(outbox).where(outbox.c.topic == "cases.v1")) or 0
+        )
+    lat = []
+    for r in rows:
+        case_id = NotificationRequested.FromString(r.payload).case_id
+        if case_id in first_seen:
+            lat.append((r.created_at - first_seen[case_id]).total_seconds())
+    return sorted(lat), cases
+
+
+async def _create_topics(bootstrap: str) -> None:
+    """The mock broker refuses CreateTopics and auto-creates topics on first use; a topic appearing
+    while the service runs rebalances its group (a ~3 s pause and redelivered batches): create them
+    all up front, as a real cluster's operators would."""
+    warm = KafkaBus(bootstrap, "bench-warmup", create_topics=False)
+    await warm.start()
+    for topic in TOPICS:
+        for name in (topic, topic + ".dlq"):
+            await warm._producer.partitions_for(name)  # type: ignore[union-attr]
+    await warm.stop()
+
+
+async def _joined(bus: KafkaBus) -> None:
+    """Wait until every consumer group has its partitions (the mock cluster takes ~3 s to form a
+    group): otherwise the first detections wait for the join and the latency measures that."""
+    while not all(c.assignment() for c in bus._consumers.values()):  # noqa: ASYNC110 (polls aiokafka)
+        await asyncio.sleep(0.05)
+
+
+async def _wait_inbox(svc, n: int) -> None:  # type: ignore[no-untyped-def]
+    while True:
+        async with svc.db.session() as s:
+            done = int(await s.scalar(select(func.count()).select_from(inbox)) or 0)
+        if done >= n:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def run(n: int, sites: int, rate: float = 0.0, mode: str = "full") -> dict[str, float]:
     with kafka_mock_cluster() as bootstrap, tempfile.TemporaryDirectory() as tmp:
+        await _create_topics(bootstrap)
+        bus = KafkaBus(bootstrap, "bench", topic_partitions=8, replication_factor=1)
+        if mode == "broker":
+            events = [detection(i, sites) for i in range(n)]
+            got = 0
+            all_in = asyncio.Event()
+
+            async def nothing(ds: list[Delivery]) -> None:
+                nonlocal got
+                got += len(ds)
+                if got >= n:
+                    all_in.set()
+
+            bus.subscribe_batch("detections.v1", "bench", nothing)
+            await bus.start()
+            await _joined(bus)
+            t0 = time.perf_counter()
+            await _publish(bus, events, rate)
+            t_pub = time.perf_counter() - t0
+            await all_in.wait()
+            elapsed = time.perf_counter() - t0
+            await bus.stop()
+            return {
+                "detections": n,
+                "publish_s": t_pub,
+                "elapsed_s": elapsed,
+                "detections_per_s": n / elapsed,
+            }
         async with fresh_database() as url:
             settings = CaseSettings(
                 data_dir=Path(tmp),
@@ -101,7 +194,6 @@ async def run(n: int, sites: int) -> dict[str, float]:
                 sweep_interval_s=3600,
                 db_pool_size=20,
             )
-            bus = KafkaBus(bootstrap, "bench", topic_partitions=8, replication_factor=1)
             runtime = Runtime(
                 settings=settings,
                 bus=bus,
@@ -109,41 +201,35 @@ async def run(n: int, sites: int) -> dict[str, float]:
                 tokens=TokenIssuer(SECRET),
             )
             svc = create_service(runtime, settings)
+            if mode == "db":  # consumer batches of 500 per partition, straight into the handler
+                svc._consumers_subscribed = True
             await svc.start()
             await bus.start()
             await svc.seed_demo(tenant(sites))
-            events = [detection(i, sites) for i in range(n)]
+            await _joined(bus)
+            events = [detection(i, sites) for i in range(n)]  # stamped now: latency starts here
             t0 = time.perf_counter()
-            await asyncio.gather(*(bus.publish("detections.v1", e) for e in events))
-            t_pub = time.perf_counter() - t0
-            while True:
-                async with svc.db.session() as s:
-                    done = int(await s.scalar(select(func.count()).select_from(inbox)) or 0)
-                if done >= n:
-                    break
-                await asyncio.sleep(0.05)
+            if mode == "db":
+                handle = batch_handler(svc.ctx, BATCH_CONSUMERS["detections.v1"])
+                parts: dict[str, list[Delivery]] = {}
+                for i, e in enumerate(events):
+                    d = Delivery(
+                        "detections.v1", e.meta.key, e, e.meta.event_id, "bench", hash(e.meta.key) % 8, i
+                    )
+                    parts.setdefault(str(d.partition), []).append(d)
+
+                async def feed(ds: list[Delivery]) -> None:
+                    for i in range(0, len(ds), settings.consumer_batch):
+                        await handle(ds[i : i + settings.consumer_batch])
+
+                await asyncio.gather(*(feed(ds) for ds in parts.values()))
+                t_pub = 0.0
+            else:
+                await _publish(bus, events, rate)
+                t_pub = time.perf_counter() - t0
+            await _wait_inbox(svc, n)
             elapsed = time.perf_counter() - t0
-            async with svc.db.session() as s:
-                rows = (
-                    await s.execute(
-                        select(outbox.c.payload, outbox.c.created_at).where(
-                            outbox.c.topic == "notifications.v1"
-                        )
-                    )
-                ).all()
-                cases = int(
-                    await s.scalar(
-                        select(func.count()).select_from(outbox).where(outbox.c.topic == "cases.v1")
-                    )
-                    or 0
-                )
-            lat = sorted(
-                (
-                    r.created_at
-                    - NotificationRequested.FromString(r.payload).meta.occurred_at.ToDatetime(tzinfo=UTC)
-                ).total_seconds()
-                for r in rows
-            )
+            lat, cases = await _latencies(svc)
             await bus.stop()
             await svc.stop()
     return {
@@ -160,10 +246,12 @@ async def run(n: int, sites: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--detections", type=int, default=5000)
+    ap.add_argument("--detections", type=int, default=50_000)
     ap.add_argument("--sites", type=int, default=200)
+    ap.add_argument("--rate", type=float, default=0.0, help="detections/s to publish at; 0: one burst")
+    ap.add_argument("--mode", choices=["full", "db", "broker"], default="full")
     args = ap.parse_args()
-    result = asyncio.run(run(args.detections, args.sites))
+    result = asyncio.run(run(args.detections, args.sites, args.rate, args.mode))
     for k, v in result.items():
         print(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
 

@@ -45,7 +45,9 @@ def _events(clock: FakeClock) -> list:
     ]
 
 
-async def _start(tmp: Path, url: str, bootstrap: str, clock: FakeClock, crash_ids: set[str]):  # type: ignore[no-untyped-def]
+async def _start(
+    tmp: Path, url: str, bootstrap: str, clock: FakeClock, crash_ids: set[str], batch: bool = False
+):  # type: ignore[no-untyped-def]
     settings = CaseSettings(
         data_dir=tmp,
         database_url=url,
@@ -71,6 +73,19 @@ async def _start(tmp: Path, url: str, bootstrap: str, clock: FakeClock, crash_id
     crashed: set[str] = set()
     delivered: list[str] = []
     for topic, body in consumers.CONSUMERS.items():
+        if batch and topic in consumers.BATCH_CONSUMERS:
+            real_batch = consumers.batch_handler(svc.ctx, consumers.BATCH_CONSUMERS[topic])
+
+            async def handle_batch(ds, real_batch=real_batch):  # type: ignore[no-untyped-def]
+                await real_batch(ds)
+                delivered.extend(d.event_id for d in ds)
+                hit = {d.event_id for d in ds} & (crash_ids - crashed)
+                if hit:  # the whole batch committed, then the "crash": every event comes back
+                    crashed.update(hit)
+                    raise RuntimeError("simulated crash after the DB commit")
+
+            bus.subscribe_batch(topic, settings.consumer_group, handle_batch, max_batch=7, max_attempts=5)
+            continue
         real = consumers.handler(svc.ctx, body)
 
         async def handle(d, real=real):  # type: ignore[no-untyped-def]
@@ -97,7 +112,8 @@ async def _counts(svc) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     return int(row[0]), int(row[1])
 
 
-async def test_duplicates_reordering_and_crash_yield_the_same_cases(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", [False, True], ids=["per-event", "batched"])
+async def test_duplicates_reordering_and_crash_yield_the_same_cases(tmp_path: Path, batch: bool) -> None:
     clock = FakeClock()
     events = _events(clock)
     expected = (len(TYPES) * 2, len(events))  # 2 sites × 4 types; every distinct event counted once
@@ -105,13 +121,17 @@ async def test_duplicates_reordering_and_crash_yield_the_same_cases(tmp_path: Pa
     with kafka_mock_cluster() as bootstrap:
         async with fresh_database() as url:
             crash_ids = {e.meta.event_id for e in rng.sample(events, 15)}
-            svc, bus, _ = await _start(tmp_path, url, bootstrap, clock, crash_ids)
+            svc, bus, _ = await _start(tmp_path, url, bootstrap, clock, crash_ids, batch)
             await svc.seed_demo(DEMO)
             # Reordering across keys (and even within one): shuffle the whole stream.
             mixed = list(events)
             rng.shuffle(mixed)
-            for e in mixed + rng.sample(events, 20):  # plus 20 duplicates
-                await bus.publish("detections.v1", e)
+            stream = mixed + rng.sample(events, 20)  # plus 20 duplicates
+            if batch:  # in bursts, so the consumer really gets batches
+                await bus.publish_many([("detections.v1", e) for e in stream])
+            else:
+                for e in stream:
+                    await bus.publish("detections.v1", e)
 
             async def settled():
                 return await _counts(svc) == expected
@@ -120,7 +140,7 @@ async def test_duplicates_reordering_and_crash_yield_the_same_cases(tmp_path: Pa
             await bus.stop()
             await svc.stop()
             # A fresh consumer (empty in-memory dedupe) receives every event once more: the inbox holds.
-            svc, bus, delivered = await _start(tmp_path, url, bootstrap, clock, set())
+            svc, bus, delivered = await _start(tmp_path, url, bootstrap, clock, set(), batch)
             replays = rng.sample(events, 30)
             for e in replays:
                 await bus.publish("detections.v1", e)

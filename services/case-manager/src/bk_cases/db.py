@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from google.protobuf.message import Message
 from sqlalchemy import MetaData
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
-from bkcore.db import add_messaging_tables
+from bkcore.bus.base import encode_event
+from bkcore.db import add_messaging_tables, enqueue_event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_SCHEMA = "case_manager"
@@ -27,6 +35,79 @@ class Base(DeclarativeBase):
 
 
 inbox, outbox = add_messaging_tables(Base.metadata)
+
+
+async def claim_events(session: AsyncSession, *, consumer: str, event_ids: Iterable[str]) -> set[str]:
+    """``bkcore.db.claim_event`` for many events in one statement; returns the ids claimed now
+    (the others were handled before). Rolls back with the caller's transaction."""
+    ids = list(dict.fromkeys(event_ids))
+    if not ids:
+        return set()
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = datetime.now(UTC)
+    stmt = (
+        insert(inbox)
+        .values([{"consumer": consumer, "event_id": e, "handled_at": now} for e in ids])
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def enqueue_many(session: AsyncSession, items: Sequence[tuple[str, Message]]) -> None:
+    """``bkcore.db.enqueue_event`` for many events in one executemany, in order."""
+    if not items:
+        return
+    now = datetime.now(UTC)
+    rows = []
+    for topic, event in items:
+        encode_event(topic, event)  # validated like a publish
+        rows.append(
+            {
+                "topic": topic,
+                "event_id": event.meta.event_id,  # type: ignore[attr-defined]
+                "payload": event.SerializeToString(),
+                "created_at": now,
+            }
+        )
+    await session.execute(outbox.insert(), rows)
+
+
+_STAGED = "bk_outbox_staged"
+
+
+async def enqueue(session: AsyncSession, topic: str, event: Message) -> None:
+    """Write ``event`` to the outbox in the caller's transaction; inside ``staged_outbox`` it is
+    held and written with the others in one statement at the end (same order, same transaction)."""
+    staged = session.info.get(_STAGED)
+    if staged is None:
+        await enqueue_event(session, outbox, topic, event)
+        return
+    encode_event(topic, event)  # fail here, where the event is made, not at the end
+    staged.append((topic, event))
+
+
+@contextlib.asynccontextmanager
+async def staged_outbox(session: AsyncSession) -> AsyncIterator[None]:
+    """Collect the outbox writes of a block and insert them together when it succeeds."""
+    staged: list[tuple[str, Message]] = []
+    session.info[_STAGED] = staged
+    try:
+        yield
+    finally:
+        session.info.pop(_STAGED, None)
+    await enqueue_many(session, staged)
+
+
+def tx_cache(session: AsyncSession) -> dict[Any, Any]:
+    """A dict living as long as the session's current transaction: rows locked in it stay locked,
+    so a second ``SELECT ... FOR UPDATE`` of the same row can be skipped."""
+    txn = session.sync_session.get_transaction()
+    holder = session.info.get("bk_tx_cache")
+    if holder is None or holder[0] is not txn:
+        holder = session.info["bk_tx_cache"] = (txn, {})
+    return holder[1]  # type: ignore[no-any-return]
 
 
 def import_models() -> None:

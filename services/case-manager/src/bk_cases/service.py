@@ -15,6 +15,10 @@ from bk_cases.context import Context
 from bk_cases.db import DEFAULT_SCHEMA, MIGRATIONS, import_models, outbox
 from bk_cases.directory.seed import DemoData, seed_demo
 from bk_cases.directory.views import router as directory_router
+from bk_cases.notifications.delivery import Channels
+from bk_cases.notifications.delivery import subscribe as subscribe_notifier
+from bk_cases.notifications.senders import WebhookSender
+from bk_cases.notifications.views import router as notifications_router
 from bk_cases.settings import CaseSettings
 from bkcore.db import Database, OutboxRelay, database_url
 from bkcore.http import create_app
@@ -27,13 +31,14 @@ NAME = "case-manager"
 class CaseService(Service):
     name = NAME
 
-    def __init__(self, runtime: Runtime, settings: CaseSettings) -> None:
+    def __init__(self, runtime: Runtime, settings: CaseSettings, channels: Channels | None = None) -> None:
         import_models()
         url = database_url(settings.database_url, settings.data_dir, NAME)
         db = Database(url, schema=settings.db_schema or DEFAULT_SCHEMA, pool_size=settings.db_pool_size)
         self.ctx = Context(db=db, runtime=runtime, settings=settings)
         self.ctx.relay = OutboxRelay(db, outbox, runtime.bus, poll_s=settings.outbox_poll_s)
         self.sweeper = Sweeper(self.ctx)
+        self.channels = channels or default_channels(settings)
         self.app = self._build_app()
         self._consumers_subscribed = False
 
@@ -44,7 +49,7 @@ class CaseService(Service):
     def _build_app(self) -> FastAPI:
         app = create_app(service=NAME, title="Bright Kitchen case manager", readiness=self.readiness)
         app.state.ctx = self.ctx
-        for router in (auth_router, directory_router, cases_router, audit_router):
+        for router in (auth_router, directory_router, cases_router, audit_router, notifications_router):
             app.include_router(router)
         from bk_cases.export.views import router as export_router
         from bk_cases.stats.views import router as stats_router
@@ -60,6 +65,7 @@ class CaseService(Service):
         """Register the consumers on the bus (before the bus starts); idempotent."""
         if not self._consumers_subscribed:
             subscribe_all(self.ctx)
+            subscribe_notifier(self.ctx, self.channels)
             self._consumers_subscribed = True
 
     async def start(self) -> None:
@@ -73,6 +79,8 @@ class CaseService(Service):
         await self.sweeper.stop()
         if self.ctx.relay is not None:
             await self.ctx.relay.stop()
+        if self.channels.webhook is not None:
+            await self.channels.webhook.aclose()
         await self.db.dispose()
 
     async def readiness(self) -> dict[str, bool]:
@@ -82,7 +90,22 @@ class CaseService(Service):
         await seed_demo(self.db, demo)
 
 
-def create_service(runtime: Runtime, settings: CaseSettings | None = None) -> CaseService:
+def default_channels(settings: CaseSettings) -> Channels:
+    """Logging WeChat/SMS senders (embedded); a webhook sender when any webhook URL is configured."""
+    if not settings.webhook_urls and not settings.webhook_targets:
+        return Channels()
+    return Channels(
+        webhook=WebhookSender(
+            settings.webhook_secret.get_secret_value(),
+            max_attempts=settings.webhook_max_attempts,
+            base_s=settings.webhook_backoff_s,
+        )
+    )
+
+
+def create_service(
+    runtime: Runtime, settings: CaseSettings | None = None, channels: Channels | None = None
+) -> CaseService:
     """The service on ``runtime``'s adapters; settings from the environment unless given."""
     if settings is None:
         from bkcore.settings import load_settings
@@ -92,4 +115,4 @@ def create_service(runtime: Runtime, settings: CaseSettings | None = None) -> Ca
         settings = load_settings(
             CaseSettings, **{k: v for k, v in base.items() if k in CaseSettings.model_fields}
         )
-    return CaseService(runtime, settings)
+    return CaseService(runtime, settings, channels)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from bkcore.settings import CoreSettings
 
@@ -28,6 +28,20 @@ class CaseSettings(CoreSettings):
         default_factory=list,
         description="JSON list of URLs that receive every notification (CHANNEL_WEBHOOK)",
     )
+    webhook_targets: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="JSON object: tenant_id -> URLs that receive that tenant's notifications",
+    )
+    webhook_secret: SecretStr = Field(
+        SecretStr(""), description="HMAC-SHA256 key signing webhook bodies (set from the environment)"
+    )
+    webhook_backoff_s: float = Field(0.5, gt=0, description="first webhook retry delay; doubles, with jitter")
+    notifier_group: str = Field(
+        "case-manager-notifier", description="consumer group delivering notifications.v1"
+    )
     webhook_max_attempts: int = Field(5, ge=1, le=20, description="tries per webhook delivery")
+    consumer_batch: int = Field(
+        500, ge=1, le=5000, description="most detections one consumer transaction handles at once"
+    )
     outbox_poll_s: float = Field(0.5, gt=0, description="outbox relay poll interval (it is also woken)")
     db_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size")

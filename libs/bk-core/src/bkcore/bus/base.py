@@ -11,6 +11,12 @@ Semantics both adapters keep (tests in libs/bk-core/tests/test_bus_*.py hold the
   (``bkcore.db.claim_event``) inside the handler's own transaction.
 - A message that cannot be decoded, or whose handler keeps failing after ``max_attempts``, goes to
   ``<topic>.dlq`` with the error in its headers, and the partition moves on.
+- ``subscribe_batch`` keeps all of the above for a handler that takes a list (one partition's events
+  in offset order, deduped, at most ``max_batch``): the offsets are committed only after the whole
+  list was handled. A failing list is split in halves, down to single events that are retried and
+  dead-lettered as above, so one poison event costs a few extra calls, never the rest of its batch.
+- ``publish_many`` publishes several events in the given order (per key, as ``publish`` would) and
+  returns once all of them were accepted; on ``PublishError`` any of them may have been written.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -82,6 +88,8 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+#: Handles one partition's deliveries, in offset order, all or nothing (e.g. in one transaction).
+BatchHandler = Callable[[list[Delivery]], Awaitable[None]]
 
 
 class Bus(Protocol):
@@ -97,8 +105,15 @@ class Bus(Protocol):
     ) -> None:
         """Publish bytes as they are (dead letters, tests of malformed input)."""
 
+    async def publish_many(self, items: Sequence[tuple[str, Message]]) -> None:
+        """Publish (topic, event) pairs in order; returns when all were durably accepted."""
+
     def subscribe(self, topic: str, group: str, handler: Handler, *, max_attempts: int = 3) -> None:
         """Register a consumer group's handler; call before ``start``."""
+
+    def subscribe_batch(self, topic: str, group: str, handler: BatchHandler, *, max_batch: int = 500,
+                        max_attempts: int = 3) -> None:
+        """Register a consumer group's batch handler (see the module docstring); before ``start``."""
 
     async def ready(self) -> bool:
         """True when the bus can publish and consume (for /readyz)."""
@@ -244,6 +259,95 @@ async def handle_record(
             seen.add(meta.event_id)
             return True
     return False  # max_attempts < 1: nothing ran, keep the record
+
+
+async def handle_batch(
+    records: Sequence[Record], *, group: str, handler: BatchHandler, max_attempts: int, seen: RecentIds,
+    wait_retry: Callable[[int], Awaitable[bool]],
+    dead_letter: Callable[[Record, BaseException, int], Awaitable[bool]],
+) -> int:
+    """``handle_record`` for a batch handler over one partition's ``records`` (offset order).
+
+    Returns how many leading records are finished (handled, skipped or dead-lettered): the caller
+    commits up to there. Fewer than all only when the bus is stopping mid-way.
+    """
+    decoded: list[tuple[Record, Message | MalformedEvent]] = []
+    for record in records:
+        try:
+            decoded.append((record, decode_event(record.topic, record.value)))
+        except MalformedEvent as exc:
+            decoded.append((record, exc))
+    done = 0
+    while done < len(decoded):
+        record, item = decoded[done]
+        if isinstance(item, MalformedEvent):  # dead-lettered in its place, so offsets stay in order
+            log.warning("dead-lettering undecodable message", extra={"topic": record.topic, "group": group,
+                        "partition": record.partition, "offset": record.offset, "error": str(item)})
+            if not await dead_letter(record, item, 0):
+                return done
+            done += 1
+            continue
+        end = done
+        while end < len(decoded) and not isinstance(decoded[end][1], MalformedEvent):
+            end += 1
+        segment = [(r, e) for r, e in decoded[done:end] if not isinstance(e, MalformedEvent)]
+        finished = await _handle_segment(segment, group=group, handler=handler, max_attempts=max_attempts,
+                                         seen=seen, wait_retry=wait_retry, dead_letter=dead_letter)
+        done += finished
+        if finished < len(segment):
+            return done
+    return done
+
+
+async def _handle_segment(
+    segment: list[tuple[Record, Message]], *, group: str, handler: BatchHandler, max_attempts: int,
+    seen: RecentIds, wait_retry: Callable[[int], Awaitable[bool]],
+    dead_letter: Callable[[Record, BaseException, int], Awaitable[bool]],
+) -> int:
+    """Hand the not-yet-seen events of ``segment`` to ``handler`` at once; on failure split in halves
+    (order kept: the first half finishes before the second starts), single events get the per-event
+    retries and dead-lettering. Returns how many leading records are finished."""
+    deliveries: list[Delivery] = []
+    positions: list[int] = []
+    ids: set[str] = set()
+    for i, (record, event) in enumerate(segment):
+        meta: EventMeta = event.meta  # type: ignore[attr-defined]
+        if meta.event_id in seen or meta.event_id in ids:
+            continue  # a producer retry, possibly inside this very batch
+        ids.add(meta.event_id)
+        positions.append(i)
+        deliveries.append(Delivery(topic=record.topic, key=meta.key, event=event, event_id=meta.event_id,
+                                   tenant_id=meta.tenant_id, partition=record.partition,
+                                   offset=record.offset))
+    if not deliveries:
+        return len(segment)
+    if len(deliveries) == 1:  # one event left: the per-event rules (retries, then dead letter)
+
+        async def one(d: Delivery) -> None:
+            await handler([d])
+
+        ok = await handle_record(segment[positions[0]][0], group=group, handler=one,
+                                 max_attempts=max_attempts, seen=seen, wait_retry=wait_retry,
+                                 dead_letter=dead_letter)
+        return len(segment) if ok else positions[0]
+    try:
+        await handler(deliveries)
+    except Exception as exc:
+        log.warning("batch handler failed on %d events; splitting the batch", len(deliveries), extra={
+            "topic": segment[0][0].topic, "group": group, "first_offset": segment[0][0].offset,
+            "error": repr(exc)})
+    else:
+        for d in deliveries:
+            seen.add(d.event_id)
+        return len(segment)
+    half = len(segment) // 2
+    first = await _handle_segment(segment[:half], group=group, handler=handler, max_attempts=max_attempts,
+                                  seen=seen, wait_retry=wait_retry, dead_letter=dead_letter)
+    if first < half:
+        return first
+    return half + await _handle_segment(segment[half:], group=group, handler=handler,
+                                        max_attempts=max_attempts, seen=seen, wait_retry=wait_retry,
+                                        dead_letter=dead_letter)
 
 
 async def finish_tasks(tasks: list[asyncio.Task[None]], timeout_s: float) -> None:

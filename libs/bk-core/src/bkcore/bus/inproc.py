@@ -20,7 +20,7 @@ import logging
 import sqlite3
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from google.protobuf.message import Message
 
 from bkcore.bus.base import (
     DEAD_LETTER_SUFFIX,
+    BatchHandler,
     Handler,
     PublishError,
     RecentIds,
@@ -39,6 +40,7 @@ from bkcore.bus.base import (
     dead_letter_topic,
     encode_event,
     finish_tasks,
+    handle_batch,
     handle_record,
 )
 
@@ -181,8 +183,10 @@ class _Tx:
 class _Subscription:
     topic: str
     group: str
-    handler: Handler
+    handler: Handler | None
     max_attempts: int
+    batch_handler: BatchHandler | None = None
+    max_batch: int = 1
 
 
 class InProcessBus:
@@ -274,6 +278,20 @@ class InProcessBus:
             raise PublishError(f"in-process bus is not running; cannot publish to {topic}")
         await self._append(topic, key, value, headers or {})
 
+    async def publish_many(self, items: Sequence[tuple[str, Message]]) -> None:
+        """All of ``items`` in one queued write (so in one transaction, unless the writer is busy)."""
+        encoded = [(topic, *encode_event(topic, event)) for topic, event in items]
+        if not self._accepting:
+            raise PublishError("in-process bus is not running; cannot publish")
+        loop = asyncio.get_running_loop()
+        futs: list[asyncio.Future[None]] = []
+        for topic, key, value, headers in encoded:  # queued in order, written in order
+            futs.append(loop.create_future())
+            row = (topic, partition_for(key, self.partitions), key, value, json.dumps(headers))
+            self._pending.append((row, futs[-1]))
+        self._write_wanted.set()
+        await asyncio.gather(*futs)
+
     async def _append(self, topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         row = (topic, partition_for(key, self.partitions), key, value, json.dumps(headers))
@@ -313,9 +331,20 @@ class InProcessBus:
             raise ValueError("max_attempts must be >= 1")
         if (topic, group) in self._subs:
             raise ValueError(f"group {group!r} already subscribed to {topic}")
-        sub = _Subscription(topic, group, handler, max_attempts)
-        self._subs[(topic, group)] = sub
-        self._seen.setdefault(group, RecentIds(self._dedupe_capacity))
+        self._add(_Subscription(topic, group, handler, max_attempts))
+
+    def subscribe_batch(self, topic: str, group: str, handler: BatchHandler, *, max_batch: int = 500,
+                        max_attempts: int = 3) -> None:
+        check_topic(topic)
+        if max_attempts < 1 or max_batch < 1:
+            raise ValueError("max_attempts and max_batch must be >= 1")
+        if (topic, group) in self._subs:
+            raise ValueError(f"group {group!r} already subscribed to {topic}")
+        self._add(_Subscription(topic, group, None, max_attempts, handler, max_batch))
+
+    def _add(self, sub: _Subscription) -> None:
+        self._subs[(sub.topic, sub.group)] = sub
+        self._seen.setdefault(sub.group, RecentIds(self._dedupe_capacity))
         if self._accepting:  # a service joining a shared, already started bus
             self._start_consumers(sub)
 
@@ -342,13 +371,27 @@ class InProcessBus:
                 if not records:
                     await waker.wait()
                     continue
-                for record in records:
-                    if self._stopping.is_set() or not await handle_record(
-                        record, group=sub.group, handler=sub.handler, max_attempts=sub.max_attempts,
-                        seen=seen, wait_retry=self._wait_retry, dead_letter=dead_letter,
-                    ):
-                        break
-                    pos = record.offset + 1
+                if sub.batch_handler is not None:
+                    for i in range(0, len(records), sub.max_batch):
+                        chunk = records[i:i + sub.max_batch]
+                        done = 0 if self._stopping.is_set() else await handle_batch(
+                            chunk, group=sub.group, handler=sub.batch_handler,
+                            max_attempts=sub.max_attempts, seen=seen, wait_retry=self._wait_retry,
+                            dead_letter=dead_letter,
+                        )
+                        if done:
+                            pos = chunk[done - 1].offset + 1
+                        if done < len(chunk):
+                            break
+                else:
+                    assert sub.handler is not None
+                    for record in records:
+                        if self._stopping.is_set() or not await handle_record(
+                            record, group=sub.group, handler=sub.handler, max_attempts=sub.max_attempts,
+                            seen=seen, wait_retry=self._wait_retry, dead_letter=dead_letter,
+                        ):
+                            break
+                        pos = record.offset + 1
                 if pos != committed:  # one commit per batch: cheap under load, per event when idle
                     await self._run(self._log.commit, sub.group, sub.topic, part, pos)
                     committed = pos

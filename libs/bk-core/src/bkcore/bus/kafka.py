@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -23,6 +24,7 @@ from google.protobuf.message import Message
 from bkcore.bus.base import (
     DEAD_LETTER_SUFFIX,
     TOPICS,
+    BatchHandler,
     Handler,
     PublishError,
     RecentIds,
@@ -32,6 +34,7 @@ from bkcore.bus.base import (
     dead_letter_topic,
     encode_event,
     finish_tasks,
+    handle_batch,
     handle_record,
 )
 
@@ -42,8 +45,10 @@ _TOPIC_ALREADY_EXISTS = 36
 @dataclass(slots=True)
 class _Subscription:
     topic: str
-    handler: Handler
+    handler: Handler | None
     max_attempts: int
+    batch_handler: BatchHandler | None = None
+    max_batch: int = 1
 
 
 class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -65,7 +70,8 @@ class KafkaBus:
                  replication_factor: int = 3, create_topics: bool = True, request_timeout_ms: int = 30_000,
                  retry_backoff_s: float = 0.2, retry_backoff_max_s: float = 10.0,
                  dedupe_capacity: int = 10_000, max_poll_records: int = 500,
-                 session_timeout_ms: int = 10_000, stop_timeout_s: float = 15.0) -> None:
+                 session_timeout_ms: int = 10_000, stop_timeout_s: float = 15.0,
+                 batch_linger_s: float = 0.05, producer_batch_bytes: int = 256 * 1024) -> None:
         self.bootstrap = bootstrap
         self.client_id = client_id
         self._topic_partitions = topic_partitions
@@ -77,6 +83,8 @@ class KafkaBus:
         self._max_poll_records = max_poll_records
         self._session_timeout_ms = session_timeout_ms
         self._stop_timeout_s = stop_timeout_s
+        self._batch_linger_s = batch_linger_s
+        self._producer_batch_bytes = producer_batch_bytes
         self._groups: dict[str, dict[str, _Subscription]] = {}
         self._producer: AIOKafkaProducer | None = None
         self._consumers: dict[str, AIOKafkaConsumer] = {}
@@ -94,6 +102,7 @@ class KafkaBus:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, client_id=self.client_id, enable_idempotence=True,
             acks="all", request_timeout_ms=self._request_timeout_ms,
+            max_batch_size=self._producer_batch_bytes,  # publish_many bursts travel in few requests
         )
         await producer.start()
         self._producer = producer
@@ -151,6 +160,24 @@ class KafkaBus:
         check_topic(topic, allow_dlq=True)
         await self._send(topic, key, value, headers or {})
 
+    async def publish_many(self, items: Sequence[tuple[str, Message]]) -> None:
+        """Queue every event with the producer in order, then await all acknowledgements together.
+
+        The producer keeps one request in flight per partition (idempotent), so per-key order holds.
+        """
+        encoded = [(topic, *encode_event(topic, event)) for topic, event in items]
+        if self._producer is None:
+            raise PublishError("Kafka bus is not started; cannot publish")
+        try:
+            acks = [await self._producer.send(topic, value=value, key=key,
+                                              headers=[(k, v.encode()) for k, v in headers.items()])
+                    for topic, key, value, headers in encoded]
+        except KafkaError as exc:
+            raise PublishError(f"Kafka did not accept events: {exc!r}") from exc
+        for result in await asyncio.gather(*acks, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise PublishError(f"Kafka did not accept events: {result!r}") from result
+
     async def _send(self, topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
         if self._producer is None:
             raise PublishError(f"Kafka bus is not started; cannot publish to {topic}")
@@ -174,10 +201,26 @@ class KafkaBus:
             raise RuntimeError("subscribe before start")
         subs[topic] = _Subscription(topic, handler, max_attempts)
 
+    def subscribe_batch(self, topic: str, group: str, handler: BatchHandler, *, max_batch: int = 500,
+                        max_attempts: int = 3) -> None:
+        check_topic(topic)
+        if max_attempts < 1 or max_batch < 1:
+            raise ValueError("max_attempts and max_batch must be >= 1")
+        subs = self._groups.setdefault(group, {})
+        if topic in subs:
+            raise ValueError(f"group {group!r} already subscribed to {topic}")
+        if self._producer is not None:
+            raise RuntimeError("subscribe before start")
+        subs[topic] = _Subscription(topic, None, max_attempts, handler, max_batch)
+
     async def _start_group(self, group: str) -> None:
+        # One poll is shared by all of the group's partitions: batch handlers need room for full
+        # batches on each partition, or they get max_poll_records / partitions events at a time.
+        batches = [s.max_batch for s in self._groups[group].values() if s.batch_handler is not None]
+        max_poll = max(self._max_poll_records, max(batches, default=0) * self._topic_partitions)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, client_id=self.client_id, group_id=group,
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self._max_poll_records,
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_poll,
             request_timeout_ms=self._request_timeout_ms, session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(self._session_timeout_ms // 3, 100),
         )
@@ -190,17 +233,44 @@ class KafkaBus:
 
     async def _consume(self, group: str, consumer: AIOKafkaConsumer, busy: asyncio.Lock) -> None:
         seen = RecentIds(self._dedupe_capacity)
+        subs = self._groups[group].values()
+        fill = max((s.max_batch for s in subs if s.batch_handler is not None), default=0)
         while not self._stopping.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             if not batches:
                 continue
+            if fill:
+                await self._top_up(consumer, batches, fill)
             async with busy:
                 await asyncio.gather(*(self._partition(group, consumer, tp, msgs, seen)
                                        for tp, msgs in batches.items()))
 
+    async def _top_up(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]],
+                      fill: int) -> None:
+        """Keep fetching for up to ``batch_linger_s`` while a partition's batch is short of ``fill``.
+
+        A fetch brings about one producer batch per partition (tens of events); a batch handler pays
+        per call (a transaction), so waiting a few milliseconds for a full batch is cheaper under load.
+        Idle partitions cost nothing: the linger only starts once something arrived.
+        """
+        deadline = asyncio.get_running_loop().time() + self._batch_linger_s
+        while min(len(m) for m in batches.values()) < fill and not self._stopping.is_set():
+            left_ms = int((deadline - asyncio.get_running_loop().time()) * 1000)
+            if left_ms <= 0:
+                return
+            more = await consumer.getmany(timeout_ms=left_ms)
+            if not more:
+                return
+            for tp, msgs in more.items():
+                batches.setdefault(tp, []).extend(msgs)
+
     async def _partition(self, group: str, consumer: AIOKafkaConsumer, tp: TopicPartition,
                          messages: list[ConsumerRecord], seen: RecentIds) -> None:
         sub = self._groups[group][tp.topic]
+        if sub.batch_handler is not None:
+            await self._partition_batches(group, consumer, tp, messages, seen, sub)
+            return
+        assert sub.handler is not None
         done: int | None = None
         try:
             for msg in messages:
@@ -214,6 +284,27 @@ class KafkaBus:
                 done = msg.offset + 1
         finally:
             if done is not None:  # handlers that returned stay done, even if a later one crashed
+                await self._commit(consumer, tp, done)
+
+    async def _partition_batches(self, group: str, consumer: AIOKafkaConsumer, tp: TopicPartition,
+                                 messages: list[ConsumerRecord], seen: RecentIds, sub: _Subscription) -> None:
+        assert sub.batch_handler is not None
+        done: int | None = None
+        try:
+            for i in range(0, len(messages), sub.max_batch):
+                chunk = messages[i:i + sub.max_batch]
+                finished = 0 if self._stopping.is_set() else await handle_batch(
+                    [_record(m) for m in chunk], group=group, handler=sub.batch_handler,
+                    max_attempts=sub.max_attempts, seen=seen, wait_retry=self._wait_retry,
+                    dead_letter=partial(self._dead_letter, group),
+                )
+                if finished:
+                    done = chunk[finished - 1].offset + 1
+                if finished < len(chunk):
+                    consumer.seek(tp, chunk[finished].offset)  # read the rest again later
+                    break
+        finally:
+            if done is not None:
                 await self._commit(consumer, tp, done)
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:

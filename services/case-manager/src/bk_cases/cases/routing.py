@@ -19,14 +19,14 @@ def _recipients(users: list[User]) -> list[Recipient]:
 async def site_managers(
     ctx: Context, session: AsyncSession, *, tenant_id: str, site_id: str
 ) -> list[Recipient]:
-    key = f"managers|{tenant_id}|{site_id}"
-    if (hit := ctx.ttl_get(key)) is not None:
-        return hit  # type: ignore[return-value]
-    found = _recipients(
-        await directory.site_managers(db_session=session, tenant_id=tenant_id, site_id=site_id)
-    )
-    ctx.ttl_put(key, found, _TTL_S)
-    return found
+    # One query per tenant, not per site: a burst of new cases touches hundreds of sites at once.
+    key = f"managers|{tenant_id}"
+    by_site = ctx.ttl_get(key)
+    if by_site is None:
+        users = await directory.site_managers_by_site(db_session=session, tenant_id=tenant_id)
+        by_site = {site: _recipients(found) for site, found in users.items()}
+        ctx.ttl_put(key, by_site, _TTL_S)
+    return list(by_site.get(site_id, []))  # type: ignore[attr-defined]
 
 
 async def supervisors(

@@ -38,6 +38,14 @@ async def get_open(*, db_session: AsyncSession, open_key: str) -> Case | None:
     return await db_session.scalar(select(Case).where(Case.open_key == open_key).with_for_update())
 
 
+async def get_open_many(*, db_session: AsyncSession, open_keys: Sequence[str]) -> Sequence[Case]:
+    """The open cases of ``open_keys``, locked in key order (concurrent batches never deadlock here)."""
+    if not open_keys:
+        return []
+    stmt = select(Case).where(Case.open_key.in_(list(open_keys))).order_by(Case.open_key)
+    return (await db_session.scalars(stmt.with_for_update())).all()
+
+
 async def get_by_source(
     *, db_session: AsyncSession, tenant_id: str, source: str, source_ref: str
 ) -> Case | None:

@@ -88,6 +88,18 @@ async def site_managers(*, db_session: AsyncSession, tenant_id: str, site_id: st
     return [u for u in users if site_id in (u.site_ids or [])]
 
 
+async def site_managers_by_site(*, db_session: AsyncSession, tenant_id: str) -> dict[str, list[User]]:
+    """Every site's managers in one query (what the case intake caches per tenant)."""
+    users = await db_session.scalars(
+        select(User).where(User.tenant_id == tenant_id, User.role == Role.SITE_MANAGER.value)
+    )
+    by_site: dict[str, list[User]] = {}
+    for u in users:
+        for site_id in u.site_ids or []:
+            by_site.setdefault(site_id, []).append(u)
+    return by_site
+
+
 async def supervisors_at(
     *,
     db_session: AsyncSession,

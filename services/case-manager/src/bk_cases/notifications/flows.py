@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bk_cases.db import outbox
+from bk_cases.db import enqueue, tx_cache
 from bk_cases.notifications.models import RecipientState
 from bk_cases.notifications.rules import MAX_CASES_IN_DIGEST, Decision, decide, digest_due
 from bkcore.bus.base import new_meta
-from bkcore.db import enqueue_event
 from bkproto.events.v1.notifications_pb2 import Channel, NotificationRequested
 
 TOPIC = "notifications.v1"
@@ -79,20 +81,26 @@ async def notify(
     now: datetime,
     cooldown_s: int,
 ) -> int:
-    """Queue ``msg`` for each recipient (or hold it for their digest); returns how many were queued."""
+    """Queue ``msg`` for each recipient (or hold it for their digest); returns how many were queued.
+
+    Inside ``deferred_notify`` the call is held and made when the block ends (returns 0).
+    """
+    deferred = session.info.get(_DEFERRED)
+    if deferred is not None:
+        deferred.append(
+            dict(tenant_id=tenant_id, recipients=recipients, msg=msg, now=now, cooldown_s=cooldown_s)
+        )
+        return 0
+    people = {r.user_id: r for r in recipients}  # one message per person, even with two roles
+    states = await _lock_states(session, tenant_id, people)
     queued = 0
-    for r in {r.user_id: r for r in recipients}.values():  # one message per person, even with two roles
-        state = await session.get(RecipientState, (tenant_id, r.user_id), with_for_update=True)
-        if state is None:
-            state = RecipientState(
-                tenant_id=tenant_id, recipient_id=r.user_id, held_count=0, held_case_ids=[]
-            )
-            session.add(state)
+    for r in people.values():
+        state = states[r.user_id]
         if (
             decide(urgent=msg.urgent, last_sent_at=state.last_sent_at, now=now, cooldown_s=cooldown_s)
             is Decision.SEND
         ):
-            await enqueue_event(session, outbox, TOPIC, _event(tenant_id, r, msg, at=now))
+            await enqueue(session, TOPIC, _event(tenant_id, r, msg, at=now))
             state.last_sent_at = now
             queued += 1
         else:
@@ -101,6 +109,54 @@ async def notify(
                 state.held_case_ids = [*(state.held_case_ids or []), msg.case_id]
             state.held_since = state.held_since or now
     return queued
+
+
+_DEFERRED = "bk_notify_deferred"
+
+
+@contextlib.asynccontextmanager
+async def deferred_notify(session: AsyncSession) -> AsyncIterator[None]:
+    """Hold the block's ``notify`` calls and make them, in order, when it ends: the recipients'
+    rows (a supervisor hears of every case in the district) are locked once, in id order, late."""
+    held: list[dict[str, Any]] = []
+    session.info[_DEFERRED] = held
+    try:
+        yield
+    finally:
+        session.info.pop(_DEFERRED, None)
+    by_tenant: dict[str, set[str]] = {}
+    for call in held:
+        by_tenant.setdefault(call["tenant_id"], set()).update(r.user_id for r in call["recipients"])
+    for tenant_id in sorted(by_tenant):
+        await _lock_states(session, tenant_id, by_tenant[tenant_id])
+    for call in held:
+        await notify(session, **call)
+
+
+async def _lock_states(
+    session: AsyncSession, tenant_id: str, user_ids: Iterable[str]
+) -> dict[str, RecipientState]:
+    """The recipients' rows, created if new, locked for this transaction in id order."""
+    locked = tx_cache(session)
+    missing = sorted(u for u in set(user_ids) if ("recipient", tenant_id, u) not in locked)
+    if missing:
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        rows = [
+            {"tenant_id": tenant_id, "recipient_id": u, "held_count": 0, "held_case_ids": []} for u in missing
+        ]
+        # Racing first messages to one person must not both insert: the loser waits, then locks.
+        await session.execute(insert(RecipientState).values(rows).on_conflict_do_nothing())
+        stmt = (
+            select(RecipientState)
+            .where(RecipientState.tenant_id == tenant_id, RecipientState.recipient_id.in_(missing))
+            .order_by(RecipientState.recipient_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        for state in (await session.scalars(stmt)).all():
+            locked[("recipient", tenant_id, state.recipient_id)] = state
+    return {u: locked[("recipient", tenant_id, u)] for u in set(user_ids)}
 
 
 async def flush_digests(
@@ -125,9 +181,7 @@ async def flush_digests(
             body=f"{s.held_count} alarms since {s.held_since:%Y-%m-%d %H:%M} UTC",
             data={"case_ids": ",".join(s.held_case_ids or [])},
         )
-        await enqueue_event(
-            session, outbox, TOPIC, _event(s.tenant_id, r, msg, at=now, digest_count=s.held_count)
-        )
+        await enqueue(session, TOPIC, _event(s.tenant_id, r, msg, at=now, digest_count=s.held_count))
         s.held_count, s.held_case_ids, s.held_since, s.last_sent_at = 0, [], None, now
         sent += 1
     return sent

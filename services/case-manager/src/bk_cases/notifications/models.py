@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bk_cases.coltypes import UTCDateTime
@@ -19,3 +20,41 @@ class RecipientState(Base):
     held_count: Mapped[int] = mapped_column(Integer, default=0)
     held_case_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # capped: a digest names a few
     held_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class InAppMessage(Base):
+    """A notification in the recipient's in-app inbox (站内信): every delivered message lands here."""
+
+    __tablename__ = "notification_inbox"
+    __table_args__ = (Index("ix_notification_inbox_recipient", "tenant_id", "recipient_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the notification_id
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    recipient_id: Mapped[str] = mapped_column(String(64))
+    template: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    case_id: Mapped[str] = mapped_column(String(36), default="")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    digest_count: Mapped[int] = mapped_column(Integer, default=0)
+    data: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class InAppMessageRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    template: str
+    title: str
+    body: str
+    case_id: str
+    urgent: bool
+    digest_count: int
+    data: dict[str, str]
+    created_at: datetime
+    read_at: datetime | None
+
+
+class InAppPage(BaseModel):
+    items: list[InAppMessageRead]
+    unread: int

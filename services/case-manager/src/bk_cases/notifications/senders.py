@@ -1,0 +1,123 @@
+"""Channel senders (通知渠道) behind small interfaces: WeChat template messages, SMS, webhooks.
+
+Production plugs real WeChat / SMS gateways in behind ``WeChatTemplateSender`` / ``SmsSender``;
+the embedded mode uses ``LoggingSender``. Webhooks are plain HTTPS with an HMAC-signed body, retried
+with exponential backoff and jitter, and given up (dead-lettered by the caller) after N attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+import httpx
+
+from bk_cases.notifications.rules import backoff_s
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-BK-Signature"
+TIMESTAMP_HEADER = "X-BK-Timestamp"
+ID_HEADER = "X-BK-Notification-Id"
+
+
+class WeChatTemplateSender(Protocol):
+    async def send_template(
+        self, *, openid: str, template: str, title: str, body: str, data: Mapping[str, str]
+    ) -> None:
+        """Deliver one template message (模板消息); raise on failure (the bus retries)."""
+
+
+class SmsSender(Protocol):
+    async def send_sms(self, *, phone: str, text: str) -> None:
+        """Deliver one text message; raise on failure (the bus retries)."""
+
+
+class LoggingSender:
+    """Embedded mode: no gateway to call, so a delivery is a log line (and the in-app inbox)."""
+
+    async def send_template(
+        self, *, openid: str, template: str, title: str, body: str, data: Mapping[str, str]
+    ) -> None:
+        log.info("wechat template message", extra={"openid": openid, "template": template, "title": title})
+
+    async def send_sms(self, *, phone: str, text: str) -> None:
+        log.info("sms", extra={"phone": phone[-4:], "text": text[:70]})
+
+
+class WebhookGaveUp(RuntimeError):
+    """Every attempt failed (or the receiver refused the request for good)."""
+
+    def __init__(self, url: str, attempts: int, last_error: str) -> None:
+        super().__init__(f"webhook {url} failed after {attempts} attempts: {last_error}")
+        self.url, self.attempts, self.last_error = url, attempts, last_error
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``timestamp.body`` (the timestamp stops replays)."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+class WebhookSender:
+    """POSTs a signed JSON body; retries 5xx, 429 and transport errors; gives up after N attempts."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        max_attempts: int = 5,
+        base_s: float = 0.5,
+        cap_s: float = 30.0,
+        timeout_s: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not secret:
+            raise ValueError("webhooks need a signing secret (BK_WEBHOOK_SECRET)")
+        self._secret = secret
+        self.max_attempts = max_attempts
+        self._base_s, self._cap_s = base_s, cap_s
+        self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def delay_s(self, attempt: int) -> float:
+        # "Equal jitter": half fixed, half random, so retries of many receivers do not line up.
+        d = backoff_s(attempt, base_s=self._base_s, cap_s=self._cap_s)
+        return d / 2 + self._rng.uniform(0, d / 2)
+
+    async def post(self, url: str, body: bytes, *, notification_id: str) -> int:
+        """Deliver ``body``; returns the attempts it took, raises ``WebhookGaveUp``."""
+        last = ""
+        for attempt in range(1, self.max_attempts + 1):
+            ts = str(int(time.time()))
+            headers = {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(self._secret, ts, body),
+                TIMESTAMP_HEADER: ts,
+                ID_HEADER: notification_id,  # receivers dedupe on it: delivery is at-least-once
+            }
+            try:
+                r = await self._client.post(url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if r.is_success:
+                    return attempt
+                last = f"HTTP {r.status_code}"
+                if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
+                    raise WebhookGaveUp(url, attempt, last)  # refused for good: retrying won't help
+            if attempt < self.max_attempts:
+                log.warning("webhook attempt %d failed: %s", attempt, last, extra={"url": url})
+                await self._sleep(self.delay_s(attempt))
+        raise WebhookGaveUp(url, self.max_attempts, last)
