@@ -76,3 +76,46 @@ def export(
                               onnx=str(onnx) if onnx else None,
                               torchscript=str(torchscript) if torchscript else None):
         typer.echo(f"wrote {path}")
+
+
+def _registry(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    """The registry on the object store that BK_* settings name (S3/MinIO, or data_dir locally)."""
+    from bk_detector.registry import ModelRegistry
+    from bkcore.objstore import make_object_store
+    from bkcore.settings import CoreSettings, load_settings
+
+    overrides = {"data_dir": data_dir} if data_dir else {}
+    settings = load_settings(CoreSettings, **overrides)
+    return ModelRegistry(make_object_store(settings), settings.data_dir / "models")
+
+
+@app.command()
+def publish(
+    model_dir: Path | None = typer.Option(None, help="Artefact to publish (default: the shipped model)."),
+    name: str | None = typer.Option(None, help="Registry name (default: model.json's name)."),
+    version: str | None = typer.Option(None, help="Registry version (default: model.json's version)."),
+    data_dir: Path | None = typer.Option(None, help="Data dir (local object store); default BK_DATA_DIR."),
+) -> None:
+    """Publish a model artefact to the registry: models/<name>/<version>/ in the object store."""
+    import asyncio
+
+    from bk_detector.model.artifact import SHIPPED
+
+    v = asyncio.run(_registry(data_dir).publish(model_dir or SHIPPED, name=name, version=version))
+    typer.echo(f"published {v.name} {v.version} ({v.published_at})")
+
+
+@app.command()
+def versions(
+    name: str = typer.Argument("kitchen-v1", help="Registry model name."),
+    data_dir: Path | None = typer.Option(None, help="Data dir (local object store); default BK_DATA_DIR."),
+) -> None:
+    """List a model's published versions (newest last) with their held-out mAP@0.5."""
+    import asyncio
+
+    found = asyncio.run(_registry(data_dir).versions(name))
+    if not found:
+        typer.echo(f"no published versions of {name} (the detector serves its shipped weights)")
+    for v in found:
+        map50 = v.manifest.get("map50")
+        typer.echo(f"{v.version:12s} {v.published_at}  mAP@0.5 {map50 if map50 is not None else '-'}")

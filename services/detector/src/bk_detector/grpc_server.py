@@ -81,7 +81,8 @@ class DetectorServicer(pb_grpc.DetectorServicer):
                 await asyncio.gather(previous, return_exceptions=True)
             for profile in batch.profiles:
                 self.pipeline.update_profile(profile)
-            out = pb.DetectionBatch(batch_id=batch.batch_id, model_version=self.pipeline.model_version)
+            out = pb.DetectionBatch(batch_id=batch.batch_id, model_version=_batch_version(
+                analysed, self.pipeline.model_version))
             for frame, item in zip(batch.frames, analysed, strict=True):
                 try:
                     out.results.append(self.pipeline.judge(frame, item))
@@ -92,6 +93,16 @@ class DetectorServicer(pb_grpc.DetectorServicer):
             responses.put_nowait(out)
         finally:
             slots.release()
+
+
+def _batch_version(analysed: list[Analysed], current: str) -> str:
+    """The version of the model that produced this batch's detections. Only a batch that straddles
+    a model switch has two; it reports the newer (the one now active), as its frames were the
+    first to be answered by it."""
+    versions = {a.model_version for a in analysed if a.model_version}
+    if len(versions) == 1:
+        return versions.pop()
+    return current
 
 
 def model_info(model: DetectionModel, max_batch_size: int) -> pb.ModelInfo:

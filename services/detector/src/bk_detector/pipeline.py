@@ -14,7 +14,7 @@ import numpy as np
 
 from bk_detector import metrics
 from bk_detector.batching import DynamicBatcher, InferenceError
-from bk_detector.decode import FrameError, decode_jpeg
+from bk_detector.decode import FrameError, check_jpeg, decode_jpeg
 from bk_detector.detections import Detection, clamp_box
 from bk_detector.evidence import CameraContext, EvidencePublisher, ViolationJob
 from bk_detector.firewatch import FireWatch
@@ -39,6 +39,9 @@ class Analysed:
     image: np.ndarray | None = None
     detections: Sequence[Detection] = ()
     error: str = ""
+    model_version: str = ""   # the model that produced ``detections``
+    jpeg: bytes | None = None  # device decode: checked bytes waiting for the GPU's decoder
+    detected: bool = False     # went through the model (``image`` stays None on the device path)
 
 
 @dataclass
@@ -58,6 +61,9 @@ class DetectionPipeline:
         self.settings, self.batcher, self.evidence = settings, batcher, evidence
         self.model_version = model_version
         self.input_size = input_size  # the model's (width, height): decode no larger than needed
+        # True when the model decodes JPEGs itself on the GPU (batched nvJPEG): the CPU then only
+        # checks headers (the same strict checks) and bad frames still never reach the model.
+        self.device_decode = False
         self.clock = clock or SystemClock()
         self.policy = VotingPolicy(
             window=settings.vote_window, ratio=settings.vote_ratio,
@@ -90,18 +96,27 @@ class DetectionPipeline:
 
     async def analyse(self, frames: Sequence[pb.Frame]) -> list[Analysed]:
         """Decode and detect every frame; one bad frame never holds up the others."""
-        # One thread per frame: libjpeg releases the GIL, so a batch decodes on every core.
-        decoded = await asyncio.gather(*(asyncio.to_thread(self._decode, f) for f in frames))
+        if self.device_decode:
+            # Header checks are microseconds: inline. Only frames the GPU decoder does not take
+            # (progressive JPEGs) are decoded here, on worker threads.
+            checked = [self._check(f) for f in frames]
+            decoded = await asyncio.gather(*(
+                asyncio.to_thread(self._decode, f) if item.error == "cpu" else _ready(item)
+                for f, item in zip(frames, checked, strict=True)))
+        else:
+            # One thread per frame: libjpeg releases the GIL, so a batch decodes on every core.
+            decoded = await asyncio.gather(*(asyncio.to_thread(self._decode, f) for f in frames))
 
         async def detect(item: Analysed) -> Analysed:
-            if item.image is None:
+            payload = item.jpeg if item.jpeg is not None else item.image
+            if payload is None:
                 return item
             try:
-                raw = await self.batcher.submit(item.image)
-            except InferenceError as exc:
+                raw, version = await self.batcher.submit_versioned(payload)
+            except (InferenceError, FrameError) as exc:
                 return Analysed(error=str(exc))
             dets = [Detection(d.label, float(d.score), clamp_box(d.box), dict(d.attributes)) for d in raw]
-            return Analysed(image=item.image, detections=dets)
+            return Analysed(image=item.image, detections=dets, model_version=version, detected=True)
 
         return list(await asyncio.gather(*(detect(item) for item in decoded)))
 
@@ -115,12 +130,23 @@ class DetectionPipeline:
             return Analysed(error=str(exc))
         return Analysed(image=image)
 
+    def _check(self, frame: pb.Frame) -> Analysed:
+        """Device decode: validate without decoding; error "cpu" = decode this one on the CPU."""
+        if not frame.tenant_id or not frame.camera_id:
+            return Analysed(error="frame without tenant_id/camera_id")
+        try:
+            _, _, sequential = check_jpeg(frame.jpeg, max_bytes=self.settings.max_frame_bytes,
+                                          max_pixels=self.settings.max_pixels)
+        except FrameError as exc:
+            return Analysed(error=str(exc))
+        return Analysed(jpeg=frame.jpeg) if sequential else Analysed(error="cpu")
+
     # -- the ordered half -------------------------------------------------------------------------
 
     def judge(self, frame: pb.Frame, analysed: Analysed) -> pb.FrameResult:
         """Masks, tracking, rules and voting for one frame; call in capture order per camera."""
         result = pb.FrameResult(frame_id=frame.frame_id, camera_id=frame.camera_id)
-        if analysed.error or analysed.image is None:
+        if analysed.error or not analysed.detected:
             result.error = analysed.error or "no image"
             metrics.FRAMES.labels(frame.tenant_id or "unknown", "rejected").inc()
             return result
@@ -132,7 +158,7 @@ class DetectionPipeline:
         candidates = evaluate(dets, profile, when, default_min_score=self.settings.default_min_score,
                               unattended_flames=unattended)
         for transition in cam.voter.observe(candidates, when):
-            self._emit(cam, transition, frame, dets)
+            self._emit(cam, transition, frame, dets, analysed.model_version)
         result.detections.extend(_to_proto(d) for d in dets)
         result.violations.extend(cam.voter.active())
         metrics.FRAMES.labels(frame.tenant_id, "ok").inc()
@@ -182,8 +208,9 @@ class DetectionPipeline:
         return when
 
     def _emit(self, cam: _Camera, transition: Transition, frame: pb.Frame | None,
-              dets: Sequence[Detection]) -> None:
-        job = ViolationJob(transition=transition, camera=cam.context, model_version=self.model_version)
+              dets: Sequence[Detection], model_version: str = "") -> None:
+        job = ViolationJob(transition=transition, camera=cam.context,
+                           model_version=model_version or self.model_version)
         if transition.phase is Phase.STARTED and frame is not None:
             # Only the JPEG bytes wait in the queue; the annotator decodes them again at full size.
             job.jpeg, job.detections = frame.jpeg, list(dets)
@@ -193,3 +220,7 @@ class DetectionPipeline:
 def _to_proto(d: Detection) -> pb.Detection:
     return pb.Detection(label=d.label, score=d.score, track_id=d.track_id, attributes=d.attributes,
                         box=BBox(x1=d.box[0], y1=d.box[1], x2=d.box[2], y2=d.box[3]))
+
+
+async def _ready(item: Analysed) -> Analysed:
+    return item

@@ -8,21 +8,31 @@ import logging
 import os
 
 import grpc
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from google.protobuf.json_format import MessageToDict
+from pydantic import BaseModel, Field
 
 from bk_detector.batching import DynamicBatcher
 from bk_detector.evidence import EvidencePublisher, RetryPolicy
 from bk_detector.grpc_server import DetectorServicer, model_info, start_grpc_server
 from bk_detector.modelapi import DetectionModel, load_model
 from bk_detector.pipeline import DetectionPipeline
+from bk_detector.registry import ModelRegistry, RegistryError, VersionNotFound, resolve_artefact
 from bk_detector.settings import DetectorSettings
+from bkcore.auth import AuthError, Principal, Role
 from bkcore.http import create_app
 from bkcore.service import Runtime, Service
 from bkcore.settings import ENV_PREFIX, CoreSettings, Mode, load_settings
 
 log = logging.getLogger("bk_detector.service")
 SWEEP_EVERY_S = 1.0
+ADMIN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.SERVICE})
+_bearer = HTTPBearer(auto_error=False)
+
+
+class ActivateRequest(BaseModel):
+    version: str = Field(..., min_length=1, max_length=128, description="registry version to serve")
 
 
 class DetectorService(Service):
@@ -38,17 +48,27 @@ class DetectorService(Service):
         self._evidence: EvidencePublisher | None = None
         self._server: grpc.aio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._servicer: DetectorServicer | None = None
+        self._switch_lock = asyncio.Lock()
+        self.registry = ModelRegistry(runtime.store, settings.data_dir / "models")
         self.app = self._build_app()
 
     async def start(self) -> None:
         s = self.settings
         if self.model is None:
+            path = s.model_path
+            if path is None:
+                from bk_detector.model.artifact import SHIPPED
+
+                path = await resolve_artefact(self.registry, s.model_name, s.model_version, SHIPPED)
             # Loading weights is blocking and slow (seconds): keep the event loop free meanwhile.
-            self.model = await asyncio.to_thread(load_model, s.model_path, s.device, s.half)
+            self.model = await asyncio.to_thread(load_model, path, s.device, s.half)
         log.info("model loaded", extra={"model": self.model.name, "version": self.model.version,
                                         "device": self.model.device, "precision": self.model.precision})
+        on_cuda = str(self.model.device).startswith("cuda")
+        concurrency = s.inference_concurrency or (2 if on_cuda else 1)
         self._batcher = DynamicBatcher(self.model, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
-                                       max_queue=s.max_queue_frames)
+                                       max_queue=s.max_queue_frames, concurrency=concurrency)
         self._evidence = EvidencePublisher(
             store=self.runtime.store, bus=self.runtime.bus, producer=s.service_name,
             workers=s.evidence_workers, max_pending=s.evidence_max_pending,
@@ -58,15 +78,51 @@ class DetectorService(Service):
         self.pipeline = DetectionPipeline(settings=s, batcher=self._batcher, evidence=self._evidence,
                                           model_version=self.model.version, clock=self.runtime.clock,
                                           input_size=(self.model.input_width, self.model.input_height))
+        self.pipeline.device_decode = self._device_decode(self.model)
         await self._batcher.start()
         await self._evidence.start()
-        servicer = DetectorServicer(self.pipeline, self.model, max_batch_size=s.max_batch_size,
-                                    max_inflight=s.max_inflight_batches)
-        self._server, port = await start_grpc_server(servicer, s.grpc_host, s.grpc_port,
+        self._servicer = DetectorServicer(self.pipeline, self.model, max_batch_size=s.max_batch_size,
+                                          max_inflight=s.max_inflight_batches)
+        self._server, port = await start_grpc_server(self._servicer, s.grpc_host, s.grpc_port,
                                                      s.grpc_max_message_bytes)
         self.grpc_address = f"{s.grpc_host}:{port}"
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="detector-sweeper")
         log.info("detector serving gRPC", extra={"address": self.grpc_address})
+
+    def _device_decode(self, model: DetectionModel) -> bool:
+        wanted = self.settings.device_decode
+        able = hasattr(model, "predict_jpeg") and (
+            str(model.device).startswith("cuda") or wanted is True)
+        return able and wanted is not False
+
+    async def activate(self, version: str, model: DetectionModel | None = None) -> DetectionModel:
+        """Serve registry ``version`` of ``BK_MODEL_NAME`` from the next batch on, dropping no frame.
+
+        The new model is fetched and loaded beside the old one (worker thread: the old model keeps
+        serving meanwhile); then the batcher swaps it in between two batches. Batches already
+        running finish on the old model and report its version; every later one reports the new.
+        ``model`` skips the registry (tests, demos). Raises VersionNotFound / RegistryError.
+        """
+        if self._batcher is None or self.pipeline is None or self.model is None:
+            raise RegistryError("the detector is not started")
+        async with self._switch_lock:  # one switch at a time; frames keep flowing throughout
+            if model is None:
+                s = self.settings
+                path = await self.registry.fetch(s.model_name, version)
+                device = str(self.model.device)
+                half = self.model.precision == "fp16"
+                model = await asyncio.to_thread(load_model, path, device, half)
+            old = self.model
+            # Between two awaits: the loop runs nothing else, so these four move together.
+            self.pipeline.device_decode = self._device_decode(model)
+            self.pipeline.input_size = (model.input_width, model.input_height)
+            self.pipeline.model_version = model.version
+            if self._servicer is not None:
+                self._servicer.model = model
+            self.model = model
+            self._batcher.swap_model(model)
+            log.info("model switched", extra={"from_version": old.version, "to_version": model.version})
+            return model
 
     async def stop(self) -> None:
         """Stop taking frames, finish the ones in flight, then deliver pending evidence."""
@@ -108,6 +164,37 @@ class DetectorService(Service):
 
                 raise HTTPException(503, "model not loaded yet")
             return MessageToDict(model_info(self.model, self.settings.max_batch_size),
+                                 preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+        async def admin(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+            if creds is None:
+                raise HTTPException(401, "bearer token required", headers={"WWW-Authenticate": "Bearer"})
+            try:
+                principal = self.runtime.tokens.verify(creds.credentials)
+            except AuthError as exc:
+                raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+            if principal.role not in ADMIN_ROLES:
+                raise HTTPException(403, f"role {principal.role.value!r} may not do this")
+            return principal
+
+        @app.get("/model/versions", tags=["detector"], summary="Versions of BK_MODEL_NAME in the registry")
+        async def list_versions(_: Principal = Depends(admin)) -> dict[str, object]:
+            versions = await self.registry.versions(self.settings.model_name)
+            return {"name": self.settings.model_name, "active": self.model.version if self.model else None,
+                    "versions": [{"version": v.version, "published_at": v.published_at,
+                                  "map50": v.manifest.get("map50")} for v in versions]}
+
+        @app.post("/model/activate", tags=["detector"],
+                  summary="Switch to another registry version without dropping frames")
+        async def activate(body: ActivateRequest, p: Principal = Depends(admin)) -> dict[str, object]:
+            try:
+                model = await self.activate(body.version)
+            except VersionNotFound as exc:
+                raise HTTPException(404, str(exc)) from None
+            except RegistryError as exc:
+                raise HTTPException(409, str(exc)) from None
+            log.info("model activated over HTTP", extra={"by": p.subject, "version": model.version})
+            return MessageToDict(model_info(model, self.settings.max_batch_size),
                                  preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
         return app

@@ -29,6 +29,20 @@ class DetectorSettings(CoreSettings):
     model_path: Path | None = Field(
         None, description="model artefact directory; unset = the shipped kitchen-v1"
     )
+    model_name: str = Field(
+        "kitchen-v1", description="registry model to serve (object store: models/<name>/<version>/)"
+    )
+    model_version: str = Field(
+        "", description="registry version to serve; unset = the newest published, or the shipped "
+        "weights when the store has none (ignored when BK_MODEL_PATH is set)"
+    )
+    device_decode: bool | None = Field(
+        None, description="decode JPEGs on the GPU (batched nvJPEG; headers still checked on the "
+        "CPU); unset = auto (on with CUDA)"
+    )
+    inference_concurrency: int = Field(
+        0, ge=0, le=8, description="model batches in flight at once (0 = auto: 2 on CUDA, 1 on CPU)"
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto, cpu or cuda")
     half: bool | None = Field(None, description="fp16 inference; unset = auto (fp16 on CUDA only)")
     max_batch_size: int = Field(32, ge=1, le=1024, description="most frames per model call")

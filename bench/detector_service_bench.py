@@ -1,0 +1,352 @@
+"""Detector benchmark: the service end to end over gRPC, and the model alone against a baseline.
+
+    PYTHONPATH=libs/bk-core/src:libs/bk-synth/src:services/detector/src \\
+        python bench/detector_service_bench.py            # on a GPU: the figures for docs/benchmarks.md
+    ... python bench/detector_service_bench.py --tiny     # CPU smoke check (seconds)
+
+1. Model only: kitchen model (fp16 on CUDA, uint8 input already on the device, forward + box
+   decoding) at batch 1/8/32/128 against torchvision's ``fasterrcnn_mobilenet_v3_large_320_fpn``
+   at the same input size, same device, same run; prints the ratios.
+2. GPU JPEG decode alone (batched nvJPEG), for the bottleneck analysis.
+3. End to end: the real ``DetectorService`` (gRPC server, dynamic batcher, GPU decode, tracking,
+   rules, voting, evidence) in this process; client processes stream FrameBatches of realistic
+   640x360 JPEGs rendered by bksynth over several concurrent gRPC streams, closed loop, as fast as
+   the service answers: max frames/s. Every frame must come back with a result.
+4. Open loop at half that rate: per-batch latency (send -> DetectionBatch back) p50/p99.
+
+Writes a JSON report (--out) and prints a table last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import multiprocessing as mp
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def render_jpegs(n: int, width: int = 640, height: int = 360, quality: int = 85) -> list[bytes]:
+    from PIL import Image
+
+    from bksynth import demo_scenarios
+
+    scenes = demo_scenarios(0)
+    out = []
+    for i in range(n):
+        arr, _ = scenes[i % len(scenes)].render(2.0 + 0.7 * i, width, height)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="JPEG", quality=quality)
+        out.append(buf.getvalue())
+    return out
+
+
+# -- 1. model only ------------------------------------------------------------------------------
+
+
+def _time_loop(fn: Any, iters: int, cuda: bool) -> float:
+    import torch
+
+    for _ in range(3):
+        fn()
+    if cuda:
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
+def model_only(batches: list[int], device: str, seconds: float) -> dict[str, Any]:
+    import torch
+    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
+
+    from bk_detector.model.runtime import ModelRuntime
+
+    cuda = device.startswith("cuda")
+    rt = ModelRuntime.load(None, device=device)
+    w, h = rt.input_width, rt.input_height
+    base = fasterrcnn_mobilenet_v3_large_320_fpn(weights=None, weights_backbone=None).to(device).eval()
+    dtype = torch.float16 if cuda else torch.float32
+    base = base.to(dtype)
+    res: dict[str, Any] = {"input": f"{w}x{h}", "precision": rt.precision, "kitchen": {}, "baseline": {},
+                           "ratio": {}}
+    for b in batches:
+        x = torch.randint(0, 255, (b, 3, h, w), dtype=torch.uint8, device=device)
+        one = _time_loop(lambda x=x: rt.predict_tensor(x), 1, cuda)
+        iters = max(3, min(500, int(seconds / max(one, 1e-4))))
+        res["kitchen"][b] = round(b * iters / _time_loop(lambda x=x: rt.predict_tensor(x), iters, cuda), 1)
+        imgs = [torch.rand(3, h, w, device=device, dtype=dtype) for _ in range(b)]
+        with torch.inference_mode():
+            one = _time_loop(lambda imgs=imgs: base(imgs), 1, cuda)
+            iters = max(2, min(200, int(seconds / max(one, 1e-4))))
+            res["baseline"][b] = round(b * iters / _time_loop(lambda imgs=imgs: base(imgs), iters, cuda), 1)
+        res["ratio"][b] = round(res["kitchen"][b] / res["baseline"][b], 1)
+        print(f"model-only batch {b:4d}: kitchen {res['kitchen'][b]:9.0f} img/s  "
+              f"baseline {res['baseline'][b]:7.0f} img/s  ratio {res['ratio'][b]:.1f}x", flush=True)
+    res["best_ratio"] = round(max(res["kitchen"].values()) / max(res["baseline"].values()), 1)
+    return res
+
+
+# -- 2. GPU decode alone --------------------------------------------------------------------------
+
+
+def decode_only(jpegs: list[bytes], device: str, batch: int, seconds: float) -> dict[str, float]:
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    raw = [torch.frombuffer(bytearray(jpegs[i % len(jpegs)]), dtype=torch.uint8) for i in range(batch)]
+    cuda = device.startswith("cuda")
+
+    def run() -> None:
+        decode_jpeg(raw, mode=ImageReadMode.RGB, device=device)
+
+    one = _time_loop(run, 1, cuda)
+    iters = max(3, int(seconds / max(one, 1e-4)))
+    rate = batch * iters / _time_loop(run, iters, cuda)
+    print(f"decode_jpeg batched ({device}, batch {batch}): {rate:.0f} frames/s", flush=True)
+    return {"batch": batch, "frames_per_s": round(rate, 1)}
+
+
+# -- 3/4. the service end to end --------------------------------------------------------------------
+
+
+def _client(address: str, jpegs: list[bytes], streams: int, frames_per_batch: int, window: int,
+            duration: float, rate_per_stream: float, proc: int, q: Any) -> None:
+    """One client process: ``streams`` concurrent Detect streams; closed loop (rate 0) or paced."""
+    import grpc
+
+    from bkproto.detector.v1 import detector_pb2 as pb
+    from bkproto.detector.v1 import detector_pb2_grpc as pb_grpc
+
+    async def stream(idx: int, stub: Any) -> tuple[int, int, int, list[float], set[str]]:
+        cams = [f"p{proc}s{idx}c{c}" for c in range(frames_per_batch)]
+        sent_at: dict[str, float] = {}
+        lat: list[float] = []
+        versions: set[str] = set()
+        got = errors = 0
+        slots = asyncio.Semaphore(window)
+        call = stub.Detect()
+        stop_at = time.perf_counter() + duration
+        sent = 0
+
+        async def writer() -> None:
+            nonlocal sent
+            n = 0
+            next_t = time.perf_counter()
+            while time.perf_counter() < stop_at:
+                await slots.acquire()
+                if rate_per_stream > 0:
+                    next_t += frames_per_batch / rate_per_stream
+                    delay = next_t - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                frames = [pb.Frame(frame_id=f"{n}-{c}", tenant_id="bench", site_id="s", camera_id=cam,
+                                   jpeg=jpegs[(n * frames_per_batch + c + idx * 7) % len(jpegs)])
+                          for c, cam in enumerate(cams)]
+                bid = f"{idx}-{n}"
+                sent_at[bid] = time.perf_counter()
+                await call.write(pb.FrameBatch(batch_id=bid, frames=frames))
+                sent += len(frames)
+                n += 1
+            await call.done_writing()
+
+        async def reader() -> None:
+            nonlocal got, errors
+            async for resp in call:
+                lat.append(time.perf_counter() - sent_at.pop(resp.batch_id))
+                got += len(resp.results)
+                errors += sum(1 for r in resp.results if r.error)
+                versions.add(resp.model_version)
+                slots.release()
+
+        await asyncio.gather(writer(), reader())
+        return sent, got, errors, lat, versions
+
+    async def main() -> None:
+        opts = [("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]
+        async with grpc.aio.insecure_channel(address, options=opts) as channel:
+            stub = pb_grpc.DetectorStub(channel)
+            t0 = time.perf_counter()
+            out = await asyncio.gather(*(stream(i, stub) for i in range(streams)))
+            elapsed = time.perf_counter() - t0
+        q.put({"sent": sum(o[0] for o in out), "got": sum(o[1] for o in out),
+               "errors": sum(o[2] for o in out), "lat": [x for o in out for x in o[3]],
+               "versions": sorted({v for o in out for v in o[4]}), "elapsed": elapsed})
+
+    asyncio.run(main())
+
+
+def drive(address: str, jpegs: list[bytes], *, procs: int, streams: int, frames_per_batch: int, window: int,
+          duration: float, rate: float = 0.0) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    per_stream = rate / (procs * streams) if rate > 0 else 0.0
+    ps = [ctx.Process(target=_client, args=(address, jpegs, streams, frames_per_batch, window, duration,
+                                             per_stream, i, q)) for i in range(procs)]
+    for p in ps:
+        p.start()
+    results = [q.get(timeout=duration + 120) for _ in ps]
+    for p in ps:
+        p.join(10)
+    lat = sorted(x for r in results for x in r["lat"])
+    elapsed = max(r["elapsed"] for r in results)
+    got = sum(r["got"] for r in results)
+    out = {
+        "procs": procs, "streams": procs * streams, "frames_per_batch": frames_per_batch, "window": window,
+        "offered_fps": rate or None, "sent": sum(r["sent"] for r in results), "got": got,
+        "errors": sum(r["errors"] for r in results), "seconds": round(elapsed, 2),
+        "frames_per_s": round(got / elapsed, 1),
+        "batch_latency_ms": {
+            "p50": round(1000 * statistics.median(lat), 1) if lat else None,
+            "p99": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1) if lat else None,
+            "max": round(1000 * lat[-1], 1) if lat else None,
+        },
+        "versions": sorted({v for r in results for v in r["versions"]}),
+    }
+    return out
+
+
+async def _serve(settings_kw: dict[str, Any], work: Any) -> Any:
+    from bk_detector.service import create_service
+    from bk_detector.settings import DetectorSettings
+    from bkcore.auth import TokenIssuer
+    from bkcore.bus.inproc import InProcessBus
+    from bkcore.objstore.local import LocalObjectStore
+    from bkcore.service import Runtime
+
+    tmp = Path(tempfile.mkdtemp(prefix="bk-bench-"))
+    settings = DetectorSettings(data_dir=tmp, grpc_port=0, **settings_kw)
+    bus = InProcessBus()
+    store = LocalObjectStore(tmp / "objects", "bench-secret", "http://127.0.0.1:8000")
+    service = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=TokenIssuer("x" * 32)),
+                             settings)
+    await bus.start()
+    await service.start()
+    try:
+        info = {"device": service.model.device, "precision": service.model.precision,  # type: ignore[union-attr]
+                "device_decode": service.pipeline.device_decode,  # type: ignore[union-attr]
+                "concurrency": service._batcher.concurrency}  # type: ignore[union-attr]
+        print(f"service up: {info}", flush=True)
+        return info, await asyncio.to_thread(work, service.grpc_address)
+    finally:
+        await service.stop()
+        await bus.stop()
+
+
+def service_bench(jpegs: list[bytes], *, device: str, procs: int, streams: int, fpb: int, window: int,
+                  duration: float, max_batch: int, concurrency: int, device_decode: bool | None,
+                  half_load: bool) -> dict[str, Any]:
+    kw = {"device": device, "max_batch_size": max_batch, "max_wait_ms": 4.0, "max_queue_frames": 8192,
+          "max_inflight_batches": window, "inference_concurrency": concurrency,
+          "device_decode": device_decode, "evidence_max_pending": 200}
+
+    def work(address: str) -> dict[str, Any]:
+        drive(address, jpegs, procs=procs, streams=streams, frames_per_batch=fpb, window=window,
+              duration=min(3.0, duration))  # warm-up: cudnn autotune, allocator, thread pools
+        peak = drive(address, jpegs, procs=procs, streams=streams, frames_per_batch=fpb, window=window,
+                     duration=duration)
+        print(f"  max load: {peak['frames_per_s']:.0f} frames/s, {peak['got']}/{peak['sent']} answered, "
+              f"errors {peak['errors']}, batch p99 {peak['batch_latency_ms']['p99']} ms", flush=True)
+        out = {"max": peak}
+        if half_load:
+            half = drive(address, jpegs, procs=procs, streams=streams, frames_per_batch=fpb, window=window,
+                         duration=duration, rate=peak["frames_per_s"] / 2)
+            print(f"  half load ({half['offered_fps']:.0f} offered): {half['frames_per_s']:.0f} frames/s, "
+                  f"batch p50 {half['batch_latency_ms']['p50']} ms p99 {half['batch_latency_ms']['p99']} ms",
+                  flush=True)
+            out["half"] = half
+        return out
+
+    info, out = asyncio.run(_serve(kw, work))
+    return {"config": {**kw, "procs": procs, "streams_per_proc": streams, "frames_per_batch": fpb, **info},
+            **out}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tiny", action="store_true", help="CPU smoke check: small sizes, a few seconds each")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", default=os.environ.get("OUT", ".") + "/detector_bench.json")
+    ap.add_argument("--duration", type=float, default=8.0)
+    ap.add_argument("--skip", nargs="*", default=[], help="sections to skip: model decode service")
+    args = ap.parse_args()
+    import torch
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    report: dict[str, Any] = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+                              "torch": torch.__version__, "cpus": os.cpu_count()}
+    print(f"device: {report['device']}, torch {report['torch']}, {report['cpus']} CPUs", flush=True)
+    jpegs = render_jpegs(16 if args.tiny else 96)
+    report["jpeg_bytes_mean"] = round(sum(map(len, jpegs)) / len(jpegs))
+
+    def save() -> None:
+        Path(args.out).write_text(json.dumps(report, indent=2))
+
+    if "model" not in args.skip:
+        try:
+            report["model_only"] = model_only([1, 8] if args.tiny else [1, 8, 32, 128], device,
+                                              0.3 if args.tiny else 1.5)
+        except Exception as exc:  # one section failing must not cost the others
+            report["model_only"] = {"error": repr(exc)}
+            print("model-only failed:", repr(exc), flush=True)
+        save()
+    if "decode" not in args.skip:
+        try:
+            report["decode_only"] = decode_only(jpegs, device, 8 if args.tiny else 128,
+                                                0.3 if args.tiny else 1.5)
+        except Exception as exc:
+            report["decode_only"] = {"error": repr(exc)}
+            print("decode failed:", repr(exc), flush=True)
+        save()
+    if "service" not in args.skip:
+        if args.tiny:
+            configs = [dict(procs=1, streams=2, fpb=4, window=2, max_batch=8, concurrency=1,
+                            device_decode=None, half_load=True),
+                       dict(procs=1, streams=2, fpb=4, window=2, max_batch=8, concurrency=2,
+                            device_decode=True, half_load=False)]
+        else:
+            configs = [dict(procs=6, streams=4, fpb=16, window=4, max_batch=128, concurrency=2,
+                            device_decode=None, half_load=True),
+                       dict(procs=6, streams=4, fpb=16, window=4, max_batch=256, concurrency=3,
+                            device_decode=None, half_load=False),
+                       dict(procs=6, streams=4, fpb=16, window=4, max_batch=128, concurrency=2,
+                            device_decode=False, half_load=False)]
+        report["service"] = []
+        for cfg in configs:
+            print(f"service: {cfg}", flush=True)
+            try:
+                report["service"].append(service_bench(jpegs, device=device, duration=2.0 if args.tiny
+                                                       else args.duration, **cfg))
+            except Exception as exc:
+                report["service"].append({"config": cfg, "error": repr(exc)})
+                print("service run failed:", repr(exc), flush=True)
+            save()
+    save()
+    print("\n== summary ==")
+    print(json.dumps({k: v for k, v in report.items() if k != "service"}, indent=1))
+    for run in report.get("service", []):
+        if "max" in run:
+            c = run["config"]
+            line = (f"service batch<={c['max_batch_size']} conc={c['inference_concurrency']} "
+                    f"gpu_decode={c['device_decode']} streams={c['procs'] * c['streams_per_proc']}: "
+                    f"max {run['max']['frames_per_s']:.0f} fps ({run['max']['got']}/{run['max']['sent']}, "
+                    f"err {run['max']['errors']})")
+            if "half" in run:
+                line += (f"; half load {run['half']['frames_per_s']:.0f} fps p99 "
+                         f"{run['half']['batch_latency_ms']['p99']} ms")
+            print(line)
+        else:
+            print("service run:", run)
+
+
+if __name__ == "__main__":
+    main()

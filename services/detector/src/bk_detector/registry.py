@@ -1,0 +1,223 @@
+"""Model registry in the object store: versioned artefacts the detector loads and switches between.
+
+Layout (keys are global, not per tenant: one model serves every tenant)::
+
+    models/<name>/index.json                 {"name", "versions": [...], "latest"}
+    models/<name>/<version>/weights.pt        fp16 state dict
+    models/<name>/<version>/model.json        everything the runtime needs (labels, input size, ...)
+    models/<name>/<version>/labels.json       the label map (index -> label) and attribute names
+    models/<name>/<version>/thresholds.json   per-class score thresholds
+    models/<name>/<version>/metrics.json      held-out metrics and speed figures
+    models/<name>/<version>/MODEL_CARD.md     the model card (when the artefact has one)
+    models/<name>/<version>/manifest.json     written last: every file's sha256 and size
+
+A version exists once its manifest does: a publish that dies half way leaves no loadable version.
+Published versions are immutable (publishing one again with different bytes is refused). Loading
+fetches the files into a local cache (``<data_dir>/models/<name>/<version>``), checks every
+sha256 against the manifest, and only then hands the directory to ``ModelRuntime``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bkcore.objstore.base import ObjectNotFound, ObjectStore, validate_key
+
+PREFIX = "models"
+ARTEFACT_FILES = ("weights.pt", "model.json", "MODEL_CARD.md")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_CONTENT_TYPES = {".json": "application/json", ".md": "text/markdown", ".pt": "application/octet-stream"}
+
+
+class RegistryError(RuntimeError):
+    """The registry cannot do this (unknown version, corrupt artefact, conflicting publish)."""
+
+
+class VersionNotFound(RegistryError, LookupError):
+    """No such model version in the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    name: str
+    version: str
+    published_at: str
+    manifest: dict[str, Any]
+
+
+def _check(part: str, what: str) -> str:
+    if not _NAME_RE.match(part) or ".." in part:
+        raise RegistryError(f"invalid model {what} {part!r}")
+    return part
+
+
+def version_prefix(name: str, version: str) -> str:
+    return f"{PREFIX}/{_check(name, 'name')}/{_check(version, 'version')}"
+
+
+def _index_key(name: str) -> str:
+    return validate_key(f"{PREFIX}/{_check(name, 'name')}/index.json")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ModelRegistry:
+    def __init__(self, store: ObjectStore, cache_dir: Path) -> None:
+        self.store, self.cache_dir = store, Path(cache_dir)
+
+    # -- publishing -------------------------------------------------------------------------------
+
+    async def publish(self, artefact_dir: Path, *, name: str | None = None, version: str | None = None,
+                      published_at: datetime | None = None) -> ModelVersion:
+        """Upload an artefact directory (weights.pt + model.json [+ MODEL_CARD.md]) as one version.
+
+        ``name``/``version`` default to model.json's. Idempotent: publishing the same bytes again
+        returns the existing version; different bytes under an existing version are refused.
+        """
+        artefact_dir = Path(artefact_dir)
+        meta = json.loads((artefact_dir / "model.json").read_text())
+        name = _check(name or str(meta.get("name", "")), "name")
+        version = _check(version or str(meta.get("version", "")), "version")
+        meta = {**meta, "name": name, "version": version}  # the registry's coordinates win
+        files: dict[str, bytes] = {
+            "weights.pt": (artefact_dir / "weights.pt").read_bytes(),
+            "model.json": json.dumps(meta, indent=2).encode(),
+            "labels.json": json.dumps({"labels": meta["labels"], "attributes": meta.get("attributes", [])},
+                                      indent=2).encode(),
+            "thresholds.json": json.dumps(meta.get("thresholds", {}), indent=2).encode(),
+            "metrics.json": json.dumps(meta.get("metrics", {}), indent=2).encode(),
+        }
+        if (card := artefact_dir / "MODEL_CARD.md").exists():
+            files["MODEL_CARD.md"] = card.read_bytes()
+        prefix = version_prefix(name, version)
+        existing = await self._manifest_or_none(name, version)
+        if existing is not None:
+            if existing["files"]["weights.pt"]["sha256"] != _sha256(files["weights.pt"]):
+                raise RegistryError(f"{name} {version} is already published with other weights; "
+                                    "versions are immutable, publish a new version")
+            return ModelVersion(name, version, existing["published_at"], existing)
+        for fname, data in files.items():
+            await self.store.put(validate_key(f"{prefix}/{fname}"), data,
+                                 _CONTENT_TYPES.get(Path(fname).suffix, "application/octet-stream"))
+        manifest = {
+            "name": name, "version": version,
+            "published_at": (published_at or datetime.now(UTC)).isoformat(),
+            "input_width": meta.get("input_width"), "input_height": meta.get("input_height"),
+            "labels": meta["labels"],
+            "map50": meta.get("metrics", {}).get("test_map50"),
+            "files": {f: {"sha256": _sha256(d), "bytes": len(d)} for f, d in files.items()},
+        }
+        await self.store.put(validate_key(f"{prefix}/manifest.json"), json.dumps(manifest, indent=2).encode(),
+                             "application/json")
+        await self._add_to_index(name, version)
+        return ModelVersion(name, version, manifest["published_at"], manifest)
+
+    async def _add_to_index(self, name: str, version: str) -> None:
+        # Read-modify-write: publishing is a rare admin action, not a concurrent hot path.
+        index = await self._index(name)
+        if version not in index["versions"]:
+            index["versions"].append(version)
+        index["latest"] = version
+        await self.store.put(_index_key(name), json.dumps(index, indent=2).encode(), "application/json")
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    async def _index(self, name: str) -> dict[str, Any]:
+        try:
+            return json.loads(await self.store.get(_index_key(name)))
+        except ObjectNotFound:
+            return {"name": name, "versions": [], "latest": None}
+
+    async def _manifest_or_none(self, name: str, version: str) -> dict[str, Any] | None:
+        try:
+            key = validate_key(f"{version_prefix(name, version)}/manifest.json")
+            return json.loads(await self.store.get(key))
+        except ObjectNotFound:
+            return None
+
+    async def versions(self, name: str) -> list[ModelVersion]:
+        """Published versions of ``name``, oldest first (only those whose manifest exists)."""
+        out = []
+        for version in (await self._index(name))["versions"]:
+            manifest = await self._manifest_or_none(name, version)
+            if manifest is not None:
+                out.append(ModelVersion(name, version, manifest["published_at"], manifest))
+        return out
+
+    async def latest(self, name: str) -> str | None:
+        index = await self._index(name)
+        return index["latest"] if index["latest"] in index["versions"] else None
+
+    async def fetch(self, name: str, version: str) -> Path:
+        """The version's artefact directory in the local cache, downloaded and verified if needed."""
+        manifest = await self._manifest_or_none(name, version)
+        if manifest is None:
+            raise VersionNotFound(f"model {name} version {version} is not in the registry")
+        target = self.cache_dir / _check(name, "name") / _check(version, "version")
+        if await asyncio.to_thread(self._verified, target, manifest):
+            return target
+        prefix = version_prefix(name, version)
+        blobs: dict[str, bytes] = {}
+        for fname, info in manifest["files"].items():
+            data = await self.store.get(validate_key(f"{prefix}/{fname}"))
+            if _sha256(data) != info["sha256"]:
+                raise RegistryError(f"{name} {version}: {fname} does not match its manifest sha256")
+            blobs[fname] = data
+        await asyncio.to_thread(self._install, target, blobs, manifest)
+        return target
+
+    def _install(self, target: Path, blobs: dict[str, bytes], manifest: dict[str, Any]) -> None:
+        """Write into a temp dir beside the target, then rename: a half-written cache never loads."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=self.cache_dir))
+        try:
+            for fname, data in blobs.items():
+                (tmp / fname).write_bytes(data)
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                shutil.rmtree(target)
+            tmp.rename(target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    @staticmethod
+    def _verified(path: Path, manifest: dict[str, Any]) -> bool:
+        for fname, info in manifest["files"].items():
+            f = path / fname
+            if not f.exists() or f.stat().st_size != info["bytes"]:
+                return False
+            if _sha256(f.read_bytes()) != info["sha256"]:
+                return False
+        return True
+
+
+async def resolve_artefact(registry: ModelRegistry, name: str, version: str, shipped: Path) -> Path:
+    """Where the configured model lives locally.
+
+    ``version`` empty = the newest published version of ``name``; when the store has none, the
+    shipped weights (so a fresh install and CI work out of the box). A configured version that the
+    store lacks is an error, unless it is the shipped artefact's own version.
+    """
+    if version:
+        try:
+            return await registry.fetch(name, version)
+        except VersionNotFound:
+            shipped_meta = json.loads((shipped / "model.json").read_text())
+            if shipped_meta.get("name") == name and str(shipped_meta.get("version")) == version:
+                return shipped
+            raise
+    latest = await registry.latest(name)
+    return await registry.fetch(name, latest) if latest else shipped
