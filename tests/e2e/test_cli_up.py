@@ -57,7 +57,9 @@ def _wait_for_case(base: str, proc: subprocess.Popen[bytes], log: Path,
         except httpx.TransportError:
             pass  # not listening yet
         time.sleep(1.0)
-    raise AssertionError(f"no case within {deadline_s} s:\n{log.read_text()[-3000:]}")
+    proc.send_signal(signal.SIGUSR1)  # ask it where it is stuck (stacks of threads and tasks)
+    time.sleep(2.0)
+    raise AssertionError(f"no case within {deadline_s} s:\n{log.read_text()[-12000:]}")
 
 
 def test_up_shows_a_case_and_keeps_it_across_a_restart(tmp_path: Path) -> None:

@@ -53,12 +53,27 @@ def up(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
         async with Platform(settings, options) as platform:
             _print_banner(platform.base_url, seeded=seed)
             await stop.wait()
         typer.echo(f"stopped; data kept in {where}")
 
     asyncio.run(main())
+
+
+def _dump_tasks() -> None:
+    """``kill -USR1 <pid>``: print what every thread and asyncio task is waiting on (for a hang)."""
+    import faulthandler
+    import sys
+
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}: {task.get_coro()!r}", file=sys.stderr)
+        with contextlib.suppress(Exception):  # a frame without line numbers must not stop the dump
+            task.print_stack(limit=12, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def _print_banner(base: str, *, seeded: bool) -> None:
