@@ -14,6 +14,17 @@ def is_covered(probe: np.ndarray, max_stddev: float) -> bool:
     return float(probe.std()) < max_stddev
 
 
+def slow_fps(measured: float, nominal: float, ratio: float) -> str | None:
+    """The "degraded on slow fps" rule: a camera delivering under ``ratio`` of its own nominal rate
+    (network trouble, an overloaded NVR) is degraded. No rule without a measurement, without a
+    believable nominal rate, or with ``ratio`` 0."""
+    if ratio <= 0 or measured <= 0 or not 0 < nominal <= 120:
+        return None
+    if measured < nominal * ratio:
+        return f"slow stream: {measured:.1f} fps of {nominal:g}"
+    return None
+
+
 class ImageChecks:
     """Tracks since when the picture is frozen or covered (None = not now)."""
 

@@ -15,8 +15,9 @@ from bk_gateway.detector_client import DetectorClient
 from bk_gateway.fleet import Fleet
 from bk_gateway.frame_queue import FrameQueue
 from bk_gateway.liveview.embedded import EmbeddedLive, LiveError
-from bk_gateway.liveview.routes import build_live_router, play_path
+from bk_gateway.liveview.routes import build_live_router, build_zlm_hook_router, play_path
 from bk_gateway.liveview.signing import PlaySigner
+from bk_gateway.liveview.zlm import ZlmError, ZlmLive
 from bk_gateway.models import Camera, outbox
 from bk_gateway.schemas import CameraIn, CameraStatusOut, LiveOut
 from bk_gateway.settings import GatewaySettings
@@ -24,6 +25,7 @@ from bk_gateway.sharding import owner, owns
 from bk_gateway.spec import CameraSpec
 from bk_gateway.state import State
 from bk_gateway.status_events import TOPIC, wall_time
+from bk_gateway.urls import source_kind
 from bk_gateway.views import build_router
 from bkcore.db import Database, OutboxRelay, database_url, enqueue_event
 from bkcore.http import create_app
@@ -50,6 +52,7 @@ class GatewayService(Service):
         self.detectors = DetectorClient(settings, self.queue, self.fleet.profile_for)
         self.signer = PlaySigner(_signing_secret(settings), settings.live_url_ttl_s)
         self.embedded_live = EmbeddedLive(settings, settings.data_dir / "live")
+        self.zlm_live = ZlmLive(settings, self.signer) if settings.media_server == "zlmediakit" else None
         self._changed = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
         self._stopping = False
@@ -57,6 +60,8 @@ class GatewayService(Service):
                               readiness=self.readiness)
         self.app.include_router(build_router(self))
         self.app.include_router(build_live_router(self))
+        if self.zlm_live is not None:
+            self.app.include_router(build_zlm_hook_router(self))
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -76,6 +81,8 @@ class GatewayService(Service):
             await self._reconciler
         await self.detectors.stop()
         await self.embedded_live.stop()
+        if self.zlm_live is not None:
+            await self.zlm_live.aclose()
         await self.fleet.stop()
         await asyncio.sleep(0)  # let last status events reach the outbox task before it stops
         with contextlib.suppress(Exception):
@@ -96,6 +103,16 @@ class GatewayService(Service):
         async with self.db.session() as s:
             specs = await registry.specs(session=s)
         self.fleet.reconcile(specs)
+        if self.zlm_live is not None:
+            await self._close_stale_relays({sp.id: sp for sp in specs})
+
+    async def _close_stale_relays(self, specs: dict[str, CameraSpec]) -> None:
+        """A relay of a camera since disabled, removed or re-pointed must not keep playing."""
+        assert self.zlm_live is not None
+        for camera_id, key in list(self.zlm_live.relays.items()):
+            spec = specs.get(camera_id)
+            if spec is None or not spec.enabled or spec.stream_key() != key:
+                await self.zlm_live.close(camera_id)
 
     async def _reconcile_loop(self) -> None:
         # Also on a timer: another replica's API may have changed the shared registry.
@@ -164,11 +181,11 @@ class GatewayService(Service):
         """Start or join the camera's live view; raises LiveError (409/502) when it cannot."""
         if not cam.enabled:
             raise LiveError(409, "the camera is disabled")
-        if self.settings.media_server != "embedded":
-            raise LiveError(501, "BK_MEDIA_SERVER=zlmediakit: the ZLMediaKit adapter is not built yet")
         spec = await self.spec_for(cam.id)
         if spec is None:
             raise LiveError(404, "camera not found")
+        if self.zlm_live is not None:
+            return await self._open_zlm_live(spec, request_base)
         if not owns(cam.id, self.settings.gateway_id, self.settings.replicas):
             where = owner(cam.id, self.settings.replicas)
             raise LiveError(409, f"camera is served by gateway replica {where}; route live view by camera")
@@ -180,12 +197,35 @@ class GatewayService(Service):
                        snapshot_url=base + self.signer.sign(play_path(cam.id, "snapshot.jpg"), exp),
                        expires_at=datetime.fromtimestamp(exp, UTC))
 
+    async def _open_zlm_live(self, spec: CameraSpec, request_base: str) -> LiveOut:
+        """ZLMediaKit relays the camera (any replica may start it: the relay lives in ZLMediaKit);
+        viewers get its HTTP-FLV, HLS and WebRTC URLs, signed for the on_play hook."""
+        assert self.zlm_live is not None
+        if source_kind(spec.source_url) in ("sim", "file"):
+            raise LiveError(409, "ZLMediaKit live view relays network cameras (RTSP, RTMP, HTTP-FLV, HLS); "
+                                 "use the camera's snapshot instead")
+        try:
+            await self.zlm_live.open(spec)
+        except ZlmError as exc:
+            raise LiveError(502, f"live view could not start: {exc.message}") from None
+        exp = self.signer.expiry()
+        urls = self.zlm_live.play_urls(spec.id, exp)
+        base = (self.settings.live_public_url or request_base).rstrip("/")
+        return LiveOut(hls_url=urls.hls, flv_url=urls.flv, webrtc_url=urls.webrtc,
+                       snapshot_url=base + self.signer.sign(play_path(spec.id, "snapshot.jpg"), exp),
+                       expires_at=datetime.fromtimestamp(exp, UTC))
+
     async def snapshot(self, camera_id: str) -> bytes | None:
         worker = self.fleet.workers.get(camera_id)
-        if worker is None:
-            return None
         s = self.settings
-        return await asyncio.to_thread(worker.snapshot_jpeg, s.detector_frame_width, s.detector_frame_height)
+        if worker is not None and worker.latest is not None:
+            return await asyncio.to_thread(worker.snapshot_jpeg, s.detector_frame_width,
+                                           s.detector_frame_height)
+        if self.zlm_live is not None:  # not pulled here (yet): ask ZLMediaKit for one
+            spec = await self.spec_for(camera_id)
+            if spec is not None and spec.enabled:
+                return await self.zlm_live.snapshot(spec)
+        return None
 
 
 def _signing_secret(settings: GatewaySettings) -> bytes:

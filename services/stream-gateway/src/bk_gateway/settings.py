@@ -62,6 +62,10 @@ class GatewaySettings(CoreSettings):
     supported_codecs: str = Field(
         "h264,hevc,mjpeg,mpeg4,rawvideo", description="comma list of video codecs the gateway accepts",
     )
+    keyframe_skip_deblock: bool = Field(
+        True, description="keyframes-only mode: skip the H.264/HEVC deblocking filter (~10% less CPU per "
+                          "keyframe; no drift, since only keyframes are decoded)",
+    )
     reconcile_interval_s: float = Field(
         5.0, gt=0,
         description="how often workers are reconciled with the registry (changes also apply at once)",
@@ -100,6 +104,13 @@ class GatewaySettings(CoreSettings):
     zlm_public_url: str = Field("", description="public base of ZLMediaKit play URLs, e.g. https://live.example")
     zlm_secret: str = Field("", description="ZLMediaKit api.secret (from the environment)")
     zlm_hook_token: str = Field("", description="token ZLMediaKit sends in hook URLs, proving the caller")
+    zlm_app: str = Field("live", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                         description="ZLMediaKit app the camera relays live under ({app}/{camera_id})")
+    zlm_vhost: str = Field("__defaultVhost__", description="ZLMediaKit vhost of the relays")
+    zlm_retry_count: int = Field(
+        3, ge=-1, description="addStreamProxy retry_count: reconnects of a relay before ZLMediaKit gives up",
+    )
+    zlm_api_timeout_s: float = Field(15.0, gt=0, le=120, description="longest wait for a ZLMediaKit API call")
 
     @field_validator("detector_endpoints")
     @classmethod

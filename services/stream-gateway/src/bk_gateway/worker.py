@@ -18,7 +18,7 @@ from bk_gateway import metrics
 from bk_gateway.backoff import Backoff
 from bk_gateway.encode import to_jpeg
 from bk_gateway.frame_queue import FrameItem, FrameQueue
-from bk_gateway.health import ImageChecks, MotionGate
+from bk_gateway.health import ImageChecks, MotionGate, slow_fps
 from bk_gateway.sampler import Sampler, SamplingMode
 from bk_gateway.schedule import in_schedule
 from bk_gateway.settings import GatewaySettings
@@ -57,6 +57,9 @@ class CameraWorker:
         self.checks = ImageChecks(settings.frozen_diff, settings.covered_stddev)
         self.stats = Stats()
         self.latest: RawFrame | None = None  # for snapshots, encoded only when someone asks
+        #: the stream's own frame rate, what the measured fps is held against (0 = no rule): not in
+        #: keyframes-only mode, where only keyframes are counted.
+        self._wanted_fps = 0.0
         self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s, settings.backoff_jitter)
 
     # --- control (event loop side) -------------------------------------------------------------
@@ -110,6 +113,7 @@ class CameraWorker:
         try:
             info = source.open()
             self.stats.codec, self.stats.width, self.stats.height = info.codec, info.width, info.height
+            self._wanted_fps = 0.0 if keyframes else info.nominal_fps
             sampler = Sampler(spec.sampling_mode, spec.sample_fps)
             gate = MotionGate(self._settings.motion_diff, self._settings.motion_heartbeat_s)
             window_start, window_frames = time.monotonic(), 0
@@ -145,7 +149,9 @@ class CameraWorker:
         self.latest = frame
         if self.health.state not in (State.ONLINE, State.DEGRADED):
             self._backoff.reset()  # delivering again: the next failure starts from a short delay
-        self._emit(self.health.frame(now, self.checks.problem()))
+        problem = self.checks.problem() or slow_fps(self.stats.fps, self._wanted_fps,
+                                                    self._settings.degraded_fps_ratio)
+        self._emit(self.health.frame(now, problem))
         captured = datetime.now(UTC)
         if not spec.enabled or not in_schedule(spec.schedule, captured, spec.profile.get("timezone", "")):
             self.stats.frames_gated += 1

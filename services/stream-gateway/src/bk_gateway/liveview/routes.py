@@ -8,9 +8,9 @@ so every segment URI carries its own signature with the playlist's expiry.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from bk_gateway.liveview.embedded import PLAYLIST, SEGMENT_RE
@@ -80,5 +80,49 @@ def build_live_router(svc: GatewayService) -> APIRouter:
         if path is None:
             raise HTTPException(404, "segment gone (live playlists roll) or no live session")
         return FileResponse(path, media_type="video/mp2t", headers={"Cache-Control": "no-store"})
+
+    return r
+
+
+def build_zlm_hook_router(svc: GatewayService) -> APIRouter:
+    """ZLMediaKit's web hooks (``[hook]`` in its config.ini): ``/v1/zlm/hooks/{on_play,...}?token=``.
+
+    ZLMediaKit POSTs JSON and reads ``code`` from a 200 answer. The token in the hook URL proves the
+    caller is our ZLMediaKit (403 otherwise); the play decision itself rests on the URL signature.
+    """
+    r = APIRouter(prefix="/v1/zlm/hooks", tags=["zlmediakit hooks"], include_in_schema=False)
+
+    async def body_of(request: Request, token: str | None) -> dict[str, Any]:
+        zlm = svc.zlm_live
+        if zlm is None:
+            raise HTTPException(404, "BK_MEDIA_SERVER is not zlmediakit")
+        if not zlm.check_hook_token(token):
+            raise HTTPException(403, "bad hook token")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        return body if isinstance(body, dict) else {}
+
+    @r.post("/on_play")
+    async def on_play(request: Request, token: str | None = Query(None)) -> dict[str, Any]:
+        body = await body_of(request, token)
+        assert svc.zlm_live is not None
+        return svc.zlm_live.on_play(body)
+
+    @r.post("/on_stream_none_reader")
+    async def on_stream_none_reader(request: Request, token: str | None = Query(None)) -> dict[str, Any]:
+        body = await body_of(request, token)
+        assert svc.zlm_live is not None
+        return svc.zlm_live.on_stream_none_reader(body)
+
+    @r.post("/on_stream_not_found")
+    async def on_stream_not_found(request: Request, token: str | None = Query(None)) -> dict[str, Any]:
+        body = await body_of(request, token)
+        zlm = svc.zlm_live
+        assert zlm is not None
+        stream = str(body.get("stream", ""))
+        spec = await svc.spec_for(stream) if _CAMERA_RE.match(stream) else None
+        return zlm.on_stream_not_found(body, spec)
 
     return r

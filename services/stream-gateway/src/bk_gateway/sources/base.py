@@ -77,4 +77,4 @@ def open_source(url: str, *, keyframes_only: bool, settings: GatewaySettings,
 
     return PyAVSource(url, keyframes_only=keyframes_only, open_timeout_s=settings.open_timeout_s,
                       read_timeout_s=settings.read_timeout_s, watchdog_s=settings.watchdog_s,
-                      codecs=settings.codecs)
+                      codecs=settings.codecs, skip_deblock=settings.keyframe_skip_deblock)

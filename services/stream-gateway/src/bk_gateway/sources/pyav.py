@@ -58,9 +58,10 @@ def classify(exc: BaseException, url: str) -> SourceError:
 
 class PyAVSource(FrameSource):
     def __init__(self, url: str, *, keyframes_only: bool, open_timeout_s: float, read_timeout_s: float,
-                 watchdog_s: float, codecs: frozenset[str]) -> None:
+                 watchdog_s: float, codecs: frozenset[str], skip_deblock: bool = True) -> None:
         self._url = url
         self._keyframes_only = keyframes_only
+        self._skip_deblock = skip_deblock
         self._timeouts = (open_timeout_s, read_timeout_s)
         self._watchdog_s = watchdog_s
         self._codecs = codecs
@@ -87,6 +88,11 @@ class PyAVSource(FrameSource):
         ctx.thread_count = 1
         if self._keyframes_only:
             ctx.skip_frame = "NONKEY"
+            if self._skip_deblock:
+                # Every decoded frame is an IDR here, so skipping its deblocking filter cannot drift
+                # into later frames; it saves ~10% of a 1080p keyframe's decode for a picture the
+                # detector sees downscaled anyway.
+                ctx.options = {**ctx.options, "skip_loop_filter": "all"}
         rate = video.average_rate or video.guessed_rate
         return SourceInfo(codec=codec, width=ctx.width, height=ctx.height,
                           nominal_fps=float(rate) if rate else 0.0)
