@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from bk_gateway.urls import source_kind
 from bk_gateway.views import build_router
 from bkcore.db import Database, OutboxRelay, database_url, enqueue_event
 from bkcore.http import create_app
+from bkcore.secrets import embedded_secret
 from bkcore.service import Runtime, Service
 from bkcore.settings import load_settings
 from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
@@ -229,11 +229,12 @@ class GatewayService(Service):
 
 
 def _signing_secret(settings: GatewaySettings) -> bytes:
+    """The play-URL key: the configured one, else (embedded) this installation's persistent one,
+    so links survive a restart and match what other embedded services sign with."""
     for secret in (settings.url_signing_secret, settings.jwt_secret):
         if secret.get_secret_value():
             return b"bk-live-play\x00" + secret.get_secret_value().encode()
-    log.warning("no BK_URL_SIGNING_SECRET: live play URLs are signed with a per-process random key")
-    return secrets.token_bytes(32)
+    return b"bk-live-play\x00" + embedded_secret(settings.data_dir, "url_signing").encode()
 
 
 def create_service(runtime: Runtime, settings: GatewaySettings | None = None) -> GatewayService:
