@@ -16,6 +16,7 @@ import contextlib
 import logging
 import socket
 from dataclasses import dataclass
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -25,9 +26,10 @@ from bkcore.clock import Clock
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.runtime import build_runtime
 from bkcore.service import Runtime, Service
-from bkcore.settings import CoreSettings, StoreKind
+from bkcore.settings import CoreSettings, StoreKind, load_settings
 
 log = logging.getLogger("brightkitchen.platform")
+S = TypeVar("S", bound=CoreSettings)
 
 
 def free_port() -> int:
@@ -45,6 +47,15 @@ class PlatformOptions:
     sim_fps: float = 2.0
     detector_model: object | None = None   # a model object to use instead of the shipped one
     clock: Clock | None = None
+
+
+def _service_settings(cls: type[S], core: CoreSettings, **extra: object) -> S:
+    """A service's own settings: its fields from the environment, the shared ones from ``core``.
+
+    The schema and service name stay the service's own defaults, so each keeps its own data.
+    """
+    shared = core.model_dump(exclude={"service_name", "db_schema"})
+    return load_settings(cls, **{k: v for k, v in {**shared, **extra}.items() if k in cls.model_fields})
 
 
 class Platform:
@@ -86,16 +97,18 @@ class Platform:
         detector = create_detector(rt, model=self.options.detector_model)
         await detector.start()  # its gRPC address is known only once it serves
         self.services["detector"] = detector
+        from bk_cases.settings import CaseSettings
         from bk_gateway.settings import GatewaySettings
+        from bk_ledger.settings import LedgerSettings
+        from bk_public.settings import PublicSettings
 
-        core = settings.model_dump(exclude={"service_name"})
-        gateway_settings = GatewaySettings(**{**core, "detector_endpoints": detector.grpc_address,
-                                              "sim_fps": self.options.sim_fps})
         created: list[tuple[str, Service]] = [
-            ("cases", create_cases(rt)),
-            ("ledger", create_ledger(rt)),
-            ("gateway", create_gateway(rt, settings=gateway_settings)),
-            ("public", create_public(rt)),
+            ("cases", create_cases(rt, settings=_service_settings(CaseSettings, settings))),
+            ("ledger", create_ledger(rt, settings=_service_settings(LedgerSettings, settings))),
+            ("gateway", create_gateway(rt, settings=_service_settings(
+                GatewaySettings, settings, detector_endpoints=detector.grpc_address,  # type: ignore[attr-defined]
+                sim_fps=self.options.sim_fps))),
+            ("public", create_public(rt, settings=_service_settings(PublicSettings, settings))),
         ]
         for name, service in created:
             if name == "public":
