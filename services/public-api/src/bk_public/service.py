@@ -16,6 +16,7 @@ from bk_public.context import Context
 from bk_public.fastpath import PublicReadFastPath
 from bk_public.identity import EmbeddedIdentityProvider, IdentityProvider
 from bk_public.models import outbox
+from bk_public.queries import signed
 from bk_public.ratelimit import RateLimiter
 from bk_public.readmodel import CaseProjector
 from bk_public.settings import PublicSettings
@@ -54,7 +55,10 @@ class PublicService(Service):
             None
             if upstream
             else HttpUpstream(
-                tokens=runtime.tokens, base_urls=self._base_urls, timeout_s=settings.upstream_timeout_s
+                tokens=runtime.tokens,
+                base_urls=self._base_urls,
+                timeout_s=settings.upstream_timeout_s,
+                store=runtime.store,
             )
         )
         self.ctx = Context(
@@ -111,7 +115,8 @@ class PublicService(Service):
         self.ctx.cache.invalidate(("scores", row["tenant_id"]))
         self.ctx.invalidate_public(row["tenant_id"])
         self.ctx.cache.invalidate(("closed", row["tenant_id"], row["site_id"]))
-        self.ctx.hub.publish(row)
+        # The wall shows the picture at once: sign it here, consoles hold no object-store rights.
+        self.ctx.hub.publish({**row, "snapshot_url": await signed(self.ctx, row.get("snapshot_key") or "")})
 
     async def start(self) -> None:
         await self.db.migrate(MIGRATIONS)

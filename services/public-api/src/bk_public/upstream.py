@@ -7,12 +7,14 @@ service token, and caches what is public. Tests plug in a fake with the same met
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import httpx
 
 from bkcore.auth import Principal, Role, TokenIssuer
+from bkcore.objstore.base import ObjectStore, validate_key
 
 log = logging.getLogger(__name__)
 Json = dict[str, Any]
@@ -30,7 +32,8 @@ class Upstream(Protocol):
         """One site with ``zones`` [{zone, name}] and ``cameras`` [{camera_id, zone, name}]."""
 
     async def live(self, tenant_id: str, camera_id: str, ttl_s: int) -> Json:
-        """Signed, expiring play URLs of a camera: {flv, hls, expires_at}."""
+        """Signed, expiring play URLs of a camera: {flv, hls, snapshot, expires_at}; raises
+        LiveUnavailable when the gateway cannot give a live stream (the page shows stills)."""
 
     async def snapshot_url(self, tenant_id: str, camera_id: str) -> str | None:
         """A URL of the camera's latest frame, or None."""
@@ -42,8 +45,23 @@ class Upstream(Protocol):
         """The case-manager's view of one case (for rectification evidence)."""
 
 
+class LiveUnavailable(UpstreamError):
+    """The gateway refused a live view it cannot give (e.g. 409: a simulated camera has no stream)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
 class HttpUpstream:
-    """``Upstream`` over the services' REST APIs, authenticated with a short-lived service token."""
+    """``Upstream`` over the services' REST APIs, authenticated with a short-lived service token.
+
+    The routes, as their owners define them (each service mounted under its own base URL):
+
+    - case-manager: ``GET /sites``, ``GET /sites/{id}``, ``GET /cases/{id}``
+    - stream-gateway: ``POST /v1/cameras/{id}/live``, ``GET /v1/cameras/{id}/snapshot.jpg``
+    - ledger: ``GET /v1/public/sites/{id}/summary?day=``
+    """
 
     def __init__(
         self,
@@ -52,10 +70,12 @@ class HttpUpstream:
         base_urls: Callable[[], dict[str, str]],
         timeout_s: float = 3.0,
         client: httpx.AsyncClient | None = None,
+        store: ObjectStore | None = None,
     ) -> None:
         self._tokens = tokens
         self._base_urls = base_urls  # resolved per call: embedded mode learns its port late
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        self._store = store  # where camera stills are kept for parents' browsers (signed URLs)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -66,19 +86,25 @@ class HttpUpstream:
         )
         return {"Authorization": f"Bearer {token}"}
 
-    async def _get(self, service: str, path: str, tenant_id: str, **params: Any) -> Any:
+    async def _call(
+        self, method: str, service: str, path: str, tenant_id: str, **params: Any
+    ) -> httpx.Response:
         url = self._base_urls()[service].rstrip("/") + path
         params = {k: v for k, v in params.items() if v is not None}
         try:
-            resp = await self._client.get(url, params=params, headers=self._headers(tenant_id))
+            resp = await self._client.request(method, url, params=params, headers=self._headers(tenant_id))
             if resp.status_code == 403:
                 # Some staff-only routes do not admit machine callers yet: ask as the tenant's
                 # platform operator, which sees exactly the same tenant.
-                resp = await self._client.get(
-                    url, params=params, headers=self._headers(tenant_id, Role.PLATFORM_ADMIN)
+                resp = await self._client.request(
+                    method, url, params=params, headers=self._headers(tenant_id, Role.PLATFORM_ADMIN)
                 )
         except httpx.HTTPError as exc:
             raise UpstreamError(f"{service} unreachable: {exc}") from None
+        return resp
+
+    async def _get(self, service: str, path: str, tenant_id: str, **params: Any) -> Any:
+        resp = await self._call("GET", service, path, tenant_id, **params)
         if resp.status_code == 404:
             return None
         if resp.status_code >= 400:
@@ -92,21 +118,47 @@ class HttpUpstream:
         return await self._get("cases", f"/sites/{site_id}", tenant_id)
 
     async def live(self, tenant_id: str, camera_id: str, ttl_s: int) -> Json:
-        data = await self._get("gateway", f"/cameras/{camera_id}/live", tenant_id, ttl_s=ttl_s)
-        if not data:
-            raise UpstreamError("gateway has no live view for this camera")
+        path = f"/v1/cameras/{camera_id}/live"
+        resp = await self._call("POST", "gateway", path, tenant_id)
+        if resp.status_code in (404, 409, 501):
+            raise LiveUnavailable(resp.status_code if resp.status_code != 501 else 409, _detail(resp))
+        if resp.status_code >= 400:
+            raise UpstreamError(f"gateway {path} answered {resp.status_code}")
+        data = resp.json()
         return {
             "flv": data.get("flv") or data.get("flv_url") or "",
             "hls": data.get("hls") or data.get("hls_url") or "",
+            "snapshot": data.get("snapshot_url") or "",
             "expires_at": data.get("expires_at"),
         }
 
     async def snapshot_url(self, tenant_id: str, camera_id: str) -> str | None:
-        data = await self._get("gateway", f"/cameras/{camera_id}/snapshot-url", tenant_id)
-        return (data or {}).get("url")
+        """The camera's latest frame, copied into the object store: browsers get a signed URL."""
+        if self._store is None:
+            return None
+        resp = await self._call("GET", "gateway", f"/v1/cameras/{camera_id}/snapshot.jpg", tenant_id)
+        if resp.status_code == 404:
+            return None  # no frame yet
+        if resp.status_code >= 400:
+            raise UpstreamError(f"gateway snapshot of {camera_id} answered {resp.status_code}")
+        key = validate_key(f"{tenant_id}/public/snapshots/{_safe(camera_id)}.jpg")
+        await self._store.put(key, resp.content, "image/jpeg")
+        return await self._store.signed_url(key)
 
     async def ledger_public(self, tenant_id: str, site_id: str, day: str) -> Json:
-        return await self._get("ledger", f"/public/sites/{site_id}/summary", tenant_id, day=day) or {}
+        return await self._get("ledger", f"/v1/public/sites/{site_id}/summary", tenant_id, day=day) or {}
 
     async def case(self, tenant_id: str, case_id: str) -> Json | None:
         return await self._get("cases", f"/cases/{case_id}", tenant_id)
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        detail = resp.json().get("detail")
+    except ValueError:
+        detail = None
+    return str(detail or resp.reason_phrase or resp.status_code)
+
+
+def _safe(camera_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", camera_id)[:128] or "camera"

@@ -8,10 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bk_cases.deps import STAFF, db_session, roles
 from bk_cases.directory import service
 from bk_cases.directory.models import CameraRead, OrgUnitRead, SiteDetail, SiteRead, ZoneRead
-from bkcore.auth import Principal
+from bkcore.auth import Principal, Role
 from bkcore.auth_http import ensure_site_visible
 
 router = APIRouter(tags=["directory"])
+#: The public-api reads the directory as a machine caller (parents' sites, the red/black list).
+DIRECTORY_READERS = (*STAFF, Role.SERVICE)
 
 
 @router.get("/org-units", response_model=list[OrgUnitRead], summary="Org units in the caller's subtree")
@@ -26,7 +28,7 @@ async def list_org_units(
 async def list_sites(
     kind: str | None = None,
     org_path: str | None = None,
-    p: Principal = Depends(roles(*STAFF)),
+    p: Principal = Depends(roles(*DIRECTORY_READERS)),
     session: AsyncSession = Depends(db_session),
 ) -> list[SiteRead]:
     sites = await service.list_sites(db_session=session, principal=p, kind=kind, org_path=org_path)
@@ -35,7 +37,9 @@ async def list_sites(
 
 @router.get("/sites/{site_id}", response_model=SiteDetail, summary="One site with zones and cameras")
 async def get_site(
-    site_id: str, p: Principal = Depends(roles(*STAFF)), session: AsyncSession = Depends(db_session)
+    site_id: str,
+    p: Principal = Depends(roles(*DIRECTORY_READERS)),
+    session: AsyncSession = Depends(db_session),
 ) -> SiteDetail:
     site = await service.get_site(db_session=session, tenant_id=p.tenant_id, site_id=site_id)
     if site is None:

@@ -13,7 +13,7 @@ from bk_public.models import case_view
 from bk_public.queries import blurred_url, public_site, scores, site_info
 from bk_public.readmodel import CLOSED
 from bk_public.rules import is_open, local_day, strip_personal
-from bk_public.upstream import UpstreamError
+from bk_public.upstream import LiveUnavailable, UpstreamError
 from bkcore.auth import Principal
 
 router = APIRouter(tags=["parent"])
@@ -44,6 +44,7 @@ async def get_site(
 @router.get(
     "/sites/{site_id}/cameras/{camera_id}/live",
     summary="Signed, expiring play URLs (HTTP-FLV for live-player, HLS for video); opening hours only",
+    responses={409: {"description": "No live stream from this camera (e.g. simulated): show snapshots"}},
 )
 async def live(
     site_id: str, camera_id: str, p: Principal = Depends(parent), ctx: Context = Depends(get_ctx)
@@ -57,6 +58,8 @@ async def live(
         )
     try:
         urls = await ctx.upstream.live(p.tenant_id, camera_id, ctx.settings.play_url_ttl_s)
+    except LiveUnavailable as exc:
+        raise HTTPException(409, detail=f"no live stream from this camera: {exc.message}") from None
     except UpstreamError as exc:
         raise HTTPException(503, detail=str(exc)) from None
     expires = (
@@ -67,6 +70,7 @@ async def live(
         "camera_id": camera_id,
         "flv": urls.get("flv", ""),
         "hls": urls.get("hls", ""),
+        "snapshot": urls.get("snapshot", ""),
         "expires_at": expires,
     }
 
@@ -79,12 +83,13 @@ async def snapshots(
     out = []
     for cam in site.get("cameras", []):
         cid = cam.get("camera_id", "")
+        key = ("snap", p.tenant_id, cid)
         try:
-            url = await ctx.cached(
-                ("snap", p.tenant_id, cid), lambda cid=cid: ctx.upstream.snapshot_url(p.tenant_id, cid)
-            )
+            url = await ctx.cached(key, lambda cid=cid: ctx.upstream.snapshot_url(p.tenant_id, cid))
         except HTTPException:
             url = None  # one camera without a picture must not blank the others
+        if not url:
+            ctx.cache.invalidate(key)  # no frame yet: ask again next time, not after the TTL
         out.append({"camera_id": cid, "zone": cam.get("zone"), "name": cam.get("name", ""), "url": url or ""})
     return out
 

@@ -18,6 +18,12 @@ const ZH = {
   "trash_bin_open": "垃圾桶未盖", "stranger": "陌生人闯入", "camera_offline": "摄像头离线",
   "camera_covered": "摄像头遮挡", "Red list": "红榜", "Black list": "黑榜", "Mean hours to close": "平均办结时长(小时)",
   "Rectify with photo": "上传整改照片", "Done": "完成", "Loading": "加载中",
+  "created": "立案", "merged": "重复抓拍合并", "yellow_card": "黄牌预警", "red_card": "红牌督办", "cleared": "条件已解除",
+  "camera_frozen": "画面冻结", "complaint_hygiene": "投诉：卫生问题", "complaint_foreign_object": "投诉：饭菜异物",
+  "complaint_illness": "投诉：就餐后不适", "complaint_attitude": "投诉：服务态度", "complaint_other": "投诉：其他",
+  "Rectification": "整改材料", "Snapshot": "抓拍图片", "Recheck at": "复核时间", "Description": "描述",
+  "Deadline": "整改期限", "Camera": "摄像头", "Occurrences": "次数", "Source": "来源",
+  "No actions": "当前无可执行操作", "pushed live": "实时推送", "detection": "AI 抓拍", "camera": "设备告警", "ledger": "台账预警", "complaint": "家长投诉", "manual": "人工录入",
 };
 let lang = localStorage.getItem("bk.lang") || "zh";
 export function t(key) { return lang === "zh" ? (ZH[key] ?? key) : key; }

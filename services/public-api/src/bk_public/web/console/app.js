@@ -7,7 +7,8 @@ import { renderLive, renderMap, renderSites, renderStats } from "/console/views.
 
 const api = makeClient("bk.console.token");
 const $ = (sel) => document.querySelector(sel);
-const state = { me: null, cases: new Map(), source: null };
+const state = { me: null, cases: new Map(), source: null, sites: new Map() };
+const siteName = (id) => state.sites.get(id)?.name || id;
 window.bk = { api, state };  // handy in the browser console and in tests
 
 function translate() {
@@ -28,12 +29,13 @@ export function caseCard(c, fresh) {
     ${c.snapshot_url ? `<img class="snap" src="${esc(c.snapshot_url)}" alt="">` : ""}
     <div class="row"><span class="badge ${risk}">${"I".repeat(c.risk_class || 3)}</span>
       <b>${esc(t(c.case_type))}</b><span class="badge ${c.open ? "" : "closed"}">${esc(t(c.status))}</span></div>
-    <div class="muted">${esc(c.site_id)} · ${fmtTime(c.updated_at)}</div>
+    <div class="muted">${esc(siteName(c.site_id))} · ${fmtTime(c.updated_at)}</div>
     <a href="#case/${encodeURIComponent(c.case_id)}">${t("Actions")} →</a></div>`;
 }
 
 async function showWall() {
-  $("#view").innerHTML = `<div id="wall" class="wall"><p class="muted">${t("Loading")}…</p></div>`;
+  $("#view").innerHTML = `<div class="row wall-head"><h2>${t("Alarm wall")}</h2><span class="muted">${t("Open cases")} ·
+    ${t("pushed live")}</span></div><div id="wall" class="wall"><p class="muted">${t("Loading")}…</p></div>`;
   const rows = await api.get(`${API.public}/console/cases?open_only=true&limit=60`);
   rows.forEach((c) => state.cases.set(c.case_id, c));
   $("#wall").innerHTML = rows.length ? rows.map((c) => caseCard(c)).join("") : `<p class="muted" id="no-cases">${t("No cases")}</p>`;
@@ -49,9 +51,14 @@ function onCaseEvent(c) {
     $("#no-cases")?.remove();
     if (c.open) wall.insertAdjacentHTML("afterbegin", caseCard(c, true));
   }
-  if (c.is_new) toast(`${t("New alarm")}: ${t(c.case_type)} · ${c.site_id}`);
+  if (c.is_new) toast(`${t("New alarm")}: ${t(c.case_type)} · ${siteName(c.site_id)}`);
   if (location.hash.startsWith("#board")) showBoard();
-  if (location.hash === `#case/${c.case_id}`) showCase(c.case_id);
+  if (location.hash === `#case/${encodeURIComponent(c.case_id)}`) {
+    // Re-render only when nothing typed or chosen would be lost; otherwise just say it changed.
+    const busy = $("#note")?.value || $("#photos")?.files?.length;
+    if (busy) toast(`${t(c.status)}`);
+    else showCase(c.case_id);
+  }
 }
 
 function connectAlarms() {
@@ -73,41 +80,60 @@ async function showBoard() {
     <th>${t("Status")}</th><th>${t("Updated")}</th></tr></thead><tbody>${rows.map((c) => `
     <tr data-case="${esc(c.case_id)}"><td>${c.snapshot_url ? `<img src="${esc(c.snapshot_url)}" alt="">` : ""}</td>
     <td><a href="#case/${encodeURIComponent(c.case_id)}">${esc(t(c.case_type))}</a></td>
-    <td><span class="badge r${c.risk_class}">${"I".repeat(c.risk_class || 3)}</span></td><td>${esc(c.site_id)}</td>
+    <td><span class="badge r${c.risk_class}">${"I".repeat(c.risk_class || 3)}</span></td><td>${esc(siteName(c.site_id))}</td>
     <td><span class="badge ${c.open ? "" : "closed"}">${esc(t(c.status))}</span></td><td>${fmtTime(c.updated_at)}</td></tr>`).join("")}
     </tbody></table>`;
   $("#status-filter").onchange = (e) => { location.hash = "#board" + (e.target.value ? "?status=" + e.target.value : ""); };
 }
 
-async function showCase(id) {
+let caseSeq = 0;  // only the newest render of a case detail may touch the page
+
+async function showCase(id, force = false) {
+  const seq = ++caseSeq;
   const { c, timeline } = await loadCase(api, id);
+  if (seq !== caseSeq) return;
+  const shown = $("#case-detail");
+  // Pushed changes re-render only what changed: a note being typed or a photo chosen stays put.
+  if (!force && shown && shown.dataset.case === c.case_id && shown.dataset.status === c.status) return;
   const acts = actionsFor(c, state.me);
+  const rects = (c.rectifications || []).filter((r) => (r.photo_urls || []).length || r.note);
   $("#view").innerHTML = `<a href="#board">← ${t("Back")}</a>
-    <div class="card" id="case-detail" data-status="${esc(c.status)}">
+    <div class="card case-detail" id="case-detail" data-status="${esc(c.status)}" data-case="${esc(c.case_id)}">
       <div class="row"><h3>${esc(t(c.case_type))}</h3><span class="badge r${c.risk_class}">${"I".repeat(c.risk_class || 3)}</span>
         <span class="badge ${c.open ? "" : "closed"}" id="case-status">${esc(t(c.status))}</span></div>
-      <p class="muted">${esc(c.site_id)} · ${esc(c.camera_id || "")} ${esc(c.zone || "")} · ${fmtTime(c.created_at)}</p>
-      ${c.snapshot_url ? `<img class="snap" style="max-width:640px" src="${esc(c.snapshot_url)}" alt="">` : ""}
+      <p class="muted">${esc(siteName(c.site_id))} · ${esc(t(c.source || ""))} ${c.camera_id ? `· ${esc(c.camera_id)}` : ""}
+        · ${fmtTime(c.created_at)}${c.deadline ? ` · ${t("Deadline")} ${fmtTime(c.deadline)}` : ""}</p>
+      ${c.description ? `<p>${esc(c.description)}</p>` : ""}
+      <div class="evidence">
+        ${c.snapshot_url ? `<figure><img class="snap" id="case-snapshot" src="${esc(c.snapshot_url)}" alt=""><figcaption>${t("Snapshot")}</figcaption></figure>` : ""}
+        ${rects.map((r) => (r.photo_urls || []).map((u) => `<figure><img class="snap rect-photo" src="${esc(u)}" alt="">
+          <figcaption>${t("Rectification")} #${esc(r.attempt)}${r.note ? ` · ${esc(r.note)}` : ""}</figcaption></figure>`).join("")).join("")}
+      </div>
       <h4>${t("Actions")}</h4>
-      <div class="row" id="actions">${acts.map((a) => `<button data-action="${a}" class="${["reject", "false_alarm"].includes(a) ? "danger" : ""}">${t(a)}</button>`).join("")}</div>
-      <div class="row"><input id="note" data-ph="Note" placeholder="${t("Note")}" style="flex:1">
-        ${acts.includes("submit") ? `<label>${t("Photos")} <input id="photos" type="file" accept="image/*" multiple></label>` : ""}</div>
+      <div class="row" id="actions">${acts.map((a) => `<button data-action="${a}" class="${["reject", "false_alarm"].includes(a) ? "danger" : ""}">${t(a)}</button>`).join("") || `<span class="muted">${t("No actions")}</span>`}</div>
+      <div class="row action-inputs ${acts.length ? "" : "hidden"}"><input id="note" data-ph="Note" placeholder="${t("Note")}">
+        ${acts.includes("submit") ? `<label class="file">＋ ${t("Rectify with photo")}<input id="photos" type="file" accept="image/*" multiple></label><span id="photo-names" class="muted"></span>` : ""}
+        ${acts.includes("schedule_recheck") ? `<label>${t("Recheck at")} <input id="recheck-at" type="datetime-local"></label>` : ""}</div>
       <p id="action-error" class="error"></p>
       <h4>${t("Timeline")}</h4>
-      <ol id="timeline">${timeline.map((e) => `<li>${fmtTime(e.at)} · ${esc(t(e.action))} → ${esc(t(e.status || e.to_status))}
+      <ol id="timeline">${timeline.map((e) => `<li>${fmtTime(e.at)} · ${esc(t(e.action))}${(e.status || e.to_status) ? ` → ${esc(t(e.status || e.to_status))}` : ""}
         ${e.actor_id ? `<span class="muted">(${esc(e.actor_id)})</span>` : ""}${e.note ? ` — ${esc(e.note)}` : ""}</li>`).join("")}</ol>
     </div>`;
+  if ($("#photos")) $("#photos").onchange = () => { $("#photo-names").textContent = [...$("#photos").files].map((f) => f.name).join("、"); };
   document.querySelectorAll("#actions button").forEach((b) => b.onclick = async () => {
-    b.disabled = true;
+    document.querySelectorAll("#actions button").forEach((x) => { x.disabled = true; });
     try {
-      await doAction(api, id, b.dataset.action, $("#note").value, $("#photos")?.files);
+      await doAction(api, id, b.dataset.action, $("#note").value, $("#photos")?.files, $("#recheck-at")?.value);
       toast(`${t(b.dataset.action)} ✓`);
-      setTimeout(() => showCase(id), 300);
-    } catch (err) { $("#action-error").textContent = err.message; b.disabled = false; }
+      await showCase(id);
+    } catch (err) {
+      $("#action-error").textContent = err.message;
+      document.querySelectorAll("#actions button").forEach((x) => { x.disabled = false; });
+    }
   });
 }
 
-const routes = { wall: showWall, board: showBoard, case: showCase, map: () => renderMap(api), stats: () => renderStats(api),
+const routes = { wall: showWall, board: showBoard, case: (id) => showCase(id, true), map: () => renderMap(api), stats: () => renderStats(api),
   live: () => renderLive(api), sites: (id) => renderSites(api, id, state.me) };
 
 async function route() {
@@ -125,6 +151,8 @@ async function enter() {
   catch (err) { if (err.status === 401 || err.status === 403) return logout(); state.me = {}; }
   $("#login").classList.add("hidden"); $("#shell").classList.remove("hidden");
   $("#who").textContent = state.me.name || state.me.id || "";
+  const sites = await api.get(`${API.cases}/sites`).catch(() => []);
+  state.sites = new Map(sites.map((x) => [x.id, x]));
   connectAlarms();
   route();
 }

@@ -28,13 +28,24 @@ export async function loadCase(api, id) {
   return { c, timeline };
 }
 
-export async function doAction(api, id, action, note, files) {
+// The case-manager's routes: POST /cases/{id}/<path>; evidence is multipart on /rectifications.
+const PATHS = { dispatch: "dispatch", acknowledge: "acknowledge", schedule_recheck: "recheck", approve: "approve",
+  reject: "reject", close: "close", false_alarm: "false-alarm" };
+
+export async function doAction(api, id, action, note, files, recheckAt) {
   const enc = encodeURIComponent(id);
   if (action === "submit") {
     const form = new FormData();
     form.append("note", note || "");
     for (const f of files || []) form.append("photos", f);
-    return api.form(`${API.cases}/cases/${enc}/submit`, form);
+    return api.form(`${API.cases}/cases/${enc}/rectifications`, form);
   }
-  return api.post(`${API.cases}/cases/${enc}/${action}`, { note: note || "" });
+  const path = PATHS[action];
+  if (!path) throw new Error(`unknown action ${action}`);
+  const body = { note: note || "" };
+  if (action === "schedule_recheck") {
+    const when = recheckAt ? new Date(recheckAt) : new Date(Date.now() + 24 * 3600 * 1000);
+    body.recheck_at = when.toISOString();
+  }
+  return api.post(`${API.cases}/cases/${enc}/${path}`, body);
 }

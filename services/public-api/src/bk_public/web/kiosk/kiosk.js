@@ -1,22 +1,25 @@
 // Canteen-door display: ?site=ID[&tenant=T]; refreshes itself, needs no login (public data only).
 import { API, esc } from "/common/api.js";
+import { TITLES, ledgerHtml } from "/common/ledger.js";
 
 const q = new URLSearchParams(location.search);
 const site = q.get("site") || "", tenant = q.get("tenant");
-const TITLES = { morning_check: "晨检情况", pesticide_tests: "农残快检", rapid_tests: "农残快检",
-  sample_retention: "留样记录", disinfection: "餐具消毒", accompanying_meal: "陪餐记录" };
 
 async function refresh() {
   try {
-    const r = await fetch(`${API.public}/public/kiosk/${encodeURIComponent(site)}${tenant ? "?tenant_id=" + tenant : ""}`);
-    if (!r.ok) throw new Error((await r.json()).detail || r.statusText);
+    if (!site) throw new Error("请在地址中指定 ?site=单位编号");
+    const r = await fetch(`${API.public}/public/kiosk/${encodeURIComponent(site)}${tenant ? "?tenant_id=" + encodeURIComponent(tenant) : ""}`);
+    if (!r.ok) throw new Error(r.status === 404 ? "未找到该单位" : ((await r.json().catch(() => ({}))).detail || r.statusText));
     const d = await r.json();
-    document.querySelector("#site-name").textContent = d.site.name;
+    document.querySelector("#site-name").textContent = `${d.site.name} · 食品安全公示`;
     document.querySelector("#score").textContent = d.score;
-    document.querySelector("#day").textContent = d.ledger.day;
-    document.querySelector("#ledger").innerHTML = Object.entries(d.ledger).filter(([k]) => !["site_id", "day"].includes(k))
-      .map(([k, v]) => `<div class="card"><h3>${esc(TITLES[k] || k)}</h3><pre style="white-space:pre-wrap">${esc(typeof v === "object" ? JSON.stringify(v, null, 1) : v)}</pre></div>`).join("");
+    document.querySelector("#day").textContent = `公示日期 ${d.ledger.day}`;
+    // One card per part of the day's ledger: tests, morning check, samples, disinfection, meals.
+    const parts = Object.keys(d.ledger).filter((k) => k in TITLES);
+    document.querySelector("#ledger").innerHTML = parts.map((k) => `<div class="card">${ledgerHtml({ [k]: d.ledger[k] })}</div>`).join("")
+      || `<div class="card">今日暂无公示记录</div>`;
   } catch (e) { document.querySelector("#ledger").innerHTML = `<p class="error">${esc(e.message)}</p>`; }
 }
-setInterval(() => { document.querySelector("#clock").textContent = new Date().toLocaleTimeString(); }, 1000);
+const tick = () => { document.querySelector("#clock").textContent = new Date().toLocaleTimeString("zh-CN"); };
+tick(); setInterval(tick, 1000);
 refresh(); setInterval(refresh, 60000);

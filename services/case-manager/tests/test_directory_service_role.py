@@ -1,0 +1,31 @@
+"""The directory admits a tenant's service token (the public-api's reads), and only for that tenant."""
+
+from __future__ import annotations
+
+from bk_cases.service import CaseService
+from bkcore.auth import Principal, Role
+
+
+def _service_headers(service: CaseService, tenant_id: str) -> dict[str, str]:
+    token = service.ctx.runtime.tokens.issue(
+        Principal(subject="public-api", tenant_id=tenant_id, role=Role.SERVICE, name="public-api")
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_service_token_reads_sites_of_its_tenant(client, service) -> None:  # type: ignore[no-untyped-def]
+    h = _service_headers(service, "minghu")
+    sites = await client.get("/sites", headers=h)
+    assert sites.status_code == 200, sites.text
+    assert "lakeside-primary" in {s["id"] for s in sites.json()}
+    one = await client.get("/sites/lakeside-primary", headers=h)
+    assert one.status_code == 200, one.text
+    assert one.json()["cameras"], one.json()
+
+
+async def test_service_token_of_another_tenant_sees_nothing(client, service) -> None:  # type: ignore[no-untyped-def]
+    h = _service_headers(service, "elsewhere")
+    assert (await client.get("/sites", headers=h)).json() == []
+    assert (await client.get("/sites/lakeside-primary", headers=h)).status_code == 404
+    # Other staff routes still refuse machine callers.
+    assert (await client.get("/org-units", headers=h)).status_code == 403
