@@ -66,7 +66,7 @@ async def _walk_the_path(platform: Platform) -> None:
 
 
 def _options() -> PlatformOptions:
-    return PlatformOptions(port=0, sim_fps=3.0)
+    return PlatformOptions(port=0, sim_fps=2.0)
 
 
 async def test_violation_path_embedded(tmp_path: Path) -> None:
