@@ -185,13 +185,16 @@ def _client(address: str, jpegs: list[bytes], streams: int, frames_per_batch: in
     asyncio.run(main())
 
 
-def drive(address: str, jpegs: list[bytes], *, procs: int, streams: int, frames_per_batch: int, window: int,
-          duration: float, rate: float = 0.0) -> dict[str, Any]:
+def drive(address: str | list[str], jpegs: list[bytes], *, procs: int, streams: int, frames_per_batch: int,
+          window: int, duration: float, rate: float = 0.0) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     per_stream = rate / (procs * streams) if rate > 0 else 0.0
-    ps = [ctx.Process(target=_client, args=(address, jpegs, streams, frames_per_batch, window, duration,
-                                             per_stream, i, q)) for i in range(procs)]
+    addresses = [address] if isinstance(address, str) else address
+    # Client process i talks to server i mod n: each camera is pinned to one detector process,
+    # as the gateway pins it.
+    ps = [ctx.Process(target=_client, args=(addresses[i % len(addresses)], jpegs, streams, frames_per_batch,
+                                             window, duration, per_stream, i, q)) for i in range(procs)]
     for p in ps:
         p.start()
     results = [q.get(timeout=duration + 120) for _ in ps]
@@ -215,7 +218,37 @@ def drive(address: str, jpegs: list[bytes], *, procs: int, streams: int, frames_
     return out
 
 
-async def _serve(settings_kw: dict[str, Any], work: Any) -> Any:
+class NullModel:
+    """Zero-cost test double for the server-path ceiling: answers every frame instantly with canned
+    detections (none for most frames; a person without a hat on every ``hit_every``-th), so what
+    is measured is gRPC, batching, header checks, tracking, rules, voting, replies and evidence."""
+
+    labels = ["person", "phone", "cigarette", "rodent", "trash_bin_open", "trash_bin_closed", "flame"]
+    name, version, device, precision = "null", "null-1", "cpu", "fp32"
+    input_width, input_height = 512, 288
+
+    def __init__(self, hit_every: int = 0) -> None:
+        from bk_detector.testing import FakeDetection
+
+        self.hit_every = hit_every
+        self._n = 0
+        self._hit = [FakeDetection("person", 0.9, (0.1, 0.1, 0.3, 0.9),
+                                   {"chef_hat": 0.1, "mask": 0.9, "uniform": 0.9, "gloves": 0.9})]
+
+    def predict(self, images: list[Any]) -> list[list[Any]]:
+        return self.predict_jpeg(images)
+
+    def predict_jpeg(self, items: list[Any]) -> list[list[Any]]:
+        if not self.hit_every:
+            return [[] for _ in items]
+        out = []
+        for _ in items:
+            self._n += 1
+            out.append(self._hit if self._n % self.hit_every == 0 else [])
+        return out
+
+
+async def _serve(settings_kw: dict[str, Any], work: Any, model: Any = None) -> Any:
     from bk_detector.service import create_service
     from bk_detector.settings import DetectorSettings
     from bkcore.auth import TokenIssuer
@@ -228,7 +261,7 @@ async def _serve(settings_kw: dict[str, Any], work: Any) -> Any:
     bus = InProcessBus()
     store = LocalObjectStore(tmp / "objects", "bench-secret", "http://127.0.0.1:8000")
     service = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=TokenIssuer("x" * 32)),
-                             settings)
+                             settings, model=model)
     await bus.start()
     await service.start()
     try:
@@ -242,14 +275,31 @@ async def _serve(settings_kw: dict[str, Any], work: Any) -> Any:
         await bus.stop()
 
 
+def _extra_server(settings_kw: dict[str, Any], q: Any, stop: Any) -> None:
+    """Another detector process on the same device (``--servers``): reports its address, serves
+    until told to stop."""
+    def work(address: str) -> None:
+        q.put(address)
+        stop.wait()
+
+    asyncio.run(_serve(settings_kw, work))
+
+
 def service_bench(jpegs: list[bytes], *, device: str, procs: int, streams: int, fpb: int, window: int,
                   duration: float, max_batch: int, concurrency: int, device_decode: bool | None,
-                  half_load: bool) -> dict[str, Any]:
+                  half_load: bool, null_model: Any = None, servers: int = 1) -> dict[str, Any]:
     kw = {"device": device, "max_batch_size": max_batch, "max_wait_ms": 4.0, "max_queue_frames": 8192,
           "max_inflight_batches": window, "inference_concurrency": concurrency,
           "device_decode": device_decode, "evidence_max_pending": 200}
 
-    def work(address: str) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    q, stop = ctx.Queue(), ctx.Event()
+    extra = [ctx.Process(target=_extra_server, args=(kw, q, stop)) for _ in range(servers - 1)]
+    for p in extra:
+        p.start()
+
+    def work(first: str) -> dict[str, Any]:
+        address = [first] + [q.get(timeout=300) for _ in extra]
         drive(address, jpegs, procs=procs, streams=streams, frames_per_batch=fpb, window=window,
               duration=min(3.0, duration))  # warm-up: cudnn autotune, allocator, thread pools
         peak = drive(address, jpegs, procs=procs, streams=streams, frames_per_batch=fpb, window=window,
@@ -266,8 +316,14 @@ def service_bench(jpegs: list[bytes], *, device: str, procs: int, streams: int, 
             out["half"] = half
         return out
 
-    info, out = asyncio.run(_serve(kw, work))
-    return {"config": {**kw, "procs": procs, "streams_per_proc": streams, "frames_per_batch": fpb, **info},
+    try:
+        info, out = asyncio.run(_serve(kw, work, null_model))
+    finally:
+        stop.set()
+        for p in extra:
+            p.join(30)
+    return {"config": {**kw, "servers": servers, "procs": procs, "streams_per_proc": streams,
+                       "frames_per_batch": fpb, **info},
             **out}
 
 
@@ -278,6 +334,17 @@ def main() -> None:
     ap.add_argument("--out", default=os.environ.get("OUT", ".") + "/detector_bench.json")
     ap.add_argument("--duration", type=float, default=8.0)
     ap.add_argument("--skip", nargs="*", default=[], help="sections to skip: model decode service")
+    ap.add_argument("--null", action="store_true",
+                    help="service only, with a zero-cost NullModel (header checks only, no decode, no "
+                         "inference): the server path's ceiling on this machine's CPUs")
+    ap.add_argument("--null-hit-every", type=int, default=50,
+                    help="--null: every n-th frame shows a hatless person (0 = never)")
+    ap.add_argument("--procs", type=int, default=6, help="client processes (24 streams in all)")
+    ap.add_argument("--only-first", action="store_true",
+                    help="service: only the first (default) configuration, with its half-load run")
+    ap.add_argument("--servers", type=int, default=1,
+                    help="also run the default configuration with this many detector server processes "
+                         "sharing the device (client process i talks to server i mod n)")
     args = ap.parse_args()
     import torch
 
@@ -291,6 +358,14 @@ def main() -> None:
     def save() -> None:
         Path(args.out).write_text(json.dumps(report, indent=2))
 
+    if args.null:
+        args.skip = ["model", "decode", "service"]
+        procs = max(1, args.procs)
+        report["service_null"] = [service_bench(
+            jpegs, device="cpu", duration=args.duration, procs=procs, streams=max(1, 24 // procs), fpb=16,
+            window=4, max_batch=128, concurrency=1, device_decode=True, half_load=True,
+            null_model=NullModel(args.null_hit_every))]
+        save()
     if "model" not in args.skip:
         try:
             report["model_only"] = model_only([1, 8] if args.tiny else [1, 8, 32, 128], device,
@@ -308,7 +383,13 @@ def main() -> None:
             print("decode failed:", repr(exc), flush=True)
         save()
     if "service" not in args.skip:
-        if args.tiny:
+        if args.servers > 1 or args.only_first:
+            configs = [dict(procs=args.procs, streams=1 if args.tiny else max(1, 24 // args.procs),
+                            fpb=4 if args.tiny else 16, window=2 if args.tiny else 4,
+                            max_batch=8 if args.tiny else 128, concurrency=2, device_decode=None,
+                            half_load=True)]
+            configs = [dict(c, servers=n) for c in configs for n in sorted({1, args.servers})]
+        elif args.tiny:
             configs = [dict(procs=1, streams=2, fpb=4, window=2, max_batch=8, concurrency=1,
                             device_decode=None, half_load=True),
                        dict(procs=1, streams=2, fpb=4, window=2, max_batch=8, concurrency=2,
@@ -332,11 +413,12 @@ def main() -> None:
             save()
     save()
     print("\n== summary ==")
-    print(json.dumps({k: v for k, v in report.items() if k != "service"}, indent=1))
-    for run in report.get("service", []):
+    print(json.dumps({k: v for k, v in report.items() if not k.startswith("service")}, indent=1))
+    for run in report.get("service_null", []) + report.get("service", []):
         if "max" in run:
             c = run["config"]
-            line = (f"service batch<={c['max_batch_size']} conc={c['inference_concurrency']} "
+            line = (f"service x{c.get('servers', 1)} batch<={c['max_batch_size']} "
+                    f"conc={c['inference_concurrency']} "
                     f"gpu_decode={c['device_decode']} streams={c['procs'] * c['streams_per_proc']}: "
                     f"max {run['max']['frames_per_s']:.0f} fps ({run['max']['got']}/{run['max']['sent']}, "
                     f"err {run['max']['errors']})")

@@ -1,7 +1,9 @@
 """Dynamic batching across every stream and camera: the GPU sees full batches, callers see one frame.
 
-Frames wait in a bounded queue; one collector takes up to ``max_batch_size`` of them, waiting at
-most ``max_wait_ms`` for a partial batch to fill, and runs the model in a worker thread so the event
+Callers hand in groups of frames (one FrameBatch: one queue entry and one future, not one per
+frame). Frames wait in a bounded queue; one collector takes up to ``max_batch_size`` of them
+(splitting a group across batches when it does not fit), waiting at most ``max_wait_ms`` for a
+partial batch to fill, and runs the model in a worker thread so the event
 loop keeps serving gRPC. A full queue blocks ``submit``, which stops the gRPC reader, which lets
 HTTP/2 flow control push back on the gateway: backpressure end to end.
 
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,10 +40,19 @@ class InferenceError(RuntimeError):
 Versioned = tuple[Sequence[RawDetectionLike], str]  # detections + the model version that made them
 
 
-@dataclass(slots=True)
-class _Item:
-    image: np.ndarray | bytes
-    future: asyncio.Future[Versioned]
+Outcome = Versioned | Exception  # per frame: its detections, or why it has none (FrameError, ...)
+
+
+@dataclass(slots=True, eq=False)
+class _Group:
+    """The frames of one caller (one FrameBatch): one queue entry and one future for all of them,
+    not one per frame. A group larger than the room left in a batch is split across batches."""
+
+    images: Sequence[np.ndarray | bytes]
+    future: asyncio.Future[list[Outcome]]
+    results: list[Outcome | None]
+    remaining: int       # frames whose outcome is still unknown
+    taken: int = 0       # frames handed to a batch so far
 
 
 class DynamicBatcher:
@@ -53,7 +65,11 @@ class DynamicBatcher:
         self._inflight: set[asyncio.Task[None]] = set()
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max_queue)
+        self.max_queue = max(1, max_queue)
+        self._pending: deque[_Group] = deque()
+        self._queued = 0  # frames waiting (counted from admission, so waiters cannot overshoot)
+        self._space: deque[tuple[int, asyncio.Future[None]]] = deque()  # callers waiting for room
+        self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._cuda = str(getattr(model, "device", "")).startswith("cuda")
 
@@ -74,10 +90,16 @@ class DynamicBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        while not self._queue.empty():  # nobody will run these: tell their callers
-            item = self._queue.get_nowait()
-            if not item.future.done():
-                item.future.set_exception(InferenceError("detector is shutting down"))
+        shutting = InferenceError("detector is shutting down")
+        while self._pending:  # nobody will run these: tell their callers
+            group = self._pending.popleft()
+            if not group.future.done():
+                group.future.set_exception(shutting)
+        self._queued = 0
+        while self._space:
+            _, waiter = self._space.popleft()
+            if not waiter.done():
+                waiter.set_exception(shutting)
         metrics.QUEUE_DEPTH.set(0)
 
     @property
@@ -91,12 +113,57 @@ class DynamicBatcher:
     async def submit_versioned(self, image: np.ndarray | bytes) -> Versioned:
         """Detections for one RGB image (or JPEG bytes, for a model with ``predict_jpeg``), and the
         version of the model that produced them. A frame the model cannot decode raises FrameError."""
+        [outcome] = await self.submit_many([image])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def submit_many(self, images: Sequence[np.ndarray | bytes]) -> list[Outcome]:
+        """One outcome per image, in order: (detections, model version), or the exception that
+        frame alone got (FrameError: undecodable; InferenceError: its model call failed). One
+        queue entry and one future for the lot. Waits (backpressure) while the queue is full;
+        raises InferenceError when the batcher is not running or shuts down meanwhile."""
         if not self.running:
             raise InferenceError("batcher is not running")
-        future: asyncio.Future[Versioned] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(image, future))
-        metrics.QUEUE_DEPTH.set(self._queue.qsize())
-        return await future
+        n = len(images)
+        if n == 0:
+            return []
+        await self._admit(n)
+        group = _Group(images, asyncio.get_running_loop().create_future(), [None] * n, n)
+        self._pending.append(group)
+        metrics.QUEUE_DEPTH.set(self._queued)
+        self._arrived.set()
+        return await group.future  # type: ignore[return-value]
+
+    async def _admit(self, n: int) -> None:
+        """Reserve room for ``n`` frames, first come first served. A group larger than the whole
+        queue is let in when the queue is empty, so it is never refused for good."""
+        if not self._space and (self._queued == 0 or self._queued + n <= self.max_queue):
+            self._queued += n
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._space.append((n, waiter))
+        try:
+            await waiter  # _make_room reserved our n frames before waking us
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._queued -= n  # woken and cancelled at once: give the room back
+            with contextlib.suppress(ValueError):
+                self._space.remove((n, waiter))
+            self._make_room()
+            raise
+
+    def _make_room(self) -> None:
+        while self._space:
+            n, waiter = self._space[0]
+            if waiter.done():  # cancelled while waiting
+                self._space.popleft()
+                continue
+            if self._queued and self._queued + n > self.max_queue:
+                return
+            self._space.popleft()
+            self._queued += n
+            waiter.set_result(None)
 
     async def _run(self) -> None:
         if self.concurrency == 1:
@@ -116,64 +183,89 @@ class DynamicBatcher:
             for task in list(self._inflight):
                 task.cancel()
 
-    async def _collect(self) -> list[_Item]:
-        batch = [await self._queue.get()]
-        deadline = time.monotonic() + self.max_wait_s
-        while len(batch) < self.max_batch_size:
-            try:
-                batch.append(self._queue.get_nowait())
+    def _take(self, parts: list[tuple[_Group, int, int]], size: int) -> int:
+        """Move queued frames into ``parts`` until the batch is full; returns the new size."""
+        while self._pending and size < self.max_batch_size:
+            group = self._pending[0]
+            left = len(group.images) - group.taken
+            if group.future.done():  # its caller gave up (cancelled): skip what is left of it
+                self._pending.popleft()
+                self._queued -= left
                 continue
-            except asyncio.QueueEmpty:
-                pass
+            take = min(left, self.max_batch_size - size)
+            parts.append((group, group.taken, group.taken + take))
+            group.taken += take
+            self._queued -= take
+            size += take
+            if group.taken == len(group.images):
+                self._pending.popleft()
+        self._make_room()
+        return size
+
+    async def _collect(self) -> list[tuple[_Group, int, int]]:
+        while not self._pending:
+            self._arrived.clear()
+            await self._arrived.wait()
+        parts: list[tuple[_Group, int, int]] = []
+        size = self._take(parts, 0)
+        deadline = time.monotonic() + self.max_wait_s
+        while size < self.max_batch_size:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
+            self._arrived.clear()
             try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                await asyncio.wait_for(self._arrived.wait(), remaining)
             except TimeoutError:
                 break
-        metrics.QUEUE_DEPTH.set(self._queue.qsize())
-        return batch
+            size = self._take(parts, size)
+        metrics.QUEUE_DEPTH.set(self._queued)
+        return parts
 
-    async def _infer(self, batch: list[_Item]) -> None:
-        live = [item for item in batch if not item.future.cancelled()]
+    async def _infer(self, parts: list[tuple[_Group, int, int]]) -> None:
+        live = [p for p in parts if not p[0].future.done()]
         if not live:
             return
-        metrics.BATCH_SIZE.observe(len(live))
+        inputs = [img for group, lo, hi in live for img in group.images[lo:hi]]
+        metrics.BATCH_SIZE.observe(len(inputs))
         model = self.model  # read once: a swap during this batch applies from the next one
         version = str(model.version)
         start = time.perf_counter()
         try:
-            inputs = [item.image for item in live]
             if all(isinstance(x, bytes) for x in inputs):
                 results = await asyncio.to_thread(model.predict_jpeg, inputs)  # type: ignore[attr-defined]
             else:
                 results = await asyncio.to_thread(model.predict, inputs)
-            if len(results) != len(live):
-                raise InferenceError(f"model returned {len(results)} results for {len(live)} images")
+            if len(results) != len(inputs):
+                raise InferenceError(f"model returned {len(results)} results for {len(inputs)} images")
         except asyncio.CancelledError:  # shutting down mid-batch: nobody will answer these frames
-            for item in live:
-                if not item.future.done():
-                    item.future.set_exception(InferenceError("detector is shutting down"))
+            for group, _, _ in live:
+                if not group.future.done():
+                    group.future.set_exception(InferenceError("detector is shutting down"))
             raise
         except Exception as exc:
-            log.exception("model call failed for a batch of %d frames", len(live))
+            log.exception("model call failed for a batch of %d frames", len(inputs))
             error = exc if isinstance(exc, InferenceError) else InferenceError(f"inference failed: {exc}")
-            for item in live:
-                if not item.future.done():
-                    item.future.set_exception(error)
+            for group, lo, hi in live:
+                self._settle(group, lo, [error] * (hi - lo))
             return
         finally:
             metrics.INFERENCE_SECONDS.observe(time.perf_counter() - start)
             if self._cuda:
                 metrics.GPU_MEMORY_BYTES.set(_cuda_memory())
-        for item, dets in zip(live, results, strict=True):
-            if item.future.done():
-                continue
-            if isinstance(dets, Exception):  # this frame alone failed (predict_jpeg: undecodable)
-                item.future.set_exception(dets)
-            else:
-                item.future.set_result((dets, version))
+        at = 0
+        for group, lo, hi in live:
+            # an Exception in a slot: that frame alone failed (predict_jpeg: undecodable)
+            self._settle(group, lo, [r if isinstance(r, Exception) else (r, version)
+                                     for r in results[at:at + hi - lo]])
+            at += hi - lo
+
+    @staticmethod
+    def _settle(group: _Group, lo: int, outcomes: list[Outcome]) -> None:
+        group.results[lo:lo + len(outcomes)] = outcomes
+        group.remaining -= len(outcomes)
+        if group.remaining <= 0 and not group.future.done():
+            group.future.set_result(group.results)  # type: ignore[arg-type]
 
 
 def _cuda_memory() -> float:

@@ -15,6 +15,7 @@ import logging
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -91,9 +92,15 @@ class EvidencePublisher:
         self._queues: list[asyncio.Queue[ViolationJob]] = [asyncio.Queue(per_queue) for _ in range(workers)]
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Annotation (decode + draw + encode, milliseconds of CPU) runs on its own thread, never on
+        # the event loop and never queued among the model's worker threads: a burst of new
+        # violations costs one core at most, and the frame path keeps its threads.
+        self._annotator: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
         self._stopping = False
+        if self._annotator is None:
+            self._annotator = ThreadPoolExecutor(1, thread_name_prefix="evidence-annotate")
         self._tasks = [asyncio.create_task(self._work(q), name=f"evidence-{i}")
                        for i, q in enumerate(self._queues)]
 
@@ -106,6 +113,9 @@ class EvidencePublisher:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._annotator is not None:
+            self._annotator.shutdown(wait=False)
+            self._annotator = None
         for q in self._queues:
             while not q.empty():
                 self._drop(q.get_nowait(), "shutdown")
@@ -149,7 +159,11 @@ class EvidencePublisher:
         raw_key = annotated_key = ""
         if job.transition.phase is Phase.STARTED and job.jpeg:
             raw_key, annotated_key = job.snapshot_keys()
-            picture = await asyncio.to_thread(self._annotate, job)
+            if self._annotator is not None:
+                loop = asyncio.get_running_loop()
+                picture = await loop.run_in_executor(self._annotator, self._annotate, job)
+            else:
+                picture = await asyncio.to_thread(self._annotate, job)
             await self._retrying("store", lambda: self.store.put(raw_key, job.jpeg, "image/jpeg"))
             await self._retrying("store", lambda: self.store.put(annotated_key, picture, "image/jpeg"))
         event = build_event(job, self.producer, raw_key, annotated_key)

@@ -23,6 +23,9 @@ class FireWatch:
         self._last_attended: dict[int, datetime] = {}
         self._last_seen: dict[int, datetime] = {}
 
+    def __len__(self) -> int:
+        return len(self._last_seen)
+
     def observe(self, detections: Sequence[Detection], when: datetime) -> frozenset[int]:
         """Track ids of flames unattended for at least ``unattended_s`` at ``when``."""
         persons = [d for d in detections if d.label == "person"]

@@ -70,26 +70,22 @@ class DetectorServicer(pb_grpc.DetectorServicer):
                    responses: asyncio.Queue[pb.DetectionBatch | BaseException | None],
                    slots: asyncio.Semaphore) -> None:
         try:
+            frames = list(batch.frames)  # one pass over the repeated field
             # Profiles come "before the frames that use them": apply them before this batch's
             # frames are judged, but after the previous batch's frames were.
             try:
-                analysed: list[Analysed] = await self.pipeline.analyse(batch.frames)
+                analysed: list[Analysed] = await self.pipeline.analyse(frames)
             except Exception as exc:  # still answer this batch: every FrameBatch gets a DetectionBatch
                 log.exception("analysing batch %s failed", batch.batch_id)
-                analysed = [Analysed(error=f"internal error: {type(exc).__name__}")] * len(batch.frames)
-            if previous is not None:
+                analysed = [Analysed(error=f"internal error: {type(exc).__name__}")] * len(frames)
+            if previous is not None and not previous.done():
                 await asyncio.gather(previous, return_exceptions=True)
             for profile in batch.profiles:
                 self.pipeline.update_profile(profile)
             out = pb.DetectionBatch(batch_id=batch.batch_id, model_version=_batch_version(
                 analysed, self.pipeline.model_version))
-            for frame, item in zip(batch.frames, analysed, strict=True):
-                try:
-                    out.results.append(self.pipeline.judge(frame, item))
-                except Exception as exc:  # one frame's bug must not fail the other frames
-                    log.exception("judging frame %s failed", frame.frame_id)
-                    out.results.append(pb.FrameResult(frame_id=frame.frame_id, camera_id=frame.camera_id,
-                                                      error=f"internal error: {type(exc).__name__}"))
+            # Results are built in place (no per-frame message copied into the reply).
+            self.pipeline.judge_batch(frames, analysed, out)
             responses.put_nowait(out)
         finally:
             slots.release()

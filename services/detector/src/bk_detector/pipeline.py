@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,10 @@ class _Camera:
     last_at: datetime | None = None       # capture time of the newest frame
     last_mono: float = field(default_factory=time.monotonic)  # when that frame arrived here
 
+    def quiet(self) -> bool:
+        """No tracks, no flames, no votes: a frame without detections changes nothing here."""
+        return not len(self.tracker) and not len(self.fire) and not len(self.voter)
+
 
 class DetectionPipeline:
     def __init__(self, *, settings: DetectorSettings, batcher: DynamicBatcher, evidence: EvidencePublisher,
@@ -72,6 +77,7 @@ class DetectionPipeline:
         )
         self._profiles: dict[CameraKey, CameraProfile] = {}
         self._cameras: dict[CameraKey, _Camera] = {}
+        self._defaults: dict[CameraKey, CameraProfile] = {}  # cameras without a profile (yet)
 
     # -- profiles ---------------------------------------------------------------------------------
 
@@ -90,35 +96,50 @@ class DetectionPipeline:
         return None
 
     def profile(self, tenant_id: str, camera_id: str) -> CameraProfile:
-        return self._profiles.get((tenant_id, camera_id)) or default_profile(tenant_id, camera_id)
+        key = (tenant_id, camera_id)
+        found = self._profiles.get(key) or self._defaults.get(key)
+        if found is None:  # built once per camera, not once per frame
+            found = self._defaults[key] = default_profile(tenant_id, camera_id)
+        return found
 
     # -- the concurrent half ----------------------------------------------------------------------
 
     async def analyse(self, frames: Sequence[pb.Frame]) -> list[Analysed]:
-        """Decode and detect every frame; one bad frame never holds up the others."""
+        """Decode and detect every frame; one bad frame never holds up the others. The frames go to
+        the batcher as one group (one queue entry, one future), not one task per frame."""
         if self.device_decode:
             # Header checks are microseconds: inline. Only frames the GPU decoder does not take
             # (progressive JPEGs) are decoded here, on worker threads.
-            checked = [self._check(f) for f in frames]
-            decoded = await asyncio.gather(*(
-                asyncio.to_thread(self._decode, f) if item.error == "cpu" else _ready(item)
-                for f, item in zip(frames, checked, strict=True)))
+            items = [self._check(f) for f in frames]
+            cpu = [i for i, item in enumerate(items) if item.error == "cpu"]
+            if cpu:
+                done = await asyncio.gather(*(asyncio.to_thread(self._decode, frames[i]) for i in cpu))
+                for i, item in zip(cpu, done, strict=True):
+                    items[i] = item
         else:
             # One thread per frame: libjpeg releases the GIL, so a batch decodes on every core.
-            decoded = await asyncio.gather(*(asyncio.to_thread(self._decode, f) for f in frames))
-
-        async def detect(item: Analysed) -> Analysed:
-            payload = item.jpeg if item.jpeg is not None else item.image
-            if payload is None:
-                return item
-            try:
-                raw, version = await self.batcher.submit_versioned(payload)
-            except (InferenceError, FrameError) as exc:
-                return Analysed(error=str(exc))
-            dets = [Detection(d.label, float(d.score), clamp_box(d.box), dict(d.attributes)) for d in raw]
-            return Analysed(image=item.image, detections=dets, model_version=version, detected=True)
-
-        return list(await asyncio.gather(*(detect(item) for item in decoded)))
+            items = list(await asyncio.gather(*(asyncio.to_thread(self._decode, f) for f in frames)))
+        todo = [i for i, item in enumerate(items) if item.jpeg is not None or item.image is not None]
+        if not todo:
+            return items
+        payloads = [items[i].jpeg if items[i].jpeg is not None else items[i].image for i in todo]
+        try:
+            outcomes = await self.batcher.submit_many(payloads)  # type: ignore[arg-type]
+        except (InferenceError, FrameError) as exc:
+            for i in todo:
+                items[i] = Analysed(error=str(exc))
+            return items
+        for i, outcome in zip(todo, outcomes, strict=True):
+            item = items[i]
+            if isinstance(outcome, Exception):  # FrameError (undecodable) or its batch's InferenceError
+                items[i] = Analysed(error=str(outcome))
+                continue
+            raw, version = outcome
+            # Most frames show nothing: no Detection objects to build for them.
+            item.detections = [Detection(d.label, float(d.score), clamp_box(d.box), dict(d.attributes))
+                               for d in raw] if raw else ()
+            item.model_version, item.detected = version, True
+        return items
 
     def _decode(self, frame: pb.Frame) -> Analysed:
         if not frame.tenant_id or not frame.camera_id:
@@ -134,35 +155,65 @@ class DetectionPipeline:
         """Device decode: validate without decoding; error "cpu" = decode this one on the CPU."""
         if not frame.tenant_id or not frame.camera_id:
             return Analysed(error="frame without tenant_id/camera_id")
+        jpeg = frame.jpeg  # one read: every read of a proto bytes field copies it
         try:
-            _, _, sequential = check_jpeg(frame.jpeg, max_bytes=self.settings.max_frame_bytes,
+            _, _, sequential = check_jpeg(jpeg, max_bytes=self.settings.max_frame_bytes,
                                           max_pixels=self.settings.max_pixels)
         except FrameError as exc:
             return Analysed(error=str(exc))
-        return Analysed(jpeg=frame.jpeg) if sequential else Analysed(error="cpu")
+        return Analysed(jpeg=jpeg) if sequential else Analysed(error="cpu")
 
     # -- the ordered half -------------------------------------------------------------------------
 
     def judge(self, frame: pb.Frame, analysed: Analysed) -> pb.FrameResult:
         """Masks, tracking, rules and voting for one frame; call in capture order per camera."""
-        result = pb.FrameResult(frame_id=frame.frame_id, camera_id=frame.camera_id)
+        out = pb.DetectionBatch()
+        self.judge_batch([frame], [analysed], out)
+        return out.results[0]
+
+    def judge_batch(self, frames: Sequence[pb.Frame], analysed: Sequence[Analysed],
+                    out: pb.DetectionBatch) -> None:
+        """``judge`` for a whole batch, in order, appending one FrameResult per frame to ``out``.
+        A frame whose judgement fails gets an error result; the others are not affected."""
+        results = out.results
+        counts: dict[tuple[str, str], int] = {}
+        for frame, item in zip(frames, analysed, strict=True):
+            try:
+                outcome = self._judge_one(frame, item, results)
+            except Exception as exc:  # one frame's bug must not fail the other frames
+                log.exception("judging frame %s failed", frame.frame_id)
+                results.add(frame_id=frame.frame_id, camera_id=frame.camera_id,
+                            error=f"internal error: {type(exc).__name__}")
+                continue
+            counts[outcome] = counts.get(outcome, 0) + 1
+        for (tenant, outcome), n in counts.items():  # one counter update per batch, not per frame
+            metrics.FRAMES.labels(tenant, outcome).inc(n)
+
+    def _judge_one(self, frame: pb.Frame, analysed: Analysed, results: Any) -> tuple[str, str]:
+        """Judge one frame and add its result (last, so a failure adds nothing); returns the
+        (tenant, outcome) to count."""
+        tenant_id, camera_id = frame.tenant_id, frame.camera_id
         if analysed.error or not analysed.detected:
-            result.error = analysed.error or "no image"
-            metrics.FRAMES.labels(frame.tenant_id or "unknown", "rejected").inc()
-            return result
-        profile = self.profile(frame.tenant_id, frame.camera_id)
+            results.add(frame_id=frame.frame_id, camera_id=camera_id, error=analysed.error or "no image")
+            return tenant_id or "unknown", "rejected"
+        profile = self.profile(tenant_id, camera_id)
         cam = self._camera(frame, profile)
         when = self._capture_time(frame, cam)
-        dets = cam.tracker.update(apply_masks(analysed.detections, profile.masks), when)
+        raw = analysed.detections
+        if not raw and cam.quiet():
+            # The common case: nothing seen, nothing remembered. The full path below would prune
+            # empty tracks, find no flames, no candidates and no votes: only the clock moves.
+            results.add(frame_id=frame.frame_id, camera_id=camera_id)
+            return tenant_id, "ok"
+        dets = cam.tracker.update(apply_masks(raw, profile.masks) if raw else (), when)
         unattended = cam.fire.observe(dets, when)
         candidates = evaluate(dets, profile, when, default_min_score=self.settings.default_min_score,
-                              unattended_flames=unattended)
+                              unattended_flames=unattended) if dets else []
         for transition in cam.voter.observe(candidates, when):
-            self._emit(cam, transition, frame, dets, analysed.model_version)
-        result.detections.extend(_to_proto(d) for d in dets)
-        result.violations.extend(cam.voter.active())
-        metrics.FRAMES.labels(frame.tenant_id, "ok").inc()
-        return result
+            self._emit(cam, transition, frame, dets, analysed.model_version, analysed.jpeg)
+        results.add(frame_id=frame.frame_id, camera_id=camera_id, detections=[_to_proto(d) for d in dets],
+                    violations=cam.voter.active())
+        return tenant_id, "ok"
 
     def sweep(self) -> int:
         """End violations on cameras that went quiet, forget long-idle cameras; returns transitions."""
@@ -176,6 +227,7 @@ class DetectionPipeline:
                     emitted += 1
             if idle >= IDLE_FORGET_S and not cam.voter.active():
                 del self._cameras[key]
+                self._defaults.pop(key, None)
         return emitted
 
     def _camera(self, frame: pb.Frame, profile: CameraProfile) -> _Camera:
@@ -208,12 +260,13 @@ class DetectionPipeline:
         return when
 
     def _emit(self, cam: _Camera, transition: Transition, frame: pb.Frame | None,
-              dets: Sequence[Detection], model_version: str = "") -> None:
+              dets: Sequence[Detection], model_version: str = "", jpeg: bytes | None = None) -> None:
         job = ViolationJob(transition=transition, camera=cam.context,
                            model_version=model_version or self.model_version)
         if transition.phase is Phase.STARTED and frame is not None:
             # Only the JPEG bytes wait in the queue; the annotator decodes them again at full size.
-            job.jpeg, job.detections = frame.jpeg, list(dets)
+            # The bytes the header check already read, when there are any: no second copy.
+            job.jpeg, job.detections = jpeg if jpeg is not None else frame.jpeg, list(dets)
         self.evidence.submit(job)
 
 
