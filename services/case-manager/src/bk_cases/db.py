@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
-from sqlalchemy import MetaData
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import DateTime, MetaData, bindparam, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
@@ -37,6 +37,15 @@ class Base(DeclarativeBase):
 inbox, outbox = add_messaging_tables(Base.metadata)
 
 
+# A multi-row VALUES insert is compiled anew for every batch (its size varies): ~10 % of the
+# consumer's CPU under a burst. unnest() of one array keeps a single cached statement.
+_CLAIM_PG = text(
+    "INSERT INTO bus_inbox (consumer, event_id, handled_at) "
+    "SELECT :consumer, unnest(CAST(:ids AS VARCHAR(64)[])), :now "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+
+
 async def claim_events(session: AsyncSession, *, consumer: str, event_ids: Iterable[str]) -> set[str]:
     """``bkcore.db.claim_event`` for many events in one statement; returns the ids claimed now
     (the others were handled before). Rolls back with the caller's transaction."""
@@ -44,8 +53,11 @@ async def claim_events(session: AsyncSession, *, consumer: str, event_ids: Itera
     if not ids:
         return set()
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = datetime.now(UTC)
+    if dialect == "postgresql":  # one array parameter: the statement is compiled once, not per batch size
+        rows = await session.execute(_CLAIM_PG, {"consumer": consumer, "ids": ids, "now": now})
+        return set(rows.scalars().all())
+    insert = sqlite.insert
     stmt = (
         insert(inbox)
         .values([{"consumer": consumer, "event_id": e, "handled_at": now} for e in ids])

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from bk_cases.audit.views import router as audit_router
 from bk_cases.auth.views import router as auth_router
 from bk_cases.cases.consumers import subscribe_all
-from bk_cases.cases.scheduled import Sweeper
+from bk_cases.cases.scheduled import Sweeper, UpdateFlusher
 from bk_cases.cases.views import router as cases_router
 from bk_cases.context import Context
 from bk_cases.db import DEFAULT_SCHEMA, MIGRATIONS, import_models, outbox
@@ -38,6 +38,7 @@ class CaseService(Service):
         self.ctx = Context(db=db, runtime=runtime, settings=settings)
         self.ctx.relay = OutboxRelay(db, outbox, runtime.bus, poll_s=settings.outbox_poll_s)
         self.sweeper = Sweeper(self.ctx)
+        self.flusher = UpdateFlusher(self.ctx)
         self.channels = channels or default_channels(settings)
         self.app = self._build_app()
         self._consumers_subscribed = False
@@ -74,9 +75,11 @@ class CaseService(Service):
         assert self.ctx.relay is not None
         self.ctx.relay.start()
         self.sweeper.start()
+        self.flusher.start()
 
     async def stop(self) -> None:
         await self.sweeper.stop()
+        await self.flusher.stop()
         if self.ctx.relay is not None:
             await self.ctx.relay.stop()
         if self.channels.webhook is not None:

@@ -10,8 +10,9 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.audit import service as audit
@@ -140,6 +141,8 @@ async def record(
                 **(data or {}),
             },
         )
+    if case.update_pending_since is not None:
+        case.update_pending_since = None  # this event carries the merged count: nothing left to tell
     await enqueue(
         session,
         "cases.v1",
@@ -162,8 +165,12 @@ async def intake(ctx: Context, session: AsyncSession, signal: Signal) -> tuple[C
     if current is not None:
         if _joins(ctx, current, signal):
             _merge(current, signal, now)
-            # Merges are not transitions: no audit entry, but read models still see the count grow.
-            await enqueue(session, "cases.v1", _merged(current, now))
+            # Merges are not transitions: no audit entry, but read models still see the count grow
+            # (coalesced: at most one cases.v1 per case per ``case_update_coalesce_s``).
+            if ctx.settings.case_update_coalesce_s > 0:
+                _mark_pending(current, now)
+            else:
+                await enqueue(session, "cases.v1", _merged(current, now))
             return current, False
         current.open_key = None  # out of the window: it stays in the loop but stops aggregating
         await session.flush()
@@ -218,8 +225,42 @@ async def intake_many(ctx: Context, session: AsyncSession, signals: Sequence[Sig
         for signal, site in singles:
             await _open_case(ctx, session, signal, site, None, now, flush=False)
             opened += 1
-    await enqueue_many(session, [("cases.v1", _merged(case, now)) for case in merged.values()])
+    if ctx.settings.case_update_coalesce_s > 0:  # told later by flush_case_updates, coalesced
+        for case in merged.values():
+            _mark_pending(case, now)
+    else:
+        await enqueue_many(session, [("cases.v1", _merged(case, now)) for case in merged.values()])
     return opened
+
+
+def _mark_pending(case: Case, now: datetime) -> None:
+    if case.update_pending_since is None:  # the first untold merge dates the pending update
+        case.update_pending_since = now
+
+
+async def flush_case_updates(ctx: Context, *, force: bool = False, limit: int = 2000) -> int:
+    """Tell read models (``cases.v1`` "merged", the case's current state) about the cases whose
+    merges have waited ``case_update_coalesce_s`` (all of them with ``force``); returns how many.
+
+    One event per case however many repeats joined it meanwhile, so a burst of repeats costs the
+    bus a few events per case rather than one per consumer batch. Replicas may flush at once: rows
+    are taken with SKIP LOCKED (PostgreSQL), so each pending update is told once.
+    """
+    now = ctx.runtime.clock.now()
+    stmt = select(Case).where(Case.update_pending_since.is_not(None))
+    if not force:
+        stmt = stmt.where(
+            Case.update_pending_since <= now - timedelta(seconds=ctx.settings.case_update_coalesce_s)
+        )
+    stmt = stmt.order_by(Case.update_pending_since).limit(limit).with_for_update(skip_locked=True)
+    async with ctx.db.session() as session:
+        due = (await session.scalars(stmt)).all()
+        for case in due:
+            case.update_pending_since = None
+        await enqueue_many(session, [("cases.v1", _merged(case, now)) for case in due])
+    if due:
+        ctx.wake_relay()
+    return len(due)
 
 
 def _joins(ctx: Context, current: Case, signal: Signal) -> bool:

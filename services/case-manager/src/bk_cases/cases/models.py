@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bk_cases.coltypes import UTCDateTime
@@ -22,6 +22,12 @@ class Case(Base):
         Index("ix_cases_scope", "tenant_id", "org_path", "created_at"),
         Index("ix_cases_site", "tenant_id", "site_id", "status"),
         Index("ix_cases_due", "status", "deadline"),
+        Index(
+            "ix_cases_update_pending",
+            "update_pending_since",
+            postgresql_where=text("update_pending_since IS NOT NULL"),
+            sqlite_where=text("update_pending_since IS NOT NULL"),
+        ),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64))
@@ -53,6 +59,9 @@ class Case(Base):
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     recheck_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Merges (a repeat bumping occurrences) not yet told in cases.v1: set at the first such merge,
+    # cleared when a cases.v1 carrying the case's current state is written (coalesced updates).
+    update_pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class CaseEvent(Base):

@@ -10,16 +10,32 @@ import asyncio
 import contextlib
 import logging
 
+from prometheus_client import Counter, Gauge
+from sqlalchemy import func, select
+
 from bk_cases.cases import routing
 from bk_cases.cases import service as cases
 from bk_cases.cases.enums import Action, CardLevel, RiskClass
-from bk_cases.cases.flows import SYSTEM, _message, record
+from bk_cases.cases.flows import SYSTEM, _message, flush_case_updates, record
+from bk_cases.cases.models import Case
 from bk_cases.cases.rules import AWAITING_SITE, card_due
 from bk_cases.context import Context
 from bk_cases.directory.rules import parent_path
 from bk_cases.notifications.flows import flush_digests, notify
 
 log = logging.getLogger(__name__)
+
+#: The PrometheusRule BKCaseDeadlinesBreached alerts on its rate. Counted once per card given (a
+#: case going overdue gets "yellow", its escalation "red"), by the replica whose sweep gave it.
+DEADLINE_BREACHED = Counter(
+    "bk_cases_deadline_breached_total",
+    "case deadlines breached: yellow (overdue) and red (escalated) cards given by the sweep",
+    ["tenant", "risk_class", "card"],
+)
+#: Open cases past their deadline (still waiting on the site), as of this replica's last sweep.
+OVERDUE_OPEN = Gauge("bk_cases_overdue_open", "open cases past their deadline, at the last sweep", ["tenant"])
+_overdue_tenants: set[str] = set()
+_CARD_LABEL = {CardLevel.YELLOW: "yellow", CardLevel.RED: "red"}
 
 
 async def sweep_once(ctx: Context) -> dict[str, int]:
@@ -73,10 +89,63 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
                 cooldown_s=ctx.settings.notify_cooldown_s,
             )
             counts["red" if card == CardLevel.RED else "yellow"] += 1
+            DEADLINE_BREACHED.labels(
+                tenant=case.tenant_id, risk_class=RiskClass(case.risk_class).name, card=_CARD_LABEL[card]
+            ).inc()
         counts["digests"] = await flush_digests(session, now=now, cooldown_s=ctx.settings.notify_cooldown_s)
+        await _count_overdue(session, now)
     if any(counts.values()):
         ctx.wake_relay()
     return counts
+
+
+async def _count_overdue(session, now) -> None:  # type: ignore[no-untyped-def]
+    """Refresh ``bk_cases_overdue_open`` (one grouped count over the ``ix_cases_due`` index)."""
+    rows = (
+        await session.execute(
+            select(Case.tenant_id, func.count())
+            .where(Case.status.in_(sorted(AWAITING_SITE)), Case.deadline < now)
+            .group_by(Case.tenant_id)
+        )
+    ).all()
+    counts = {tenant_id: int(n) for tenant_id, n in rows}
+    for tenant_id in _overdue_tenants - counts.keys():  # none left overdue: 0, not a stale count
+        OVERDUE_OPEN.labels(tenant=tenant_id).set(0)
+    for tenant_id, n in counts.items():
+        OVERDUE_OPEN.labels(tenant=tenant_id).set(n)
+    _overdue_tenants.update(counts)
+
+
+class UpdateFlusher:
+    """Background task telling read models of coalesced merges (``flush_case_updates``)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._ctx.settings.case_update_coalesce_s > 0:
+            self._task = asyncio.create_task(self._run(), name="case-update-flusher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        # Checked a few times per window, so an update waits at most ~1.25 windows.
+        tick = min(1.0, max(0.05, self._ctx.settings.case_update_coalesce_s / 4))
+        while True:
+            try:
+                while await flush_case_updates(self._ctx) == 2000:
+                    pass  # more due: go on
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("case update flush failed; retrying")
+            await asyncio.sleep(tick)
 
 
 class Sweeper:
