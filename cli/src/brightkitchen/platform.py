@@ -44,6 +44,7 @@ class PlatformOptions:
     port: int = 8080            # 0 = any free port
     seed_demo: bool = True
     simulated_cameras: bool = True     # seed the demo's simulated cameras
+    camera_ids: tuple[str, ...] = ()   # only these demo cameras (empty = all of them)
     sim_fps: float = 2.0
     detector_model: object | None = None   # a model object to use instead of the shipped one
     clock: Clock | None = None

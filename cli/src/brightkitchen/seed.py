@@ -37,4 +37,5 @@ async def seed_cameras(platform: Platform) -> None:
          "scenario": cam.scenario, "sample_fps": platform.options.sim_fps,
          "profile": {"timezone": demo_data.TIMEZONE}}
         for site in demo_data.SITES for cam in site.cameras
+        if not platform.options.camera_ids or cam.id in platform.options.camera_ids
     ])
