@@ -9,30 +9,12 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import uvicorn
-
 from bk_cases.service import CaseService, create_service
 from bk_cases.settings import CaseSettings
 from bkcore.logging import setup_logging
 from bkcore.runtime import build_runtime
 from bkcore.settings import load_settings
-
-
-async def serve(settings: CaseSettings) -> None:
-    runtime = build_runtime(settings)
-    service = create_service(runtime, settings)
-    await service.start()
-    await runtime.bus.start()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            service.app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False
-        )
-    )
-    try:
-        await server.serve()
-    finally:
-        await runtime.bus.stop()
-        await service.stop()
+from bkcore.standalone import serve_standalone
 
 
 async def verify_audit(settings: CaseSettings, tenant: str | None) -> int:
@@ -57,7 +39,7 @@ def main(argv: list[str]) -> int:
     setup_logging(settings.service_name, settings.log_level, settings.log_json)
     if argv[:1] == ["verify-audit"]:
         return asyncio.run(verify_audit(settings, argv[1] if len(argv) > 1 else None))
-    asyncio.run(serve(settings))
+    serve_standalone(CaseSettings, create_service)
     return 0
 
 

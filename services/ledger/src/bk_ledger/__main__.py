@@ -1,34 +1,8 @@
 """Run the ledger on its own: ``python -m bk_ledger`` (settings from ``BK_*`` environment variables)."""
 
-from __future__ import annotations
-
-import asyncio
-
-import uvicorn
-
 from bk_ledger.service import create_service
 from bk_ledger.settings import LedgerSettings
-from bkcore.logging import setup_logging
-from bkcore.runtime import build_runtime
-from bkcore.settings import load_settings
-
-
-async def main() -> None:
-    settings = load_settings(LedgerSettings)
-    setup_logging(settings.service_name, settings.log_level, settings.log_json)
-    runtime = build_runtime(settings)
-    service = create_service(runtime, settings)
-    await service.start()
-    await runtime.bus.start()
-    server = uvicorn.Server(
-        uvicorn.Config(service.app, host=settings.http_host, port=settings.http_port, log_config=None)
-    )
-    try:
-        await server.serve()
-    finally:
-        await service.stop()
-        await runtime.bus.stop()
-
+from bkcore.standalone import serve_standalone
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    serve_standalone(LedgerSettings, create_service)
