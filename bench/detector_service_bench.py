@@ -267,7 +267,8 @@ async def _serve(settings_kw: dict[str, Any], work: Any, model: Any = None) -> A
     try:
         info = {"device": service.model.device, "precision": service.model.precision,  # type: ignore[union-attr]
                 "device_decode": service.pipeline.device_decode,  # type: ignore[union-attr]
-                "concurrency": service._batcher.concurrency}  # type: ignore[union-attr]
+                "concurrency": service._batcher.concurrency,  # type: ignore[union-attr]
+                "buckets": list(getattr(service.model, "buckets", ()))}
         print(f"service up: {info}", flush=True)
         return info, await asyncio.to_thread(work, service.grpc_address)
     finally:
@@ -287,10 +288,11 @@ def _extra_server(settings_kw: dict[str, Any], q: Any, stop: Any) -> None:
 
 def service_bench(jpegs: list[bytes], *, device: str, procs: int, streams: int, fpb: int, window: int,
                   duration: float, max_batch: int, concurrency: int, device_decode: bool | None,
-                  half_load: bool, null_model: Any = None, servers: int = 1) -> dict[str, Any]:
+                  half_load: bool, null_model: Any = None, servers: int = 1,
+                  buckets: str = "auto", warmup_s: float = 3.0) -> dict[str, Any]:
     kw = {"device": device, "max_batch_size": max_batch, "max_wait_ms": 4.0, "max_queue_frames": 8192,
           "max_inflight_batches": window, "inference_concurrency": concurrency,
-          "device_decode": device_decode, "evidence_max_pending": 200}
+          "device_decode": device_decode, "evidence_max_pending": 200, "batch_buckets": buckets}
 
     ctx = mp.get_context("spawn")
     q, stop = ctx.Queue(), ctx.Event()
@@ -301,7 +303,7 @@ def service_bench(jpegs: list[bytes], *, device: str, procs: int, streams: int, 
     def work(first: str) -> dict[str, Any]:
         address = [first] + [q.get(timeout=300) for _ in extra]
         drive(address, jpegs, procs=procs, streams=streams, frames_per_batch=fpb, window=window,
-              duration=min(3.0, duration))  # warm-up: cudnn autotune, allocator, thread pools
+              duration=min(warmup_s, duration))  # warm-up: allocator, thread pools, client processes
         peak = drive(address, jpegs, procs=procs, streams=streams, frames_per_batch=fpb, window=window,
                      duration=duration)
         print(f"  max load: {peak['frames_per_s']:.0f} frames/s, {peak['got']}/{peak['sent']} answered, "
@@ -342,6 +344,10 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=6, help="client processes (24 streams in all)")
     ap.add_argument("--only-first", action="store_true",
                     help="service: only the first (default) configuration, with its half-load run")
+    ap.add_argument("--buckets", default="auto",
+                    help="BK_BATCH_BUCKETS for the service runs: sizes every model call is padded to "
+                         "(auto: 8..max batch on CUDA, off on CPU; off: no padding)")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each measurement")
     ap.add_argument("--servers", type=int, default=1,
                     help="also run the default configuration with this many detector server processes "
                          "sharing the device (client process i talks to server i mod n)")
@@ -406,7 +412,8 @@ def main() -> None:
             print(f"service: {cfg}", flush=True)
             try:
                 report["service"].append(service_bench(jpegs, device=device, duration=2.0 if args.tiny
-                                                       else args.duration, **cfg))
+                                                       else args.duration, buckets=args.buckets,
+                                                       warmup_s=args.warmup, **cfg))
             except Exception as exc:
                 report["service"].append({"config": cfg, "error": repr(exc)})
                 print("service run failed:", repr(exc), flush=True)
@@ -418,6 +425,7 @@ def main() -> None:
         if "max" in run:
             c = run["config"]
             line = (f"service x{c.get('servers', 1)} batch<={c['max_batch_size']} "
+                    f"buckets={c.get('buckets')} "
                     f"conc={c['inference_concurrency']} "
                     f"gpu_decode={c['device_decode']} streams={c['procs'] * c['streams_per_proc']}: "
                     f"max {run['max']['frames_per_s']:.0f} fps ({run['max']['got']}/{run['max']['sent']}, "

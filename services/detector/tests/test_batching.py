@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -94,3 +95,24 @@ async def test_submit_after_stop_is_refused() -> None:
     batcher = DynamicBatcher(ScriptedModel(), max_batch_size=2, max_wait_ms=1, max_queue=2)
     with pytest.raises(InferenceError, match="not running"):
         await batcher.submit(IMG)
+
+
+async def test_model_runs_on_its_own_warmed_up_inference_threads() -> None:
+    warmed: list[str] = []
+
+    class Warm(ScriptedModel):
+        def warm_up(self) -> None:
+            time.sleep(0.01)
+            warmed.append(threading.current_thread().name)
+
+    model = Warm(echo, delay_s=0.02)
+    batcher = DynamicBatcher(model, max_batch_size=2, max_wait_ms=1, max_queue=64, concurrency=2)
+    await batcher.start()
+    try:
+        assert sorted(warmed) == ["bk-infer-0_0", "bk-infer-1_0"]  # once per inference thread
+        await asyncio.gather(*(batcher.submit(tagged(i)) for i in range(12)))
+        await batcher.warm_up(model)  # a model about to be swapped in: again, once per thread
+    finally:
+        await batcher.stop()
+    assert len(warmed) == 4 and set(warmed) == {"bk-infer-0_0", "bk-infer-1_0"}
+    assert set(model.threads) <= set(warmed)  # every batch ran on one of the two warmed threads

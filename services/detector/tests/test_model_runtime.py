@@ -76,3 +76,86 @@ def test_exports(tmp_path) -> None:
     import onnx
 
     onnx.checker.check_model(onnx.load(str(onnx_path)))
+
+
+def _jpegs(n: int) -> list[bytes]:
+    import io
+
+    from PIL import Image
+
+    scen = demo_scenarios(0)
+    out = []
+    for i in range(n):
+        arr, _ = scen[i % len(scen)].render(3.0 + i, 640, 360)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="JPEG", quality=85)
+        out.append(buf.getvalue())
+    return out
+
+
+def _same(a: list, b: list) -> None:
+    assert len(a) == len(b)
+    for fa, fb in zip(a, b, strict=True):
+        assert [d.label for d in fa] == [d.label for d in fb]
+        for da, db in zip(fa, fb, strict=True):
+            assert da.score == pytest.approx(db.score, abs=1e-3)
+            assert da.box == pytest.approx(db.box, abs=1e-3)
+
+
+def _sizes(rt: ModelRuntime) -> tuple[list[int], object]:
+    """Batch sizes the network itself is called with, from now on."""
+    seen: list[int] = []
+    handle = rt.model.register_forward_hook(lambda _m, args, _out: seen.append(int(args[0].shape[0])))
+    return seen, handle
+
+
+def test_bucket_padding_changes_no_result(runtime: ModelRuntime) -> None:
+    padded = ModelRuntime(runtime.model, runtime.meta, "cpu", half=False, buckets="4,8")
+    assert padded.buckets == (4, 8) and padded.max_batch == 8
+    assert [padded.bucket_for(n) for n in (1, 4, 5, 8)] == [4, 4, 8, 8]
+    jpegs = _jpegs(11)
+    seen, handle = _sizes(padded)
+    try:
+        got = padded.predict_jpeg(jpegs)  # 11 frames: chunks of 8 and 3 -> model calls of 8 and 4
+        rgb = [runtime._decode_jpegs([j])[0].permute(1, 2, 0).numpy() for j in jpegs[:3]]
+        got_rgb = padded.predict(rgb)
+    finally:
+        handle.remove()
+    assert seen == [8, 4, 4]
+    want = runtime.predict_jpeg(jpegs)  # unpadded: calls of 11 (max_batch 64)
+    assert any(want), "the scenes should show something"
+    _same(got, want)
+    _same(got_rgb, runtime.predict(rgb))
+    det = padded.predict_tensor(torch.zeros(3, 3, padded.input_height, padded.input_width, dtype=torch.uint8))
+    assert det.scores.shape[0] == 3 and det.boxes.shape[0] == 3  # padded rows dropped
+
+
+def test_bad_frames_are_not_padding(runtime: ModelRuntime) -> None:
+    padded = ModelRuntime(runtime.model, runtime.meta, "cpu", half=False, buckets=[4])
+    jpegs = _jpegs(2)
+    out = padded.predict_jpeg([jpegs[0], b"\xff\xd8not a jpeg", jpegs[1]])
+    assert isinstance(out[1], Exception) and not isinstance(out[0], Exception)
+    _same([out[0], out[2]], runtime.predict_jpeg(jpegs))
+
+
+def test_warm_up_runs_each_bucket_once(runtime: ModelRuntime) -> None:
+    padded = ModelRuntime(runtime.model, runtime.meta, "cpu", half=False, buckets=(2, 1, 4, 2))
+    seen, handle = _sizes(padded)
+    try:
+        assert padded.warm_up() == [1, 2, 4]
+    finally:
+        handle.remove()
+    assert seen == [1, 2, 4]
+    assert ModelRuntime(runtime.model, runtime.meta, "cpu", half=False).warm_up() == []  # no buckets: no-op
+
+
+def test_bucket_settings() -> None:
+    from bk_detector.settings import DetectorSettings
+
+    s = DetectorSettings(max_batch_size=128)
+    assert s.buckets_for("cuda") == (8, 16, 32, 64, 128) and s.buckets_for("cpu") == ()
+    assert DetectorSettings(max_batch_size=100).buckets_for("cuda:0") == (8, 16, 32, 64, 100)
+    assert DetectorSettings(batch_buckets="64, 16,32").buckets_for("cpu") == (16, 32, 64)
+    assert DetectorSettings(batch_buckets="off").buckets_for("cuda") == ()
+    with pytest.raises(ValueError):
+        DetectorSettings(batch_buckets="8,x")

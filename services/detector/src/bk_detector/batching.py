@@ -10,6 +10,11 @@ HTTP/2 flow control push back on the gateway: backpressure end to end.
 Items are decoded RGB arrays, or, when the model decodes on its own device (``predict_jpeg``:
 nvJPEG on the GPU), the JPEG bytes themselves: a batch of bytes is decoded in one batched call.
 
+Model calls run on the batcher's own inference threads, one per batch in flight, always the same
+ones (not the event loop's shared default pool): per-thread GPU state (the CUDA stream, cuDNN's
+execution-plan cache) stays warm, and ``warm_up`` runs the model's warm-up (each padded batch
+size once, see ``ModelRuntime``) on every one of them before the first batch.
+
 ``swap_model`` replaces the model between two batches: the batch being run finishes on the model
 it started with, the next one runs on the new model, and no queued frame is lost or run twice.
 Each result carries the version of the model that produced it.
@@ -23,6 +28,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +78,9 @@ class DynamicBatcher:
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._cuda = str(getattr(model, "device", "")).startswith("cuda")
+        # One single-thread executor per batch in flight; _infer borrows an idle one.
+        self._workers: list[ThreadPoolExecutor] = []
+        self._idle: deque[ThreadPoolExecutor] = deque()
 
     def swap_model(self, model: DetectionModel) -> DetectionModel:
         """Use ``model`` from the next batch on; returns the previous one. Call on the event loop:
@@ -82,7 +91,24 @@ class DynamicBatcher:
 
     async def start(self) -> None:
         if self._task is None:
+            if not self._workers:
+                self._workers = [ThreadPoolExecutor(1, thread_name_prefix=f"bk-infer-{i}")
+                                 for i in range(self.concurrency)]
+                self._idle = deque(self._workers)
+            await self.warm_up(self.model)
             self._task = asyncio.create_task(self._run(), name="detector-batcher")
+
+    async def warm_up(self, model: DetectionModel) -> None:
+        """Run ``model.warm_up`` (if it has one) once on each inference thread. Before ``start``
+        there are no threads yet: ``start`` warms its model up itself."""
+        fn = getattr(model, "warm_up", None)
+        if fn is None or not self._workers:
+            return
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        await asyncio.gather(*(loop.run_in_executor(ex, fn) for ex in self._workers))
+        log.info("model warmed up on %d inference threads in %.2f s", len(self._workers),
+                 time.perf_counter() - start)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -101,6 +127,9 @@ class DynamicBatcher:
             if not waiter.done():
                 waiter.set_exception(shutting)
         metrics.QUEUE_DEPTH.set(0)
+        for ex in self._workers:  # a model call still running finishes on its own
+            ex.shutdown(wait=False, cancel_futures=True)
+        self._workers, self._idle = [], deque()
 
     @property
     def running(self) -> bool:
@@ -231,11 +260,12 @@ class DynamicBatcher:
         model = self.model  # read once: a swap during this batch applies from the next one
         version = str(model.version)
         start = time.perf_counter()
+        # An idle inference thread (there is always one: at most `concurrency` batches run at
+        # once); the event loop's default pool only if the batcher was never started.
+        worker = self._idle.popleft() if self._idle else None
         try:
-            if all(isinstance(x, bytes) for x in inputs):
-                results = await asyncio.to_thread(model.predict_jpeg, inputs)  # type: ignore[attr-defined]
-            else:
-                results = await asyncio.to_thread(model.predict, inputs)
+            fn = model.predict_jpeg if all(isinstance(x, bytes) for x in inputs) else model.predict  # type: ignore[attr-defined]
+            results = await asyncio.get_running_loop().run_in_executor(worker, fn, inputs)
             if len(results) != len(inputs):
                 raise InferenceError(f"model returned {len(results)} results for {len(inputs)} images")
         except asyncio.CancelledError:  # shutting down mid-batch: nobody will answer these frames
@@ -250,6 +280,8 @@ class DynamicBatcher:
                 self._settle(group, lo, [error] * (hi - lo))
             return
         finally:
+            if worker is not None and worker in self._workers:
+                self._idle.append(worker)
             metrics.INFERENCE_SECONDS.observe(time.perf_counter() - start)
             if self._cuda:
                 metrics.GPU_MEMORY_BYTES.set(_cuda_memory())

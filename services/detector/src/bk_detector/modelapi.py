@@ -42,8 +42,11 @@ class DetectionModel(Protocol):
         """One list of detections per HxWx3 uint8 RGB image. Blocking; runs in a worker thread."""
 
 
-def load_model(path: Path | None, device: str, half: bool | None) -> DetectionModel:
-    """The real model. Imported here, lazily, so torch loads only when a service starts."""
+def load_model(path: Path | None, device: str, half: bool | None,
+               buckets: Sequence[int] | None = None, cudnn_benchmark: bool = False) -> DetectionModel:
+    """The real model. Imported here, lazily, so torch loads only when a service starts.
+    ``buckets``: batch sizes every model call is padded to (None/empty = no padding)."""
     from bk_detector.model.runtime import ModelRuntime
 
-    return ModelRuntime.load(path, device=device, half=half)
+    return ModelRuntime.load(path, device=device, half=half, buckets=tuple(buckets or ()),
+                             cudnn_benchmark=cudnn_benchmark)

@@ -62,7 +62,8 @@ class DetectorService(Service):
 
                 path = await resolve_artefact(self.registry, s.model_name, s.model_version, SHIPPED)
             # Loading weights is blocking and slow (seconds): keep the event loop free meanwhile.
-            self.model = await asyncio.to_thread(load_model, path, s.device, s.half)
+            self.model = await asyncio.to_thread(load_model, path, s.device, s.half,
+                                                 *self._padding(s.device))
         log.info("model loaded", extra={"model": self.model.name, "version": self.model.version,
                                         "device": self.model.device, "precision": self.model.precision})
         on_cuda = str(self.model.device).startswith("cuda")
@@ -89,6 +90,14 @@ class DetectorService(Service):
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="detector-sweeper")
         log.info("detector serving gRPC", extra={"address": self.grpc_address})
 
+    def _padding(self, device: str) -> tuple[tuple[int, ...], bool]:
+        """load_model's (buckets, cudnn_benchmark) for ``device`` ("auto" = what load picks)."""
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return self.settings.buckets_for(device), self.settings.cudnn_benchmark
+
     def _device_decode(self, model: DetectionModel) -> bool:
         wanted = self.settings.device_decode
         able = hasattr(model, "predict_jpeg") and (
@@ -111,7 +120,9 @@ class DetectorService(Service):
                 path = await self.registry.fetch(s.model_name, version)
                 device = str(self.model.device)
                 half = self.model.precision == "fp16"
-                model = await asyncio.to_thread(load_model, path, device, half)
+                model = await asyncio.to_thread(load_model, path, device, half, *self._padding(device))
+            # every inference thread runs each bucket once before the first batch on this model
+            await self._batcher.warm_up(model)
             old = self.model
             # Between two awaits: the loop runs nothing else, so these four move together.
             self.pipeline.device_decode = self._device_decode(model)

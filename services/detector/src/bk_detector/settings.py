@@ -46,6 +46,15 @@ class DetectorSettings(CoreSettings):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto, cpu or cuda")
     half: bool | None = Field(None, description="fp16 inference; unset = auto (fp16 on CUDA only)")
     max_batch_size: int = Field(32, ge=1, le=1024, description="most frames per model call")
+    batch_buckets: str = Field(
+        "auto", description="batch sizes every model call is padded to, e.g. '8,16,32,64,128': the "
+        "GPU sees a few fixed shapes, each run once at start (warm-up), instead of every size from 1 "
+        "to BK_MAX_BATCH_SIZE, each new one stalling for cuDNN plans; 'off' = no padding; auto = "
+        "8,16,32,64,128 capped at BK_MAX_BATCH_SIZE (which is always one) on CUDA, off on CPU"
+    )
+    cudnn_benchmark: bool = Field(
+        False, description="torch.backends.cudnn.benchmark on CUDA (autotunes each bucket at warm-up)"
+    )
     max_wait_ms: float = Field(
         10.0, ge=0, le=1000, description="how long a partial batch waits for more frames"
     )
@@ -106,4 +115,22 @@ class DetectorSettings(CoreSettings):
     def _window_fits(self) -> DetectorSettings:
         if self.vote_min_observations > self.vote_window:
             raise ValueError("BK_VOTE_MIN_OBSERVATIONS must not exceed BK_VOTE_WINDOW")
+        self.buckets_for("cuda")  # a malformed BK_BATCH_BUCKETS fails at start, not at load
         return self
+
+    def buckets_for(self, device: str) -> tuple[int, ...]:
+        """The model-call sizes to pad to on ``device`` (() = no padding)."""
+        spec = self.batch_buckets.strip().lower()
+        if spec == "auto":
+            if not device.startswith("cuda"):
+                return ()  # on the CPU padding is pure extra work, and shapes cost nothing
+            return (*(b for b in (8, 16, 32, 64, 128) if b < self.max_batch_size), self.max_batch_size)
+        if spec in ("", "off", "none", "0"):
+            return ()
+        try:
+            sizes = sorted({int(x) for x in spec.replace(" ", ",").split(",") if x})
+        except ValueError:
+            raise ValueError(f"BK_BATCH_BUCKETS: comma-separated sizes, auto or off, not {spec!r}") from None
+        if not sizes or sizes[0] < 1:
+            raise ValueError(f"BK_BATCH_BUCKETS: sizes must be positive, not {spec!r}")
+        return tuple(sizes)

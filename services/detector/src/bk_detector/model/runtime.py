@@ -1,4 +1,13 @@
-"""ModelRuntime: what the detector service calls to turn frames into raw detections."""
+"""ModelRuntime: what the detector service calls to turn frames into raw detections.
+
+Fixed batch shapes on the GPU: with ``buckets`` set, every model call is padded (zero images) up
+to the smallest bucket that holds it, and the padded rows' outputs are dropped. The dynamic
+batcher hands over batches of any size from 1 to its maximum; without buckets each new size is a
+new shape for every convolution, and cuDNN builds an execution plan per layer for it (PyTorch
+keeps those plans in a *per-thread* cache), which stalled the service for seconds at a time.
+``warm_up`` runs each bucket once in the calling thread: the batcher calls it on each of its
+inference threads before serving.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +33,26 @@ class RawDetection:
     attributes: dict[str, float]  # person only: chef_hat, mask, uniform, gloves -> P(worn)
 
 
+def parse_buckets(spec: str | list[int] | tuple[int, ...] | None) -> tuple[int, ...]:
+    """``"8,16,32"`` (or a list) -> sorted unique positive sizes; ``""``/``"off"``/None -> ()."""
+    if spec is None:
+        return ()
+    if isinstance(spec, str):
+        spec = spec.strip().lower()
+        if spec in ("", "off", "none", "0"):
+            return ()
+        items = [int(x) for x in spec.replace(" ", ",").split(",") if x]
+    else:
+        items = [int(x) for x in spec]
+    if any(b < 1 for b in items):
+        raise ValueError(f"batch buckets must be positive: {spec!r}")
+    return tuple(sorted(set(items)))
+
+
 class ModelRuntime:
     def __init__(
-        self, model: torch.nn.Module, meta: dict, device: str, half: bool, max_batch: int = 64
+        self, model: torch.nn.Module, meta: dict, device: str, half: bool, max_batch: int = 64,
+        buckets: tuple[int, ...] | list[int] | str | None = None,
     ) -> None:
         self.labels: list[str] = list(meta["labels"])
         self.attribute_names: list[str] = list(meta["attributes"])
@@ -44,25 +70,74 @@ class ModelRuntime:
             fuse_bn(model).to(device=device, dtype=self._dtype, memory_format=torch.channels_last).eval()
         )
         self._person = self.labels.index("person") if "person" in self.labels else -1
+        self.buckets: tuple[int, ...] = ()
+        self.set_buckets(buckets)
+
+    def set_buckets(self, buckets: tuple[int, ...] | list[int] | str | None) -> None:
+        """Pad every model call to one of these batch sizes (() = no padding). A chunk never
+        exceeds the largest bucket, so the model sees no other shape."""
+        self.buckets = parse_buckets(buckets)
+        if self.buckets:
+            self.max_batch = self.buckets[-1]
+
+    def bucket_for(self, n: int) -> int:
+        """The padded size of a model call of ``n`` frames (``n`` itself without buckets)."""
+        for b in self.buckets:
+            if b >= n:
+                return b
+        return n
+
+    @torch.inference_mode()
+    def warm_up(self) -> list[int]:
+        """Run the whole GPU path (resize, forward, box decoding, copy back) once per bucket, in
+        the calling thread and on its stream: cuDNN's execution plans and the stream are
+        per-thread, so each inference thread must warm up itself. Returns the sizes run."""
+        done: list[int] = []
+        stream = self._stream()
+        ctx = torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+        with ctx:
+            for b in self.buckets:
+                img = torch.zeros((3, self.input_height, self.input_width), dtype=torch.uint8,
+                                  device=self.device)
+                self._run_chunk([img] * b)
+                done.append(b)
+            if stream is not None:
+                stream.synchronize()
+        return done
 
     @classmethod
-    def load(cls, path: Path | None = None, device: str = "auto", half: bool | None = None) -> ModelRuntime:
-        """Load an artefact directory (None = the shipped kitchen-v1); fp16 by default on CUDA only."""
+    def load(cls, path: Path | None = None, device: str = "auto", half: bool | None = None,
+             buckets: tuple[int, ...] | list[int] | str | None = None,
+             cudnn_benchmark: bool | None = None) -> ModelRuntime:
+        """Load an artefact directory (None = the shipped kitchen-v1); fp16 by default on CUDA only.
+        ``cudnn_benchmark`` sets ``torch.backends.cudnn.benchmark`` (process-wide) on CUDA: off by
+        default, as measured; with buckets it autotunes each bucket once, during ``warm_up``."""
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         half = device.startswith("cuda") if half is None else half
+        if device.startswith("cuda"):
+            torch.backends.cudnn.benchmark = bool(cudnn_benchmark)
         model, meta = load_artifact(Path(path) if path is not None else SHIPPED)
-        return cls(model, meta, device, half)
+        return cls(model, meta, device, half, buckets=buckets)
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        """N,... -> bucket,... with zero rows after the real ones (x itself when it fits exactly)."""
+        b = self.bucket_for(len(x))
+        if b == len(x):
+            return x
+        return torch.cat([x, x.new_zeros((b - len(x), *x.shape[1:]))])
 
     @torch.inference_mode()
     def predict_tensor(self, batch: torch.Tensor, k: int = 64) -> Detections:
         """Fast path: uint8 N,3,H,W already at input size and on the device; results stay on the device."""
+        n = len(batch)
         x = (
-            batch.to(self.device, non_blocking=True)
+            self._pad(batch.to(self.device, non_blocking=True))
             .to(self._dtype)
             .contiguous(memory_format=torch.channels_last)
         )
-        return decode(self.model(x), len(self.labels), k)
+        det = decode(self.model(x), len(self.labels), k)
+        return det if len(x) == n else Detections(*(t[:n] for t in det))
 
     def _resize(self, img: np.ndarray) -> torch.Tensor:
         t = (
@@ -107,11 +182,15 @@ class ModelRuntime:
                     out.append(FrameError(f"not an image: not a decodable JPEG ({str(exc)[:120]})"))
             return out
 
-    def _fit(self, images: list[torch.Tensor]) -> torch.Tensor:
-        """3xHxW uint8 device tensors of any sizes -> N,3,h,w float at input size (same-size
-        frames are resized together: one kernel per camera resolution, not per frame)."""
+    def _fit(self, images: list[torch.Tensor], rows: int | None = None) -> torch.Tensor:
+        """3xHxW uint8 device tensors of any sizes -> rows,3,h,w float at input size (same-size
+        frames are resized together: one kernel per camera resolution, not per frame). Rows past
+        the images (bucket padding) are zeros."""
         size = (self.input_height, self.input_width)
-        out = torch.empty((len(images), 3, *size), device=self.device, dtype=torch.float32)
+        rows = max(rows or 0, len(images))
+        out = torch.empty((rows, 3, *size), device=self.device, dtype=torch.float32)
+        if rows > len(images):
+            out[len(images):].zero_()
         groups: dict[tuple[int, int], list[int]] = {}
         for i, im in enumerate(images):
             groups.setdefault((int(im.shape[-2]), int(im.shape[-1])), []).append(i)
@@ -147,13 +226,21 @@ class ModelRuntime:
             order = sorted(images)
             for s in range(0, len(order), self.max_batch):
                 chunk = order[s:s + self.max_batch]
-                x = self._fit([images[i] for i in chunk]).to(self._dtype)
-                x = x.contiguous(memory_format=torch.channels_last)
-                det = decode(self.model(x), len(self.labels))
-                keep = det.scores >= self.thresholds[det.labels]
-                for i, frame in zip(chunk, self._to_python(det, keep), strict=True):
+                for i, frame in zip(chunk, self._run_chunk([images[i] for i in chunk]), strict=True):
                     results[i] = frame
             return results
+
+    def _run_chunk(self, images: list[torch.Tensor]) -> list[list[RawDetection]]:
+        """Device uint8 images (any sizes, at most max_batch) -> detections, padded to a bucket;
+        the padded rows' outputs are dropped before anything is read back."""
+        n = len(images)
+        x = self._fit(images, self.bucket_for(n)).to(self._dtype)
+        x = x.contiguous(memory_format=torch.channels_last)
+        det = decode(self.model(x), len(self.labels))
+        if len(x) != n:
+            det = Detections(*(t[:n] for t in det))
+        keep = det.scores >= self.thresholds[det.labels]
+        return self._to_python(det, keep)
 
     @torch.inference_mode()
     def predict(self, images: list[np.ndarray]) -> list[list[RawDetection]]:
@@ -161,8 +248,11 @@ class ModelRuntime:
         results: list[list[RawDetection]] = []
         for i in range(0, len(images), self.max_batch):
             chunk = torch.stack([self._resize(im) for im in images[i : i + self.max_batch]])
-            x = chunk.to(self._dtype).contiguous(memory_format=torch.channels_last)
+            n = len(chunk)
+            x = self._pad(chunk).to(self._dtype).contiguous(memory_format=torch.channels_last)
             det = decode(self.model(x), len(self.labels))
+            if len(x) != n:
+                det = Detections(*(t[:n] for t in det))
             keep = det.scores >= self.thresholds[det.labels]
             results.extend(self._to_python(det, keep))
         return results
