@@ -134,6 +134,23 @@ async def image_loaded(page: Page, selector: str, timeout_ms: int = STEP_TIMEOUT
     )
 
 
+async def videos_playing(page: Page, selector: str, *, count: int = 1, past_s: float = 1.0,
+                         timeout_ms: int = STEP_TIMEOUT_MS) -> list[dict[str, object]]:
+    """Wait until at least ``count`` <video>s at ``selector`` really play: decoded pictures and a
+    ``currentTime`` past ``past_s`` seconds (not just a <video> with a source). Returns their state."""
+    await page.wait_for_function(
+        """([sel, n, t]) => [...document.querySelectorAll(sel)].filter((v) =>
+             !v.paused && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > t).length >= n""",
+        arg=[selector, count, past_s],
+        timeout=timeout_ms,
+    )
+    return await page.eval_on_selector_all(  # type: ignore[no-any-return]
+        selector,
+        """(vs) => vs.map((v) => ({ currentTime: v.currentTime, width: v.videoWidth, height: v.videoHeight,
+             paused: v.paused, muted: v.muted, playsInline: v.playsInline }))""",
+    )
+
+
 def jpeg(seed: int, *, width: int = 640, height: int = 360) -> bytes:
     """A synthetic kitchen frame (bksynth), as JPEG bytes."""
     from PIL import Image

@@ -1,9 +1,10 @@
 """A parent in the H5 page, in headless Chromium against the whole platform on loopback.
 
 Logs in (the mini-program's code exchange), binds to a school with its invite code, watches the
-kitchen (zone stills; the live view of a simulated camera is refused with 409 and the page falls
-back to refreshed stills), reads today's ledger, rates the canteen and files a complaint with a
-photo, all by clicking; the complaint arrives over complaints.v1 as a case in the case-manager.
+kitchen (zone stills, then "看直播": the gateway encodes the simulated camera to HLS and the <video>
+really plays; a camera whose live view is refused falls back to refreshed stills), reads today's
+ledger, rates the canteen and files a complaint with a photo, all by clicking; the complaint arrives
+over complaints.v1 as a case in the case-manager.
 Screenshots: test-artifacts/browser/parent-*.png.
 """
 
@@ -30,6 +31,7 @@ from browser_helpers import (
     seed_todays_ledger,
     shots_on_failure,
     staff_headers,
+    videos_playing,
 )
 
 from bk_public.demo import demo_code
@@ -76,15 +78,27 @@ async def test_parent_logs_in_binds_watches_reads_rates_and_complains(tmp_path: 
             await image_loaded(page, '.cam[data-cam="lakeside-primary-prep"] img', timeout_ms=30_000)
             await parent.shot("03-kitchen")
 
-            # Live view: the gateway refuses HLS for simulated cameras (409); the page shows stills.
+            # Live view: the gateway encodes the simulated camera to H.264 HLS on demand (real cameras
+            # are remuxed); the <video> plays it, muted and inline (native HLS or the vendored hls.js).
             async with page.expect_response(lambda r: r.url.endswith("/live")) as live_info:
                 await page.click('[data-play="lakeside-primary-prep"]')
             live = await live_info.value
-            assert live.status == 409, await live.text()
+            assert live.status == 200, await live.text()
+            assert "/v1/live/lakeside-primary-prep/index.m3u8?" in (await live.json())["hls"]
+            await page.wait_for_selector('#player[data-mode="live"] video#video')
+            [video] = await videos_playing(page, "#player video#video", past_s=1.0, timeout_ms=20_000)
+            assert video["muted"] and video["playsInline"] and (video["width"], video["height"]) == (640, 360)
+            await parent.shot("04-live-video")
+
+            # A camera whose live view the gateway refuses (409): the page falls back to refreshed stills.
+            await page.route("**/cameras/lakeside-primary-storage/live", lambda route: route.fulfill(
+                status=409, json={"detail": "no live stream from this camera"}))
+            await page.click('[data-play="lakeside-primary-storage"]')
             await page.wait_for_selector('#player[data-mode="snapshot"]')
             await image_loaded(page, "#player img#live-still")
             assert "暂不支持直播" in await page.text_content("#play-note")
-            await parent.shot("04-live-fallback-snapshot")
+            assert await page.locator("#player video").count() == 0  # the live player was stopped
+            await parent.shot("05-live-refused-stills")
 
             # Today's ledger publicity: what the canteen recorded this morning, without names.
             await page.click('[data-tab="ledger"]')
@@ -92,7 +106,7 @@ async def test_parent_logs_in_binds_watches_reads_rates_and_complains(tmp_path: 
             ledger = await page.text_content("#ledger")
             assert "青菜" in ledger and "合格" in ledger and "番茄炒蛋" in ledger, ledger
             assert "陈强" not in ledger  # the tester's name is personal data
-            await parent.shot("05-ledger")
+            await parent.shot("06-ledger")
 
             # Rate: once a day.
             await page.click('[data-tab="rate"]')
@@ -109,7 +123,7 @@ async def test_parent_logs_in_binds_watches_reads_rates_and_complains(tmp_path: 
             await page.click("#complain")
             await page.wait_for_selector("#complain-msg.ok")
             complaint_id = (await page.text_content("#complain-msg")).split("编号")[1].split("，")[0].strip()
-            await parent.shot("06-rated-and-complained")
+            await parent.shot("07-rated-and-complained")
 
             # The complaint reached the case-manager through complaints.v1, photo included.
             supervisor = await staff_headers(client, "lakeside", "demo-lakeside")
@@ -130,7 +144,7 @@ async def test_parent_logs_in_binds_watches_reads_rates_and_complains(tmp_path: 
             # The public side of the site: score and (still empty) rectification publicity.
             await page.click('[data-tab="cases"]')
             await page.wait_for_selector("#score")
-            await parent.shot("07-score-and-cases")
+            await parent.shot("08-score-and-cases")
 
             parent.assert_no_js_errors()
 

@@ -29,3 +29,25 @@ async def test_service_token_of_another_tenant_sees_nothing(client, service) -> 
     assert (await client.get("/sites/lakeside-primary", headers=h)).status_code == 404
     # Other staff routes still refuse machine callers.
     assert (await client.get("/org-units", headers=h)).status_code == 403
+
+
+
+async def test_service_reads_a_case_of_its_tenant_but_may_not_act(  # type: ignore[no-untyped-def]
+    client, service, clock
+) -> None:
+    """The public API reads cases (parents' before/after pictures) as a service of one tenant."""
+    from conftest import eventually, login
+    from test_smoke import detection
+
+    await service.ctx.runtime.bus.publish("detections.v1", detection(clock, "smoking"))
+    staff = await login(client, "lakeside")
+
+    async def opened():  # type: ignore[no-untyped-def]
+        return (await client.get("/cases", headers=staff)).json()["items"]
+
+    case_id = (await eventually(opened))[0]["id"]
+    mine, other = _service_headers(service, "minghu"), _service_headers(service, "elsewhere")
+    r = await client.get(f"/cases/{case_id}", headers=mine)
+    assert r.status_code == 200 and r.json()["id"] == case_id
+    assert (await client.get(f"/cases/{case_id}", headers=other)).status_code == 404
+    assert (await client.post(f"/cases/{case_id}/dispatch", json={}, headers=mine)).status_code == 403

@@ -61,6 +61,8 @@ async def test_routes_of_the_owning_services(tmp_path: Path) -> None:
     up, seen = _upstream(tmp_path, handler)
     live = await up.live("minghu", "cam-1", 120)
     assert live["hls"].endswith("index.m3u8?exp=1&sig=x")
+    # The gateway, mounted under /api/gateway, named its play URLs from its host's root: put back.
+    assert live["hls"] == "http://gw/api/gateway/v1/live/cam-1/index.m3u8?exp=1&sig=x"
     assert live["snapshot"].endswith("snapshot.jpg?exp=1&sig=x")
     assert live["flv"] == "" and live["expires_at"] == "2026-09-01T04:02:00Z"
 

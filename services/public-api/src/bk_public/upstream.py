@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -43,6 +44,24 @@ class Upstream(Protocol):
 
     async def case(self, tenant_id: str, case_id: str) -> Json | None:
         """The case-manager's view of one case (for rectification evidence)."""
+
+
+def play_url_under(url: str, base: str) -> str:
+    """A gateway play URL, under the gateway's base path.
+
+    The gateway builds play URLs from the base it was reached at; mounted under a path prefix
+    (embedded: ``/api/gateway``) it can leave the prefix out (``http://host/v1/live/...``). A URL on
+    the gateway's own origin whose path lacks that prefix gets it back; any other URL (a public
+    live host, ZLMediaKit) is left alone.
+    """
+    if not url:
+        return url
+    u, b = urlsplit(url), urlsplit(base)
+    prefix = b.path.rstrip("/")
+    if (prefix and (u.scheme, u.netloc) == (b.scheme, b.netloc) and u.path.startswith("/v1/")
+            and not u.path.startswith(prefix + "/")):
+        return urlunsplit(u._replace(path=prefix + u.path))
+    return url
 
 
 class LiveUnavailable(UpstreamError):
@@ -80,9 +99,11 @@ class HttpUpstream:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _headers(self, tenant_id: str, role: Role = Role.SERVICE) -> dict[str, str]:
+    def _headers(self, tenant_id: str) -> dict[str, str]:
+        # Always as a service of this one tenant: never borrow a person's role.
         token = self._tokens.issue(
-            Principal(subject="public-api", tenant_id=tenant_id, role=role, name="public-api"), ttl_s=60
+            Principal(subject="public-api", tenant_id=tenant_id, role=Role.SERVICE, name="public-api"),
+            ttl_s=60,
         )
         return {"Authorization": f"Bearer {token}"}
 
@@ -93,12 +114,6 @@ class HttpUpstream:
         params = {k: v for k, v in params.items() if v is not None}
         try:
             resp = await self._client.request(method, url, params=params, headers=self._headers(tenant_id))
-            if resp.status_code == 403:
-                # Some staff-only routes do not admit machine callers yet: ask as the tenant's
-                # platform operator, which sees exactly the same tenant.
-                resp = await self._client.request(
-                    method, url, params=params, headers=self._headers(tenant_id, Role.PLATFORM_ADMIN)
-                )
         except httpx.HTTPError as exc:
             raise UpstreamError(f"{service} unreachable: {exc}") from None
         return resp
@@ -125,10 +140,11 @@ class HttpUpstream:
         if resp.status_code >= 400:
             raise UpstreamError(f"gateway {path} answered {resp.status_code}")
         data = resp.json()
+        base = self._base_urls()["gateway"]
         return {
-            "flv": data.get("flv") or data.get("flv_url") or "",
-            "hls": data.get("hls") or data.get("hls_url") or "",
-            "snapshot": data.get("snapshot_url") or "",
+            "flv": play_url_under(data.get("flv") or data.get("flv_url") or "", base),
+            "hls": play_url_under(data.get("hls") or data.get("hls_url") or "", base),
+            "snapshot": play_url_under(data.get("snapshot_url") or "", base),
             "expires_at": data.get("expires_at"),
         }
 

@@ -178,7 +178,10 @@ class GatewayService(Service):
             return next((sp for sp in await registry.specs(session=s) if sp.id == camera_id), None)
 
     async def open_live(self, cam: Camera, request_base: str) -> LiveOut:
-        """Start or join the camera's live view; raises LiveError (409/502) when it cannot."""
+        """Start or join the camera's live view; raises LiveError (409/502) when it cannot.
+
+        Embedded: real cameras are remuxed (no transcoding); simulated ones are rendered and
+        encoded to H.264 on demand, the gateway's one encoding path (see liveview.embedded)."""
         if not cam.enabled:
             raise LiveError(409, "the camera is disabled")
         spec = await self.spec_for(cam.id)
@@ -189,7 +192,13 @@ class GatewayService(Service):
         if not owns(cam.id, self.settings.gateway_id, self.settings.replicas):
             where = owner(cam.id, self.settings.replicas)
             raise LiveError(409, f"camera is served by gateway replica {where}; route live view by camera")
-        await self.embedded_live.open(spec)
+        sim_time_s = None
+        if source_kind(spec.source_url) == "sim":
+            # Encoded here, not remuxed (see liveview.embedded): start at the scenario time its
+            # pull worker last showed, so the live view shows what the detectors see.
+            worker = self.fleet.workers.get(cam.id)
+            sim_time_s = getattr(worker.latest, "time_s", None) if worker is not None else None
+        await self.embedded_live.open(spec, sim_time_s=sim_time_s)
         base = (self.settings.live_public_url or request_base).rstrip("/")
         exp = self.signer.expiry()
         return LiveOut(hls_url=base + self.signer.sign(play_path(cam.id, "index.m3u8"), exp), flv_url=None,

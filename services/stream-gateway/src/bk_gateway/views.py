@@ -124,7 +124,9 @@ def build_router(svc: GatewayService) -> APIRouter:
     async def live(camera_id: str, request: Request, p: Principal = read) -> LiveOut:
         cam = await load(camera_id, p)
         try:
-            return await svc.open_live(cam, str(request.base_url))
+            # Mounted under a prefix (/api/gateway in one process), base_url leaves the prefix out.
+            base = str(request.base_url).rstrip("/") + request.scope.get("root_path", "")
+            return await svc.open_live(cam, base)
         except LiveError as exc:
             raise HTTPException(exc.status, exc.message) from None
 

@@ -23,7 +23,7 @@ from bk_cases.cases.models import (
 from bk_cases.cases.rules import TransitionRefused, check_transition
 from bk_cases.context import Context
 from bk_cases.deps import STAFF, db_session, get_ctx, roles
-from bkcore.auth import Principal
+from bkcore.auth import Principal, Role
 from bkcore.objstore.base import validate_key
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -76,7 +76,8 @@ async def _url(ctx: Context, key: str) -> str | None:
 @router.get("/{case_id}", response_model=CaseDetail, summary="One case with timeline and evidence links")
 async def get_case(
     case_id: str,
-    p: Principal = Depends(roles(*STAFF)),
+    # Service: the public API reads closed cases (before/after pictures) for parents, in its tenant.
+    p: Principal = Depends(roles(*STAFF, Role.SERVICE)),
     ctx: Context = Depends(get_ctx),
     session: AsyncSession = Depends(db_session),
 ) -> CaseDetail:

@@ -3,8 +3,19 @@
 One pull per camera however many viewers: the first ``open`` starts a thread that copies the
 camera's video packets into FFmpeg's ``hls`` muxer in a private temp dir (rolling playlist of a few
 segments); every viewer request ``touch``es the session; a reaper stops a session nobody touched
-for ``live_grace_s`` and deletes its files. Simulated (``sim:``) cameras have no compressed stream
-to remux, so they are refused (409) rather than transcoded: live view must not cost CPU per viewer.
+for ``live_grace_s`` and deletes its files.
+
+Real cameras are never transcoded: they already send H.264/HEVC, and copying packets costs almost
+nothing, so live view does not cost CPU per camera (a camera in another codec is refused, 409).
+
+Simulated (``sim:``) cameras are the one place we *encode*: they are rendered in-process (bksynth)
+and have no compressed stream to remux, yet the demo and its browser tests must show parents and
+supervisors moving video. ``SimLiveSession`` renders the scenario itself at a modest size and rate
+(``SIM_LIVE_SIZE`` at ``SIM_LIVE_FPS``, about 10-15 % of one core per watched sim camera) and
+encodes it with libx264 (ultrafast, zerolatency, no B-frames, a keyframe every segment) straight
+into the same ``hls`` muxer path: same signed URLs, same viewer refresh, same grace-period stop,
+and only while someone watches. It is a demo/test convenience, bounded by the handful of
+simulated cameras; it is not a transcoding path for real cameras.
 """
 
 from __future__ import annotations
@@ -17,19 +28,27 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
+from av.video.frame import PictureType
 
 from bk_gateway.settings import GatewaySettings
+from bk_gateway.sources.base import SourceError
 from bk_gateway.sources.pyav import _options, classify
+from bk_gateway.sources.sim import load_scenario
 from bk_gateway.spec import CameraSpec
-from bk_gateway.urls import source_kind
+from bk_gateway.urls import SIM_PREFIX, source_kind
 
 log = logging.getLogger(__name__)
 REMUXABLE = frozenset({"h264", "hevc"})
 SEGMENT_RE = re.compile(r"^seg_\d{1,9}\.ts$")
 PLAYLIST = "index.m3u8"
+SIM_LIVE_FPS = 10              # frames/s of a simulated camera's live view: smooth enough, cheap
+SIM_LIVE_SIZE = (640, 360)     # width, height (even: yuv420p)
 
 
 class LiveError(Exception):
@@ -89,12 +108,14 @@ class LiveSession:
         finally:
             self.opened.set()
 
-    def _remux(self, inp: av.container.InputContainer, video: av.VideoStream) -> None:
-        seg = self._s.live_segment_s
-        opts = {"hls_time": f"{seg:g}", "hls_list_size": "6", "hls_allow_cache": "0",
+    def _hls_options(self) -> dict[str, str]:
+        """FFmpeg ``hls`` muxer: a rolling playlist of a few segments, old ones deleted."""
+        return {"hls_time": f"{self._s.live_segment_s:g}", "hls_list_size": "6", "hls_allow_cache": "0",
                 "hls_flags": "delete_segments+independent_segments+temp_file",
                 "hls_segment_filename": str(self.dir / "seg_%05d.ts")}
-        with av.open(str(self.dir / PLAYLIST), "w", format="hls", options=opts) as out:
+
+    def _remux(self, inp: av.container.InputContainer, video: av.VideoStream) -> None:
+        with av.open(str(self.dir / PLAYLIST), "w", format="hls", options=self._hls_options()) as out:
             ostream = out.add_stream_from_template(video)
             pace = source_kind(self.spec.source_url) == "file"  # a file plays at real time, like a camera
             t0: float | None = None
@@ -120,6 +141,68 @@ class LiveSession:
                 self.packets += 1
 
 
+class SimLiveSession(LiveSession):
+    """Live view of a simulated camera: its scenario rendered and encoded to H.264 on demand.
+
+    The one encoding path of the gateway (see the module docstring for why). The scenario clock
+    starts at ``start_at`` (the scenario time the camera's pull worker last showed, so viewers see
+    what the detector sees, within one sampling interval) and runs in real time; when rendering
+    falls behind, frames are skipped rather than the clock slowed. The session counts as opened
+    once the first segment is in the playlist, so the URL it hands out plays at once.
+    """
+
+    def __init__(self, spec: CameraSpec, root: Path, settings: GatewaySettings, *,
+                 start_at: float = 0.0, fps: int = SIM_LIVE_FPS,
+                 size: tuple[int, int] = SIM_LIVE_SIZE) -> None:
+        super().__init__(spec, root, settings)
+        self.start_at, self.fps, self.size = start_at, fps, size
+
+    def _run(self) -> None:
+        try:
+            render = load_scenario(self.spec.source_url[len(SIM_PREFIX):])
+            self.codec = "h264"
+            self._encode(render)
+        except SourceError as exc:
+            self.error = exc.message
+        except Exception as exc:  # any FFmpeg failure ends this session, clearly
+            self.error = f"encoding the simulated camera failed: {type(exc).__name__}: {exc}"
+            log.warning("live encode of %s ended: %s", self.spec.id, self.error)
+        finally:
+            self.opened.set()
+
+    def _encode(self, render: Callable[[float, int, int], np.ndarray]) -> None:
+        fps, (width, height) = self.fps, self.size
+        gop = max(1, round(fps * self._s.live_segment_s))  # a keyframe opens every segment
+        playlist = self.dir / PLAYLIST
+        with av.open(str(playlist), "w", format="hls", options=self._hls_options()) as out:
+            stream = out.add_stream("libx264", rate=fps)
+            cc = stream.codec_context
+            cc.width, cc.height, cc.pix_fmt = width, height, "yuv420p"
+            cc.time_base = Fraction(1, fps)
+            cc.gop_size = gop
+            cc.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "26",
+                          "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:forced-idr=1"}
+            t0 = time.monotonic()
+            pts, last_key = -1, -gop
+            while not self._stop.is_set():
+                due = t0 + (pts + 1) / fps
+                if self._stop.wait(max(0.0, due - time.monotonic())):
+                    break
+                pts = max(pts + 1, int((time.monotonic() - t0) * fps))  # behind: skip, keep real time
+                frame = av.VideoFrame.from_ndarray(render(self.start_at + pts / fps, width, height),
+                                                   format="rgb24")
+                frame.pts, frame.time_base = pts, cc.time_base
+                if pts - last_key >= gop:  # by time, so skipped frames do not stretch segments
+                    frame.pict_type, last_key = PictureType.I, pts
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+                    self.packets += 1
+                if not self.opened.is_set() and playlist.is_file():
+                    self.opened.set()  # the first segment is out: the URL plays at once
+            for packet in stream.encode(None):
+                out.mux(packet)
+
+
 class EmbeddedLive:
     """Live sessions of this replica, keyed by camera id."""
 
@@ -142,22 +225,26 @@ class EmbeddedLive:
         for cid in list(self.sessions):
             await self._end(cid)
 
-    async def open(self, spec: CameraSpec) -> LiveSession:
-        """Start (or join) the camera's live pull; raises LiveError when it cannot be remuxed."""
-        if source_kind(spec.source_url) == "sim":
-            raise LiveError(409, "simulated (sim:) cameras have no H.264 stream to remux for live view; "
-                                 "use the camera's snapshot instead")
+    async def open(self, spec: CameraSpec, *, sim_time_s: float | None = None) -> LiveSession:
+        """Start (or join) the camera's live pull; raises LiveError when it cannot be remuxed.
+
+        A simulated camera gets a ``SimLiveSession`` (rendered and encoded here) whose scenario
+        clock starts at ``sim_time_s``, the time its pull worker is at (0 if unknown).
+        """
+        sim = source_kind(spec.source_url) == "sim"
         async with self._lock:
             session = self.sessions.get(spec.id)
             if session is not None and (not session.alive or session.spec.stream_key() != spec.stream_key()):
                 await self._end(spec.id)
                 session = None
             if session is None:
-                session = LiveSession(spec, self.root, self._s)
+                session = (SimLiveSession(spec, self.root, self._s, start_at=sim_time_s or 0.0) if sim
+                           else LiveSession(spec, self.root, self._s))
                 session.start()
                 self.sessions[spec.id] = session
         session.touch()
-        await asyncio.to_thread(session.opened.wait, self._s.open_timeout_s + 1)
+        wait_s = self._s.open_timeout_s + 1 + (self._s.live_segment_s + 2 if sim else 0)
+        await asyncio.to_thread(session.opened.wait, wait_s)
         session.touch()  # the grace counts from the end of this request
         if session.error:
             await self._end(spec.id)

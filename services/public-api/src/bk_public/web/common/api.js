@@ -37,3 +37,11 @@ export function fmtTime(s) {
   const d = new Date(s);
   return isNaN(d) ? String(s) : d.toLocaleString();
 }
+
+// The gateway builds play URLs from the base it was reached at; mounted under API.gateway (the
+// embedded platform) it can leave that prefix out. Put it back for URLs on this origin.
+export function gatewayUrl(u) {
+  const url = new URL(u, location.href);
+  if (url.origin === location.origin && url.pathname.startsWith("/v1/")) url.pathname = API.gateway + url.pathname;
+  return url.href;
+}

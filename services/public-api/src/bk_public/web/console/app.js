@@ -3,7 +3,7 @@
 import { API, esc, fmtTime, makeClient } from "/common/api.js";
 import { getLang, setLang, t } from "/common/i18n.js";
 import { actionsFor, doAction, loadCase } from "/console/cases.js";
-import { renderLive, renderMap, renderSites, renderStats } from "/console/views.js";
+import { renderLive, renderMap, renderSites, renderStats, stopLive } from "/console/views.js";
 
 const api = makeClient("bk.console.token");
 const $ = (sel) => document.querySelector(sel);
@@ -134,11 +134,12 @@ async function showCase(id, force = false) {
 }
 
 const routes = { wall: showWall, board: showBoard, case: (id) => showCase(id, true), map: () => renderMap(api), stats: () => renderStats(api),
-  live: () => renderLive(api), sites: (id) => renderSites(api, id, state.me) };
+  live: (id) => renderLive(api, id), sites: (id) => renderSites(api, id, state.me) };
 
 async function route() {
   const [name, arg] = (location.hash.slice(1).split("?")[0] || "wall").split("/");
   document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === "#" + name));
+  stopLive();  // live players run only while the live view shows
   try { await (routes[name] || showWall)(arg && decodeURIComponent(arg)); }
   catch (err) {
     if (err.status === 401) return logout();
@@ -158,7 +159,7 @@ async function enter() {
 }
 
 function logout() {
-  state.source?.close(); api.token = "";
+  state.source?.close(); stopLive(); api.token = "";
   $("#shell").classList.add("hidden"); $("#login").classList.remove("hidden");
 }
 

@@ -1,6 +1,7 @@
 // Console views beyond the cases: SVG map (no tile server), statistics bars, multi-camera view, site profiles.
-import { API, esc, fmtTime } from "/common/api.js";
+import { API, esc, fmtTime, gatewayUrl } from "/common/api.js";
 import { t } from "/common/i18n.js";
+import { playHls } from "/common/player.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -41,24 +42,91 @@ export async function renderStats(api) {
     <div class="grid">${bars(st.by_day, t("By day"))}${bars(st.by_type, t("By type"))}${bars(st.by_site, t("By site"))}</div>`;
 }
 
-export async function renderLive(api) {
+// Multi-camera live view ("视频巡查"): the cameras of one site at a time, each a muted live video
+// (signed HLS from the gateway; native HLS or hls.js), up to LIVE_MAX at once; a camera the gateway
+// will not stream (409), or one past LIVE_MAX, shows its still refreshed every STILL_MS instead.
+// Leaving the view stops every player, so the gateway stops the streams after its grace period.
+const LIVE_MAX = 6, STILL_MS = 3000;
+const live = { players: new Map(), timer: null, seq: 0, stills: new Map() };
+
+export function stopLive() {
+  live.seq++;
+  clearTimeout(live.timer);
+  live.players.forEach((p) => p.stop());
+  live.players.clear();
+  live.stills.forEach((u) => URL.revokeObjectURL(u));
+  live.stills.clear();
+}
+
+async function liveSites(api) {
   const sites = await api.get(`${API.cases}/sites`);
-  const cams = [];
-  for (const s of sites.slice(0, 8)) {
-    const d = await api.get(`${API.cases}/sites/${encodeURIComponent(s.id)}`).catch(() => ({ cameras: [] }));
-    (d.cameras || []).forEach((c) => cams.push({ ...c, site: s.name }));
+  return Promise.all(sites.map((s) => api.get(`${API.cases}/sites/${encodeURIComponent(s.id)}`)
+    .then((d) => ({ ...s, cameras: d.cameras || [] }), () => ({ ...s, cameras: [] }))));
+}
+
+export async function renderLive(api, siteId) {
+  stopLive();
+  const seq = live.seq;
+  const sites = (await liveSites(api)).filter((s) => s.cameras.length);
+  if (seq !== live.seq) return;
+  const site = sites.find((s) => s.id === siteId) || sites[0];
+  if (!site) { $("#view").innerHTML = `<p class="muted">${t("No cameras")}</p>`; return; }
+  $("#view").innerHTML = `<div class="row live-head"><label>${t("Site")} <select id="live-site">${sites.map((s) =>
+    `<option value="${esc(s.id)}" ${s.id === site.id ? "selected" : ""}>${esc(s.name)} (${s.cameras.length})</option>`).join("")}</select></label>
+    <span class="muted">${t("Live video; stills where a camera has no live stream")}</span></div>
+    <div class="grid live-grid" id="live-grid">${site.cameras.map((c) => `<div class="card tile" data-cam="${esc(c.camera_id)}" data-mode="connecting">
+      <div class="screen"><video muted autoplay playsinline></video><img class="snap" alt=""><span class="tag">${t("Connecting")}</span></div>
+      <div>${esc(site.name)} · ${esc(c.name || c.zone)}</div></div>`).join("")}</div>`;
+  $("#live-site").onchange = (e) => { location.hash = `#live/${encodeURIComponent(e.target.value)}`; };
+  site.cameras.forEach((c, i) => startTile(api, c.camera_id, seq, i < LIVE_MAX));
+  refreshStills(api, seq);
+}
+
+function tileOf(cam) { return document.querySelector(`#live-grid .tile[data-cam="${CSS.escape(cam)}"]`); }
+
+function setMode(tile, mode, label) {
+  tile.dataset.mode = mode;
+  tile.querySelector(".tag").textContent = label;
+}
+
+async function startTile(api, cam, seq, wantLive, attempt = 0) {
+  const tile = tileOf(cam);
+  if (!tile || seq !== live.seq) return;
+  if (!wantLive) { setMode(tile, "still", t("Still")); return; }
+  try {
+    const u = await api.post(`${API.gateway}/v1/cameras/${encodeURIComponent(cam)}/live`);
+    if (seq !== live.seq || !tile.isConnected) return;
+    const video = tile.querySelector("video");
+    live.players.get(cam)?.stop();
+    const player = playHls(video, gatewayUrl(u.hls_url), () => {
+      live.players.delete(cam);
+      if (seq !== live.seq || !tile.isConnected) return;
+      const watched = video.currentTime > 10;  // it played: the link expired or the stream hiccuped
+      if (watched || attempt < 1) startTile(api, cam, seq, true, watched ? 0 : attempt + 1);
+      else setMode(tile, "still", t("Still"));
+    });
+    live.players.set(cam, player);
+    video.addEventListener("playing", () => setMode(tile, "live", "● " + t("Live")), { once: true });
+  } catch (err) {
+    if (seq === live.seq && tile.isConnected) setMode(tile, "still", err.status === 409 ? t("Still") : t("Live unavailable"));
   }
-  $("#view").innerHTML = `<div class="grid" id="live-grid">${cams.map((c) => `<div class="card">
-    <img class="snap" data-cam="${esc(c.camera_id)}" alt=""><div>${esc(c.site)} · ${esc(c.name || c.zone)}</div></div>`).join("")}</div>`;
-  const refresh = async () => {
-    if (!document.querySelector("#live-grid")) return;
-    for (const img of document.querySelectorAll("#live-grid img")) {
-      const r = await api.get(`${API.gateway}/cameras/${encodeURIComponent(img.dataset.cam)}/snapshot-url`).catch(() => null);
-      if (r?.url) img.src = r.url;
-    }
-    setTimeout(refresh, 3000);  // refreshed stills: plays everywhere, no HLS player needed
-  };
-  refresh();
+}
+
+// Stills of the tiles not playing live: the gateway's latest frame, fetched with the user's token.
+async function refreshStills(api, seq) {
+  for (const tile of document.querySelectorAll('#live-grid .tile[data-mode="still"]')) {
+    if (seq !== live.seq) return;
+    const cam = tile.dataset.cam;
+    const resp = await fetch(`${API.gateway}/v1/cameras/${encodeURIComponent(cam)}/snapshot.jpg`,
+      { headers: { Authorization: "Bearer " + api.token } }).catch(() => null);
+    if (!resp?.ok || seq !== live.seq) continue;
+    const url = URL.createObjectURL(await resp.blob());
+    if (seq !== live.seq) { URL.revokeObjectURL(url); return; }
+    tile.querySelector("img").src = url;
+    if (live.stills.has(cam)) URL.revokeObjectURL(live.stills.get(cam));
+    live.stills.set(cam, url);
+  }
+  if (seq === live.seq && document.querySelector("#live-grid")) live.timer = setTimeout(() => refreshStills(api, seq), STILL_MS);
 }
 
 export async function renderSites(api, id, me) {

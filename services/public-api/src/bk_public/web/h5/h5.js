@@ -2,6 +2,7 @@
 import { API, esc, fmtTime, makeClient } from "/common/api.js";
 import { t } from "/common/i18n.js";
 import { ledgerHtml } from "/common/ledger.js";
+import { playHls } from "/common/player.js";
 
 const api = makeClient("bk.h5.session");
 const $ = (s) => document.querySelector(s);
@@ -18,6 +19,9 @@ const REFRESH_MS = 5000;
 let current = null;   // the open site (with zones and cameras)
 let tabSeq = 0;       // a newer tab (or site) wins over a slower older one
 let timer = null;     // refresh of the camera stills while the live tab shows
+let player = null;    // the live player (HLS) of the live tab, if one plays
+
+function stopPlayer() { player?.stop(); player = null; }
 
 // The API speaks English; parents read Chinese.
 function say(err, fallback) {
@@ -53,7 +57,7 @@ $("#bind-btn").onclick = async () => {
   } catch (e) { msg.className = "error"; msg.textContent = say(e); }
 };
 
-$("#logout").onclick = () => { api.token = ""; location.reload(); };
+$("#logout").onclick = () => { stopPlayer(); api.token = ""; location.reload(); };
 
 async function home(openId) {
   $("#login").classList.add("hidden"); $("#home").classList.remove("hidden"); $("#logout").classList.remove("hidden");
@@ -90,6 +94,7 @@ async function showTab(tab) {
   if (!current) return;
   const seq = ++tabSeq;
   clearTimeout(timer);
+  stopPlayer();  // a live stream runs only while its view shows: the gateway stops it after a grace
   const enc = encodeURIComponent(current.id);
   const el = $("#tab");
   document.querySelectorAll("[data-tab]").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
@@ -175,30 +180,43 @@ async function refreshStills(seq) {
   timer = setTimeout(() => refreshStills(seq), REFRESH_MS);
 }
 
-async function play(cameraId) {
+// Live view: HLS in a muted, inline <video> (native HLS where the browser has it, else hls.js); when
+// the gateway refuses live (409) or the stream cannot play, the refreshed stills of the camera.
+// A link that expires while watching is renewed (the next request for the camera's live URL).
+async function play(cameraId, attempt = 0) {
+  stopPlayer();
   const box = $("#player");
   const cam = current.cameras.find((c) => c.camera_id === cameraId) || {};
   const name = esc(cam.name || cam.zone || cameraId);
   const snapUrl = () => document.querySelector(`.cam[data-cam="${CSS.escape(cameraId)}"] img`)?.getAttribute("src") || "";
   const stillView = (why) => {
+    stopPlayer();
     box.dataset.mode = "snapshot";
     box.innerHTML = `<div class="player-box">${snapUrl() ? `<img id="live-still" data-cam="${esc(cameraId)}" src="${esc(snapUrl())}" alt="">`
       : `<div class="snap-empty">画面加载中…</div>`}<span class="live-tag">实时画面 · ${name}</span></div>
       <p class="muted notice-line" id="play-note">${why}</p>`;
   };
   box.dataset.mode = "loading";
+  box.dataset.cam = cameraId;
   box.innerHTML = `<div class="player-box"><div class="snap-empty">正在连接 ${name}…</div></div>`;
   try {
     const u = await api.get(`${P}/sites/${encodeURIComponent(current.id)}/cameras/${encodeURIComponent(cameraId)}/live`);
+    if (box.dataset.cam !== cameraId || !box.isConnected) return;  // another camera or tab meanwhile
     if (!u.hls) { stillView("该摄像头暂不支持直播，已切换为实时画面（每 5 秒刷新）"); return; }
     // In a mini-program web-view HLS plays in <video>; the native page would hand u.flv to live-player.
     box.dataset.mode = "live";
-    box.innerHTML = `<div class="player-box"><video id="video" controls autoplay muted playsinline src="${esc(u.hls)}"></video>
+    box.innerHTML = `<div class="player-box"><video id="video" controls autoplay muted playsinline></video>
       <span class="live-tag on">● 直播 · ${name}</span></div>
       <p class="muted notice-line" id="play-expiry">播放链接有效期至 ${fmtTime(u.expires_at)}</p>`;
-    // A browser without HLS (desktop Chrome) cannot play it: fall back to the refreshed stills.
-    $("#video").onerror = () => stillView("当前浏览器不支持直播播放，已切换为实时画面（每 5 秒刷新）");
+    const video = $("#video");
+    player = playHls(video, u.hls, () => {
+      if (!video.isConnected) return;
+      const watched = video.currentTime > 10;  // it played: the link expired or the stream hiccuped
+      if (watched || attempt < 1) play(cameraId, watched ? 0 : attempt + 1);
+      else stillView("直播暂时无法播放，已切换为实时画面（每 5 秒刷新）");
+    });
   } catch (e) {
+    if (box.dataset.cam !== cameraId) return;
     if (e.status === 409) stillView("该摄像头暂不支持直播，已切换为实时画面（每 5 秒刷新）");
     else if (e.status === 403) stillView(esc(say(e)));
     else stillView(`直播暂不可用：${esc(say(e))}；显示实时画面`);
