@@ -218,3 +218,29 @@ async def test_audit_tampering_is_detected(
         last = max((await s.scalars(select(AuditEntry.seq))).all())
         await s.delete(await s.get(AuditEntry, ("minghu", last)))
         assert any("head" in p for p in (await audit.verify(db_session=s, tenant_id="minghu")).problems)
+
+
+async def test_verify_audit_command_exits_1_on_a_tampered_chain(
+    service: CaseService, client: httpx.AsyncClient, clock: FakeClock, tmp_path
+) -> None:
+    """``python -m bk_cases verify-audit`` — what an operator runs — fails on an edited row."""
+    import os
+    import subprocess
+    import sys
+
+    await service.ctx.runtime.bus.publish("detections.v1", detection(clock, "smoking"))
+    admin = await login(client, "admin")
+    await eventually(lambda: _total(client, admin, 1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BK_")}
+    env.update(BK_DATA_DIR=str(tmp_path), BK_LOG_JSON="false")
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bk_cases", "verify-audit", "minghu"], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    ok = verify()
+    assert ok.returncode == 0 and "minghu: ok" in ok.stdout, ok.stdout + ok.stderr
+    async with service.db.session() as s:
+        await s.execute(update(AuditEntry).where(AuditEntry.seq == 1).values(actor_id="mallory"))
+    broken = verify()
+    assert broken.returncode == 1 and "minghu: BROKEN" in broken.stdout, broken.stdout + broken.stderr
