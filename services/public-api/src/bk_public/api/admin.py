@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import select, update
 
 from bk_public.context import Context, get_ctx, staff
@@ -28,7 +28,8 @@ async def _visible_site(ctx: Context, p: Principal, site_id: str) -> dict[str, A
 
 class InviteIn(BaseModel):
     label: str = Field("", max_length=64, description="e.g. 2026 级新生")
-    valid_days: int | None = Field(None, ge=1, le=365)
+    # Strict: JSON true is not 1 day (schemathesis caught the lax bool -> int coercion).
+    valid_days: StrictInt | None = Field(None, ge=1, le=365)
 
 
 @router.post("/sites/{site_id}/invite-codes", status_code=201, summary="Issue an invite code for parents")

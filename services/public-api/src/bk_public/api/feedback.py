@@ -90,7 +90,8 @@ async def file_complaint(
     await ensure_bound(p, ctx, site_id)
     write_limited(ctx, p)
     if len(photos) > ctx.settings.max_photos:
-        raise HTTPException(413, detail=f"at most {ctx.settings.max_photos} photos")
+        raise HTTPException(422, detail=[{"loc": ["body", "photos"], "type": "too_many",
+                                           "msg": f"at most {ctx.settings.max_photos} photos"}])
     cid = "c-" + uuid.uuid4().hex[:16]
     now = ctx.runtime.clock.now()
     keys = []
