@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from conftest import eventually, login
+from test_smoke import detection
+
 from bk_cases.service import CaseService
 from bkcore.auth import Principal, Role
 
@@ -36,9 +39,6 @@ async def test_service_reads_a_case_of_its_tenant_but_may_not_act(  # type: igno
     client, service, clock
 ) -> None:
     """The public API reads cases (parents' before/after pictures) as a service of one tenant."""
-    from conftest import eventually, login
-    from test_smoke import detection
-
     await service.ctx.runtime.bus.publish("detections.v1", detection(clock, "smoking"))
     staff = await login(client, "lakeside")
 
