@@ -12,7 +12,6 @@ Exactly-once *effects* on an at-least-once bus come from two tables every servic
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -39,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bkcore.bus.base import Bus, encode_event
+from bkcore.tasks import BackgroundLoop
 
 log = logging.getLogger(__name__)
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -194,23 +194,18 @@ class OutboxRelay:
 
     def __init__(self, db: Database, outbox: Table, bus: Bus, *, batch: int = 500, poll_s: float = 1.0):
         self._db, self._outbox, self._bus = db, outbox, bus
-        self._batch, self._poll_s = batch, poll_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._batch = batch
+        self._loop = BackgroundLoop("outbox-relay", self._step, interval_s=poll_s, error_delay_s=poll_s)
         self.published = 0
 
     def notify(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def flush(self) -> int:
         """Publish everything pending now; returns how many were published."""
@@ -219,19 +214,8 @@ class OutboxRelay:
             total += n
         return total
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                if await self._publish_batch() == self._batch:
-                    continue  # more waiting: don't sleep
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                await asyncio.sleep(self._poll_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_s)
-            self._wake.clear()
+    async def _step(self) -> bool:
+        return await self._publish_batch() == self._batch  # a full batch: more are waiting
 
     async def _publish_batch(self) -> int:
         from bkcore.bus.base import TOPICS

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from bk_cases.audit.views import router as audit_router
 from bk_cases.auth.views import router as auth_router
 from bk_cases.cases.consumers import subscribe_all
-from bk_cases.cases.scheduled import Sweeper, UpdateFlusher
+from bk_cases.cases.scheduled import sweeper, update_flusher
 from bk_cases.cases.views import router as cases_router
 from bk_cases.context import Context
 from bk_cases.db import DEFAULT_SCHEMA, MIGRATIONS, import_models, outbox
@@ -37,8 +37,8 @@ class CaseService(Service):
         db = Database(url, schema=settings.db_schema or DEFAULT_SCHEMA, pool_size=settings.db_pool_size)
         self.ctx = Context(db=db, runtime=runtime, settings=settings)
         self.ctx.relay = OutboxRelay(db, outbox, runtime.bus, poll_s=settings.outbox_poll_s)
-        self.sweeper = Sweeper(self.ctx)
-        self.flusher = UpdateFlusher(self.ctx)
+        self.sweeper = sweeper(self.ctx)
+        self.flusher = update_flusher(self.ctx)
         self.channels = channels or default_channels(settings)
         self.app = self._build_app()
         self._consumers_subscribed = False

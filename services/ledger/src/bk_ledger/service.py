@@ -22,7 +22,7 @@ from bk_ledger.sites import views as site_views
 from bk_ledger.sites.models import SiteSeed
 from bk_ledger.sites.service import seed_sites
 from bk_ledger.staff import views as staff_views
-from bk_ledger.sweeps import Sweeper, sweep_once
+from bk_ledger.sweeps import sweep_once, sweeper
 from bk_ledger.trace import views as trace_views
 from bkcore.auth_http import Authenticator
 from bkcore.db import OutboxRelay
@@ -65,7 +65,7 @@ class LedgerService(Service):
             auth=Authenticator(runtime.tokens),
             relay=self.relay,
         )
-        self.sweeper = Sweeper(self.ctx)
+        self.sweeper = sweeper(self.ctx)
         self.app = create_app(
             service="ledger", title="Bright Kitchen ledger 电子台账", readiness=self.readiness
         )

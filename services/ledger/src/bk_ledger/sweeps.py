@@ -6,8 +6,6 @@ through ``alerts.emit``, which only writes what changed (a sweep every minute ra
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from bk_ledger.common import alerts
@@ -17,6 +15,7 @@ from bk_ledger.morning_check import service as morning_check
 from bk_ledger.purchase import service as purchase
 from bk_ledger.sites.service import list_sites
 from bk_ledger.staff import service as staff
+from bkcore.tasks import BackgroundLoop
 
 log = logging.getLogger("bk_ledger.sweeps")
 
@@ -47,26 +46,12 @@ async def sweep_once(ctx: LedgerContext) -> int:
     return written
 
 
-class Sweeper:
-    def __init__(self, ctx: LedgerContext) -> None:
-        self._ctx = ctx
-        self._task: asyncio.Task[None] | None = None
+def sweeper(ctx: LedgerContext) -> BackgroundLoop:
+    """Runs ``sweep_once`` every ``sweep_interval_s``."""
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ledger-sweeps")
+    async def step() -> None:
+        await sweep_once(ctx)
 
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            # Sleep first: at start-up, sites may still be being seeded.
-            await asyncio.sleep(self._ctx.settings.sweep_interval_s)
-            try:
-                await sweep_once(self._ctx)
-            except Exception:
-                log.exception("sweep failed")
+    # First sweep after one interval: at start-up, sites may still be being seeded.
+    interval = ctx.settings.sweep_interval_s
+    return BackgroundLoop("ledger-sweeps", step, interval_s=interval, initial_delay_s=interval)

@@ -6,8 +6,6 @@ can sweep at once: rows are locked with SKIP LOCKED on PostgreSQL, so each case 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from prometheus_client import Counter, Gauge
@@ -22,6 +20,7 @@ from bk_cases.cases.rules import AWAITING_SITE, card_due
 from bk_cases.context import Context
 from bk_cases.directory.rules import parent_path
 from bk_cases.notifications.flows import flush_digests, notify
+from bkcore.tasks import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -116,60 +115,23 @@ async def _count_overdue(session, now) -> None:  # type: ignore[no-untyped-def]
     _overdue_tenants.update(counts)
 
 
-class UpdateFlusher:
-    """Background task telling read models of coalesced merges (``flush_case_updates``)."""
+def update_flusher(ctx: Context) -> BackgroundLoop:
+    """Tells read models of coalesced merges (``flush_case_updates``); idle when coalescing is off."""
+    coalesce_s = ctx.settings.case_update_coalesce_s
 
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
-        self._task: asyncio.Task[None] | None = None
+    async def step() -> bool:
+        # A full page (2000) means more are due: go on at once.
+        return coalesce_s > 0 and await flush_case_updates(ctx) == 2000
 
-    def start(self) -> None:
-        if self._ctx.settings.case_update_coalesce_s > 0:
-            self._task = asyncio.create_task(self._run(), name="case-update-flusher")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        # Checked a few times per window, so an update waits at most ~1.25 windows.
-        tick = min(1.0, max(0.05, self._ctx.settings.case_update_coalesce_s / 4))
-        while True:
-            try:
-                while await flush_case_updates(self._ctx) == 2000:
-                    pass  # more due: go on
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("case update flush failed; retrying")
-            await asyncio.sleep(tick)
+    # Checked a few times per window, so an update waits at most ~1.25 windows.
+    tick = min(1.0, max(0.05, coalesce_s / 4)) if coalesce_s > 0 else 3600.0
+    return BackgroundLoop("case-update-flusher", step, interval_s=tick)
 
 
-class Sweeper:
-    """Background task running ``sweep_once`` on an interval."""
+def sweeper(ctx: Context) -> BackgroundLoop:
+    """Runs ``sweep_once`` (overdue cards, escalation, digests) every ``sweep_interval_s``."""
 
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
-        self._task: asyncio.Task[None] | None = None
+    async def step() -> None:
+        await sweep_once(ctx)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="case-sweeper")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await sweep_once(self._ctx)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("case sweep failed; retrying next interval")
-            await asyncio.sleep(self._ctx.settings.sweep_interval_s)
+    return BackgroundLoop("case-sweeper", step, interval_s=ctx.settings.sweep_interval_s)
