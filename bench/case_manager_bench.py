@@ -28,8 +28,8 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services/case-manager/tests"))
 
-from demo import Camera, OrgUnit, Site, User
-from pg import fresh_database
+from cm_demo import Camera, OrgUnit, Site, User
+from cm_pg import fresh_database
 from sqlalchemy import func, select
 
 from bk_cases.cases.consumers import BATCH_CONSUMERS, batch_handler

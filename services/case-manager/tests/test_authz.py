@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from conftest import eventually, login
-from demo import OTHER
-from test_smoke import detection
+from cm_demo import OTHER
+from cm_testkit import detection, eventually, login
 
 from bk_cases.service import CaseService
 from bkcore.clock import FakeClock

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 
-from conftest import eventually, login
+from cm_testkit import detection, eventually, login
 from prometheus_client import REGISTRY
 from sqlalchemy import select
-from test_smoke import detection
 
 from bk_cases.cases.flows import flush_case_updates
 from bk_cases.cases.models import Case

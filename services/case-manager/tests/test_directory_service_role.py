@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import eventually, login
-from test_smoke import detection
+from cm_testkit import detection, eventually, login
 
 from bk_cases.service import CaseService
 from bkcore.auth import Principal, Role

@@ -10,11 +10,10 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import SECRET, eventually
-from demo import DEMO
-from pg import fresh_database
+from cm_demo import DEMO
+from cm_pg import fresh_database
+from cm_testkit import SECRET, detection, eventually
 from sqlalchemy import func, select
-from test_smoke import detection
 
 from bk_cases.cases import consumers
 from bk_cases.cases.models import Case

@@ -6,9 +6,8 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from conftest import eventually, login
+from cm_testkit import detection, eventually, login
 from sqlalchemy import select, update
-from test_smoke import detection
 
 from bk_cases.audit import service as audit
 from bk_cases.audit.models import AuditEntry

@@ -13,10 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from conftest import eventually, login, make_runtime
-from demo import DEMO
+from cm_demo import DEMO
+from cm_testkit import detection, eventually, login, make_runtime
 from prometheus_client import REGISTRY
-from test_smoke import detection
 
 from bk_cases.cases.scheduled import sweep_once
 from bk_cases.notifications.delivery import Channels

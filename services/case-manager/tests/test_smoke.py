@@ -2,42 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import httpx
-from conftest import eventually, login
+from cm_testkit import detection, eventually, login
 
 from bk_cases.service import CaseService
-from bkcore.bus.base import new_meta
 from bkcore.clock import FakeClock
-from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
-
-
-def detection(
-    clock: FakeClock,
-    vtype: str = "no_chef_hat",
-    site: str = "lakeside-primary",
-    camera: str = "lakeside-primary-prep",
-    *,
-    offset_s: float = 0,
-    tenant: str = "minghu",
-) -> ViolationDetected:
-    at = clock.now() + timedelta(seconds=offset_s)
-    e = ViolationDetected(
-        meta=new_meta(tenant_id=tenant, key=camera, producer="test", occurred_at=at),
-        violation_id=f"v-{at.timestamp()}-{vtype}",
-        phase=ViolationPhase.VIOLATION_PHASE_STARTED,
-        violation_type=vtype,
-        site_id=site,
-        camera_id=camera,
-        zone="prep",
-        score=0.9,
-        raw_snapshot_key=f"{tenant}/evidence/2026/09/01/{camera}/raw.jpg",
-        annotated_snapshot_key=f"{tenant}/evidence/2026/09/01/{camera}/ann.jpg",
-    )
-    e.started_at.FromDatetime(at)
-    e.box.x1, e.box.y1, e.box.x2, e.box.y2 = 0.1, 0.1, 0.5, 0.6
-    return e
 
 
 async def test_login_me_sites(client: httpx.AsyncClient) -> None:

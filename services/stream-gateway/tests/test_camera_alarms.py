@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from helpers import StatusLog, runtime, settings, until
+from gateway_helpers import StatusLog, runtime, settings, until
 from rtsp import RtspServer, free_port_pair
 
 from bk_gateway.service import create_service

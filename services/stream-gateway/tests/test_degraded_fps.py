@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from helpers import settings
+from gateway_helpers import settings
 
 from bk_gateway import worker as worker_mod
 from bk_gateway.frame_queue import FrameQueue

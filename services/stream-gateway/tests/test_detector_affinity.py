@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from helpers import FakeDetector, settings, start_detector, until
+from gateway_helpers import FakeDetector, settings, start_detector, until
 
 from bk_gateway.detector_client import DetectorClient
 from bk_gateway.frame_queue import FrameItem, FrameQueue

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import av
 import httpx
 import pytest
-from helpers import StatusLog, runtime, settings, token, until
+from gateway_helpers import StatusLog, runtime, settings, token, until
 from rtsp import RtspServer, free_port_pair
 
 from bk_gateway.service import create_service

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import av
 import httpx
 import pytest
-from helpers import StatusLog, runtime, settings, token, until
+from gateway_helpers import StatusLog, runtime, settings, token, until
 
 from bk_gateway.liveview.embedded import SIM_LIVE_FPS, SIM_LIVE_SIZE, SimLiveSession
 from bk_gateway.service import create_service

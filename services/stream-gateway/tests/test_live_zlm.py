@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from fake_zlm import FakeZlm
-from helpers import StatusLog, runtime, settings, token, until
+from gateway_helpers import StatusLog, runtime, settings, token, until
 
 from bk_gateway.service import create_service
 from bkcore.auth import Role

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import FakeDetector, StatusLog, runtime, settings, start_detector, until
+from gateway_helpers import FakeDetector, StatusLog, runtime, settings, start_detector, until
 from rtsp import RtspServer, free_port_pair
 
 from bk_gateway.service import GatewayService, create_service

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from helpers import FakeDetector, StatusLog, runtime, settings, start_detector, token, until
+from gateway_helpers import FakeDetector, StatusLog, runtime, settings, start_detector, token, until
 
 from bk_gateway.service import create_service
 from bkcore.auth import Role
