@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -51,7 +53,18 @@ def create_app(*, service: str, title: str, readiness: ReadinessCheck | None = N
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
         return JSONResponse({"detail": str(exc) or "forbidden"}, status_code=403)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": jsonable_encoder(validation_details(exc.errors()))}, status_code=422)
+
     return app
+
+
+def validation_details(errors: Any) -> list[dict[str, Any]]:
+    """422 details without the rejected input: a bad request must not echo back what it carried
+    (a camera URL with its password, a phone number), which would then sit in proxies' and
+    clients' logs. Each error keeps where (``loc``), what (``msg``) and its ``type``."""
+    return [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
 
 
 class _RequestContext:

@@ -30,6 +30,8 @@ class Camera(Base):
     zone: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200), default="")
     source_url: Mapped[str] = mapped_column(String(2000))  # never holds credentials
+    # the stream viewers watch (a camera's main stream) when analytics pulls its sub-stream; "" = source_url
+    live_source_url: Mapped[str] = mapped_column(String(2000), default="")
     sampling_mode: Mapped[str] = mapped_column(String(16), default="fps")  # fps | keyframes
     sample_fps: Mapped[float] = mapped_column(Float, default=1.0)
     motion_gating: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -11,9 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_gateway.models import Camera, CameraCredential
 from bk_gateway.sampler import SamplingMode
-from bk_gateway.schemas import CameraIn, CameraOut, CameraPatch
+from bk_gateway.schemas import SHARED_LOGIN, CameraIn, CameraOut, CameraPatch
 from bk_gateway.spec import CameraSpec
 from bk_gateway.urls import mask_url, source_kind, split_credentials
+
+
+class SharedLoginError(ValueError):
+    """The live URL's credentials are not the camera's (one camera, one login)."""
+
 
 #: Fields whose change means the detector needs a new CameraProfile (rules_version bump).
 _PROFILE_FIELDS = ("profile", "schedule", "zone")
@@ -31,11 +36,12 @@ async def upsert(*, session: AsyncSession, data: CameraIn, tenant_id: str,
                  now: datetime | None = None) -> Camera:
     """Create or replace a camera (idempotent: the same input twice leaves one identical row)."""
     now = now or datetime.now(UTC)
-    url, user, password = data.split()
+    url, user, password, live_url = data.split()
     values: dict[str, Any] = dict(
         tenant_id=tenant_id, site_id=data.site_id, org_path=data.org_path, zone=data.zone, name=data.name,
-        source_url=url, sampling_mode=data.sampling_mode.value, sample_fps=data.sample_fps,
-        motion_gating=data.motion_gating, profile=data.profile, schedule=data.schedule, enabled=data.enabled,
+        source_url=url, live_source_url=live_url, sampling_mode=data.sampling_mode.value,
+        sample_fps=data.sample_fps, motion_gating=data.motion_gating, profile=data.profile,
+        schedule=data.schedule, enabled=data.enabled,
     )
     camera = await session.get(Camera, data.id)
     if camera is None:
@@ -61,6 +67,17 @@ async def patch(*, session: AsyncSession, camera: Camera, data: CameraPatch,
         values["source_url"] = url
         user = user if user is not None else (url_user or None)
         password = password if password is not None else (url_password or None)
+    if data.live_source_url is not None:
+        live_url, live_user, live_password = split_credentials(data.live_source_url) \
+            if data.live_source_url else ("", "", "")
+        values["live_source_url"] = live_url
+        if live_user or live_password:
+            cred = await session.get(CameraCredential, camera.id)
+            have = (user if user is not None else (cred.username if cred else ""),
+                    password if password is not None else (cred.password if cred else ""))
+            if any(have) and have != (live_user, live_password):
+                raise SharedLoginError(SHARED_LOGIN)
+            user, password = live_user, live_password
     _apply(camera, {k: v for k, v in values.items() if v is not None}, now)
     if user is not None or password is not None:
         cred = await session.get(CameraCredential, camera.id)
@@ -112,6 +129,7 @@ async def specs(*, session: AsyncSession) -> list[CameraSpec]:
             password=cred.password if cred else "", sampling_mode=SamplingMode(cam.sampling_mode),
             sample_fps=cam.sample_fps, motion_gating=cam.motion_gating, profile=dict(cam.profile or {}),
             schedule=list(cam.schedule or []), rules_version=cam.rules_version, enabled=cam.enabled,
+            live_source_url=cam.live_source_url or "",
         ))
     return out
 
@@ -120,6 +138,7 @@ def to_out(camera: Camera, *, has_credentials: bool) -> CameraOut:
     return CameraOut(
         id=camera.id, tenant_id=camera.tenant_id, site_id=camera.site_id, org_path=camera.org_path,
         zone=camera.zone, name=camera.name, source_url=mask_url(camera.source_url),
+        live_source_url=mask_url(camera.live_source_url) if camera.live_source_url else "",
         source_kind=source_kind(camera.source_url), has_credentials=has_credentials,
         sampling_mode=SamplingMode(camera.sampling_mode), sample_fps=camera.sample_fps,
         motion_gating=camera.motion_gating, profile=camera.profile or {}, schedule=camera.schedule or [],

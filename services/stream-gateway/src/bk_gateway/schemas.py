@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.json_format import ParseDict, ParseError
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from bk_gateway.sampler import SamplingMode
 from bk_gateway.urls import InvalidSourceUrl, source_kind, split_credentials
@@ -22,6 +22,33 @@ def _check_url(value: str) -> str:
     except InvalidSourceUrl as exc:
         raise ValueError(str(exc)) from None
     return value
+
+
+SHARED_LOGIN = ("live_source_url carries other credentials than the camera's: main and sub-stream share "
+                "one username/password; give them once (username/password)")
+
+
+def _check_live_url(value: str) -> str:
+    return value if value == "" else _check_url(value)
+
+
+_LIVE_SOURCE_DOC = ("the camera's main stream, for live view only, when source_url is its sub-stream "
+                    "(analytics decodes the small stream, viewers watch the full one); empty = viewers "
+                    "watch source_url. Same camera, same username/password")
+
+
+def _shared_credentials(source_url: str, live_url: str | None, user: str, password: str) -> None:
+    """Main and sub-stream are one camera with one login: credentials typed into the live URL must
+    be the ones the camera already has, or the only ones given."""
+    if not live_url:
+        return
+    _, live_user, live_password = split_credentials(live_url)
+    if not (live_user or live_password):
+        return
+    _, src_user, src_password = split_credentials(source_url) if source_url else ("", "", "")
+    have = (user or src_user, password or src_password)
+    if any(have) and have != (live_user, live_password):
+        raise ValueError(SHARED_LOGIN)
 
 
 def _check_profile(value: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +77,9 @@ class CameraIn(BaseModel):
     org_path: str = Field("/", description="the site's org-tree path, e.g. /minghu/lakeside/north")
     zone: str = Field(description="kitchen zone: " + ", ".join(ZONES))
     name: str = ""
-    source_url: str = Field(description="rtsp://, rtmp://, http(s):// (FLV, HLS), a file, or sim:<scenario>")
+    source_url: str = Field(description="rtsp://, rtmp://, http(s):// (FLV, HLS), a file, or sim:<scenario>; "
+                            "what analytics pulls (a camera's sub-stream is the cheap choice)")
+    live_source_url: str = Field("", description=_LIVE_SOURCE_DOC)
     username: str = Field("", description="stream user (write-only)")
     password: SecretStr = Field(SecretStr(""), description="stream password (write-only)")
     sampling_mode: SamplingMode = SamplingMode.FPS
@@ -66,6 +95,17 @@ class CameraIn(BaseModel):
     @classmethod
     def _url(cls, v: str) -> str:
         return _check_url(v)
+
+    @field_validator("live_source_url")
+    @classmethod
+    def _live_url(cls, v: str) -> str:
+        return _check_live_url(v)
+
+    @model_validator(mode="after")
+    def _one_login(self) -> CameraIn:
+        _shared_credentials(self.source_url, self.live_source_url, self.username,
+                            self.password.get_secret_value())
+        return self
 
     @field_validator("profile")
     @classmethod
@@ -84,16 +124,21 @@ class CameraIn(BaseModel):
             raise ValueError(f"zone must be one of {', '.join(ZONES)}")
         return value
 
-    def split(self) -> tuple[str, str, str]:
-        """(clean URL, username, password): credentials typed into the URL are moved out of it."""
+    def split(self) -> tuple[str, str, str, str]:
+        """(clean URL, username, password, clean live URL): credentials typed into either URL are
+        moved out of it."""
         url, user, password = split_credentials(self.source_url)
-        return url, self.username or user, self.password.get_secret_value() or password
+        live, live_user, live_password = split_credentials(self.live_source_url) if self.live_source_url \
+            else ("", "", "")
+        return (url, self.username or user or live_user,
+                self.password.get_secret_value() or password or live_password, live)
 
 
 class CameraPatch(BaseModel):
     name: str | None = None
     zone: str | None = None
     source_url: str | None = None
+    live_source_url: str | None = Field(None, description=_LIVE_SOURCE_DOC + "; \"\" removes it")
     username: str | None = None
     password: SecretStr | None = None
     sampling_mode: SamplingMode | None = None
@@ -107,6 +152,17 @@ class CameraPatch(BaseModel):
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         return None if v is None else _check_url(v)
+
+    @field_validator("live_source_url")
+    @classmethod
+    def _live_url(cls, v: str | None) -> str | None:
+        return None if v is None else _check_live_url(v)
+
+    @model_validator(mode="after")
+    def _one_login(self) -> CameraPatch:
+        _shared_credentials(self.source_url or "", self.live_source_url, self.username or "",
+                            self.password.get_secret_value() if self.password else "")
+        return self
 
     @field_validator("profile")
     @classmethod
@@ -134,6 +190,7 @@ class CameraOut(BaseModel):
     zone: str
     name: str
     source_url: str = Field(description="masked: never carries credentials")
+    live_source_url: str = Field(description="masked; empty = viewers watch source_url")
     source_kind: str
     has_credentials: bool
     sampling_mode: SamplingMode

@@ -111,7 +111,7 @@ class GatewayService(Service):
         assert self.zlm_live is not None
         for camera_id, key in list(self.zlm_live.relays.items()):
             spec = specs.get(camera_id)
-            if spec is None or not spec.enabled or spec.stream_key() != key:
+            if spec is None or not spec.enabled or spec.live_key() != key:
                 await self.zlm_live.close(camera_id)
 
     async def _reconcile_loop(self) -> None:
@@ -193,7 +193,7 @@ class GatewayService(Service):
             where = owner(cam.id, self.settings.replicas)
             raise LiveError(409, f"camera is served by gateway replica {where}; route live view by camera")
         sim_time_s = None
-        if source_kind(spec.source_url) == "sim":
+        if source_kind(spec.live_source) == "sim":
             # Encoded here, not remuxed (see liveview.embedded): start at the scenario time its
             # pull worker last showed, so the live view shows what the detectors see.
             worker = self.fleet.workers.get(cam.id)
@@ -210,7 +210,7 @@ class GatewayService(Service):
         """ZLMediaKit relays the camera (any replica may start it: the relay lives in ZLMediaKit);
         viewers get its HTTP-FLV, HLS and WebRTC URLs, signed for the on_play hook."""
         assert self.zlm_live is not None
-        if source_kind(spec.source_url) in ("sim", "file"):
+        if source_kind(spec.live_source) in ("sim", "file"):
             raise LiveError(409, "ZLMediaKit live view relays network cameras (RTSP, RTMP, HTTP-FLV, HLS); "
                                  "use the camera's snapshot instead")
         try:

@@ -15,7 +15,7 @@ class CameraSpec:
     tenant_id: str
     site_id: str
     zone: str
-    source_url: str                       # without credentials
+    source_url: str                       # without credentials; what analytics pulls
     username: str = field(default="", repr=False)
     password: str = field(default="", repr=False)
     name: str = ""
@@ -26,11 +26,26 @@ class CameraSpec:
     schedule: list[dict[str, Any]] = field(default_factory=list, hash=False, compare=True)
     rules_version: int = 1
     enabled: bool = True
+    live_source_url: str = ""             # the main stream for viewers; "" = source_url
 
     @property
     def pull_url(self) -> str:
         """The URL with credentials: only for FFmpeg, never for logs."""
         return with_credentials(self.source_url, self.username, self.password)
+
+    @property
+    def live_source(self) -> str:
+        """What viewers watch: the main stream when one is registered, else the analytics source."""
+        return self.live_source_url or self.source_url
+
+    @property
+    def live_pull_url(self) -> str:
+        """The live source with credentials (one camera: main and sub-stream share them)."""
+        return with_credentials(self.live_source, self.username, self.password)
+
+    def live_key(self) -> tuple[object, ...]:
+        """What, when changed, needs a running live view restarted."""
+        return (self.live_source, self.username, self.password)
 
     @property
     def masked_url(self) -> str:

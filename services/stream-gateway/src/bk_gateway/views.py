@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
 from bk_gateway import registry
@@ -91,7 +92,11 @@ def build_router(svc: GatewayService) -> APIRouter:
         async with svc.db.session() as s:
             cam = await registry.get(session=s, camera_id=camera_id)
             assert cam is not None
-            cam = await registry.patch(session=s, camera=cam, data=body)
+            try:
+                cam = await registry.patch(session=s, camera=cam, data=body)
+            except registry.SharedLoginError as exc:
+                raise RequestValidationError([{"type": "value_error", "loc": ("body", "live_source_url"),
+                                               "msg": str(exc)}]) from None
             has_creds = camera_id in await registry.credential_ids(session=s)
         svc.registry_changed()
         return registry.to_out(cam, has_credentials=has_creds)

@@ -87,7 +87,7 @@ class LiveSession:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def _run(self) -> None:
-        url = self.spec.pull_url
+        url = self.spec.live_pull_url  # the main stream when the camera has one
         try:
             with av.open(url, options=_options(url, self._s.read_timeout_s),
                          timeout=(self._s.open_timeout_s, self._s.read_timeout_s)) as inp:
@@ -117,7 +117,7 @@ class LiveSession:
     def _remux(self, inp: av.container.InputContainer, video: av.VideoStream) -> None:
         with av.open(str(self.dir / PLAYLIST), "w", format="hls", options=self._hls_options()) as out:
             ostream = out.add_stream_from_template(video)
-            pace = source_kind(self.spec.source_url) == "file"  # a file plays at real time, like a camera
+            pace = source_kind(self.spec.live_source) == "file"  # a file plays at real time, like a camera
             t0: float | None = None
             started, last_dts = False, None
             for packet in inp.demux(video):
@@ -159,7 +159,7 @@ class SimLiveSession(LiveSession):
 
     def _run(self) -> None:
         try:
-            render = load_scenario(self.spec.source_url[len(SIM_PREFIX):])
+            render = load_scenario(self.spec.live_source[len(SIM_PREFIX):])
             self.codec = "h264"
             self._encode(render)
         except SourceError as exc:
@@ -231,10 +231,10 @@ class EmbeddedLive:
         A simulated camera gets a ``SimLiveSession`` (rendered and encoded here) whose scenario
         clock starts at ``sim_time_s``, the time its pull worker is at (0 if unknown).
         """
-        sim = source_kind(spec.source_url) == "sim"
+        sim = source_kind(spec.live_source) == "sim"
         async with self._lock:
             session = self.sessions.get(spec.id)
-            if session is not None and (not session.alive or session.spec.stream_key() != spec.stream_key()):
+            if session is not None and (not session.alive or session.spec.live_key() != spec.live_key()):
                 await self._end(spec.id)
                 session = None
             if session is None:

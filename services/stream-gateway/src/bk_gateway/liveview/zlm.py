@@ -202,27 +202,28 @@ class ZlmLive:
 
     # --- relays --------------------------------------------------------------------------------
     async def open(self, spec: CameraSpec) -> None:
-        """Make sure ZLMediaKit relays the camera (first viewer: add the proxy). Raises ZlmError."""
-        if source_kind(spec.source_url) in ("sim", "file"):
+        """Make sure ZLMediaKit relays the camera's live source (its main stream when it has one;
+        first viewer: add the proxy). Raises ZlmError."""
+        if source_kind(spec.live_source) in ("sim", "file"):
             raise ZlmError("ZLMediaKit relays network cameras only (RTSP, RTMP, HTTP-FLV, HLS)")
         lock = self._locks.setdefault(spec.id, asyncio.Lock())
         async with lock:  # two first viewers at once: one addStreamProxy
             if await self.client.is_live(app=self.app, stream=spec.id, vhost=self.vhost):
-                self.relays.setdefault(spec.id, spec.stream_key())
+                self.relays.setdefault(spec.id, spec.live_key())
                 return
             await self._add(spec)
 
     async def _add(self, spec: CameraSpec) -> None:
         try:
             key = await self.client.add_stream_proxy(
-                app=self.app, stream=spec.id, url=spec.pull_url, vhost=self.vhost,
+                app=self.app, stream=spec.id, url=spec.live_pull_url, vhost=self.vhost,
                 retry_count=self._s.zlm_retry_count, timeout_sec=self._s.open_timeout_s,
                 hide=(spec.password, spec.username))
         except ZlmError as exc:
             if "already exists" not in exc.message:  # another replica or viewer was first: fine
                 raise
             key = f"{self.vhost}/{self.app}/{spec.id}"
-        self.relays[spec.id] = spec.stream_key()
+        self.relays[spec.id] = spec.live_key()
         log.info("live relay of %s started in ZLMediaKit (%s)", spec.id, key,
                  extra={"camera_id": spec.id, "tenant_id": spec.tenant_id})
 
