@@ -56,6 +56,10 @@ def up(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
         async with Platform(settings, options) as platform:
+            if settings.gc_freeze:
+                from bkcore.heap import freeze_startup_heap
+
+                freeze_startup_heap()
             _print_banner(platform.base_url, seeded=seed)
             await stop.wait()
         typer.echo(f"stopped; data kept in {where}")

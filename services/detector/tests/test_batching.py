@@ -54,6 +54,30 @@ async def test_a_lone_frame_waits_at_most_max_wait() -> None:
     assert 0.02 <= elapsed < 1.0
 
 
+async def test_frames_queued_behind_a_busy_model_do_not_wait_again() -> None:
+    """A frame that arrives while the only inference slot is busy has waited its max_wait by the
+    time the slot frees: it goes into the next batch at once instead of waiting max_wait anew."""
+    first_call = threading.Event()
+    model = ScriptedModel(lambda img: (first_call.wait(5), [])[1])  # type: ignore[arg-type,return-value]
+    batcher = DynamicBatcher(model, max_batch_size=4, max_wait_ms=1000, max_queue=64)
+    await batcher.start()
+    try:
+        loop = asyncio.get_running_loop()
+        full = [asyncio.ensure_future(batcher.submit(tagged(i))) for i in range(4)]  # runs at once
+        await asyncio.sleep(0.05)
+        late_start = loop.time()
+        late = asyncio.ensure_future(batcher.submit(tagged(9)))
+        await asyncio.sleep(1.0)  # longer than max_wait: the late frame has waited its share
+        first_call.set()  # the busy batch ends; the next batch takes the late frame
+        await asyncio.gather(*full)
+        await late
+        waited = loop.time() - late_start
+    finally:
+        await batcher.stop()
+    assert model.batch_sizes == [4, 1]
+    assert waited < 1.7  # ~1.0 s behind the busy batch; counting max_wait anew would make it ~2.0 s
+
+
 async def test_full_queue_blocks_callers() -> None:
     release = threading.Event()
     model = ScriptedModel(lambda img: release.wait(5) and [])  # type: ignore[arg-type,return-value]

@@ -15,6 +15,7 @@ from typing import TypeVar
 import uvicorn
 from fastapi import FastAPI
 
+from bkcore.heap import freeze_startup_heap, install_gc_metrics
 from bkcore.logging import setup_logging
 from bkcore.runtime import build_runtime
 from bkcore.service import Runtime, Service
@@ -37,12 +38,15 @@ def serve_standalone(settings_cls: type[S], create: Callable[[Runtime, S], Servi
 
 async def _serve(settings: S, create: Callable[[Runtime, S], Service],
                  wrap: Callable[[Service], FastAPI] | None) -> None:
+    install_gc_metrics()
     runtime = build_runtime(settings)
     service = create(runtime, settings)
     await service.start()
     try:
         await runtime.bus.start()
         try:
+            if settings.gc_freeze:  # models loaded, warmed up, connections open: start-up is over
+                freeze_startup_heap()
             app = wrap(service) if wrap else service.app
             config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None,
                                     access_log=False, proxy_headers=True)

@@ -2,8 +2,10 @@
 
 Callers hand in groups of frames (one FrameBatch: one queue entry and one future, not one per
 frame). Frames wait in a bounded queue; one collector takes up to ``max_batch_size`` of them
-(splitting a group across batches when it does not fit), waiting at most ``max_wait_ms`` for a
-partial batch to fill, and runs the model in a worker thread so the event
+(splitting a group across batches when it does not fit), waiting for a partial batch to fill
+until its oldest frame has waited ``max_wait_ms`` since it arrived (frames that queued while every
+inference slot was busy have waited already and go at once), and runs the model in a worker thread
+so the event
 loop keeps serving gRPC. A full queue blocks ``submit``, which stops the gRPC reader, which lets
 HTTP/2 flow control push back on the gateway: backpressure end to end.
 
@@ -58,6 +60,7 @@ class _Group:
     future: asyncio.Future[list[Outcome]]
     results: list[Outcome | None]
     remaining: int       # frames whose outcome is still unknown
+    arrived: float       # time.monotonic() when it was queued
     taken: int = 0       # frames handed to a batch so far
 
 
@@ -158,7 +161,7 @@ class DynamicBatcher:
         if n == 0:
             return []
         await self._admit(n)
-        group = _Group(images, asyncio.get_running_loop().create_future(), [None] * n, n)
+        group = _Group(images, asyncio.get_running_loop().create_future(), [None] * n, n, time.monotonic())
         self._pending.append(group)
         metrics.QUEUE_DEPTH.set(self._queued)
         self._arrived.set()
@@ -237,7 +240,10 @@ class DynamicBatcher:
             await self._arrived.wait()
         parts: list[tuple[_Group, int, int]] = []
         size = self._take(parts, 0)
-        deadline = time.monotonic() + self.max_wait_s
+        # counted from the oldest frame's arrival, not from now: a frame that queued behind busy
+        # inference slots has waited its share already
+        oldest = parts[0][0].arrived if parts else time.monotonic()
+        deadline = oldest + self.max_wait_s
         while size < self.max_batch_size:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
