@@ -43,11 +43,25 @@ def train(
     lr: float = typer.Option(3e-3, help="Peak learning rate."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     init: Path | None = typer.Option(None, help="Fine-tune from this artefact (e.g. the shipped model)."),
+    crop: str | None = typer.Option(None, help="Train on random WxH crops (e.g. 256x160): ~4x faster, "
+                                    "the way to fine-tune on a CPU."),
+    focus: float = typer.Option(0.0, min=0.0, max=1.0,
+                                help="Share of samples centred on a phone, cigarette or rodent."),
+    freeze_bn: bool = typer.Option(False, help="Keep BatchNorm statistics (small-batch fine-tuning)."),
 ) -> None:
     """Train the detector; saves weights, model card, and loss / mAP curves as PNG."""
+    size = None
+    if crop:
+        import argparse
+
+        try:
+            size = _cli()._size(crop)
+        except argparse.ArgumentTypeError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--crop") from None
     path = _cli().train(train_dirs=[str(d) for d in train_dirs], val_dir=str(val_dir) if val_dir else None,
                         out_dir=str(out_dir), epochs=epochs, max_minutes=max_minutes, batch_size=batch_size,
-                        lr=lr, device=device, init=str(init) if init else None)
+                        lr=lr, device=device, init=str(init) if init else None, crop=size, focus=focus,
+                        freeze_bn=freeze_bn)
     typer.echo(f"model artefact: {path}")
 
 

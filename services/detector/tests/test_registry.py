@@ -27,6 +27,9 @@ from bkproto.detector.v1 import detector_pb2_grpc as pb_grpc
 TOKENS = TokenIssuer("x" * 32)
 
 
+SHIPPED_VERSION = json.loads((SHIPPED / "model.json").read_text())["version"]
+
+
 def store_at(tmp_path: Path) -> LocalObjectStore:
     return LocalObjectStore(tmp_path / "objects", "signing-secret", "http://127.0.0.1:8000")
 
@@ -46,30 +49,30 @@ async def test_publish_list_fetch_and_immutability(tmp_path) -> None:  # type: i
     assert await reg.versions("kitchen-v1") == []
     assert await resolve_artefact(reg, "kitchen-v1", "", SHIPPED) == SHIPPED  # empty store: shipped
     v = await reg.publish(SHIPPED)
-    assert (v.name, v.version) == ("kitchen-v1", "1.0.0")
+    assert (v.name, v.version) == ("kitchen-v1", SHIPPED_VERSION)
     for f in ("weights.pt", "model.json", "labels.json", "thresholds.json", "metrics.json", "MODEL_CARD.md",
               "manifest.json"):
-        assert await store.exists(f"models/kitchen-v1/1.0.0/{f}"), f
-    labels = json.loads(await store.get("models/kitchen-v1/1.0.0/labels.json"))
+        assert await store.exists(f"models/kitchen-v1/{SHIPPED_VERSION}/{f}"), f
+    labels = json.loads(await store.get(f"models/kitchen-v1/{SHIPPED_VERSION}/labels.json"))
     assert "cigarette" in labels["labels"]
     assert (await reg.publish(SHIPPED)).published_at == v.published_at  # idempotent
-    await reg.publish(artefact_copy(tmp_path, "1.1.0"))
-    assert [x.version for x in await reg.versions("kitchen-v1")] == ["1.0.0", "1.1.0"]
-    assert await reg.latest("kitchen-v1") == "1.1.0"
-    path = await reg.fetch("kitchen-v1", "1.0.0")
+    await reg.publish(artefact_copy(tmp_path, "1.9.0"))
+    assert [x.version for x in await reg.versions("kitchen-v1")] == [SHIPPED_VERSION, "1.9.0"]
+    assert await reg.latest("kitchen-v1") == "1.9.0"
+    path = await reg.fetch("kitchen-v1", SHIPPED_VERSION)
     assert (path / "weights.pt").read_bytes() == (SHIPPED / "weights.pt").read_bytes()
     # Same version, other weights: refused (versions are immutable).
-    other = artefact_copy(tmp_path, "1.0.0")
+    other = artefact_copy(tmp_path, SHIPPED_VERSION)
     (other / "weights.pt").write_bytes(b"not the same weights")
     with pytest.raises(RegistryError, match="immutable"):
         await reg.publish(other)
     with pytest.raises(VersionNotFound):
         await reg.fetch("kitchen-v1", "9.9.9")
     # A corrupted object in the store is caught by the manifest's sha256, not loaded.
-    await store.put("models/kitchen-v1/1.1.0/weights.pt", b"corrupt")
+    await store.put("models/kitchen-v1/1.9.0/weights.pt", b"corrupt")
     shutil.rmtree(tmp_path / "cache")
     with pytest.raises(RegistryError, match="sha256"):
-        await reg.fetch("kitchen-v1", "1.1.0")
+        await reg.fetch("kitchen-v1", "1.9.0")
 
 
 async def test_service_loads_the_configured_version_from_the_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -77,7 +80,7 @@ async def test_service_loads_the_configured_version_from_the_store(tmp_path) -> 
     reg = ModelRegistry(store, tmp_path / "cache")
     await reg.publish(SHIPPED)
     await reg.publish(artefact_copy(tmp_path, "2.0.0"))
-    for configured, expected in (("", "2.0.0"), ("1.0.0", "1.0.0")):
+    for configured, expected in (("", "2.0.0"), (SHIPPED_VERSION, SHIPPED_VERSION)):
         settings = DetectorSettings(data_dir=tmp_path / configured.replace(".", "_"), grpc_port=0,
                                     device="cpu", model_version=configured)
         service = create_service(Runtime(settings=settings, bus=InProcessBus(), store=store, tokens=TOKENS),
@@ -100,7 +103,7 @@ async def test_switch_versions_while_streaming_loses_no_frame(tmp_path) -> None:
     reg = ModelRegistry(store, tmp_path / "cache")
     await reg.publish(SHIPPED)
     await reg.publish(artefact_copy(tmp_path, "2.0.0"))
-    settings = DetectorSettings(data_dir=tmp_path, grpc_port=0, device="cpu", model_version="1.0.0",
+    settings = DetectorSettings(data_dir=tmp_path, grpc_port=0, device="cpu", model_version=SHIPPED_VERSION,
                                 max_batch_size=4, max_wait_ms=2, max_inflight_batches=3)
     bus = InProcessBus()
     service = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=TOKENS), settings)
@@ -158,14 +161,14 @@ async def test_switch_versions_while_streaming_loses_no_frame(tmp_path) -> None:
             results = [res for a in answers for res in a.results]
             assert len(results) == sent and not any(res.error for res in results)  # none lost, none failed
             assert [a.batch_id for a in answers] == [f"b{i}" for i in range(len(answers))]
-            assert versions[0] == "1.0.0" and versions[-1] == "2.0.0"
+            assert versions[0] == SHIPPED_VERSION and versions[-1] == "2.0.0"
             first_new = versions.index("2.0.0")
             assert all(v == "2.0.0" for v in versions[first_new:])  # never back to the old model
             assert len(versions) - first_new >= 12
             info = await pb_grpc.DetectorStub(channel).GetModelInfo(pb.ModelInfoRequest())
             assert info.version == "2.0.0"
             r = await http.get("/model/versions", headers={"Authorization": f"Bearer {admin}"})
-            assert [v["version"] for v in r.json()["versions"]] == ["1.0.0", "2.0.0"]
+            assert [v["version"] for v in r.json()["versions"]] == [SHIPPED_VERSION, "2.0.0"]
             assert r.json()["active"] == "2.0.0"
     finally:
         await service.stop()
@@ -196,7 +199,7 @@ async def test_device_decode_path_on_cpu_rejects_bad_frames_alone(tmp_path) -> N
         errors = [r.error for r in answer.results]
         assert errors[0] == "" and errors[5] == ""
         assert "not an image" in errors[1] and "truncated" in errors[2] and errors[4].startswith("empty")
-        assert answer.model_version == "1.0.0"
+        assert answer.model_version == SHIPPED_VERSION
     finally:
         await service.stop()
         await bus.stop()

@@ -55,3 +55,54 @@ def test_false_alarm_lowers_precision_not_recall() -> None:
     rep = evaluate(preds, gts, ["rodent"], [])
     assert rep["classes"]["rodent"]["recall"] == 1.0 and rep["classes"]["rodent"]["precision"] == 0.5
     assert rep["map50"] == 1.0  # the false alarm ranks below the only true positive
+
+
+def test_crops_keep_boxes_in_place_and_focus_on_small_objects() -> None:
+    import torch
+
+    from bk_detector.training.data import TensorSet
+    from bk_detector.training.train import _crop
+
+    images = torch.zeros(2, 3, 96, 160, dtype=torch.uint8)
+    images[0, :, 40:44, 100:110] = 255  # a "cigarette" at x 100..110, y 40..44
+    boxes = torch.zeros(2, 2, 4)
+    boxes[0, 0] = torch.tensor([100 / 160, 40 / 96, 110 / 160, 44 / 96])
+    boxes[0, 1] = torch.tensor([0.0, 0.0, 10 / 160, 10 / 96])  # top-left, outside most crops
+    labels = torch.tensor([[2, 0], [-1, -1]])
+    data = TensorSet(images, boxes, labels, torch.full((2, 2, 4), -1.0))
+    focus = torch.tensor([[True, False], [False, False]])
+    for _ in range(20):
+        img, bx, lab, _attrs = _crop(data, torch.tensor([0, 1]), 64, 32, focus)
+        assert img.shape == (2, 3, 32, 64) and lab[0, 0] == 2 and lab[1].tolist() == [-1, -1]
+        # the box, mapped back through the crop, still frames the bright pixels exactly
+        x0, y0, x1, y1 = (bx[0, 0] * torch.tensor([64, 32, 64, 32])).round().long().tolist()
+        assert img[0, 0, y0:y1, x0:x1].min() == 255  # (clipped where the crop cuts it)
+        assert int(img[0, 0].sum()) == 255 * (x1 - x0) * (y1 - y0) > 0
+        assert lab[0, 1] == -1 or bx[0, 1, 2] > 0  # the other object only when its centre is inside
+
+
+def test_regression_loss_is_zero_for_exact_boxes_and_grows_with_pixel_error() -> None:
+    import math
+
+    import torch
+
+    from bk_detector.training.targets import detection_loss, giou
+
+    assert torch.allclose(giou(torch.tensor([[0.0, 0, 2, 2]]), torch.tensor([[0.0, 0, 2, 2]])), torch.ones(1))
+    h, w, classes = 8, 16, 7
+    box = torch.tensor([[[4.5 / w, 3.25 / h, 7.0 / w, 4.25 / h]]])  # 2.5 x 1 cells: a cigarette
+    labels, attrs = torch.tensor([[2]]), torch.full((1, 1, 4), -1.0)
+    cx, cy, bw, bh = 5.75, 3.75, 2.5, 1.0
+
+    def head(dx: float) -> torch.Tensor:
+        out = torch.full((1, classes + 8, h, w), -9.0)
+        out[0, classes:classes + 4] = torch.tensor([math.log(bw), math.log(bh), 0.0, 0.0]).view(4, 1, 1)
+        ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+        out[0, classes + 2], out[0, classes + 3] = cx - xs + dx, cy - ys  # exact offsets everywhere
+        return out
+
+    _, exact = detection_loss(head(0.0), box, labels, attrs, classes)
+    _, off = detection_loss(head(1.0 / 4), box, labels, attrs, classes)  # one input pixel (stride 4)
+    assert exact["giou"] < 1e-5 and exact["offset"] < 1e-5 and exact["size"] < 1e-5
+    assert abs(off["offset"] - 0.25) < 1e-4  # a quarter cell, however large the object
+    assert off["giou"] > 0.15  # but on a 10x4-pixel box that pixel costs 18 % of its IoU

@@ -53,8 +53,15 @@ def train(
     progress: bool = True,
     input_width: int = 512,
     input_height: int = 288,
+    crop: tuple[int, int] | None = None,
+    focus: float = 0.0,
+    freeze_bn: bool = False,
+    giou_weight: float = 1.0,
 ) -> Path:
-    """Train (or fine-tune with init=artefact dir) on COCO folders; writes an artefact + plots."""
+    """Train (or fine-tune with init=artefact dir) on COCO folders; writes an artefact + plots.
+
+    crop=(w, h) trains on random crops (fast on a CPU); focus is the share of samples centred on a
+    phone, cigarette or rodent; freeze_bn keeps BatchNorm statistics (small-batch fine-tuning)."""
     return run_train(
         TrainConfig(
             train_dirs=train_dirs,
@@ -72,6 +79,11 @@ def train(
             progress=progress,
             input_width=input_width,
             input_height=input_height,
+            crop_width=crop[0] if crop else 0,
+            crop_height=crop[1] if crop else 0,
+            focus=focus,
+            freeze_bn=freeze_bn,
+            giou_weight=giou_weight,
         )
     )
 
@@ -150,6 +162,16 @@ def bench(
     return res
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH like 256x160, got {text!r}") from None
+    if w % 32 or h % 32 or w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"crop sides must be positive multiples of 32, got {text!r}")
+    return w, h
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="bk_detector.training.cli", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -173,6 +195,10 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--input-width", type=int, default=512)
     t.add_argument("--input-height", type=int, default=288)
     t.add_argument("--device", default="auto")
+    t.add_argument("--crop", type=_size, help="train on random WxH crops, e.g. 256x160")
+    t.add_argument("--focus", type=float, default=0.0, help="share of samples centred on small classes")
+    t.add_argument("--freeze-bn", action="store_true")
+    t.add_argument("--giou-weight", type=float, default=1.0)
     e = sub.add_parser("eval", help="evaluate an artefact on a COCO folder")
     e.add_argument("data_dir")
     e.add_argument("--model-dir")
