@@ -218,6 +218,44 @@ def drive(address: str | list[str], jpegs: list[bytes], *, procs: int, streams: 
     return out
 
 
+_TIMED = ("bk_detector_queue_wait_seconds", "bk_detector_inference_seconds", "bk_detector_stage_seconds")
+
+
+def _histograms() -> dict[str, dict[str, float]]:
+    """This process's detector latency histograms: {series: {le or 'count'/'sum': value}}."""
+    from prometheus_client import REGISTRY
+
+    out: dict[str, dict[str, float]] = {}
+    for metric in REGISTRY.collect():
+        if metric.name not in _TIMED:
+            continue
+        for sample in metric.samples:
+            name = metric.name + (f"[{sample.labels['stage']}]" if "stage" in sample.labels else "")
+            key = sample.labels.get("le") or sample.name.rsplit("_", 1)[-1]
+            out.setdefault(name, {})[key] = sample.value
+    return out
+
+
+Histos = dict[str, dict[str, float]]
+
+
+def stage_breakdown(before: Histos, after: Histos) -> dict[str, Any]:
+    """Per series, over the interval: calls, mean ms and p99 ms (the upper edge of the histogram
+    bucket holding the 99th percentile): where a batch's time went, in the server process."""
+    out: dict[str, Any] = {}
+    for name, now in after.items():
+        then = before.get(name, {})
+        n = now.get("count", 0.0) - then.get("count", 0.0)
+        if n <= 0:
+            continue
+        edges = sorted((float(k), now[k] - then.get(k, 0.0))
+                       for k in now if k not in ("count", "sum", "created"))
+        p99 = next((edge for edge, c in edges if c >= 0.99 * n), float("inf"))
+        out[name] = {"calls": int(n), "mean_ms": round(1000 * (now["sum"] - then.get("sum", 0.0)) / n, 2),
+                     "p99_ms_at_most": round(1000 * p99, 1)}
+    return out
+
+
 class NullModel:
     """Zero-cost test double for the server-path ceiling: answers every frame instantly with canned
     detections (none for most frames; a person without a hat on every ``hit_every``-th), so what
@@ -310,8 +348,13 @@ def service_bench(jpegs: list[bytes], *, device: str, procs: int, streams: int, 
               f"errors {peak['errors']}, batch p99 {peak['batch_latency_ms']['p99']} ms", flush=True)
         out = {"max": peak}
         if half_load:
+            before = _histograms()
             half = drive(address, jpegs, procs=procs, streams=streams, frames_per_batch=fpb, window=window,
                          duration=duration, rate=peak["frames_per_s"] / 2)
+            half["stages"] = stage_breakdown(before, _histograms())  # this process's server only
+            for name, st in half["stages"].items():
+                print(f"    {name}: {st['calls']} calls, mean {st['mean_ms']} ms, "
+                      f"p99 <= {st['p99_ms_at_most']} ms", flush=True)
             print(f"  half load ({half['offered_fps']:.0f} offered): {half['frames_per_s']:.0f} frames/s, "
                   f"batch p50 {half['batch_latency_ms']['p50']} ms p99 {half['batch_latency_ms']['p99']} ms",
                   flush=True)

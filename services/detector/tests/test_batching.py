@@ -60,6 +60,8 @@ async def test_frames_queued_behind_a_busy_model_do_not_wait_again() -> None:
     first_call = threading.Event()
     model = ScriptedModel(lambda img: (first_call.wait(5), [])[1])  # type: ignore[arg-type,return-value]
     batcher = DynamicBatcher(model, max_batch_size=4, max_wait_ms=1000, max_queue=64)
+    waits = REGISTRY.get_sample_value("bk_detector_queue_wait_seconds_count") or 0.0
+    waited_s = REGISTRY.get_sample_value("bk_detector_queue_wait_seconds_sum") or 0.0
     await batcher.start()
     try:
         loop = asyncio.get_running_loop()
@@ -76,6 +78,9 @@ async def test_frames_queued_behind_a_busy_model_do_not_wait_again() -> None:
         await batcher.stop()
     assert model.batch_sizes == [4, 1]
     assert waited < 1.7  # ~1.0 s behind the busy batch; counting max_wait anew would make it ~2.0 s
+    # the queue-wait metric saw all five FrameBatches, the late one's second in the queue among them
+    assert REGISTRY.get_sample_value("bk_detector_queue_wait_seconds_count") == waits + 5
+    assert REGISTRY.get_sample_value("bk_detector_queue_wait_seconds_sum") - waited_s >= 0.9
 
 
 async def test_full_queue_blocks_callers() -> None:

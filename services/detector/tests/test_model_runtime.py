@@ -159,3 +159,34 @@ def test_bucket_settings() -> None:
     assert DetectorSettings(batch_buckets="off").buckets_for("cuda") == ()
     with pytest.raises(ValueError):
         DetectorSettings(batch_buckets="8,x")
+
+
+def test_every_call_reports_where_its_time_went(runtime: ModelRuntime) -> None:
+    timed = ModelRuntime(runtime.model, runtime.meta, "cpu", half=False, buckets=[2])
+    seen: list[tuple[str, float]] = []
+    timed.stage_observer = lambda stage, seconds: seen.append((stage, seconds))
+    jpegs = _jpegs(3)
+    timed.predict_jpeg([jpegs[0], b"\xff\xd8not a jpeg", jpegs[1], jpegs[2]])  # two chunks of 2
+    stages = [s for s, _ in seen]
+    assert sorted(stages) == ["copy", "decode", "model", "python", "resize"]  # each once per call
+    assert all(sec >= 0 for _, sec in seen) and dict(seen)["model"] > 0
+    seen.clear()
+    timed.predict([np.zeros((90, 160, 3), dtype=np.uint8)])
+    assert sorted(s for s, _ in seen) == ["copy", "model", "python", "resize"]
+    seen.clear()
+    runtime.predict_jpeg(jpegs)  # nobody observing: nothing measured
+    assert seen == []
+
+
+def test_the_service_model_feeds_the_stage_metric() -> None:
+    from prometheus_client import REGISTRY
+
+    from bk_detector.modelapi import load_model
+
+    def count() -> float:
+        return REGISTRY.get_sample_value("bk_detector_stage_seconds_count", {"stage": "model"}) or 0.0
+
+    model = load_model(None, "cpu", None)
+    before = count()
+    model.predict_jpeg(_jpegs(2))  # type: ignore[attr-defined]
+    assert count() == before + 1

@@ -263,6 +263,9 @@ class DynamicBatcher:
             return
         inputs = [img for group, lo, hi in live for img in group.images[lo:hi]]
         metrics.BATCH_SIZE.observe(len(inputs))
+        now = time.monotonic()
+        for group, _, _ in live:
+            metrics.QUEUE_WAIT_SECONDS.observe(now - group.arrived)
         model = self.model  # read once: a swap during this batch applies from the next one
         version = str(model.version)
         start = time.perf_counter()

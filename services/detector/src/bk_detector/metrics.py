@@ -12,6 +12,21 @@ INFERENCE_SECONDS = Histogram(
     "bk_detector_inference_seconds", "model call latency per batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+STAGE_SECONDS = Histogram(
+    "bk_detector_stage_seconds", "time per model call by stage: decode, resize, model, copy (device "
+    "time on a GPU), python (building results on the host)", ["stage"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+QUEUE_WAIT_SECONDS = Histogram(
+    "bk_detector_queue_wait_seconds", "time a FrameBatch's frames waited in the batcher's queue for "
+    "their model call", buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+def observe_stage(stage: str, seconds: float) -> None:
+    STAGE_SECONDS.labels(stage).observe(seconds)
+
+
 FRAMES = Counter("bk_detector_frames_total", "frames handled", ["tenant", "outcome"])
 GPU_MEMORY_BYTES = Gauge("bk_detector_gpu_memory_bytes", "CUDA memory allocated by the model")
 VIOLATIONS = Counter(

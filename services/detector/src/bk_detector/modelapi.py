@@ -46,7 +46,10 @@ def load_model(path: Path | None, device: str, half: bool | None,
                buckets: Sequence[int] | None = None, cudnn_benchmark: bool = False) -> DetectionModel:
     """The real model. Imported here, lazily, so torch loads only when a service starts.
     ``buckets``: batch sizes every model call is padded to (None/empty = no padding)."""
+    from bk_detector import metrics
     from bk_detector.model.runtime import ModelRuntime
 
-    return ModelRuntime.load(path, device=device, half=half, buckets=tuple(buckets or ()),
-                             cudnn_benchmark=cudnn_benchmark)
+    model = ModelRuntime.load(path, device=device, half=half, buckets=tuple(buckets or ()),
+                              cudnn_benchmark=cudnn_benchmark)
+    model.stage_observer = metrics.observe_stage  # bk_detector_stage_seconds{stage}
+    return model

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +26,49 @@ import torch.nn.functional as F
 from bk_detector.model.artifact import SHIPPED, load_artifact
 from bk_detector.model.decode import Detections, decode
 from bk_detector.model.net import fuse_bn
+
+StageObserver = Callable[[str, float], None]
+
+
+class _Stages:
+    """Where one model call's time goes, by stage. On CUDA, events recorded on the call's stream
+    (no synchronisation added; read once the call's single device-to-host copy has waited for
+    everything); on the CPU, the wall clock. Only when someone observes (``stage_observer``)."""
+
+    def __init__(self, observer: StageObserver | None, cuda: bool) -> None:
+        self.observer, self.cuda = observer, cuda
+        self._marks: list[tuple[str, Any]] = []
+        self._host: dict[str, float] = {}
+        if observer is not None:
+            self.mark("")
+
+    def mark(self, stage: str) -> None:
+        """The stage named ``stage`` ends here (and the next one starts)."""
+        if self.observer is None:
+            return
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self._marks.append((stage, event))
+        else:
+            self._marks.append((stage, time.perf_counter()))
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Host time of a stage measured by the caller (``python``: building the results)."""
+        self._host[stage] = self._host.get(stage, 0.0) + seconds
+
+    def report(self) -> None:
+        """Observe each stage's total (a call of several chunks adds its chunks up)."""
+        if self.observer is None or len(self._marks) < 2:
+            return
+        if self.cuda:
+            self._marks[-1][1].synchronize()  # recorded after the copy's sync: done, or nearly
+        totals: dict[str, float] = dict(self._host)
+        for (_, a), (stage, b) in zip(self._marks, self._marks[1:], strict=False):
+            spent = a.elapsed_time(b) / 1000 if self.cuda else b - a
+            totals[stage] = totals.get(stage, 0.0) + spent
+        for stage, seconds in totals.items():
+            self.observer(stage, seconds)
 
 
 @dataclass(frozen=True)
@@ -70,6 +116,9 @@ class ModelRuntime:
             fuse_bn(model).to(device=device, dtype=self._dtype, memory_format=torch.channels_last).eval()
         )
         self._person = self.labels.index("person") if "person" in self.labels else -1
+        # called with (stage, seconds) after each call: decode, resize, model, copy (device time on
+        # CUDA), python (host time building results); the service points it at its metrics
+        self.stage_observer: StageObserver | None = None
         self.buckets: tuple[int, ...] = ()
         self.set_buckets(buckets)
 
@@ -209,6 +258,7 @@ class ModelRuntime:
         stream = self._stream()
         ctx = torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
         with ctx:
+            stages = _Stages(self.stage_observer, stream is not None)
             results: list[list[RawDetection] | Exception] = [[] for _ in items]
             jpeg_idx = [i for i, x in enumerate(items) if isinstance(x, bytes)]
             images: dict[int, torch.Tensor] = {}
@@ -223,41 +273,52 @@ class ModelRuntime:
                 if not isinstance(x, bytes):
                     arr = torch.from_numpy(np.ascontiguousarray(x[..., :3]))
                     images[i] = arr.to(self.device).permute(2, 0, 1)
+            stages.mark("decode")
             order = sorted(images)
             for s in range(0, len(order), self.max_batch):
                 chunk = order[s:s + self.max_batch]
-                for i, frame in zip(chunk, self._run_chunk([images[i] for i in chunk]), strict=True):
+                for i, frame in zip(chunk, self._run_chunk([images[i] for i in chunk], stages), strict=True):
                     results[i] = frame
+            stages.report()
             return results
 
-    def _run_chunk(self, images: list[torch.Tensor]) -> list[list[RawDetection]]:
+    def _run_chunk(self, images: list[torch.Tensor],
+                   stages: _Stages | None = None) -> list[list[RawDetection]]:
         """Device uint8 images (any sizes, at most max_batch) -> detections, padded to a bucket;
         the padded rows' outputs are dropped before anything is read back."""
+        stages = stages or _Stages(None, False)
         n = len(images)
         x = self._fit(images, self.bucket_for(n)).to(self._dtype)
         x = x.contiguous(memory_format=torch.channels_last)
+        stages.mark("resize")
         det = decode(self.model(x), len(self.labels))
         if len(x) != n:
             det = Detections(*(t[:n] for t in det))
         keep = det.scores >= self.thresholds[det.labels]
-        return self._to_python(det, keep)
+        stages.mark("model")
+        return self._to_python(det, keep, stages)
 
     @torch.inference_mode()
     def predict(self, images: list[np.ndarray]) -> list[list[RawDetection]]:
         """HxWx3 uint8 RGB frames of any size -> per-frame detections above the per-class thresholds."""
         results: list[list[RawDetection]] = []
+        stages = _Stages(self.stage_observer, self.device.startswith("cuda"))
         for i in range(0, len(images), self.max_batch):
             chunk = torch.stack([self._resize(im) for im in images[i : i + self.max_batch]])
             n = len(chunk)
             x = self._pad(chunk).to(self._dtype).contiguous(memory_format=torch.channels_last)
+            stages.mark("resize")
             det = decode(self.model(x), len(self.labels))
             if len(x) != n:
                 det = Detections(*(t[:n] for t in det))
             keep = det.scores >= self.thresholds[det.labels]
-            results.extend(self._to_python(det, keep))
+            stages.mark("model")
+            results.extend(self._to_python(det, keep, stages))
+        stages.report()
         return results
 
-    def _to_python(self, det: Detections, keep: torch.Tensor) -> list[list[RawDetection]]:
+    def _to_python(self, det: Detections, keep: torch.Tensor,
+                   stages: _Stages | None = None) -> list[list[RawDetection]]:
         # Only the first slots that can pass any threshold matter: cut K to the most kept per frame,
         # then one device->host copy of everything (a copy per tensor is a sync per tensor).
         slots = keep.any(0).nonzero()
@@ -265,6 +326,9 @@ class ModelRuntime:
         packed = torch.cat([det.scores[:, :kk, None], det.labels[:, :kk, None].to(det.scores.dtype),
                             det.boxes[:, :kk], det.attributes[:, :kk].to(det.scores.dtype),
                             keep[:, :kk, None].to(det.scores.dtype)], 2).cpu()
+        host_start = time.perf_counter()
+        if stages is not None:
+            stages.mark("copy")
         a = len(self.attribute_names)
         scores, labels = packed[..., 0].tolist(), packed[..., 1].long().tolist()
         boxes, attrs = packed[..., 2:6].tolist(), packed[..., 6:6 + a].tolist()
@@ -287,4 +351,6 @@ class ModelRuntime:
                     )
                 )  # type: ignore[arg-type]
             out.append(frame)
+        if stages is not None and stages.observer is not None:
+            stages.add("python", time.perf_counter() - host_start)
         return out
