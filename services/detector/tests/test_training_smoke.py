@@ -106,3 +106,11 @@ def test_regression_loss_is_zero_for_exact_boxes_and_grows_with_pixel_error() ->
     assert exact["giou"] < 1e-5 and exact["offset"] < 1e-5 and exact["size"] < 1e-5
     assert abs(off["offset"] - 0.25) < 1e-4  # a quarter cell, however large the object
     assert off["giou"] > 0.15  # but on a 10x4-pixel box that pixel costs 18 % of its IoU
+
+
+def test_a_crop_larger_than_the_input_is_refused_before_any_work(tmp_path) -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="crop 256x128 is larger than the input 128x96"):
+        train(train_dirs=[str(tmp_path / "none")], crop=(256, 128), input_width=128, input_height=96,
+              device="cpu", progress=False)
