@@ -190,3 +190,14 @@ def test_the_service_model_feeds_the_stage_metric() -> None:
     before = count()
     model.predict_jpeg(_jpegs(2))  # type: ignore[attr-defined]
     assert count() == before + 1
+
+
+def test_a_failing_timer_never_fails_the_batch(runtime: ModelRuntime) -> None:
+    timed = ModelRuntime(runtime.model, runtime.meta, "cpu", half=False)
+
+    def broken(stage: str, seconds: float) -> None:
+        raise RuntimeError("metrics backend gone")
+
+    timed.stage_observer = broken
+    out = timed.predict_jpeg(_jpegs(2))
+    _same(out, runtime.predict_jpeg(_jpegs(2)))

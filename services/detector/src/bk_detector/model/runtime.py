@@ -12,6 +12,7 @@ inference threads before serving.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,8 @@ import torch.nn.functional as F
 from bk_detector.model.artifact import SHIPPED, load_artifact
 from bk_detector.model.decode import Detections, decode
 from bk_detector.model.net import fuse_bn
+
+log = logging.getLogger("bk_detector.model")
 
 StageObserver = Callable[[str, float], None]
 
@@ -58,9 +61,17 @@ class _Stages:
         self._host[stage] = self._host.get(stage, 0.0) + seconds
 
     def report(self) -> None:
-        """Observe each stage's total (a call of several chunks adds its chunks up)."""
+        """Observe each stage's total (a call of several chunks adds its chunks up). Timing must
+        never fail a batch: a timer error is logged and the call's timings are dropped."""
         if self.observer is None or len(self._marks) < 2:
             return
+        try:
+            self._report()
+        except Exception:
+            log.warning("stage timings of a model call dropped", exc_info=True)
+
+    def _report(self) -> None:
+        assert self.observer is not None
         if self.cuda:
             self._marks[-1][1].synchronize()  # recorded after the copy's sync: done, or nearly
         totals: dict[str, float] = dict(self._host)
