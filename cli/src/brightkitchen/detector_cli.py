@@ -58,14 +58,16 @@ def train(
             size = _cli()._size(crop)
         except argparse.ArgumentTypeError as exc:
             raise typer.BadParameter(str(exc), param_hint="--crop") from None
-        full = (_cli().TrainConfig.input_width, _cli().TrainConfig.input_height)
-        if size[0] > full[0] or size[1] > full[1]:
-            raise typer.BadParameter(f"{crop} is larger than the model's {full[0]}x{full[1]} input",
-                                     param_hint="--crop")
-    path = _cli().train(train_dirs=[str(d) for d in train_dirs], val_dir=str(val_dir) if val_dir else None,
-                        out_dir=str(out_dir), epochs=epochs, max_minutes=max_minutes, batch_size=batch_size,
-                        lr=lr, device=device, init=str(init) if init else None, crop=size, focus=focus,
-                        freeze_bn=freeze_bn)
+    from bk_detector.training.train import CropTooLarge
+
+    try:
+        path = _cli().train(train_dirs=[str(d) for d in train_dirs],
+                            val_dir=str(val_dir) if val_dir else None, out_dir=str(out_dir), epochs=epochs,
+                            max_minutes=max_minutes,
+                            batch_size=batch_size, lr=lr, device=device, init=str(init) if init else None,
+                            crop=size, focus=focus, freeze_bn=freeze_bn)
+    except CropTooLarge as exc:
+        raise typer.BadParameter(str(exc), param_hint="--crop") from None
     typer.echo(f"model artefact: {path}")
 
 

@@ -158,12 +158,6 @@ class CameraPatch(BaseModel):
     def _live_url(cls, v: str | None) -> str | None:
         return None if v is None else _check_live_url(v)
 
-    @model_validator(mode="after")
-    def _one_login(self) -> CameraPatch:
-        _shared_credentials(self.source_url or "", self.live_source_url, self.username or "",
-                            self.password.get_secret_value() if self.password else "")
-        return self
-
     @field_validator("profile")
     @classmethod
     def _profile(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:

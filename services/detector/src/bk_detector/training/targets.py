@@ -70,17 +70,17 @@ def detection_loss(
     size_t = torch.stack([bw.log(), bh.log()], 1)
     target_box = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1)
     size_loss = off_loss = giou_loss = out.new_zeros(())
-    weight_sum = torch.zeros_like(cx)
-    terms = []
+    weights = []
     for dy, dx in _NEIGHBOURS:
         jx, jy = ix + dx, iy + dy
         inside = (jx >= 0) & (jx < w) & (jy >= 0) & (jy < h)
-        wgt = torch.exp(-(dx**2) / (2 * sx**2) - dy**2 / (2 * sy**2)) * inside
+        weights.append(torch.exp(-(dx**2) / (2 * sx**2) - dy**2 / (2 * sy**2)) * inside)
+    weight_sum = torch.stack(weights).sum(0).clamp(min=1e-6)
+    for (dy, dx), wgt in zip(_NEIGHBOURS, weights, strict=True):
+        jx, jy = ix + dx, iy + dy
         picked = rest[b_idx, :4, jy.clamp(0, h - 1), jx.clamp(0, w - 1)]  # K, 4
-        terms.append((wgt, jx.float(), jy.float(), picked))
-        weight_sum = weight_sum + wgt
-    for wgt, fx, fy, picked in terms:
-        wn = wgt / weight_sum.clamp(min=1e-6)  # every object weighs the same, however many cells it has
+        fx, fy = jx.float(), jy.float()
+        wn = wgt / weight_sum  # every object weighs the same, however many cells it has
         off_t = torch.stack([cx - fx, cy - fy], 1)
         size_loss = size_loss + (F.l1_loss(picked[:, :2], size_t, reduction="none").sum(1) * wn).sum()
         off_loss = off_loss + (F.l1_loss(picked[:, 2:4], off_t, reduction="none").sum(1) * wn).sum()

@@ -111,9 +111,13 @@ def _freeze_bn(model: torch.nn.Module) -> None:
                 p.requires_grad_(False)
 
 
+class CropTooLarge(ValueError):
+    """The training crop does not fit in the model's input."""
+
+
 def train(cfg: TrainConfig) -> Path:
     if cfg.crop_width > cfg.input_width or cfg.crop_height > cfg.input_height:
-        raise ValueError(f"crop {cfg.crop_width}x{cfg.crop_height} is larger than the input "
+        raise CropTooLarge(f"crop {cfg.crop_width}x{cfg.crop_height} is larger than the input "
                          f"{cfg.input_width}x{cfg.input_height}")
     torch.manual_seed(cfg.seed)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
