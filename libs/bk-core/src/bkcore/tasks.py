@@ -7,7 +7,6 @@ step says more work is waiting), survive a failing step, stop when the service s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -15,6 +14,33 @@ log = logging.getLogger(__name__)
 
 # A step returns True when more work is waiting (loop again at once), False/None to wait.
 Step = Callable[[], Awaitable[bool | None]]
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``event`` is set or ``seconds`` pass; True when it is set.
+
+    Use this, not ``asyncio.wait_for(event.wait(), timeout)``: on Python 3.11 ``wait_for``
+    swallows a cancellation that arrives just as the event is set, so a loop being stopped runs
+    on, and whoever cancelled it to stop it waits for as long as the loop's next wait (a service
+    stop that hung a test for its whole 300 s timeout)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return event.is_set()
+    return True
+
+
+async def cancel_and_wait(task: asyncio.Task[object]) -> None:
+    """Cancel ``task`` and wait until it has finished. Its own CancelledError ends here; the
+    caller's (the caller being cancelled while it waits) is raised on, never absorbed."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
 
 
 class BackgroundLoop:
@@ -33,6 +59,7 @@ class BackgroundLoop:
         self._error_delay_s = error_delay_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Run the next step now instead of at the end of the interval."""
@@ -44,15 +71,15 @@ class BackgroundLoop:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True  # ends the loop even if a cancellation were lost on the way
+            await cancel_and_wait(self._task)
             self._task = None
+            self._stopping = False
 
     async def _run(self) -> None:
         if self._initial_delay_s:
             await asyncio.sleep(self._initial_delay_s)
-        while True:
+        while not self._stopping:
             try:
                 if await self._step():
                     continue  # more waiting: don't sleep
@@ -62,6 +89,5 @@ class BackgroundLoop:
                 log.exception("%s failed; retrying", self.name)
                 if self._error_delay_s:
                     await asyncio.sleep(self._error_delay_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+            await wait_event(self._wake, self._interval_s)
             self._wake.clear()

@@ -63,7 +63,8 @@ async def sse_stream(
         yield b"retry: 3000\n\n" + sse_frame("hello", {"subscribers": hub.subscribers})
         while stopping is None or not stopping.is_set():
             try:
-                item = await asyncio.wait_for(queue.get(), heartbeat_s)
+                async with asyncio.timeout(heartbeat_s):  # not wait_for: see bkcore.tasks.wait_event
+                    item = await queue.get()
             except TimeoutError:
                 yield b": keep-alive\n\n"
                 continue

@@ -28,6 +28,7 @@ from bk_gateway.backoff import Backoff
 from bk_gateway.frame_queue import FRAMES_DROPPED, FrameItem, FrameQueue
 from bk_gateway.settings import GatewaySettings
 from bk_gateway.sharding import owner
+from bkcore.tasks import cancel_and_wait
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1.detector_pb2_grpc import DetectorStub
 
@@ -148,7 +149,8 @@ class DetectorStream:
             wait = self._s.detector_timeout_s if oldest is None else max(
                 0.05, oldest + self._s.detector_timeout_s - loop.time())
             try:
-                result: pb.DetectionBatch = await asyncio.wait_for(aiter_.__anext__(), wait)
+                async with asyncio.timeout(wait):  # not wait_for: see bkcore.tasks.wait_event
+                    result: pb.DetectionBatch = await aiter_.__anext__()
             except TimeoutError:
                 if inflight:
                     raise TimeoutError(f"detector {self.endpoint} left a batch unanswered") from None
@@ -180,10 +182,9 @@ class DetectorClient:
 
     async def stop(self) -> None:
         for t in self._tasks:
-            t.cancel()
+            t.cancel()  # all at once: the streams end together
         for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+            await cancel_and_wait(t)
         self._tasks = []
 
     def ready(self) -> bool:

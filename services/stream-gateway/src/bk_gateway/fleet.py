@@ -4,7 +4,6 @@ change), evaluates alarms once a second, and turns state changes into camera.sta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from bk_gateway.spec import CameraSpec
 from bk_gateway.state import Alarm, AlarmTracker, State, Transition
 from bk_gateway.status_events import status_event
 from bk_gateway.worker import CameraWorker
+from bkcore.tasks import cancel_and_wait
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
 
@@ -46,9 +46,7 @@ class Fleet:
         for worker in self.workers.values():
             worker.stop()
         for t in self._tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+            await cancel_and_wait(t)
         await asyncio.to_thread(self._join_all, 2.0)
         self.workers.clear()
 

@@ -31,6 +31,7 @@ from bkcore.http import create_app
 from bkcore.secrets import embedded_secret
 from bkcore.service import Runtime, Service
 from bkcore.settings import load_settings
+from bkcore.tasks import wait_event
 from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,7 @@ class GatewayService(Service):
     async def _reconcile_loop(self) -> None:
         # Also on a timer: another replica's API may have changed the shared registry.
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self.settings.reconcile_interval_s)
+            await wait_event(self._changed, self.settings.reconcile_interval_s)
             self._changed.clear()
             if self._stopping:
                 return

@@ -42,6 +42,7 @@ from bk_gateway.sources.pyav import _options, classify
 from bk_gateway.sources.sim import load_scenario
 from bk_gateway.spec import CameraSpec
 from bk_gateway.urls import SIM_PREFIX, source_kind
+from bkcore.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 REMUXABLE = frozenset({"h264", "hevc"})
@@ -219,9 +220,7 @@ class EmbeddedLive:
 
     async def stop(self) -> None:
         if self._reaper:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+            await cancel_and_wait(self._reaper)
         for cid in list(self.sessions):
             await self._end(cid)
 
