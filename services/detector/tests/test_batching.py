@@ -145,3 +145,27 @@ async def test_model_runs_on_its_own_warmed_up_inference_threads() -> None:
         await batcher.stop()
     assert len(warmed) == 4 and set(warmed) == {"bk-infer-0_0", "bk-infer-1_0"}
     assert set(model.threads) <= set(warmed)  # every batch ran on one of the two warmed threads
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_stop_while_gathering_a_batch_answers_its_frames_and_returns(concurrency: int) -> None:
+    """A stop that lands while the batcher waits for more frames (a frame arriving in the same
+    moment) ends the batcher at once, and the frames it had already taken out of the queue get
+    "shutting down" instead of a future nobody will ever set."""
+    model = ScriptedModel(echo)
+    batcher = DynamicBatcher(model, max_batch_size=8, max_wait_ms=60_000, max_queue=64,
+                             concurrency=concurrency)
+    await batcher.start()
+    first = asyncio.create_task(batcher.submit(tagged(1)))
+    for _ in range(20):  # the batcher takes the frame and waits for more, up to max_wait
+        await asyncio.sleep(0)
+    assert not batcher._pending and not first.done()
+    batcher._arrived.set()  # a frame "arrives" and the stop comes in the same loop iteration
+    stopping = asyncio.create_task(batcher.stop())
+    done, _ = await asyncio.wait({stopping, first}, timeout=5, return_when=asyncio.ALL_COMPLETED)
+    # before the fix: the cancellation was lost, stop() waited out max_wait, the frame never heard
+    assert stopping in done, "stop() is still waiting for the batcher"
+    assert first in done, "the frame taken into the batch was never answered"
+    with pytest.raises(InferenceError, match="shutting down"):
+        first.result()
+    assert model.batch_sizes == []

@@ -37,12 +37,16 @@ import numpy as np
 
 from bk_detector import metrics
 from bk_detector.modelapi import DetectionModel, RawDetectionLike
+from bkcore.tasks import cancel_and_wait, wait_event
 
 log = logging.getLogger("bk_detector.batching")
 
 
 class InferenceError(RuntimeError):
     """The model call for this frame's batch failed."""
+
+
+SHUTTING_DOWN = "detector is shutting down"
 
 
 Versioned = tuple[Sequence[RawDetectionLike], str]  # detections + the model version that made them
@@ -115,11 +119,9 @@ class DynamicBatcher:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
-        shutting = InferenceError("detector is shutting down")
+        shutting = InferenceError(SHUTTING_DOWN)
         while self._pending:  # nobody will run these: tell their callers
             group = self._pending.popleft()
             if not group.future.done():
@@ -244,16 +246,18 @@ class DynamicBatcher:
         # inference slots has waited its share already
         oldest = parts[0][0].arrived if parts else time.monotonic()
         deadline = oldest + self.max_wait_s
-        while size < self.max_batch_size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                break
-            size = self._take(parts, size)
+        try:
+            while size < self.max_batch_size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._arrived.clear()
+                if not await wait_event(self._arrived, remaining):
+                    break
+                size = self._take(parts, size)
+        except asyncio.CancelledError:  # stopped while gathering: these frames left the queue
+            _fail_unanswered(parts)
+            raise
         metrics.QUEUE_DEPTH.set(self._queued)
         return parts
 
@@ -278,9 +282,7 @@ class DynamicBatcher:
             if len(results) != len(inputs):
                 raise InferenceError(f"model returned {len(results)} results for {len(inputs)} images")
         except asyncio.CancelledError:  # shutting down mid-batch: nobody will answer these frames
-            for group, _, _ in live:
-                if not group.future.done():
-                    group.future.set_exception(InferenceError("detector is shutting down"))
+            _fail_unanswered(live)
             raise
         except Exception as exc:
             log.exception("model call failed for a batch of %d frames", len(inputs))
@@ -307,6 +309,14 @@ class DynamicBatcher:
         group.remaining -= len(outcomes)
         if group.remaining <= 0 and not group.future.done():
             group.future.set_result(group.results)  # type: ignore[arg-type]
+
+
+def _fail_unanswered(parts: list[tuple[_Group, int, int]]) -> None:
+    """Shutting down with these frames out of the queue: tell their callers instead of leaving
+    them waiting on a future nobody will set."""
+    for group, _, _ in parts:
+        if not group.future.done():
+            group.future.set_exception(InferenceError(SHUTTING_DOWN))
 
 
 def _cuda_memory() -> float:
