@@ -90,8 +90,9 @@ async def test_signed_hls_live_view_from_rtsp(tmp_path: Path) -> None:
             await until(lambda: svc.signer._clock() > exp, 10, "URL expiry")
             assert (await c.get(url)).status_code == 403
             assert (await c.get(f"/v1/live/cam-live/{seg_line}")).status_code == 403
-            await until(lambda: "cam-live" not in svc.embedded_live.sessions, 10, "live pull stopped")
-            assert not session.alive and not session.dir.exists()
+            # Unlisted first, then its thread joined and files removed off the loop: wait for both.
+            await until(lambda: "cam-live" not in svc.embedded_live.sessions, 10, "live pull unlisted")
+            await until(lambda: not session.alive and not session.dir.exists(), 10, "live pull stopped")
     finally:
         await svc.stop()
         await rt.bus.stop()

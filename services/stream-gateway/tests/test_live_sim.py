@@ -90,8 +90,10 @@ async def test_sim_camera_live_view_encodes_h264_hls_and_stops_after_grace(tmp_p
             assert packets > 2 * SIM_LIVE_FPS  # encoding in real time all along
 
             # ... and once nobody asks any more, the encoder stops after the grace period.
-            await until(lambda: "cam-sim" not in svc.embedded_live.sessions, 10, "live encoder stopped")
-            assert not session.alive and not session.dir.exists()
+            # The reaper unlists the session first (no new viewer can join a dying encoder), then
+            # joins its thread and removes its files off the event loop: wait for all three.
+            await until(lambda: "cam-sim" not in svc.embedded_live.sessions, 10, "live encoder unlisted")
+            await until(lambda: not session.alive and not session.dir.exists(), 10, "live encoder stopped")
             assert (await c.get(url)).status_code == 404
             # The camera itself keeps being pulled for the detectors.
             assert svc.fleet.workers["cam-sim"].latest is not None
