@@ -101,3 +101,32 @@ def test_tracker_forgets_after_max_age_and_tells_two_people_apart() -> None:
     assert [d.track_id for d in swapped] == [first[1].track_id, first[0].track_id]
     later = tracker.update([a], T0 + timedelta(seconds=10))
     assert later[0].track_id not in {first[0].track_id, first[1].track_id}
+
+
+def test_match_cost_is_iou_then_centre_jump() -> None:
+    # the tracker's inlined geometry must agree with detections.iou/centre on any pair of boxes
+    import math
+    import random
+
+    from bk_detector.detections import centre, iou
+    from bk_detector.tracking import MAX_CENTRE_JUMP, MIN_IOU, _match_cost
+
+    def reference(old: tuple, new: tuple) -> float | None:
+        overlap = iou(old, new)
+        if overlap >= MIN_IOU:
+            return 1.0 - overlap
+        (ox, oy), (nx, ny) = centre(old), centre(new)
+        jump = math.hypot(nx - ox, ny - oy) / max(math.hypot(old[2] - old[0], old[3] - old[1]), 1e-6)
+        return 1.0 + jump if jump <= MAX_CENTRE_JUMP else None
+
+    rng = random.Random(5)
+    kinds = {"iou": 0, "jump": 0, "none": 0}
+    for _ in range(5000):
+        x, y = rng.random() * 0.8, rng.random() * 0.8
+        old = (x, y, x + rng.random() * 0.2, y + rng.random() * 0.2)
+        dx, dy = rng.gauss(0, 0.08), rng.gauss(0, 0.08)
+        new = (old[0] + dx, old[1] + dy, old[2] + dx * rng.random(), old[3] + dy * rng.random())
+        want, got = reference(old, new), _match_cost(old, new)
+        assert (want is None) == (got is None) and (want is None or math.isclose(got, want, abs_tol=1e-12))
+        kinds["none" if want is None else "iou" if want < 1 else "jump"] += 1
+    assert min(kinds.values()) > 100  # every branch was exercised

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 Box = tuple[float, float, float, float]  # normalised x1, y1, x2, y2
 
@@ -19,7 +19,8 @@ class Detection:
     track_id: int = 0
 
     def with_track(self, track_id: int) -> Detection:
-        return replace(self, track_id=track_id)
+        # the constructor, not dataclasses.replace: this runs for every detection of every frame
+        return Detection(self.label, self.score, self.box, self.attributes, track_id)
 
 
 @dataclass(frozen=True, slots=True)

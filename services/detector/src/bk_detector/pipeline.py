@@ -25,7 +25,6 @@ from bk_detector.settings import DetectorSettings
 from bk_detector.tracking import Tracker
 from bk_detector.voting import Phase, Transition, Voter, VotingPolicy
 from bkcore.clock import Clock, SystemClock
-from bkproto.common.v1.meta_pb2 import BBox
 from bkproto.detector.v1 import detector_pb2 as pb
 
 log = logging.getLogger("bk_detector.pipeline")
@@ -211,8 +210,8 @@ class DetectionPipeline:
                               unattended_flames=unattended) if dets else []
         for transition in cam.voter.observe(candidates, when):
             self._emit(cam, transition, frame, dets, analysed.model_version, analysed.jpeg)
-        results.add(frame_id=frame.frame_id, camera_id=camera_id, detections=[_to_proto(d) for d in dets],
-                    violations=cam.voter.active())
+        result = results.add(frame_id=frame.frame_id, camera_id=camera_id, violations=cam.voter.active())
+        _add_detections(result.detections, dets)  # plain field sets: cannot fail half-way
         return tenant_id, "ok"
 
     def sweep(self) -> int:
@@ -270,9 +269,13 @@ class DetectionPipeline:
         self.evidence.submit(job)
 
 
-def _to_proto(d: Detection) -> pb.Detection:
-    return pb.Detection(label=d.label, score=d.score, track_id=d.track_id, attributes=d.attributes,
-                        box=BBox(x1=d.box[0], y1=d.box[1], x2=d.box[2], y2=d.box[3]))
+def _add_detections(field: Any, dets: Sequence[Detection]) -> None:
+    """Append ``dets`` to a repeated Detection field, built in place (no message built apart and
+    then copied in: this runs for every detection of every frame)."""
+    for d in dets:
+        msg = field.add(label=d.label, score=d.score, track_id=d.track_id, attributes=d.attributes)
+        box = msg.box
+        box.x1, box.y1, box.x2, box.y2 = d.box
 
 
 async def _ready(item: Analysed) -> Analysed:

@@ -76,7 +76,8 @@ class CameraProfile:
 
     def rule(self, violation_type: str) -> Rule | None:
         if not self.rules:
-            return Rule(violation_type)
+            default = _DEFAULT_RULES.get(violation_type)
+            return default if default is not None else Rule(violation_type)
         return self._by_type.get(violation_type)
 
     def local_time(self, when: datetime) -> datetime:
@@ -84,6 +85,10 @@ class CameraProfile:
             return when.astimezone(ZoneInfo(self.timezone or "UTC"))
         except (ZoneInfoNotFoundError, ValueError):
             return when.astimezone(ZoneInfo("UTC"))
+
+
+#: Rules are frozen: one default per violation type serves every camera without listed rules.
+_DEFAULT_RULES: dict[str, Rule] = {t: Rule(t) for t in VIOLATION_TYPES}
 
 
 def default_profile(tenant_id: str, camera_id: str, site_id: str = "") -> CameraProfile:

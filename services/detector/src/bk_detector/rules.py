@@ -61,12 +61,15 @@ def evaluate(
     time state lives in ``firewatch``, not here).
     """
     local = profile.local_time(when)
+    thresholds: dict[str, float | None] = {}  # per violation type, for this frame
 
     def threshold(violation_type: str) -> float | None:
+        if violation_type in thresholds:
+            return thresholds[violation_type]
         rule = profile.rule(violation_type)
-        if rule is None or not rule.active_at(local):
-            return None
-        return rule.min_score or default_min_score
+        thr = None if rule is None or not rule.active_at(local) else rule.min_score or default_min_score
+        thresholds[violation_type] = thr
+        return thr
 
     def zoned(violation_type: str, box: Box) -> bool:
         rule = profile.rule(violation_type)

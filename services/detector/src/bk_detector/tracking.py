@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bk_detector.detections import Box, Detection, centre, iou
+from bk_detector.detections import Box, Detection
 
 MIN_IOU = 0.3
 #: Small fast objects (a rodent, a phone) may not overlap their last box at 1-2 fps; accept a
@@ -64,12 +64,17 @@ class Tracker:
 
 
 def _match_cost(old: Box, new: Box) -> float | None:
-    """Lower is better; None when the boxes cannot be the same object."""
-    overlap = iou(old, new)
+    """Lower is better; None when the boxes cannot be the same object. (``detections.iou`` and
+    ``centre``, written out: this runs for every detection-track pair of every frame.)"""
+    ox1, oy1, ox2, oy2 = old
+    nx1, ny1, nx2, ny2 = new
+    iw, ih = min(ox2, nx2) - max(ox1, nx1), min(oy2, ny2) - max(oy1, ny1)
+    inter = iw * ih if iw > 0 and ih > 0 else 0.0
+    union = max(0.0, ox2 - ox1) * max(0.0, oy2 - oy1) + max(0.0, nx2 - nx1) * max(0.0, ny2 - ny1) - inter
+    overlap = inter / union if union > 0 else 0.0
     if overlap >= MIN_IOU:
         return 1.0 - overlap
-    (ox, oy), (nx, ny) = centre(old), centre(new)
-    diag = max(math.hypot(old[2] - old[0], old[3] - old[1]), 1e-6)
-    jump = math.hypot(nx - ox, ny - oy) / diag
+    diag = max(math.hypot(ox2 - ox1, oy2 - oy1), 1e-6)
+    jump = math.hypot((nx1 + nx2 - ox1 - ox2) / 2, (ny1 + ny2 - oy1 - oy2) / 2) / diag
     # Centroid matches always rank after IoU matches (cost > 1).
     return 1.0 + jump if jump <= MAX_CENTRE_JUMP else None
