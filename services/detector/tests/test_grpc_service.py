@@ -179,6 +179,8 @@ async def test_readyz_is_503_before_start(settings: DetectorSettings, tmp_path) 
 
 
 async def test_many_streams_share_the_batcher(harness: Harness) -> None:
+    timed_before = _batch_seconds_count()
+
     async def one_gateway(g: int) -> list[pb.DetectionBatch]:
         batches = [pb.FrameBatch(batch_id=f"g{g}-{b}", frames=[frame(b * 4 + i, GREY, camera=f"g{g}c{i}")
                                                                 for i in range(4)]) for b in range(3)]
@@ -189,6 +191,13 @@ async def test_many_streams_share_the_batcher(harness: Harness) -> None:
                for a in answers)
     model: ScriptedModel = harness.service.model  # type: ignore[assignment]
     assert sum(model.batch_sizes) == 48 and max(model.batch_sizes) > 4  # frames of several streams met
+    assert _batch_seconds_count() - timed_before == 12  # every FrameBatch's time in the server
+
+
+def _batch_seconds_count() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("bk_detector_batch_seconds_count") or 0.0
 
 
 async def test_same_camera_id_in_two_tenants_never_mixes(harness: Harness) -> None:

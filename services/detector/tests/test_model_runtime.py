@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from bk_detector.model.runtime import ModelRuntime, RawDetection
+from bk_detector.testing import assert_same_detections, demo_jpegs
 from bksynth import demo_scenarios
 
 
@@ -78,30 +79,6 @@ def test_exports(tmp_path) -> None:
     onnx.checker.check_model(onnx.load(str(onnx_path)))
 
 
-def _jpegs(n: int) -> list[bytes]:
-    import io
-
-    from PIL import Image
-
-    scen = demo_scenarios(0)
-    out = []
-    for i in range(n):
-        arr, _ = scen[i % len(scen)].render(3.0 + i, 640, 360)
-        buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, format="JPEG", quality=85)
-        out.append(buf.getvalue())
-    return out
-
-
-def _same(a: list, b: list) -> None:
-    assert len(a) == len(b)
-    for fa, fb in zip(a, b, strict=True):
-        assert [d.label for d in fa] == [d.label for d in fb]
-        for da, db in zip(fa, fb, strict=True):
-            assert da.score == pytest.approx(db.score, abs=1e-3)
-            assert da.box == pytest.approx(db.box, abs=1e-3)
-
-
 def _sizes(rt: ModelRuntime) -> tuple[list[int], object]:
     """Batch sizes the network itself is called with, from now on."""
     seen: list[int] = []
@@ -113,7 +90,7 @@ def test_bucket_padding_changes_no_result(runtime: ModelRuntime) -> None:
     padded = ModelRuntime(runtime.model, runtime.meta, "cpu", half=False, buckets="4,8")
     assert padded.buckets == (4, 8) and padded.max_batch == 8
     assert [padded.bucket_for(n) for n in (1, 4, 5, 8)] == [4, 4, 8, 8]
-    jpegs = _jpegs(11)
+    jpegs = demo_jpegs(11)
     seen, handle = _sizes(padded)
     try:
         got = padded.predict_jpeg(jpegs)  # 11 frames: chunks of 8 and 3 -> model calls of 8 and 4
@@ -124,18 +101,18 @@ def test_bucket_padding_changes_no_result(runtime: ModelRuntime) -> None:
     assert seen == [8, 4, 4]
     want = runtime.predict_jpeg(jpegs)  # unpadded: calls of 11 (max_batch 64)
     assert any(want), "the scenes should show something"
-    _same(got, want)
-    _same(got_rgb, runtime.predict(rgb))
+    assert_same_detections(got, want)
+    assert_same_detections(got_rgb, runtime.predict(rgb))
     det = padded.predict_tensor(torch.zeros(3, 3, padded.input_height, padded.input_width, dtype=torch.uint8))
     assert det.scores.shape[0] == 3 and det.boxes.shape[0] == 3  # padded rows dropped
 
 
 def test_bad_frames_are_not_padding(runtime: ModelRuntime) -> None:
     padded = ModelRuntime(runtime.model, runtime.meta, "cpu", half=False, buckets=[4])
-    jpegs = _jpegs(2)
+    jpegs = demo_jpegs(2)
     out = padded.predict_jpeg([jpegs[0], b"\xff\xd8not a jpeg", jpegs[1]])
     assert isinstance(out[1], Exception) and not isinstance(out[0], Exception)
-    _same([out[0], out[2]], runtime.predict_jpeg(jpegs))
+    assert_same_detections([out[0], out[2]], runtime.predict_jpeg(jpegs))
 
 
 def test_warm_up_runs_each_bucket_once(runtime: ModelRuntime) -> None:
@@ -147,6 +124,19 @@ def test_warm_up_runs_each_bucket_once(runtime: ModelRuntime) -> None:
         handle.remove()
     assert seen == [1, 2, 4]
     assert ModelRuntime(runtime.model, runtime.meta, "cpu", half=False).warm_up() == []  # no buckets: no-op
+
+
+def test_cuda_graphs_need_cuda_and_buckets(runtime: ModelRuntime) -> None:
+    # asked for on the CPU, or without fixed shapes, graphs stay off and calls run eagerly
+    cpu = ModelRuntime(runtime.model, runtime.meta, "cpu", half=False, buckets=[4], cuda_graphs=True)
+    assert cpu.cuda_graphs is False
+    assert cpu.warm_up() == [4] and not hasattr(cpu._local(), "graphs")
+    frame = np.zeros((90, 160, 3), np.uint8)
+    assert cpu.predict([frame]) == runtime.predict([frame])
+    assert ModelRuntime(runtime.model, runtime.meta, "cpu", half=False, cuda_graphs=True).cuda_graphs is False
+    from bk_detector.settings import DetectorSettings
+
+    assert DetectorSettings().cuda_graphs is True  # on by default where it applies
 
 
 def test_bucket_settings() -> None:
@@ -165,7 +155,7 @@ def test_every_call_reports_where_its_time_went(runtime: ModelRuntime) -> None:
     timed = ModelRuntime(runtime.model, runtime.meta, "cpu", half=False, buckets=[2])
     seen: list[tuple[str, float]] = []
     timed.stage_observer = lambda stage, seconds: seen.append((stage, seconds))
-    jpegs = _jpegs(3)
+    jpegs = demo_jpegs(3)
     timed.predict_jpeg([jpegs[0], b"\xff\xd8not a jpeg", jpegs[1], jpegs[2]])  # two chunks of 2
     stages = [s for s, _ in seen]
     assert sorted(stages) == ["copy", "decode", "model", "python", "resize"]  # each once per call
@@ -188,7 +178,7 @@ def test_the_service_model_feeds_the_stage_metric() -> None:
 
     model = load_model(None, "cpu", None)
     before = count()
-    model.predict_jpeg(_jpegs(2))  # type: ignore[attr-defined]
+    model.predict_jpeg(demo_jpegs(2))  # type: ignore[attr-defined]
     assert count() == before + 1
 
 
@@ -199,5 +189,28 @@ def test_a_failing_timer_never_fails_the_batch(runtime: ModelRuntime) -> None:
         raise RuntimeError("metrics backend gone")
 
     timed.stage_observer = broken
-    out = timed.predict_jpeg(_jpegs(2))
-    _same(out, runtime.predict_jpeg(_jpegs(2)))
+    out = timed.predict_jpeg(demo_jpegs(2))
+    assert_same_detections(out, runtime.predict_jpeg(demo_jpegs(2)))
+
+
+def test_warm_decode_leaves_nothing_to_import_on_the_first_frame() -> None:
+    # A fresh interpreter, as a service process starts: after the decode warm-up (run by warm_up
+    # on CUDA, before the start-up heap is frozen) the first JPEG frame imports no module.
+    import subprocess
+    import sys
+
+    code = (
+        "import io, sys\n"
+        "from PIL import Image\n"
+        "from bk_detector.model.runtime import ModelRuntime\n"
+        "rt = ModelRuntime.load(None, device='cpu')\n"
+        "rt._warm_decode()\n"
+        "buf = io.BytesIO(); Image.new('RGB', (64, 48)).save(buf, format='JPEG')\n"
+        "before = set(sys.modules)\n"
+        "out = rt.predict_jpeg([buf.getvalue()])\n"
+        "assert len(out) == 1 and not isinstance(out[0], Exception), out\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", done.stdout[-2000:]

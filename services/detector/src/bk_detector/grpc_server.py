@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import grpc
 
+from bk_detector import metrics
 from bk_detector.modelapi import DetectionModel
 from bk_detector.pipeline import Analysed, DetectionPipeline
 from bkproto.detector.v1 import detector_pb2 as pb
@@ -69,6 +71,7 @@ class DetectorServicer(pb_grpc.DetectorServicer):
     async def _one(self, batch: pb.FrameBatch, previous: asyncio.Task[None] | None,
                    responses: asyncio.Queue[pb.DetectionBatch | BaseException | None],
                    slots: asyncio.Semaphore) -> None:
+        start = time.perf_counter()
         try:
             frames = list(batch.frames)  # one pass over the repeated field
             # Profiles come "before the frames that use them": apply them before this batch's
@@ -87,6 +90,7 @@ class DetectorServicer(pb_grpc.DetectorServicer):
             # Results are built in place (no per-frame message copied into the reply).
             self.pipeline.judge_batch(frames, analysed, out)
             responses.put_nowait(out)
+            metrics.BATCH_SECONDS.observe(time.perf_counter() - start)
         finally:
             slots.release()
 

@@ -17,6 +17,11 @@ STAGE_SECONDS = Histogram(
     "time on a GPU), python (building results on the host)", ["stage"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
+BATCH_SECONDS = Histogram(
+    "bk_detector_batch_seconds", "one FrameBatch in the server: read off its stream to its "
+    "DetectionBatch handed back (checks, queue, model call, tracking, rules, voting, reply)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5),
+)
 QUEUE_WAIT_SECONDS = Histogram(
     "bk_detector_queue_wait_seconds", "time a FrameBatch's frames waited in the batcher's queue for "
     "their model call", buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),

@@ -43,13 +43,15 @@ class DetectionModel(Protocol):
 
 
 def load_model(path: Path | None, device: str, half: bool | None,
-               buckets: Sequence[int] | None = None, cudnn_benchmark: bool = False) -> DetectionModel:
+               buckets: Sequence[int] | None = None, cudnn_benchmark: bool = False,
+               cuda_graphs: bool = False) -> DetectionModel:
     """The real model. Imported here, lazily, so torch loads only when a service starts.
-    ``buckets``: batch sizes every model call is padded to (None/empty = no padding)."""
+    ``buckets``: batch sizes every model call is padded to (None/empty = no padding);
+    ``cuda_graphs``: replay each bucket as a captured CUDA graph (CUDA with buckets only)."""
     from bk_detector import metrics
     from bk_detector.model.runtime import ModelRuntime
 
     model = ModelRuntime.load(path, device=device, half=half, buckets=tuple(buckets or ()),
-                              cudnn_benchmark=cudnn_benchmark)
+                              cudnn_benchmark=cudnn_benchmark, cuda_graphs=cuda_graphs)
     model.stage_observer = metrics.observe_stage  # bk_detector_stage_seconds{stage}
     return model

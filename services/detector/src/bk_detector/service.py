@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 
@@ -24,6 +23,7 @@ from bkcore.auth import AuthError, Principal, Role
 from bkcore.http import create_app
 from bkcore.service import Runtime, Service
 from bkcore.settings import ENV_PREFIX, CoreSettings, Mode, load_settings
+from bkcore.tasks import cancel_and_wait
 
 log = logging.getLogger("bk_detector.service")
 SWEEP_EVERY_S = 1.0
@@ -90,13 +90,15 @@ class DetectorService(Service):
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="detector-sweeper")
         log.info("detector serving gRPC", extra={"address": self.grpc_address})
 
-    def _padding(self, device: str) -> tuple[tuple[int, ...], bool]:
-        """load_model's (buckets, cudnn_benchmark) for ``device`` ("auto" = what load picks)."""
+    def _padding(self, device: str) -> tuple[tuple[int, ...], bool, bool]:
+        """load_model's (buckets, cudnn_benchmark, cuda_graphs) for ``device`` ("auto" = what load
+        picks)."""
         if device == "auto":
             import torch
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return self.settings.buckets_for(device), self.settings.cudnn_benchmark
+        s = self.settings
+        return s.buckets_for(device), s.cudnn_benchmark, s.cuda_graphs
 
     def _device_decode(self, model: DetectionModel) -> bool:
         wanted = self.settings.device_decode
@@ -141,9 +143,7 @@ class DetectorService(Service):
             await self._server.stop(grace=5.0)
             self._server = None
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            await cancel_and_wait(self._sweeper)
             self._sweeper = None
         if self._batcher is not None:
             await self._batcher.stop()

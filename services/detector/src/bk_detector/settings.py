@@ -55,6 +55,11 @@ class DetectorSettings(CoreSettings):
     cudnn_benchmark: bool = Field(
         False, description="torch.backends.cudnn.benchmark on CUDA (autotunes each bucket at warm-up)"
     )
+    cuda_graphs: bool = Field(
+        True, description="on CUDA with batch buckets: capture each bucket's forward as a CUDA graph at "
+        "warm-up and replay it (one launch instead of ~150, so the inference threads hold the GIL for "
+        "microseconds, not milliseconds, per batch); ignored on CPU or with BK_BATCH_BUCKETS=off"
+    )
     max_wait_ms: float = Field(
         10.0, ge=0, le=1000, description="how long a partial batch waits for more frames"
     )

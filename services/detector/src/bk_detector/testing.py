@@ -82,3 +82,33 @@ def noise_jpeg(width: int = 64, height: int = 48, *, seed: int = 0, mode: str = 
     out = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode=mode).save(out, format="JPEG")
     return out.getvalue()
+
+
+def demo_jpegs(n: int, width: int = 640, height: int = 360, quality: int = 85) -> list[bytes]:
+    """``n`` JPEG frames of bksynth's demo kitchen scenes (cooks, and the scripted violations),
+    one second apart: real pictures for tests of the real model."""
+    from bksynth import demo_scenarios
+
+    scenes = demo_scenarios(0)
+    out = []
+    for i in range(n):
+        arr, _ = scenes[i % len(scenes)].render(3.0 + i, width, height)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="JPEG", quality=quality)
+        out.append(buf.getvalue())
+    return out
+
+
+def assert_same_detections(got: Sequence[Sequence[object]], want: Sequence[Sequence[object]],
+                           tol: float = 1e-3) -> None:
+    """Frame by frame, the same labels in the same order, with scores, boxes and attributes
+    within ``tol`` (two runs of the same model on different paths or precisions)."""
+    import pytest
+
+    assert len(got) == len(want)
+    for frame_got, frame_want in zip(got, want, strict=True):
+        assert [d.label for d in frame_got] == [d.label for d in frame_want]  # type: ignore[attr-defined]
+        for a, b in zip(frame_got, frame_want, strict=True):
+            assert a.score == pytest.approx(b.score, abs=tol)  # type: ignore[attr-defined]
+            assert a.box == pytest.approx(b.box, abs=tol)  # type: ignore[attr-defined]
+            assert a.attributes == pytest.approx(b.attributes, abs=tol)  # type: ignore[attr-defined]

@@ -7,6 +7,13 @@ new shape for every convolution, and cuDNN builds an execution plan per layer fo
 keeps those plans in a *per-thread* cache), which stalled the service for seconds at a time.
 ``warm_up`` runs each bucket once in the calling thread: the batcher calls it on each of its
 inference threads before serving.
+
+CUDA graphs on top of buckets (``cuda_graphs``): ``warm_up`` also captures, per inference thread
+and bucket, the network's forward plus box decoding and thresholding as one CUDA graph. A call then
+copies its resized batch into the graph's input and replays it: one launch instead of ~150, so
+the inference thread holds the GIL (which every kernel launch from Python needs) for microseconds
+instead of milliseconds, and the event loop serving gRPC is not kept waiting. Each thread owns its
+graphs and their static buffers, so two batches in flight never share one.
 """
 
 from __future__ import annotations
@@ -106,10 +113,34 @@ def parse_buckets(spec: str | list[int] | tuple[int, ...] | None) -> tuple[int, 
     return tuple(sorted(set(items)))
 
 
+class _Graph:
+    """One bucket's forward + decoding + thresholds, captured once on one thread's stream: copy a
+    batch into ``x``, ``replay``, read ``det``/``keep`` (valid until this graph's next replay)."""
+
+    def __init__(self, runtime: ModelRuntime, rows: int, stream: torch.cuda.Stream) -> None:
+        self.x = torch.zeros((rows, 3, runtime.input_height, runtime.input_width), dtype=runtime._dtype,
+                             device=runtime.device).contiguous(memory_format=torch.channels_last)
+        self.graph = torch.cuda.CUDAGraph()
+        with _CAPTURE:  # one capture at a time in this process; other threads' work is not captured
+            with torch.cuda.stream(stream):
+                runtime._forward_eager(self.x)  # cuDNN plans and allocator warm for this shape
+            stream.synchronize()
+            with torch.cuda.graph(self.graph, stream=stream, capture_error_mode="thread_local"):
+                self.det, self.keep = runtime._forward_eager(self.x)
+
+    def run(self, x: torch.Tensor) -> tuple[Detections, torch.Tensor]:
+        self.x.copy_(x)
+        self.graph.replay()
+        return self.det, self.keep
+
+
+_CAPTURE = threading.Lock()
+
+
 class ModelRuntime:
     def __init__(
         self, model: torch.nn.Module, meta: dict, device: str, half: bool, max_batch: int = 64,
-        buckets: tuple[int, ...] | list[int] | str | None = None,
+        buckets: tuple[int, ...] | list[int] | str | None = None, cuda_graphs: bool = False,
     ) -> None:
         self.labels: list[str] = list(meta["labels"])
         self.attribute_names: list[str] = list(meta["attributes"])
@@ -132,6 +163,8 @@ class ModelRuntime:
         self.stage_observer: StageObserver | None = None
         self.buckets: tuple[int, ...] = ()
         self.set_buckets(buckets)
+        # CUDA graphs need fixed shapes (buckets) and a GPU; captured per thread by warm_up
+        self.cuda_graphs = bool(cuda_graphs and self.buckets and device.startswith("cuda"))
 
     def set_buckets(self, buckets: tuple[int, ...] | list[int] | str | None) -> None:
         """Pad every model call to one of these batch sizes (() = no padding). A chunk never
@@ -151,10 +184,17 @@ class ModelRuntime:
     def warm_up(self) -> list[int]:
         """Run the whole GPU path (resize, forward, box decoding, copy back) once per bucket, in
         the calling thread and on its stream: cuDNN's execution plans and the stream are
-        per-thread, so each inference thread must warm up itself. Returns the sizes run."""
+        per-thread, so each inference thread must warm up itself. With ``cuda_graphs`` each
+        bucket's graph is captured here too, for this thread. Returns the sizes run."""
         done: list[int] = []
         stream = self._stream()
         ctx = torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+        if stream is not None:  # on CUDA, frames arrive as JPEG bytes for nvJPEG: warm that too
+            with torch.cuda.stream(stream):
+                self._warm_decode()
+        if self.cuda_graphs and stream is not None:
+            local = self._local()
+            local.graphs = {b: _Graph(self, b, stream) for b in self.buckets}
         with ctx:
             for b in self.buckets:
                 img = torch.zeros((3, self.input_height, self.input_width), dtype=torch.uint8,
@@ -168,17 +208,18 @@ class ModelRuntime:
     @classmethod
     def load(cls, path: Path | None = None, device: str = "auto", half: bool | None = None,
              buckets: tuple[int, ...] | list[int] | str | None = None,
-             cudnn_benchmark: bool | None = None) -> ModelRuntime:
+             cudnn_benchmark: bool | None = None, cuda_graphs: bool = False) -> ModelRuntime:
         """Load an artefact directory (None = the shipped kitchen-v1); fp16 by default on CUDA only.
         ``cudnn_benchmark`` sets ``torch.backends.cudnn.benchmark`` (process-wide) on CUDA: off by
-        default, as measured; with buckets it autotunes each bucket once, during ``warm_up``."""
+        default, as measured; with buckets it autotunes each bucket once, during ``warm_up``.
+        ``cuda_graphs``: capture each bucket as a CUDA graph at ``warm_up`` (CUDA with buckets only)."""
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         half = device.startswith("cuda") if half is None else half
         if device.startswith("cuda"):
             torch.backends.cudnn.benchmark = bool(cudnn_benchmark)
         model, meta = load_artifact(Path(path) if path is not None else SHIPPED)
-        return cls(model, meta, device, half, buckets=buckets)
+        return cls(model, meta, device, half, buckets=buckets, cuda_graphs=cuda_graphs)
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         """N,... -> bucket,... with zero rows after the real ones (x itself when it fits exactly)."""
@@ -213,14 +254,46 @@ class ModelRuntime:
             )
         return t[0]
 
+    def _local(self) -> threading.local:
+        """Per inference thread: its CUDA stream and, with ``cuda_graphs``, its captured graphs."""
+        return self.__dict__.setdefault("_thread_state", threading.local())
+
     def _stream(self) -> torch.cuda.Stream | None:
         """One CUDA stream per worker thread, so two batches in flight overlap on the GPU."""
         if not self.device.startswith("cuda"):
             return None
-        local = self.__dict__.setdefault("_local", threading.local())
+        local = self._local()
         if getattr(local, "stream", None) is None:
             local.stream = torch.cuda.Stream(device=self.device)
         return local.stream
+
+    def _forward_eager(self, x: torch.Tensor) -> tuple[Detections, torch.Tensor]:
+        """Padded model input -> (detections, which pass their class's threshold), on the device."""
+        det = decode(self.model(x), len(self.labels))
+        return det, det.scores >= self.thresholds[det.labels]
+
+    def _forward(self, x: torch.Tensor) -> tuple[Detections, torch.Tensor]:
+        """Replays this thread's graph for ``x``'s bucket when there is one (captured by
+        ``warm_up``), else runs eagerly. A graph's outputs live until its next replay, which on
+        this thread comes only after the caller has copied them back."""
+        graph = getattr(self._local(), "graphs", {}).get(len(x)) if self.cuda_graphs else None
+        return graph.run(x) if graph is not None else self._forward_eager(x)
+
+    def _warm_decode(self) -> None:
+        """Decode one small JPEG on this device, as ``predict_jpeg`` would. Its first call imports
+        torchvision, which pulls in torch._dynamo, sympy and triton: ~1,000 modules and ~150k
+        objects. Done at warm-up, that happens before the service runner freezes its start-up heap
+        (``bkcore.heap``) and before the first frame, instead of stalling the first batch and then
+        making every later full collection walk those objects (50-100 ms pauses on the H100)."""
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), (128, 128, 128)).save(buf, format="JPEG")
+        [img] = self._decode_jpegs([buf.getvalue()])
+        if isinstance(img, Exception):  # an optimisation only: never fail a start for it
+            log.warning("JPEG decode warm-up failed (%s): the first batch will pay for it", img)
 
     def _decode_jpegs(self, datas: list[bytes]) -> list[torch.Tensor | Exception]:
         """JPEG bytes -> 3xHxW uint8 tensors on the device (nvJPEG, batched, on CUDA); a frame that
@@ -302,10 +375,9 @@ class ModelRuntime:
         x = self._fit(images, self.bucket_for(n)).to(self._dtype)
         x = x.contiguous(memory_format=torch.channels_last)
         stages.mark("resize")
-        det = decode(self.model(x), len(self.labels))
+        det, keep = self._forward(x)
         if len(x) != n:
-            det = Detections(*(t[:n] for t in det))
-        keep = det.scores >= self.thresholds[det.labels]
+            det, keep = Detections(*(t[:n] for t in det)), keep[:n]
         stages.mark("model")
         return self._to_python(det, keep, stages)
 
@@ -319,10 +391,9 @@ class ModelRuntime:
             n = len(chunk)
             x = self._pad(chunk).to(self._dtype).contiguous(memory_format=torch.channels_last)
             stages.mark("resize")
-            det = decode(self.model(x), len(self.labels))
+            det, keep = self._forward(x)
             if len(x) != n:
-                det = Detections(*(t[:n] for t in det))
-            keep = det.scores >= self.thresholds[det.labels]
+                det, keep = Detections(*(t[:n] for t in det)), keep[:n]
             stages.mark("model")
             results.extend(self._to_python(det, keep, stages))
         stages.report()
