@@ -12,7 +12,10 @@
    rules, voting, evidence) in this process; client processes stream FrameBatches of realistic
    640x360 JPEGs rendered by bksynth over several concurrent gRPC streams, closed loop, as fast as
    the service answers: max frames/s. Every frame must come back with a result.
-4. Open loop at half that rate: per-batch latency (send -> DetectionBatch back) p50/p99.
+4. Open loop at half that rate: per-batch latency (send -> DetectionBatch back) p50/p99, once per
+   ``--arrivals`` mode (paced: each stream at its own random phase, like independent cameras;
+   poisson; lockstep: every stream at once), with the first server's stage breakdown, GC pauses
+   and event-loop lag. The service starts as its runner starts it (start-up heap frozen).
 
 Writes a JSON report (--out) and prints a table last.
 """
@@ -28,6 +31,7 @@ import os
 import statistics
 import tempfile
 import time
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +123,22 @@ def decode_only(jpegs: list[bytes], device: str, batch: int, seconds: float) -> 
 # -- 3/4. the service end to end --------------------------------------------------------------------
 
 
+ARRIVALS = ("paced", "poisson", "lockstep")
+
+
 def _client(address: str, jpegs: list[bytes], streams: int, frames_per_batch: int, window: int,
-            duration: float, rate_per_stream: float, proc: int, q: Any) -> None:
-    """One client process: ``streams`` concurrent Detect streams; closed loop (rate 0) or paced."""
+            duration: float, rate_per_stream: float, proc: int, q: Any, arrivals: str = "paced") -> None:
+    """One client process: ``streams`` concurrent Detect streams; closed loop (rate 0) or open
+    loop at ``rate_per_stream`` with ``arrivals``:
+
+    - ``paced``: a fixed period per stream, each stream at its own random phase, as independent
+      cameras sampled at a fixed rate arrive;
+    - ``poisson``: random (exponential) gaps with the same mean: bursts happen;
+    - ``lockstep``: a fixed period, every stream in the same phase: all of them send at the same
+      instant, a burst of every stream's batch at once (the worst case; the old generator).
+    """
+    import random
+
     import grpc
 
     from bkproto.detector.v1 import detector_pb2 as pb
@@ -137,15 +154,22 @@ def _client(address: str, jpegs: list[bytes], streams: int, frames_per_batch: in
         call = stub.Detect()
         stop_at = time.perf_counter() + duration
         sent = 0
+        rng = random.Random(proc * 1000 + idx)
+        period = frames_per_batch / rate_per_stream if rate_per_stream > 0 else 0.0
+
+        def gap() -> float:
+            return rng.expovariate(1 / period) if arrivals == "poisson" else period
 
         async def writer() -> None:
             nonlocal sent
             n = 0
             next_t = time.perf_counter()
+            if period and arrivals == "paced":
+                next_t += rng.uniform(0, period) - period  # this stream's phase
             while time.perf_counter() < stop_at:
                 await slots.acquire()
-                if rate_per_stream > 0:
-                    next_t += frames_per_batch / rate_per_stream
+                if period:
+                    next_t += gap()
                     delay = next_t - time.perf_counter()
                     if delay > 0:
                         await asyncio.sleep(delay)
@@ -182,11 +206,14 @@ def _client(address: str, jpegs: list[bytes], streams: int, frames_per_batch: in
                "errors": sum(o[2] for o in out), "lat": [x for o in out for x in o[3]],
                "versions": sorted({v for o in out for v in o[4]}), "elapsed": elapsed})
 
+    import gc
+
+    gc.freeze()  # as a service runner does (bkcore.heap): no full collection walks start-up objects
     asyncio.run(main())
 
 
 def drive(address: str | list[str], jpegs: list[bytes], *, procs: int, streams: int, frames_per_batch: int,
-          window: int, duration: float, rate: float = 0.0) -> dict[str, Any]:
+          window: int, duration: float, rate: float = 0.0, arrivals: str = "paced") -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     per_stream = rate / (procs * streams) if rate > 0 else 0.0
@@ -194,7 +221,8 @@ def drive(address: str | list[str], jpegs: list[bytes], *, procs: int, streams: 
     # Client process i talks to server i mod n: each camera is pinned to one detector process,
     # as the gateway pins it.
     ps = [ctx.Process(target=_client, args=(addresses[i % len(addresses)], jpegs, streams, frames_per_batch,
-                                             window, duration, per_stream, i, q)) for i in range(procs)]
+                                             window, duration, per_stream, i, q, arrivals))
+          for i in range(procs)]
     for p in ps:
         p.start()
     results = [q.get(timeout=duration + 120) for _ in ps]
@@ -205,7 +233,8 @@ def drive(address: str | list[str], jpegs: list[bytes], *, procs: int, streams: 
     got = sum(r["got"] for r in results)
     out = {
         "procs": procs, "streams": procs * streams, "frames_per_batch": frames_per_batch, "window": window,
-        "offered_fps": rate or None, "sent": sum(r["sent"] for r in results), "got": got,
+        "offered_fps": rate or None, "arrivals": arrivals if rate else "closed loop",
+        "sent": sum(r["sent"] for r in results), "got": got,
         "errors": sum(r["errors"] for r in results), "seconds": round(elapsed, 2),
         "frames_per_s": round(got / elapsed, 1),
         "batch_latency_ms": {
@@ -218,7 +247,8 @@ def drive(address: str | list[str], jpegs: list[bytes], *, procs: int, streams: 
     return out
 
 
-_TIMED = ("bk_detector_queue_wait_seconds", "bk_detector_inference_seconds", "bk_detector_stage_seconds")
+_TIMED = ("bk_detector_batch_seconds", "bk_detector_queue_wait_seconds", "bk_detector_inference_seconds",
+          "bk_detector_stage_seconds", "bk_gc_pause_seconds")
 
 
 def _histograms() -> dict[str, dict[str, float]]:
@@ -230,7 +260,8 @@ def _histograms() -> dict[str, dict[str, float]]:
         if metric.name not in _TIMED:
             continue
         for sample in metric.samples:
-            name = metric.name + (f"[{sample.labels['stage']}]" if "stage" in sample.labels else "")
+            labels = [f"{k}={v}" for k, v in sample.labels.items() if k != "le"]
+            name = metric.name + (f"[{','.join(labels)}]" if labels else "")
             key = sample.labels.get("le") or sample.name.rsplit("_", 1)[-1]
             out.setdefault(name, {})[key] = sample.value
     return out
@@ -286,11 +317,43 @@ class NullModel:
         return out
 
 
-async def _serve(settings_kw: dict[str, Any], work: Any, model: Any = None) -> Any:
+class LoopProbe:
+    """How late the server's event loop wakes up: one task asks to sleep 1 ms, over and over, and
+    records how much later than asked it ran. Inference threads holding the GIL, or long callbacks
+    on the loop, show up here as lag every gRPC read and reply also pays."""
+
+    def __init__(self) -> None:
+        # flat arrays of floats, not a list of tuples: nothing the garbage collector has to walk
+        self.when, self.lag = array("d"), array("d")
+
+    async def run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            self.when.append(now)
+            self.lag.append(now - start - 0.001)
+
+    def window(self, t0: float, t1: float) -> dict[str, float | None]:
+        lags = sorted(lag for when, lag in zip(self.when, self.lag, strict=True) if t0 <= when <= t1)
+        if not lags:
+            return {"p50": None, "p99": None, "max": None}
+        return {"p50": round(1000 * statistics.median(lags), 2),
+                "p99": round(1000 * lags[min(len(lags) - 1, int(0.99 * len(lags)))], 2),
+                "max": round(1000 * lags[-1], 2)}
+
+
+async def _serve(settings_kw: dict[str, Any], work: Any, model: Any = None,
+                 switch_interval_ms: float | None = None, freeze: bool = True) -> Any:
+    """Start the service as ``bkcore.standalone`` does (GC pauses observed, start-up heap frozen
+    unless ``freeze`` is off), then run ``work(address, probe)`` in a thread."""
+    import sys
+
     from bk_detector.service import create_service
     from bk_detector.settings import DetectorSettings
     from bkcore.auth import TokenIssuer
     from bkcore.bus.inproc import InProcessBus
+    from bkcore.heap import freeze_startup_heap, install_gc_metrics
     from bkcore.objstore.local import LocalObjectStore
     from bkcore.service import Runtime
 
@@ -300,45 +363,60 @@ async def _serve(settings_kw: dict[str, Any], work: Any, model: Any = None) -> A
     store = LocalObjectStore(tmp / "objects", "bench-secret", "http://127.0.0.1:8000")
     service = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=TokenIssuer("x" * 32)),
                              settings, model=model)
+    if switch_interval_ms:
+        sys.setswitchinterval(switch_interval_ms / 1000)
     await bus.start()
     await service.start()
+    install_gc_metrics()
+    if freeze:
+        freeze_startup_heap()
+    probe = LoopProbe()
+    probing = asyncio.create_task(probe.run())
     try:
         info = {"device": service.model.device, "precision": service.model.precision,  # type: ignore[union-attr]
                 "device_decode": service.pipeline.device_decode,  # type: ignore[union-attr]
                 "concurrency": service._batcher.concurrency,  # type: ignore[union-attr]
-                "buckets": list(getattr(service.model, "buckets", ()))}
+                "buckets": list(getattr(service.model, "buckets", ())),
+                "cuda_graphs": bool(getattr(service.model, "cuda_graphs", False)),
+                "switch_interval_ms": round(1000 * sys.getswitchinterval(), 3), "frozen_heap": freeze}
         print(f"service up: {info}", flush=True)
-        return info, await asyncio.to_thread(work, service.grpc_address)
+        return info, await asyncio.to_thread(work, service.grpc_address, probe)
     finally:
+        probing.cancel()
         await service.stop()
         await bus.stop()
 
 
-def _extra_server(settings_kw: dict[str, Any], q: Any, stop: Any) -> None:
+def _extra_server(settings_kw: dict[str, Any], q: Any, stop: Any, switch_interval_ms: float | None,
+                  freeze: bool) -> None:
     """Another detector process on the same device (``--servers``): reports its address, serves
     until told to stop."""
-    def work(address: str) -> None:
+    def work(address: str, _probe: LoopProbe) -> None:
         q.put(address)
         stop.wait()
 
-    asyncio.run(_serve(settings_kw, work))
+    asyncio.run(_serve(settings_kw, work, switch_interval_ms=switch_interval_ms, freeze=freeze))
 
 
 def service_bench(jpegs: list[bytes], *, device: str, procs: int, streams: int, fpb: int, window: int,
                   duration: float, max_batch: int, concurrency: int, device_decode: bool | None,
                   half_load: bool, null_model: Any = None, servers: int = 1,
-                  buckets: str = "auto", warmup_s: float = 3.0) -> dict[str, Any]:
+                  buckets: str = "auto", warmup_s: float = 3.0, label: str = "",
+                  settings: dict[str, Any] | None = None, switch_interval_ms: float | None = None,
+                  freeze: bool = True, arrivals: tuple[str, ...] = ("paced",)) -> dict[str, Any]:
     kw = {"device": device, "max_batch_size": max_batch, "max_wait_ms": 4.0, "max_queue_frames": 8192,
           "max_inflight_batches": window, "inference_concurrency": concurrency,
-          "device_decode": device_decode, "evidence_max_pending": 200, "batch_buckets": buckets}
+          "device_decode": device_decode, "evidence_max_pending": 200, "batch_buckets": buckets,
+          **(settings or {})}
 
     ctx = mp.get_context("spawn")
     q, stop = ctx.Queue(), ctx.Event()
-    extra = [ctx.Process(target=_extra_server, args=(kw, q, stop)) for _ in range(servers - 1)]
+    extra = [ctx.Process(target=_extra_server, args=(kw, q, stop, switch_interval_ms, freeze))
+             for _ in range(servers - 1)]
     for p in extra:
         p.start()
 
-    def work(first: str) -> dict[str, Any]:
+    def work(first: str, probe: LoopProbe) -> dict[str, Any]:
         address = [first] + [q.get(timeout=300) for _ in extra]
         drive(address, jpegs, procs=procs, streams=streams, frames_per_batch=fpb, window=window,
               duration=min(warmup_s, duration))  # warm-up: allocator, thread pools, client processes
@@ -347,29 +425,51 @@ def service_bench(jpegs: list[bytes], *, device: str, procs: int, streams: int, 
         print(f"  max load: {peak['frames_per_s']:.0f} frames/s, {peak['got']}/{peak['sent']} answered, "
               f"errors {peak['errors']}, batch p99 {peak['batch_latency_ms']['p99']} ms", flush=True)
         out = {"max": peak}
-        if half_load:
-            before = _histograms()
+        for mode in arrivals if half_load else ():
+            before, t0 = _histograms(), time.perf_counter()
             half = drive(address, jpegs, procs=procs, streams=streams, frames_per_batch=fpb, window=window,
-                         duration=duration, rate=peak["frames_per_s"] / 2)
+                         duration=duration, rate=peak["frames_per_s"] / 2, arrivals=mode)
             half["stages"] = stage_breakdown(before, _histograms())  # this process's server only
+            half["loop_lag_ms"] = probe.window(t0, time.perf_counter())
+            print(f"  half load, {mode} arrivals:", flush=True)
+            print(f"    event-loop lag (1 ms sleeps, first server): {half['loop_lag_ms']}", flush=True)
             for name, st in half["stages"].items():
                 print(f"    {name}: {st['calls']} calls, mean {st['mean_ms']} ms, "
                       f"p99 <= {st['p99_ms_at_most']} ms", flush=True)
-            print(f"  half load ({half['offered_fps']:.0f} offered): {half['frames_per_s']:.0f} frames/s, "
-                  f"batch p50 {half['batch_latency_ms']['p50']} ms p99 {half['batch_latency_ms']['p99']} ms",
-                  flush=True)
-            out["half"] = half
+            print(f"  half load ({half['offered_fps']:.0f} offered, {mode}): {half['frames_per_s']:.0f} "
+                  f"frames/s, batch p50 {half['batch_latency_ms']['p50']} ms p99 "
+                  f"{half['batch_latency_ms']['p99']} ms", flush=True)
+            out.setdefault("half", half)  # the first mode is the headline figure
+            out.setdefault("half_by_arrivals", {})[mode] = half
         return out
 
     try:
-        info, out = asyncio.run(_serve(kw, work, null_model))
+        info, out = asyncio.run(_serve(kw, work, null_model, switch_interval_ms, freeze))
     finally:
         stop.set()
         for p in extra:
             p.join(30)
-    return {"config": {**kw, "servers": servers, "procs": procs, "streams_per_proc": streams,
+    return {"config": {**kw, "label": label, "servers": servers, "procs": procs, "streams_per_proc": streams,
                        "frames_per_batch": fpb, **info},
             **out}
+
+
+def parse_variant(spec: str) -> dict[str, Any]:
+    """``"label:key=value,key=value"`` -> service_bench keywords: label, settings (DetectorSettings
+    fields), switch_interval_ms, freeze."""
+    label, _, rest = spec.partition(":")
+    out: dict[str, Any] = {"label": label or "variant", "settings": {}}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"--variant {spec!r}: {item!r} is not KEY=VALUE")
+        if key == "switch_interval_ms":
+            out[key] = float(value)
+        elif key == "freeze":
+            out[key] = value.lower() in ("1", "true", "yes", "on")
+        else:
+            out["settings"][key] = value  # DetectorSettings validates (and converts) it
+    return out
 
 
 def main() -> None:
@@ -394,7 +494,24 @@ def main() -> None:
     ap.add_argument("--servers", type=int, default=1,
                     help="also run the default configuration with this many detector server processes "
                          "sharing the device (client process i talks to server i mod n)")
+    ap.add_argument("--only-servers", action="store_true",
+                    help="with --servers N: run only N server processes, not also one")
+    ap.add_argument("--arrivals", nargs="+", choices=ARRIVALS, default=["paced"],
+                    help="how the half-load run offers its frames (one run per mode given): paced = "
+                         "each stream at a fixed period and its own random phase, like independent "
+                         "cameras; poisson = random gaps, same mean; lockstep = every stream at the "
+                         "same instant (worst-case bursts)")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
+                    help="service: run the first configuration once per variant, each with these "
+                         "detector settings (fields of DetectorSettings, e.g. cuda_graphs=false,"
+                         "max_wait_ms=2), switch_interval_ms=N (the server's GIL switch "
+                         "interval) and freeze=false (do not freeze the start-up heap, which the "
+                         "service runner does); e.g. --variant eager:cuda_graphs=false --variant graphs:")
     args = ap.parse_args()
+    try:
+        variants = [parse_variant(v) for v in args.variant]
+    except ValueError as exc:
+        ap.error(str(exc))
     import torch
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
@@ -437,7 +554,10 @@ def main() -> None:
                             fpb=4 if args.tiny else 16, window=2 if args.tiny else 4,
                             max_batch=8 if args.tiny else 128, concurrency=2, device_decode=None,
                             half_load=True)]
-            configs = [dict(c, servers=n) for c in configs for n in sorted({1, args.servers})]
+            counts = [args.servers] if args.only_servers else sorted({1, args.servers})
+            configs = [dict(c, servers=n) for c in configs for n in counts]
+            if variants:
+                configs = [dict(c, **v) for c in configs for v in variants]
         elif args.tiny:
             configs = [dict(procs=1, streams=2, fpb=4, window=2, max_batch=8, concurrency=1,
                             device_decode=None, half_load=True),
@@ -456,7 +576,8 @@ def main() -> None:
             try:
                 report["service"].append(service_bench(jpegs, device=device, duration=2.0 if args.tiny
                                                        else args.duration, buckets=args.buckets,
-                                                       warmup_s=args.warmup, **cfg))
+                                                       warmup_s=args.warmup, arrivals=tuple(args.arrivals),
+                                                       **cfg))
             except Exception as exc:
                 report["service"].append({"config": cfg, "error": repr(exc)})
                 print("service run failed:", repr(exc), flush=True)
@@ -467,15 +588,17 @@ def main() -> None:
     for run in report.get("service_null", []) + report.get("service", []):
         if "max" in run:
             c = run["config"]
-            line = (f"service x{c.get('servers', 1)} batch<={c['max_batch_size']} "
+            line = (f"{c.get('label') or 'service'} x{c.get('servers', 1)} batch<={c['max_batch_size']} "
                     f"buckets={c.get('buckets')} "
-                    f"conc={c['inference_concurrency']} "
+                    f"conc={c['inference_concurrency']} graphs={c.get('cuda_graphs')} "
                     f"gpu_decode={c['device_decode']} streams={c['procs'] * c['streams_per_proc']}: "
                     f"max {run['max']['frames_per_s']:.0f} fps ({run['max']['got']}/{run['max']['sent']}, "
                     f"err {run['max']['errors']})")
-            if "half" in run:
-                line += (f"; half load {run['half']['frames_per_s']:.0f} fps p99 "
-                         f"{run['half']['batch_latency_ms']['p99']} ms")
+            for mode, half in run.get("half_by_arrivals", {"": run["half"]} if "half" in run else {}).items():
+                line += (f"; half load{' ' + mode if mode else ''} {half['frames_per_s']:.0f} fps p50 "
+                         f"{half['batch_latency_ms']['p50']} ms p99 "
+                         f"{half['batch_latency_ms']['p99']} ms, loop lag p99 "
+                         f"{half.get('loop_lag_ms', {}).get('p99')} ms")
             print(line)
         else:
             print("service run:", run)
