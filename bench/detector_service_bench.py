@@ -296,18 +296,29 @@ class NullModel:
     name, version, device, precision = "null", "null-1", "cpu", "fp32"
     input_width, input_height = 512, 288
 
-    def __init__(self, hit_every: int = 0) -> None:
-        from bk_detector.testing import FakeDetection
+    def __init__(self, hit_every: int = 0, scene: bool = False) -> None:
+        # the pipeline's own Detection objects, as the real model (ModelRuntime) answers
+        from bk_detector.detections import Detection
 
-        self.hit_every = hit_every
+        self.hit_every, self.scene = hit_every, scene
         self._n = 0
-        self._hit = [FakeDetection("person", 0.9, (0.1, 0.1, 0.3, 0.9),
+        self._hit = [Detection("person", 0.9, (0.1, 0.1, 0.3, 0.9),
                                    {"chef_hat": 0.1, "mask": 0.9, "uniform": 0.9, "gloves": 0.9})]
+        # --null-scene: a working kitchen on every frame, as the real model sees the bench's
+        # frames: two cooks with everything worn, moving a little, and a closed bin
+        worn = {"chef_hat": 0.9, "mask": 0.9, "uniform": 0.9, "gloves": 0.9}
+        self._scenes = [[Detection("person", 0.9, (0.1 + dx, 0.1, 0.3 + dx, 0.9), dict(worn)),
+                         Detection("person", 0.8, (0.5 + dx, 0.2, 0.7 + dx, 0.95), dict(worn)),
+                         Detection("trash_bin_closed", 0.7, (0.8, 0.7, 0.9, 0.95), {})]
+                        for dx in (0.0, 0.01, 0.02, 0.03, 0.02, 0.01)]
 
     def predict(self, images: list[Any]) -> list[list[Any]]:
         return self.predict_jpeg(images)
 
     def predict_jpeg(self, items: list[Any]) -> list[list[Any]]:
+        if self.scene:
+            self._n += 1  # one step per model call: a camera's consecutive frames move a little
+            return [self._scenes[self._n % len(self._scenes)] for _ in items]
         if not self.hit_every:
             return [[] for _ in items]
         out = []
@@ -484,6 +495,9 @@ def main() -> None:
                          "inference): the server path's ceiling on this machine's CPUs")
     ap.add_argument("--null-hit-every", type=int, default=50,
                     help="--null: every n-th frame shows a hatless person (0 = never)")
+    ap.add_argument("--null-scene", action="store_true",
+                    help="--null: every frame shows two cooks and a bin (everything worn): the "
+                         "server path's ceiling when the model finds people, as in a working kitchen")
     ap.add_argument("--procs", type=int, default=6, help="client processes (24 streams in all)")
     ap.add_argument("--only-first", action="store_true",
                     help="service: only the first (default) configuration, with its half-load run")
@@ -530,7 +544,7 @@ def main() -> None:
         report["service_null"] = [service_bench(
             jpegs, device="cpu", duration=args.duration, procs=procs, streams=max(1, 24 // procs), fpb=16,
             window=4, max_batch=128, concurrency=1, device_decode=True, half_load=True,
-            null_model=NullModel(args.null_hit_every))]
+            null_model=NullModel(args.null_hit_every, scene=args.null_scene))]
         save()
     if "model" not in args.skip:
         try:

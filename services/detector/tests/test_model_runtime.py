@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bk_detector.model.runtime import ModelRuntime, RawDetection
+from bk_detector.detections import Detection
+from bk_detector.model.runtime import ModelRuntime
 from bk_detector.testing import assert_same_detections, demo_jpegs
 from bksynth import demo_scenarios
 
@@ -17,7 +18,7 @@ def runtime() -> ModelRuntime:
     return ModelRuntime.load(device="cpu")
 
 
-def _best(dets: list[RawDetection], label: str) -> RawDetection | None:
+def _best(dets: list[Detection], label: str) -> Detection | None:
     hits = [d for d in dets if d.label == label]
     return max(hits, key=lambda d: d.score) if hits else None
 

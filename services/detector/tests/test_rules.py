@@ -149,3 +149,23 @@ def test_a_person_far_from_the_flame_does_not_attend_it() -> None:
     for t in range(1, 13):
         unattended = watch.observe([flame, far], T0 + timedelta(seconds=t))
     assert unattended == {9}
+
+
+def test_clamp_box_keeps_boxes_in_the_unit_square_in_order() -> None:
+    import math
+    import random
+
+    from bk_detector.detections import clamp_box
+
+    def reference(box: tuple[float, ...]) -> tuple[float, ...]:
+        x1, y1, x2, y2 = (0.0 if math.isnan(v) else min(1.0, max(0.0, float(v))) for v in box)
+        return (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
+
+    rng = random.Random(11)
+    special = [0.0, 1.0, -0.0, -1e-9, 1 + 1e-9, math.inf, -math.inf, math.nan, 0.5]
+    for _ in range(5000):
+        box = tuple(rng.choice(special) if rng.random() < 0.2 else rng.uniform(-0.3, 1.3) for _ in range(4))
+        got = clamp_box(box)
+        assert got == reference(box) and all(type(v) is float for v in got), box
+    assert clamp_box((0.9, 0.8, 0.1, 0.2)) == (0.1, 0.2, 0.9, 0.8)  # corners put in order
+    assert clamp_box((1, 0, 2, 1)) == (1.0, 0.0, 1.0, 1.0)  # ints become floats

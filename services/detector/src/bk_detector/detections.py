@@ -34,7 +34,16 @@ class Candidate:
 
 
 def clamp_box(box: Sequence[float]) -> Box:
-    x1, y1, x2, y2 = (min(1.0, max(0.0, float(v))) for v in box)
+    """``box`` inside the unit square, corners in order. Written out, no generator: this runs for
+    every detection of every frame on the detector's event loop."""
+    x1, y1, x2, y2 = box
+    # "> 0.0" is false for NaN too: a NaN coordinate becomes 0, never a NaN box
+    x1 = 1.0 if x1 >= 1.0 else float(x1) if x1 > 0.0 else 0.0
+    y1 = 1.0 if y1 >= 1.0 else float(y1) if y1 > 0.0 else 0.0
+    x2 = 1.0 if x2 >= 1.0 else float(x2) if x2 > 0.0 else 0.0
+    y2 = 1.0 if y2 >= 1.0 else float(y2) if y2 > 0.0 else 0.0
+    if x1 <= x2 and y1 <= y2:
+        return (x1, y1, x2, y2)
     return (min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
 
 

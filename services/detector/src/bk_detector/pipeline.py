@@ -19,6 +19,7 @@ from bk_detector.decode import FrameError, check_jpeg, decode_jpeg
 from bk_detector.detections import Detection, clamp_box
 from bk_detector.evidence import CameraContext, EvidencePublisher, ViolationJob
 from bk_detector.firewatch import FireWatch
+from bk_detector.modelapi import RawDetectionLike
 from bk_detector.profiles import CameraProfile, default_profile, profile_from_proto, profile_problem
 from bk_detector.rules import apply_masks, evaluate
 from bk_detector.settings import DetectorSettings
@@ -134,9 +135,9 @@ class DetectionPipeline:
                 items[i] = Analysed(error=str(outcome))
                 continue
             raw, version = outcome
-            # Most frames show nothing: no Detection objects to build for them.
-            item.detections = [Detection(d.label, float(d.score), clamp_box(d.box), dict(d.attributes))
-                               for d in raw] if raw else ()
+            # Most frames show nothing: nothing to build. The real model already answers with
+            # clamped Detections made on its own thread; anything else is converted here.
+            item.detections = [d if type(d) is Detection else _detection(d) for d in raw] if raw else ()
             item.model_version, item.detected = version, True
         return items
 
@@ -269,11 +270,19 @@ class DetectionPipeline:
         self.evidence.submit(job)
 
 
+def _detection(d: RawDetectionLike) -> Detection:
+    return Detection(d.label, float(d.score), clamp_box(d.box), dict(d.attributes))
+
+
 def _add_detections(field: Any, dets: Sequence[Detection]) -> None:
     """Append ``dets`` to a repeated Detection field, built in place (no message built apart and
     then copied in: this runs for every detection of every frame)."""
     for d in dets:
-        msg = field.add(label=d.label, score=d.score, track_id=d.track_id, attributes=d.attributes)
+        msg = field.add(label=d.label, score=d.score, track_id=d.track_id)
+        if d.attributes:  # key by key: a map given to add() goes through a slow generic update
+            attributes = msg.attributes
+            for name, value in d.attributes.items():
+                attributes[name] = value
         box = msg.box
         box.x1, box.y1, box.x2, box.y2 = d.box
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from bk_detector.detections import Box, Candidate, Detection, centre, expand, intersection, point_in_polygon
-from bk_detector.profiles import CameraProfile, Polygon
+from bk_detector.profiles import CameraProfile, Polygon, Rule
 
 #: Person attribute -> the violation raised when it is probably not worn.
 ATTRIBUTE_RULES: dict[str, str] = {
@@ -60,14 +60,22 @@ def evaluate(
     ``unattended_flames`` are the track ids of flames nobody has attended for long enough (the
     time state lives in ``firewatch``, not here).
     """
-    local = profile.local_time(when)
+    local: datetime | None = None  # the camera's local time: worked out only for a scheduled rule
     thresholds: dict[str, float | None] = {}  # per violation type, for this frame
+
+    def active(rule: Rule) -> bool:
+        nonlocal local
+        if not rule.schedule:
+            return rule.enabled
+        if local is None:
+            local = profile.local_time(when)
+        return rule.active_at(local)
 
     def threshold(violation_type: str) -> float | None:
         if violation_type in thresholds:
             return thresholds[violation_type]
         rule = profile.rule(violation_type)
-        thr = None if rule is None or not rule.active_at(local) else rule.min_score or default_min_score
+        thr = None if rule is None or not active(rule) else rule.min_score or default_min_score
         thresholds[violation_type] = thr
         return thr
 

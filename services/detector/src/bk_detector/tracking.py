@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bk_detector.detections import Box, Detection
 
@@ -28,12 +28,14 @@ class Tracker:
 
     def __init__(self, max_age_s: float) -> None:
         self.max_age_s = max_age_s
+        self._max_age = timedelta(seconds=max_age_s)
         self._tracks: list[_Track] = []
         self._next_id = 1
 
     def update(self, detections: Sequence[Detection], when: datetime) -> list[Detection]:
         """``detections`` with track ids, in the same order."""
-        self._tracks = [t for t in self._tracks if (when - t.last_seen).total_seconds() <= self.max_age_s]
+        oldest = when - self._max_age  # one subtraction per frame, not one per track
+        self._tracks = [t for t in self._tracks if t.last_seen >= oldest]
         pairs: list[tuple[float, int, int]] = []
         for di, det in enumerate(detections):
             for ti, track in enumerate(self._tracks):

@@ -1,5 +1,5 @@
 """The kitchen detector model: network, decoding, artefact format and the runtime the service calls."""
 
-from bk_detector.model.runtime import ModelRuntime, RawDetection
+from bk_detector.model.runtime import ModelRuntime
 
-__all__ = ["ModelRuntime", "RawDetection"]
+__all__ = ["ModelRuntime"]

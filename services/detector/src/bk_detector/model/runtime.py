@@ -23,7 +23,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bk_detector.detections import Detection, clamp_box
 from bk_detector.model.artifact import SHIPPED, load_artifact
 from bk_detector.model.decode import Detections, decode
 from bk_detector.model.net import fuse_bn
@@ -87,14 +87,6 @@ class _Stages:
             totals[stage] = totals.get(stage, 0.0) + spent
         for stage, seconds in totals.items():
             self.observer(stage, seconds)
-
-
-@dataclass(frozen=True)
-class RawDetection:
-    label: str
-    score: float
-    box: tuple[float, float, float, float]  # normalised xyxy
-    attributes: dict[str, float]  # person only: chef_hat, mask, uniform, gloves -> P(worn)
 
 
 def parse_buckets(spec: str | list[int] | tuple[int, ...] | None) -> tuple[int, ...]:
@@ -335,7 +327,7 @@ class ModelRuntime:
         return out
 
     @torch.inference_mode()
-    def predict_jpeg(self, items: list[bytes | np.ndarray]) -> list[list[RawDetection] | Exception]:
+    def predict_jpeg(self, items: list[bytes | np.ndarray]) -> list[list[Detection] | Exception]:
         """Like ``predict``, but JPEG bytes are decoded on the model's device (nvJPEG on CUDA):
         the CPU only validated their headers. RGB arrays may be mixed in (frames the GPU decoder
         does not take). A frame that fails to decode gets its FrameError instead of detections."""
@@ -343,7 +335,7 @@ class ModelRuntime:
         ctx = torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
         with ctx:
             stages = _Stages(self.stage_observer, stream is not None)
-            results: list[list[RawDetection] | Exception] = [[] for _ in items]
+            results: list[list[Detection] | Exception] = [[] for _ in items]
             jpeg_idx = [i for i, x in enumerate(items) if isinstance(x, bytes)]
             images: dict[int, torch.Tensor] = {}
             if jpeg_idx:
@@ -367,7 +359,7 @@ class ModelRuntime:
             return results
 
     def _run_chunk(self, images: list[torch.Tensor],
-                   stages: _Stages | None = None) -> list[list[RawDetection]]:
+                   stages: _Stages | None = None) -> list[list[Detection]]:
         """Device uint8 images (any sizes, at most max_batch) -> detections, padded to a bucket;
         the padded rows' outputs are dropped before anything is read back."""
         stages = stages or _Stages(None, False)
@@ -382,9 +374,9 @@ class ModelRuntime:
         return self._to_python(det, keep, stages)
 
     @torch.inference_mode()
-    def predict(self, images: list[np.ndarray]) -> list[list[RawDetection]]:
+    def predict(self, images: list[np.ndarray]) -> list[list[Detection]]:
         """HxWx3 uint8 RGB frames of any size -> per-frame detections above the per-class thresholds."""
-        results: list[list[RawDetection]] = []
+        results: list[list[Detection]] = []
         stages = _Stages(self.stage_observer, self.device.startswith("cuda"))
         for i in range(0, len(images), self.max_batch):
             chunk = torch.stack([self._resize(im) for im in images[i : i + self.max_batch]])
@@ -400,7 +392,7 @@ class ModelRuntime:
         return results
 
     def _to_python(self, det: Detections, keep: torch.Tensor,
-                   stages: _Stages | None = None) -> list[list[RawDetection]]:
+                   stages: _Stages | None = None) -> list[list[Detection]]:
         # Only the first slots that can pass any threshold matter: cut K to the most kept per frame,
         # then one device->host copy of everything (a copy per tensor is a sync per tensor).
         slots = keep.any(0).nonzero()
@@ -415,7 +407,7 @@ class ModelRuntime:
         scores, labels = packed[..., 0].tolist(), packed[..., 1].long().tolist()
         boxes, attrs = packed[..., 2:6].tolist(), packed[..., 6:6 + a].tolist()
         keep_l = packed[..., 6 + a].bool().tolist()
-        out: list[list[RawDetection]] = []
+        out: list[list[Detection]] = []
         for n in range(len(scores)):
             frame = []
             for j in range(len(scores[n])):
@@ -427,11 +419,11 @@ class ModelRuntime:
                     if lab == self._person
                     else {}
                 )
-                frame.append(
-                    RawDetection(
-                        self.labels[lab], round(scores[n][j], 4), tuple(round(v, 5) for v in boxes[n][j]), at
-                    )
-                )  # type: ignore[arg-type]
+                x1, y1, x2, y2 = boxes[n][j]
+                # The pipeline's own Detection, box clamped, built here on the inference thread:
+                # the event loop, which sets the process's frames/s, takes it as it is.
+                box = clamp_box((round(x1, 5), round(y1, 5), round(x2, 5), round(y2, 5)))
+                frame.append(Detection(self.labels[lab], round(scores[n][j], 4), box, at))
             out.append(frame)
         if stages is not None and stages.observer is not None:
             stages.add("python", time.perf_counter() - host_start)
