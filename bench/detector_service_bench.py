@@ -3,6 +3,8 @@
     PYTHONPATH=libs/bk-core/src:libs/bk-synth/src:services/detector/src \\
         python bench/detector_service_bench.py            # on a GPU: the figures for docs/benchmarks.md
     ... python bench/detector_service_bench.py --tiny     # CPU smoke check (seconds)
+    ... python bench/detector_service_bench.py --null --null-scene --procs 2
+                                  # any machine: the server path's ceiling, every frame with people
 
 1. Model only: kitchen model (fp16 on CUDA, uint8 input already on the device, forward + box
    decoding) at batch 1/8/32/128 against torchvision's ``fasterrcnn_mobilenet_v3_large_320_fpn``
