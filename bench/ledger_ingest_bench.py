@@ -33,7 +33,7 @@ async def run(pg: str, batch: int, batches: int, n_sensors: int) -> None:
     tmp = Path(tempfile.mkdtemp())
     settings = LedgerSettings(data_dir=tmp, database_url=pg, db_schema=schema, sweep_interval_s=3600)
     now = datetime(2026, 9, 1, tzinfo=UTC)
-    tokens = TokenIssuer("bench-secret-0123456789abcdef")
+    tokens = TokenIssuer("bench-secret-0123456789abcdef-0123")
     rt = Runtime(
         settings=settings,
         bus=InProcessBus(None),

@@ -73,8 +73,11 @@ def test_token_with_bad_claims_refused(issuer: TokenIssuer) -> None:
 
 
 def test_short_secret_and_relative_org_path_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 32 bytes"):
         TokenIssuer("short")
+    with pytest.raises(ValueError, match="openssl rand"):
+        TokenIssuer("x" * 31)  # what PyJWT warns about for HS256
+    assert TokenIssuer("x" * 32)
     with pytest.raises(ValueError):
         Principal("u", "t1", Role.SUPERVISOR, org_path="")
 

@@ -35,6 +35,14 @@ def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "BK_JWT_SECRET must be set in production mode" in err.value.message
 
 
+def test_a_short_jwt_secret_is_refused_by_name_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BK_JWT_SECRET", "sixteen-chars-ok")  # the old minimum: weak for HS256
+    with pytest.raises(SettingsError) as err:
+        load_settings(CoreSettings)
+    assert "BK_JWT_SECRET" in err.value.message and "at least 32 bytes" in err.value.message
+    assert "sixteen-chars-ok" not in err.value.message
+
+
 def test_kafka_needs_bootstrap(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BK_BUS", "kafka")
     monkeypatch.delenv("BK_KAFKA_BOOTSTRAP", raising=False)

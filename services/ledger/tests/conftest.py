@@ -87,7 +87,7 @@ async def make_harness(
     )
     bus = InProcessBus(None)
     store = LocalObjectStore(tmp_path / "objects", "test-signing-secret", "http://test")
-    tokens = TokenIssuer("test-jwt-secret-0123456789")
+    tokens = TokenIssuer("test-jwt-secret-0123456789abcdefgh")
     clock = FakeClock(START)
     seen: list[Delivery] = []
 

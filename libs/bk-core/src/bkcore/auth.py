@@ -92,12 +92,18 @@ def in_subtree(path: str, root: str) -> bool:
     return root == "" or path == root or path.startswith(root + "/")
 
 
+#: HS256 keys shorter than the hash (256 bits) are weak (RFC 7518, section 3.2).
+MIN_SECRET_BYTES = 32
+SHORT_SECRET = (f"the JWT secret (BK_JWT_SECRET) must be at least {MIN_SECRET_BYTES} bytes; make one with "
+                "`openssl rand -hex 32`")
+
+
 class TokenIssuer:
     """Signs and verifies access tokens (HS256)."""
 
     def __init__(self, secret: str, *, issuer: str = "bright-kitchen", ttl_s: int = 12 * 3600) -> None:
-        if len(secret) < 16:
-            raise ValueError("the JWT secret must be at least 16 characters")
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(SHORT_SECRET)
         self._secret = secret
         self._issuer = issuer
         self.ttl_s = ttl_s

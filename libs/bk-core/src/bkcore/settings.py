@@ -13,6 +13,8 @@ from typing import TypeVar
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bkcore.auth import MIN_SECRET_BYTES, SHORT_SECRET
+
 ENV_PREFIX = "BK_"
 
 
@@ -93,6 +95,9 @@ class CoreSettings(BaseSettings):
                     raise ValueError(f"BK_{name.upper()} must be set in production mode")
             if not self.database_url:
                 raise ValueError("BK_DATABASE_URL is required in production mode")
+        jwt_secret = self.jwt_secret.get_secret_value()
+        if jwt_secret and len(jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(SHORT_SECRET)  # at start-up, by name, not at the first login
         return self
 
 
