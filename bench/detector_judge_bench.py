@@ -22,13 +22,12 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-from bk_detector.detections import Detection
 from bk_detector.pipeline import Analysed, DetectionPipeline
 from bk_detector.settings import DetectorSettings
+from bk_detector.testing import kitchen_detections
 from bkproto.detector.v1 import detector_pb2 as pb
 
 CAMERAS = 16
-WORN = {"chef_hat": 0.9, "mask": 0.9, "uniform": 0.9, "gloves": 0.9}
 
 
 class _NoEvidence:
@@ -46,17 +45,10 @@ class _Clock:
         return self.t
 
 
-def _frame_detections(i: int) -> list[Detection]:
-    shift = (i % 7) * 0.01  # people move a little between frames: the tracker has work to do
-    return [Detection("person", 0.9, (0.1 + shift, 0.1, 0.3 + shift, 0.9), dict(WORN)),
-            Detection("person", 0.8, (0.5 + shift, 0.2, 0.7 + shift, 0.95), dict(WORN)),
-            Detection("trash_bin_closed", 0.7, (0.8, 0.7, 0.9, 0.95), {})]
-
-
 def _batch(n: int) -> tuple[list[pb.Frame], list[Analysed]]:
     frames = [pb.Frame(frame_id=f"{n}-{c}", tenant_id="t", site_id="s", camera_id=f"c{c}")
               for c in range(CAMERAS)]
-    analysed = [Analysed(detections=_frame_detections(n + c), detected=True, model_version="bench")
+    analysed = [Analysed(detections=kitchen_detections(n + c), detected=True, model_version="bench")
                 for c in range(CAMERAS)]
     return frames, analysed
 

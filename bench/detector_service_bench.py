@@ -239,11 +239,7 @@ def drive(address: str | list[str], jpegs: list[bytes], *, procs: int, streams: 
         "sent": sum(r["sent"] for r in results), "got": got,
         "errors": sum(r["errors"] for r in results), "seconds": round(elapsed, 2),
         "frames_per_s": round(got / elapsed, 1),
-        "batch_latency_ms": {
-            "p50": round(1000 * statistics.median(lat), 1) if lat else None,
-            "p99": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1) if lat else None,
-            "max": round(1000 * lat[-1], 1) if lat else None,
-        },
+        "batch_latency_ms": _ms_summary(lat, 1),
         "versions": sorted({v for r in results for v in r["versions"]}),
     }
     return out
@@ -289,6 +285,15 @@ def stage_breakdown(before: Histos, after: Histos) -> dict[str, Any]:
     return out
 
 
+def _ms_summary(seconds: list[float], digits: int) -> dict[str, float | None]:
+    """p50 / p99 / max in ms of an ascending list of durations in seconds (None when empty)."""
+    if not seconds:
+        return {"p50": None, "p99": None, "max": None}
+    return {"p50": round(1000 * statistics.median(seconds), digits),
+            "p99": round(1000 * seconds[min(len(seconds) - 1, int(0.99 * len(seconds)))], digits),
+            "max": round(1000 * seconds[-1], digits)}
+
+
 class NullModel:
     """Zero-cost test double for the server-path ceiling: answers every frame instantly with canned
     detections (none for most frames; a person without a hat on every ``hit_every``-th), so what
@@ -301,18 +306,14 @@ class NullModel:
     def __init__(self, hit_every: int = 0, scene: bool = False) -> None:
         # the pipeline's own Detection objects, as the real model (ModelRuntime) answers
         from bk_detector.detections import Detection
+        from bk_detector.testing import kitchen_detections
 
         self.hit_every, self.scene = hit_every, scene
         self._n = 0
         self._hit = [Detection("person", 0.9, (0.1, 0.1, 0.3, 0.9),
                                    {"chef_hat": 0.1, "mask": 0.9, "uniform": 0.9, "gloves": 0.9})]
-        # --null-scene: a working kitchen on every frame, as the real model sees the bench's
-        # frames: two cooks with everything worn, moving a little, and a closed bin
-        worn = {"chef_hat": 0.9, "mask": 0.9, "uniform": 0.9, "gloves": 0.9}
-        self._scenes = [[Detection("person", 0.9, (0.1 + dx, 0.1, 0.3 + dx, 0.9), dict(worn)),
-                         Detection("person", 0.8, (0.5 + dx, 0.2, 0.7 + dx, 0.95), dict(worn)),
-                         Detection("trash_bin_closed", 0.7, (0.8, 0.7, 0.9, 0.95), {})]
-                        for dx in (0.0, 0.01, 0.02, 0.03, 0.02, 0.01)]
+        # --null-scene: a working kitchen on every frame, as the real model sees the bench's frames
+        self._scenes = [kitchen_detections(step) for step in range(7)]
 
     def predict(self, images: list[Any]) -> list[list[Any]]:
         return self.predict_jpeg(images)
@@ -348,12 +349,8 @@ class LoopProbe:
             self.lag.append(now - start - 0.001)
 
     def window(self, t0: float, t1: float) -> dict[str, float | None]:
-        lags = sorted(lag for when, lag in zip(self.when, self.lag, strict=True) if t0 <= when <= t1)
-        if not lags:
-            return {"p50": None, "p99": None, "max": None}
-        return {"p50": round(1000 * statistics.median(lags), 2),
-                "p99": round(1000 * lags[min(len(lags) - 1, int(0.99 * len(lags)))], 2),
-                "max": round(1000 * lags[-1], 2)}
+        return _ms_summary(sorted(lag for when, lag in zip(self.when, self.lag, strict=True)
+                                  if t0 <= when <= t1), 2)
 
 
 async def _serve(settings_kw: dict[str, Any], work: Any, model: Any = None,

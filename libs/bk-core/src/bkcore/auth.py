@@ -94,16 +94,20 @@ def in_subtree(path: str, root: str) -> bool:
 
 #: HS256 keys shorter than the hash (256 bits) are weak (RFC 7518, section 3.2).
 MIN_SECRET_BYTES = 32
-SHORT_SECRET = (f"the JWT secret (BK_JWT_SECRET) must be at least {MIN_SECRET_BYTES} bytes; make one with "
-                "`openssl rand -hex 32`")
+
+
+def check_jwt_secret(secret: str) -> None:
+    """ValueError naming BK_JWT_SECRET (never its value) when ``secret`` is too short for HS256."""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"the JWT secret (BK_JWT_SECRET) must be at least {MIN_SECRET_BYTES} bytes; "
+                         "make one with `openssl rand -hex 32`")
 
 
 class TokenIssuer:
     """Signs and verifies access tokens (HS256)."""
 
     def __init__(self, secret: str, *, issuer: str = "bright-kitchen", ttl_s: int = 12 * 3600) -> None:
-        if len(secret.encode()) < MIN_SECRET_BYTES:
-            raise ValueError(SHORT_SECRET)
+        check_jwt_secret(secret)
         self._secret = secret
         self._issuer = issuer
         self.ttl_s = ttl_s

@@ -13,7 +13,7 @@ from typing import TypeVar
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bkcore.auth import MIN_SECRET_BYTES, SHORT_SECRET
+from bkcore.auth import check_jwt_secret
 
 ENV_PREFIX = "BK_"
 
@@ -95,9 +95,8 @@ class CoreSettings(BaseSettings):
                     raise ValueError(f"BK_{name.upper()} must be set in production mode")
             if not self.database_url:
                 raise ValueError("BK_DATABASE_URL is required in production mode")
-        jwt_secret = self.jwt_secret.get_secret_value()
-        if jwt_secret and len(jwt_secret.encode()) < MIN_SECRET_BYTES:
-            raise ValueError(SHORT_SECRET)  # at start-up, by name, not at the first login
+        if jwt_secret := self.jwt_secret.get_secret_value():
+            check_jwt_secret(jwt_secret)  # at start-up, by name, not at the first login
         return self
 
 

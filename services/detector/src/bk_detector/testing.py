@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from bk_detector.detections import Detection
+
 
 @dataclass(frozen=True)
 class FakeDetection:
@@ -82,6 +84,16 @@ def noise_jpeg(width: int = 64, height: int = 48, *, seed: int = 0, mode: str = 
     out = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode=mode).save(out, format="JPEG")
     return out.getvalue()
+
+
+def kitchen_detections(step: int) -> list[Detection]:
+    """What a model sees in a working kitchen: two cooks with everything worn and a closed bin.
+    The cooks move a little with ``step`` (a camera's consecutive frames), so a tracker has work."""
+    shift = (step % 7) * 0.01
+    worn = {"chef_hat": 0.9, "mask": 0.9, "uniform": 0.9, "gloves": 0.9}
+    return [Detection("person", 0.9, (0.1 + shift, 0.1, 0.3 + shift, 0.9), dict(worn)),
+            Detection("person", 0.8, (0.5 + shift, 0.2, 0.7 + shift, 0.95), dict(worn)),
+            Detection("trash_bin_closed", 0.7, (0.8, 0.7, 0.9, 0.95), {})]
 
 
 def demo_jpegs(n: int, width: int = 640, height: int = 360, quality: int = 85) -> list[bytes]:

@@ -181,10 +181,7 @@ class DetectorClient:
         self._tasks = [asyncio.create_task(s.run(), name=f"detector-{s.endpoint}") for s in self.streams]
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()  # all at once: the streams end together
-        for t in self._tasks:
-            await cancel_and_wait(t)
+        await asyncio.gather(*(cancel_and_wait(t) for t in self._tasks))  # the streams end together
         self._tasks = []
 
     def ready(self) -> bool:

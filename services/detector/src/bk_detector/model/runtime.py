@@ -264,12 +264,16 @@ class ModelRuntime:
         det = decode(self.model(x), len(self.labels))
         return det, det.scores >= self.thresholds[det.labels]
 
-    def _forward(self, x: torch.Tensor) -> tuple[Detections, torch.Tensor]:
-        """Replays this thread's graph for ``x``'s bucket when there is one (captured by
-        ``warm_up``), else runs eagerly. A graph's outputs live until its next replay, which on
-        this thread comes only after the caller has copied them back."""
+    def _forward(self, x: torch.Tensor, n: int) -> tuple[Detections, torch.Tensor]:
+        """The first ``n`` rows' results for padded input ``x`` (the padding rows' are dropped).
+        Replays this thread's graph for ``x``'s bucket when there is one (captured by ``warm_up``),
+        else runs eagerly. A graph's outputs live until its next replay, which on this thread
+        comes only after the caller has copied them back."""
         graph = getattr(self._local(), "graphs", {}).get(len(x)) if self.cuda_graphs else None
-        return graph.run(x) if graph is not None else self._forward_eager(x)
+        det, keep = graph.run(x) if graph is not None else self._forward_eager(x)
+        if len(x) != n:
+            det, keep = Detections(*(t[:n] for t in det)), keep[:n]
+        return det, keep
 
     def _warm_decode(self) -> None:
         """Decode one small JPEG on this device, as ``predict_jpeg`` would. Its first call imports
@@ -367,9 +371,7 @@ class ModelRuntime:
         x = self._fit(images, self.bucket_for(n)).to(self._dtype)
         x = x.contiguous(memory_format=torch.channels_last)
         stages.mark("resize")
-        det, keep = self._forward(x)
-        if len(x) != n:
-            det, keep = Detections(*(t[:n] for t in det)), keep[:n]
+        det, keep = self._forward(x, n)
         stages.mark("model")
         return self._to_python(det, keep, stages)
 
@@ -383,9 +385,7 @@ class ModelRuntime:
             n = len(chunk)
             x = self._pad(chunk).to(self._dtype).contiguous(memory_format=torch.channels_last)
             stages.mark("resize")
-            det, keep = self._forward(x)
-            if len(x) != n:
-                det, keep = Detections(*(t[:n] for t in det)), keep[:n]
+            det, keep = self._forward(x, n)
             stages.mark("model")
             results.extend(self._to_python(det, keep, stages))
         stages.report()
