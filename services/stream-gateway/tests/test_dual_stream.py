@@ -111,6 +111,7 @@ async def test_analytics_pulls_the_sub_stream_viewers_get_the_main_stream(tmp_pa
                 assert asyncio.get_running_loop().time() < deadline, f"camera not online: {status}"
                 await asyncio.sleep(0.3)
             assert (status["width"], status["height"]) == (320, 180)  # analytics: the sub-stream
+            assert status["decoder"] == "software"
 
             r = await c.post("/v1/cameras/cam-d/live", headers=staff)
             assert r.status_code == 200, r.text

@@ -64,7 +64,8 @@ async def test_four_rtsp_cameras_go_offline_and_back(tmp_path: Path, videos: dic
         await until(lambda: set(states(svc).values()) == {"online"}, 30, "4 cameras online")
         await until(lambda: {f.camera_id for f in detector.frames} == set(names), 10, "frames from all 4")
         w = svc.fleet.workers["cam1"]
-        assert (w.stats.codec, w.stats.width, w.stats.height) == ("h264", 320, 180)
+        st = w.stats
+        assert (st.codec, st.decoder, st.width, st.height) == ("h264", "software", 320, 180)
 
         server.stop()
         await until(lambda: set(states(svc).values()) == {"offline"}, 20, "4 cameras offline")

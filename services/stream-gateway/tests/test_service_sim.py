@@ -46,7 +46,7 @@ async def test_sim_cameras_flow_to_detector_and_api(tmp_path: Path) -> None:
             r = await http.get("/v1/cameras", headers=admin)
             assert r.status_code == 200 and len(r.json()) == 2
             r = await http.get("/v1/cameras/status", headers=admin)
-            assert {s["state"] for s in r.json()} == {"online"}
+            assert {(s["state"], s["decoder"]) for s in r.json()} == {("online", "sim")}
             r = await http.get("/v1/cameras/site1-prep/snapshot.jpg", headers=admin)
             assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
             # staff of another site see nothing; unauthenticated callers are refused

@@ -210,6 +210,8 @@ class CameraStatusOut(BaseModel):
     last_frame_at: datetime | None
     fps: float
     codec: str
+    decoder: str = Field(description="what decodes the stream: software (CPU), nvdec (GPU), sim; empty "
+                                     "until it opens")
     width: int
     height: int
     reconnects: int

@@ -21,6 +21,8 @@ from bk_gateway.models import Camera, outbox
 from bk_gateway.schemas import CameraIn, CameraStatusOut, LiveOut
 from bk_gateway.settings import GatewaySettings
 from bk_gateway.sharding import owner, owns
+from bk_gateway.sources import SourceError
+from bk_gateway.sources.pyav import check_nvdec
 from bk_gateway.spec import CameraSpec
 from bk_gateway.state import State
 from bk_gateway.status_events import TOPIC, wall_time
@@ -30,7 +32,7 @@ from bkcore.db import Database, OutboxRelay, database_url, enqueue_event
 from bkcore.http import create_app
 from bkcore.secrets import embedded_secret
 from bkcore.service import Runtime, Service
-from bkcore.settings import load_settings
+from bkcore.settings import SettingsError, load_settings
 from bkcore.tasks import wait_event
 from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
 
@@ -66,6 +68,8 @@ class GatewayService(Service):
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
+        if self.settings.video_decoder == "nvdec":
+            _check_nvdec()
         await self.db.migrate(MIGRATIONS)
         self.relay.start()
         self.fleet.start()
@@ -156,14 +160,15 @@ class GatewayService(Service):
             state = State.DISABLED if not cam.enabled else ("elsewhere" if where != self.settings.gateway_id
                                                             else State.CONNECTING)
             return CameraStatusOut(**base, state=str(state), since=None, reason="", error_kind="",
-                                   last_frame_at=None, fps=0.0, codec="", width=0, height=0, reconnects=0,
-                                   alarms=[], frames_sampled=0, frames_gated=0, gateway_id=where or "")
+                                   last_frame_at=None, fps=0.0, codec="", decoder="", width=0, height=0,
+                                   reconnects=0, alarms=[], frames_sampled=0, frames_gated=0,
+                                   gateway_id=where or "")
         h, st = worker.health, worker.stats
         tracker = self.fleet.alarms.get(cam.id)
         return CameraStatusOut(
             **base, state=h.state.value, since=wall_time(h.since), reason=h.reason, error_kind=h.error_kind,
-            last_frame_at=st.last_frame_at, fps=round(st.fps, 2), codec=st.codec, width=st.width,
-            height=st.height, reconnects=st.reconnects,
+            last_frame_at=st.last_frame_at, fps=round(st.fps, 2), codec=st.codec, decoder=st.decoder,
+            width=st.width, height=st.height, reconnects=st.reconnects,
             alarms=sorted(a.value for a in tracker.active) if tracker else [],
             frames_sampled=st.frames_sampled, frames_gated=st.frames_gated,
             gateway_id=self.settings.gateway_id,
@@ -235,6 +240,14 @@ class GatewayService(Service):
             if spec is not None and spec.enabled:
                 return await self.zlm_live.snapshot(spec)
         return None
+
+
+def _check_nvdec() -> None:
+    """Asked for NVDEC on a node without it: refuse to start, rather than fail every camera later."""
+    try:
+        check_nvdec()
+    except SourceError as exc:
+        raise SettingsError(exc.message) from None
 
 
 def _signing_secret(settings: GatewaySettings) -> bytes:

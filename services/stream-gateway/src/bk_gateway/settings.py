@@ -62,6 +62,13 @@ class GatewaySettings(CoreSettings):
     supported_codecs: str = Field(
         "h264,hevc,mjpeg,mpeg4,rawvideo", description="comma list of video codecs the gateway accepts",
     )
+    video_decoder: str = Field(
+        "software", pattern=r"^(software|nvdec)$",
+        description="software (FFmpeg on the CPU) or nvdec (the NVIDIA GPU's video decoder, which takes "
+                    "the entropy decoding that bounds cameras per core off the CPU; needs a GPU with the "
+                    "driver's video capability, else the gateway refuses to start; codecs NVDEC cannot "
+                    "decode stay in software)",
+    )
     keyframe_skip_deblock: bool = Field(
         True, description="keyframes-only mode: skip the H.264/HEVC deblocking filter (~10% less CPU per "
                           "keyframe; no drift, since only keyframes are decoded)",

@@ -35,6 +35,7 @@ class Stats:
     """What the API and the alarm tick read; plain values, swapped whole by the worker thread."""
 
     codec: str = ""
+    decoder: str = ""
     width: int = 0
     height: int = 0
     fps: float = 0.0
@@ -112,7 +113,9 @@ class CameraWorker:
                              stop=self._stop)
         try:
             info = source.open()
-            self.stats.codec, self.stats.width, self.stats.height = info.codec, info.width, info.height
+            st = self.stats
+            st.codec, st.decoder, st.width, st.height = info.codec, source.decoder, info.width, info.height
+            wanted_decoder = st.decoder
             self._wanted_fps = 0.0 if keyframes else info.nominal_fps
             sampler = Sampler(spec.sampling_mode, spec.sample_fps)
             gate = MotionGate(self._settings.motion_diff, self._settings.motion_heartbeat_s)
@@ -123,10 +126,15 @@ class CameraWorker:
                 now = time.monotonic()
                 window_frames += 1
                 if now - window_start >= 2.0:
-                    self.stats.fps = window_frames / (now - window_start)
-                    metrics.CAMERA_FPS.labels(spec.tenant_id, spec.id).set(self.stats.fps)
+                    st.fps = window_frames / (now - window_start)
+                    metrics.CAMERA_FPS.labels(spec.tenant_id, spec.id).set(st.fps)
                     window_start, window_frames = now, 0
-                self.stats.last_frame_at = datetime.now(UTC)
+                    if st.decoder != source.decoder:  # NVDEC handed this stream back to software
+                        st.decoder = source.decoder
+                        log.warning("camera %s: %s decoder cannot take this stream (profile or size); "
+                                    "decoding it in software", spec.id, wanted_decoder,
+                                    extra={"camera_id": spec.id, "tenant_id": spec.tenant_id})
+                st.last_frame_at = datetime.now(UTC)
                 if not sampler.take(frame.time_s, frame.keyframe):
                     continue
                 self._on_sample(frame, now, gate)

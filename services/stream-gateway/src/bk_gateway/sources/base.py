@@ -52,6 +52,11 @@ class RawFrame(ABC):
 class FrameSource(ABC):
     """One camera's frames. ``open`` and ``frames`` raise SourceError; the worker owns retries."""
 
+    @property
+    def decoder(self) -> str:
+        """What decodes the frames: software (FFmpeg on the CPU), nvdec (the GPU) or sim (rendered)."""
+        return "software"
+
     @abstractmethod
     def open(self) -> SourceInfo: ...
 
@@ -77,4 +82,5 @@ def open_source(url: str, *, keyframes_only: bool, settings: GatewaySettings,
 
     return PyAVSource(url, keyframes_only=keyframes_only, open_timeout_s=settings.open_timeout_s,
                       read_timeout_s=settings.read_timeout_s, watchdog_s=settings.watchdog_s,
-                      codecs=settings.codecs, skip_deblock=settings.keyframe_skip_deblock)
+                      codecs=settings.codecs, skip_deblock=settings.keyframe_skip_deblock,
+                      decoder=settings.video_decoder)

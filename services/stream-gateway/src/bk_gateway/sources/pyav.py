@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import av
 import av.error
+from av.codec.hwaccel import HWAccel
 
 from bk_gateway.sources.base import FrameSource, RawFrame, SourceError, SourceInfo
 from bk_gateway.sources.frames import AvFrame
@@ -26,11 +27,39 @@ def _options(url: str, read_timeout_s: float) -> dict[str, str]:
     return {}
 
 
-def classify(exc: BaseException, url: str) -> SourceError:
+#: What a camera says when NVDEC was asked for and cannot start (the service checks this at start-up).
+NVDEC_UNAVAILABLE = ("NVDEC hardware decoding (BK_VIDEO_DECODER=nvdec) cannot start: no NVIDIA GPU with the "
+                     "driver's video capability is visible to the gateway (request nvidia.com/gpu and set "
+                     "NVIDIA_DRIVER_CAPABILITIES to include video), or set BK_VIDEO_DECODER=software")
+
+
+def nvdec() -> HWAccel:
+    """Decoding on the GPU's NVDEC, the frames copied back to the host for sampling and checks.
+
+    Every camera shares the process's primary CUDA context: a context per camera would cost hundreds of
+    MB of GPU memory each. A codec NVDEC cannot decode (rawvideo, say) stays in software for that camera,
+    which its status shows; a missing GPU is an error, never a silent fall back to the CPU.
+    """
+    return HWAccel(device_type="cuda", allow_software_fallback=True, options={"primary_ctx": "1"})
+
+
+def check_nvdec() -> None:
+    """Raise SourceError("decoder_unavailable") unless this process can open an NVDEC decoder."""
+    try:
+        nvdec().create(av.Codec("h264", "r"))
+    except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}"
+        raise SourceError("decoder_unavailable", f"{NVDEC_UNAVAILABLE} ({detail})") from None
+
+
+def classify(exc: BaseException, url: str, *, hardware: bool = False) -> SourceError:
     """Turn FFmpeg's many errors into a few stable kinds an operator can act on."""
     message = mask_text(str(exc))
     if isinstance(exc, SourceError):
         return exc
+    if hardware and isinstance(exc, av.error.PermissionError):
+        # FFmpeg's answer when the CUDA device cannot be created (no GPU, no driver, no video capability).
+        return SourceError("decoder_unavailable", NVDEC_UNAVAILABLE)
     if isinstance(exc, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
         return SourceError("unauthorized", "the camera refused the credentials (wrong user or password)")
     if isinstance(exc, av.error.HTTPNotFoundError):
@@ -58,10 +87,12 @@ def classify(exc: BaseException, url: str) -> SourceError:
 
 class PyAVSource(FrameSource):
     def __init__(self, url: str, *, keyframes_only: bool, open_timeout_s: float, read_timeout_s: float,
-                 watchdog_s: float, codecs: frozenset[str], skip_deblock: bool = True) -> None:
+                 watchdog_s: float, codecs: frozenset[str], skip_deblock: bool = True,
+                 decoder: str = "software") -> None:
         self._url = url
         self._keyframes_only = keyframes_only
         self._skip_deblock = skip_deblock
+        self._hardware = decoder == "nvdec"
         self._timeouts = (open_timeout_s, read_timeout_s)
         self._watchdog_s = watchdog_s
         self._codecs = codecs
@@ -71,9 +102,9 @@ class PyAVSource(FrameSource):
     def open(self) -> SourceInfo:
         try:
             self._container = av.open(self._url, options=_options(self._url, self._timeouts[1]),
-                                      timeout=self._timeouts)
+                                      timeout=self._timeouts, hwaccel=nvdec() if self._hardware else None)
         except Exception as exc:
-            raise classify(exc, self._url) from None
+            raise classify(exc, self._url, hardware=self._hardware) from None
         if not self._container.streams.video:
             self.close()
             raise SourceError("no_video", "the stream has no video track (audio only?)")
@@ -88,7 +119,7 @@ class PyAVSource(FrameSource):
         ctx.thread_count = 1
         if self._keyframes_only:
             ctx.skip_frame = "NONKEY"
-            if self._skip_deblock:
+            if self._skip_deblock and not ctx.is_hwaccel:
                 # Every decoded frame is an IDR here, so skipping its deblocking filter cannot drift
                 # into later frames; it saves ~10% of a 1080p keyframe's decode for a picture the
                 # detector sees downscaled anyway.
@@ -96,6 +127,13 @@ class PyAVSource(FrameSource):
         rate = video.average_rate or video.guessed_rate
         return SourceInfo(codec=codec, width=ctx.width, height=ctx.height,
                           nominal_fps=float(rate) if rate else 0.0)
+
+    @property
+    def decoder(self) -> str:
+        """nvdec while NVDEC decodes this stream. FFmpeg hands a stream NVDEC cannot take (a profile or
+        size it lacks) back to software at its first frame, which the codec's pixel format then shows."""
+        ctx = self._video.codec_context if self._video is not None else None
+        return "nvdec" if ctx is not None and ctx.is_hwaccel and ctx.pix_fmt == "cuda" else "software"
 
     def frames(self) -> Iterator[RawFrame]:
         assert self._container is not None and self._video is not None, "open() first"
@@ -125,7 +163,7 @@ class PyAVSource(FrameSource):
         except av.error.EOFError:
             return
         except Exception as exc:
-            raise classify(exc, self._url) from None
+            raise classify(exc, self._url, hardware=self._hardware) from None
 
     def close(self) -> None:
         if self._container is not None:

@@ -57,6 +57,10 @@ class SimSource(FrameSource):
         self._stop = stop or threading.Event()
         self._render: Renderer | None = None
 
+    @property
+    def decoder(self) -> str:
+        return "sim"
+
     def open(self) -> SourceInfo:
         self._render = load_scenario(self._scenario)
         return SourceInfo(codec="sim", width=self._w, height=self._h, nominal_fps=self._fps)
