@@ -33,6 +33,7 @@ PROFILES: dict[str, list[str]] = {
     "prod": ["values-prod.yaml"],
     "cpu": ["values-cpu.yaml"],
     "prod+cpu": ["values-prod.yaml", "values-cpu.yaml"],
+    "prod+nvdec": ["values-prod.yaml", "values-nvdec.yaml"],
 }
 GPU_PROFILES = {"default", "prod"}
 OVERLAYS = ("dev", "prod")
@@ -248,6 +249,21 @@ def test_detector_is_a_gpu_pool(source):
     assert any(t.get("key") == "nvidia.com/gpu" for t in spec["tolerations"])
     assert spec["containers"][0]["image"].endswith("-gpu")
     assert {"name": "BK_DEVICE", "value": "cuda"} in spec["containers"][0]["env"]
+
+
+def test_nvdec_profile_gives_each_gateway_a_gpu_with_video_decoding():
+    gw = pod_spec(find(rendered("prod+nvdec"), "StatefulSet", "bk-stream-gateway"))
+    c = gw["containers"][0]
+    res = c["resources"]
+    assert int(res["limits"]["nvidia.com/gpu"]) == 1 == int(res["requests"]["nvidia.com/gpu"])
+    assert gw["nodeSelector"] and any(t.get("key") == "nvidia.com/gpu" for t in gw["tolerations"])
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["BK_VIDEO_DECODER"] == "nvdec"
+    assert "video" in env["NVIDIA_DRIVER_CAPABILITIES"].split(",")  # else the toolkit hides libnvcuvid
+    # the gateway's own image (PyAV's FFmpeg loads NVDEC from the driver), not a "-gpu" variant
+    plain = pod_spec(find(rendered("prod"), "StatefulSet", "bk-stream-gateway"))["containers"][0]
+    assert c["image"] == plain["image"]
+    assert "nvidia.com/gpu" not in json.dumps(plain["resources"])
 
 
 @pytest.mark.parametrize("source", ["chart:dev", "chart:cpu", "chart:prod+cpu", "kustomize:dev"])
