@@ -11,7 +11,14 @@ The open (FFmpeg probing the stream) is timed apart: a camera opens once and run
 reference the same scene is also encoded as a camera's 640x360 sub-stream (512 kbit/s) and pulled in
 keyframes-only mode in the same run.
 
-Usage: python bench/gateway_decode_bench.py [--seconds 20] [--preset veryfast] [--bitrate 4000]
+A second column adds what each sampled frame then costs on its way to the detectors: the 640x360 RGB
+conversion and the JPEG encode (the worker's ``to_jpeg(frame.rgb(...))``; motion gating may skip it).
+
+``--nvdec`` adds the 1080p rows decoded on the GPU's NVDEC (``BK_VIDEO_DECODER=nvdec``: the same
+PyAVSource, FFmpeg's CUDA hwaccel), in the same run as the software rows. It needs an NVIDIA GPU with
+the driver's video capability and fails, saying so, without one.
+
+Usage: python bench/gateway_decode_bench.py [--seconds 20] [--preset veryfast] [--bitrate 4000] [--nvdec]
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+from bk_gateway.encode import to_jpeg
 from bk_gateway.sampler import Sampler, SamplingMode
-from bk_gateway.sources.pyav import PyAVSource
+from bk_gateway.sources import SourceError
+from bk_gateway.sources.pyav import PyAVSource, check_nvdec
 from bk_gateway.sources.sim import load_scenario
 
 W, H, FPS, GOP_S = 1920, 1080, 25, 2.0
@@ -82,24 +91,32 @@ def clip_stats(path: Path) -> tuple[float, float]:
     return sizes * 8 / (n / FPS) / 1000, sum(keys) / max(1, len(keys)) / 1024
 
 
-def run(path: Path, mode: str) -> tuple[float, int, int, float]:
-    """(CPU s of the pull after opening, frames sampled, frames decoded, CPU s of the open)."""
+def run(path: Path, mode: str) -> tuple[float, float, int, int, float]:
+    """(CPU s of the pull after opening, CPU s of the detector JPEGs, frames sampled, frames decoded,
+    CPU s of the open)."""
     keyframes = mode.startswith("keyframes")
     src = PyAVSource(str(path), keyframes_only=keyframes, open_timeout_s=10, read_timeout_s=10,
-                     watchdog_s=60, codecs=frozenset({"h264"}), skip_deblock=mode != "keyframes-deblock")
+                     watchdog_s=60, codecs=frozenset({"h264"}), skip_deblock=mode != "keyframes-deblock",
+                     decoder="nvdec" if mode.endswith("nvdec") else "software")
     sampler = Sampler(SamplingMode.KEYFRAMES if keyframes else SamplingMode.FPS,
-                      1.0 if mode == "1fps" else 1000.0)
+                      1.0 if mode.startswith("1fps") else 1000.0)
     start = time.process_time()
-    src.open()
+    info = src.open()
+    if mode.endswith("nvdec") and info.decoder != "nvdec":
+        raise SystemExit(f"{path.name}: NVDEC did not take the stream (decoder {info.decoder})")
     opened = time.process_time()
     sampled = decoded = 0
+    jpeg_s = 0.0
     for frame in src.frames():
         decoded += 1
         if sampler.take(frame.time_s, frame.keyframe):
             frame.probe()  # what every sampled frame costs the gateway's health checks
             sampled += 1
+            t = time.process_time()
+            to_jpeg(frame.rgb(640, 360), 80)
+            jpeg_s += time.process_time() - t
     src.close()
-    return time.process_time() - opened, sampled, decoded, opened - start
+    return time.process_time() - opened - jpeg_s, jpeg_s, sampled, decoded, opened - start
 
 
 def main() -> None:
@@ -109,7 +126,14 @@ def main() -> None:
     ap.add_argument("--bitrate", type=int, default=4000, help="kbit/s (VBV cap), like a 1080p camera")
     ap.add_argument("--repeat", type=int, default=3, help="runs per mode; the lowest CPU is reported")
     ap.add_argument("--clip", type=Path, help="reuse (or write) the clip here instead of a temp dir")
+    ap.add_argument("--nvdec", action="store_true",
+                    help="add the 1080p rows decoded on NVDEC (needs an NVIDIA GPU), in the same run")
     args = ap.parse_args()
+    if args.nvdec:
+        try:
+            check_nvdec()
+        except SourceError as exc:
+            raise SystemExit(exc.message) from None
     with tempfile.TemporaryDirectory() as d:
         clip = args.clip or Path(d) / "k1080.mkv"
         sub_clip = clip.with_name(clip.stem + "-sub.mkv")
@@ -125,17 +149,20 @@ def main() -> None:
               f"{args.seconds:.0f} s, {kbps:.0f} kbit/s, keyframes {key_kb:.0f} KB on average")
         print(f"sub-stream: 640x360, same scene and GOP, {sub_kbps:.0f} kbit/s, "
               f"keyframes {sub_key_kb:.0f} KB")
-        print("| clip | mode | CPU s per video s | cameras per core | frames decoded | frames sampled "
-              "| open (CPU ms) |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
-        rows = [("1080p", clip, m) for m in ("keyframes", "keyframes-deblock", "1fps", "all")]
+        print("| clip | mode | CPU s per video s | cameras per core | with the detector JPEGs "
+              "| frames decoded | frames sampled | open (CPU ms) |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        modes = ["keyframes", "keyframes-deblock", "1fps", "all"]
+        if args.nvdec:
+            modes += ["keyframes-nvdec", "1fps-nvdec"]
+        rows = [("1080p", clip, m) for m in modes]
         rows.append(("640x360 sub", sub_clip, "keyframes"))
         for name, path, mode in rows:
             results = [run(path, mode) for _ in range(args.repeat)]
-            cpu, n, dec, open_s = min(results)
-            per_s = cpu / args.seconds
-            print(f"| {name} | {mode} | {per_s:.4f} | {1 / per_s:.0f} | {dec} | {n} | {open_s * 1000:.0f} |",
-                  flush=True)
+            cpu, jpeg_s, n, dec, open_s = min(results)
+            per_s, full_s = cpu / args.seconds, (cpu + jpeg_s) / args.seconds
+            print(f"| {name} | {mode} | {per_s:.4f} | {1 / per_s:.0f} | {1 / full_s:.0f} | {dec} | {n} "
+                  f"| {open_s * 1000:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
