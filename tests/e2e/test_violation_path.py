@@ -85,7 +85,8 @@ async def test_violation_path_on_postgres_kafka_s3(tmp_path: Path, pg_url: str, 
         database_url=pg_url, bus=BusKind.KAFKA, kafka_bootstrap=kafka_bootstrap,
         object_store=StoreKind.S3, s3_endpoint=s3_server.endpoint, s3_access_key=s3_server.access_key,
         s3_secret_key=s3_server.secret_key, s3_bucket="bk-e2e",
-        jwt_secret="e2e-jwt-secret-0123456789abcdefgh", url_signing_secret="e2e-url-secret-0123456789abcdef",
+        jwt_secret="e2e-jwt-secret-0123456789abcdefgh",
+        url_signing_secret="e2e-url-secret-0123456789abcdefgh",
     )
     async with Platform(settings, _options()) as platform:
         await _walk_the_path(platform)

@@ -14,7 +14,7 @@ from bkcore.objstore import LocalObjectStore, ObjectNotFound, S3ObjectStore, mak
 from bkcore.objstore.http import object_router
 from bkcore.settings import CoreSettings, StoreKind
 
-SECRET = "test-signing-secret-0123456789"
+SECRET = "test-signing-secret-0123456789abcdef"
 BAD_KEYS = ["../etc/passwd", "t1/../../x", "/abs/key", "t1//x", "t1/x/", "", ".hidden", "t1/a b",
             "t1\\x", "t1/%2e%2e/x", "t1/x?y"]
 

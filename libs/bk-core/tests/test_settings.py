@@ -35,12 +35,20 @@ def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "BK_JWT_SECRET must be set in production mode" in err.value.message
 
 
-def test_a_short_jwt_secret_is_refused_by_name_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BK_JWT_SECRET", "sixteen-chars-ok")  # the old minimum: weak for HS256
+@pytest.mark.parametrize("variable", ["BK_JWT_SECRET", "BK_URL_SIGNING_SECRET"])
+def test_a_short_hmac_key_is_refused_by_name_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str,
+) -> None:
+    monkeypatch.setenv(variable, "sixteen-chars-ok")  # the old minimum: weak for HMAC-SHA256
     with pytest.raises(SettingsError) as err:
         load_settings(CoreSettings)
-    assert "BK_JWT_SECRET" in err.value.message and "at least 32 bytes" in err.value.message
+    assert f"{variable} must be at least 32 bytes" in err.value.message
     assert "sixteen-chars-ok" not in err.value.message
+    monkeypatch.setenv(variable, "x" * 31)
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(CoreSettings)
+    monkeypatch.setenv(variable, "x" * 32)
+    assert load_settings(CoreSettings)
 
 
 def test_kafka_needs_bootstrap(monkeypatch: pytest.MonkeyPatch) -> None:

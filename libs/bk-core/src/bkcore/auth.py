@@ -92,14 +92,15 @@ def in_subtree(path: str, root: str) -> bool:
     return root == "" or path == root or path.startswith(root + "/")
 
 
-#: HS256 keys shorter than the hash (256 bits) are weak (RFC 7518, section 3.2).
+#: HMAC-SHA256 keys shorter than the hash (256 bits) are weak (RFC 7518, section 3.2; RFC 2104, 3).
 MIN_SECRET_BYTES = 32
 
 
-def check_jwt_secret(secret: str) -> None:
-    """ValueError naming BK_JWT_SECRET (never its value) when ``secret`` is too short for HS256."""
+def check_hmac_key(secret: str, variable: str) -> None:
+    """ValueError naming ``variable`` (never the value) when ``secret`` is too short an HMAC-SHA256 key:
+    the access-token key (BK_JWT_SECRET) and the signed-URL key (BK_URL_SIGNING_SECRET)."""
     if len(secret.encode()) < MIN_SECRET_BYTES:
-        raise ValueError(f"the JWT secret (BK_JWT_SECRET) must be at least {MIN_SECRET_BYTES} bytes; "
+        raise ValueError(f"{variable} must be at least {MIN_SECRET_BYTES} bytes; "
                          "make one with `openssl rand -hex 32`")
 
 
@@ -107,7 +108,7 @@ class TokenIssuer:
     """Signs and verifies access tokens (HS256)."""
 
     def __init__(self, secret: str, *, issuer: str = "bright-kitchen", ttl_s: int = 12 * 3600) -> None:
-        check_jwt_secret(secret)
+        check_hmac_key(secret, "BK_JWT_SECRET")
         self._secret = secret
         self._issuer = issuer
         self.ttl_s = ttl_s

@@ -13,7 +13,7 @@ from typing import TypeVar
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bkcore.auth import check_jwt_secret
+from bkcore.auth import check_hmac_key
 
 ENV_PREFIX = "BK_"
 
@@ -95,8 +95,9 @@ class CoreSettings(BaseSettings):
                     raise ValueError(f"BK_{name.upper()} must be set in production mode")
             if not self.database_url:
                 raise ValueError("BK_DATABASE_URL is required in production mode")
-        if jwt_secret := self.jwt_secret.get_secret_value():
-            check_jwt_secret(jwt_secret)  # at start-up, by name, not at the first login
+        for name in ("jwt_secret", "url_signing_secret"):  # at start-up, by name, not at first use
+            if secret := getattr(self, name).get_secret_value():
+                check_hmac_key(secret, f"BK_{name.upper()}")
         return self
 
 
