@@ -27,7 +27,6 @@ class Tracker:
     """Greedy IoU matching with a centroid fallback, per label. Not thread-safe: one per camera."""
 
     def __init__(self, max_age_s: float) -> None:
-        self.max_age_s = max_age_s
         self._max_age = timedelta(seconds=max_age_s)
         self._tracks: list[_Track] = []
         self._next_id = 1

@@ -115,7 +115,6 @@ class CameraWorker:
             info = source.open()
             st = self.stats
             st.codec, st.decoder, st.width, st.height = info.codec, source.decoder, info.width, info.height
-            wanted_decoder = st.decoder
             self._wanted_fps = 0.0 if keyframes else info.nominal_fps
             sampler = Sampler(spec.sampling_mode, spec.sample_fps)
             gate = MotionGate(self._settings.motion_diff, self._settings.motion_heartbeat_s)
@@ -129,10 +128,10 @@ class CameraWorker:
                     st.fps = window_frames / (now - window_start)
                     metrics.CAMERA_FPS.labels(spec.tenant_id, spec.id).set(st.fps)
                     window_start, window_frames = now, 0
-                    if st.decoder != source.decoder:  # NVDEC handed this stream back to software
+                    if st.decoder != source.decoder:  # only NVDEC changes: it handed the stream back
                         st.decoder = source.decoder
-                        log.warning("camera %s: %s decoder cannot take this stream (profile or size); "
-                                    "decoding it in software", spec.id, wanted_decoder,
+                        log.warning("camera %s: NVDEC cannot take this stream (profile or size); "
+                                    "decoding it in software", spec.id,
                                     extra={"camera_id": spec.id, "tenant_id": spec.tenant_id})
                 st.last_frame_at = datetime.now(UTC)
                 if not sampler.take(frame.time_s, frame.keyframe):
