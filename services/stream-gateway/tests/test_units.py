@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +17,10 @@ from bk_gateway.health import ImageChecks, MotionGate
 from bk_gateway.sampler import Sampler, SamplingMode
 from bk_gateway.schedule import in_schedule
 from bk_gateway.sharding import owner, owns
+from bk_gateway.sources.base import PROBE_H, PROBE_W
+from bk_gateway.sources.pyav import PyAVSource
 from bk_gateway.state import Alarm, AlarmTracker, HealthMachine, State
+from bk_gateway.synth_video import write_kitchen_video
 from bk_gateway.urls import (
     InvalidSourceUrl,
     mask_text,
@@ -145,3 +150,32 @@ def test_frame_queue_drops_oldest_and_counts() -> None:
     for i in range(5):
         q.push(FrameItem(str(i), "t", "s", "c", now, b"", 1))
     assert q.dropped == 2 and [f.frame_id for f in q.take(10)] == ["2", "3", "4"]
+
+
+def test_a_sources_frames_share_scalers_and_give_the_same_pictures(tmp_path: Path) -> None:
+    """The swscale context is built once per camera, not per frame (it costs more than the scaling);
+    the pictures are what a per-frame conversion gives, also with a viewer's snapshot scaling the same
+    frames at another size on another thread."""
+    clip = write_kitchen_video(tmp_path / "k.mkv", seconds=2, fps=10, width=320, height=180, gop_s=0.5)
+    src = PyAVSource(str(clip), keyframes_only=False, open_timeout_s=5, read_timeout_s=5, watchdog_s=5,
+                     codecs=frozenset({"h264"}))
+    src.open()
+    try:
+        frames = list(src.frames())
+    finally:
+        src.close()
+    assert len(frames) == 20
+    assert len({id(f._rgb) for f in frames}) == len({id(f._probe) for f in frames}) == 1
+    assert frames[0]._rgb is not frames[0]._probe
+
+    def snapshots() -> list[np.ndarray]:
+        return [f.rgb(64, 36) for f in frames for _ in range(5)]
+
+    with ThreadPoolExecutor(1) as pool:
+        other_size = pool.submit(snapshots)
+        for f in frames:
+            raw = f._frame
+            assert np.array_equal(f.rgb(160, 90), raw.to_ndarray(format="rgb24", width=160, height=90))
+            assert np.array_equal(f.probe(), raw.to_ndarray(format="gray", width=PROBE_W, height=PROBE_H))
+        for f, snap in zip(frames, other_size.result()[::5], strict=True):
+            assert np.array_equal(snap, f._frame.to_ndarray(format="rgb24", width=64, height=36))

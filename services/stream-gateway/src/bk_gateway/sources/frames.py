@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from bk_gateway.sources.base import PROBE_H, PROBE_W, RawFrame
@@ -25,15 +28,30 @@ class ArrayFrame(RawFrame):
         return np.asarray(gray)
 
 
+class Scaler:
+    """One swscale context kept across a camera's frames. Building it costs more than the scaling it
+    does (measured on a 1080p frame: ~1 ms more for the 64x36 probe, ~2-5 ms more for the 640x360 RGB),
+    and all of a camera's frames share a size and format, so it is built once, not per frame."""
+
+    def __init__(self) -> None:
+        self._reformatter = VideoReformatter()
+        self._lock = threading.Lock()  # a viewer's snapshot is encoded on another thread
+
+    def to_ndarray(self, frame: av.VideoFrame, fmt: str, width: int, height: int) -> np.ndarray:
+        with self._lock:
+            return self._reformatter.reformat(frame, format=fmt, width=width, height=height).to_ndarray()
+
+
 class AvFrame(RawFrame):
-    def __init__(self, frame: av.VideoFrame, time_s: float) -> None:
+    def __init__(self, frame: av.VideoFrame, time_s: float, *, rgb: Scaler, probe: Scaler) -> None:
         self._frame = frame
         self.time_s = time_s
         self.keyframe = bool(frame.key_frame)
+        self._rgb, self._probe = rgb, probe
 
     def rgb(self, width: int, height: int) -> np.ndarray:
         # swscale converts and scales in one pass: far cheaper than full-size RGB then PIL.
-        return self._frame.to_ndarray(format="rgb24", width=width, height=height)
+        return self._rgb.to_ndarray(self._frame, "rgb24", width, height)
 
     def probe(self) -> np.ndarray:
-        return self._frame.to_ndarray(format="gray", width=PROBE_W, height=PROBE_H)
+        return self._probe.to_ndarray(self._frame, "gray", PROBE_W, PROBE_H)

@@ -12,7 +12,7 @@ import av.error
 from av.codec.hwaccel import HWAccel
 
 from bk_gateway.sources.base import FrameSource, RawFrame, SourceError, SourceInfo
-from bk_gateway.sources.frames import AvFrame
+from bk_gateway.sources.frames import AvFrame, Scaler
 from bk_gateway.urls import mask_text, source_kind
 
 
@@ -98,6 +98,7 @@ class PyAVSource(FrameSource):
         self._codecs = codecs
         self._container: av.container.InputContainer | None = None
         self._video: av.video.stream.VideoStream | None = None
+        self._scalers = {"rgb": Scaler(), "probe": Scaler()}
 
     def open(self) -> SourceInfo:
         try:
@@ -157,7 +158,7 @@ class PyAVSource(FrameSource):
                 for frame in packet.decode():
                     last_video = now
                     t = frame.time if frame.time is not None else now
-                    yield AvFrame(frame, t)
+                    yield AvFrame(frame, t, **self._scalers)
         except SourceError:
             raise
         except av.error.EOFError:
