@@ -84,10 +84,10 @@ def test_a_camera_on_nvdec_without_a_gpu_gets_a_clear_error(tmp_path: Path) -> N
 def _pull(clip: Path, *, keyframes_only: bool, decoder: str) -> tuple[str, list[float], list[np.ndarray]]:
     src = PyAVSource(str(clip), keyframes_only=keyframes_only, open_timeout_s=10, read_timeout_s=10,
                      watchdog_s=30, codecs=frozenset({"h264"}), decoder=decoder)
-    info = src.open()
+    src.open()
     try:
         frames = list(src.frames())
-        return info.decoder, [f.time_s for f in frames], [f.rgb(640, 360) for f in frames]
+        return src.decoder, [f.time_s for f in frames], [f.rgb(640, 360) for f in frames]
     finally:
         src.close()
 
