@@ -19,6 +19,7 @@ PyAVSource, FFmpeg's CUDA hwaccel), in the same run as the software rows. It nee
 the driver's video capability and fails, saying so, without one.
 
 Usage: python bench/gateway_decode_bench.py [--seconds 20] [--preset veryfast] [--bitrate 4000] [--nvdec]
+                                           [--nvdec-cameras 1 16 64]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -77,6 +79,11 @@ def write_camera_clip(path: Path, sub_path: Path, *, seconds: float, preset: str
                 o.mux(packet)
 
 
+def src_seconds(path: Path) -> float:
+    with av.open(str(path)) as c:
+        return float(c.duration or 0) / 1_000_000
+
+
 def clip_stats(path: Path) -> tuple[float, float]:
     """(mean bitrate kbit/s, mean keyframe size KB)."""
     with av.open(str(path)) as c:
@@ -92,8 +99,12 @@ def clip_stats(path: Path) -> tuple[float, float]:
 
 
 def run(path: Path, mode: str) -> tuple[float, float, int, int, float]:
-    """(CPU s of the pull after opening, CPU s of the detector JPEGs, frames sampled, frames decoded,
-    CPU s of the open)."""
+    """(CPU s of the pull per video s in steady state, CPU s of the detector JPEGs per video s, frames
+    sampled, frames decoded, CPU s of the open and the first frame).
+
+    The first frame is start-up, like the open: it pays for creating the decoder (~50 ms for an NVDEC
+    decoder and its surfaces, once per camera). Steady state is the CPU of the frames after it, per
+    frame, times the frames decoded per second of video."""
     keyframes = mode.startswith("keyframes")
     src = PyAVSource(str(path), keyframes_only=keyframes, open_timeout_s=10, read_timeout_s=10,
                      watchdog_s=60, codecs=frozenset({"h264"}), skip_deblock=mode != "keyframes-deblock",
@@ -102,21 +113,59 @@ def run(path: Path, mode: str) -> tuple[float, float, int, int, float]:
                       1.0 if mode.startswith("1fps") else 1000.0)
     start = time.process_time()
     src.open()
-    opened = time.process_time()
+    first = 0.0
     sampled = decoded = 0
     jpeg_s = 0.0
     for frame in src.frames():
         decoded += 1
+        if decoded == 1:
+            first = time.process_time()
         if sampler.take(frame.time_s, frame.keyframe):
             frame.probe()  # what every sampled frame costs the gateway's health checks
             sampled += 1
             t = time.process_time()
             to_jpeg(frame.rgb(640, 360), 80)
             jpeg_s += time.process_time() - t
+    pull_s = time.process_time() - first - jpeg_s
     if mode.endswith("nvdec") and src.decoder != "nvdec":
         raise SystemExit(f"{path.name}: NVDEC did not decode the stream (it went to {src.decoder})")
     src.close()
-    return time.process_time() - opened - jpeg_s, jpeg_s, sampled, decoded, opened - start
+    seconds = src_seconds(path)
+    return (pull_s / (decoded - 1) * decoded / seconds, jpeg_s / seconds, sampled, decoded, first - start)
+
+
+def gpu_memory_mib() -> int:
+    """Memory in use on the whole GPU (nvidia-smi): FFmpeg's decoders allocate outside any allocator we
+    could ask."""
+    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0])
+
+
+def nvdec_memory(path: Path, counts: tuple[int, ...]) -> list[tuple[int, int]]:
+    """GPU memory (MiB above the idle GPU) with 1, ..., n cameras open on NVDEC at once, each past its
+    first keyframe, so its decoder and its pool of surfaces exist. This sets cameras per GPU."""
+    idle = gpu_memory_mib()
+    sources: list[PyAVSource] = []
+    pulls = []
+    held = []
+    try:
+        for n in counts:
+            while len(sources) < n:
+                src = PyAVSource(str(path), keyframes_only=True, open_timeout_s=10, read_timeout_s=10,
+                                 watchdog_s=60, codecs=frozenset({"h264"}), decoder="nvdec")
+                src.open()
+                sources.append(src)
+                pulls.append(src.frames())
+                next(pulls[-1])
+            time.sleep(1.0)  # nvidia-smi samples; let it see the last allocation
+            held.append((n, gpu_memory_mib() - idle))
+    finally:
+        for pull in pulls:
+            pull.close()
+        for src in sources:
+            src.close()
+    return held
 
 
 def main() -> None:
@@ -127,7 +176,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per mode; the lowest CPU is reported")
     ap.add_argument("--clip", type=Path, help="reuse (or write) the clip here instead of a temp dir")
     ap.add_argument("--nvdec", action="store_true",
-                    help="add the 1080p rows decoded on NVDEC (needs an NVIDIA GPU), in the same run")
+                    help="add the 1080p rows decoded on NVDEC (needs an NVIDIA GPU), in the same run, and "
+                         "the GPU memory that cameras on NVDEC hold")
+    ap.add_argument("--nvdec-cameras", type=int, nargs="+", default=[1, 16, 64],
+                    help="with --nvdec: how many cameras to hold open on NVDEC at once for the memory rows")
     args = ap.parse_args()
     if args.nvdec:
         try:
@@ -150,7 +202,7 @@ def main() -> None:
         print(f"sub-stream: 640x360, same scene and GOP, {sub_kbps:.0f} kbit/s, "
               f"keyframes {sub_key_kb:.0f} KB")
         print("| clip | mode | CPU s per video s | cameras per core | with the detector JPEGs "
-              "| frames decoded | frames sampled | open (CPU ms) |")
+              "| frames decoded | frames sampled | open + first frame (CPU ms) |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         modes = ["keyframes", "keyframes-deblock", "1fps", "all"]
         if args.nvdec:
@@ -159,10 +211,18 @@ def main() -> None:
         rows.append(("640x360 sub", sub_clip, "keyframes"))
         for name, path, mode in rows:
             results = [run(path, mode) for _ in range(args.repeat)]
-            cpu, jpeg_s, n, dec, open_s = min(results)
-            per_s, full_s = cpu / args.seconds, (cpu + jpeg_s) / args.seconds
-            print(f"| {name} | {mode} | {per_s:.4f} | {1 / per_s:.0f} | {1 / full_s:.0f} | {dec} | {n} "
-                  f"| {open_s * 1000:.0f} |", flush=True)
+            per_s, jpeg_s, n, dec, open_s = min(results)
+            print(f"| {name} | {mode} | {per_s:.4f} | {1 / per_s:.0f} | {1 / (per_s + jpeg_s):.0f} "
+                  f"| {dec} | {n} | {open_s * 1000:.0f} |", flush=True)
+        if args.nvdec:
+            held = nvdec_memory(clip, tuple(sorted(args.nvdec_cameras)))
+            print("\n| 1080p cameras open on NVDEC | GPU memory held (MiB) |\n| --- | --- |")
+            for n, mib in held:
+                print(f"| {n} | {mib} |")
+            (n0, m0), (n1, m1) = held[0], held[-1]
+            if n1 > n0:
+                print(f"GPU memory per camera: {(m1 - m0) / (n1 - n0):.1f} MiB "
+                      f"(first camera with the CUDA context: {m0} MiB)")
 
 
 if __name__ == "__main__":
