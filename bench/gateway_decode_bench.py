@@ -80,6 +80,7 @@ def write_camera_clip(path: Path, sub_path: Path, *, seconds: float, preset: str
 
 
 def src_seconds(path: Path) -> float:
+    """The clip's length (a reused ``--clip`` need not be ``--seconds`` long)."""
     with av.open(str(path)) as c:
         return float(c.duration or 0) / 1_000_000
 
@@ -181,6 +182,9 @@ def main() -> None:
     ap.add_argument("--nvdec-cameras", type=int, nargs="+", default=[1, 16, 64],
                     help="with --nvdec: how many cameras to hold open on NVDEC at once for the memory rows")
     args = ap.parse_args()
+    if args.seconds < 3 * GOP_S:
+        ap.error(f"--seconds must be at least {3 * GOP_S:.0f}: steady state is timed after the first "
+                 "keyframe, so it needs a few more")
     if args.nvdec:
         try:
             check_nvdec()

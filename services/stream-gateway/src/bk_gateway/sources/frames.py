@@ -30,8 +30,9 @@ class ArrayFrame(RawFrame):
 
 class Scaler:
     """One swscale context kept across a camera's frames. Building it costs more than the scaling it
-    does (measured on a 1080p frame: ~1 ms more for the 64x36 probe, ~2-5 ms more for the 640x360 RGB),
-    and all of a camera's frames share a size and format, so it is built once, not per frame."""
+    does (measured per 1080p frame, depending on the CPU: 1-5 ms more for the 64x36 probe, 2-6 ms more
+    for the 640x360 RGB), and a camera's frames share a size and format, so it is built once, not per
+    frame. A viewer's snapshot at another size rebuilds it, once per snapshot."""
 
     def __init__(self) -> None:
         self._reformatter = VideoReformatter()
