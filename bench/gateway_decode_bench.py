@@ -99,7 +99,7 @@ def clip_stats(path: Path) -> tuple[float, float]:
     return sizes * 8 / (n / FPS) / 1000, sum(keys) / max(1, len(keys)) / 1024
 
 
-def run(path: Path, mode: str) -> tuple[float, float, int, int, float]:
+def run(path: Path, seconds: float, mode: str) -> tuple[float, float, int, int, float]:
     """(CPU s of the pull per video s in steady state, CPU s of the detector JPEGs per video s, frames
     sampled, frames decoded, CPU s of the open and the first frame).
 
@@ -131,7 +131,6 @@ def run(path: Path, mode: str) -> tuple[float, float, int, int, float]:
     if mode.endswith("nvdec") and src.decoder != "nvdec":
         raise SystemExit(f"{path.name}: NVDEC did not decode the stream (it went to {src.decoder})")
     src.close()
-    seconds = src_seconds(path)
     return (pull_s / (decoded - 1) * decoded / seconds, jpeg_s / seconds, sampled, decoded, first - start)
 
 
@@ -213,8 +212,9 @@ def main() -> None:
             modes += ["keyframes-nvdec", "1fps-nvdec"]
         rows = [("1080p", clip, m) for m in modes]
         rows.append(("640x360 sub", sub_clip, "keyframes"))
+        seconds = {p: src_seconds(p) for p in (clip, sub_clip)}
         for name, path, mode in rows:
-            results = [run(path, mode) for _ in range(args.repeat)]
+            results = [run(path, seconds[path], mode) for _ in range(args.repeat)]
             per_s, jpeg_s, n, dec, open_s = min(results)
             print(f"| {name} | {mode} | {per_s:.4f} | {1 / per_s:.0f} | {1 / (per_s + jpeg_s):.0f} "
                   f"| {dec} | {n} | {open_s * 1000:.0f} |", flush=True)

@@ -98,7 +98,7 @@ class PyAVSource(FrameSource):
         self._codecs = codecs
         self._container: av.container.InputContainer | None = None
         self._video: av.video.stream.VideoStream | None = None
-        self._scalers = {"rgb": Scaler(), "probe": Scaler()}
+        self._rgb, self._probe = Scaler(), Scaler()  # one swscale context each, for all frames
 
     def open(self) -> SourceInfo:
         try:
@@ -158,7 +158,7 @@ class PyAVSource(FrameSource):
                 for frame in packet.decode():
                     last_video = now
                     t = frame.time if frame.time is not None else now
-                    yield AvFrame(frame, t, **self._scalers)
+                    yield AvFrame(frame, t, rgb=self._rgb, probe=self._probe)
         except SourceError:
             raise
         except av.error.EOFError:
