@@ -3,12 +3,36 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from bkproto.common.v1 import meta_pb2 as _meta_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ViolationType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VIOLATION_TYPE_UNSPECIFIED: _ClassVar[ViolationType]
+    VIOLATION_TYPE_NO_CHEF_HAT: _ClassVar[ViolationType]
+    VIOLATION_TYPE_NO_MASK: _ClassVar[ViolationType]
+    VIOLATION_TYPE_NO_UNIFORM: _ClassVar[ViolationType]
+    VIOLATION_TYPE_NO_GLOVES: _ClassVar[ViolationType]
+    VIOLATION_TYPE_PHONE_USE: _ClassVar[ViolationType]
+    VIOLATION_TYPE_SMOKING: _ClassVar[ViolationType]
+    VIOLATION_TYPE_RODENT: _ClassVar[ViolationType]
+    VIOLATION_TYPE_TRASH_BIN_OPEN: _ClassVar[ViolationType]
+    VIOLATION_TYPE_FIRE_UNATTENDED: _ClassVar[ViolationType]
+VIOLATION_TYPE_UNSPECIFIED: ViolationType
+VIOLATION_TYPE_NO_CHEF_HAT: ViolationType
+VIOLATION_TYPE_NO_MASK: ViolationType
+VIOLATION_TYPE_NO_UNIFORM: ViolationType
+VIOLATION_TYPE_NO_GLOVES: ViolationType
+VIOLATION_TYPE_PHONE_USE: ViolationType
+VIOLATION_TYPE_SMOKING: ViolationType
+VIOLATION_TYPE_RODENT: ViolationType
+VIOLATION_TYPE_TRASH_BIN_OPEN: ViolationType
+VIOLATION_TYPE_FIRE_UNATTENDED: ViolationType
 
 class Polygon(_message.Message):
     __slots__ = ("xy",)
@@ -123,15 +147,29 @@ class FrameResult(_message.Message):
     error: str
     def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., violations: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ...) -> None: ...
 
+class ProfileRefusal(_message.Message):
+    __slots__ = ("tenant_id", "camera_id", "rules_version", "reason")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    RULES_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    camera_id: str
+    rules_version: int
+    reason: str
+    def __init__(self, tenant_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., rules_version: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class DetectionBatch(_message.Message):
-    __slots__ = ("batch_id", "results", "model_version")
+    __slots__ = ("batch_id", "results", "model_version", "refused_profiles")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_PROFILES_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     results: _containers.RepeatedCompositeFieldContainer[FrameResult]
     model_version: str
-    def __init__(self, batch_id: _Optional[str] = ..., results: _Optional[_Iterable[_Union[FrameResult, _Mapping]]] = ..., model_version: _Optional[str] = ...) -> None: ...
+    refused_profiles: _containers.RepeatedCompositeFieldContainer[ProfileRefusal]
+    def __init__(self, batch_id: _Optional[str] = ..., results: _Optional[_Iterable[_Union[FrameResult, _Mapping]]] = ..., model_version: _Optional[str] = ..., refused_profiles: _Optional[_Iterable[_Union[ProfileRefusal, _Mapping]]] = ...) -> None: ...
 
 class ModelInfoRequest(_message.Message):
     __slots__ = ()
