@@ -83,6 +83,28 @@ async def test_directory_key_is_not_an_object(store: LocalObjectStore) -> None:
         await store.get("t1/dir")
 
 
+async def test_list_folders_and_keys(store: LocalObjectStore) -> None:
+    for key in ("t1/detector/c1/v1.json", "t1/detector/c1/v1.started", "t1/detector/c2/v2.json",
+                "t2/evidence/x.jpg", "t1/top.txt"):
+        await store.put(key, b"x")
+    assert await store.list("t1/detector/") == ["t1/detector/c1/v1.json", "t1/detector/c1/v1.started",
+                                                 "t1/detector/c2/v2.json"]
+    assert await store.list("t1/", recursive=False) == ["t1/detector/", "t1/top.txt"]
+    # the root lists tenants, never the sidecar or temp folders
+    assert await store.list("", recursive=False) == ["t1/", "t2/"]
+    everything = await store.list()
+    assert "t2/evidence/x.jpg" in everything and not any(k.startswith(".") for k in everything)
+    await store.delete("t1/detector/c2/v2.json")
+    assert await store.list("t1/detector/c2/") == []
+    assert await store.list("t9/") == [] and await store.list("t1/top.txt/") == []
+
+
+@pytest.mark.parametrize("prefix", ["t1", "../", "t1//", "/t1/", ".meta/", "t1/../"])
+async def test_invalid_prefixes_refused(store: LocalObjectStore, prefix: str) -> None:
+    with pytest.raises(ValueError):
+        await store.list(prefix)
+
+
 @pytest.mark.parametrize("key", BAD_KEYS)
 async def test_invalid_keys_refused(store: LocalObjectStore, tmp_path: Path, key: str) -> None:
     for call in (store.put(key, b"x"), store.get(key), store.exists(key), store.delete(key),

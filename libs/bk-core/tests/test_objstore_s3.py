@@ -71,6 +71,27 @@ async def test_missing_bucket_reads_as_not_found(s3_server: S3Server) -> None:
 
 
 @pytest.mark.integration
+async def test_list_folders_and_keys(store: S3ObjectStore, tenant: str) -> None:
+    for key in (f"{tenant}/detector/c1/v1.json", f"{tenant}/detector/c1/v1.started",
+                f"{tenant}/detector/c2/v2.json", f"{tenant}/top.txt"):
+        await store.put(key, b"x")
+    assert await store.list(f"{tenant}/detector/") == [
+        f"{tenant}/detector/c1/v1.json", f"{tenant}/detector/c1/v1.started", f"{tenant}/detector/c2/v2.json"]
+    assert await store.list(f"{tenant}/", recursive=False) == [f"{tenant}/detector/", f"{tenant}/top.txt"]
+    assert f"{tenant}/" in await store.list("", recursive=False)
+    await store.delete(f"{tenant}/detector/c2/v2.json")
+    assert await store.list(f"{tenant}/detector/c2/") == []
+    assert await store.list(f"{tenant}-none/") == []
+    with pytest.raises(ValueError):
+        await store.list(tenant)  # a folder ends in "/"
+
+
+@pytest.mark.integration
+async def test_list_of_a_missing_bucket_is_empty(s3_server: S3Server) -> None:
+    assert await _store(s3_server, bucket=f"bk-none-{uuid.uuid4().hex[:8]}").list("t1/") == []
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("key", ["../etc/passwd", "t1/../x", "/abs", "t1//x", "t1/x/", ".hidden"])
 async def test_invalid_keys_refused(store: S3ObjectStore, key: str) -> None:
     for call in (store.put(key, b"x"), store.get(key), store.exists(key), store.delete(key),

@@ -1,6 +1,6 @@
 """Object store: snapshots and evidence. S3 (MinIO) in production, a local directory embedded."""
 
-from bkcore.objstore.base import ObjectNotFound, ObjectStore, evidence_key, validate_key
+from bkcore.objstore.base import ObjectNotFound, ObjectStore, evidence_key, validate_key, validate_prefix
 from bkcore.objstore.factory import make_object_store
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.objstore.s3 import S3ObjectStore
@@ -13,4 +13,5 @@ __all__ = [
     "evidence_key",
     "make_object_store",
     "validate_key",
+    "validate_prefix",
 ]

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bkcore.objstore.base import ObjectNotFound, validate_key
+from bkcore.objstore.base import ObjectNotFound, validate_key, validate_prefix
 
 _META_DIR = ".meta"
 _TMP_DIR = ".tmp"
@@ -72,6 +72,10 @@ class LocalObjectStore:
     async def delete(self, key: str) -> None:
         validate_key(key)
         await asyncio.to_thread(self._delete_sync, key)
+
+    async def list(self, prefix: str = "", *, recursive: bool = True) -> list[str]:
+        validate_prefix(prefix)
+        return await asyncio.to_thread(self._list_sync, prefix, recursive)
 
     async def signed_url(self, key: str, ttl_s: int | None = None) -> str:
         validate_key(key)
@@ -147,6 +151,27 @@ class LocalObjectStore:
         for path in (self._data_path(key), self._meta_path(key)):
             if path.is_file():
                 path.unlink(missing_ok=True)
+
+    def _list_sync(self, prefix: str, recursive: bool) -> list[str]:
+        folder = self.root / prefix if prefix else self.root
+        if not folder.is_dir():
+            return []
+        keys: list[str] = []
+        if recursive:
+            for dirpath, dirnames, filenames in os.walk(folder):
+                if Path(dirpath) == self.root:  # the sidecars and temp files are not objects
+                    dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                rel = Path(dirpath).relative_to(self.root).as_posix()
+                keys.extend(name if rel == "." else f"{rel}/{name}" for name in filenames)
+            return sorted(keys)
+        for entry in folder.iterdir():
+            if entry.name.startswith("."):  # never an object's name (validate_key)
+                continue
+            if entry.is_file():
+                keys.append(f"{prefix}{entry.name}")
+            elif entry.is_dir():
+                keys.append(f"{prefix}{entry.name}/")
+        return sorted(keys)
 
     def _ready_sync(self) -> bool:
         try:

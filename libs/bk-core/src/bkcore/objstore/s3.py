@@ -17,7 +17,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from bkcore.objstore.base import ObjectNotFound, validate_key
+from bkcore.objstore.base import ObjectNotFound, validate_key, validate_prefix
 
 _MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchObject"})
 _BUCKET_RACE = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
@@ -70,6 +70,10 @@ class S3ObjectStore:
         validate_key(key)
         await asyncio.to_thread(self._client.remove_object, self.bucket, key)
 
+    async def list(self, prefix: str = "", *, recursive: bool = True) -> list[str]:
+        validate_prefix(prefix)
+        return await asyncio.to_thread(self._list_sync, prefix, recursive)
+
     async def signed_url(self, key: str, ttl_s: int | None = None) -> str:
         validate_key(key)
         ttl = self.default_ttl_s if ttl_s is None else ttl_s
@@ -118,6 +122,15 @@ class S3ObjectStore:
         finally:
             resp.close()
             resp.release_conn()
+
+    def _list_sync(self, prefix: str, recursive: bool) -> list[str]:
+        try:
+            found = self._client.list_objects(self.bucket, prefix=prefix or None, recursive=recursive)
+            return sorted(obj.object_name for obj in found if obj.object_name)
+        except S3Error as exc:
+            if exc.code in _MISSING:
+                return []
+            raise
 
     def _exists_sync(self, key: str) -> bool:
         try:
