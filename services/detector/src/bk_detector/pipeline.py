@@ -15,6 +15,7 @@ import numpy as np
 
 from bk_detector import metrics
 from bk_detector.batching import DynamicBatcher, InferenceError
+from bk_detector.cadence import learn_interval
 from bk_detector.decode import FrameError, check_jpeg, decode_jpeg
 from bk_detector.detections import Detection, clamp_box
 from bk_detector.evidence import CameraContext, EvidencePublisher, ViolationJob
@@ -53,6 +54,9 @@ class _Camera:
     context: CameraContext
     last_at: datetime | None = None       # capture time of the newest frame
     last_mono: float = field(default_factory=time.monotonic)  # when that frame arrived here
+    # The camera's sampling interval, learnt from its capture times (0 = not yet): tracks, flames
+    # and violations wait for it in observations, not in fixed seconds (``cadence``).
+    interval_s: float = 0.0
 
     def quiet(self) -> bool:
         """No tracks, no flames, no votes: a frame without detections changes nothing here."""
@@ -74,6 +78,7 @@ class DetectionPipeline:
             window=settings.vote_window, ratio=settings.vote_ratio,
             min_observations=settings.vote_min_observations, end_after_s=settings.end_after_s,
             update_interval_s=settings.update_interval_s,
+            end_after_observations=settings.end_after_observations,
         )
         self._profiles: dict[CameraKey, CameraProfile] = {}
         self._cameras: dict[CameraKey, _Camera] = {}
@@ -205,11 +210,12 @@ class DetectionPipeline:
             # empty tracks, find no flames, no candidates and no votes: only the clock moves.
             results.add(frame_id=frame.frame_id, camera_id=camera_id)
             return tenant_id, "ok"
-        dets = cam.tracker.update(apply_masks(raw, profile.masks) if raw else (), when)
-        unattended = cam.fire.observe(dets, when)
+        interval = cam.interval_s
+        dets = cam.tracker.update(apply_masks(raw, profile.masks) if raw else (), when, interval)
+        unattended = cam.fire.observe(dets, when, interval)
         candidates = evaluate(dets, profile, when, default_min_score=self.settings.default_min_score,
                               unattended_flames=unattended) if dets else []
-        for transition in cam.voter.observe(candidates, when):
+        for transition in cam.voter.observe(candidates, when, interval):
             self._emit(cam, transition, frame, dets, analysed.model_version, analysed.jpeg)
         result = results.add(frame_id=frame.frame_id, camera_id=camera_id, violations=cam.voter.active())
         _add_detections(result.detections, dets)  # plain field sets: cannot fail half-way
@@ -222,7 +228,7 @@ class DetectionPipeline:
         for key, cam in list(self._cameras.items()):
             idle = now_mono - cam.last_mono
             if cam.last_at is not None and idle >= self.settings.end_after_s:
-                for transition in cam.voter.flush(cam.last_at + timedelta(seconds=idle)):
+                for transition in cam.voter.flush(cam.last_at + timedelta(seconds=idle), cam.interval_s):
                     self._emit(cam, transition, None, ())
                     emitted += 1
             if idle >= IDLE_FORGET_S and not cam.voter.active():
@@ -236,8 +242,9 @@ class DetectionPipeline:
         if cam is None:
             s = self.settings
             cam = _Camera(
-                tracker=Tracker(s.track_max_age_s),
-                fire=FireWatch(s.fire_unattended_s, s.default_min_score, forget_after_s=s.track_max_age_s),
+                tracker=Tracker(s.track_max_age_s, s.track_max_age_observations),
+                fire=FireWatch(s.fire_unattended_s, s.default_min_score, forget_after_s=s.track_max_age_s,
+                               observations=s.track_max_age_observations),
                 voter=Voter(self.policy), context=self._context(profile, frame.site_id),
             )
             self._cameras[key] = cam
@@ -254,8 +261,11 @@ class DetectionPipeline:
         has_time = frame.HasField("captured_at") and (frame.captured_at.seconds or frame.captured_at.nanos)
         when = frame.captured_at.ToDatetime(tzinfo=UTC) if has_time else self.clock.now()
         # Time never runs backwards for one camera: a late frame counts as "now", not the past.
-        if cam.last_at is not None and when < cam.last_at:
-            when = cam.last_at
+        if cam.last_at is not None:
+            if when < cam.last_at:
+                when = cam.last_at
+            cam.interval_s = learn_interval(cam.interval_s, (when - cam.last_at).total_seconds(),
+                                            self.settings.sampling_interval_max_s)
         cam.last_at, cam.last_mono = when, time.monotonic()
         return when
 

@@ -75,7 +75,17 @@ class DetectorSettings(CoreSettings):
 
     # -- tracking and voting ------------------------------------------------------------------------
     track_max_age_s: float = Field(
-        3.0, gt=0, description="a track unseen this long is forgotten (new id when it comes back)"
+        3.0, gt=0, description="a track unseen this long is forgotten (new id when it comes back); "
+        "at least BK_TRACK_MAX_AGE_OBSERVATIONS of the camera's sampling intervals"
+    )
+    track_max_age_observations: int = Field(
+        4, ge=1, le=100, description="a track (and a flame's or its cook's watch) survives at least "
+        "this many of its camera's sampling intervals unseen: one missed keyframe every 4 s is not a "
+        "new person (the interval is learnt per camera from its frames' capture times)"
+    )
+    sampling_interval_max_s: float = Field(
+        10.0, gt=0, description="longest gap between a camera's frames that still counts as its "
+        "sampling interval; a longer gap is an outage and counts as this"
     )
     vote_window: int = Field(10, ge=1, le=1000, description="k: observations per vote window")
     vote_ratio: float = Field(
@@ -85,13 +95,19 @@ class DetectorSettings(CoreSettings):
         3, ge=1, description="fewest observations showing a violation before it is raised"
     )
     end_after_s: float = Field(
-        30.0, gt=0, description="a raised violation ends after being absent this long"
+        30.0, gt=0, description="a raised violation ends after being absent this long, and at least "
+        "BK_END_AFTER_OBSERVATIONS of the camera's sampling intervals"
+    )
+    end_after_observations: int = Field(
+        6, ge=1, le=100, description="a raised violation ends only after being absent for at least "
+        "this many of its camera's sampling intervals (so one missed frame never ends it)"
     )
     update_interval_s: float = Field(
         60.0, ge=0, description="least time between UPDATED events of one violation (0 = never)"
     )
     fire_unattended_s: float = Field(
-        60.0, ge=0, description="a flame with no person near it this long is fire_unattended"
+        60.0, ge=0, description="a flame with no person near it this long is fire_unattended (and at "
+        "least BK_TRACK_MAX_AGE_OBSERVATIONS sampling intervals: a cook missed once has not left)"
     )
     default_min_score: float = Field(
         0.0, ge=0, le=1,

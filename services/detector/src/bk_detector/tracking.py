@@ -1,4 +1,8 @@
-"""Per-camera tracker: stable track ids per label, so one person is one violation, not 600."""
+"""Per-camera tracker: stable track ids per label, so one person is one violation, not 600.
+
+A track lives through missed detections for ``max_age_s`` and at least ``max_age_observations``
+of the camera's sampling intervals (``cadence.horizon``): at one keyframe every 4 s a fixed 3 s
+would forget every track between two frames."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bk_detector.cadence import horizon
 from bk_detector.detections import Box, Detection
 
 MIN_IOU = 0.3
@@ -26,14 +31,19 @@ class _Track:
 class Tracker:
     """Greedy IoU matching with a centroid fallback, per label. Not thread-safe: one per camera."""
 
-    def __init__(self, max_age_s: float) -> None:
-        self._max_age = timedelta(seconds=max_age_s)
+    def __init__(self, max_age_s: float, max_age_observations: int = 0) -> None:
+        self.max_age_s = max_age_s
+        self.max_age_observations = max_age_observations
         self._tracks: list[_Track] = []
         self._next_id = 1
 
-    def update(self, detections: Sequence[Detection], when: datetime) -> list[Detection]:
-        """``detections`` with track ids, in the same order."""
-        oldest = when - self._max_age  # one subtraction per frame, not one per track
+    def update(
+        self, detections: Sequence[Detection], when: datetime, interval_s: float = 0.0
+    ) -> list[Detection]:
+        """``detections`` with track ids, in the same order. ``interval_s``: the camera's sampling
+        interval (0 = unknown yet: ``max_age_s`` alone)."""
+        max_age = horizon(self.max_age_s, self.max_age_observations, interval_s)
+        oldest = when - timedelta(seconds=max_age)  # one subtraction per frame, not one per track
         self._tracks = [t for t in self._tracks if t.last_seen >= oldest]
         pairs: list[tuple[float, int, int]] = []
         for di, det in enumerate(detections):

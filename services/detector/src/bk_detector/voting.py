@@ -2,8 +2,11 @@
 
 Per (track, violation type) on one camera: STARTED when present in at least ``ratio`` of the last
 ``k`` observations (and in at least ``min_observations``); optional UPDATED at most every
-``update_interval_s``; ENDED once absent for ``end_after_s``. Times are the frames' capture
-times, so a backlog replays the same way it happened.
+``update_interval_s``; ENDED once absent for ``end_after_s`` and for at least
+``end_after_observations`` of the camera's sampling intervals (a camera sampled every 5 s that
+misses one frame has been blind for 10 s, not absent). The window counts observations, not
+seconds, so it means the same at any sampling rate. Times are the frames' capture times, so a
+backlog replays the same way it happened.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from bk_detector.cadence import horizon
 from bk_detector.detections import Box, Candidate
 
 
@@ -33,11 +37,11 @@ class Transition:
     violation_id: str
     violation_type: str
     track_id: int
-    score: float          # mean score of the observations that showed it
+    score: float  # mean score of the observations that showed it
     box: Box
     started_at: datetime
-    at: datetime          # capture time of the frame that caused the transition
-    observations: int     # frames that voted for it (in the window, or in its whole life once raised)
+    at: datetime  # capture time of the frame that caused the transition
+    observations: int  # frames that voted for it (in the window, or in its whole life once raised)
 
 
 @dataclass
@@ -62,9 +66,14 @@ class VotingPolicy:
     min_observations: int = 3
     end_after_s: float = 30.0
     update_interval_s: float = 0.0  # 0 = no UPDATED events
+    end_after_observations: int = 0  # 0 = end_after_s alone, whatever the sampling interval
 
     def needed(self, window_len: int) -> int:
         return max(self.min_observations, math.ceil(self.ratio * window_len - 1e-9))
+
+    def end_after(self, interval_s: float) -> float:
+        """Seconds of absence that end a violation on a camera sampled every ``interval_s``."""
+        return horizon(self.end_after_s, self.end_after_observations, interval_s)
 
 
 class Voter:
@@ -75,8 +84,12 @@ class Voter:
         self._new_id = new_id
         self._votes: dict[tuple[int, str], _Vote] = {}
 
-    def observe(self, candidates: Sequence[Candidate], when: datetime) -> list[Transition]:
-        """Record one frame's candidates; return the transitions it causes."""
+    def observe(
+        self, candidates: Sequence[Candidate], when: datetime, interval_s: float = 0.0
+    ) -> list[Transition]:
+        """Record one frame's candidates; return the transitions it causes. ``interval_s``: the
+        camera's sampling interval (0 = unknown yet: ``end_after_s`` alone)."""
+        end_after_s = self.policy.end_after(interval_s)
         seen = {(c.track_id, c.violation_type): c for c in candidates}
         for key in seen.keys() - self._votes.keys():
             self._votes[key] = _Vote(window=deque(maxlen=self.policy.window))
@@ -88,15 +101,16 @@ class Voter:
                 vote.box, vote.last_present = cand.box, when
                 if vote.raised:
                     vote.observations += 1
-            if transition := self._judge(key, vote, when, present=cand is not None):
+            if transition := self._judge(key, vote, when, present=cand is not None, end_after_s=end_after_s):
                 out.append(transition)
         return out
 
-    def flush(self, when: datetime) -> list[Transition]:
+    def flush(self, when: datetime, interval_s: float = 0.0) -> list[Transition]:
         """End what has been absent long enough at ``when`` without a new frame (camera went quiet)."""
+        end_after_s = self.policy.end_after(interval_s)
         out = []
         for key, vote in list(self._votes.items()):
-            if vote.raised and vote.last_present and self._absent_long_enough(vote, when):
+            if vote.raised and vote.last_present and self._absent_long_enough(vote, when, end_after_s):
                 out.append(self._end(key, vote, when))
         return out
 
@@ -107,8 +121,9 @@ class Voter:
     def __len__(self) -> int:
         return len(self._votes)
 
-    def _judge(self, key: tuple[int, str], vote: _Vote, when: datetime, *,
-               present: bool) -> Transition | None:
+    def _judge(
+        self, key: tuple[int, str], vote: _Vote, when: datetime, *, present: bool, end_after_s: float
+    ) -> Transition | None:
         present_scores = [s for p, s in vote.window if p]
         if not vote.raised:
             if present and len(present_scores) >= self.policy.needed(len(vote.window)):
@@ -118,29 +133,41 @@ class Voter:
             if not present_scores:
                 del self._votes[key]  # nothing left to remember
             return None
-        if self._absent_long_enough(vote, when):
+        if self._absent_long_enough(vote, when, end_after_s):
             return self._end(key, vote, when)
         interval = self.policy.update_interval_s
-        if present and interval > 0 and vote.last_emitted is not None and \
-                (when - vote.last_emitted).total_seconds() >= interval:
+        if (
+            present
+            and interval > 0
+            and vote.last_emitted is not None
+            and (when - vote.last_emitted).total_seconds() >= interval
+        ):
             vote.last_emitted = when
             return self._transition(Phase.UPDATED, key, vote, when, present_scores)
         return None
 
-    def _absent_long_enough(self, vote: _Vote, when: datetime) -> bool:
+    @staticmethod
+    def _absent_long_enough(vote: _Vote, when: datetime, end_after_s: float) -> bool:
         assert vote.last_present is not None
-        return (when - vote.last_present).total_seconds() >= self.policy.end_after_s
+        return (when - vote.last_present).total_seconds() >= end_after_s
 
     def _end(self, key: tuple[int, str], vote: _Vote, when: datetime) -> Transition:
         transition = self._transition(Phase.ENDED, key, vote, when, [s for p, s in vote.window if p])
         del self._votes[key]
         return transition
 
-    def _transition(self, phase: Phase, key: tuple[int, str], vote: _Vote, when: datetime,
-                    scores: list[float]) -> Transition:
+    def _transition(
+        self, phase: Phase, key: tuple[int, str], vote: _Vote, when: datetime, scores: list[float]
+    ) -> Transition:
         assert vote.started_at is not None
         return Transition(
-            phase=phase, violation_id=vote.violation_id, violation_type=key[1], track_id=key[0],
-            score=sum(scores) / len(scores) if scores else 0.0, box=vote.box,
-            started_at=vote.started_at, at=when, observations=vote.observations,
+            phase=phase,
+            violation_id=vote.violation_id,
+            violation_type=key[1],
+            track_id=key[0],
+            score=sum(scores) / len(scores) if scores else 0.0,
+            box=vote.box,
+            started_at=vote.started_at,
+            at=when,
+            observations=vote.observations,
         )
