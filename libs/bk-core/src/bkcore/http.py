@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -20,7 +21,17 @@ from bkcore.logging import log_context
 from bkcore.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger("bkcore.http")
-ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A readiness check that can say why it fails: ``/readyz`` shows ``reason`` under ``reasons``."""
+
+    ok: bool
+    reason: str = ""
+
+
+ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool | Check]]]
 
 
 def create_app(*, service: str, title: str, readiness: ReadinessCheck | None = None,
@@ -35,9 +46,14 @@ def create_app(*, service: str, title: str, readiness: ReadinessCheck | None = N
 
     @app.get("/readyz", tags=["ops"], summary="Readiness: dependencies reachable")
     async def readyz() -> JSONResponse:
-        checks = await readiness() if readiness else {}
+        raw = await readiness() if readiness else {}
+        checks = {k: v.ok if isinstance(v, Check) else bool(v) for k, v in raw.items()}
         ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        body: dict[str, Any] = {"ready": ok, "checks": checks}
+        reasons = {k: v.reason for k, v in raw.items() if isinstance(v, Check) and not v.ok and v.reason}
+        if reasons:
+            body["reasons"] = reasons
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     if metrics_endpoint:
         @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)

@@ -168,6 +168,7 @@ class EvidencePublisher:
             await self._retrying("store", lambda: self.store.put(annotated_key, picture, "image/jpeg"))
         event = build_event(job, self.producer, raw_key, annotated_key)
         await self._retrying("bus", lambda: self.bus.publish(TOPIC, event))
+        metrics.DETECTIONS_PUBLISHED.labels(job.camera.tenant_id).inc()
         metrics.VIOLATIONS.labels(job.camera.tenant_id, job.transition.violation_type,
                                   job.transition.phase.value).inc()
 

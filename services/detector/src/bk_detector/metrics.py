@@ -41,4 +41,8 @@ EVIDENCE_PENDING = Gauge("bk_detector_evidence_pending", "violation events waiti
 EVIDENCE_RETRIES = Counter("bk_detector_evidence_retries_total", "store/bus retries", ["step"])
 EVIDENCE_DROPPED = Counter(
     "bk_detector_evidence_dropped_total", "violation events given up on", ["tenant", "reason"]
+DETECTIONS_PUBLISHED = Counter(
+    "bk_detector_detections_published_total", "detections.v1 events published (the last stage of the "
+    "capture path's watchdog, after the gateway's frames sampled, sent and answered)", ["tenant"]
+)
 )

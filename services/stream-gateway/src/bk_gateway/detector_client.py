@@ -10,22 +10,31 @@ down (and moves back when it returns); the other cameras stay where they are.
 Backpressure: each stream keeps at most ``detector_max_inflight`` unanswered batches; when a stream
 is full (or every detector is gone), frames wait in the bounded queue, where the oldest drop, and
 the pull loops never block (``FrameQueue.push``).
+
+No silent stall: every wait of a stream is bounded. A stream that owes answers and gets none for
+``detector_timeout_s`` (a hung, vanished or too slow detector) is torn down, its unanswered frames
+are counted as lost (``bk_gateway_frames_lost_total``), and it reconnects with backoff. An outage is
+logged once with its cause when it starts and once when the detector answers again; the retries in
+between are only counted (``bk_gateway_detector_errors_total``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bk_gateway import metrics
 from bk_gateway.backoff import Backoff
-from bk_gateway.frame_queue import FRAMES_DROPPED, FrameItem, FrameQueue
+from bk_gateway.discovery import Lookup, PoolResolver, dns_lookup
+from bk_gateway.frame_queue import FrameItem, FrameQueue
 from bk_gateway.settings import GatewaySettings
 from bk_gateway.sharding import owner
 from bkcore.tasks import cancel_and_wait
@@ -35,6 +44,8 @@ from bkproto.detector.v1.detector_pb2_grpc import DetectorStub
 log = logging.getLogger(__name__)
 ProfileLookup = Callable[[str], pb.CameraProfile | None]
 Router = Callable[[str], str | None]  # camera id -> the endpoint that owns it now (None: none up)
+# (tenant_id, camera_id, rules_version, reason): the detector refused that camera's profile
+ProfileRefused = Callable[[str, str, int, str], None]
 MAX_BATCH_BYTES = 3 * 1024 * 1024  # stays well under gRPC's default 4 MiB receive limit
 
 
@@ -49,20 +60,74 @@ def build_batch(items: list[FrameItem], profiles: list[pb.CameraProfile]) -> pb.
     return batch
 
 
+class StreamDown(Exception):
+    """Why a detector stream ended; ``reason`` labels the frames it lost."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def why_down(exc: BaseException) -> StreamDown:
+    """Any failure of a session as a StreamDown: the cause logged, shown and counted."""
+    if isinstance(exc, StreamDown):
+        return exc
+    if isinstance(exc, asyncio.CancelledError):
+        return StreamDown("shutdown", "the gateway stopped the stream")
+    if isinstance(exc, grpc.aio.AioRpcError):
+        code = exc.code()
+        reason = "unavailable" if code == grpc.StatusCode.UNAVAILABLE else "error"
+        return StreamDown(reason, f"{code.name}: {exc.details() or 'no details'}")
+    return StreamDown("error", f"{type(exc).__name__}: {exc}")
+
+
+@dataclass
+class _Session:
+    """One open Detect call: what it owes and what it has told the detector."""
+
+    slots: asyncio.Semaphore
+    inflight: dict[str, tuple[float, list[FrameItem]]] = field(default_factory=dict)
+    collecting: list[FrameItem] = field(default_factory=list)  # taken from the queue, not yet sent
+    sent_profiles: dict[str, int] = field(default_factory=dict)  # a new stream needs every profile
+    last_answer: float = 0.0  # when this call last answered (or opened)
+
+
 class DetectorStream:
-    """One endpoint's stream, reopened with backoff whenever it breaks."""
+    """One endpoint's stream, reopened with backoff whenever it breaks.
+
+    Read by the status API and ``/readyz`` (``ai_status``): ``connected``, ``last_connected``,
+    ``last_answer``/``last_answer_at``, ``inflight_batches``, ``model_version``, ``cause`` and, per
+    camera, ``answered`` (when its frames were last answered) and ``owed`` (since when it has
+    frames sent and unanswered, kept across a torn-down stream: they were never answered)."""
 
     def __init__(self, endpoint: str, queue: FrameQueue, profile_for: ProfileLookup,
-                 settings: GatewaySettings, route: Router | None = None) -> None:
+                 settings: GatewaySettings, route: Router | None = None, *,
+                 on_profile_refused: ProfileRefused | None = None) -> None:
         self.endpoint = endpoint
         self._queue, self._profile_for, self._s = queue, profile_for, settings
         self._route: Router = route or (lambda _camera_id: endpoint)
+        self._on_profile_refused = on_profile_refused
         self._backoff = Backoff(settings.backoff_initial_s, min(settings.backoff_max_s, 10.0),
                                 settings.backoff_jitter)
+        self._session_now: _Session | None = None
         self.connected = False
+        self.last_connected: float | None = None  # monotonic: when its last open session ended
+        self.last_answer: float | None = None  # monotonic, for the rules
+        self.last_answer_at: datetime | None = None  # wall time, for people
+        self.model_version = ""
+        self.cause = ""  # why the stream is down ("" while it is fine)
+        self.down_since: float | None = None  # monotonic start of the current outage
+        self.failed_attempts = 0  # sessions failed in the current outage
+        self.answered: dict[str, float] = {}
+        self.owed: dict[str, float] = {}
         self.batches_answered = 0
         self.frames_sent = 0
 
+    @property
+    def inflight_batches(self) -> int:
+        return len(self._session_now.inflight) if self._session_now is not None else 0
+
+    # --- the reconnect loop ----------------------------------------------------------------------
     async def run(self) -> None:
         while True:
             try:
@@ -70,64 +135,120 @@ class DetectorStream:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                metrics.DETECTOR_ERRORS.labels(self.endpoint).inc()
-                log.warning("detector %s stream failed: %s", self.endpoint, exc)
-            self.connected = False
+                self._went_down(why_down(exc), exc)
             await asyncio.sleep(self._backoff.next_delay())
 
+    def _went_down(self, down: StreamDown, exc: Exception) -> None:
+        metrics.DETECTOR_ERRORS.labels(self.endpoint, down.reason).inc()
+        self.cause = down.detail
+        self.failed_attempts += 1
+        if self.down_since is not None:
+            log.debug("detector %s still down (attempt %d): %s", self.endpoint, self.failed_attempts, down)
+            return
+        self.down_since = time.monotonic()
+        if isinstance(exc, StreamDown | grpc.aio.AioRpcError):
+            log.warning("detector %s stream down (%s): %s; reconnecting with backoff", self.endpoint,
+                        down.reason, down.detail)
+        else:  # not a detector's doing: a bug of ours, keep its traceback
+            log.exception("detector %s stream failed; reconnecting with backoff", self.endpoint)
+
+    def _is_fine(self) -> None:
+        """The detector answered (or stayed open owing nothing): an outage, if any, is over."""
+        self._backoff.reset()
+        if self.down_since is None:
+            return
+        down_for = time.monotonic() - self.down_since
+        log.info("detector %s recovered after %.0f s down and %d failed attempts (last cause: %s)",
+                 self.endpoint, down_for, self.failed_attempts, self.cause)
+        self.down_since, self.failed_attempts, self.cause = None, 0, ""
+
+    # --- one session -----------------------------------------------------------------------------
     async def _session(self) -> None:
         async with grpc.aio.insecure_channel(self.endpoint) as channel:
-            await asyncio.wait_for(channel.channel_ready(), self._s.open_timeout_s)
-            call = DetectorStub(channel).Detect()
-            inflight: dict[str, tuple[float, list[FrameItem]]] = {}
-            slots = asyncio.Semaphore(self._s.detector_max_inflight)
-            sent_profiles: dict[str, int] = {}  # per stream: a new stream needs every profile again
-            reader = asyncio.create_task(self._read(call, inflight, slots))
-            self.connected = True
             try:
-                while not reader.done():
-                    await slots.acquire()
-                    items = await self._collect(reader)
-                    if not items:
-                        slots.release()
-                        continue
-                    profiles = self._profiles(items, sent_profiles)
-                    batch = build_batch(items, profiles)
-                    inflight[batch.batch_id] = (asyncio.get_running_loop().time(), items)
-                    await call.write(batch)
-                    metrics.BATCHES_SENT.labels(self.endpoint).inc()
-                    self.frames_sent += len(items)
-                    self._backoff.reset()
-                await reader  # re-raises why the stream ended
+                async with asyncio.timeout(self._s.open_timeout_s):
+                    await channel.channel_ready()
+            except TimeoutError:
+                raise StreamDown("unreachable",
+                                 f"not reachable within {self._s.open_timeout_s:g} s") from None
+            call = DetectorStub(channel).Detect()
+            st = _Session(asyncio.Semaphore(self._s.detector_max_inflight), last_answer=time.monotonic())
+            self._session_now = st
+            self.connected = True
+            reader = asyncio.create_task(self._read(call, st), name=f"detector-read-{self.endpoint}")
+            writer = asyncio.create_task(self._write(call, st), name=f"detector-write-{self.endpoint}")
+            reason = "shutdown"
+            try:
+                await self._watch(st, reader, writer)
+            except BaseException as exc:
+                reason = why_down(exc).reason
+                raise
             finally:
+                self.connected = False
+                self.last_connected = time.monotonic()
                 reader.cancel()
-                with contextlib.suppress(BaseException):
-                    await reader
+                writer.cancel()
                 call.cancel()
-                for _, items in inflight.values():  # unanswered frames are lost with the stream
-                    for it in items:
-                        FRAMES_DROPPED.labels(it.tenant_id, "detector_lost").inc()
+                try:
+                    await asyncio.wait({reader, writer})  # their errors: the cause, raised above
+                finally:
+                    self._session_now = None
+                    self._lose(st, reason)
+
+    def _lose(self, st: _Session, reason: str) -> None:
+        """Frames sent (or taken for sending) but never answered: counted, and still owed."""
+        lost = list(st.collecting)
+        for sent_at, items in st.inflight.values():
+            lost.extend(items)
+            for it in items:
+                self.owed.setdefault(it.camera_id, sent_at)
+        for it in lost:
+            metrics.FRAMES_LOST.labels(it.tenant_id, reason).inc()
+        st.inflight.clear()
+        st.collecting.clear()
+
+    async def _write(self, call: grpc.aio.StreamStreamCall, st: _Session) -> None:
+        while True:
+            await st.slots.acquire()  # all slots taken = batches owed: _watch's deadline bounds this
+            items = await self._collect(st)
+            profiles = self._profiles(items, st.sent_profiles)
+            batch = build_batch(items, profiles)
+            now = time.monotonic()
+            st.inflight[batch.batch_id] = (now, items)
+            st.collecting = []
+            for it in items:
+                self.owed.setdefault(it.camera_id, now)
+            try:
+                # A detector that stops reading fills gRPC's window; don't wait on it for ever.
+                async with asyncio.timeout(self._s.detector_timeout_s):
+                    await call.write(batch)
+            except TimeoutError:
+                raise StreamDown("timeout", f"took no batch for {self._s.detector_timeout_s:g} s") from None
+            metrics.BATCHES_SENT.labels(self.endpoint).inc()
+            for it in items:
+                metrics.FRAMES_SENT.labels(it.tenant_id).inc()
+            self.frames_sent += len(items)
 
     def _mine(self, item: FrameItem) -> bool:
         return self._route(item.camera_id) == self.endpoint
 
-    async def _collect(self, reader: asyncio.Task[None]) -> list[FrameItem]:
-        loop = asyncio.get_running_loop()
-        items: list[FrameItem] = []
+    async def _collect(self, st: _Session) -> list[FrameItem]:
+        """At least one frame: waits (polling the queue) until one of this stream's frames is there,
+        then fills the batch for up to ``batch_max_wait_s``."""
+        items = st.collecting  # on the session, so a teardown now counts them as lost
         deadline: float | None = None
         size = 0
-        while not reader.done():
+        while True:
             for it in self._queue.take_matching(self._s.batch_size - len(items), self._mine):
                 items.append(it)
                 size += len(it.jpeg)
             if items and deadline is None:
-                deadline = loop.time() + self._s.batch_max_wait_s
+                deadline = time.monotonic() + self._s.batch_max_wait_s
             if len(items) >= self._s.batch_size or size >= MAX_BATCH_BYTES or (
-                deadline is not None and loop.time() >= deadline
+                deadline is not None and time.monotonic() >= deadline
             ):
-                break
+                return items
             await asyncio.sleep(0.01 if items else min(0.05, self._s.batch_max_wait_s))
-        return items
 
     def _profiles(self, items: list[FrameItem], sent: dict[str, int]) -> list[pb.CameraProfile]:
         out = []
@@ -140,26 +261,60 @@ class DetectorStream:
                 sent[it.camera_id] = it.rules_version
         return out
 
-    async def _read(self, call: grpc.aio.StreamStreamCall, inflight: dict[str, tuple[float, list[FrameItem]]],
-                    slots: asyncio.Semaphore) -> None:
-        loop = asyncio.get_running_loop()
-        aiter_ = call.__aiter__()
+    async def _watch(self, st: _Session, reader: asyncio.Task[None], writer: asyncio.Task[None]) -> None:
+        """Until the session ends: the reader or the writer failing ends it, and so does an answer
+        overdue. The deadline is kept here, not on the read: cancelling a gRPC read cancels the call
+        (and an async-iterated call ends for good), so reads are never timed out."""
+        opened = time.monotonic()
+        timeout = self._s.detector_timeout_s
         while True:
-            oldest = min((t for t, _ in inflight.values()), default=None)
-            wait = self._s.detector_timeout_s if oldest is None else max(
-                0.05, oldest + self._s.detector_timeout_s - loop.time())
-            try:
-                async with asyncio.timeout(wait):  # not wait_for: see bkcore.tasks.wait_event
-                    result: pb.DetectionBatch = await aiter_.__anext__()
-            except TimeoutError:
-                if inflight:
-                    raise TimeoutError(f"detector {self.endpoint} left a batch unanswered") from None
-                continue
-            except StopAsyncIteration:
-                raise ConnectionError(f"detector {self.endpoint} closed the stream") from None
-            if inflight.pop(result.batch_id, None) is not None:
-                self.batches_answered += 1
-                slots.release()
+            due = self._answer_due(st)
+            wait = timeout if due is None else max(0.01, due - time.monotonic())
+            done, _ = await asyncio.wait({reader, writer}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+                raise StreamDown("error", f"{task.get_name()} ended without a cause")
+            due = self._answer_due(st)
+            if due is None:
+                if time.monotonic() - opened >= timeout:
+                    self._is_fine()  # open for a while and owing nothing
+            elif time.monotonic() >= due:
+                raise StreamDown("timeout", f"no answer for {timeout:g} s with {len(st.inflight)} batch(es) "
+                                            "waiting")
+
+    async def _read(self, call: grpc.aio.StreamStreamCall, st: _Session) -> None:
+        while True:
+            result = await call.read()  # unbounded here: _watch keeps the deadline
+            if result is grpc.aio.EOF:
+                raise StreamDown("closed", "the detector ended the stream")
+            self._answered(result, st, time.monotonic())
+
+    def _answer_due(self, st: _Session) -> float | None:
+        """When the stream must have answered, if it owes anything: the detector timeout after the
+        later of its last answer and the oldest unanswered send. A detector that is slow but moving
+        (a queue of batches ahead of this one) is kept; one that stops answering is torn down."""
+        oldest = min((t for t, _ in st.inflight.values()), default=None)
+        return None if oldest is None else max(oldest, st.last_answer) + self._s.detector_timeout_s
+
+    def _answered(self, result: pb.DetectionBatch, st: _Session, now: float) -> None:
+        entry = st.inflight.pop(result.batch_id, None)
+        if entry is None:
+            log.debug("detector %s answered an unknown batch %s", self.endpoint, result.batch_id)
+            return
+        st.last_answer = self.last_answer = now
+        self.last_answer_at = datetime.now(UTC)
+        self.model_version = result.model_version or self.model_version
+        self.batches_answered += 1
+        metrics.BATCHES_ANSWERED.labels(self.endpoint).inc()
+        for it in entry[1]:
+            metrics.FRAMES_ANSWERED.labels(it.tenant_id).inc()
+            self.answered[it.camera_id] = now
+            self.owed.pop(it.camera_id, None)
+        if self._on_profile_refused is not None:
+            for r in result.refused_profiles:
+                self._on_profile_refused(r.tenant_id, r.camera_id, r.rules_version, r.reason)
+        st.slots.release()
+        self._is_fine()
 
 
 class DetectorClient:

@@ -12,5 +12,18 @@ FRAMES_SAMPLED = Counter("bk_gateway_frames_sampled_total", "frames queued for d
 FRAMES_GATED = Counter("bk_gateway_frames_gated_total", "sampled frames skipped by motion gating or schedule",
                        ["tenant_id", "reason"])
 STATE_CHANGES = Counter("bk_gateway_state_changes_total", "camera state changes", ["tenant_id", "state"])
+# The watchdog of the capture path, stage by stage: frames in (FRAMES_SAMPLED), sent, answered (or
+# lost); the detector counts what it publishes (bk_detector_detections_published_total). Frames
+# flowing in with none answered is the silent stall BKDetectorsNotAnswering alerts on.
 BATCHES_SENT = Counter("bk_gateway_batches_sent_total", "frame batches sent to detectors", ["endpoint"])
-DETECTOR_ERRORS = Counter("bk_gateway_detector_errors_total", "detector stream failures", ["endpoint"])
+BATCHES_ANSWERED = Counter("bk_gateway_batches_answered_total", "frame batches detectors answered",
+                           ["endpoint"])
+FRAMES_SENT = Counter("bk_gateway_frames_sent_total", "frames sent to detectors", ["tenant_id"])
+FRAMES_ANSWERED = Counter("bk_gateway_frames_answered_total", "frames detectors answered", ["tenant_id"])
+FRAMES_LOST = Counter("bk_gateway_frames_lost_total", "frames sent (or taken for sending) to a detector "
+                      "stream that broke before answering them: timeout, closed, unavailable, "
+                      "unreachable, error, shutdown", ["tenant_id", "reason"])
+DETECTOR_ERRORS = Counter("bk_gateway_detector_errors_total", "detector stream failures (every retry)",
+                          ["endpoint", "reason"])
+AI_RUNNING = Gauge("bk_gateway_ai_running", "1 while detectors answer this replica's frames (or none "
+                   "are waiting); 0 while the AI is not running (GET /v1/ai/status says why)")

@@ -219,6 +219,29 @@ class CameraStatusOut(BaseModel):
     frames_sampled: int
     frames_gated: int
     gateway_id: str
+    ai_state: str = Field(description="the camera's AI: running (its frames got answers lately), no_answers, "
+                                      "camera_offline, disabled, elsewhere (another replica), starting, "
+                                      "profile_refused")
+    ai_reason: str = Field(description="why, in a short English sentence")
+
+
+class DetectorStatusOut(BaseModel):
+    endpoint: str
+    connected: bool
+    last_answer_at: datetime | None
+    inflight_batches: int
+    model_version: str = Field(description="the model of its last answer; empty until it answers")
+
+
+class AiStatusOut(BaseModel):
+    """Is the AI running on this gateway replica's cameras (GET /v1/ai/status)."""
+
+    running: bool
+    state: str = Field(description="running, no_answers (frames wait, no detector answers), no_detectors "
+                                   "(none configured or reachable), idle (no camera sends frames)")
+    reason: str = Field(description="why, in a short English sentence")
+    since: datetime | None = Field(description="when the current state began")
+    detectors: list[DetectorStatusOut]
 
 
 class LiveOut(BaseModel):

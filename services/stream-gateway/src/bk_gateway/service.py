@@ -5,11 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bk_gateway import registry
+from bk_gateway import metrics, registry
+from bk_gateway.ai_status import (
+    NOT_RUNNING,
+    AiState,
+    AiWatch,
+    CameraAi,
+    Verdict,
+    detector_views,
+    judge_camera,
+    judge_path,
+)
 from bk_gateway.detector_client import DetectorClient
 from bk_gateway.fleet import Fleet
 from bk_gateway.frame_queue import FrameQueue
@@ -18,7 +29,7 @@ from bk_gateway.liveview.routes import build_live_router, build_zlm_hook_router,
 from bk_gateway.liveview.signing import PlaySigner
 from bk_gateway.liveview.zlm import ZlmError, ZlmLive
 from bk_gateway.models import Camera, outbox
-from bk_gateway.schemas import CameraIn, CameraStatusOut, LiveOut
+from bk_gateway.schemas import AiStatusOut, CameraIn, CameraStatusOut, DetectorStatusOut, LiveOut
 from bk_gateway.settings import GatewaySettings
 from bk_gateway.sharding import owner, owns
 from bk_gateway.sources import SourceError
@@ -27,17 +38,18 @@ from bk_gateway.spec import CameraSpec
 from bk_gateway.state import State
 from bk_gateway.status_events import TOPIC, wall_time
 from bk_gateway.urls import source_kind
-from bk_gateway.views import build_router
+from bk_gateway.views import build_ai_router, build_router
 from bkcore.db import Database, OutboxRelay, database_url, enqueue_event
-from bkcore.http import create_app
+from bkcore.http import Check, create_app
 from bkcore.secrets import embedded_secret
 from bkcore.service import Runtime, Service
 from bkcore.settings import SettingsError, load_settings
-from bkcore.tasks import wait_event
+from bkcore.tasks import BackgroundLoop, wait_event
 from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
 
 log = logging.getLogger(__name__)
 SERVICE = "stream-gateway"
+LIVE = (State.ONLINE, State.DEGRADED)
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
@@ -56,12 +68,15 @@ class GatewayService(Service):
         self.signer = PlaySigner(_signing_secret(settings), settings.live_url_ttl_s)
         self.embedded_live = EmbeddedLive(settings, settings.data_dir / "live")
         self.zlm_live = ZlmLive(settings, self.signer) if settings.media_server == "zlmediakit" else None
+        self.ai_watch = AiWatch()
+        self._ai_loop = BackgroundLoop("gateway-ai-watch", self._watch_ai, interval_s=1.0)
         self._changed = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
         self._stopping = False
         self.app = create_app(service=SERVICE, title="Bright Kitchen stream gateway",
                               readiness=self.readiness)
         self.app.include_router(build_router(self))
+        self.app.include_router(build_ai_router(self))
         self.app.include_router(build_live_router(self))
         if self.zlm_live is not None:
             self.app.include_router(build_zlm_hook_router(self))
@@ -74,6 +89,7 @@ class GatewayService(Service):
         self.relay.start()
         self.fleet.start()
         self.detectors.start()
+        self._ai_loop.start()
         self.embedded_live.start()
         await self.reconcile()
         self._reconciler = asyncio.create_task(self._reconcile_loop(), name="gateway-reconcile")
@@ -84,6 +100,7 @@ class GatewayService(Service):
             self._stopping = True
             self._changed.set()
             await self._reconciler
+        await self._ai_loop.stop()
         await self.detectors.stop()
         await self.embedded_live.stop()
         if self.zlm_live is not None:
@@ -95,9 +112,53 @@ class GatewayService(Service):
         await self.relay.stop()
         await self.db.dispose()
 
-    async def readiness(self) -> dict[str, bool]:
+    async def readiness(self) -> dict[str, bool | Check]:
+        verdict = self.ai_verdict()
+        # No endpoint configured is a choice (frames sampled, not sent), not a failure.
+        ok = verdict.ready or not self.settings.endpoints
+        detectors = Check(True) if ok else Check(False, verdict.reason)
         return {"database": await self.db.ready(), "bus": await self.runtime.bus.ready(),
-                "detectors": self.detectors.ready()}
+                "detectors": detectors}
+
+    # --- is the AI running? ------------------------------------------------------------------------
+    def ai_verdict(self) -> Verdict:
+        now = time.monotonic()
+        self.ai_watch.saw_queue(len(self.queue), now)
+        workers = self.fleet.workers
+        return judge_path(now=now, stall_s=self.settings.detector_stall_s,
+                          detectors=detector_views(self.detectors.streams, set(workers)),
+                          cameras_sending=sum(1 for w in workers.values() if w.health.state in LIVE),
+                          queue_waiting_since=self.ai_watch.queue_waiting_since)
+
+    async def _watch_ai(self) -> None:
+        """Once a second, so a stall is logged (once) and exported even when nobody asks."""
+        verdict = self.ai_verdict()
+        self.ai_watch.observe(verdict, datetime.now(UTC))
+        metrics.AI_RUNNING.set(0 if verdict.state in NOT_RUNNING else 1)
+
+    def ai_status(self) -> AiStatusOut:
+        verdict = self.ai_verdict()
+        since = self.ai_watch.observe(verdict, datetime.now(UTC))
+        return AiStatusOut(
+            running=verdict.state == AiState.RUNNING, state=verdict.state.value, reason=verdict.reason,
+            since=since,
+            detectors=[DetectorStatusOut(endpoint=s.endpoint, connected=s.connected,
+                                         last_answer_at=s.last_answer_at, inflight_batches=s.inflight_batches,
+                                         model_version=s.model_version) for s in self.detectors.streams],
+        )
+
+    def camera_ai(self, camera_id: str, *, enabled: bool, here: bool) -> tuple[CameraAi, str]:
+        worker = self.fleet.workers.get(camera_id)
+        streams = self.detectors.streams
+        answers = [t for s in streams if (t := s.answered.get(camera_id)) is not None]
+        owed = [t for s in streams if (t := s.owed.get(camera_id)) is not None]
+        state = worker.health.state if worker is not None else State.CONNECTING
+        return judge_camera(
+            now=time.monotonic(), stall_s=self.settings.detector_stall_s, path=self.ai_verdict(),
+            enabled=enabled, here=here, refused=None,
+            live=True if state in LIVE else (None if state == State.CONNECTING else False),
+            live_since=worker.health.since if worker is not None else time.monotonic(),
+            last_answer=max(answers, default=None), owed_since=min(owed, default=None))
 
     # --- registry → workers --------------------------------------------------------------------
     def registry_changed(self) -> None:
@@ -159,19 +220,21 @@ class GatewayService(Service):
             where = owner(cam.id, replicas) if replicas else self.settings.gateway_id
             state = State.DISABLED if not cam.enabled else ("elsewhere" if where != self.settings.gateway_id
                                                             else State.CONNECTING)
+            ai, why = self.camera_ai(cam.id, enabled=cam.enabled, here=where == self.settings.gateway_id)
             return CameraStatusOut(**base, state=str(state), since=None, reason="", error_kind="",
                                    last_frame_at=None, fps=0.0, codec="", decoder="", width=0, height=0,
                                    reconnects=0, alarms=[], frames_sampled=0, frames_gated=0,
-                                   gateway_id=where or "")
+                                   gateway_id=where or "", ai_state=ai.value, ai_reason=why)
         h, st = worker.health, worker.stats
         tracker = self.fleet.alarms.get(cam.id)
+        ai, why = self.camera_ai(cam.id, enabled=True, here=True)
         return CameraStatusOut(
             **base, state=h.state.value, since=wall_time(h.since), reason=h.reason, error_kind=h.error_kind,
             last_frame_at=st.last_frame_at, fps=round(st.fps, 2), codec=st.codec, decoder=st.decoder,
             width=st.width, height=st.height, reconnects=st.reconnects,
             alarms=sorted(a.value for a in tracker.active) if tracker else [],
             frames_sampled=st.frames_sampled, frames_gated=st.frames_gated,
-            gateway_id=self.settings.gateway_id,
+            gateway_id=self.settings.gateway_id, ai_state=ai.value, ai_reason=why,
         )
 
     # --- live view --------------------------------------------------------------------------------

@@ -43,7 +43,15 @@ class GatewaySettings(CoreSettings):
         4, ge=1, le=64, description="unanswered batches per detector stream before it stops taking frames",
     )
     detector_timeout_s: float = Field(
-        10.0, gt=0, description="a batch unanswered this long counts the stream as broken (reconnect)",
+        10.0, gt=0,
+        description="a stream owing answers that gets none this long (after its last answer or the oldest "
+                    "unanswered send, whichever is later) is torn down, its frames counted lost, and "
+                    "reopened",
+    )
+    detector_stall_s: float = Field(
+        30.0, gt=0,
+        description="no detector answering this long while frames wait = the AI is not running: /readyz "
+                    "says detectors not ready (with the reason), GET /v1/ai/status says no_answers",
     )
 
     # --- pulling streams ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bk_gateway import registry
 from bk_gateway.liveview.embedded import LiveError
 from bk_gateway.models import Camera
-from bk_gateway.schemas import CameraIn, CameraOut, CameraPatch, CameraStatusOut, LiveOut
+from bk_gateway.schemas import AiStatusOut, CameraIn, CameraOut, CameraPatch, CameraStatusOut, LiveOut
 from bkcore.auth import Principal, Role
 from bkcore.auth_http import Authenticator, scope_to_principal
 
@@ -134,5 +134,20 @@ def build_router(svc: GatewayService) -> APIRouter:
             return await svc.open_live(cam, base)
         except LiveError as exc:
             raise HTTPException(exc.status, exc.message) from None
+
+    return r
+
+
+def build_ai_router(svc: GatewayService) -> APIRouter:
+    """Is the AI running here: the console's banner reads this (each camera's own state is in its
+    status, ``ai_state``)."""
+    auth = Authenticator(svc.runtime.tokens)
+    read = Depends(auth.require_roles(*READERS))
+    r = APIRouter(prefix="/v1/ai", tags=["ai"])
+
+    @r.get("/status", response_model=AiStatusOut,
+           summary="Whether detectors answer this replica's frames, why not, and since when")
+    async def ai_status(_: Principal = read) -> AiStatusOut:
+        return svc.ai_status()
 
     return r
