@@ -26,10 +26,31 @@ const ZH = {
   "Rectification": "整改材料", "Snapshot": "抓拍图片", "Recheck at": "复核时间", "Description": "描述",
   "Deadline": "整改期限", "Camera": "摄像头", "Occurrences": "次数", "Source": "来源",
   "No actions": "当前无可执行操作", "pushed live": "实时推送", "detection": "AI 抓拍", "camera": "设备告警", "ledger": "台账预警", "complaint": "家长投诉", "manual": "人工录入",
+  // Is the AI analysing? (the gateway's /v1/ai/status and each camera's ai_state)
+  "AI detection stopped: {reason} since {since}": "AI 识别已停止：{reason}（自 {since} 起）",
+  "AI detection stopped: {reason}": "AI 识别已停止：{reason}",
+  "AI status unavailable: {reason}": "无法获取 AI 运行状态：{reason}",
+  "alarms may be missed, contact operations": "告警可能遗漏，请联系运维",
+  "no alarm does not mean all clear": "无告警不代表无违规",
+  "{site}: {n} camera(s) not analysed by AI": "{site}：{n} 路摄像头未在 AI 分析中",
+  "No alarms, but AI detection is not running": "暂无告警，但 AI 识别未运行",
+  "No alarms, but {n} camera(s) are not analysed by AI": "暂无告警，但有 {n} 路摄像头未在 AI 分析中",
+  "AI running": "AI 运行中", "AI stopped": "AI 已停止", "AI status unknown": "AI 状态未知",
+  "AI not running": "AI 未运行", "AI starting": "AI 启动中", "AI analysing": "AI 分析中",
+  "detectors not answering": "检测服务无应答", "no detector connected": "未连接检测服务",
+  "no camera is sending frames": "没有摄像头画面可供识别", "camera disabled": "摄像头已停用",
+  "detection profile refused": "检测配置被拒绝", "camera offline": "摄像头离线", "gateway not reachable": "视频网关无法访问",
+  "run by another gateway": "由其他网关分析",
 };
 let lang = localStorage.getItem("bk.lang") || "zh";
-export function t(key) { return lang === "zh" ? (ZH[key] ?? key) : key; }
+export function t(key) { return tIn(lang, key); }
 export function getLang() { return lang; }
 export function setLang(l) { lang = l; localStorage.setItem("bk.lang", l); document.documentElement.lang = l === "zh" ? "zh-CN" : "en"; }
 export function addStrings(extra) { Object.assign(ZH, extra); }
+// "{name}" placeholders filled from vars.
+export function fill(text, vars = {}) { return text.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)); }
+export function tIn(l, key) { return l === "zh" ? (ZH[key] ?? key) : key; }
+// The languages of a message every reader must get (the AI-stopped banner): Chinese first, then
+// English, while the page is in Chinese; English alone otherwise.
+export function bothLangs() { return lang === "zh" ? ["zh", "en"] : ["en"]; }
 setLang(localStorage.getItem("bk.lang") || "zh");

@@ -1,7 +1,9 @@
 // The supervisors' console: login, a live alarm wall (SSE), the case board and detail with workflow
-// actions, site profiles, statistics, an SVG map, multi-camera view, big-screen mode. No build step.
+// actions, site profiles, statistics, an SVG map, multi-camera view, big-screen mode, and whether the AI
+// is analysing at all (aistatus.js). No build step.
 import { API, esc, fmtTime, makeClient } from "/common/api.js";
 import { getLang, setLang, t } from "/common/i18n.js";
+import { paintAi, startAiStatus, stopAiStatus } from "/console/aistatus.js";
 import { actionsFor, doAction, loadCase } from "/console/cases.js";
 import { renderLive, renderMap, renderSites, renderStats, stopLive } from "/console/views.js";
 
@@ -35,10 +37,13 @@ export function caseCard(c, fresh) {
 
 async function showWall() {
   $("#view").innerHTML = `<div class="row wall-head"><h2>${t("Alarm wall")}</h2><span class="muted">${t("Open cases")} ·
-    ${t("pushed live")}</span></div><div id="wall" class="wall"><p class="muted">${t("Loading")}…</p></div>`;
+    ${t("pushed live")}</span></div><div class="ai-sites" data-ai-sites=""></div>
+    <div id="wall" class="wall"><p class="muted">${t("Loading")}…</p></div>`;
   const rows = await api.get(`${API.public}/console/cases?open_only=true&limit=60`);
   rows.forEach((c) => state.cases.set(c.case_id, c));
-  $("#wall").innerHTML = rows.length ? rows.map((c) => caseCard(c)).join("") : `<p class="muted" id="no-cases">${t("No cases")}</p>`;
+  // An empty wall says whether the AI is analysing: no alarms is not "all clear" while it is not.
+  $("#wall").innerHTML = rows.length ? rows.map((c) => caseCard(c)).join("") : `<p class="muted" id="no-cases" data-ai-empty>${t("No cases")}</p>`;
+  paintAi();
 }
 
 function onCaseEvent(c) {
@@ -155,11 +160,12 @@ async function enter() {
   const sites = await api.get(`${API.cases}/sites`).catch(() => []);
   state.sites = new Map(sites.map((x) => [x.id, x]));
   connectAlarms();
+  startAiStatus(api, { siteName });
   route();
 }
 
 function logout() {
-  state.source?.close(); stopLive(); api.token = "";
+  state.source?.close(); stopLive(); stopAiStatus(); api.token = "";
   $("#shell").classList.add("hidden"); $("#login").classList.remove("hidden");
 }
 
@@ -173,7 +179,7 @@ $("#login-form").onsubmit = async (e) => {
   } catch (err) { $("#login-error").textContent = err.message; }
 };
 $("#logout").onclick = logout;
-$("#lang").onclick = () => { setLang(getLang() === "zh" ? "en" : "zh"); translate(); route(); };
+$("#lang").onclick = () => { setLang(getLang() === "zh" ? "en" : "zh"); translate(); paintAi(); route(); };
 $("#bigscreen").onclick = () => {
   const big = document.body.classList.toggle("big");
   $("#bigscreen").textContent = t(big ? "Exit big screen" : "Big screen");

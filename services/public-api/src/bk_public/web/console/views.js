@@ -1,7 +1,9 @@
 // Console views beyond the cases: SVG map (no tile server), statistics bars, multi-camera view, site profiles.
+// Camera tiles and lists carry the camera's AI badge (aistatus.js paints them).
 import { API, esc, fmtTime, gatewayUrl } from "/common/api.js";
 import { t } from "/common/i18n.js";
 import { playHls } from "/common/player.js";
+import { paintAi } from "/console/aistatus.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -22,8 +24,10 @@ export async function renderMap(api) {
       ${p.complaints ? `<rect x="${x(p.longitude) + r}" y="${y(p.latitude) - r}" width="10" height="10" fill="#d98a00"/>` : ""}
       <text x="${x(p.longitude) + r + 14}" y="${y(p.latitude) + 4}" font-size="13">${esc(p.name)} (${p.open_cases})</text></a></g>`;
   }).join("");
-  $("#view").innerHTML = `<svg class="map" viewBox="0 0 ${W} ${H}" role="img" aria-label="${t("Map")}">${dots}</svg>
+  $("#view").innerHTML = `<div class="ai-sites" data-ai-sites=""></div>
+    <svg class="map" viewBox="0 0 ${W} ${H}" role="img" aria-label="${t("Map")}">${dots}</svg>
     <p class="muted">● ${t("Open cases")} ■ ${t("Complaints")}</p>`;
+  paintAi();
 }
 
 function bars(obj, label) {
@@ -74,9 +78,12 @@ export async function renderLive(api, siteId) {
   $("#view").innerHTML = `<div class="row live-head"><label>${t("Site")} <select id="live-site">${sites.map((s) =>
     `<option value="${esc(s.id)}" ${s.id === site.id ? "selected" : ""}>${esc(s.name)} (${s.cameras.length})</option>`).join("")}</select></label>
     <span class="muted">${t("Live video; stills where a camera has no live stream")}</span></div>
+    <div class="ai-sites" data-ai-sites="${esc(site.id)}"></div>
     <div class="grid live-grid" id="live-grid">${site.cameras.map((c) => `<div class="card tile" data-cam="${esc(c.camera_id)}" data-mode="connecting">
-      <div class="screen"><video muted autoplay playsinline></video><img class="snap" alt=""><span class="tag">${t("Connecting")}</span></div>
+      <div class="screen"><video muted autoplay playsinline></video><img class="snap" alt=""><span class="tag">${t("Connecting")}</span>
+        <span class="ai" data-ai-cam="${esc(c.camera_id)}"></span></div>
       <div>${esc(site.name)} · ${esc(c.name || c.zone)}</div></div>`).join("")}</div>`;
+  paintAi();
   $("#live-site").onchange = (e) => { location.hash = `#live/${encodeURIComponent(e.target.value)}`; };
   site.cameras.forEach((c, i) => startTile(api, c.camera_id, seq, i < LIVE_MAX));
   refreshStills(api, seq);
@@ -139,13 +146,17 @@ export async function renderSites(api, id, me) {
   const enc = encodeURIComponent(id);
   const [s, cases, codes] = await Promise.all([api.get(`${API.cases}/sites/${enc}`),
     api.get(`${API.public}/console/cases?site_id=${enc}&limit=20`), api.get(`${API.public}/admin/sites/${enc}/invite-codes`).catch(() => [])]);
-  $("#view").innerHTML = `<div class="card"><h3>${esc(s.name)}</h3><p class="muted">${esc(s.address)} · ${esc(s.opening_hours)}</p>
+  $("#view").innerHTML = `<div class="ai-sites" data-ai-sites="${esc(id)}"></div>
+    <div class="card"><h3>${esc(s.name)}</h3><p class="muted">${esc(s.address)} · ${esc(s.opening_hours)}</p>
     <h4>${t("Licences")}</h4><ul>${(s.licences || []).map((l) => `<li>${esc(l.kind)} ${esc(l.number)} · ${esc(l.expiry || "")}</li>`).join("")}</ul>
     <h4>${t("Zones")}</h4><p>${(s.zones || []).map((z) => esc(z.name || z.zone)).join(" · ")}</p>
+    <h4>${t("Cameras")}</h4><ul id="site-cameras">${(s.cameras || []).map((c) => `<li data-ai-host data-cam="${esc(c.camera_id)}">
+      ${esc(c.name || c.zone)} <span class="ai" data-ai-cam="${esc(c.camera_id)}"></span></li>`).join("")}</ul>
     <h4>${t("Case board")}</h4><ul>${cases.map((c) => `<li><a href="#case/${encodeURIComponent(c.case_id)}">${esc(t(c.case_type))}</a> · ${esc(t(c.status))} · ${fmtTime(c.updated_at)}</li>`).join("")}</ul>
     <h4>${t("Invite codes")}</h4><div class="row"><button id="issue">${t("Issue code")}</button></div>
     <ul id="codes">${codes.map((c) => `<li><code>${esc(c.code)}</code> ${c.revoked ? "✗" : ""} · ${c.bound_parents}
       ${c.revoked ? "" : `<button class="ghost" data-revoke="${esc(c.code)}">${t("Revoke")}</button>`}</li>`).join("")}</ul></div>`;
+  paintAi();
   $("#issue").onclick = async () => { await api.post(`${API.public}/admin/sites/${enc}/invite-codes`, { label: "" }); renderSites(api, id, me); };
   document.querySelectorAll("[data-revoke]").forEach((b) => b.onclick = async () => {
     await api.del(`${API.public}/admin/invite-codes/${encodeURIComponent(b.dataset.revoke)}`); renderSites(api, id, me);
