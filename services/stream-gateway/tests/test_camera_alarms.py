@@ -1,6 +1,7 @@
-"""Camera alarms end to end, on a real RTSP server: a camera offline longer than BK_OFFLINE_ALARM_S
-and a covered lens longer than BK_COVERED_ALARM_S each put a camera.status.v1 with the alarm set and
-alarm_active=true on the bus; recovery puts the same alarm with alarm_active=false."""
+"""Camera alarms end to end, on a real RTSP server: a camera offline longer than BK_OFFLINE_ALARM_S,
+a covered lens longer than BK_COVERED_ALARM_S and a stream resending one picture (frozen) each put a
+camera.status.v1 with the alarm set and alarm_active=true on the bus; recovery puts the same alarm
+with alarm_active=false. A live kitchen never raises frozen, even at short frozen thresholds."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from gateway_helpers import StatusLog, runtime, settings, until
 from rtsp import RtspServer, free_port_pair
+from test_frozen import resent_picture
 
 from bk_gateway.service import create_service
 from bk_gateway.sources.sim import load_scenario
@@ -48,13 +50,15 @@ def alarms(log: StatusLog, camera_id: str, alarm: int) -> list[ev.CameraStatusCh
     return [e for e in log.events if e.camera_id == camera_id and e.alarm == alarm]
 
 
-async def test_offline_and_covered_alarms_raise_and_clear(tmp_path: Path) -> None:
+async def test_offline_covered_and_frozen_alarms_raise_and_clear(tmp_path: Path) -> None:
     normal = write_kitchen_video(tmp_path / "kitchen.mkv", seconds=60, fps=10, gop_s=1.0)
     covered = write_covered_clip(tmp_path / "covered.mkv")
+    frozen = resent_picture(tmp_path / "frozen.mkv", load_scenario("cooking")(0.0, 320, 180), 60, fps=10)
     port = free_port_pair()
-    server = RtspServer(port, [f"off={normal}", f"cov={covered}"])
+    server = RtspServer(port, [f"off={normal}", f"cov={covered}", f"frz={frozen}"])
     server.start()
-    rt = runtime(settings(tmp_path, offline_alarm_s=1.5, covered_alarm_s=1.5, frozen_alarm_s=600))
+    rt = runtime(settings(tmp_path, offline_alarm_s=1.5, covered_alarm_s=1.5, frozen_alarm_s=1.5,
+                          frozen_after_s=2.0))
     svc = create_service(rt)
     log = StatusLog(rt.bus)  # type: ignore[arg-type]
     await rt.bus.start()
@@ -62,7 +66,13 @@ async def test_offline_and_covered_alarms_raise_and_clear(tmp_path: Path) -> Non
     try:
         await svc.seed_cameras([
             {"id": c, "tenant_id": "minghu", "site_id": "s1", "zone": "cooking", "source_url": server.url(c),
-             "sample_fps": 2} for c in ("off", "cov")])
+             "sample_fps": 2} for c in ("off", "cov", "frz")])
+
+        # --- frozen: one picture resent, its timestamps advancing -------------------------------------
+        await until(lambda: any(e.alarm_active for e in alarms(log, "frz", ev.CAMERA_ALARM_FROZEN)), 20,
+                    "frozen alarm raised")
+        raised = next(e for e in alarms(log, "frz", ev.CAMERA_ALARM_FROZEN) if e.alarm_active)
+        assert raised.state == ev.CAMERA_STATE_DEGRADED and "frozen" in raised.reason
 
         # --- covered lens: raised after BK_COVERED_ALARM_S, cleared when the hand goes -------------
         await until(lambda: any(e.alarm_active for e in alarms(log, "cov", ev.CAMERA_ALARM_COVERED)), 15,
@@ -75,6 +85,8 @@ async def test_offline_and_covered_alarms_raise_and_clear(tmp_path: Path) -> Non
         cleared = next(e for e in alarms(log, "cov", ev.CAMERA_ALARM_COVERED) if not e.alarm_active)
         assert cleared.state == ev.CAMERA_STATE_ONLINE and "cleared" in cleared.reason
         assert not alarms(log, "off", ev.CAMERA_ALARM_COVERED)  # the kitchen is never "covered"
+        for cam in ("off", "cov"):  # nor frozen: its sensor noise changes every keyframe
+            assert not alarms(log, cam, ev.CAMERA_ALARM_FROZEN), cam
 
         # --- offline: the RTSP server goes away longer than BK_OFFLINE_ALARM_S, then comes back -----
         server.stop()
@@ -94,6 +106,8 @@ async def test_offline_and_covered_alarms_raise_and_clear(tmp_path: Path) -> Non
         # exactly one raise and one clear of each alarm: no flapping
         assert [e.alarm_active for e in alarms(log, "off", ev.CAMERA_ALARM_OFFLINE)] == [True, False]
         assert [e.alarm_active for e in alarms(log, "cov", ev.CAMERA_ALARM_COVERED)][:2] == [True, False]
+        for cam in ("off", "cov"):
+            assert not alarms(log, cam, ev.CAMERA_ALARM_FROZEN), cam
     finally:
         await svc.stop()
         await rt.bus.stop()

@@ -61,7 +61,7 @@ def test_worker_degraded_when_slow_and_online_again(tmp_path: Path, monkeypatch)
         return PacedSource(25.0, rate, stop)
 
     monkeypatch.setattr(worker_mod, "open_source", fake_open)
-    s = settings(tmp_path, degraded_fps_ratio=0.5, covered_stddev=0.0, frozen_diff=0.0)
+    s = settings(tmp_path, degraded_fps_ratio=0.5, covered_stddev=0.0, frozen_changed_share=0.0)
     spec = CameraSpec(id="slow", tenant_id="t", site_id="s", zone="cooking", source_url="rtsp://cam/1",
                       sampling_mode=SamplingMode.FPS, sample_fps=10)
     transitions: list[tuple[State, str]] = []

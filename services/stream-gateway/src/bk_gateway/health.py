@@ -25,17 +25,42 @@ def slow_fps(measured: float, nominal: float, ratio: float) -> str | None:
     return None
 
 
+def changed_share(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of probe pixels that differ at all between two frames (0 = bit-identical)."""
+    return float(np.count_nonzero(a != b)) / a.size
+
+
 class ImageChecks:
-    """Tracks since when the picture is frozen or covered (None = not now)."""
+    """Tracks since when the picture is frozen or covered (None = not now).
 
-    #: identical pairs in a row before a picture counts as frozen: one still pair is normal.
+    Frozen (画面冻结) means the stream keeps showing pictures it has shown before while its clock runs
+    on: an encoder or NVR resending its last frame, or a stuck sensor feeding an encoder one image.
+    Decoded, such frames are bit-identical, or nearly: an OSD clock ticking in a corner. A stuck sensor
+    behind an encoder does not even repeat one picture but a cycle: the quality builds up over a GOP's
+    P-frames and drops back at every keyframe, the same way each time. So each sample is compared with
+    the last ``PICTURES`` distinct pictures, and a sample that matches one (at most ``changed_share`` of
+    the probe's pixels differ at all) repeats. A live camera watching a still, empty kitchen is not
+    frozen, though its encoder may copy the picture whole from one keyframe to the next: its sensor
+    noise, encoded afresh at every keyframe, changes 10-70% of the probe's pixels (measured: H.264 at
+    CRF 23-35 and constant bitrate, 360p to 1080p, day and IR night), a picture never seen before. A
+    mean difference cannot tell the two apart: the tiny probe averages noise to well under one level.
+    A picture is frozen once it has repeated for ``frozen_after_s``, longer than a keyframe interval.
+    Not caught: a stuck sensor behind a constant-bitrate encoder that quantises the picture differently
+    at every keyframe; that stream no longer repeats itself, and its pixels cannot say more.
+    """
+
+    #: repeated samples in a row before a picture can count as frozen, however slow the sampling.
     FROZEN_PAIRS = 3
+    #: distinct pictures remembered: more than a stuck encoder's GOP cycles through at the sampling rate.
+    PICTURES = 32
 
-    def __init__(self, frozen_diff: float, covered_stddev: float) -> None:
-        self.frozen_diff, self.covered_stddev = frozen_diff, covered_stddev
-        self._last: np.ndarray | None = None
-        self._still_pairs = 0
-        self._first_still: float | None = None
+    def __init__(self, *, changed_share: float, frozen_after_s: float, covered_stddev: float) -> None:
+        self.changed_share, self.frozen_after_s = changed_share, frozen_after_s
+        self.covered_stddev = covered_stddev
+        self._pictures: np.ndarray | None = None  # ring of remembered probes, allocated at the first
+        self._remembered = 0
+        self._repeats = 0
+        self._first_repeat: float | None = None
         self.frozen_since: float | None = None
         self.covered_since: float | None = None
 
@@ -44,17 +69,29 @@ class ImageChecks:
             self.covered_since = self.covered_since if self.covered_since is not None else now
         else:
             self.covered_since = None
+        seen = self._seen_before(probe)
         # A covered picture is also still; report it as covered, not frozen.
-        still = (self._last is not None and self.covered_since is None
-                 and mean_abs_diff(probe, self._last) < self.frozen_diff)
-        if still:
-            self._still_pairs += 1
-            self._first_still = self._first_still if self._first_still is not None else now
-            if self._still_pairs >= self.FROZEN_PAIRS:
-                self.frozen_since = self._first_still
+        if seen and self.covered_since is None:
+            self._repeats += 1
+            self._first_repeat = self._first_repeat if self._first_repeat is not None else now
+            if self._repeats >= self.FROZEN_PAIRS and now - self._first_repeat >= self.frozen_after_s:
+                self.frozen_since = self._first_repeat
         else:
-            self._still_pairs, self._first_still, self.frozen_since = 0, None, None
-        self._last = probe
+            self._repeats, self._first_repeat, self.frozen_since = 0, None, None
+
+    def _seen_before(self, probe: np.ndarray) -> bool:
+        """Whether ``probe`` matches a remembered picture; if not, it is remembered (oldest forgotten)."""
+        if self._pictures is None or self._pictures.shape[1:] != probe.shape:
+            self._pictures = np.empty((self.PICTURES, *probe.shape), np.uint8)
+            self._remembered = 0
+        known = self._pictures[: min(self._remembered, self.PICTURES)]
+        if len(known):
+            changed = np.count_nonzero(known != probe, axis=(1, 2))
+            if changed.min() <= self.changed_share * probe.size:
+                return True
+        self._pictures[self._remembered % self.PICTURES] = probe
+        self._remembered += 1
+        return False
 
     def problem(self) -> str | None:
         if self.covered_since is not None:
@@ -74,8 +111,11 @@ class MotionGate:
         self._sent_at = float("-inf")
 
     def allow(self, probe: np.ndarray, now: float) -> bool:
-        if (self._sent is None or now - self._sent_at >= self.heartbeat_s
-                or mean_abs_diff(probe, self._sent) >= self.threshold):
+        if (
+            self._sent is None
+            or now - self._sent_at >= self.heartbeat_s
+            or mean_abs_diff(probe, self._sent) >= self.threshold
+        ):
             self._sent, self._sent_at = probe, now
             return True
         return False

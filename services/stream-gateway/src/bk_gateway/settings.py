@@ -90,8 +90,16 @@ class GatewaySettings(CoreSettings):
     offline_alarm_s: float = Field(120.0, ge=0, description="offline longer than this raises an alarm")
     frozen_alarm_s: float = Field(60.0, ge=0, description="a frozen image longer than this raises an alarm")
     covered_alarm_s: float = Field(60.0, ge=0, description="a covered lens longer than this raises an alarm")
-    frozen_diff: float = Field(
-        0.4, ge=0, description="mean abs pixel difference (0-255) under which two frames count as identical",
+    frozen_changed_share: float = Field(
+        0.02, ge=0, le=1,
+        description="share of the probe's pixels that may change between two frames still counted as a "
+                    "repeat (an OSD clock, re-quantisation); a live camera's sensor noise changes far more "
+                    "at every keyframe, even in a still, empty kitchen",
+    )
+    frozen_after_s: float = Field(
+        15.0, gt=0,
+        description="a picture repeated this long counts as frozen (degraded); longer than the keyframe "
+                    "interval, since an encoder may copy a still scene whole from one keyframe to the next",
     )
     covered_stddev: float = Field(
         6.0, ge=0, description="pixel standard deviation (0-255) under which a frame counts as covered",

@@ -55,7 +55,9 @@ class CameraWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"cam-{spec.id}", daemon=True)
         self.health = HealthMachine(time.monotonic())
-        self.checks = ImageChecks(settings.frozen_diff, settings.covered_stddev)
+        self.checks = ImageChecks(changed_share=settings.frozen_changed_share,
+                                   frozen_after_s=settings.frozen_after_s,
+                                   covered_stddev=settings.covered_stddev)
         self.stats = Stats()
         self.latest: RawFrame | None = None  # for snapshots, encoded only when someone asks
         #: the stream's own frame rate, what the measured fps is held against (0 = no rule): not in
