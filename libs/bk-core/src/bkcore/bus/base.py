@@ -10,11 +10,17 @@ Semantics both adapters keep (tests in libs/bk-core/tests/test_bus_*.py hold the
   dedupe of producer retries). Durable exactly-once effects use the database inbox
   (``bkcore.db.claim_event``) inside the handler's own transaction.
 - A message that cannot be decoded, or whose handler keeps failing after ``max_attempts``, goes to
-  ``<topic>.dlq`` with the error in its headers, and the partition moves on.
+  ``<topic>.dlq`` with the error in its headers, and the partition moves on. Dead letters keep their
+  bytes (so their event ids) and can be replayed to their topic (``bkcore.bus.replay``).
+- A failure that is an outage (``bkcore.outage``: database, broker, bucket or network down) is not the
+  message's fault: the partition pauses and the same message is handed over again with backoff, for as
+  long as the outage lasts — never committed, never counted as an attempt, never dead-lettered.
+  ``bk_bus_consumer_outage{topic,group}`` is 1 meanwhile; the start and the end are logged once each.
 - ``subscribe_batch`` keeps all of the above for a handler that takes a list (one partition's events
   in offset order, deduped, at most ``max_batch``): the offsets are committed only after the whole
-  list was handled. A failing list is split in halves, down to single events that are retried and
-  dead-lettered as above, so one poison event costs a few extra calls, never the rest of its batch.
+  list was handled. A list failing on poison is split in halves, down to single events that are
+  retried and dead-lettered as above, so one poison event costs a few extra calls, never the rest of
+  its batch; a list failing on an outage pauses whole.
 - ``publish_many`` publishes several events in the given order (per key, as ``publish`` would) and
   returns once all of them were accepted; on ``PublishError`` any of them may have been written.
 """
@@ -28,10 +34,15 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
+from functools import partial
 from typing import Protocol
 
 from google.protobuf.message import DecodeError, Message
 
+from bkcore.bus.metrics import DEAD_LETTERS
+from bkcore.bus.outages import OutageInfo, Outages
+from bkcore.outage import outage_cause
 from bkproto.common.v1.meta_pb2 import EventMeta
 from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
 from bkproto.events.v1.cases_pb2 import CaseChanged
@@ -50,6 +61,8 @@ TOPICS: dict[str, type[Message]] = {
     "complaints.v1": ComplaintFiled,
 }
 DEAD_LETTER_SUFFIX = ".dlq"
+#: The consumer group whose offsets on ``<topic>.dlq`` mark how far ``dlq replay`` got.
+DLQ_REPLAY_GROUP = "bk-dlq-replay"
 
 # Header names carried next to the payload (Kafka headers / in-process equivalents).
 H_EVENT_ID = "event_id"
@@ -111,19 +124,33 @@ class Bus(Protocol):
     def subscribe(self, topic: str, group: str, handler: Handler, *, max_attempts: int = 3) -> None:
         """Register a consumer group's handler; call before ``start``."""
 
-    def subscribe_batch(self, topic: str, group: str, handler: BatchHandler, *, max_batch: int = 500,
-                        max_attempts: int = 3) -> None:
+    def subscribe_batch(
+        self, topic: str, group: str, handler: BatchHandler, *, max_batch: int = 500, max_attempts: int = 3
+    ) -> None:
         """Register a consumer group's batch handler (see the module docstring); before ``start``."""
 
     async def ready(self) -> bool:
         """True when the bus can publish and consume (for /readyz)."""
 
+    def outages(self) -> list[OutageInfo]:
+        """Consumer groups paused by an outage right now, with since when and why (for /readyz)."""
 
-def new_meta(*, tenant_id: str, key: str, producer: str, occurred_at: datetime | None = None,
-             event_id: str | None = None, trace_id: str = "") -> EventMeta:
+
+def new_meta(
+    *,
+    tenant_id: str,
+    key: str,
+    producer: str,
+    occurred_at: datetime | None = None,
+    event_id: str | None = None,
+    trace_id: str = "",
+) -> EventMeta:
     """An EventMeta with a fresh id; ``occurred_at`` defaults to now (UTC)."""
     meta = EventMeta(
-        event_id=event_id or str(uuid.uuid4()), tenant_id=tenant_id, key=key, producer=producer,
+        event_id=event_id or str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        key=key,
+        producer=producer,
         trace_id=trace_id,
     )
     meta.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))
@@ -207,6 +234,12 @@ class RecentIds:
             self._ids.popitem(last=False)
 
 
+def count_dead_letter(topic: str, headers: dict[str, str]) -> None:
+    """Count a message durably written to a ``.dlq`` topic (adapters call it for every write there)."""
+    if topic.endswith(DEAD_LETTER_SUFFIX):
+        DEAD_LETTERS.labels(topic.removesuffix(DEAD_LETTER_SUFFIX), headers.get(H_GROUP, "")).inc()
+
+
 def dead_letter_headers(record: Record, *, group: str, error: BaseException, attempts: int) -> dict[str, str]:
     return {
         **record.headers,
@@ -219,57 +252,134 @@ def dead_letter_headers(record: Record, *, group: str, error: BaseException, att
     }
 
 
-async def handle_record(
-    record: Record, *, group: str, handler: Handler, max_attempts: int, seen: RecentIds,
-    wait_retry: Callable[[int], Awaitable[bool]],
-    dead_letter: Callable[[Record, BaseException, int], Awaitable[bool]],
-) -> bool:
-    """Decode, dedupe, run ``handler`` with retries, dead-letter on failure.
+class Outcome(Enum):
+    """Where the consumer policy left a record (or the rest of a batch)."""
 
-    Returns True when the record is finished (handled, skipped or dead-lettered) and its offset may be
-    committed; False when the bus is stopping mid-way, so the record must stay uncommitted.
-    ``wait_retry(attempt)`` sleeps before the next attempt and returns False if the bus is stopping.
-    Only ``Exception`` is caught: a cancellation or a crash leaves the record uncommitted.
+    DONE = "done"  # handled, skipped or dead-lettered: commit past it
+    STOPPING = "stopping"  # the bus is stopping: leave it uncommitted
+    OUTAGE = "outage"  # the infrastructure is down: leave it uncommitted, pause, hand it over again later
+
+
+DeadLetter = Callable[[Record, BaseException, int], Awaitable[bool]]
+
+
+async def handle_record(
+    record: Record,
+    *,
+    group: str,
+    handler: Handler,
+    max_attempts: int,
+    seen: RecentIds,
+    wait_retry: Callable[[int], Awaitable[bool]],
+    dead_letter: DeadLetter,
+    outages: Outages,
+) -> Outcome:
+    """Decode, dedupe, run ``handler`` with retries, dead-letter poison.
+
+    A failure that is an outage (``bkcore.outage``) is reported to ``outages`` and ends the call with
+    ``Outcome.OUTAGE`` at once: it does not count as an attempt, the record is neither committed nor
+    dead-lettered, and the adapter pauses the partition and hands the record over again later.
+    ``wait_retry(attempt)`` sleeps before the next attempt at a poison failure and returns False if the
+    bus is stopping. Only ``Exception`` is caught: a cancellation or a crash leaves the record uncommitted.
     """
     try:
         event = decode_event(record.topic, record.value)
     except MalformedEvent as exc:
-        log.warning("dead-lettering undecodable message", extra={"topic": record.topic, "group": group,
-                    "partition": record.partition, "offset": record.offset, "error": str(exc)})
-        return await dead_letter(record, exc, 0)
+        log.warning(
+            "dead-lettering undecodable message",
+            extra={
+                "topic": record.topic,
+                "group": group,
+                "partition": record.partition,
+                "offset": record.offset,
+                "error": str(exc),
+            },
+        )
+        return await _dead_letter(record, exc, 0, group=group, dead_letter=dead_letter, outages=outages)
     meta: EventMeta = event.meta  # type: ignore[attr-defined]
     if meta.event_id in seen:
-        return True
-    for attempt in range(1, max_attempts + 1):
-        delivery = Delivery(topic=record.topic, key=meta.key, event=event, event_id=meta.event_id,
-                            tenant_id=meta.tenant_id, partition=record.partition, offset=record.offset,
-                            attempt=attempt)
+        return Outcome.DONE
+    attempt = 1
+    while True:
+        delivery = Delivery(
+            topic=record.topic,
+            key=meta.key,
+            event=event,
+            event_id=meta.event_id,
+            tenant_id=meta.tenant_id,
+            partition=record.partition,
+            offset=record.offset,
+            attempt=attempt,
+        )
         try:
             await handler(delivery)
         except Exception as exc:
+            if (cause := outage_cause(exc)) is not None:
+                outages.failed(record.topic, group, record.partition, cause)
+                return Outcome.OUTAGE
+            outages.recovered(record.topic, group, record.partition)  # it got a fair run, and failed
             if attempt >= max_attempts:
-                log.error("handler failed %d times; dead-lettering", attempt, exc_info=exc, extra={
-                    "topic": record.topic, "group": group, "event_id": meta.event_id})
-                return await dead_letter(record, exc, attempt)
-            log.warning("handler failed (attempt %d/%d); retrying", attempt, max_attempts, extra={
-                "topic": record.topic, "group": group, "event_id": meta.event_id, "error": repr(exc)})
+                log.error(
+                    "handler failed %d times; dead-lettering",
+                    attempt,
+                    exc_info=exc,
+                    extra={"topic": record.topic, "group": group, "event_id": meta.event_id},
+                )
+                return await _dead_letter(
+                    record, exc, attempt, group=group, dead_letter=dead_letter, outages=outages
+                )
+            log.warning(
+                "handler failed (attempt %d/%d); retrying",
+                attempt,
+                max_attempts,
+                extra={"topic": record.topic, "group": group, "event_id": meta.event_id, "error": repr(exc)},
+            )
             if not await wait_retry(attempt):
-                return False
+                return Outcome.STOPPING
+            attempt += 1
         else:
+            outages.recovered(record.topic, group, record.partition)
             seen.add(meta.event_id)
-            return True
-    return False  # max_attempts < 1: nothing ran, keep the record
+            return Outcome.DONE
+
+
+async def _dead_letter(
+    record: Record,
+    error: BaseException,
+    attempts: int,
+    *,
+    group: str,
+    dead_letter: DeadLetter,
+    outages: Outages,
+) -> Outcome:
+    """Write the dead letter; a broker or bus file that cannot take it is an outage like any other."""
+    try:
+        written = await dead_letter(record, error, attempts)
+    except Exception as exc:
+        if (cause := outage_cause(exc)) is None:
+            raise
+        outages.failed(record.topic, group, record.partition, cause)
+        return Outcome.OUTAGE
+    return Outcome.DONE if written else Outcome.STOPPING
 
 
 async def handle_batch(
-    records: Sequence[Record], *, group: str, handler: BatchHandler, max_attempts: int, seen: RecentIds,
+    records: Sequence[Record],
+    *,
+    group: str,
+    handler: BatchHandler,
+    max_attempts: int,
+    seen: RecentIds,
     wait_retry: Callable[[int], Awaitable[bool]],
-    dead_letter: Callable[[Record, BaseException, int], Awaitable[bool]],
-) -> int:
+    dead_letter: DeadLetter,
+    outages: Outages,
+) -> tuple[int, Outcome]:
     """``handle_record`` for a batch handler over one partition's ``records`` (offset order).
 
-    Returns how many leading records are finished (handled, skipped or dead-lettered): the caller
-    commits up to there. Fewer than all only when the bus is stopping mid-way.
+    Returns how many leading records are finished (handled, skipped or dead-lettered) — the caller
+    commits up to there — and why it stopped there (``Outcome.DONE`` when all are finished). A batch
+    that fails on an outage is not split: every half would fail the same way, and the single events at
+    the bottom would end in the dead-letter topic.
     """
     decoded: list[tuple[Record, Message | MalformedEvent]] = []
     for record in records:
@@ -281,32 +391,58 @@ async def handle_batch(
     while done < len(decoded):
         record, item = decoded[done]
         if isinstance(item, MalformedEvent):  # dead-lettered in its place, so offsets stay in order
-            log.warning("dead-lettering undecodable message", extra={"topic": record.topic, "group": group,
-                        "partition": record.partition, "offset": record.offset, "error": str(item)})
-            if not await dead_letter(record, item, 0):
-                return done
+            log.warning(
+                "dead-lettering undecodable message",
+                extra={
+                    "topic": record.topic,
+                    "group": group,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "error": str(item),
+                },
+            )
+            outcome = await _dead_letter(
+                record, item, 0, group=group, dead_letter=dead_letter, outages=outages
+            )
+            if outcome is not Outcome.DONE:
+                return done, outcome
             done += 1
             continue
         end = done
         while end < len(decoded) and not isinstance(decoded[end][1], MalformedEvent):
             end += 1
         segment = [(r, e) for r, e in decoded[done:end] if not isinstance(e, MalformedEvent)]
-        finished = await _handle_segment(segment, group=group, handler=handler, max_attempts=max_attempts,
-                                         seen=seen, wait_retry=wait_retry, dead_letter=dead_letter)
+        finished, outcome = await _handle_segment(
+            segment,
+            group=group,
+            handler=handler,
+            max_attempts=max_attempts,
+            seen=seen,
+            wait_retry=wait_retry,
+            dead_letter=dead_letter,
+            outages=outages,
+        )
         done += finished
-        if finished < len(segment):
-            return done
-    return done
+        if outcome is not Outcome.DONE:
+            return done, outcome
+    return done, Outcome.DONE
 
 
 async def _handle_segment(
-    segment: list[tuple[Record, Message]], *, group: str, handler: BatchHandler, max_attempts: int,
-    seen: RecentIds, wait_retry: Callable[[int], Awaitable[bool]],
-    dead_letter: Callable[[Record, BaseException, int], Awaitable[bool]],
-) -> int:
-    """Hand the not-yet-seen events of ``segment`` to ``handler`` at once; on failure split in halves
-    (order kept: the first half finishes before the second starts), single events get the per-event
-    retries and dead-lettering. Returns how many leading records are finished."""
+    segment: list[tuple[Record, Message]],
+    *,
+    group: str,
+    handler: BatchHandler,
+    max_attempts: int,
+    seen: RecentIds,
+    wait_retry: Callable[[int], Awaitable[bool]],
+    dead_letter: DeadLetter,
+    outages: Outages,
+) -> tuple[int, Outcome]:
+    """Hand the not-yet-seen events of ``segment`` to ``handler`` at once; on a poison failure split in
+    halves (order kept: the first half finishes before the second starts), single events get the
+    per-event retries and dead-lettering; on an outage stop at once. Returns how many leading records
+    are finished, and why it stopped."""
     deliveries: list[Delivery] = []
     positions: list[int] = []
     ids: set[str] = set()
@@ -316,38 +452,74 @@ async def _handle_segment(
             continue  # a producer retry, possibly inside this very batch
         ids.add(meta.event_id)
         positions.append(i)
-        deliveries.append(Delivery(topic=record.topic, key=meta.key, event=event, event_id=meta.event_id,
-                                   tenant_id=meta.tenant_id, partition=record.partition,
-                                   offset=record.offset))
+        deliveries.append(
+            Delivery(
+                topic=record.topic,
+                key=meta.key,
+                event=event,
+                event_id=meta.event_id,
+                tenant_id=meta.tenant_id,
+                partition=record.partition,
+                offset=record.offset,
+            )
+        )
     if not deliveries:
-        return len(segment)
+        return len(segment), Outcome.DONE
     if len(deliveries) == 1:  # one event left: the per-event rules (retries, then dead letter)
 
         async def one(d: Delivery) -> None:
             await handler([d])
 
-        ok = await handle_record(segment[positions[0]][0], group=group, handler=one,
-                                 max_attempts=max_attempts, seen=seen, wait_retry=wait_retry,
-                                 dead_letter=dead_letter)
-        return len(segment) if ok else positions[0]
+        outcome = await handle_record(
+            segment[positions[0]][0],
+            group=group,
+            handler=one,
+            max_attempts=max_attempts,
+            seen=seen,
+            wait_retry=wait_retry,
+            dead_letter=dead_letter,
+            outages=outages,
+        )
+        return (len(segment) if outcome is Outcome.DONE else positions[0]), outcome
+    first_record = segment[positions[0]][0]
     try:
         await handler(deliveries)
     except Exception as exc:
-        log.warning("batch handler failed on %d events; splitting the batch", len(deliveries), extra={
-            "topic": segment[0][0].topic, "group": group, "first_offset": segment[0][0].offset,
-            "error": repr(exc)})
+        if (cause := outage_cause(exc)) is not None:
+            outages.failed(first_record.topic, group, first_record.partition, cause)
+            return positions[0], Outcome.OUTAGE
+        outages.recovered(first_record.topic, group, first_record.partition)
+        log.warning(
+            "batch handler failed on %d events; splitting the batch",
+            len(deliveries),
+            extra={
+                "topic": segment[0][0].topic,
+                "group": group,
+                "first_offset": segment[0][0].offset,
+                "error": repr(exc),
+            },
+        )
     else:
+        outages.recovered(first_record.topic, group, first_record.partition)
         for d in deliveries:
             seen.add(d.event_id)
-        return len(segment)
+        return len(segment), Outcome.DONE
     half = len(segment) // 2
-    first = await _handle_segment(segment[:half], group=group, handler=handler, max_attempts=max_attempts,
-                                  seen=seen, wait_retry=wait_retry, dead_letter=dead_letter)
-    if first < half:
-        return first
-    return half + await _handle_segment(segment[half:], group=group, handler=handler,
-                                        max_attempts=max_attempts, seen=seen, wait_retry=wait_retry,
-                                        dead_letter=dead_letter)
+    again = partial(
+        _handle_segment,
+        group=group,
+        handler=handler,
+        max_attempts=max_attempts,
+        seen=seen,
+        wait_retry=wait_retry,
+        dead_letter=dead_letter,
+        outages=outages,
+    )
+    first, outcome = await again(segment[:half])
+    if outcome is not Outcome.DONE:
+        return first, outcome
+    second, outcome = await again(segment[half:])
+    return half + second, outcome
 
 
 async def finish_tasks(tasks: list[asyncio.Task[None]], timeout_s: float) -> None:

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,12 +31,15 @@ from google.protobuf.message import Message
 
 from bkcore.bus.base import (
     DEAD_LETTER_SUFFIX,
+    DLQ_REPLAY_GROUP,
     BatchHandler,
     Handler,
+    Outcome,
     PublishError,
     RecentIds,
     Record,
     check_topic,
+    count_dead_letter,
     dead_letter_headers,
     dead_letter_topic,
     encode_event,
@@ -43,6 +47,7 @@ from bkcore.bus.base import (
     handle_batch,
     handle_record,
 )
+from bkcore.bus.outages import OutageInfo, Outages
 
 log = logging.getLogger("bkcore.bus.inproc")
 T = TypeVar("T")
@@ -85,8 +90,9 @@ class _SqliteLog:
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         # A short busy timeout: the only contender would be a second process, which must fail fast.
-        db = sqlite3.connect(self._path or ":memory:", timeout=1.0, check_same_thread=False,
-                             isolation_level=None)
+        db = sqlite3.connect(
+            self._path or ":memory:", timeout=1.0, check_same_thread=False, isolation_level=None
+        )
         if self._path is not None:
             # Exclusive: a second process on the same file must fail, not interleave offsets.
             # WAL + synchronous=NORMAL survives a process crash; an OS crash may lose the last commits.
@@ -153,14 +159,22 @@ class _SqliteLog:
 
     def commit(self, group: str, topic: str, part: int, next_off: int) -> None:
         with self._tx():
-            self.db.execute("UPDATE offsets SET next_off=? WHERE grp=? AND topic=? AND part=?",
-                            (next_off, group, topic, part))
-            # Retention: drop what every known group has consumed (dead letters have no group: kept).
+            self.db.execute(
+                "UPDATE offsets SET next_off=? WHERE grp=? AND topic=? AND part=?",
+                (next_off, group, topic, part),
+            )
+            if topic.endswith(DEAD_LETTER_SUFFIX):
+                return  # dead letters are kept (to list and replay), even once replayed
+            # Retention: drop what every known group has consumed.
             self.db.execute(
                 "DELETE FROM log WHERE topic=? AND part=? AND off < "
                 "(SELECT MIN(next_off) FROM offsets WHERE topic=? AND part=?)",
                 (topic, part, topic, part),
             )
+
+    def partitions_of(self, topic: str) -> list[int]:
+        rows = self.db.execute("SELECT part FROM heads WHERE topic=? ORDER BY part", (topic,)).fetchall()
+        return [part for (part,) in rows]
 
     def _tx(self) -> _Tx:
         return _Tx(self.db)
@@ -192,15 +206,26 @@ class _Subscription:
 class InProcessBus:
     """The embedded-mode bus (see module docstring). ``path=None`` keeps everything in memory."""
 
-    def __init__(self, path: Path | None = None, partitions: int = 4, *, batch_size: int = 500,
-                 retry_backoff_s: float = 0.05, retry_backoff_max_s: float = 2.0,
-                 dedupe_capacity: int = 10_000, stop_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        partitions: int = 4,
+        *,
+        batch_size: int = 500,
+        retry_backoff_s: float = 0.05,
+        retry_backoff_max_s: float = 2.0,
+        outage_backoff_s: float = 0.5,
+        outage_backoff_max_s: float = 10.0,
+        dedupe_capacity: int = 10_000,
+        stop_timeout_s: float = 10.0,
+    ) -> None:
         if partitions < 1:
             raise ValueError("partitions must be >= 1")
         self.path = path
         self.partitions = partitions
         self._batch_size = batch_size
         self._backoff = (retry_backoff_s, retry_backoff_max_s)
+        self._outages = Outages(backoff_s=outage_backoff_s, backoff_max_s=outage_backoff_max_s)
         self._dedupe_capacity = dedupe_capacity
         self._stop_timeout_s = stop_timeout_s
         self._log = _SqliteLog(path)
@@ -230,8 +255,12 @@ class InProcessBus:
             executor.shutdown(wait=False)
             raise
         if stored != self.partitions:
-            log.warning("bus log has %d partitions, not %d; keeping %d so keys keep their order",
-                        stored, self.partitions, stored)
+            log.warning(
+                "bus log has %d partitions, not %d; keeping %d so keys keep their order",
+                stored,
+                self.partitions,
+                stored,
+            )
             self.partitions = stored
         self._stopping = asyncio.Event()
         self._write_wanted = asyncio.Event()
@@ -265,14 +294,18 @@ class InProcessBus:
     async def ready(self) -> bool:
         return self._accepting and not self._stopping.is_set() and not any(t.done() for t in self._consumers)
 
+    def outages(self) -> list[OutageInfo]:
+        return self._outages.current()
+
     # --- publishing -------------------------------------------------------------------------------
 
     async def publish(self, topic: str, event: Message) -> None:
         key, value, headers = encode_event(topic, event)
         await self.publish_raw(topic, key, value, headers)
 
-    async def publish_raw(self, topic: str, key: bytes, value: bytes,
-                          headers: dict[str, str] | None = None) -> None:
+    async def publish_raw(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         check_topic(topic, allow_dlq=True)
         if not self._accepting:
             raise PublishError(f"in-process bus is not running; cannot publish to {topic}")
@@ -298,6 +331,7 @@ class InProcessBus:
         self._pending.append((row, fut))
         self._write_wanted.set()
         await fut
+        count_dead_letter(topic, headers)
 
     async def _write_loop(self) -> None:
         while True:
@@ -333,8 +367,9 @@ class InProcessBus:
             raise ValueError(f"group {group!r} already subscribed to {topic}")
         self._add(_Subscription(topic, group, handler, max_attempts))
 
-    def subscribe_batch(self, topic: str, group: str, handler: BatchHandler, *, max_batch: int = 500,
-                        max_attempts: int = 3) -> None:
+    def subscribe_batch(
+        self, topic: str, group: str, handler: BatchHandler, *, max_batch: int = 500, max_attempts: int = 3
+    ) -> None:
         check_topic(topic)
         if max_attempts < 1 or max_batch < 1:
             raise ValueError("max_attempts and max_batch must be >= 1")
@@ -364,6 +399,24 @@ class InProcessBus:
             await self._append(dead_letter_topic(record.topic), record.key, record.value, headers)
             return True
 
+        one_batch = partial(
+            handle_batch,
+            group=sub.group,
+            max_attempts=sub.max_attempts,
+            seen=seen,
+            wait_retry=self._wait_retry,
+            dead_letter=dead_letter,
+            outages=self._outages,
+        )
+        one_record = partial(
+            handle_record,
+            group=sub.group,
+            max_attempts=sub.max_attempts,
+            seen=seen,
+            wait_retry=self._wait_retry,
+            dead_letter=dead_letter,
+            outages=self._outages,
+        )
         try:
             while not self._stopping.is_set():
                 waker.clear()  # before reading: a write landing after the read sets it again
@@ -371,39 +424,45 @@ class InProcessBus:
                 if not records:
                     await waker.wait()
                     continue
+                outcome = Outcome.DONE
                 if sub.batch_handler is not None:
                     for i in range(0, len(records), sub.max_batch):
-                        chunk = records[i:i + sub.max_batch]
-                        done = 0 if self._stopping.is_set() else await handle_batch(
-                            chunk, group=sub.group, handler=sub.batch_handler,
-                            max_attempts=sub.max_attempts, seen=seen, wait_retry=self._wait_retry,
-                            dead_letter=dead_letter,
-                        )
+                        chunk = records[i : i + sub.max_batch]
+                        if self._stopping.is_set():
+                            break
+                        done, outcome = await one_batch(chunk, handler=sub.batch_handler)
                         if done:
                             pos = chunk[done - 1].offset + 1
-                        if done < len(chunk):
+                        if outcome is not Outcome.DONE:
                             break
                 else:
                     assert sub.handler is not None
                     for record in records:
-                        if self._stopping.is_set() or not await handle_record(
-                            record, group=sub.group, handler=sub.handler, max_attempts=sub.max_attempts,
-                            seen=seen, wait_retry=self._wait_retry, dead_letter=dead_letter,
-                        ):
+                        if self._stopping.is_set():
+                            break
+                        outcome = await one_record(record, handler=sub.handler)
+                        if outcome is not Outcome.DONE:
                             break
                         pos = record.offset + 1
                 if pos != committed:  # one commit per batch: cheap under load, per event when idle
                     await self._run(self._log.commit, sub.group, sub.topic, part, pos)
                     committed = pos
+                if outcome is Outcome.OUTAGE:  # this partition waits; the next read starts at pos again
+                    await self._sleep(self._outages.wait_s(sub.topic, sub.group, part))
         finally:
             self._wakers[(sub.topic, part)].discard(waker)
+            self._outages.forget(sub.topic, sub.group, part)
             if pos != committed:  # handlers that returned before a crash or cancel stay done
                 await self._run(self._log.commit, sub.group, sub.topic, part, pos)
 
     async def _wait_retry(self, attempt: int) -> bool:
         base, cap = self._backoff
+        return await self._sleep(min(base * 2 ** (attempt - 1), cap))
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless the bus stops first; False when it does."""
         try:
-            async with asyncio.timeout(min(base * 2 ** (attempt - 1), cap)):
+            async with asyncio.timeout(seconds):
                 await self._stopping.wait()
         except TimeoutError:
             return True
@@ -417,8 +476,20 @@ class InProcessBus:
         check_topic(dlq, allow_dlq=True)
         return await self._run(self._log.read_topic, dlq)
 
+    async def replayed_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition of ``topic``'s dead-letter topic, the offset ``dlq replay`` goes on from."""
+        dlq = topic if topic.endswith(DEAD_LETTER_SUFFIX) else dead_letter_topic(topic)
+        check_topic(dlq, allow_dlq=True)
+        parts = await self._run(self._log.partitions_of, dlq)
+        return {part: await self._run(self._log.committed, DLQ_REPLAY_GROUP, dlq, part) for part in parts}
+
+    async def mark_replayed(self, topic: str, partition: int, next_offset: int) -> None:
+        """Remember that dead letters of ``topic`` before ``next_offset`` on ``partition`` were replayed."""
+        dlq = topic if topic.endswith(DEAD_LETTER_SUFFIX) else dead_letter_topic(topic)
+        check_topic(dlq, allow_dlq=True)
+        await self._run(self._log.commit, DLQ_REPLAY_GROUP, dlq, partition, next_offset)
+
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
             raise PublishError("in-process bus is not started")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-

@@ -5,13 +5,17 @@ Consumers: one AIOKafkaConsumer per group (subscribed to all of that group's top
 Each fetched batch is handled partition by partition in parallel, sequentially within a partition, and
 a partition's offset is committed right after its messages were handled or dead-lettered. A rebalance
 waits for the batch in hand, so a partition changes owner only after its work was committed.
+A partition whose handler hit an outage is sought back to that message and paused (``consumer.pause``)
+for its backoff, while the loop keeps polling: the group membership stays alive however long the
+outage lasts, and the other partitions go on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -23,13 +27,16 @@ from google.protobuf.message import Message
 
 from bkcore.bus.base import (
     DEAD_LETTER_SUFFIX,
+    DLQ_REPLAY_GROUP,
     TOPICS,
     BatchHandler,
     Handler,
+    Outcome,
     PublishError,
     RecentIds,
     Record,
     check_topic,
+    count_dead_letter,
     dead_letter_headers,
     dead_letter_topic,
     encode_event,
@@ -37,6 +44,7 @@ from bkcore.bus.base import (
     handle_batch,
     handle_record,
 )
+from bkcore.bus.outages import OutageInfo, Outages
 
 log = logging.getLogger("bkcore.bus.kafka")
 _TOPIC_ALREADY_EXISTS = 36
@@ -52,26 +60,43 @@ class _Subscription:
 
 
 class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Holds a rebalance until the batch in hand is handled and committed (no double handling)."""
+    """Holds a rebalance until the batch in hand is handled and committed (no double handling);
+    then lets go of the revoked partitions' pauses (their new owner retries on its own)."""
 
-    def __init__(self, busy: asyncio.Lock) -> None:
+    def __init__(self, busy: asyncio.Lock, on_revoked: Callable[[set[TopicPartition]], None]) -> None:
         self._busy = busy
+        self._on_revoked = on_revoked
 
-    async def on_partitions_revoked(self, revoked: object) -> None:
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._busy:
-            pass
+            self._on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         return None
 
 
 class KafkaBus:
-    def __init__(self, bootstrap: str, client_id: str, *, topic_partitions: int = 12,
-                 replication_factor: int = 3, create_topics: bool = True, request_timeout_ms: int = 30_000,
-                 retry_backoff_s: float = 0.2, retry_backoff_max_s: float = 10.0,
-                 dedupe_capacity: int = 10_000, max_poll_records: int = 500,
-                 session_timeout_ms: int = 10_000, stop_timeout_s: float = 15.0,
-                 batch_linger_s: float = 0.05, producer_batch_bytes: int = 256 * 1024) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        client_id: str,
+        *,
+        topic_partitions: int = 12,
+        replication_factor: int = 3,
+        create_topics: bool = True,
+        request_timeout_ms: int = 30_000,
+        retry_backoff_s: float = 0.2,
+        retry_backoff_max_s: float = 10.0,
+        outage_backoff_s: float = 0.5,
+        outage_backoff_max_s: float = 10.0,
+        dedupe_capacity: int = 10_000,
+        max_poll_records: int = 500,
+        session_timeout_ms: int = 10_000,
+        stop_timeout_s: float = 15.0,
+        batch_linger_s: float = 0.05,
+        producer_batch_bytes: int = 256 * 1024,
+        idempotent: bool = True,
+    ) -> None:
         self.bootstrap = bootstrap
         self.client_id = client_id
         self._topic_partitions = topic_partitions
@@ -79,12 +104,18 @@ class KafkaBus:
         self._create_topics = create_topics
         self._request_timeout_ms = request_timeout_ms
         self._backoff = (retry_backoff_s, retry_backoff_max_s)
+        self._outages = Outages(backoff_s=outage_backoff_s, backoff_max_s=outage_backoff_max_s)
+        # Per group: partitions paused by an outage and when (loop time) to resume fetching them.
+        self._resume_at: dict[str, dict[TopicPartition, float]] = {}
         self._dedupe_capacity = dedupe_capacity
         self._max_poll_records = max_poll_records
         self._session_timeout_ms = session_timeout_ms
         self._stop_timeout_s = stop_timeout_s
         self._batch_linger_s = batch_linger_s
         self._producer_batch_bytes = producer_batch_bytes
+        # Off only for brokers without idempotent producers (Tansu in tests): a retried send may then
+        # be written twice, which consumers absorb by event id.
+        self._idempotent = idempotent
         self._groups: dict[str, dict[str, _Subscription]] = {}
         self._producer: AIOKafkaProducer | None = None
         self._consumers: dict[str, AIOKafkaConsumer] = {}
@@ -100,8 +131,11 @@ class KafkaBus:
         if self._create_topics:
             await self._ensure_topics()
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, client_id=self.client_id, enable_idempotence=True,
-            acks="all", request_timeout_ms=self._request_timeout_ms,
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            enable_idempotence=self._idempotent,
+            acks="all",
+            request_timeout_ms=self._request_timeout_ms,
             max_batch_size=self._producer_batch_bytes,  # publish_many bursts travel in few requests
         )
         await producer.start()
@@ -115,7 +149,8 @@ class KafkaBus:
         self._stopping.set()  # loops finish and commit the batch in hand, then leave
         await finish_tasks(self._tasks, self._stop_timeout_s)
         self._tasks = []
-        for consumer in self._consumers.values():
+        for group, consumer in self._consumers.items():
+            self._release(group, set(consumer.assignment()) | set(self._resume_at.get(group, {})))
             await consumer.stop()  # leaves the group, so the next member takes over at once
         self._consumers = {}
         producer, self._producer = self._producer, None
@@ -131,16 +166,23 @@ class KafkaBus:
             return False
         return True
 
+    def outages(self) -> list[OutageInfo]:
+        return self._outages.current()
+
     async def _ensure_topics(self) -> None:
         """Create the contract's topics and their dead-letter topics; brokers that refuse (no rights,
         no CreateTopics support) are left to auto-create them or to the operators."""
         names = [*TOPICS, *(dead_letter_topic(t) for t in TOPICS)]
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id,
-                                    request_timeout_ms=self._request_timeout_ms)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            request_timeout_ms=self._request_timeout_ms,
+        )
         try:
             await admin.start()
             response = await admin.create_topics(
-                [NewTopic(n, self._topic_partitions, self._replication_factor) for n in names])
+                [NewTopic(n, self._topic_partitions, self._replication_factor) for n in names]
+            )
             for name, code, *_ in response.topic_errors:
                 if code not in (0, _TOPIC_ALREADY_EXISTS):
                     log.warning("could not create topic %s (error code %s)", name, code)
@@ -155,8 +197,9 @@ class KafkaBus:
         key, value, headers = encode_event(topic, event)
         await self._send(topic, key, value, headers)
 
-    async def publish_raw(self, topic: str, key: bytes, value: bytes,
-                          headers: dict[str, str] | None = None) -> None:
+    async def publish_raw(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         check_topic(topic, allow_dlq=True)
         await self._send(topic, key, value, headers or {})
 
@@ -169,9 +212,12 @@ class KafkaBus:
         if self._producer is None:
             raise PublishError("Kafka bus is not started; cannot publish")
         try:
-            acks = [await self._producer.send(topic, value=value, key=key,
-                                              headers=[(k, v.encode()) for k, v in headers.items()])
-                    for topic, key, value, headers in encoded]
+            acks = [
+                await self._producer.send(
+                    topic, value=value, key=key, headers=[(k, v.encode()) for k, v in headers.items()]
+                )
+                for topic, key, value, headers in encoded
+            ]
         except KafkaError as exc:
             raise PublishError(f"Kafka did not accept events: {exc!r}") from exc
         for result in await asyncio.gather(*acks, return_exceptions=True):
@@ -184,9 +230,11 @@ class KafkaBus:
         try:
             # aiokafka retries retriable errors itself until request_timeout_ms; what escapes is final.
             await self._producer.send_and_wait(
-                topic, value=value, key=key, headers=[(k, v.encode()) for k, v in headers.items()])
+                topic, value=value, key=key, headers=[(k, v.encode()) for k, v in headers.items()]
+            )
         except KafkaError as exc:
             raise PublishError(f"Kafka did not accept an event on {topic}: {exc!r}") from exc
+        count_dead_letter(topic, headers)
 
     # --- consuming --------------------------------------------------------------------------------
 
@@ -201,8 +249,9 @@ class KafkaBus:
             raise RuntimeError("subscribe before start")
         subs[topic] = _Subscription(topic, handler, max_attempts)
 
-    def subscribe_batch(self, topic: str, group: str, handler: BatchHandler, *, max_batch: int = 500,
-                        max_attempts: int = 3) -> None:
+    def subscribe_batch(
+        self, topic: str, group: str, handler: BatchHandler, *, max_batch: int = 500, max_attempts: int = 3
+    ) -> None:
         check_topic(topic)
         if max_attempts < 1 or max_batch < 1:
             raise ValueError("max_attempts and max_batch must be >= 1")
@@ -219,13 +268,21 @@ class KafkaBus:
         batches = [s.max_batch for s in self._groups[group].values() if s.batch_handler is not None]
         max_poll = max(self._max_poll_records, max(batches, default=0) * self._topic_partitions)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, client_id=self.client_id, group_id=group,
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_poll,
-            request_timeout_ms=self._request_timeout_ms, session_timeout_ms=self._session_timeout_ms,
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_poll,
+            request_timeout_ms=self._request_timeout_ms,
+            session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(self._session_timeout_ms // 3, 100),
         )
         busy = asyncio.Lock()
-        consumer.subscribe(list(self._groups[group]), listener=_WaitForBatch(busy))
+        self._resume_at[group] = {}
+        consumer.subscribe(
+            list(self._groups[group]), listener=_WaitForBatch(busy, partial(self._release, group))
+        )
         await consumer.start()
         self._consumers[group] = consumer
         task = asyncio.create_task(self._consume(group, consumer, busy), name=f"bk-kafka-{group}")
@@ -236,17 +293,19 @@ class KafkaBus:
         subs = self._groups[group].values()
         fill = max((s.max_batch for s in subs if s.batch_handler is not None), default=0)
         while not self._stopping.is_set():
-            batches = await consumer.getmany(timeout_ms=500)
+            batches = await consumer.getmany(timeout_ms=self._resume_due(group, consumer))
             if not batches:
                 continue
             if fill:
                 await self._top_up(consumer, batches, fill)
             async with busy:
-                await asyncio.gather(*(self._partition(group, consumer, tp, msgs, seen)
-                                       for tp, msgs in batches.items()))
+                await asyncio.gather(
+                    *(self._partition(group, consumer, tp, msgs, seen) for tp, msgs in batches.items())
+                )
 
-    async def _top_up(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]],
-                      fill: int) -> None:
+    async def _top_up(
+        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]], fill: int
+    ) -> None:
         """Keep fetching for up to ``batch_linger_s`` while a partition's batch is short of ``fill``.
 
         A fetch brings about one producer batch per partition (tens of events); a batch handler pays
@@ -264,8 +323,41 @@ class KafkaBus:
             for tp, msgs in more.items():
                 batches.setdefault(tp, []).extend(msgs)
 
-    async def _partition(self, group: str, consumer: AIOKafkaConsumer, tp: TopicPartition,
-                         messages: list[ConsumerRecord], seen: RecentIds) -> None:
+    def _resume_due(self, group: str, consumer: AIOKafkaConsumer) -> int:
+        """Resume the paused partitions whose backoff is over; returns how long (ms) the next poll
+        may wait, so the next resume is not late."""
+        paused = self._resume_at[group]
+        now = asyncio.get_running_loop().time()
+        assigned = consumer.assignment()
+        for tp, at in list(paused.items()):
+            if at <= now:
+                del paused[tp]
+                if tp in assigned:  # revoked meanwhile: its new owner fetches it
+                    consumer.resume(tp)
+        wait_s = min((at - now for at in paused.values()), default=0.5)
+        return max(1, min(500, int(wait_s * 1000)))
+
+    def _pause(self, group: str, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        """An outage on ``tp`` at ``offset``: fetch it from there again, after its backoff."""
+        consumer.seek(tp, offset)
+        consumer.pause(tp)
+        wait_s = self._outages.wait_s(tp.topic, group, tp.partition)
+        self._resume_at[group][tp] = asyncio.get_running_loop().time() + wait_s
+
+    def _release(self, group: str, partitions: set[TopicPartition]) -> None:
+        """``partitions`` are no longer ours (revoked, or the bus stops): drop their pauses."""
+        for tp in partitions:
+            self._resume_at.get(group, {}).pop(tp, None)
+            self._outages.forget(tp.topic, group, tp.partition)
+
+    async def _partition(
+        self,
+        group: str,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        messages: list[ConsumerRecord],
+        seen: RecentIds,
+    ) -> None:
         sub = self._groups[group][tp.topic]
         if sub.batch_handler is not None:
             await self._partition_batches(group, consumer, tp, messages, seen, sub)
@@ -274,11 +366,24 @@ class KafkaBus:
         done: int | None = None
         try:
             for msg in messages:
-                record = _record(msg)
-                if self._stopping.is_set() or not await handle_record(
-                    record, group=group, handler=sub.handler, max_attempts=sub.max_attempts, seen=seen,
-                    wait_retry=self._wait_retry, dead_letter=partial(self._dead_letter, group),
-                ):
+                outcome = (
+                    Outcome.STOPPING
+                    if self._stopping.is_set()
+                    else await handle_record(
+                        _record(msg),
+                        group=group,
+                        handler=sub.handler,
+                        max_attempts=sub.max_attempts,
+                        seen=seen,
+                        wait_retry=self._wait_retry,
+                        dead_letter=partial(self._dead_letter, group),
+                        outages=self._outages,
+                    )
+                )
+                if outcome is Outcome.OUTAGE:
+                    self._pause(group, consumer, tp, msg.offset)
+                    break
+                if outcome is Outcome.STOPPING:
                     consumer.seek(tp, msg.offset)  # the fetch moved past it: read it again later
                     break
                 done = msg.offset + 1
@@ -286,21 +391,40 @@ class KafkaBus:
             if done is not None:  # handlers that returned stay done, even if a later one crashed
                 await self._commit(consumer, tp, done)
 
-    async def _partition_batches(self, group: str, consumer: AIOKafkaConsumer, tp: TopicPartition,
-                                 messages: list[ConsumerRecord], seen: RecentIds, sub: _Subscription) -> None:
+    async def _partition_batches(
+        self,
+        group: str,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        messages: list[ConsumerRecord],
+        seen: RecentIds,
+        sub: _Subscription,
+    ) -> None:
         assert sub.batch_handler is not None
         done: int | None = None
         try:
             for i in range(0, len(messages), sub.max_batch):
-                chunk = messages[i:i + sub.max_batch]
-                finished = 0 if self._stopping.is_set() else await handle_batch(
-                    [_record(m) for m in chunk], group=group, handler=sub.batch_handler,
-                    max_attempts=sub.max_attempts, seen=seen, wait_retry=self._wait_retry,
-                    dead_letter=partial(self._dead_letter, group),
+                chunk = messages[i : i + sub.max_batch]
+                finished, outcome = (
+                    (0, Outcome.STOPPING)
+                    if self._stopping.is_set()
+                    else await handle_batch(
+                        [_record(m) for m in chunk],
+                        group=group,
+                        handler=sub.batch_handler,
+                        max_attempts=sub.max_attempts,
+                        seen=seen,
+                        wait_retry=self._wait_retry,
+                        dead_letter=partial(self._dead_letter, group),
+                        outages=self._outages,
+                    )
                 )
                 if finished:
                     done = chunk[finished - 1].offset + 1
-                if finished < len(chunk):
+                if outcome is Outcome.OUTAGE:
+                    self._pause(group, consumer, tp, chunk[finished].offset)
+                    break
+                if outcome is Outcome.STOPPING:
                     consumer.seek(tp, chunk[finished].offset)  # read the rest again later
                     break
         finally:
@@ -314,18 +438,11 @@ class KafkaBus:
             log.warning("offset commit failed for %s[%d]@%d: %r", tp.topic, tp.partition, offset, exc)
 
     async def _dead_letter(self, group: str, record: Record, error: BaseException, attempts: int) -> bool:
+        """Write one dead letter; a ``PublishError`` (broker down) pauses the partition like any outage,
+        so the offset never moves on before the dead letter landed."""
         headers = dead_letter_headers(record, group=group, error=error, attempts=attempts)
-        attempt = 0
-        while True:  # a dead letter must land before the offset moves on, so keep trying
-            try:
-                await self._send(dead_letter_topic(record.topic), record.key, record.value, headers)
-                return True
-            except PublishError as exc:
-                attempt += 1
-                log.error("dead-lettering %s[%d]@%d failed: %s", record.topic, record.partition,
-                          record.offset, exc)
-                if not await self._wait_retry(attempt):
-                    return False
+        await self._send(dead_letter_topic(record.topic), record.key, record.value, headers)
+        return True
 
     async def _wait_retry(self, attempt: int) -> bool:
         base, cap = self._backoff
@@ -345,8 +462,12 @@ class KafkaBus:
         if self._producer is None:
             raise RuntimeError("start the bus before reading dead letters")
         partitions = await self._producer.partitions_for(dlq)  # waits for the topic's metadata
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, client_id=self.client_id,
-                                    group_id=None, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            group_id=None,
+            enable_auto_commit=False,
+        )
         await consumer.start()
         try:
             parts = [TopicPartition(dlq, p) for p in sorted(partitions)]
@@ -362,6 +483,45 @@ class KafkaBus:
         finally:
             await consumer.stop()
 
+    async def replayed_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition of ``topic``'s dead-letter topic, the offset ``dlq replay`` goes on from
+        (the offsets the replay group committed there; 0 where it never did)."""
+        async with self._replay_consumer(topic) as (consumer, parts):
+            return {tp.partition: await consumer.committed(tp) or 0 for tp in parts}
+
+    async def mark_replayed(self, topic: str, partition: int, next_offset: int) -> None:
+        """Remember that dead letters of ``topic`` before ``next_offset`` on ``partition`` were replayed."""
+        async with self._replay_consumer(topic) as (consumer, parts):
+            tp = next((tp for tp in parts if tp.partition == partition), None)
+            if tp is None:
+                raise ValueError(f"{tp} has no partition {partition}")
+            await consumer.commit({tp: next_offset})
+
+    @asynccontextmanager
+    async def _replay_consumer(
+        self, topic: str
+    ) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
+        """A consumer of the replay group, assigned (not subscribed) to every partition of the DLQ:
+        it reads and commits the group's offsets without joining or disturbing any group."""
+        dlq = topic if topic.endswith(DEAD_LETTER_SUFFIX) else dead_letter_topic(topic)
+        check_topic(dlq, allow_dlq=True)
+        if self._producer is None:
+            raise RuntimeError("start the bus before replaying dead letters")
+        partitions = await self._producer.partitions_for(dlq)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
+            group_id=DLQ_REPLAY_GROUP,
+            enable_auto_commit=False,
+            request_timeout_ms=self._request_timeout_ms,
+        )
+        await consumer.start()
+        try:
+            parts = [TopicPartition(dlq, p) for p in sorted(partitions)]
+            consumer.assign(parts)
+            yield consumer, parts
+        finally:
+            await consumer.stop()
 
 
 def _record(msg: ConsumerRecord) -> Record:
