@@ -25,6 +25,7 @@ class CameraAlarm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAMERA_ALARM_OFFLINE: _ClassVar[CameraAlarm]
     CAMERA_ALARM_FROZEN: _ClassVar[CameraAlarm]
     CAMERA_ALARM_COVERED: _ClassVar[CameraAlarm]
+    CAMERA_ALARM_PROFILE_REFUSED: _ClassVar[CameraAlarm]
 CAMERA_STATE_UNSPECIFIED: CameraState
 CAMERA_STATE_CONNECTING: CameraState
 CAMERA_STATE_ONLINE: CameraState
@@ -35,6 +36,7 @@ CAMERA_ALARM_NONE: CameraAlarm
 CAMERA_ALARM_OFFLINE: CameraAlarm
 CAMERA_ALARM_FROZEN: CameraAlarm
 CAMERA_ALARM_COVERED: CameraAlarm
+CAMERA_ALARM_PROFILE_REFUSED: CameraAlarm
 
 class CameraStatusChanged(_message.Message):
     __slots__ = ("meta", "site_id", "camera_id", "zone", "state", "previous_state", "alarm", "alarm_active", "reason", "since", "fps", "codec", "width", "height", "reconnects", "gateway_id")
