@@ -318,26 +318,91 @@ class DetectorStream:
 
 
 class DetectorClient:
-    """All detector streams of this gateway replica."""
+    """All detector streams of this gateway replica: one per detector pod.
 
-    def __init__(self, settings: GatewaySettings, queue: FrameQueue, profile_for: ProfileLookup) -> None:
-        self.streams = [DetectorStream(ep, queue, profile_for, settings, self.endpoint_for)
-                        for ep in settings.endpoints]
-        self._tasks: list[asyncio.Task[None]] = []
+    Static discovery: one stream per configured endpoint, as written. DNS discovery
+    (``detector_discovery=dns``): the configured names are the pool's headless Service, resolved every
+    ``detector_resolve_interval_s`` (``discovery.PoolResolver``); a new pod gets a stream, a pod gone
+    from DNS is retired: it gets no new frames at once, its unanswered batches have up to
+    ``detector_timeout_s`` to come back, then its stream stops.
+    """
+
+    def __init__(self, settings: GatewaySettings, queue: FrameQueue, profile_for: ProfileLookup, *,
+                 on_profile_refused: ProfileRefused | None = None, lookup: Lookup = dns_lookup) -> None:
+        self._s, self._queue, self._profile_for = settings, queue, profile_for
+        self._on_profile_refused = on_profile_refused
+        dns = settings.detector_discovery == "dns"
+        self._pool = PoolResolver(settings.endpoints, lookup) if dns else None
+        self._streams: dict[str, DetectorStream] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._retiring: set[str] = set()  # gone from DNS: no new frames, answers still read
+        self._follower: asyncio.Task[None] | None = None
+        if self._pool is None:
+            for ep in settings.endpoints:
+                self._streams[ep] = self._new_stream(ep)
+
+    @property
+    def streams(self) -> list[DetectorStream]:
+        return list(self._streams.values())
 
     def healthy(self) -> list[str]:
-        return [s.endpoint for s in self.streams if s.connected]
+        return [ep for ep, s in self._streams.items() if s.connected and ep not in self._retiring]
 
     def endpoint_for(self, camera_id: str) -> str | None:
         """The endpoint that gets ``camera_id``'s frames: rendezvous over the connected endpoints."""
         return owner(camera_id, self.healthy())
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(s.run(), name=f"detector-{s.endpoint}") for s in self.streams]
+        for ep, stream in self._streams.items():
+            self._run(ep, stream)
+        if self._pool is not None:
+            self._follower = asyncio.create_task(self._follow(self._pool), name="detector-discovery")
 
     async def stop(self) -> None:
-        await asyncio.gather(*(cancel_and_wait(t) for t in self._tasks))  # the streams end together
-        self._tasks = []
+        if self._follower is not None:
+            await cancel_and_wait(self._follower)
+            self._follower = None
+        await asyncio.gather(*(cancel_and_wait(t) for t in self._tasks.values()))  # the streams end together
+        self._tasks = {}
 
     def ready(self) -> bool:
-        return not self.streams or any(s.connected for s in self.streams)
+        return not self._s.endpoints or bool(self.healthy())
+
+    # --- following the pool ------------------------------------------------------------------------
+    async def _follow(self, pool: PoolResolver) -> None:
+        while True:
+            await self.follow(await pool.resolve())
+            await asyncio.sleep(self._s.detector_resolve_interval_s)
+
+    async def follow(self, pods: frozenset[str]) -> None:
+        """Make the streams match ``pods``: start the new ones, retire the vanished ones. Rendezvous
+        hashing over the connected pods moves only the cameras of a pod that came or went."""
+        for ep in sorted(pods - self._streams.keys()):
+            log.info("detector pod %s joined the pool", ep)
+            self._streams[ep] = stream = self._new_stream(ep)
+            self._run(ep, stream)
+        gone = sorted(self._streams.keys() - pods)
+        if gone:
+            await asyncio.gather(*(self._retire(ep) for ep in gone))
+
+    async def _retire(self, ep: str) -> None:
+        log.info("detector pod %s left the pool; its cameras move to the other pods", ep)
+        self._retiring.add(ep)  # endpoint_for stops naming it: its cameras' next frames go elsewhere
+        stream, loop = self._streams[ep], asyncio.get_running_loop()
+        deadline = loop.time() + self._s.detector_timeout_s
+        # Answers to frames it already has are still worth having. Polled: a stream has no "all
+        # answered" event, and this runs once per departing pod.
+        while loop.time() < deadline:
+            if not (stream.connected and stream.inflight_batches):
+                break
+            await asyncio.sleep(0.05)
+        await cancel_and_wait(self._tasks.pop(ep))  # what is still unanswered is counted lost
+        del self._streams[ep]
+        self._retiring.discard(ep)
+
+    def _new_stream(self, ep: str) -> DetectorStream:
+        return DetectorStream(ep, self._queue, self._profile_for, self._s, self.endpoint_for,
+                              on_profile_refused=self._on_profile_refused)
+
+    def _run(self, ep: str, stream: DetectorStream) -> None:
+        self._tasks[ep] = asyncio.create_task(stream.run(), name=f"detector-{ep}")

@@ -31,6 +31,18 @@ class GatewaySettings(CoreSettings):
     detector_endpoints: str = Field(
         "", description="comma list of detector gRPC host:port; empty = frames are sampled but not sent",
     )
+    detector_discovery: str = Field(
+        "static", pattern=r"^(static|dns)$",
+        description="static: one stream per detector_endpoints entry, as written (embedded mode, fixed "
+                    "addresses); dns: each entry names a pool (a Kubernetes headless Service host:port) "
+                    "whose A/AAAA records are resolved every detector_resolve_interval_s, one stream per "
+                    "pod, cameras spread over the pods (gRPC alone would send every frame to one pod)",
+    )
+    detector_resolve_interval_s: float = Field(
+        10.0, gt=0, le=300,
+        description="dns discovery: how often the pool's name is resolved again; a new pod gets frames "
+                    "within this, a pod gone from DNS stops getting them within this",
+    )
     detector_frame_width: int = Field(640, ge=64, le=3840, description="width of frames sent to detectors")
     detector_frame_height: int = Field(360, ge=64, le=2160, description="height of frames sent to detectors")
     jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of frames sent to detectors")
@@ -150,6 +162,13 @@ class GatewaySettings(CoreSettings):
             raise ValueError(f"BK_GATEWAY_ID {self.gateway_id!r} is not in BK_GATEWAY_REPLICAS")
         if self.media_server == "zlmediakit" and not (self.zlm_api_url and self.zlm_secret):
             raise ValueError("BK_ZLM_API_URL and BK_ZLM_SECRET are required when BK_MEDIA_SERVER=zlmediakit")
+        return self
+
+    @model_validator(mode="after")
+    def _pool_named(self) -> GatewaySettings:
+        if self.detector_discovery == "dns" and not self.endpoints:
+            raise ValueError("BK_DETECTOR_DISCOVERY=dns needs BK_DETECTOR_ENDPOINTS: the detector pool's "
+                             "headless Service as host:port")
         return self
 
     @property
