@@ -290,7 +290,7 @@ def test_detector_autoscaler_present(source, docs):
     ]
     assert len(hpas) + len(scaled) == 1, f"{source}: want exactly one detector autoscaler"
     text = json.dumps(hpas + scaled)
-    assert "bk_detector_queue_depth" in text, "detector pool must scale on queue depth"
+    assert "bk_detector_load_ratio" in text, "detector pool must scale on its load ratio"
     for h in hpas:
         assert h["spec"]["maxReplicas"] > h["spec"]["minReplicas"] >= 1
 

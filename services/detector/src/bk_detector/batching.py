@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bk_detector import metrics
+from bk_detector.load import PodLoad
 from bk_detector.modelapi import DetectionModel, RawDetectionLike
 from bkcore.tasks import cancel_and_wait, wait_event
 
@@ -47,6 +48,9 @@ class InferenceError(RuntimeError):
 
 
 SHUTTING_DOWN = "detector is shutting down"
+# Time constant of bk_detector_load_ratio: a step in load shows 63% within it, 95% within 3x; about
+# the HPA's 15 s period, so the autoscaler sees the last minute, not one batch.
+LOAD_TAU_S = 15.0
 
 
 Versioned = tuple[Sequence[RawDetectionLike], str]  # detections + the model version that made them
@@ -70,13 +74,15 @@ class _Group:
 
 class DynamicBatcher:
     def __init__(self, model: DetectionModel, *, max_batch_size: int, max_wait_ms: float,
-                 max_queue: int, concurrency: int = 1) -> None:
+                 max_queue: int, concurrency: int = 1, load_tau_s: float = LOAD_TAU_S) -> None:
         self.model = model
         # Batches run at once (each in its own worker thread and, on CUDA, its own stream): with 2,
         # the next batch decodes and runs on the GPU while the last one's results go back to Python.
         self.concurrency = max(1, concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
         self.max_batch_size = max_batch_size
+        # bk_detector_load_ratio, what the pool scales on: frames served / frames servable
+        self.load = PodLoad(max_batch_size, self.concurrency, load_tau_s)
         self.max_wait_s = max_wait_ms / 1000
         self.max_queue = max(1, max_queue)
         self._pending: deque[_Group] = deque()
@@ -104,6 +110,7 @@ class DynamicBatcher:
                 self._idle = deque(self._workers)
             await self.warm_up(self.model)
             self._task = asyncio.create_task(self._run(), name="detector-batcher")
+            metrics.LOAD_RATIO.set_function(self.load.ratio)
 
     async def warm_up(self, model: DetectionModel) -> None:
         """Run ``model.warm_up`` (if it has one) once on each inference thread. Before ``start``
@@ -132,6 +139,7 @@ class DynamicBatcher:
             if not waiter.done():
                 waiter.set_exception(shutting)
         metrics.QUEUE_DEPTH.set(0)
+        metrics.LOAD_RATIO.set_function(lambda: 0.0)
         for ex in self._workers:  # a model call still running finishes on its own
             ex.shutdown(wait=False, cancel_futures=True)
         self._workers, self._idle = [], deque()
@@ -276,11 +284,14 @@ class DynamicBatcher:
         # An idle inference thread (there is always one: at most `concurrency` batches run at
         # once); the event loop's default pool only if the batcher was never started.
         worker = self._idle.popleft() if self._idle else None
+        self.load.begin()
+        served = 0  # frames the model answered: what the load counts
         try:
             fn = model.predict_jpeg if all(isinstance(x, bytes) for x in inputs) else model.predict  # type: ignore[attr-defined]
             results = await asyncio.get_running_loop().run_in_executor(worker, fn, inputs)
             if len(results) != len(inputs):
                 raise InferenceError(f"model returned {len(results)} results for {len(inputs)} images")
+            served = len(inputs)
         except asyncio.CancelledError:  # shutting down mid-batch: nobody will answer these frames
             _fail_unanswered(live)
             raise
@@ -291,6 +302,7 @@ class DynamicBatcher:
                 self._settle(group, lo, [error] * (hi - lo))
             return
         finally:
+            self.load.end(served, time.perf_counter() - start)
             if worker is not None and worker in self._workers:
                 self._idle.append(worker)
             metrics.INFERENCE_SECONDS.observe(time.perf_counter() - start)

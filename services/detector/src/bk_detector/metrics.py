@@ -8,6 +8,11 @@ BATCH_SIZE = Histogram(
     "bk_detector_batch_size", "frames per model call", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
 )
 QUEUE_DEPTH = Gauge("bk_detector_queue_depth", "frames waiting for inference")
+LOAD_RATIO = Gauge(
+    "bk_detector_load_ratio", "frames served per second / frames per second this pod can serve (learned "
+    "from its own batches), over the last ~15 s: what the pool scales on (bk_detector.load); 1 = "
+    "saturated, the excess waits upstream",
+)
 INFERENCE_SECONDS = Histogram(
     "bk_detector_inference_seconds", "model call latency per batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
