@@ -107,9 +107,10 @@ def show_config() -> None:
 
 
 def _register_subcommands() -> None:
-    from brightkitchen import detector_cli
+    from brightkitchen import detector_cli, dlq_cli
 
     app.add_typer(detector_cli.app, name="detector")
+    app.add_typer(dlq_cli.app, name="dlq")
 
 
 _register_subcommands()
