@@ -83,10 +83,12 @@ class DetectorServicer(pb_grpc.DetectorServicer):
                 analysed = [Analysed(error=f"internal error: {type(exc).__name__}")] * len(frames)
             if previous is not None and not previous.done():
                 await asyncio.gather(previous, return_exceptions=True)
-            for profile in batch.profiles:
-                self.pipeline.update_profile(profile)
+            # A refused profile is said in the answer: the gateway raises a camera alarm for it.
+            refused = [pb.ProfileRefusal(tenant_id=p.tenant_id, camera_id=p.camera_id,
+                                         rules_version=p.rules_version, reason=why)
+                       for p in batch.profiles if (why := self.pipeline.update_profile(p))]
             out = pb.DetectionBatch(batch_id=batch.batch_id, model_version=_batch_version(
-                analysed, self.pipeline.model_version))
+                analysed, self.pipeline.model_version), refused_profiles=refused)
             # Results are built in place (no per-frame message copied into the reply).
             self.pipeline.judge_batch(frames, analysed, out)
             responses.put_nowait(out)

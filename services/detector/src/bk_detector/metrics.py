@@ -38,6 +38,10 @@ def observe_stage(stage: str, seconds: float) -> None:
 
 
 FRAMES = Counter("bk_detector_frames_total", "frames handled", ["tenant", "outcome"])
+PROFILES_REFUSED = Counter(
+    "bk_detector_profiles_refused_total", "camera profiles refused (the camera keeps its last good one; "
+    "the gateway raises a profile_refused camera alarm)", ["tenant"]
+)
 GPU_MEMORY_BYTES = Gauge("bk_detector_gpu_memory_bytes", "CUDA memory allocated by the model")
 VIOLATIONS = Counter(
     "bk_detector_violations_total", "violation transitions raised", ["tenant", "type", "phase"]

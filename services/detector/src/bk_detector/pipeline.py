@@ -21,7 +21,13 @@ from bk_detector.detections import Detection, clamp_box
 from bk_detector.evidence import CameraContext, EvidencePublisher, ViolationJob
 from bk_detector.firewatch import FireWatch
 from bk_detector.modelapi import RawDetectionLike
-from bk_detector.profiles import CameraProfile, default_profile, profile_from_proto, profile_problem
+from bk_detector.profiles import (
+    CameraProfile,
+    default_profile,
+    held_profile,
+    profile_from_proto,
+    profile_problem,
+)
 from bk_detector.rules import apply_masks, evaluate
 from bk_detector.settings import DetectorSettings
 from bk_detector.tracking import Tracker
@@ -87,18 +93,28 @@ class DetectionPipeline:
     # -- profiles ---------------------------------------------------------------------------------
 
     def update_profile(self, msg: pb.CameraProfile) -> str | None:
-        """Apply a camera profile; returns why it was refused, or None."""
+        """Apply a camera profile; returns why it was refused, or None. A refused profile leaves the
+        camera judged by the last profile accepted for it; with none, by no rule (``held_profile``),
+        never by the default (every rule on, masks dropped). The caller reports the refusal."""
         if problem := profile_problem(msg):
-            log.warning("camera profile refused: %s", problem, extra={"camera_id": msg.camera_id})
+            log.warning("camera profile version %d refused: %s", msg.rules_version, problem,
+                        extra={"tenant_id": msg.tenant_id, "camera_id": msg.camera_id})
+            metrics.PROFILES_REFUSED.labels(msg.tenant_id or "unknown").inc()
+            key = (msg.tenant_id, msg.camera_id)
+            if msg.tenant_id and msg.camera_id and key not in self._profiles:
+                self._apply_profile(key, held_profile(msg))
             return problem
         profile = profile_from_proto(msg)
         key = (profile.tenant_id, profile.camera_id)
         current = self._profiles.get(key)
         if current is None or profile.rules_version >= current.rules_version:
-            self._profiles[key] = profile
-            if cam := self._cameras.get(key):
-                cam.context = self._context(profile, cam.context.site_id)
+            self._apply_profile(key, profile)
         return None
+
+    def _apply_profile(self, key: CameraKey, profile: CameraProfile) -> None:
+        self._profiles[key] = profile
+        if cam := self._cameras.get(key):
+            cam.context = self._context(profile, cam.context.site_id)
 
     def profile(self, tenant_id: str, camera_id: str) -> CameraProfile:
         key = (tenant_id, camera_id)

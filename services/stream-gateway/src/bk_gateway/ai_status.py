@@ -78,7 +78,9 @@ def judge_path(
     """The whole path of this gateway replica: frames in, answers back."""
     if not detectors:
         return Verdict(
-            AiState.NO_DETECTORS, "no detector endpoints are configured: frames are sampled but not analysed"
+            AiState.NO_DETECTORS,
+            "no detector to send frames to (none configured, or no pod found behind the pool's name): "
+            "frames are sampled but not analysed",
         )
     reachable = [
         d
@@ -170,6 +172,7 @@ class AiWatch:
         self.state: AiState | None = None
         self.since: datetime | None = None
         self.queue_waiting_since: float | None = None
+        self._warned = logging.WARNING  # the level "not running" was logged at: "again" matches it
 
     def saw_queue(self, depth: int, now: float) -> None:
         if depth == 0:
@@ -184,8 +187,9 @@ class AiWatch:
             level = logging.INFO if self.state is None else logging.WARNING
             if verdict.state in NOT_RUNNING:
                 log.log(level, "AI not running (%s): %s", verdict.state.value, verdict.reason)
+                self._warned = level
             elif self.state in NOT_RUNNING:
-                log.warning("AI running again (%s): %s", verdict.state.value, verdict.reason)
+                log.log(self._warned, "AI running again (%s): %s", verdict.state.value, verdict.reason)
             self.state, self.since = verdict.state, wall
         assert self.since is not None
         return self.since
