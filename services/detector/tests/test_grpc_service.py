@@ -270,3 +270,39 @@ async def test_settings_follow_the_runtime_when_not_given(tmp_path, monkeypatch)
         assert service.grpc_address.startswith("127.0.0.1:") and not service.grpc_address.endswith(":0")
     finally:
         await service.stop()
+
+
+async def test_a_refused_profile_keeps_the_last_good_one_and_is_reported(harness: Harness) -> None:
+    """An unknown rule in a newer profile: the detector says so in the answer and keeps judging the
+    camera by its last good profile (c2: rat masked, hats off), never by the default (every rule on,
+    no mask). A camera whose first profile is refused is judged by no rule until a good one comes."""
+    bad_v2 = pb.CameraProfile()
+    bad_v2.CopyFrom(MASKED)
+    bad_v2.rules_version = 2
+    bad_v2.rules.append(pb.RuleConfig(violation_type="no_hats", enabled=True))
+    first_bad = pb.CameraProfile(tenant_id="t1", site_id="s1", camera_id="c3", zone="prep", rules_version=1,
+                                 masks=[pb.Polygon(xy=[0.1, 0.1, 0.2, 0.2])])
+    good_v2 = pb.CameraProfile(tenant_id="t1", site_id="s1", camera_id="c3", zone="prep", rules_version=2)
+    batches = [
+        pb.FrameBatch(batch_id="good", profiles=[MASKED], frames=[frame(0, RED, camera="c2")]),
+        pb.FrameBatch(batch_id="bad", profiles=[bad_v2, first_bad],
+                      frames=[frame(i, RED, camera=c) for i in range(1, 6) for c in ("c2", "c3")]),
+        pb.FrameBatch(batch_id="fixed", profiles=[good_v2], frames=[frame(i, RED, camera="c3")
+                                                                    for i in range(6, 10)]),
+    ]
+    answers = await exchange(harness.service.grpc_address, batches)
+
+    assert list(answers[0].refused_profiles) == []
+    refused = {(r.tenant_id, r.camera_id, r.rules_version): r.reason for r in answers[1].refused_profiles}
+    assert set(refused) == {("t1", "c2", 2), ("t1", "c3", 1)}
+    assert refused["t1", "c2", 2].startswith("rules[2].violation_type: unknown rule 'no_hats' (known: ")
+    assert refused["t1", "c3", 1].startswith("masks[0].xy: a polygon needs at least 3 points")
+    c2 = [r for r in answers[1].results if r.camera_id == "c2"]
+    assert all([d.label for d in r.detections] == ["person"] for r in c2)  # the rat: still masked
+    assert all(list(r.violations) == [] for r in c2)  # hats still off, rodent under the mask
+    assert harness.service.pipeline is not None
+    assert harness.service.pipeline.profile("t1", "c2").rules_version == 1
+    c3 = [r for r in answers[1].results if r.camera_id == "c3"]
+    assert all(list(r.violations) == [] for r in c3)  # no rule, not every rule
+    assert list(answers[2].refused_profiles) == []  # the newer, good profile is accepted
+    assert sorted(answers[2].results[-1].violations) == ["no_chef_hat", "rodent"]

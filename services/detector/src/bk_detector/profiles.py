@@ -10,13 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bkcore.profiles import VIOLATION_TYPES, profile_problems
 from bkproto.detector.v1 import detector_pb2 as pb
-
-#: Every violation type the detector can raise from the model's labels.
-VIOLATION_TYPES: tuple[str, ...] = (
-    "no_chef_hat", "no_mask", "no_uniform", "no_gloves",
-    "phone_use", "smoking", "rodent", "trash_bin_open", "fire_unattended",
-)
 
 Polygon = tuple[float, ...]  # flat normalised x0, y0, x1, y1, ...
 
@@ -24,8 +19,8 @@ Polygon = tuple[float, ...]  # flat normalised x0, y0, x1, y1, ...
 @dataclass(frozen=True, slots=True)
 class ScheduleWindow:
     weekdays: frozenset[int] = frozenset()  # 1 = Monday .. 7 = Sunday; empty = every day
-    start_minute: int = 0                   # inclusive, local time
-    end_minute: int = 24 * 60               # exclusive; < start means the window crosses midnight
+    start_minute: int = 0  # inclusive, local time
+    end_minute: int = 24 * 60  # exclusive; < start means the window crosses midnight
 
     def contains(self, local: datetime) -> bool:
         minute = local.hour * 60 + local.minute
@@ -47,8 +42,8 @@ class ScheduleWindow:
 class Rule:
     violation_type: str
     enabled: bool = True
-    min_score: float = 0.0                     # 0 = the service default
-    zones: tuple[Polygon, ...] = ()            # empty = whole frame
+    min_score: float = 0.0  # 0 = the service default
+    zones: tuple[Polygon, ...] = ()  # empty = whole frame
     schedule: tuple[ScheduleWindow, ...] = ()  # empty = always
 
     def active_at(self, local: datetime) -> bool:
@@ -95,14 +90,38 @@ def default_profile(tenant_id: str, camera_id: str, site_id: str = "") -> Camera
     return CameraProfile(tenant_id=tenant_id, camera_id=camera_id, site_id=site_id)
 
 
+#: Every rule listed, none enabled: a camera judged by no rule at all.
+_NO_RULES: tuple[Rule, ...] = tuple(Rule(t, enabled=False) for t in VIOLATION_TYPES)
+
+
+def held_profile(refused: pb.CameraProfile) -> CameraProfile:
+    """What a camera whose profile was refused, with no good profile before it, is judged by: no rule.
+    Not the default (every rule on, no mask): that would raise alarms from the regions its operator
+    masked and for rules they switched off. The refusal itself is reported (a camera alarm)."""
+    return CameraProfile(
+        tenant_id=refused.tenant_id,
+        camera_id=refused.camera_id,
+        site_id=refused.site_id,
+        zone=refused.zone,
+        rules_version=0,
+        rules=_NO_RULES,
+    )
+
+
 def profile_from_proto(msg: pb.CameraProfile) -> CameraProfile:
     return CameraProfile(
-        tenant_id=msg.tenant_id, camera_id=msg.camera_id, site_id=msg.site_id, zone=msg.zone,
-        rules_version=msg.rules_version, timezone=msg.timezone or "UTC",
+        tenant_id=msg.tenant_id,
+        camera_id=msg.camera_id,
+        site_id=msg.site_id,
+        zone=msg.zone,
+        rules_version=msg.rules_version,
+        timezone=msg.timezone or "UTC",
         masks=tuple(_poly(p) for p in msg.masks if len(p.xy) >= 6),
         rules=tuple(
             Rule(
-                violation_type=r.violation_type, enabled=r.enabled, min_score=round(r.min_score, 4),
+                violation_type=r.violation_type,
+                enabled=r.enabled,
+                min_score=round(r.min_score, 4),
                 zones=tuple(_poly(p) for p in r.zones if len(p.xy) >= 6),
                 schedule=tuple(
                     ScheduleWindow(frozenset(w.weekdays), w.start_minute, w.end_minute) for w in r.schedule
@@ -119,18 +138,9 @@ def _poly(p: pb.Polygon) -> Polygon:
 
 
 def profile_problem(msg: pb.CameraProfile) -> str | None:
-    """Why a profile cannot be used, or None. Bad profiles are ignored, never half-applied."""
+    """Why a profile cannot be used, or None. Bad profiles are refused whole, never half-applied; the
+    checks are bk-core's, the ones the gateway's registry already applied at its API."""
     if not msg.tenant_id or not msg.camera_id:
         return "profile without tenant_id/camera_id"
-    if msg.timezone:
-        try:
-            ZoneInfo(msg.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            return f"unknown timezone {msg.timezone!r}"
-    for r in msg.rules:
-        if r.violation_type not in VIOLATION_TYPES:
-            return f"unknown violation type {r.violation_type!r}"
-        for w in r.schedule:
-            if w.start_minute > 1440 or w.end_minute > 1440 or any(not 1 <= d <= 7 for d in w.weekdays):
-                return f"bad schedule window for {r.violation_type}"
-    return None
+    problems = profile_problems(msg)
+    return "; ".join(problems) if problems else None

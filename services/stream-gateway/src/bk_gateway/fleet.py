@@ -1,5 +1,6 @@
 """The cameras this replica pulls: reconciles workers with the registry (no restart needed for any
-change), evaluates alarms once a second, and turns state changes into camera.status.v1 events."""
+change), evaluates alarms once a second, raises the alarm of a profile a detector refused, and turns
+state changes into camera.status.v1 events."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from google.protobuf.json_format import ParseDict
 
@@ -25,6 +27,14 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[CameraStatusChanged], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A detector refused this version of the camera's profile, and why (it names the field)."""
+
+    rules_version: int
+    reason: str
+
+
 class Fleet:
     def __init__(self, settings: GatewaySettings, queue: FrameQueue, sink: EventSink) -> None:
         self._s = settings
@@ -32,6 +42,9 @@ class Fleet:
         self._sink = sink
         self.workers: dict[str, CameraWorker] = {}
         self.alarms: dict[str, AlarmTracker] = {}
+        #: cameras whose profile a detector refused, until a version as new is accepted
+        self.refusals: dict[str, Refusal] = {}
+        self._accepted: dict[str, int] = {}  # newest rules_version a detector accepted, per camera
         self._events: asyncio.Queue[CameraStatusChanged] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -69,9 +82,11 @@ class Fleet:
             if camera_id not in self.workers:
                 worker = CameraWorker(spec, self._s, self._queue, self._on_transition)
                 self.workers[camera_id] = worker
-                self.alarms[camera_id] = AlarmTracker({
+                tracker = self.alarms[camera_id] = AlarmTracker({
                     Alarm.OFFLINE: self._s.offline_alarm_s, Alarm.FROZEN: self._s.frozen_alarm_s,
                     Alarm.COVERED: self._s.covered_alarm_s})
+                if camera_id in self.refusals:  # a restarted stream: the detector still refuses it
+                    tracker.raise_now(Alarm.PROFILE_REFUSED, time.monotonic())
                 worker.start()
                 self._emit(worker, State.CONNECTING, State.DISABLED, "started", time.monotonic())
 
@@ -80,6 +95,8 @@ class Fleet:
         worker.stop()  # the thread ends at its next read (bounded by the read timeout)
         self.alarms.pop(camera_id, None)
         if disabled:
+            self.refusals.pop(camera_id, None)
+            self._accepted.pop(camera_id, None)
             self._emit(worker, State.DISABLED, worker.health.state, "removed or disabled", time.monotonic())
 
     # --- events --------------------------------------------------------------------------------------
@@ -131,6 +148,51 @@ class Fleet:
             for change in tracker.update(now, conditions):
                 reason = f"{change.alarm.value} {'raised' if change.active else 'cleared'}: {h.reason}"
                 self._emit(worker, h.state, h.state, reason, change.since, change.alarm, change.active)
+
+    # --- what the detectors say about profiles ------------------------------------------------------
+    @property
+    def refused(self) -> dict[str, str]:
+        """Camera id → why a detector refused its profile (the camera's ``ai_state`` shows it)."""
+        return {camera_id: r.reason for camera_id, r in self.refusals.items()}
+
+    def profile_refused(self, tenant_id: str, camera_id: str, rules_version: int, reason: str) -> None:
+        """A detector refused this version of the camera's profile: it keeps judging the camera by the
+        last profile it accepted, which is not what the registry says. Raise the camera's alarm once;
+        a refusal older than a version already accepted is stale news."""
+        worker = self.workers.get(camera_id)
+        tracker = self.alarms.get(camera_id)
+        if worker is None or tracker is None or worker.spec.tenant_id != tenant_id:
+            return  # not a camera of this replica (any more)
+        if rules_version < self._accepted.get(camera_id, -1):
+            return
+        known = self.refusals.get(camera_id)
+        self.refusals[camera_id] = Refusal(rules_version, reason)
+        if known != self.refusals[camera_id]:
+            log.warning("camera %s: a detector refused profile version %d: %s", camera_id, rules_version,
+                        reason, extra={"camera_id": camera_id, "tenant_id": tenant_id})
+        now = time.monotonic()
+        if tracker.raise_now(Alarm.PROFILE_REFUSED, now) is not None:
+            h = worker.health
+            self._emit(worker, h.state, h.state, f"profile_refused raised: version {rules_version}: {reason}",
+                       now, Alarm.PROFILE_REFUSED, True)
+
+    def profile_accepted(self, tenant_id: str, camera_id: str, rules_version: int) -> None:
+        """A detector accepted this version of the camera's profile: a refusal of it or of an older
+        version is over (a newer profile, or a detector that now knows the rule)."""
+        worker = self.workers.get(camera_id)
+        if worker is None or worker.spec.tenant_id != tenant_id:
+            return
+        self._accepted[camera_id] = max(rules_version, self._accepted.get(camera_id, -1))
+        refusal = self.refusals.get(camera_id)
+        if refusal is None or rules_version < refusal.rules_version:
+            return
+        del self.refusals[camera_id]
+        now = time.monotonic()
+        tracker = self.alarms.get(camera_id)
+        if tracker is not None and tracker.clear_now(Alarm.PROFILE_REFUSED, now) is not None:
+            h = worker.health
+            self._emit(worker, h.state, h.state, f"profile_refused cleared: version {rules_version} accepted",
+                       now, Alarm.PROFILE_REFUSED, False)
 
     # --- reads for the API and the detector client -------------------------------------------------
     def profile_for(self, camera_id: str) -> pb.CameraProfile | None:

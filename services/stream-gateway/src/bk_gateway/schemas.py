@@ -7,9 +7,11 @@ from typing import Any
 
 from google.protobuf.json_format import ParseDict, ParseError
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from bk_gateway.sampler import SamplingMode
 from bk_gateway.urls import InvalidSourceUrl, source_kind, split_credentials
+from bkcore.profiles import profile_problems, window_problems
 from bkproto.detector.v1 import detector_pb2 as pb
 
 ZONES = ("prep", "washing", "cooking", "storage", "serving")
@@ -52,21 +54,30 @@ def _shared_credentials(source_url: str, live_url: str | None, user: str, passwo
 
 
 def _check_profile(value: dict[str, Any]) -> dict[str, Any]:
+    """Refuse what a detector would refuse (bk-core's checks, the detector's own), each problem named
+    by its field: a profile refused here never reaches a camera; one a detector refused would leave
+    the camera on its last good profile and raise an alarm."""
     try:
-        ParseDict(value, pb.CameraProfile())
+        msg = ParseDict(value, pb.CameraProfile())
     except ParseError as exc:
         raise ValueError(f"profile is not a valid CameraProfile: {exc}") from None
+    if problems := profile_problems(msg):
+        # A custom error, not ValueError: its message is the problems, without "Value error, ".
+        raise PydanticCustomError("invalid_profile", "{problems}",
+                                  {"problems": "; ".join(f"profile.{p}" for p in problems)})
     return value
 
 
 def _check_schedule(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    for window in value:
+    problems = []
+    for i, window in enumerate(value):
         try:
             w = ParseDict(window, pb.ScheduleWindow())
         except ParseError as exc:
-            raise ValueError(f"schedule window is not valid: {exc}") from None
-        if w.start_minute > 1440 or w.end_minute > 1440 or any(d < 1 or d > 7 for d in w.weekdays):
-            raise ValueError("schedule minutes are 0..1440 and weekdays 1..7")
+            raise ValueError(f"schedule[{i}] is not a valid ScheduleWindow: {exc}") from None
+        problems += window_problems(w, f"schedule[{i}]")
+    if problems:
+        raise PydanticCustomError("invalid_schedule", "{problems}", {"problems": "; ".join(problems)})
     return value
 
 

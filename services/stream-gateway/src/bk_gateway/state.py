@@ -22,6 +22,7 @@ class Alarm(StrEnum):
     OFFLINE = "offline"   # 离线
     FROZEN = "frozen"     # 画面冻结
     COVERED = "covered"   # 遮挡
+    PROFILE_REFUSED = "profile_refused"  # AI 配置被拒: a detector refused the camera's profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +69,25 @@ class AlarmChange:
 
 
 class AlarmTracker:
-    """Raises an alarm once a condition has lasted its threshold; clears it when the condition ends."""
+    """Raises an alarm once a condition has lasted its threshold; clears it when the condition ends.
+    Alarms without a threshold are news, not conditions (a detector refused the profile): ``raise_now``
+    and ``clear_now`` set them, and ``active`` lists every alarm of the camera either way."""
 
     def __init__(self, thresholds: dict[Alarm, float]) -> None:
         self.thresholds = thresholds
         self.active: set[Alarm] = set()
+
+    def raise_now(self, alarm: Alarm, now: float) -> AlarmChange | None:
+        if alarm in self.active:
+            return None
+        self.active.add(alarm)
+        return AlarmChange(alarm, True, now)
+
+    def clear_now(self, alarm: Alarm, now: float) -> AlarmChange | None:
+        if alarm not in self.active:
+            return None
+        self.active.discard(alarm)
+        return AlarmChange(alarm, False, now)
 
     def update(self, now: float, conditions: dict[Alarm, float | None]) -> list[AlarmChange]:
         """``conditions`` maps each alarm to since when its condition holds (None = not now)."""

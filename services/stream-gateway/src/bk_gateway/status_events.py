@@ -17,7 +17,7 @@ _STATES = {
     State.DISABLED: ev.CAMERA_STATE_DISABLED,
 }
 _ALARMS = {Alarm.OFFLINE: ev.CAMERA_ALARM_OFFLINE, Alarm.FROZEN: ev.CAMERA_ALARM_FROZEN,
-           Alarm.COVERED: ev.CAMERA_ALARM_COVERED}
+           Alarm.COVERED: ev.CAMERA_ALARM_COVERED, Alarm.PROFILE_REFUSED: ev.CAMERA_ALARM_PROFILE_REFUSED}
 
 
 def wall_time(monotonic_t: float) -> datetime:

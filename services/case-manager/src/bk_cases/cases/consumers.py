@@ -27,6 +27,8 @@ _CAMERA_TYPES = {
     CameraAlarm.CAMERA_ALARM_OFFLINE: "camera_offline",
     CameraAlarm.CAMERA_ALARM_FROZEN: "camera_frozen",
     CameraAlarm.CAMERA_ALARM_COVERED: "camera_covered",
+    # A detector refused the camera's profile: it judges the camera by an older one, or by no rule.
+    CameraAlarm.CAMERA_ALARM_PROFILE_REFUSED: "camera_profile_refused",
 }
 
 Body = Callable[[Context, AsyncSession, Delivery], Awaitable[None]]

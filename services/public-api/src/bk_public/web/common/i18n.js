@@ -21,7 +21,7 @@ const ZH = {
   "camera_covered": "摄像头遮挡", "Red list": "红榜", "Black list": "黑榜", "Mean hours to close": "平均办结时长(小时)",
   "Rectify with photo": "上传整改照片", "Done": "完成", "Loading": "加载中",
   "created": "立案", "merged": "重复抓拍合并", "yellow_card": "黄牌预警", "red_card": "红牌督办", "cleared": "条件已解除",
-  "camera_frozen": "画面冻结", "complaint_hygiene": "投诉：卫生问题", "complaint_foreign_object": "投诉：饭菜异物",
+  "camera_frozen": "画面冻结", "camera_profile_refused": "AI 配置被拒", "complaint_hygiene": "投诉：卫生问题", "complaint_foreign_object": "投诉：饭菜异物",
   "complaint_illness": "投诉：就餐后不适", "complaint_attitude": "投诉：服务态度", "complaint_other": "投诉：其他",
   "Rectification": "整改材料", "Snapshot": "抓拍图片", "Recheck at": "复核时间", "Description": "描述",
   "Deadline": "整改期限", "Camera": "摄像头", "Occurrences": "次数", "Source": "来源",
