@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bk_detector.cadence import horizon
 from bk_detector.detections import Detection
@@ -52,3 +52,9 @@ class FireWatch:
             if (when - seen).total_seconds() > forget_after_s:
                 del self._last_seen[track_id], self._last_attended[track_id]
         return frozenset(unattended)
+
+    def adopt(self, track_id: int, seen_at: datetime) -> None:
+        """Take over a flame another pod found unattended (``handover``): still unattended until a
+        person comes near it, not attended again as a flame seen for the first time would be."""
+        self._last_attended[track_id] = datetime.min.replace(tzinfo=UTC)
+        self._last_seen[track_id] = seen_at

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -72,8 +73,12 @@ class DetectorServicer(pb_grpc.DetectorServicer):
                    responses: asyncio.Queue[pb.DetectionBatch | BaseException | None],
                    slots: asyncio.Semaphore) -> None:
         start = time.perf_counter()
+        looking_up: asyncio.Future[Any] | None = None
         try:
             frames = list(batch.frames)  # one pass over the repeated field
+            # Cameras new to this pod: read their journal while the model runs (handover).
+            if (lookup := self.pipeline.look_up(frames)) is not None:
+                looking_up = asyncio.ensure_future(lookup)
             # Profiles come "before the frames that use them": apply them before this batch's
             # frames are judged, but after the previous batch's frames were.
             try:
@@ -81,6 +86,8 @@ class DetectorServicer(pb_grpc.DetectorServicer):
             except Exception as exc:  # still answer this batch: every FrameBatch gets a DetectionBatch
                 log.exception("analysing batch %s failed", batch.batch_id)
                 analysed = [Analysed(error=f"internal error: {type(exc).__name__}")] * len(frames)
+            if looking_up is not None:
+                await looking_up
             if previous is not None and not previous.done():
                 await asyncio.gather(previous, return_exceptions=True)
             # A refused profile is said in the answer: the gateway raises a camera alarm for it.
@@ -90,10 +97,14 @@ class DetectorServicer(pb_grpc.DetectorServicer):
             out = pb.DetectionBatch(batch_id=batch.batch_id, model_version=_batch_version(
                 analysed, self.pipeline.model_version), refused_profiles=refused)
             # Results are built in place (no per-frame message copied into the reply).
-            self.pipeline.judge_batch(frames, analysed, out)
+            jobs = self.pipeline.judge_batch(frames, analysed, out)
+            # A violation raised here is in the object store before its frame is answered.
+            await self.pipeline.settle(jobs, out)
             responses.put_nowait(out)
             metrics.BATCH_SECONDS.observe(time.perf_counter() - start)
         finally:
+            if looking_up is not None and not looking_up.done():
+                looking_up.cancel()
             slots.release()
 
 

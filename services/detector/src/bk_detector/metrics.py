@@ -46,12 +46,29 @@ GPU_MEMORY_BYTES = Gauge("bk_detector_gpu_memory_bytes", "CUDA memory allocated 
 VIOLATIONS = Counter(
     "bk_detector_violations_total", "violation transitions raised", ["tenant", "type", "phase"]
 )
-EVIDENCE_PENDING = Gauge("bk_detector_evidence_pending", "violation events waiting for store/bus")
-EVIDENCE_RETRIES = Counter("bk_detector_evidence_retries_total", "store/bus retries", ["step"])
-EVIDENCE_DROPPED = Counter(
-    "bk_detector_evidence_dropped_total", "violation events given up on", ["tenant", "reason"]
 DETECTIONS_PUBLISHED = Counter(
     "bk_detector_detections_published_total", "detections.v1 events published (the last stage of the "
     "capture path's watchdog, after the gateway's frames sampled, sent and answered)", ["tenant"]
 )
+EVIDENCE_PENDING = Gauge("bk_detector_evidence_pending", "violation events waiting for store/bus")
+EVIDENCE_RETRIES = Counter("bk_detector_evidence_retries_total", "store/bus retries", ["step"])
+EVIDENCE_DROPPED = Counter(
+    "bk_detector_evidence_dropped_total", "violation events given up on", ["tenant", "reason"]
+)
+JOURNAL_ERRORS = Counter(
+    "bk_detector_journal_errors_total", "object-store failures of the violation journal by step: open "
+    "(a new violation not made durable), lookup (a camera's first frame), renew, after_publish, scan",
+    ["step"],
+)
+NOT_DURABLE = Counter(
+    "bk_detector_violations_not_durable_total", "frames answered with an error because the violation "
+    "they raised was not in the object store in time (it is still delivered if this pod lives)",
+)
+HANDOVER = Counter(
+    "bk_detector_handover_total", "violations handed between pods: adopted (from another pod), lost "
+    "(moved away), take_back (came back), ended (on another pod), end_left_to_owner", ["outcome"],
+)
+RECOVERED = Counter(
+    "bk_detector_recovered_total", "violation events published from the journal for a pod that did not",
+    ["phase"],
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,8 +18,9 @@ from bk_detector.batching import DynamicBatcher, InferenceError
 from bk_detector.cadence import learn_interval
 from bk_detector.decode import FrameError, check_jpeg, decode_jpeg
 from bk_detector.detections import Detection, clamp_box
-from bk_detector.evidence import CameraContext, EvidencePublisher, ViolationJob
+from bk_detector.evidence import CameraContext, EvidencePublisher, ViolationJob, event_id_for
 from bk_detector.firewatch import FireWatch
+from bk_detector.handover import Handover
 from bk_detector.modelapi import RawDetectionLike
 from bk_detector.profiles import (
     CameraProfile,
@@ -72,8 +73,12 @@ class _Camera:
 class DetectionPipeline:
     def __init__(self, *, settings: DetectorSettings, batcher: DynamicBatcher, evidence: EvidencePublisher,
                  model_version: str, clock: Clock | None = None,
-                 input_size: tuple[int, int] | None = None) -> None:
+                 input_size: tuple[int, int] | None = None, handover: Handover | None = None) -> None:
         self.settings, self.batcher, self.evidence = settings, batcher, evidence
+        # With a handover, raised violations are journaled: they survive this pod, and a camera
+        # moving between pods keeps its story (``handover``, ``journal``).
+        self.handover = handover
+        self._emitted: list[ViolationJob] = []  # what the batch being judged raised or ended
         self.model_version = model_version
         self.input_size = input_size  # the model's (width, height): decode no larger than needed
         # True when the model decodes JPEGs itself on the GPU (batched nvJPEG): the CPU then only
@@ -193,9 +198,11 @@ class DetectionPipeline:
         return out.results[0]
 
     def judge_batch(self, frames: Sequence[pb.Frame], analysed: Sequence[Analysed],
-                    out: pb.DetectionBatch) -> None:
+                    out: pb.DetectionBatch) -> list[ViolationJob]:
         """``judge`` for a whole batch, in order, appending one FrameResult per frame to ``out``.
-        A frame whose judgement fails gets an error result; the others are not affected."""
+        A frame whose judgement fails gets an error result; the others are not affected. Returns
+        the violation events the batch caused (``settle`` waits for them before the answer)."""
+        self._emitted = []
         results = out.results
         counts: dict[tuple[str, str], int] = {}
         for frame, item in zip(frames, analysed, strict=True):
@@ -209,6 +216,45 @@ class DetectionPipeline:
             counts[outcome] = counts.get(outcome, 0) + 1
         for (tenant, outcome), n in counts.items():  # one counter update per batch, not per frame
             metrics.FRAMES.labels(tenant, outcome).inc(n)
+        emitted, self._emitted = self._emitted, []
+        return emitted
+
+    # -- what survives this pod (``handover``, ``journal``) ---------------------------------------
+
+    def look_up(self, frames: Iterable[pb.Frame]) -> Awaitable[Any] | None:
+        """What to await before judging ``frames``: reading the journal of cameras new to this pod
+        (None, the common case: no camera is new). Bounded; never raises."""
+        if self.handover is None:
+            return None
+        cameras = self._cameras
+        new = {(f.tenant_id, f.camera_id) for f in frames if (f.tenant_id, f.camera_id) not in cameras}
+        return self.handover.look_up(k for k in new if k[0] and k[1]) if new else None
+
+    async def settle(self, jobs: Sequence[ViolationJob], out: pb.DetectionBatch) -> None:
+        """Before a batch is answered: wait (at most ``evidence_durable_timeout_s``) until the
+        violations it raised are in the object store. A frame whose violation is not gets an
+        error in its answer: "done" is never said for a violation that would die with this pod."""
+        waits = {job.durable: job for job in jobs if job.durable is not None}
+        if not waits:
+            return
+        done, _ = await asyncio.wait(waits, timeout=self.settings.evidence_durable_timeout_s)
+        failed = {job.frame_id for task, job in waits.items()
+                  if task not in done or task.cancelled() or task.exception() is not None}
+        if not failed:
+            return
+        metrics.NOT_DURABLE.inc(len(failed))
+        log.error("%d new violation(s) not durable in %.1fs (object store unavailable?): their frames "
+                  "are answered with an error; delivery goes on while this pod lives", len(failed),
+                  self.settings.evidence_durable_timeout_s)
+        for result in out.results:
+            if result.frame_id in failed and not result.error:
+                result.error = "violation not durable yet: object store unavailable"
+
+    async def maintain(self) -> None:
+        """The sweeper's share of the journal: renew held violations, forget cameras that moved."""
+        if self.handover is not None:
+            for key in await self.handover.renew(self._cameras):
+                self._cameras.pop(key, None)
 
     def _judge_one(self, frame: pb.Frame, analysed: Analysed, results: Any) -> tuple[str, str]:
         """Judge one frame and add its result (last, so a failure adds nothing); returns the
@@ -264,6 +310,8 @@ class DetectionPipeline:
                 voter=Voter(self.policy), context=self._context(profile, frame.site_id),
             )
             self._cameras[key] = cam
+            if self.handover is not None:  # new here: maybe it comes with violations from another pod
+                self.handover.adopt(key, cam, self._frame_time(frame))
         elif frame.site_id and not cam.context.site_id:
             cam.context = self._context(profile, frame.site_id)
         return cam
@@ -273,9 +321,12 @@ class DetectionPipeline:
         return CameraContext(tenant_id=profile.tenant_id, site_id=profile.site_id or site_id,
                              camera_id=profile.camera_id, zone=profile.zone, timezone=profile.timezone)
 
-    def _capture_time(self, frame: pb.Frame, cam: _Camera) -> datetime:
+    def _frame_time(self, frame: pb.Frame) -> datetime:
         has_time = frame.HasField("captured_at") and (frame.captured_at.seconds or frame.captured_at.nanos)
-        when = frame.captured_at.ToDatetime(tzinfo=UTC) if has_time else self.clock.now()
+        return frame.captured_at.ToDatetime(tzinfo=UTC) if has_time else self.clock.now()
+
+    def _capture_time(self, frame: pb.Frame, cam: _Camera) -> datetime:
+        when = self._frame_time(frame)
         # Time never runs backwards for one camera: a late frame counts as "now", not the past.
         if cam.last_at is not None:
             if when < cam.last_at:
@@ -287,13 +338,24 @@ class DetectionPipeline:
 
     def _emit(self, cam: _Camera, transition: Transition, frame: pb.Frame | None,
               dets: Sequence[Detection], model_version: str = "", jpeg: bytes | None = None) -> None:
-        job = ViolationJob(transition=transition, camera=cam.context,
+        job = ViolationJob(transition=transition, camera=cam.context, event_id=event_id_for(transition),
                            model_version=model_version or self.model_version)
         if transition.phase is Phase.STARTED and frame is not None:
             # Only the JPEG bytes wait in the queue; the annotator decodes them again at full size.
             # The bytes the header check already read, when there are any: no second copy.
             job.jpeg, job.detections = jpeg if jpeg is not None else frame.jpeg, list(dets)
+            job.frame_id = frame.frame_id
+        handover = self.handover
+        if handover is not None:
+            key = (cam.context.tenant_id, cam.context.camera_id)
+            if transition.phase is Phase.STARTED and frame is not None:
+                handover.started(key, cam, job, dets)
+            elif transition.phase is Phase.ENDED:
+                handover.ended(job, idle=frame is None)
         self.evidence.submit(job)
+        if handover is not None:
+            handover.submitted(job)
+        self._emitted.append(job)
 
 
 def _detection(d: RawDetectionLike) -> Detection:

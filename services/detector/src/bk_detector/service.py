@@ -12,11 +12,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
+from bk_detector import metrics
 from bk_detector.batching import DynamicBatcher
 from bk_detector.evidence import EvidencePublisher, RetryPolicy
 from bk_detector.grpc_server import DetectorServicer, model_info, start_grpc_server
+from bk_detector.handover import Handover
+from bk_detector.journal import ViolationJournal, pod_identity
 from bk_detector.modelapi import DetectionModel, load_model
 from bk_detector.pipeline import DetectionPipeline
+from bk_detector.recovery import recover
 from bk_detector.registry import ModelRegistry, RegistryError, VersionNotFound, resolve_artefact
 from bk_detector.settings import DetectorSettings
 from bkcore.auth import AuthError, Principal, Role
@@ -48,6 +52,9 @@ class DetectorService(Service):
         self._evidence: EvidencePublisher | None = None
         self._server: grpc.aio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._journal_tasks: list[asyncio.Task[None]] = []
+        self.journal: ViolationJournal | None = None
+        self.handover: Handover | None = None
         self._servicer: DetectorServicer | None = None
         self._switch_lock = asyncio.Lock()
         self.registry = ModelRegistry(runtime.store, settings.data_dir / "models")
@@ -70,15 +77,22 @@ class DetectorService(Service):
         concurrency = s.inference_concurrency or (2 if on_cuda else 1)
         self._batcher = DynamicBatcher(self.model, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
                                        max_queue=s.max_queue_frames, concurrency=concurrency)
+        # Raised violations are journaled in the object store: they outlive this pod (recovery) and
+        # follow their camera to another pod (handover).
+        self.journal = ViolationJournal(self.runtime.store, pod=pod_identity(s.pod_name),
+                                        clock=self.runtime.clock, timeout_s=s.journal_timeout_s)
+        self.handover = Handover(self.journal, renew_s=s.journal_renew_s,
+                                 lookup_timeout_s=s.handover_lookup_timeout_s)
         self._evidence = EvidencePublisher(
             store=self.runtime.store, bus=self.runtime.bus, producer=s.service_name,
             workers=s.evidence_workers, max_pending=s.evidence_max_pending,
             retry=RetryPolicy(s.evidence_max_attempts, s.evidence_retry_base_s, s.evidence_retry_max_s),
-            font_path=s.annotate_font, jpeg_quality=s.jpeg_quality,
+            font_path=s.annotate_font, jpeg_quality=s.jpeg_quality, journal=self.journal,
         )
         self.pipeline = DetectionPipeline(settings=s, batcher=self._batcher, evidence=self._evidence,
                                           model_version=self.model.version, clock=self.runtime.clock,
-                                          input_size=(self.model.input_width, self.model.input_height))
+                                          input_size=(self.model.input_width, self.model.input_height),
+                                          handover=self.handover)
         self.pipeline.device_decode = self._device_decode(self.model)
         await self._batcher.start()
         await self._evidence.start()
@@ -88,6 +102,8 @@ class DetectorService(Service):
                                                      s.grpc_max_message_bytes)
         self.grpc_address = f"{s.grpc_host}:{port}"
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="detector-sweeper")
+        self._journal_tasks = [asyncio.create_task(self._renew_forever(), name="detector-journal-renew"),
+                               asyncio.create_task(self._recover_forever(), name="detector-recovery")]
         log.info("detector serving gRPC", extra={"address": self.grpc_address})
 
     def _padding(self, device: str) -> tuple[tuple[int, ...], bool, bool]:
@@ -145,6 +161,9 @@ class DetectorService(Service):
         if self._sweeper is not None:
             await cancel_and_wait(self._sweeper)
             self._sweeper = None
+        for task in self._journal_tasks:
+            await cancel_and_wait(task)
+        self._journal_tasks = []
         if self._batcher is not None:
             await self._batcher.stop()
         if self._evidence is not None:
@@ -164,6 +183,35 @@ class DetectorService(Service):
                     self.pipeline.sweep()
                 except Exception:
                     log.exception("sweeping idle cameras failed")
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(min(SWEEP_EVERY_S, self.settings.journal_renew_s))
+            if self.pipeline is not None:
+                try:
+                    await self.pipeline.maintain()
+                except Exception:
+                    log.exception("renewing the journal failed")
+
+    async def recover_now(self) -> None:
+        """Publish what the journal holds that no live pod delivers (``recovery``); logs failures."""
+        if self.journal is None or self._evidence is None:
+            return
+        s = self.settings
+        try:
+            found = await recover(self.journal, self._evidence, self.handover, lease_s=s.journal_lease_s,
+                                  end_after_s=s.end_after_s)
+        except Exception as exc:  # an outage: the next scan tries again
+            metrics.JOURNAL_ERRORS.labels("scan").inc()
+            log.warning("journal scan failed: %r", exc)
+            return
+        if found.started or found.ended:
+            log.warning("recovered %d STARTED and %d ENDED from the journal", found.started, found.ended)
+
+    async def _recover_forever(self) -> None:
+        while True:  # at start-up first: a pod that replaces a dead one picks up what it left
+            await self.recover_now()
+            await asyncio.sleep(self.settings.journal_scan_s)
 
     def _build_app(self) -> FastAPI:
         app = create_app(service=self.name, title="Bright Kitchen detector", readiness=self.readiness)

@@ -131,12 +131,43 @@ class DetectorSettings(CoreSettings):
         None, description="TTF/OTF font for CJK text on annotations; unset = a system CJK font if installed"
     )
     jpeg_quality: int = Field(85, ge=10, le=100, description="quality of annotated JPEGs")
+    evidence_durable_timeout_s: float = Field(
+        2.0, gt=0, le=30, description="longest a batch's answer waits for the violations it raised to be "
+        "in the object store (raw frame + journal record); later, those frames are answered with an error"
+    )
+
+    # -- journal and handover (violations that outlive a pod; cameras moving between pods) ----------
+    pod_name: str = Field(
+        "", max_length=200, description="this detector's name in journal records (Kubernetes: the pod "
+        "name from the downward API); a per-process suffix is added; unset = host name and process id"
+    )
+    journal_renew_s: float = Field(
+        5.0, gt=0, description="how often a pod rewrites the records of the violations it holds: where "
+        "each is, who has its camera, and a lease that says the pod is alive"
+    )
+    journal_lease_s: float = Field(
+        30.0, gt=0, description="a record not renewed this long belongs to a dead pod: any pod ends it (and "
+        "publishes its STARTED if missing); also how long a STARTED may stay unpublished before recovery"
+    )
+    journal_scan_s: float = Field(
+        30.0, gt=0, description="how often (and at start-up) a pod looks for such records"
+    )
+    journal_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="longest one journal read or write may take"
+    )
+    handover_lookup_timeout_s: float = Field(
+        2.0, gt=0, le=30, description="longest a camera's first batch on a pod waits to read the "
+        "violations it had on another pod; past it the camera starts afresh (logged, counted)"
+    )
 
     @model_validator(mode="after")
     def _window_fits(self) -> DetectorSettings:
         if self.vote_min_observations > self.vote_window:
             raise ValueError("BK_VOTE_MIN_OBSERVATIONS must not exceed BK_VOTE_WINDOW")
         self.buckets_for("cuda")  # a malformed BK_BATCH_BUCKETS fails at start, not at load
+        if self.journal_lease_s < 2 * self.journal_renew_s:
+            # A live pod must renew at least twice per lease, or a slow store makes it look dead.
+            raise ValueError("BK_JOURNAL_LEASE_S must be at least twice BK_JOURNAL_RENEW_S")
         return self
 
     def buckets_for(self, device: str) -> tuple[int, ...]:

@@ -73,6 +73,18 @@ class Tracker:
     def __len__(self) -> int:
         return len(self._tracks)
 
+    def adopt(self, track_id: int, label: str, box: Box, seen_at: datetime) -> None:
+        """Take over a track from another pod (``handover``): the same id, at its last known box.
+        ``seen_at`` is this pod's first frame of the camera, so the time the camera spent moving
+        between pods does not age the track out before it is looked for."""
+        for track in self._tracks:
+            if track.track_id == track_id:
+                track.box, track.last_seen = box, seen_at
+                break
+        else:
+            self._tracks.append(_Track(track_id, label, box, seen_at))
+        self._next_id = max(self._next_id, track_id + 1)
+
 
 def _match_cost(old: Box, new: Box) -> float | None:
     """Lower is better; None when the boxes cannot be the same object. (``detections.iou`` and

@@ -171,3 +171,47 @@ class Voter:
             at=when,
             observations=vote.observations,
         )
+
+    # -- handover between pods (``handover``): a raised violation leaves and joins with its state --
+
+    def raised_vote(self, violation_id: str) -> RaisedVote | None:
+        """Where the raised violation ``violation_id`` stands now (None: not raised here)."""
+        for (track_id, vtype), vote in self._votes.items():
+            if vote.violation_id == violation_id and vote.started_at is not None:
+                present = [s for p, s in vote.window if p]
+                return RaisedVote(violation_id, vtype, track_id, vote.box, vote.started_at,
+                                  vote.last_present or vote.started_at, vote.observations,
+                                  sum(present) / len(present) if present else 0.0)
+        return None
+
+    def adopt(self, raised: RaisedVote) -> None:
+        """Go on with a violation another pod raised: raised here under the same id and start, no
+        STARTED; it ends like any other (absent for ``end_after``, counted from ``last_present``)."""
+        window: deque[tuple[bool, float]] = deque(maxlen=self.policy.window)
+        window.extend([(True, raised.score)] * max(1, min(raised.observations, self.policy.window)))
+        self._votes[(raised.track_id, raised.violation_type)] = _Vote(
+            window=window, box=raised.box, last_present=raised.last_present,
+            violation_id=raised.violation_id, started_at=raised.started_at,
+            last_emitted=raised.last_present, observations=raised.observations)
+
+    def release(self, violation_id: str) -> bool:
+        """Forget a raised violation without an ENDED (it ended, or went on, on another pod)."""
+        for key, vote in list(self._votes.items()):
+            if vote.violation_id == violation_id:
+                del self._votes[key]
+                return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedVote:
+    """A raised violation's voting state, as one pod hands it to the next."""
+
+    violation_id: str
+    violation_type: str
+    track_id: int
+    box: Box
+    started_at: datetime
+    last_present: datetime
+    observations: int
+    score: float

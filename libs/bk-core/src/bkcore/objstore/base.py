@@ -21,9 +21,8 @@ def validate_key(key: str) -> str:
 
 
 def validate_prefix(prefix: str) -> str:
-    """A folder to list: "" (the whole store) or a valid key path ending in "/"."""
-    if prefix and (not prefix.endswith("/") or not _KEY_RE.match(prefix[:-1]) or ".." in prefix
-                   or "//" in prefix):
+    """A folder to list: a valid key path ending in "/"."""
+    if not prefix.endswith("/") or not _KEY_RE.match(prefix[:-1]) or ".." in prefix or "//" in prefix:
         raise ValueError(f"invalid object prefix {prefix!r}")
     return prefix
 
@@ -43,10 +42,8 @@ class ObjectStore(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    async def list(self, prefix: str = "", *, recursive: bool = True) -> list[str]:
-        """Keys in the folder ``prefix`` ("" or ending in "/"), sorted. Not recursive: the keys
-        directly in it, and its sub-folders as names ending in "/" (S3's delimiter listing; a
-        folder whose objects were all deleted may still be listed). A missing folder is empty."""
+    async def list(self, prefix: str) -> list[str]:
+        """Every key under the folder ``prefix`` (ending in "/"), sorted; a missing folder is empty."""
 
     async def signed_url(self, key: str, ttl_s: int | None = None) -> str:
         """A URL that serves the object to anyone holding it, until it expires."""

@@ -73,9 +73,9 @@ class LocalObjectStore:
         validate_key(key)
         await asyncio.to_thread(self._delete_sync, key)
 
-    async def list(self, prefix: str = "", *, recursive: bool = True) -> list[str]:
+    async def list(self, prefix: str) -> list[str]:
         validate_prefix(prefix)
-        return await asyncio.to_thread(self._list_sync, prefix, recursive)
+        return await asyncio.to_thread(self._list_sync, prefix)
 
     async def signed_url(self, key: str, ttl_s: int | None = None) -> str:
         validate_key(key)
@@ -152,25 +152,12 @@ class LocalObjectStore:
             if path.is_file():
                 path.unlink(missing_ok=True)
 
-    def _list_sync(self, prefix: str, recursive: bool) -> list[str]:
-        folder = self.root / prefix if prefix else self.root
-        if not folder.is_dir():
-            return []
+    def _list_sync(self, prefix: str) -> list[str]:
+        folder = self.root / prefix  # never a dot-folder: keys start with a letter or digit
         keys: list[str] = []
-        if recursive:
-            for dirpath, dirnames, filenames in os.walk(folder):
-                if Path(dirpath) == self.root:  # the sidecars and temp files are not objects
-                    dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-                rel = Path(dirpath).relative_to(self.root).as_posix()
-                keys.extend(name if rel == "." else f"{rel}/{name}" for name in filenames)
-            return sorted(keys)
-        for entry in folder.iterdir():
-            if entry.name.startswith("."):  # never an object's name (validate_key)
-                continue
-            if entry.is_file():
-                keys.append(f"{prefix}{entry.name}")
-            elif entry.is_dir():
-                keys.append(f"{prefix}{entry.name}/")
+        for dirpath, _, filenames in os.walk(folder):  # a missing folder walks as empty
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            keys.extend(f"{rel}/{name}" for name in filenames)
         return sorted(keys)
 
     def _ready_sync(self) -> bool:

@@ -70,9 +70,9 @@ class S3ObjectStore:
         validate_key(key)
         await asyncio.to_thread(self._client.remove_object, self.bucket, key)
 
-    async def list(self, prefix: str = "", *, recursive: bool = True) -> list[str]:
+    async def list(self, prefix: str) -> list[str]:
         validate_prefix(prefix)
-        return await asyncio.to_thread(self._list_sync, prefix, recursive)
+        return await asyncio.to_thread(self._list_sync, prefix)
 
     async def signed_url(self, key: str, ttl_s: int | None = None) -> str:
         validate_key(key)
@@ -123,9 +123,9 @@ class S3ObjectStore:
             resp.close()
             resp.release_conn()
 
-    def _list_sync(self, prefix: str, recursive: bool) -> list[str]:
+    def _list_sync(self, prefix: str) -> list[str]:
         try:
-            found = self._client.list_objects(self.bucket, prefix=prefix or None, recursive=recursive)
+            found = self._client.list_objects(self.bucket, prefix=prefix, recursive=True)
             return sorted(obj.object_name for obj in found if obj.object_name)
         except S3Error as exc:
             if exc.code in _MISSING:
