@@ -364,7 +364,10 @@ class EvidencePublisher:
     def _drop(self, job: ViolationJob, reason: str) -> None:
         t = job.transition
         metrics.EVIDENCE_DROPPED.labels(job.camera.tenant_id, reason).inc()
-        log.error("violation event dropped (%s)", reason, extra={
+        # With a journal, a STARTED or ENDED that reached it is not lost: ``recovery`` publishes it.
+        journaled = self.journal is not None and t.phase is not Phase.UPDATED
+        later = "; recovery publishes it from the journal" if journaled else ""
+        log.error("violation event dropped (%s)%s", reason, later, extra={
             "tenant_id": job.camera.tenant_id, "camera_id": job.camera.camera_id,
             "violation_id": t.violation_id, "violation_type": t.violation_type, "phase": t.phase.value})
 
