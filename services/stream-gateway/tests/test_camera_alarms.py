@@ -31,8 +31,12 @@ def write_covered_clip(path: Path, *, seconds: float = 40, fps: int = 10, w: int
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.codec_context.gop_size = fps
-        stream.codec_context.options = {"preset": "veryfast", "tune": "zerolatency", "bf": "0",
-                                        "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0"}
+        stream.codec_context.options = {
+            "preset": "veryfast",
+            "tune": "zerolatency",
+            "bf": "0",
+            "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0",
+        }
         for i in range(int(seconds * fps)):
             t = i / fps
             if t < COVERED_S:
@@ -57,31 +61,51 @@ async def test_offline_covered_and_frozen_alarms_raise_and_clear(tmp_path: Path)
     port = free_port_pair()
     server = RtspServer(port, [f"off={normal}", f"cov={covered}", f"frz={frozen}"])
     server.start()
-    rt = runtime(settings(tmp_path, offline_alarm_s=1.5, covered_alarm_s=1.5, frozen_alarm_s=1.5,
-                          frozen_after_s=2.0))
+    rt = runtime(
+        settings(tmp_path, offline_alarm_s=1.5, covered_alarm_s=1.5, frozen_alarm_s=1.5, frozen_after_s=2.0)
+    )
     svc = create_service(rt)
     log = StatusLog(rt.bus)  # type: ignore[arg-type]
     await rt.bus.start()
     await svc.start()
     try:
-        await svc.seed_cameras([
-            {"id": c, "tenant_id": "minghu", "site_id": "s1", "zone": "cooking", "source_url": server.url(c),
-             "sample_fps": 2} for c in ("off", "cov", "frz")])
+        await svc.seed_cameras(
+            [
+                {
+                    "id": c,
+                    "tenant_id": "minghu",
+                    "site_id": "s1",
+                    "zone": "cooking",
+                    "source_url": server.url(c),
+                    "sample_fps": 2,
+                }
+                for c in ("off", "cov", "frz")
+            ]
+        )
 
         # --- frozen: one picture resent, its timestamps advancing -------------------------------------
-        await until(lambda: any(e.alarm_active for e in alarms(log, "frz", ev.CAMERA_ALARM_FROZEN)), 20,
-                    "frozen alarm raised")
+        await until(
+            lambda: any(e.alarm_active for e in alarms(log, "frz", ev.CAMERA_ALARM_FROZEN)),
+            20,
+            "frozen alarm raised",
+        )
         raised = next(e for e in alarms(log, "frz", ev.CAMERA_ALARM_FROZEN) if e.alarm_active)
         assert raised.state == ev.CAMERA_STATE_DEGRADED and "frozen" in raised.reason
 
         # --- covered lens: raised after BK_COVERED_ALARM_S, cleared when the hand goes -------------
-        await until(lambda: any(e.alarm_active for e in alarms(log, "cov", ev.CAMERA_ALARM_COVERED)), 15,
-                    "covered alarm raised")
+        await until(
+            lambda: any(e.alarm_active for e in alarms(log, "cov", ev.CAMERA_ALARM_COVERED)),
+            15,
+            "covered alarm raised",
+        )
         raised = next(e for e in alarms(log, "cov", ev.CAMERA_ALARM_COVERED) if e.alarm_active)
         assert raised.state == ev.CAMERA_STATE_DEGRADED and "covered" in raised.reason
         assert svc.fleet.workers["cov"].health.reason == "lens covered"
-        await until(lambda: any(not e.alarm_active for e in alarms(log, "cov", ev.CAMERA_ALARM_COVERED)), 20,
-                    "covered alarm cleared")
+        await until(
+            lambda: any(not e.alarm_active for e in alarms(log, "cov", ev.CAMERA_ALARM_COVERED)),
+            20,
+            "covered alarm cleared",
+        )
         cleared = next(e for e in alarms(log, "cov", ev.CAMERA_ALARM_COVERED) if not e.alarm_active)
         assert cleared.state == ev.CAMERA_STATE_ONLINE and "cleared" in cleared.reason
         assert not alarms(log, "off", ev.CAMERA_ALARM_COVERED)  # the kitchen is never "covered"
@@ -91,17 +115,21 @@ async def test_offline_covered_and_frozen_alarms_raise_and_clear(tmp_path: Path)
         # --- offline: the RTSP server goes away longer than BK_OFFLINE_ALARM_S, then comes back -----
         server.stop()
         for cam in ("off", "cov"):
-            await until(lambda cam=cam: any(e.alarm_active
-                                            for e in alarms(log, cam, ev.CAMERA_ALARM_OFFLINE)),
-                        20, f"offline alarm raised for {cam}")
+            await until(
+                lambda cam=cam: any(e.alarm_active for e in alarms(log, cam, ev.CAMERA_ALARM_OFFLINE)),
+                20,
+                f"offline alarm raised for {cam}",
+            )
             up = next(e for e in alarms(log, cam, ev.CAMERA_ALARM_OFFLINE) if e.alarm_active)
             assert up.state == ev.CAMERA_STATE_OFFLINE and up.previous_state == ev.CAMERA_STATE_OFFLINE
         assert "offline" in svc.status_of(await _camera(svc, "off")).alarms
         server.start()
         for cam in ("off", "cov"):
-            await until(lambda cam=cam: any(not e.alarm_active
-                                            for e in alarms(log, cam, ev.CAMERA_ALARM_OFFLINE)),
-                        30, f"offline alarm cleared for {cam}")
+            await until(
+                lambda cam=cam: any(not e.alarm_active for e in alarms(log, cam, ev.CAMERA_ALARM_OFFLINE)),
+                30,
+                f"offline alarm cleared for {cam}",
+            )
         assert svc.status_of(await _camera(svc, "off")).alarms == []
         # exactly one raise and one clear of each alarm: no flapping
         assert [e.alarm_active for e in alarms(log, "off", ev.CAMERA_ALARM_OFFLINE)] == [True, False]

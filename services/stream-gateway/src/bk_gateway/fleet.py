@@ -52,8 +52,10 @@ class Fleet:
     # --- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._tasks = [asyncio.create_task(self._publish_events(), name="status-events"),
-                       asyncio.create_task(self._alarm_tick(), name="camera-alarms")]
+        self._tasks = [
+            asyncio.create_task(self._publish_events(), name="status-events"),
+            asyncio.create_task(self._alarm_tick(), name="camera-alarms"),
+        ]
 
     async def stop(self) -> None:
         for worker in self.workers.values():
@@ -82,9 +84,13 @@ class Fleet:
             if camera_id not in self.workers:
                 worker = CameraWorker(spec, self._s, self._queue, self._on_transition)
                 self.workers[camera_id] = worker
-                tracker = self.alarms[camera_id] = AlarmTracker({
-                    Alarm.OFFLINE: self._s.offline_alarm_s, Alarm.FROZEN: self._s.frozen_alarm_s,
-                    Alarm.COVERED: self._s.covered_alarm_s})
+                tracker = self.alarms[camera_id] = AlarmTracker(
+                    {
+                        Alarm.OFFLINE: self._s.offline_alarm_s,
+                        Alarm.FROZEN: self._s.frozen_alarm_s,
+                        Alarm.COVERED: self._s.covered_alarm_s,
+                    }
+                )
                 if camera_id in self.refusals:  # a restarted stream: the detector still refuses it
                     tracker.raise_now(Alarm.PROFILE_REFUSED, time.monotonic())
                 worker.start()
@@ -100,18 +106,41 @@ class Fleet:
             self._emit(worker, State.DISABLED, worker.health.state, "removed or disabled", time.monotonic())
 
     # --- events --------------------------------------------------------------------------------------
-    def _emit(self, worker: CameraWorker, state: State, previous: State, reason: str, since: float,
-              alarm: Alarm | None = None, active: bool = False) -> None:
-        self._events.put_nowait(status_event(worker, gateway_id=self._s.gateway_id, state=state,
-                                             previous=previous, reason=reason, since=since, alarm=alarm,
-                                             alarm_active=active))
+    def _emit(
+        self,
+        worker: CameraWorker,
+        state: State,
+        previous: State,
+        reason: str,
+        since: float,
+        alarm: Alarm | None = None,
+        active: bool = False,
+    ) -> None:
+        self._events.put_nowait(
+            status_event(
+                worker,
+                gateway_id=self._s.gateway_id,
+                state=state,
+                previous=previous,
+                reason=reason,
+                since=since,
+                alarm=alarm,
+                alarm_active=active,
+            )
+        )
 
     def _on_transition(self, worker: CameraWorker, t: Transition) -> None:
         """Called on the worker's thread: build the event there, hand it over without blocking."""
         if self.workers.get(worker.spec.id) is not worker:
             return  # a replaced or removed worker winding down: its news is stale
-        event = status_event(worker, gateway_id=self._s.gateway_id, state=t.state, previous=t.previous,
-                             reason=t.reason, since=t.since)
+        event = status_event(
+            worker,
+            gateway_id=self._s.gateway_id,
+            state=t.state,
+            previous=t.previous,
+            reason=t.reason,
+            since=t.since,
+        )
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._events.put_nowait, event)
 
@@ -168,13 +197,25 @@ class Fleet:
         known = self.refusals.get(camera_id)
         self.refusals[camera_id] = Refusal(rules_version, reason)
         if known != self.refusals[camera_id]:
-            log.warning("camera %s: a detector refused profile version %d: %s", camera_id, rules_version,
-                        reason, extra={"camera_id": camera_id, "tenant_id": tenant_id})
+            log.warning(
+                "camera %s: a detector refused profile version %d: %s",
+                camera_id,
+                rules_version,
+                reason,
+                extra={"camera_id": camera_id, "tenant_id": tenant_id},
+            )
         now = time.monotonic()
         if tracker.raise_now(Alarm.PROFILE_REFUSED, now) is not None:
             h = worker.health
-            self._emit(worker, h.state, h.state, f"profile_refused raised: version {rules_version}: {reason}",
-                       now, Alarm.PROFILE_REFUSED, True)
+            self._emit(
+                worker,
+                h.state,
+                h.state,
+                f"profile_refused raised: version {rules_version}: {reason}",
+                now,
+                Alarm.PROFILE_REFUSED,
+                True,
+            )
 
     def profile_accepted(self, tenant_id: str, camera_id: str, rules_version: int) -> None:
         """A detector accepted this version of the camera's profile: a refusal of it or of an older
@@ -191,8 +232,15 @@ class Fleet:
         tracker = self.alarms.get(camera_id)
         if tracker is not None and tracker.clear_now(Alarm.PROFILE_REFUSED, now) is not None:
             h = worker.health
-            self._emit(worker, h.state, h.state, f"profile_refused cleared: version {rules_version} accepted",
-                       now, Alarm.PROFILE_REFUSED, False)
+            self._emit(
+                worker,
+                h.state,
+                h.state,
+                f"profile_refused cleared: version {rules_version} accepted",
+                now,
+                Alarm.PROFILE_REFUSED,
+                False,
+            )
 
     # --- reads for the API and the detector client -------------------------------------------------
     def profile_for(self, camera_id: str) -> pb.CameraProfile | None:

@@ -19,9 +19,9 @@ class State(StrEnum):
 
 
 class Alarm(StrEnum):
-    OFFLINE = "offline"   # 离线
-    FROZEN = "frozen"     # 画面冻结
-    COVERED = "covered"   # 遮挡
+    OFFLINE = "offline"  # 离线
+    FROZEN = "frozen"  # 画面冻结
+    COVERED = "covered"  # 遮挡
     PROFILE_REFUSED = "profile_refused"  # AI 配置被拒: a detector refused the camera's profile
 
 
