@@ -41,7 +41,7 @@ class ImageChecks:
     the last ``PICTURES`` distinct pictures, and a sample that matches one (at most ``changed_share`` of
     the probe's pixels differ at all) repeats. A live camera watching a still, empty kitchen is not
     frozen, though its encoder may copy the picture whole from one keyframe to the next: its sensor
-    noise, encoded afresh at every keyframe, changes 10-70% of the probe's pixels (measured: H.264 at
+    noise, encoded afresh at every keyframe, changes some 10-70% of the probe's pixels (measured: H.264 at
     CRF 23-35 and constant bitrate, 360p to 1080p, day and IR night), a picture never seen before. A
     mean difference cannot tell the two apart: the tiny probe averages noise to well under one level.
     A picture is frozen once it has repeated for ``frozen_after_s``, longer than a keyframe interval.
