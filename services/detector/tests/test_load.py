@@ -1,17 +1,22 @@
-"""The pod's load ratio (what the pool scales on), on synthetic batch timelines: no I/O, no clock.
+"""The pod's load ratio (what the pool scales on), on synthetic batch timelines (no I/O, no clock),
+and last a real batcher reading its event loop's CPU share.
 
 A batch that costs the same for 2 frames as for 8 (a GPU) keeps a dynamic batcher busy at a
 fraction of what it can serve; the ratio must still say that fraction, not "busy"."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
+import time
 from collections.abc import Callable
 
 import pytest
 
+from bk_detector.batching import DynamicBatcher
 from bk_detector.load import PodLoad
+from bk_detector.testing import ScriptedModel
 
 TAU = 1.0
 MAX_BATCH = 8
@@ -105,3 +110,49 @@ def test_bad_parameters_are_refused() -> None:
         PodLoad(0, 1, TAU)
     with pytest.raises(ValueError, match="PodLoad needs"):
         PodLoad(8, 1, 0.0)
+
+
+# --- the event loop's reading ---------------------------------------------------------------------
+
+
+def test_a_loop_bound_pod_reads_its_loop_share_when_the_model_is_far_from_full() -> None:
+    load = PodLoad(MAX_BATCH, 1, TAU, now=0.0)
+    replay(load, rate=100.0, sizes=[2, 3, 4], cost=fixed)  # the model at ~0.25
+    for i in range(101):  # the loop thread on the CPU 80% of the time
+        load.loop_sample(cpu_s=5.0 + 0.08 * i, now=i * 0.1)
+    assert load.ratio(now=10.0) == pytest.approx(0.8, rel=0.02)
+
+
+def test_the_model_reading_wins_when_it_is_the_busier_stage() -> None:
+    load = PodLoad(MAX_BATCH, 1, TAU, now=0.0)
+    for i in range(101):
+        load.loop_sample(cpu_s=0.01 * i, now=i * 0.1)  # the loop at 10%
+    got = replay(load, rate=300.0, sizes=[6, 7, 8], cost=fixed)
+    assert got == pytest.approx(0.75, rel=0.1)
+
+
+def test_the_first_loop_sample_only_starts_the_clock() -> None:
+    load = PodLoad(MAX_BATCH, 1, TAU, now=0.0)
+    load.loop_sample(cpu_s=123.0, now=5.0)  # CPU time since the thread began: not a share
+    assert load.ratio(now=5.0) == 0.0
+
+
+async def test_the_batcher_reads_its_event_loops_cpu_share() -> None:
+    batcher = DynamicBatcher(
+        ScriptedModel(), max_batch_size=8, max_wait_ms=5, max_queue=64, load_tau_s=0.3, loop_probe_s=0.05
+    )
+    await batcher.start()
+    try:
+        await asyncio.sleep(1.0)
+        idle = batcher.load.ratio()
+        end = time.perf_counter() + 1.5
+        while time.perf_counter() < end:  # the loop busy with Python work, the model idle
+            chunk = time.perf_counter() + 0.01
+            while time.perf_counter() < chunk:
+                pass
+            await asyncio.sleep(0)
+        busy = batcher.load.ratio()
+    finally:
+        await batcher.stop()
+    # on an idle machine `busy` is ~1; other processes can take the CPU, so only the contrast holds
+    assert busy > max(0.1, 3 * idle), (idle, busy)

@@ -51,6 +51,7 @@ SHUTTING_DOWN = "detector is shutting down"
 # Time constant of bk_detector_load_ratio: a step in load shows 63% within it, 95% within 3x; about
 # the HPA's 15 s period, so the autoscaler sees the last minute, not one batch.
 LOAD_TAU_S = 15.0
+LOOP_PROBE_S = 1.0  # how often the event loop thread's CPU time is read for the load ratio
 
 
 Versioned = tuple[Sequence[RawDetectionLike], str]  # detections + the model version that made them
@@ -74,7 +75,8 @@ class _Group:
 
 class DynamicBatcher:
     def __init__(self, model: DetectionModel, *, max_batch_size: int, max_wait_ms: float,
-                 max_queue: int, concurrency: int = 1, load_tau_s: float = LOAD_TAU_S) -> None:
+                 max_queue: int, concurrency: int = 1, load_tau_s: float = LOAD_TAU_S,
+                 loop_probe_s: float = LOOP_PROBE_S) -> None:
         self.model = model
         # Batches run at once (each in its own worker thread and, on CUDA, its own stream): with 2,
         # the next batch decodes and runs on the GPU while the last one's results go back to Python.
@@ -83,6 +85,8 @@ class DynamicBatcher:
         self.max_batch_size = max_batch_size
         # bk_detector_load_ratio, what the pool scales on: frames served / frames servable
         self.load = PodLoad(max_batch_size, self.concurrency, load_tau_s)
+        self._loop_probe_s = loop_probe_s  # 0: the loop's share is not read (a process of many batchers)
+        self._probe: asyncio.Task[None] | None = None
         self.max_wait_s = max_wait_ms / 1000
         self.max_queue = max(1, max_queue)
         self._pending: deque[_Group] = deque()
@@ -110,7 +114,15 @@ class DynamicBatcher:
                 self._idle = deque(self._workers)
             await self.warm_up(self.model)
             self._task = asyncio.create_task(self._run(), name="detector-batcher")
+            if self._loop_probe_s > 0:
+                self._probe = asyncio.create_task(self._probe_loop(), name="detector-loop-probe")
             metrics.LOAD_RATIO.set_function(self.load.ratio)
+
+    async def _probe_loop(self) -> None:
+        """Read this (the event loop's) thread's CPU time: a loop-bound pod's load shows there."""
+        while True:
+            self.load.loop_sample(time.thread_time())
+            await asyncio.sleep(self._loop_probe_s)
 
     async def warm_up(self, model: DetectionModel) -> None:
         """Run ``model.warm_up`` (if it has one) once on each inference thread. Before ``start``
@@ -125,6 +137,9 @@ class DynamicBatcher:
                  time.perf_counter() - start)
 
     async def stop(self) -> None:
+        if self._probe is not None:
+            await cancel_and_wait(self._probe)
+            self._probe = None
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None

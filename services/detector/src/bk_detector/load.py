@@ -1,4 +1,4 @@
-"""How loaded a detector pod is: frames served per second over the frames per second it could serve.
+"""How loaded a detector pod is: the load of its busiest stage, the model or the event loop.
 
 This is what the pool scales on (``bk_detector_load_ratio``; the chart's HPA or KEDA target, e.g.
 0.7). The queue depth it replaces could never pass its target: the queue is bounded
@@ -18,6 +18,14 @@ overload therefore grows by ``1/target`` per autoscaler period until it keeps up
 
 Where the batch sizes seen do not tell the fixed cost from the per-frame cost (all alike), the cost
 is taken as per-frame: the ratio reads high rather than low, and the pool grows early, not late.
+
+The model is not the only stage that saturates: on a large GPU one detector process is bound by its
+Python event loop (gRPC, tracking, rules, replies), and its model calls then run small and fast, far
+from the model's capacity. So the loop thread's CPU share (``time.thread_time`` sampled on it) is the
+second reading, and the ratio is the larger of the two: the bottleneck's. It is proportional too
+(per-batch and per-frame Python work), but reads under 1 when the loop also waits for the GIL held
+by other threads, so a loop-bound pod saturates below 1 (how far below is not yet measured on a GPU;
+the pool grows as long as it is above the target).
 """
 
 from __future__ import annotations
@@ -38,7 +46,13 @@ class _Decaying:
         return self.level + (self.mean - self.level) * math.exp(-max(0.0, t - self.at) / self.tau_s)
 
     def set(self, level: float, t: float) -> None:
+        """From ``t`` on the level is ``level``."""
         self.mean, self.at, self.level = self.value(t), max(t, self.at), level
+
+    def held(self, level: float, t: float) -> None:
+        """The level was ``level`` from the last change up to ``t`` (a sampled share)."""
+        self.level = level
+        self.mean, self.at = self.value(t), max(t, self.at)
 
 
 class PodLoad:
@@ -61,6 +75,8 @@ class PodLoad:
         self._busy = 0
         self._slots_busy = _Decaying(tau_s, t)  # mean slots busy
         self._any_busy = _Decaying(tau_s, t)  # share of time at least one slot is busy
+        self._loop_share = _Decaying(tau_s, t)  # the event loop thread's CPU share
+        self._loop_cpu: float | None = None  # its CPU seconds at the last sample
         self._lock = threading.Lock()  # scrapes may read from another thread
 
     def begin(self, now: float | None = None) -> None:
@@ -80,16 +96,29 @@ class PodLoad:
             for i, v in enumerate((1.0, frames, seconds, frames * frames, frames * seconds)):
                 self._sums[i] = self._sums[i] * self._keep + v
 
-    def ratio(self, now: float | None = None) -> float:
-        """Frames served per second / frames per second the pod can serve, up to ``now``."""
+    def loop_sample(self, cpu_s: float, now: float | None = None) -> None:
+        """The event loop thread's CPU seconds so far (``time.thread_time()`` called on it)."""
         t = time.monotonic() if now is None else now
         with self._lock:
-            capacity = self._capacity(t)
-            if capacity is None:
-                return 0.0
-            return (
-                self._served * math.exp(-max(0.0, t - self._served_at) / self.tau_s) / self.tau_s / capacity
-            )
+            if self._loop_cpu is not None and t > self._loop_share.at:
+                share = (cpu_s - self._loop_cpu) / (t - self._loop_share.at)
+                self._loop_share.held(min(1.0, max(0.0, share)), t)
+            else:
+                self._loop_share.at = max(t, self._loop_share.at)  # the first sample starts the clock
+            self._loop_cpu = cpu_s
+
+    def ratio(self, now: float | None = None) -> float:
+        """The busiest stage's load up to ``now``: the model's (frames served per second / frames
+        per second it can serve) or the event loop's (its thread's CPU share)."""
+        t = time.monotonic() if now is None else now
+        with self._lock:
+            return max(self._model_ratio(t), self._loop_share.value(t))
+
+    def _model_ratio(self, t: float) -> float:
+        capacity = self._capacity(t)
+        if capacity is None:
+            return 0.0
+        return self._served * math.exp(-max(0.0, t - self._served_at) / self.tau_s) / self.tau_s / capacity
 
     def capacity(self, now: float | None = None) -> float | None:
         """Frames per second the pod can serve, as learned so far; None before its first batch."""
