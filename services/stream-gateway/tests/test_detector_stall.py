@@ -24,9 +24,16 @@ from bkproto.detector.v1 import detector_pb2_grpc as pbg
 
 CLIENT_LOG = "bk_gateway.detector_client"
 CAMS = [
-    {"id": "s1-prep", "tenant_id": "minghu", "site_id": "s1", "org_path": "/minghu/lakeside", "zone": "prep",
-     "scenario": "pattern-a", "sample_fps": 4},
-]  # fmt: skip
+    {
+        "id": "s1-prep",
+        "tenant_id": "minghu",
+        "site_id": "s1",
+        "org_path": "/minghu/lakeside",
+        "zone": "prep",
+        "scenario": "pattern-a",
+        "sample_fps": 4,
+    },
+]
 
 
 class MoodyDetector(pbg.DetectorServicer):
@@ -36,17 +43,18 @@ class MoodyDetector(pbg.DetectorServicer):
     def __init__(self) -> None:
         self.delay_s = 0.0
         self.hung = False
-        self.deaf = False
+        self.hearing = asyncio.Event()  # cleared = deaf
+        self.hearing.set()
         self.batches = 0
         self.answered = 0
+        self.refuse: dict[str, str] = {}  # camera id -> why its profile is refused
 
     async def Detect(
         self, request_iterator: AsyncIterator[pb.FrameBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.DetectionBatch]:
         async for batch in request_iterator:
             self.batches += 1
-            while self.deaf:
-                await asyncio.sleep(0.05)
+            await self.hearing.wait()
             if self.hung:
                 continue
             if self.delay_s:
@@ -56,6 +64,16 @@ class MoodyDetector(pbg.DetectorServicer):
                 batch_id=batch.batch_id,
                 model_version="moody-1",
                 results=[pb.FrameResult(frame_id=f.frame_id, camera_id=f.camera_id) for f in batch.frames],
+                refused_profiles=[
+                    pb.ProfileRefusal(
+                        tenant_id=p.tenant_id,
+                        camera_id=p.camera_id,
+                        rules_version=p.rules_version,
+                        reason=self.refuse[p.camera_id],
+                    )
+                    for p in batch.profiles
+                    if p.camera_id in self.refuse
+                ],
             )
 
 
@@ -85,8 +103,11 @@ def downs(caplog: pytest.LogCaptureFixture, endpoint: str) -> list[str]:
 
 
 def recoveries(caplog: pytest.LogCaptureFixture, endpoint: str) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == CLIENT_LOG and "recovered" in r.getMessage()
-            and endpoint in r.getMessage()]  # fmt: skip
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == CLIENT_LOG and "recovered" in r.getMessage() and endpoint in r.getMessage()
+    ]
 
 
 class Feeder:
@@ -120,8 +141,17 @@ class Feeder:
 async def run_stream(
     endpoint: str, tmp_path: Path, **kw: object
 ) -> tuple[DetectorStream, FrameQueue, asyncio.Task]:
-    s = settings(tmp_path, detector_endpoints=endpoint, batch_size=4, batch_max_wait_s=0.02,
-                 detector_timeout_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.5, open_timeout_s=1.0, **kw)  # fmt: skip
+    s = settings(
+        tmp_path,
+        detector_endpoints=endpoint,
+        batch_size=4,
+        batch_max_wait_s=0.02,
+        detector_timeout_s=1.0,
+        backoff_initial_s=0.1,
+        backoff_max_s=0.5,
+        open_timeout_s=1.0,
+        **kw,
+    )
     queue = FrameQueue(64)
     stream = DetectorStream(endpoint, queue, lambda _cid: None, s)
     return stream, queue, asyncio.create_task(stream.run())
@@ -168,12 +198,12 @@ async def test_deaf_detector_cannot_block_the_writer(tmp_path: Path) -> None:
     det = MoodyDetector()
     server, port = await serve(det)
     ep = f"127.0.0.1:{port}"
-    det.deaf = True
+    det.hearing.clear()
     stream, queue, task = await run_stream(ep, tmp_path)
     feeder = Feeder(queue, jpeg=b"\xff\xd8" + bytes(400_000))  # four of these are well past the window
     try:
         await until(lambda: stream.failed_attempts >= 2, 20, "two sessions torn down")
-        det.deaf = False
+        det.hearing.set()
         answered = stream.batches_answered
         await until(lambda: stream.batches_answered > answered + 2, 20, "answers once it reads again")
     finally:
@@ -208,12 +238,21 @@ async def test_detector_restarted_on_the_same_port(tmp_path: Path, caplog) -> No
         await server.stop(None)
 
 
-# --- the service: /readyz, GET /v1/ai/status, camera ai_state ------------------------------------------------
+# --- the service: /readyz, GET /v1/ai/status, camera ai_state ---------------------------------------------
 
 
 async def start_gateway(tmp_path: Path, endpoint: str) -> GatewayService:
-    s = settings(tmp_path, detector_endpoints=endpoint, batch_size=4, batch_max_wait_s=0.02, detector_timeout_s=1.0,
-                 detector_stall_s=3.0, backoff_initial_s=0.1, backoff_max_s=0.5, open_timeout_s=1.0)  # fmt: skip
+    s = settings(
+        tmp_path,
+        detector_endpoints=endpoint,
+        batch_size=4,
+        batch_max_wait_s=0.02,
+        detector_timeout_s=1.0,
+        detector_stall_s=3.0,
+        backoff_initial_s=0.1,
+        backoff_max_s=0.5,
+        open_timeout_s=1.0,
+    )
     rt = runtime(s)
     svc = create_service(rt)
     await rt.bus.start()
@@ -316,3 +355,24 @@ async def test_vanished_detector_is_no_detectors_with_the_cause(tmp_path: Path, 
         assert svc.detectors.streams[0].failed_attempts >= 2
     finally:
         await stop_gateway(svc)
+
+
+async def test_a_refused_profile_shows_on_the_camera_until_a_newer_one_is_accepted(tmp_path: Path) -> None:
+    why = "rules[0].violation_type: unknown rule 'no_hats'"
+    det = MoodyDetector()
+    det.refuse["s1-prep"] = why
+    server, port = await serve(det)
+    svc = await start_gateway(tmp_path, f"127.0.0.1:{port}")
+    try:
+        _, _, cam = await wait_views(svc, lambda r, a, c: c["ai_state"] == "profile_refused", 30, "refused")
+        assert why in cam["ai_reason"] and "profile_refused" in cam["alarms"]
+
+        det.refuse.clear()  # the detector learns the rule; a newer profile version reaches it
+        await svc.seed_cameras(
+            [dict(CAMS[0], profile={"rules": [{"violation_type": "no_chef_hat", "enabled": True}]})]
+        )
+        _, _, cam = await wait_views(svc, lambda r, a, c: c["ai_state"] == "running", 30, "accepted")
+        assert "profile_refused" not in cam["alarms"]
+    finally:
+        await stop_gateway(svc)
+        await server.stop(None)

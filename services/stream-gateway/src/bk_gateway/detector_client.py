@@ -46,6 +46,8 @@ ProfileLookup = Callable[[str], pb.CameraProfile | None]
 Router = Callable[[str], str | None]  # camera id -> the endpoint that owns it now (None: none up)
 # (tenant_id, camera_id, rules_version, reason): the detector refused that camera's profile
 ProfileRefused = Callable[[str, str, int, str], None]
+# (tenant_id, camera_id, rules_version): the detector answered a batch carrying it, refusing nothing
+ProfileAccepted = Callable[[str, str, int], None]
 MAX_BATCH_BYTES = 3 * 1024 * 1024  # stays well under gRPC's default 4 MiB receive limit
 
 
@@ -81,12 +83,21 @@ def why_down(exc: BaseException) -> StreamDown:
     return StreamDown("error", f"{type(exc).__name__}: {exc}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A batch on its way: when it went, its frames, and the profiles it carried."""
+
+    at: float
+    items: list[FrameItem]
+    profiles: list[tuple[str, str, int]]  # (tenant_id, camera_id, rules_version)
+
+
 @dataclass
 class _Session:
     """One open Detect call: what it owes and what it has told the detector."""
 
     slots: asyncio.Semaphore
-    inflight: dict[str, tuple[float, list[FrameItem]]] = field(default_factory=dict)
+    inflight: dict[str, _Sent] = field(default_factory=dict)
     collecting: list[FrameItem] = field(default_factory=list)  # taken from the queue, not yet sent
     sent_profiles: dict[str, int] = field(default_factory=dict)  # a new stream needs every profile
     last_answer: float = 0.0  # when this call last answered (or opened)
@@ -102,11 +113,12 @@ class DetectorStream:
 
     def __init__(self, endpoint: str, queue: FrameQueue, profile_for: ProfileLookup,
                  settings: GatewaySettings, route: Router | None = None, *,
-                 on_profile_refused: ProfileRefused | None = None) -> None:
+                 on_profile_refused: ProfileRefused | None = None,
+                 on_profile_accepted: ProfileAccepted | None = None) -> None:
         self.endpoint = endpoint
         self._queue, self._profile_for, self._s = queue, profile_for, settings
         self._route: Router = route or (lambda _camera_id: endpoint)
-        self._on_profile_refused = on_profile_refused
+        self._on_profile_refused, self._on_profile_accepted = on_profile_refused, on_profile_accepted
         self._backoff = Backoff(settings.backoff_initial_s, min(settings.backoff_max_s, 10.0),
                                 settings.backoff_jitter)
         self._session_now: _Session | None = None
@@ -198,10 +210,10 @@ class DetectorStream:
     def _lose(self, st: _Session, reason: str) -> None:
         """Frames sent (or taken for sending) but never answered: counted, and still owed."""
         lost = list(st.collecting)
-        for sent_at, items in st.inflight.values():
-            lost.extend(items)
-            for it in items:
-                self.owed.setdefault(it.camera_id, sent_at)
+        for sent in st.inflight.values():
+            lost.extend(sent.items)
+            for it in sent.items:
+                self.owed.setdefault(it.camera_id, sent.at)
         for it in lost:
             metrics.FRAMES_LOST.labels(it.tenant_id, reason).inc()
         st.inflight.clear()
@@ -214,7 +226,8 @@ class DetectorStream:
             profiles = self._profiles(items, st.sent_profiles)
             batch = build_batch(items, profiles)
             now = time.monotonic()
-            st.inflight[batch.batch_id] = (now, items)
+            st.inflight[batch.batch_id] = _Sent(now, items, [(p.tenant_id, p.camera_id, p.rules_version)
+                                                             for p in profiles])
             st.collecting = []
             for it in items:
                 self.owed.setdefault(it.camera_id, now)
@@ -293,12 +306,12 @@ class DetectorStream:
         """When the stream must have answered, if it owes anything: the detector timeout after the
         later of its last answer and the oldest unanswered send. A detector that is slow but moving
         (a queue of batches ahead of this one) is kept; one that stops answering is torn down."""
-        oldest = min((t for t, _ in st.inflight.values()), default=None)
+        oldest = min((sent.at for sent in st.inflight.values()), default=None)
         return None if oldest is None else max(oldest, st.last_answer) + self._s.detector_timeout_s
 
     def _answered(self, result: pb.DetectionBatch, st: _Session, now: float) -> None:
-        entry = st.inflight.pop(result.batch_id, None)
-        if entry is None:
+        sent = st.inflight.pop(result.batch_id, None)
+        if sent is None:
             log.debug("detector %s answered an unknown batch %s", self.endpoint, result.batch_id)
             return
         st.last_answer = self.last_answer = now
@@ -306,15 +319,29 @@ class DetectorStream:
         self.model_version = result.model_version or self.model_version
         self.batches_answered += 1
         metrics.BATCHES_ANSWERED.labels(self.endpoint).inc()
-        for it in entry[1]:
+        for it in sent.items:
             metrics.FRAMES_ANSWERED.labels(it.tenant_id).inc()
             self.answered[it.camera_id] = now
             self.owed.pop(it.camera_id, None)
-        if self._on_profile_refused is not None:
-            for r in result.refused_profiles:
-                self._on_profile_refused(r.tenant_id, r.camera_id, r.rules_version, r.reason)
         st.slots.release()
         self._is_fine()
+        self._profile_news(sent, result)
+
+    def _profile_news(self, sent: _Sent, result: pb.DetectionBatch) -> None:
+        """What the detector made of the profiles this batch carried: each refused one, and each
+        other one accepted. A failing listener must not break the stream: logged, and the answer
+        stands."""
+        refused = {(r.camera_id, r.rules_version) for r in result.refused_profiles}
+        try:
+            if self._on_profile_refused is not None:
+                for r in result.refused_profiles:
+                    self._on_profile_refused(r.tenant_id, r.camera_id, r.rules_version, r.reason)
+            if self._on_profile_accepted is not None:
+                for tenant_id, camera_id, version in sent.profiles:
+                    if (camera_id, version) not in refused:
+                        self._on_profile_accepted(tenant_id, camera_id, version)
+        except Exception:
+            log.exception("detector %s: handling its verdict on camera profiles failed", self.endpoint)
 
 
 class DetectorClient:
@@ -328,9 +355,10 @@ class DetectorClient:
     """
 
     def __init__(self, settings: GatewaySettings, queue: FrameQueue, profile_for: ProfileLookup, *,
-                 on_profile_refused: ProfileRefused | None = None, lookup: Lookup = dns_lookup) -> None:
+                 on_profile_refused: ProfileRefused | None = None,
+                 on_profile_accepted: ProfileAccepted | None = None, lookup: Lookup = dns_lookup) -> None:
         self._s, self._queue, self._profile_for = settings, queue, profile_for
-        self._on_profile_refused = on_profile_refused
+        self._on_profile_refused, self._on_profile_accepted = on_profile_refused, on_profile_accepted
         dns = settings.detector_discovery == "dns"
         self._pool = PoolResolver(settings.endpoints, lookup) if dns else None
         self._streams: dict[str, DetectorStream] = {}
@@ -402,7 +430,8 @@ class DetectorClient:
 
     def _new_stream(self, ep: str) -> DetectorStream:
         return DetectorStream(ep, self._queue, self._profile_for, self._s, self.endpoint_for,
-                              on_profile_refused=self._on_profile_refused)
+                              on_profile_refused=self._on_profile_refused,
+                              on_profile_accepted=self._on_profile_accepted)
 
     def _run(self, ep: str, stream: DetectorStream) -> None:
         self._tasks[ep] = asyncio.create_task(stream.run(), name=f"detector-{ep}")

@@ -64,7 +64,9 @@ class GatewayService(Service):
         self.queue = FrameQueue(settings.frame_queue_size)
         self.relay = OutboxRelay(self.db, outbox, runtime.bus, poll_s=1.0)
         self.fleet = Fleet(settings, self.queue, self._record_event)
-        self.detectors = DetectorClient(settings, self.queue, self.fleet.profile_for)
+        self.detectors = DetectorClient(settings, self.queue, self.fleet.profile_for,
+                                        on_profile_refused=self.fleet.profile_refused,
+                                        on_profile_accepted=self.fleet.profile_accepted)
         self.signer = PlaySigner(_signing_secret(settings), settings.live_url_ttl_s)
         self.embedded_live = EmbeddedLive(settings, settings.data_dir / "live")
         self.zlm_live = ZlmLive(settings, self.signer) if settings.media_server == "zlmediakit" else None
@@ -155,7 +157,7 @@ class GatewayService(Service):
         state = worker.health.state if worker is not None else State.CONNECTING
         return judge_camera(
             now=time.monotonic(), stall_s=self.settings.detector_stall_s, path=self.ai_verdict(),
-            enabled=enabled, here=here, refused=None,
+            enabled=enabled, here=here, refused=self.fleet.refused.get(camera_id),
             live=True if state in LIVE else (None if state == State.CONNECTING else False),
             live_since=worker.health.since if worker is not None else time.monotonic(),
             last_answer=max(answers, default=None), owed_since=min(owed, default=None))
