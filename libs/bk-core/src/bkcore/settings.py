@@ -68,6 +68,10 @@ class CoreSettings(BaseSettings):
     bus: BusKind = Field(BusKind.INPROC, description="inproc (embedded) or kafka")
     kafka_bootstrap: str = Field("", description="Kafka bootstrap servers, host:port[,host:port]")
     kafka_client_id: str = Field("", description="Kafka client id; empty = service name")
+    kafka_idempotence: bool = Field(
+        True, description="idempotent producer (a retried send is written once); false only for "
+        "Kafka-protocol brokers without it, e.g. Tansu in tests (consumers still dedupe by event id)"
+    )
 
     object_store: StoreKind = Field(StoreKind.LOCAL, description="local directory or s3 (MinIO)")
     s3_endpoint: str = Field("", description="S3 endpoint host:port, e.g. minio:9000")

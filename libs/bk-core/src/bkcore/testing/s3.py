@@ -3,6 +3,9 @@
     with seaweedfs_s3() as s3:            # or: endpoint, access_key, secret_key = s3
         store = S3ObjectStore(s3.endpoint, s3.access_key, s3.secret_key, "bk-test")
 
+For an object-store outage, ``restartable_seaweedfs_s3()`` yields a handle whose ``stop()`` and
+``start()`` keep the ports, keys and data.
+
 As a pytest fixture::
 
     @pytest.fixture(scope="session")
@@ -38,8 +41,16 @@ from typing import NamedTuple
 import urllib3
 from minio import Minio
 
-_PORT_NAMES = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-               "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")
+_PORT_NAMES = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port",
+    "s3.port.grpc",
+)
 
 
 class S3ServerError(RuntimeError):
@@ -47,17 +58,19 @@ class S3ServerError(RuntimeError):
 
 
 class S3Server(NamedTuple):
-    endpoint: str      # host:port, as the minio client wants it
+    endpoint: str  # host:port, as the minio client wants it
     access_key: str
     secret_key: str
 
 
 def find_weed() -> str:
     """Path of the ``weed`` binary: $BK_WEED_BIN, next to this Python, or on PATH."""
-    candidates = [os.environ.get("BK_WEED_BIN", ""),
-                  str(Path(sys.executable).parent / "weed"),
-                  str(Path(sysconfig.get_path("scripts")) / "weed"),
-                  shutil.which("weed") or ""]
+    candidates = [
+        os.environ.get("BK_WEED_BIN", ""),
+        str(Path(sys.executable).parent / "weed"),
+        str(Path(sysconfig.get_path("scripts")) / "weed"),
+        shutil.which("weed") or "",
+    ]
     for cand in candidates:
         if cand and os.access(cand, os.X_OK):
             return cand
@@ -79,22 +92,37 @@ def _free_ports(n: int) -> list[int]:
 
 def _command(weed: str, data_dir: Path, ports: dict[str, int], config: Path) -> list[str]:
     return [
-        weed, "server", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
+        weed,
+        "server",
+        f"-dir={data_dir}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-s3",
         *(f"-{name}={port}" for name, port in ports.items()),
         f"-s3.config={config}",
-        "-s3.port.iceberg=0", "-s3.port.lance=0",         # extra listeners on fixed default ports
-        "-master.telemetry=false",                         # no phoning home from tests
-        "-master.volumeSizeLimitMB=64", "-volume.max=100",  # each bucket grows its own volumes
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",  # extra listeners on fixed default ports
+        "-master.telemetry=false",  # no phoning home from tests
+        "-master.electionTimeout=1s",  # one master: a restart needs no 10 s election
+        "-master.volumeSizeLimitMB=64",
+        "-volume.max=100",  # each bucket grows its own volumes
         "-volume.preStopSeconds=0",
-        f"-filer.localSocket={data_dir / 'filer.sock'}", f"-s3.localSocket={data_dir / 's3.sock'}",
+        f"-filer.localSocket={data_dir / 'filer.sock'}",
+        f"-s3.localSocket={data_dir / 's3.sock'}",
     ]
 
 
 def _probe_client(server: S3Server) -> Minio:
     # No retries and short timeouts: the wait loop does the retrying, against its own deadline.
     http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=10), retries=False)
-    return Minio(server.endpoint, server.access_key, server.secret_key, secure=False, region="us-east-1",
-                 http_client=http)
+    return Minio(
+        server.endpoint,
+        server.access_key,
+        server.secret_key,
+        secure=False,
+        region="us-east-1",
+        http_client=http,
+    )
 
 
 def _probe(client: Minio) -> None:
@@ -158,31 +186,48 @@ def _wait_ready(proc: subprocess.Popen[bytes], client: Minio, deadline: float) -
     return last_error
 
 
-Started = tuple[subprocess.Popen[bytes], dict[str, int], S3Server]
+Started = tuple[subprocess.Popen[bytes], dict[str, int], S3Server, Path]
 
 
-def _start(weed: str, root: Path, deadline: float) -> Started | None:
-    """Start weed once; None when it exited early (a port was taken), so the caller can retry."""
-    data_dir = Path(tempfile.mkdtemp(prefix="run-", dir=root))
-    ports = dict(zip(_PORT_NAMES, _free_ports(len(_PORT_NAMES)), strict=True))
-    server = S3Server(f"127.0.0.1:{ports['s3.port']}", "bk" + secrets.token_hex(8), secrets.token_hex(20))
+def _write_config(data_dir: Path, server: S3Server) -> Path:
     config = data_dir / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "bk-test",
-        "credentials": [{"accessKey": server.access_key, "secretKey": server.secret_key}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }]}))
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "bk-test",
+                        "credentials": [{"accessKey": server.access_key, "secretKey": server.secret_key}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
+    return config
+
+
+def _launch(
+    weed: str, data_dir: Path, ports: dict[str, int], server: S3Server, deadline: float
+) -> subprocess.Popen[bytes] | None:
+    """Run weed on ``data_dir`` and ``ports`` until S3 works; None when it exited early (a port was
+    taken, or still held by the previous run), so the caller can retry."""
     log_path = data_dir / "weed.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(_command(weed, data_dir, ports, config), stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            _command(weed, data_dir, ports, data_dir / "s3.json"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         ready = _wait_ready(proc, _probe_client(server), deadline)
     except BaseException:  # Ctrl-C or a bug while waiting: never leave weed running behind us
         _stop(proc, ports)
         raise
     if ready is True:
-        return proc, ports, server
+        return proc
     _stop(proc, ports)
     if ready is False:
         return None
@@ -192,9 +237,69 @@ def _start(weed: str, root: Path, deadline: float) -> Started | None:
     )
 
 
+def _start(weed: str, root: Path, deadline: float) -> Started | None:
+    """Start weed once on fresh ports; None when it exited early, so the caller can retry."""
+    data_dir = Path(tempfile.mkdtemp(prefix="run-", dir=root))
+    ports = dict(zip(_PORT_NAMES, _free_ports(len(_PORT_NAMES)), strict=True))
+    server = S3Server(f"127.0.0.1:{ports['s3.port']}", "bk" + secrets.token_hex(8), secrets.token_hex(20))
+    _write_config(data_dir, server)
+    proc = _launch(weed, data_dir, ports, server, deadline)
+    return None if proc is None else (proc, ports, server, data_dir)
+
+
 @contextmanager
 def seaweedfs_s3(timeout_s: float = 60.0, attempts: int = 3) -> Iterator[S3Server]:
     """Run SeaweedFS with S3 on loopback for the duration of the block."""
+    with restartable_seaweedfs_s3(timeout_s, attempts) as handle:
+        yield handle.server
+
+
+class SeaweedHandle:
+    """A running SeaweedFS that a test may stop (an object-store outage) and start again: the same
+    ports, keys and data directory, so every object stored before the outage is there after it."""
+
+    def __init__(
+        self,
+        weed: str,
+        proc: subprocess.Popen[bytes],
+        ports: dict[str, int],
+        server: S3Server,
+        data_dir: Path,
+    ) -> None:
+        self._weed, self._proc, self._ports, self._data_dir = weed, proc, ports, data_dir
+        self.server = server
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self) -> None:
+        """Stop weed (SIGTERM, then SIGKILL after a second: it ignores SIGTERM for >15 s)."""
+        if self._proc is not None:
+            _stop(self._proc, self._ports)
+            self._proc = None
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Start weed again on the same ports and data; returns once S3 answers a write and a read."""
+        if self.running:
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            proc = _launch(self._weed, self._data_dir, self._ports, self.server, deadline)
+            if proc is not None:
+                self._proc = proc
+                return
+            time.sleep(0.5)  # a port of the last run not yet released: try again
+        raise S3ServerError(
+            f"SeaweedFS did not come back on {self.server.endpoint} within {timeout_s}s; "
+            f"weed log tail:\n{_log_tail(self._data_dir / 'weed.log')}"
+        )
+
+
+@contextmanager
+def restartable_seaweedfs_s3(timeout_s: float = 60.0, attempts: int = 3) -> Iterator[SeaweedHandle]:
+    """``seaweedfs_s3`` that yields a handle: ``handle.server`` to connect, ``stop``/``start`` for an
+    outage. Everything is removed at the end of the block."""
     weed = find_weed()
     root = Path(tempfile.mkdtemp(prefix="bk-weed-"))
     deadline = time.monotonic() + timeout_s
@@ -207,10 +312,10 @@ def seaweedfs_s3(timeout_s: float = 60.0, attempts: int = 3) -> Iterator[S3Serve
         if started is None:
             logs = "\n---\n".join(_log_tail(p) for p in root.glob("run-*/weed.log"))
             raise S3ServerError(f"`{weed} server` exited early {attempts} times; log tails:\n{logs}")
-        proc, ports, server = started
+        handle = SeaweedHandle(weed, *started)
         try:
-            yield server
+            yield handle
         finally:
-            _stop(proc, ports)
+            handle.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
