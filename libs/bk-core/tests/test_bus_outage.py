@@ -99,11 +99,11 @@ def keys_on_two_partitions(bus: Any) -> tuple[str, str]:
 
 
 def gauge(topic: str, group: str) -> float | None:
-    return REGISTRY.get_sample_value("bk_bus_consumer_outage", {"topic": topic, "group": group})
+    return REGISTRY.get_sample_value("bk_bus_consumer_outage", {"topic": topic, "consumer_group": group})
 
 
 def counter(name: str, topic: str, group: str) -> float:
-    return REGISTRY.get_sample_value(name, {"topic": topic, "group": group}) or 0.0
+    return REGISTRY.get_sample_value(name, {"topic": topic, "consumer_group": group}) or 0.0
 
 
 def outage_logs(caplog: pytest.LogCaptureFixture, group: str) -> tuple[int, int]:

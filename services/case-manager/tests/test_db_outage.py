@@ -72,7 +72,7 @@ async def occurrences(svc: CaseService, *, case_type: str | None = None) -> int:
 
 
 def metric(name: str) -> float:
-    return REGISTRY.get_sample_value(name, {"topic": TOPIC, "group": GROUP}) or 0.0
+    return REGISTRY.get_sample_value(name, {"topic": TOPIC, "consumer_group": GROUP}) or 0.0
 
 
 @pytest.mark.parametrize("adapter", ["inproc", "kafka"])
