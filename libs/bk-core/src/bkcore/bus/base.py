@@ -97,7 +97,7 @@ class Delivery:
     tenant_id: str
     partition: int
     offset: int
-    attempt: int = 1
+    attempt: int = 1  # 1 + this message's failed runs; runs that hit an outage do not count
 
 
 Handler = Callable[[Delivery], Awaitable[None]]

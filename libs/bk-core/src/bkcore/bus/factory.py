@@ -17,8 +17,11 @@ def make_bus(settings: CoreSettings) -> Bus:
     if settings.bus == BusKind.KAFKA:
         from bkcore.bus.kafka import KafkaBus  # aiokafka only where Kafka is used
 
-        return KafkaBus(settings.kafka_bootstrap, settings.kafka_client_id or settings.service_name,
-                        idempotent=settings.kafka_idempotence)
+        return KafkaBus(
+            settings.kafka_bootstrap,
+            settings.kafka_client_id or settings.service_name,
+            idempotent=settings.kafka_idempotence,
+        )
     path = (settings.data_dir / "bus.sqlite").resolve()
     bus = _inproc_buses.get(path)
     if bus is None:
