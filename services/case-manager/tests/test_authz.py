@@ -61,7 +61,7 @@ async def test_authorisation_matrix(
     # Supervising endpoints refuse site roles; admin-only ones refuse supervisors.
     assert (await client.get("/stats/summary", headers=mgr)).status_code == 403
     assert (await client.get("/audit/verify", headers=await login(client, "city"))).status_code == 403
-    assert (await client.get("/exports/coco", headers=mgr)).status_code == 403
+    assert (await client.get("/exports/verdicts", headers=mgr)).status_code == 403
 
 
 async def _has_one(client: httpx.AsyncClient, h: dict[str, str]) -> bool:

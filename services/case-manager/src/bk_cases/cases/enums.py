@@ -41,6 +41,7 @@ class Action(StrEnum):
     YELLOW_CARD = "yellow_card"
     RED_CARD = "red_card"
     CLEARED = "cleared"  # the source condition ended (camera back online, ledger fixed)
+    LABEL = "label"  # a supervisor corrected what the capture shows (training labels, 标注)
 
 
 class Source(StrEnum):

@@ -51,6 +51,9 @@ class Case(Base):
     model_version: Mapped[str] = mapped_column(String(64), default="")
     raw_snapshot_key: Mapped[str] = mapped_column(String(1024), default="")
     annotated_snapshot_key: Mapped[str] = mapped_column(String(1024), default="")
+    # A supervisor's corrections of the capture (bkcore.verdicts.CaptureLabels as JSON); None = none,
+    # the verdict says what it means (``labels.rules``). Training data, not part of the loop.
+    labels: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=None)
     description: Mapped[str] = mapped_column(Text, default="")
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,26 +1,26 @@
-"""Export verdicts with their raw snapshots as a COCO zip (images/ + annotations.json)."""
+"""Export verdicts with their raw snapshots as a ``bk-verdicts`` zip (verdicts.json + images/)."""
 
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.cases import service as cases
 from bk_cases.cases.enums import Source, Verdict
 from bk_cases.cases.models import Case
-from bk_cases.export.rules import ExportItem, coco, image_size
+from bk_cases.export.rules import ExportItem, image_size, record_for
 from bkcore.auth import Principal
 from bkcore.objstore.base import ObjectNotFound, ObjectStore
+from bkcore.verdicts import MANIFEST, Skipped, VerdictRecord, VerdictSet
 
 MAX_ITEMS = 5000  # one zip in memory: page by period for more
 
 
-async def export_coco_zip(
+async def export_verdicts_zip(
     session: AsyncSession,
     store: ObjectStore,
     *,
@@ -28,31 +28,51 @@ async def export_coco_zip(
     since: datetime | None,
     until: datetime | None,
 ) -> bytes:
+    """Closed detection cases with a verdict, and any a supervisor labelled, in the caller's scope."""
     stmt = cases.scoped(select(Case), principal).where(
         Case.source == Source.DETECTION.value,
-        Case.verdict.in_([Verdict.CONFIRMED.value, Verdict.FALSE_ALARM.value]),
         Case.raw_snapshot_key != "",
+        or_(
+            Case.verdict.in_([Verdict.CONFIRMED.value, Verdict.FALSE_ALARM.value]),
+            Case.labels.is_not(None),
+        ),
     )
     if since is not None:
-        stmt = stmt.where(Case.closed_at >= since)
+        stmt = stmt.where(Case.updated_at >= since)
     if until is not None:
-        stmt = stmt.where(Case.closed_at < until)
-    rows = (await session.scalars(stmt.order_by(Case.closed_at).limit(MAX_ITEMS))).all()
+        stmt = stmt.where(Case.updated_at < until)
+    rows = (await session.scalars(stmt.order_by(Case.updated_at, Case.id).limit(MAX_ITEMS))).all()
     buf = io.BytesIO()
-    items: list[ExportItem] = []
+    records: list[VerdictRecord] = []
+    skipped: list[Skipped] = []
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:  # JPEGs do not compress further
         for c in rows:
             try:
                 data = await store.get(c.raw_snapshot_key)
-            except ObjectNotFound:
-                continue  # evidence past retention: the verdict alone is no training example
-            name = f"images/{c.id}.{c.raw_snapshot_key.rsplit('.', 1)[-1] or 'jpg'}"
-            zf.writestr(name, data)
+            except ObjectNotFound:  # evidence past retention: the verdict alone is no example
+                skipped.append(Skipped(case_id=c.id, reason="snapshot no longer in the object store"))
+                continue
             w, h = image_size(data)
-            items.append(
+            out = record_for(
                 ExportItem(
-                    c.id, c.case_type, c.verdict, tuple(c.box or ()), name, w, h, c.camera_id, c.model_version
+                    case_id=c.id,
+                    tenant_id=c.tenant_id,
+                    site_id=c.site_id,
+                    camera_id=c.camera_id,
+                    case_type=c.case_type,
+                    verdict=c.verdict,
+                    box=tuple(c.box or ()),
+                    saved_labels=c.labels,
+                    model_version=c.model_version,
+                    image_ext=c.raw_snapshot_key.rsplit(".", 1)[-1] if "." in c.raw_snapshot_key else "jpg",
+                    width=w,
+                    height=h,
                 )
             )
-        zf.writestr("annotations.json", json.dumps(coco(items), ensure_ascii=False, indent=1))
+            if isinstance(out, Skipped):
+                skipped.append(out)
+                continue
+            zf.writestr(out.file_name, data)  # only the pictures that are examples travel
+            records.append(out)
+        zf.writestr(MANIFEST, VerdictSet(records=records, skipped=skipped).model_dump_json(indent=1))
     return buf.getvalue()

@@ -1,24 +1,40 @@
-"""Pure COCO building: confirmed captures become boxes, false alarms become hard negatives."""
+"""Pure export building: closed and corrected captures become a ``bk-verdicts`` set (bkcore.verdicts).
+
+A confirmed case becomes labels in model terms, a false alarm a hard negative for exactly the class
+it raised, a supervisor's corrections replace both; a capture that means nothing to the model is
+listed as skipped, with the reason, never exported as an empty frame.
+"""
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from bk_cases.labels.rules import effective_labels
+from bkcore.verdicts import IMAGES_DIR, Skipped, VerdictFormatError, VerdictRecord
 
 
 @dataclass(frozen=True, slots=True)
 class ExportItem:
     case_id: str
+    tenant_id: str
+    site_id: str
+    camera_id: str
     case_type: str
-    verdict: str  # confirmed | false_alarm
+    verdict: str  # confirmed | false_alarm | "" (open, but labelled by a supervisor)
     box: tuple[float, ...]  # normalised x1, y1, x2, y2 (may be empty)
-    file_name: str
+    saved_labels: Mapping[str, Any] | None
+    model_version: str
+    image_ext: str
     width: int
     height: int
-    camera_id: str
-    model_version: str
+
+
+def file_name(case_id: str, ext: str) -> str:
+    """Where a capture's snapshot lies in the export, relative to ``verdicts.json``."""
+    return f"{IMAGES_DIR}/{case_id}.{ext or 'jpg'}"
 
 
 def image_size(data: bytes) -> tuple[int, int]:
@@ -39,42 +55,31 @@ def image_size(data: bytes) -> tuple[int, int]:
     return 0, 0
 
 
-def coco(items: Sequence[ExportItem]) -> dict[str, Any]:
-    """A COCO detection data set; false alarms are images without boxes, flagged ``bk_verdict``."""
-    categories = sorted({i.case_type for i in items})
-    cat_id = {name: n for n, name in enumerate(categories, start=1)}
-    images, annotations = [], []
-    for n, item in enumerate(items, start=1):
-        images.append(
-            {
-                "id": n,
-                "file_name": item.file_name,
-                "width": item.width,
-                "height": item.height,
-                "bk_case_id": item.case_id,
-                "bk_verdict": item.verdict,
-                "bk_case_type": item.case_type,
-                "bk_camera_id": item.camera_id,
-                "bk_model_version": item.model_version,
-            }
+def record_for(item: ExportItem) -> VerdictRecord | Skipped:
+    """The training example of one capture, or why there is none."""
+    if not item.width or not item.height:
+        return Skipped(case_id=item.case_id, reason="snapshot is not a readable JPEG or PNG")
+    try:
+        eff = effective_labels(
+            case_type=item.case_type, verdict=item.verdict, box=item.box, saved=item.saved_labels
         )
-        if item.verdict != "confirmed" or len(item.box) != 4 or not item.width:
-            continue
-        x1, y1, x2, y2 = item.box
-        bw, bh = (x2 - x1) * item.width, (y2 - y1) * item.height
-        annotations.append(
-            {
-                "id": len(annotations) + 1,
-                "image_id": n,
-                "category_id": cat_id[item.case_type],
-                "bbox": [round(x1 * item.width, 1), round(y1 * item.height, 1), round(bw, 1), round(bh, 1)],
-                "area": round(bw * bh, 1),
-                "iscrowd": 0,
-            }
-        )
-    return {
-        "info": {"description": "Bright Kitchen verdicts (confirmed and false alarms)"},
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": i, "name": name, "supercategory": "violation"} for name, i in cat_id.items()],
-    }
+    except VerdictFormatError as exc:
+        return Skipped(case_id=item.case_id, reason=f"stored labels unreadable: {exc}")
+    if eff.labels is None:
+        return Skipped(case_id=item.case_id, reason=f"{item.case_type!r} means nothing to the model")
+    if not eff.labels.objects and not eff.labels.absent:
+        return Skipped(case_id=item.case_id, reason="labelled with nothing")
+    return VerdictRecord(
+        case_id=item.case_id,
+        tenant_id=item.tenant_id,
+        site_id=item.site_id,
+        camera_id=item.camera_id,
+        case_type=item.case_type,
+        verdict=item.verdict,  # type: ignore[arg-type]
+        model_version=item.model_version,
+        file_name=file_name(item.case_id, item.image_ext),
+        width=item.width,
+        height=item.height,
+        labelled_by="supervisor" if eff.labelled_by == "supervisor" else "verdict",
+        labels=eff.labels,
+    )

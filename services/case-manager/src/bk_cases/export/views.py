@@ -1,4 +1,4 @@
-"""Route: verdicts as training data (COCO) for the detector."""
+"""Route: verdicts as training data (``bk-verdicts``, bkcore.verdicts) for the detector's trainer."""
 
 from __future__ import annotations
 
@@ -9,27 +9,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.context import Context
 from bk_cases.deps import db_session, get_ctx, roles
-from bk_cases.export.flows import export_coco_zip
+from bk_cases.export.flows import export_verdicts_zip
 from bkcore.auth import Principal, Role
 
 router = APIRouter(prefix="/exports", tags=["export"])
 
 
 @router.get(
-    "/coco",
-    summary="COCO zip of confirmed violations and false alarms with snapshots (admin)",
+    "/verdicts",
+    summary="Zip of verdicts and supervisors' labels in model terms, with snapshots (admin)",
     response_class=Response,
 )
-async def coco(
+async def verdicts(
     since: datetime | None = None,
     until: datetime | None = None,
     p: Principal = Depends(roles(Role.PLATFORM_ADMIN, Role.SERVICE)),
     ctx: Context = Depends(get_ctx),
     session: AsyncSession = Depends(db_session),
 ) -> Response:
-    data = await export_coco_zip(session, ctx.runtime.store, principal=p, since=since, until=until)
+    data = await export_verdicts_zip(session, ctx.runtime.store, principal=p, since=since, until=until)
     return Response(
         data,
         media_type="application/zip",
-        headers={"Content-Disposition": 'attachment; filename="bright-kitchen-coco.zip"'},
+        headers={"Content-Disposition": 'attachment; filename="bright-kitchen-verdicts.zip"'},
     )

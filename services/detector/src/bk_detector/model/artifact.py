@@ -9,9 +9,13 @@ from typing import Any
 import torch
 
 from bk_detector.model.net import KitchenNet
+from bkcore.verdicts import ATTRIBUTES as PERSON_ATTRIBUTES
+from bkcore.verdicts import OBJECT_LABELS
 
-LABELS: list[str] = ["person", "phone", "cigarette", "rodent", "trash_bin_open", "trash_bin_closed", "flame"]
-ATTRIBUTES: list[str] = ["chef_hat", "mask", "uniform", "gloves"]
+# The platform's detection concepts, in the shipped model's output order (one owner: bkcore.verdicts,
+# which the case-manager's labels and the trainer share).
+LABELS: list[str] = list(OBJECT_LABELS)
+ATTRIBUTES: list[str] = list(PERSON_ATTRIBUTES)
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "kitchen-v1"
 
 
