@@ -1,4 +1,5 @@
-"""``brightkitchen detector …``: make data, train, evaluate, export and benchmark the model.
+"""``brightkitchen detector …``: make data, train, evaluate, export, benchmark and publish the model
+(the shipped one, a retrain, or a bring-your-own ONNX model with its label map).
 
 Thin typer wrappers over ``bk_detector.training.cli``; torch is imported only when a command runs.
 """
@@ -109,20 +110,81 @@ def _registry(data_dir: Path | None):  # type: ignore[no-untyped-def]
     return ModelRegistry(make_object_store(settings), settings.data_dir / "models")
 
 
+def _byo_dir(onnx: Path | None, label_map: Path | None, model_dir: Path | None, tmp: Path) -> Path | None:
+    """A bring-your-own artefact directory (model.onnx + label_map.json) from --onnx/--label-map,
+    staged in ``tmp``; None when neither is given."""
+    import shutil
+
+    if onnx is None and label_map is None:
+        return None
+    if onnx is None or label_map is None:
+        raise typer.BadParameter("a bring-your-own model needs both --onnx and --label-map")
+    if model_dir is not None:
+        raise typer.BadParameter("give --model-dir or --onnx/--label-map, not both")
+    for path, what in ((onnx, "--onnx"), (label_map, "--label-map")):
+        if not path.is_file():
+            raise typer.BadParameter(f"{path} is not a file", param_hint=what)
+    shutil.copyfile(onnx, tmp / "model.onnx")
+    shutil.copyfile(label_map, tmp / "label_map.json")
+    return tmp
+
+
+def _refused(problems: list[str]) -> typer.Exit:
+    typer.echo("model refused:", err=True)
+    for problem in problems:
+        typer.echo(f"  - {problem}", err=True)
+    return typer.Exit(1)
+
+
 @app.command()
 def publish(
     model_dir: Path | None = typer.Option(None, help="Artefact to publish (default: the shipped model)."),
-    name: str | None = typer.Option(None, help="Registry name (default: model.json's name)."),
-    version: str | None = typer.Option(None, help="Registry version (default: model.json's version)."),
+    onnx: Path | None = typer.Option(None, help="A bring-your-own ONNX model (YOLOv8/YOLO11, YOLOv5 or "
+                                     "KitchenNet export layout); needs --label-map."),
+    label_map: Path | None = typer.Option(None, help="The ONNX model's label map (JSON): layout, input "
+                                          "size, class -> concept, thresholds (docs/detector-model.md)."),
+    name: str | None = typer.Option(None, help="Registry name (default: model.json's / the label map's)."),
+    version: str | None = typer.Option(None, help="Registry version (default: model.json's / the label "
+                                       "map's)."),
     data_dir: Path | None = typer.Option(None, help="Data dir (local object store); default BK_DATA_DIR."),
 ) -> None:
-    """Publish a model artefact to the registry: models/<name>/<version>/ in the object store."""
+    """Publish a model artefact to the registry: models/<name>/<version>/ in the object store.
+    A bring-your-own ONNX model is checked first (opens, runs a frame, matches its label map, covers
+    the rules) and refused with every reason by name."""
     import asyncio
+    import tempfile
 
     from bk_detector.model.artifact import SHIPPED
+    from bk_detector.registry import ModelRefused, RegistryError
 
-    v = asyncio.run(_registry(data_dir).publish(model_dir or SHIPPED, name=name, version=version))
+    with tempfile.TemporaryDirectory(prefix="bk-byo-") as tmp:
+        src = _byo_dir(onnx, label_map, model_dir, Path(tmp)) or model_dir or SHIPPED
+        try:
+            v = asyncio.run(_registry(data_dir).publish(src, name=name, version=version))
+        except ModelRefused as exc:
+            raise _refused(exc.problems) from None
+        except RegistryError as exc:  # a version already published with other bytes, a bad name
+            typer.echo(f"not published: {exc}", err=True)
+            raise typer.Exit(1) from None
     typer.echo(f"published {v.name} {v.version} ({v.published_at})")
+
+
+@app.command("check-model")
+def check_model(
+    onnx: Path = typer.Option(..., help="The bring-your-own ONNX model."),
+    label_map: Path = typer.Option(..., help="Its label map (JSON)."),
+) -> None:
+    """Check a bring-your-own ONNX model and label map as publish would, without publishing."""
+    import tempfile
+
+    from bk_detector.model.byo import check
+
+    with tempfile.TemporaryDirectory(prefix="bk-byo-") as tmp:
+        lm, problems = check(_byo_dir(onnx, label_map, None, Path(tmp)))  # type: ignore[arg-type]
+    if problems or lm is None:
+        raise _refused(problems)
+    typer.echo(f"ok: {lm.layout} {lm.input_width}x{lm.input_height}, labels {', '.join(lm.labels)}; "
+               f"attributes {', '.join(lm.attribute_names) or '-'}; rules {', '.join(lm.rules)}")
 
 
 @app.command()

@@ -3,7 +3,9 @@
 Layout (keys are global, not per tenant: one model serves every tenant)::
 
     models/<name>/index.json                 {"name", "versions": [...], "latest"}
-    models/<name>/<version>/weights.pt        fp16 state dict
+    models/<name>/<version>/weights.pt        fp16 state dict (the shipped KitchenNet and its retrains)
+    models/<name>/<version>/model.onnx        or: a bring-your-own ONNX model (``model.byo``) ...
+    models/<name>/<version>/label_map.json    ... with the label map it was published with
     models/<name>/<version>/model.json        everything the runtime needs (labels, input size, ...)
     models/<name>/<version>/labels.json       the label map (index -> label) and attribute names
     models/<name>/<version>/thresholds.json   per-class score thresholds
@@ -14,7 +16,10 @@ Layout (keys are global, not per tenant: one model serves every tenant)::
 A version exists once its manifest does: a publish that dies half way leaves no loadable version.
 Published versions are immutable (publishing one again with different bytes is refused). Loading
 fetches the files into a local cache (``<data_dir>/models/<name>/<version>``), checks every
-sha256 against the manifest, and only then hands the directory to ``ModelRuntime``.
+sha256 against the manifest, and only then hands the directory to ``ModelRuntime`` (or, for an
+ONNX artefact, ``OnnxDetector``). A bring-your-own artefact is checked before anything is uploaded
+(``model.byo.check``: it opens, runs one frame, answers in its label map's layout, and the map covers
+the rules): a bad one is refused with every reason by name (``ModelRefused``).
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ from bkcore.objstore.base import ObjectNotFound, ObjectStore, validate_key
 
 PREFIX = "models"
 ARTEFACT_FILES = ("weights.pt", "model.json", "MODEL_CARD.md")
+ONNX_FILE, LABEL_MAP_FILE = "model.onnx", "label_map.json"  # a bring-your-own artefact (model.byo)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_CONTENT_TYPES = {".json": "application/json", ".md": "text/markdown", ".pt": "application/octet-stream"}
+_CONTENT_TYPES = {".json": "application/json", ".md": "text/markdown", ".pt": "application/octet-stream",
+                  ".onnx": "application/octet-stream"}
 
 
 class RegistryError(RuntimeError):
@@ -44,6 +51,14 @@ class RegistryError(RuntimeError):
 
 class VersionNotFound(RegistryError, LookupError):
     """No such model version in the store."""
+
+
+class ModelRefused(RegistryError, ValueError):
+    """A bring-your-own model that cannot be served; ``problems`` names every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("model refused: " + "; ".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,18 +95,24 @@ class ModelRegistry:
 
     async def publish(self, artefact_dir: Path, *, name: str | None = None, version: str | None = None,
                       published_at: datetime | None = None) -> ModelVersion:
-        """Upload an artefact directory (weights.pt + model.json [+ MODEL_CARD.md]) as one version.
+        """Upload an artefact directory (weights.pt + model.json [+ MODEL_CARD.md], or a bring-your-own
+        model.onnx + label_map.json) as one version.
 
-        ``name``/``version`` default to model.json's. Idempotent: publishing the same bytes again
-        returns the existing version; different bytes under an existing version are refused.
+        ``name``/``version`` default to model.json's (the label map's for an ONNX artefact).
+        Idempotent: publishing the same bytes again returns the existing version; different bytes
+        under an existing version are refused. A bad ONNX artefact raises ModelRefused.
         """
         artefact_dir = Path(artefact_dir)
-        meta = json.loads((artefact_dir / "model.json").read_text())
+        weights = ONNX_FILE if (artefact_dir / ONNX_FILE).exists() else "weights.pt"
+        if weights == ONNX_FILE:
+            meta = await asyncio.to_thread(_byo_meta, artefact_dir)
+        else:
+            meta = json.loads((artefact_dir / "model.json").read_text())
         name = _check(name or str(meta.get("name", "")), "name")
         version = _check(version or str(meta.get("version", "")), "version")
         meta = {**meta, "name": name, "version": version}  # the registry's coordinates win
         files: dict[str, bytes] = {
-            "weights.pt": (artefact_dir / "weights.pt").read_bytes(),
+            weights: (artefact_dir / weights).read_bytes(),
             "model.json": json.dumps(meta, indent=2).encode(),
             "labels.json": json.dumps({"labels": meta["labels"], "attributes": meta.get("attributes", [])},
                                       indent=2).encode(),
@@ -100,10 +121,13 @@ class ModelRegistry:
         }
         if (card := artefact_dir / "MODEL_CARD.md").exists():
             files["MODEL_CARD.md"] = card.read_bytes()
+        if weights == ONNX_FILE:
+            files[LABEL_MAP_FILE] = (artefact_dir / LABEL_MAP_FILE).read_bytes()
         prefix = version_prefix(name, version)
         existing = await self._manifest_or_none(name, version)
         if existing is not None:
-            if existing["files"]["weights.pt"]["sha256"] != _sha256(files["weights.pt"]):
+            defining = [f for f in (weights, LABEL_MAP_FILE) if f in files]
+            if any(existing["files"].get(f, {}).get("sha256") != _sha256(files[f]) for f in defining):
                 raise RegistryError(f"{name} {version} is already published with other weights; "
                                     "versions are immutable, publish a new version")
             return ModelVersion(name, version, existing["published_at"], existing)
@@ -114,7 +138,7 @@ class ModelRegistry:
             "name": name, "version": version,
             "published_at": (published_at or datetime.now(UTC)).isoformat(),
             "input_width": meta.get("input_width"), "input_height": meta.get("input_height"),
-            "labels": meta["labels"],
+            "labels": meta["labels"], "runtime": meta.get("runtime", "torch"),
             "map50": meta.get("metrics", {}).get("test_map50"),
             "files": {f: {"sha256": _sha256(d), "bytes": len(d)} for f, d in files.items()},
         }
@@ -221,3 +245,14 @@ async def resolve_artefact(registry: ModelRegistry, name: str, version: str, shi
             raise
     latest = await registry.latest(name)
     return await registry.fetch(name, latest) if latest else shipped
+
+
+def _byo_meta(artefact_dir: Path) -> dict[str, Any]:
+    """model.json for a bring-your-own artefact, once ``model.byo.check`` finds nothing wrong with it
+    (imported here: ONNX Runtime loads only when such a model is published)."""
+    from bk_detector.model.byo import check, runtime_meta
+
+    label_map, problems = check(artefact_dir)
+    if problems or label_map is None:
+        raise ModelRefused(problems)
+    return runtime_meta(label_map, label_map.name, label_map.version)

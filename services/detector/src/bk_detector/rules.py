@@ -19,6 +19,10 @@ ATTRIBUTE_RULES: dict[str, str] = {
 OBJECT_RULES: dict[str, str] = {"rodent": "rodent", "trash_bin_open": "trash_bin_open"}
 #: Hand-held objects that are violations when a person holds them; the person carries the violation.
 HELD_RULES: dict[str, str] = {"phone": "phone_use", "cigarette": "smoking"}
+#: Held-object rules that count only in someone's hand (smoking counts without a visible smoker).
+HOLDER_NEEDED: frozenset[str] = frozenset({"phone_use"})
+#: Objects that are violations when nobody attends them long enough (the time state is ``firewatch``'s).
+UNATTENDED_RULES: dict[str, str] = {"flame": "fire_unattended"}
 WORN_BELOW = 0.5         # P(worn) under this counts as not worn
 HELD_MARGIN = 0.15       # a held object overlaps the person's box grown by this share
 ATTENDED_MARGIN = 1.0    # a person within one flame-box (of its own size) counts as attending it
@@ -106,16 +110,36 @@ def evaluate(
                 continue
             person = holder(det, persons)
             # Smoking is a violation with or without a visible smoker; a phone only in someone's hand.
-            if person is None and violation == "phone_use":
+            if person is None and violation in HOLDER_NEEDED:
                 continue
             carrier = person or det
             if zoned(violation, carrier.box):
                 out.append(Candidate(violation, carrier.track_id, det.score, carrier.box))
-        elif det.label == "flame" and det.track_id in unattended_flames:
-            thr = threshold("fire_unattended")
-            if thr is not None and det.score >= thr and zoned("fire_unattended", det.box):
-                out.append(Candidate("fire_unattended", det.track_id, det.score, det.box))
+        elif det.label in UNATTENDED_RULES and det.track_id in unattended_flames:
+            violation = UNATTENDED_RULES[det.label]
+            thr = threshold(violation)
+            if thr is not None and det.score >= thr and zoned(violation, det.box):
+                out.append(Candidate(violation, det.track_id, det.score, det.box))
     return _dedupe(out)
+
+
+def needs(violation_type: str) -> tuple[frozenset[str], frozenset[str]]:
+    """What a model must be able to report for ``violation_type`` ever to be raised: (labels, person
+    attributes). Read from the tables above, so a new rule row is a new need; unknown: both empty."""
+    person = frozenset({"person"})
+    for attribute, violation in ATTRIBUTE_RULES.items():
+        if violation == violation_type:
+            return person, frozenset({attribute})
+    for label, violation in OBJECT_RULES.items():
+        if violation == violation_type:
+            return frozenset({label}), frozenset()
+    for label, violation in HELD_RULES.items():
+        if violation == violation_type:
+            return frozenset({label}) | (person if violation in HOLDER_NEEDED else frozenset()), frozenset()
+    for label, violation in UNATTENDED_RULES.items():
+        if violation == violation_type:  # attended = a person near it: without persons, never
+            return frozenset({label}) | person, frozenset()
+    return frozenset(), frozenset()
 
 
 def _dedupe(candidates: list[Candidate]) -> list[Candidate]:
