@@ -49,11 +49,10 @@ def load_model(path: Path | None, device: str, half: bool | None,
     ``buckets``: batch sizes every model call is padded to (None/empty = no padding);
     ``cuda_graphs``: replay each bucket as a captured CUDA graph (CUDA with buckets only)."""
     from bk_detector import metrics
+    from bk_detector.model.byo import LABEL_MAP_FILE, ONNX_FILE, OnnxDetector
 
-    if path is not None and (Path(path) / "model.onnx").exists():  # a bring-your-own ONNX model
-        from bk_detector.model.byo import OnnxDetector
-
-        return OnnxDetector.load(Path(path), device=device)
+    if path is not None and all((Path(path) / f).exists() for f in (ONNX_FILE, LABEL_MAP_FILE)):
+        return OnnxDetector.load(Path(path), device=device)  # a bring-your-own model (``model.byo``)
     from bk_detector.model.runtime import ModelRuntime
 
     model = ModelRuntime.load(path, device=device, half=half, buckets=tuple(buckets or ()),
