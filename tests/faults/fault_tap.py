@@ -98,7 +98,12 @@ class DetectorTap(DetectorServicer):  # type: ignore[misc]
                     captured[frame.frame_id] = frame.captured_at.ToDatetime(tzinfo=UTC)
                 yield batch
 
-        channel = grpc.insecure_channel(self.upstream, options=_OPTIONS)
+        # A channel of its own (no shared subchannel): after the detector was down, a shared one would
+        # sit out gRPC's reconnect backoff and hold back a stream the gateway opened to a detector
+        # that is back already.
+        channel = grpc.insecure_channel(
+            self.upstream, options=[*_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]
+        )
         call = DetectorStub(channel).Detect(frames())
         context.add_callback(call.cancel)  # the gateway left: so does the upstream stream
         try:
