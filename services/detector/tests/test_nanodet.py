@@ -13,9 +13,9 @@ import torch
 
 from bk_detector.model.nanodet import REG_MAX, STRIDES, decode, fast_nms, load_nanodet
 from bk_detector.model.onnx_io import OnnxModelError, sha256
-from bk_detector.model.two_stage import WEIGHTS
+from bk_detector.model.artifact import SHIPPED
 
-PEOPLE = WEIGHTS / "nanodet-coco"
+PEOPLE = SHIPPED.parent / "nanodet-coco"
 META = json.loads((PEOPLE / "model.json").read_text())
 FILE = PEOPLE / META["file"]
 
