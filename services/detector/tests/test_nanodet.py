@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from bk_detector.model.artifact import SHIPPED
 from bk_detector.model.nanodet import REG_MAX, STRIDES, decode, fast_nms, load_nanodet
 from bk_detector.model.onnx_io import OnnxModelError, sha256
-from bk_detector.model.artifact import SHIPPED
 
 PEOPLE = SHIPPED.parent / "nanodet-coco"
 META = json.loads((PEOPLE / "model.json").read_text())
