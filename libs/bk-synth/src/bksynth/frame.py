@@ -140,8 +140,22 @@ def random_items(room: Room, rng: np.random.Generator, w: int, h: int) -> list[D
     return items
 
 
-def render_random(seed: int, width: int = 640, height: int = 360) -> tuple[np.ndarray, list[Annotation]]:
-    """One random kitchen frame, deterministic for a seed: HxWx3 uint8 RGB and its annotations."""
+STYLES: tuple[str, ...] = ("flat", "cctv")
+
+
+def render_random(
+    seed: int, width: int = 640, height: int = 360, style: str = "flat"
+) -> tuple[np.ndarray, list[Annotation]]:
+    """One random kitchen frame, deterministic for a seed: HxWx3 uint8 RGB and its annotations.
+
+    style "flat" is generator v1 (eye-level paper dolls, this module); "cctv" is generator v2, a
+    ceiling-mounted wide-angle camera with H.264 (bksynth.cctv). Both give the same annotation format."""
+    if style == "cctv":
+        from bksynth.cctv import render_cctv  # imported on demand: v2 needs PyAV, v1 does not
+
+        return render_cctv(seed, width, height)
+    if style != "flat":
+        raise ValueError(f"unknown style {style!r}: expected one of {', '.join(STYLES)}")
     rng = np.random.default_rng(seed)
     room = random_room(rng)
     items = random_items(room, rng, width, height)

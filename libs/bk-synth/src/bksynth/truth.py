@@ -24,6 +24,8 @@ class Annotation:
     box: tuple[float, float, float, float]
     attributes: dict[str, int] = field(default_factory=dict)
     track_id: int | None = None  # stable id of the actor in a Scenario; None in random frames
+    # share of the object the camera sees (generator v2: occlusion and frame edges); None = not measured
+    visibility: float | None = None
 
 
 @dataclass

@@ -29,11 +29,12 @@ def synth(
     width: int = 640,
     height: int = 360,
     progress: bool = True,
+    generator: str = "v1",
 ) -> Path:
-    """Generate a synthetic COCO set with bk-synth."""
+    """Generate a synthetic COCO set with bk-synth: generator v1 (flat, eye level) or v2 (ceiling CCTV)."""
     from bksynth.coco import write_coco
 
-    return write_coco(out_dir, n_images, seed, width, height, progress=progress)
+    return write_coco(out_dir, n_images, seed, width, height, progress=progress, generator=generator)
 
 
 def train(
@@ -181,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--width", type=int, default=640)
     s.add_argument("--height", type=int, default=360)
+    s.add_argument("--generator", choices=["v1", "v2"], default="v1", help="v1 flat, v2 ceiling CCTV")
     t = sub.add_parser("train", help="train from COCO folders")
     t.add_argument("train_dirs", nargs="+")
     t.add_argument("--val-dir")
