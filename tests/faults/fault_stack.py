@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -149,6 +150,71 @@ class ServiceProcess:
         )
 
 
+def service_env(servers: Servers, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
+    """A service's environment in production mode on ``servers``, with a free HTTP port."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BK_")}
+    env.update(
+        BK_MODE="production",
+        BK_DATABASE_URL=servers.database_url,
+        BK_BUS="kafka",
+        BK_KAFKA_BOOTSTRAP=servers.kafka_bootstrap,
+        BK_KAFKA_IDEMPOTENCE=str(servers.kafka_idempotence).lower(),
+        BK_OBJECT_STORE="local",
+        BK_DATA_DIR=str(data_dir),
+        BK_HTTP_PORT=str(free_port()),
+        BK_JWT_SECRET=JWT_SECRET,
+        BK_URL_SIGNING_SECRET=URL_SECRET,
+        BK_LOG_JSON="false",
+    )
+    if servers.s3 is not None:
+        env.update(
+            BK_OBJECT_STORE="s3",
+            BK_S3_ENDPOINT=servers.s3.endpoint,
+            BK_S3_ACCESS_KEY=servers.s3.access_key,
+            BK_S3_SECRET_KEY=servers.s3.secret_key,
+            BK_S3_BUCKET="bk-faults",
+        )
+    env.update(extra)
+    return env
+
+
+async def seed_directory(servers: Servers, data_dir: Path) -> None:
+    """The demo's tenant, sites and users, as the case-manager's own seeding writes them."""
+    settings = CaseSettings(
+        mode="production",
+        database_url=servers.database_url,
+        bus="kafka",
+        kafka_bootstrap=servers.kafka_bootstrap,
+        data_dir=data_dir,
+        jwt_secret=JWT_SECRET,
+        url_signing_secret=URL_SECRET,
+        log_json=False,
+    )
+    seeder = create_cases(build_runtime(settings), settings)  # never started: it only writes rows
+    try:
+        await seeder.migrate()
+        await seeder.seed_demo(demo_data)
+    finally:
+        await seeder.db.dispose()
+
+
+async def detection_cases(cases_api: str) -> list[CaseRow]:
+    """The detection cases, from the case-manager's API at ``cases_api`` (as a supervisor sees them)."""
+    async with httpx.AsyncClient(base_url=cases_api, timeout=30) as client:
+        login = await client.post("/auth/login", json={"username": "city", "password": "demo-city"})
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        rows: list[CaseRow] = []
+        while True:
+            params = {"source": "detection", "limit": 500, "offset": len(rows)}
+            r = await client.get("/cases", headers=headers, params=params)
+            assert r.status_code == 200, r.text
+            items = r.json()["items"]
+            rows += [CaseRow(c["id"], c["site_id"], c["case_type"], c["occurrences"]) for c in items]
+            if len(items) < 500:
+                return rows
+
+
 @dataclass
 class Stack:
     workdir: Path
@@ -170,7 +236,6 @@ class Stack:
                     # Violations end 5 s after the scene stops showing them (not 30 s), so each 60 s loop of
                     # the scripted scenes raises new ones: recovery is seen within a loop.
                     "BK_END_AFTER_S": "5",
-                    **self._store_env(),
                     **self.detector_env,
                 }
             ),
@@ -199,40 +264,13 @@ class Stack:
         )
 
     def _env(self, extra: dict[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BK_")}
-        env.update(
-            BK_MODE="production",
-            BK_DATABASE_URL=self.servers.database_url,
-            BK_BUS="kafka",
-            BK_KAFKA_BOOTSTRAP=self.servers.kafka_bootstrap,
-            BK_KAFKA_IDEMPOTENCE=str(self.servers.kafka_idempotence).lower(),
-            BK_OBJECT_STORE="local",
-            BK_DATA_DIR=str(self.workdir / "data"),
-            BK_HTTP_PORT=str(free_port()),
-            BK_JWT_SECRET=JWT_SECRET,
-            BK_URL_SIGNING_SECRET=URL_SECRET,
-            BK_LOG_JSON="false",
-        )
-        env.update(extra)
-        return env
-
-    def _store_env(self) -> dict[str, str]:
-        s3 = self.servers.s3
-        if s3 is None:
-            return {}
-        return {
-            "BK_OBJECT_STORE": "s3",
-            "BK_S3_ENDPOINT": s3.endpoint,
-            "BK_S3_ACCESS_KEY": s3.access_key,
-            "BK_S3_SECRET_KEY": s3.secret_key,
-            "BK_S3_BUCKET": "bk-faults",
-        }
+        return service_env(self.servers, self.workdir / "data", extra)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Stack:
         try:
-            await self._seed_directory()
+            await seed_directory(self.servers, self.workdir / "data")
             self.tap.__enter__()
             for process in self.processes:
                 process.start()
@@ -248,25 +286,6 @@ class Stack:
         for process in self.processes:
             await asyncio.to_thread(process.stop)
         self.tap.__exit__()
-
-    async def _seed_directory(self) -> None:
-        """The demo's tenant, sites and users, as the case-manager's own seeding writes them."""
-        settings = CaseSettings(
-            mode="production",
-            database_url=self.servers.database_url,
-            bus="kafka",
-            kafka_bootstrap=self.servers.kafka_bootstrap,
-            data_dir=self.workdir / "data",
-            jwt_secret=JWT_SECRET,
-            url_signing_secret=URL_SECRET,
-            log_json=False,
-        )
-        seeder = create_cases(build_runtime(settings), settings)  # never started: it only writes rows
-        try:
-            await seeder.migrate()
-            await seeder.seed_demo(demo_data)
-        finally:
-            await seeder.db.dispose()
 
     async def _register_cameras(self) -> None:
         """The two cameras, through the gateway's registry API as an operator would add them."""
@@ -292,29 +311,27 @@ class Stack:
                     r = await client.put(f"/v1/cameras/{cam.id}", json=body)
                     assert r.status_code == 200, r.text
 
+    async def violation_raised(self, timeout_s: float = 90.0) -> None:
+        """Until the detector answers a frame that raises a violation: a fault injected now hits a
+        violation on its way (evidence being stored, STARTED being published and consumed)."""
+        raised = threading.Event()
+        self.tap.on_raised = lambda _frame, _type: raised.set()
+
+        async def seen() -> bool:
+            return raised.is_set()
+
+        try:
+            await wait_until(seen, timeout_s, "the detector raised no violation", self.logs, poll_s=0.05)
+        finally:
+            self.tap.on_raised = None
+
     # --- what happened -----------------------------------------------------------------------------
 
     def answered(self) -> list[Answered]:
         return [Answered(f.camera_id, f.captured_at, f.violations) for f in self.tap.answered()]
 
     async def cases_now(self) -> list[CaseRow]:
-        """The detection cases, from the case-manager's API (as a supervisor sees them)."""
-        async with httpx.AsyncClient(base_url=self.cases.base_url, timeout=30) as client:
-            login = await client.post("/auth/login", json={"username": "city", "password": "demo-city"})
-            assert login.status_code == 200, login.text
-            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-            rows: list[CaseRow] = []
-            while True:
-                r = await client.get(
-                    "/cases",
-                    headers=headers,
-                    params={"source": "detection", "limit": 500, "offset": len(rows)},
-                )
-                assert r.status_code == 200, r.text
-                items = r.json()["items"]
-                rows += [CaseRow(c["id"], c["site_id"], c["case_type"], c["occurrences"]) for c in items]
-                if len(items) < 500:
-                    return rows
+        return await detection_cases(self.cases.base_url)
 
     async def started(self) -> list[Started]:
         """Every STARTED event on detections.v1 so far."""
@@ -335,13 +352,7 @@ class Stack:
         return out
 
     async def dead_letters(self) -> dict[str, int]:
-        """How many events each dead-letter topic holds (an outage must leave them empty)."""
-        counts = {}
-        for topic in TOPICS:
-            n = len(await read_topic(self.servers.kafka_bootstrap, dead_letter_topic(topic)))
-            if n:
-                counts[dead_letter_topic(topic)] = n
-        return counts
+        return await dead_letters(self.servers.kafka_bootstrap)
 
     async def audit(self) -> list[str]:
         started = await self.started()
@@ -389,6 +400,16 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} (waited {timeout_s:.0f} s)\n{context() if context else ''}")
         await asyncio.sleep(poll_s)
+
+
+async def dead_letters(bootstrap: str) -> dict[str, int]:
+    """How many events each dead-letter topic holds (an outage must leave them empty)."""
+    counts = {}
+    for topic in TOPICS:
+        n = len(await read_topic(bootstrap, dead_letter_topic(topic)))
+        if n:
+            counts[dead_letter_topic(topic)] = n
+    return counts
 
 
 async def read_topic(bootstrap: str, topic: str, timeout_s: float = 20.0) -> list[bytes]:
