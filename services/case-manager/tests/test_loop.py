@@ -16,6 +16,7 @@ from bk_cases.db import outbox
 from bk_cases.service import CaseService
 from bkcore.bus.base import new_meta
 from bkcore.clock import FakeClock
+from bkcore.testing.pictures import jpeg
 from bkproto.events.v1.complaints_pb2 import ComplaintFiled
 from bkproto.events.v1.notifications_pb2 import NotificationRequested
 
@@ -37,7 +38,7 @@ async def _notifications(service: CaseService) -> list[NotificationRequested]:
 async def _rectify(
     client: httpx.AsyncClient, case_id: str, h_site: dict[str, str], note: str
 ) -> httpx.Response:
-    files = [("photos", ("after.jpg", b"\xff\xd8\xff\xe0fake-jpeg", "image/jpeg"))]
+    files = [("photos", ("after.jpg", jpeg(), "image/jpeg"))]  # a real picture: uploads are decoded
     return await client.post(
         f"/cases/{case_id}/rectifications", headers=h_site, data={"note": note}, files=files
     )

@@ -24,11 +24,11 @@ from bk_cases.cases.rules import TransitionRefused, check_transition
 from bk_cases.context import Context
 from bk_cases.deps import STAFF, db_session, get_ctx, roles
 from bkcore.auth import Principal, Role
+from bkcore.image_uploads import read_image_uploads
 from bkcore.objstore.base import validate_key
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
-_PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
 
 @router.get("", response_model=CasePage, summary="Cases the caller may see, newest first")
@@ -170,20 +170,16 @@ async def submit_rectification(
     session: AsyncSession = Depends(db_session),
 ) -> CaseRead:
     case = await _visible(session, case_id, p, for_update=True)
-    keys: list[str] = []
-    for photo in photos:
-        ext = _PHOTO_TYPES.get(photo.content_type or "")
-        if ext is None:
-            raise HTTPException(415, detail=f"photos must be one of {sorted(_PHOTO_TYPES)}")
-        data = await photo.read(MAX_PHOTO_BYTES + 1)
-        if len(data) > MAX_PHOTO_BYTES:
-            raise HTTPException(413, detail="photo too large")
-        keys.append(validate_key(f"{case.tenant_id}/rectifications/{case.id}/{uuid.uuid4().hex}.{ext}"))
-    try:  # check before storing, so a refused caller leaves no objects behind
+    try:  # check before reading or storing, so a refused caller costs no decoding and leaves no objects
         check_transition(Action.SUBMIT, status=case.status, role=p.role)
     except TransitionRefused as exc:
         raise HTTPException(403 if exc.forbidden else 409, detail=str(exc)) from None
-    for photo, key in zip(photos, keys, strict=True):
-        await photo.seek(0)
-        await ctx.runtime.store.put(key, await photo.read(), photo.content_type or "image/jpeg")
+    # Every photo must be a whole picture (bkcore.images): one that is not is a 422 naming it, and
+    # nothing is stored — a broken "photo" would otherwise reach parents' pages.
+    checked = await read_image_uploads(photos, field="photos", max_bytes=MAX_PHOTO_BYTES)
+    keys: list[str] = []
+    for photo in checked:
+        key = validate_key(f"{case.tenant_id}/rectifications/{case.id}/{uuid.uuid4().hex}.{photo.ext}")
+        await ctx.runtime.store.put(key, photo.data, photo.content_type)
+        keys.append(key)
     return await _act(ctx, session, case_id, Action.SUBMIT, p, TransitionIn(note=note), photo_keys=keys)

@@ -9,7 +9,8 @@ from fastapi import UploadFile
 from pydantic import BaseModel
 
 from bk_ledger.common.errors import field_error, parse_model
-from bk_ledger.common.photos import CheckedPhoto, check_upload
+from bkcore.image_uploads import read_image_uploads
+from bkcore.images import CheckedImage
 
 
 def parse_payload(model: type[BaseModel], payload: str) -> Any:
@@ -22,13 +23,8 @@ def parse_payload(model: type[BaseModel], payload: str) -> Any:
 
 async def check_photos(
     uploads: list[UploadFile], *, field_name: str, required: bool, max_count: int, max_bytes: int
-) -> list[CheckedPhoto]:
-    uploads = [u for u in uploads if u.filename or u.size]  # browsers send an empty part for "no file"
-    if required and not uploads:
+) -> list[CheckedImage]:
+    photos = await read_image_uploads(uploads, field=field_name, max_bytes=max_bytes, max_count=max_count)
+    if required and not photos:
         raise field_error(("body", field_name), "at least one photo is required", "missing")
-    if len(uploads) > max_count:
-        raise field_error(("body", field_name), f"at most {max_count} photos", "too_many")
-    return [
-        await check_upload(u, field_name=field_name, index=i, max_bytes=max_bytes)
-        for i, u in enumerate(uploads)
-    ]
+    return photos
