@@ -9,6 +9,7 @@ import httpx
 
 from bk_public.service import PublicService
 from bkcore.auth import Principal, Role
+from bkcore.testing.pictures import jpeg
 
 TENANT = "minghu"
 # 12:00 in Shanghai: inside every demo site's opening hours.
@@ -45,6 +46,7 @@ class FakeUpstream:
             },
         }
         self.cases: dict[str, dict[str, Any]] = {}
+        self.frames: dict[str, bytes] = {}  # latest frame per camera (default: a plain picture)
         self.calls: list[str] = []
 
     async def sites(self, tenant_id: str) -> list[dict[str, Any]]:
@@ -61,8 +63,8 @@ class FakeUpstream:
             "expires_at": None,
         }
 
-    async def snapshot_url(self, tenant_id: str, camera_id: str) -> str | None:
-        return f"http://gw/snap/{camera_id}.jpg"
+    async def snapshot(self, tenant_id: str, camera_id: str) -> bytes | None:
+        return self.frames.get(camera_id, jpeg((320, 180)))
 
     async def ledger_public(self, tenant_id: str, site_id: str, day: str) -> dict[str, Any]:
         self.calls.append(f"ledger:{site_id}")

@@ -15,7 +15,6 @@ from public_helpers import invite, parent_login
 
 from bk_public.upstream import HttpUpstream, LiveUnavailable, UpstreamError
 from bkcore.auth import Role, TokenIssuer
-from bkcore.objstore.local import LocalObjectStore
 
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg"
 BASES = {"cases": "http://cm/api/cases", "ledger": "http://lg/api/ledger", "gateway": "http://gw/api/gateway"}
@@ -29,9 +28,8 @@ def _upstream(tmp_path: Path, handler) -> tuple[HttpUpstream, list[httpx.Request
         seen.append(request)
         return handler(request, tokens.verify(request.headers["authorization"][7:]))
 
-    store = LocalObjectStore(tmp_path / "objects", "s" * 32, "http://public")
     client = httpx.AsyncClient(transport=httpx.MockTransport(record))
-    return HttpUpstream(tokens=tokens, base_urls=lambda: BASES, client=client, store=store), seen
+    return HttpUpstream(tokens=tokens, base_urls=lambda: BASES, client=client), seen
 
 
 async def test_routes_of_the_owning_services(tmp_path: Path) -> None:
@@ -63,13 +61,11 @@ async def test_routes_of_the_owning_services(tmp_path: Path) -> None:
     assert live["hls"].endswith("index.m3u8?exp=1&sig=x")
     # The gateway, mounted under /api/gateway, named its play URLs from its host's root: put back.
     assert live["hls"] == "http://gw/api/gateway/v1/live/cam-1/index.m3u8?exp=1&sig=x"
-    assert live["snapshot"].endswith("snapshot.jpg?exp=1&sig=x")
+    assert "snapshot" not in live  # the gateway's still is the raw frame: parents get ours, blurred
     assert live["flv"] == "" and live["expires_at"] == "2026-09-01T04:02:00Z"
 
-    url = await up.snapshot_url("minghu", "cam-1")
-    assert url and url.startswith("http://public/objects/minghu/public/snapshots/cam-1.jpg?")
-    assert await up._store.get("minghu/public/snapshots/cam-1.jpg") == JPEG  # type: ignore[union-attr]
-    assert await up.snapshot_url("minghu", "cam-without-frame") is None
+    assert await up.snapshot("minghu", "cam-1") == JPEG  # raw bytes: bk_public.queries blurs them
+    assert await up.snapshot("minghu", "cam-without-frame") is None
 
     summary = await up.ledger_public("minghu", "s1", "2026-09-01")
     assert summary["morning_check"] == {"checked": 3, "fit": 3}
@@ -95,7 +91,7 @@ async def test_gateway_refusals(tmp_path: Path) -> None:
     with pytest.raises(UpstreamError):
         await up.live("minghu", "broken", 120)
     with pytest.raises(UpstreamError):
-        await up.snapshot_url("minghu", "broken")
+        await up.snapshot("minghu", "broken")
     await up.aclose()
 
 

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import re
 from datetime import timedelta
 from typing import Any
 
 from fastapi import HTTPException
 from sqlalchemy import func, select
 
-from bk_public.blur import blur_faces
+from bk_public.blur import publish_picture
 from bk_public.context import Context
 from bk_public.models import case_view, rating
 from bk_public.readmodel import CLOSED
 from bk_public.rules import red_black_list, site_score
-from bkcore.objstore.base import ObjectNotFound
+from bkcore.images import ImageRefused
+from bkcore.objstore.base import ObjectNotFound, validate_key
+
+log = logging.getLogger(__name__)
 
 
 async def site_info(ctx: Context, *, tenant_id: str, site_id: str) -> dict[str, Any]:
@@ -111,7 +116,11 @@ async def signed(ctx: Context, key: str, ttl_s: int | None = None) -> str:
 
 
 async def blurred_url(ctx: Context, *, tenant_id: str, key: str) -> str:
-    """A signed URL of ``key`` with faces blurred; the blurred copy is made once and kept."""
+    """A signed URL of ``key`` with faces blurred; the blurred copy is made once and kept.
+
+    "" when there is no picture to show: a missing object, or one that is not a picture (stored
+    before uploads were checked) — one bad photo leaves a gap, never breaks the page.
+    """
     if not key:
         return ""
     public_key = f"{tenant_id}/public/blurred/{hashlib.sha256(key.encode()).hexdigest()[:32]}.jpg"
@@ -121,6 +130,36 @@ async def blurred_url(ctx: Context, *, tenant_id: str, key: str) -> str:
             data = await store.get(key)
         except (ObjectNotFound, ValueError):
             return ""
-        # Blurring is CPU work: keep it off the event loop.
-        await store.put(public_key, await asyncio.to_thread(blur_faces, data), "image/jpeg")
+        published = await _published(data, what=key)
+        if published is None:
+            return ""
+        await store.put(public_key, published, "image/jpeg")
     return await store.signed_url(public_key)
+
+
+async def snapshot_url(ctx: Context, *, tenant_id: str, camera_id: str) -> str | None:
+    """A signed URL of the camera's latest frame with faces blurred, or None when there is none."""
+    raw = await ctx.upstream.snapshot(tenant_id, camera_id)
+    if not raw:
+        return None  # no frame yet
+    published = await _published(raw, what=f"snapshot of {camera_id}")
+    if published is None:
+        return None
+    key = validate_key(f"{tenant_id}/public/snapshots/{_safe(camera_id)}.jpg")
+    await ctx.runtime.store.put(key, published, "image/jpeg")
+    return await ctx.runtime.store.signed_url(key)
+
+
+async def _published(data: bytes, *, what: str) -> bytes | None:
+    """The picture as the public may see it (faces blurred), or None if it cannot be published."""
+    try:
+        return await asyncio.to_thread(publish_picture, data)  # CPU work: off the event loop
+    except ImageRefused as exc:
+        log.warning("not published: %s is not a usable picture (%s)", what, exc.message)
+    except Exception:  # a picture must never go out unblurred, nor take the page down with it
+        log.exception("not published: blurring %s failed", what)
+    return None
+
+
+def _safe(camera_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", camera_id)[:128] or "camera"

@@ -58,7 +58,6 @@ class PublicService(Service):
                 tokens=runtime.tokens,
                 base_urls=self._base_urls,
                 timeout_s=settings.upstream_timeout_s,
-                store=runtime.store,
             )
         )
         self.ctx = Context(

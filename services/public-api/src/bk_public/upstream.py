@@ -7,7 +7,6 @@ service token, and caches what is public. Tests plug in a fake with the same met
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -15,7 +14,6 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from bkcore.auth import Principal, Role, TokenIssuer
-from bkcore.objstore.base import ObjectStore, validate_key
 
 log = logging.getLogger(__name__)
 Json = dict[str, Any]
@@ -33,11 +31,11 @@ class Upstream(Protocol):
         """One site with ``zones`` [{zone, name}] and ``cameras`` [{camera_id, zone, name}]."""
 
     async def live(self, tenant_id: str, camera_id: str, ttl_s: int) -> Json:
-        """Signed, expiring play URLs of a camera: {flv, hls, snapshot, expires_at}; raises
+        """Signed, expiring play URLs of a camera: {flv, hls, expires_at}; raises
         LiveUnavailable when the gateway cannot give a live stream (the page shows stills)."""
 
-    async def snapshot_url(self, tenant_id: str, camera_id: str) -> str | None:
-        """A URL of the camera's latest frame, or None."""
+    async def snapshot(self, tenant_id: str, camera_id: str) -> bytes | None:
+        """The camera's latest frame as the gateway serves it (raw: faces not yet blurred), or None."""
 
     async def ledger_public(self, tenant_id: str, site_id: str, day: str) -> Json:
         """The ledger's public summary of one site and day (no personal data)."""
@@ -89,12 +87,10 @@ class HttpUpstream:
         base_urls: Callable[[], dict[str, str]],
         timeout_s: float = 3.0,
         client: httpx.AsyncClient | None = None,
-        store: ObjectStore | None = None,
     ) -> None:
         self._tokens = tokens
         self._base_urls = base_urls  # resolved per call: embedded mode learns its port late
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
-        self._store = store  # where camera stills are kept for parents' browsers (signed URLs)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -144,22 +140,16 @@ class HttpUpstream:
         return {
             "flv": play_url_under(data.get("flv") or data.get("flv_url") or "", base),
             "hls": play_url_under(data.get("hls") or data.get("hls_url") or "", base),
-            "snapshot": play_url_under(data.get("snapshot_url") or "", base),
             "expires_at": data.get("expires_at"),
         }
 
-    async def snapshot_url(self, tenant_id: str, camera_id: str) -> str | None:
-        """The camera's latest frame, copied into the object store: browsers get a signed URL."""
-        if self._store is None:
-            return None
+    async def snapshot(self, tenant_id: str, camera_id: str) -> bytes | None:
         resp = await self._call("GET", "gateway", f"/v1/cameras/{camera_id}/snapshot.jpg", tenant_id)
         if resp.status_code == 404:
             return None  # no frame yet
         if resp.status_code >= 400:
             raise UpstreamError(f"gateway snapshot of {camera_id} answered {resp.status_code}")
-        key = validate_key(f"{tenant_id}/public/snapshots/{_safe(camera_id)}.jpg")
-        await self._store.put(key, resp.content, "image/jpeg")
-        return await self._store.signed_url(key)
+        return resp.content
 
     async def ledger_public(self, tenant_id: str, site_id: str, day: str) -> Json:
         return await self._get("ledger", f"/v1/public/sites/{site_id}/summary", tenant_id, day=day) or {}
@@ -176,5 +166,3 @@ def _detail(resp: httpx.Response) -> str:
     return str(detail or resp.reason_phrase or resp.status_code)
 
 
-def _safe(camera_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", camera_id)[:128] or "camera"

@@ -16,10 +16,10 @@ from bk_public.rules import ComplaintCategory, Score, local_day
 from bkcore.auth import Principal
 from bkcore.bus.base import new_meta
 from bkcore.db import enqueue_event
+from bkcore.image_uploads import read_image_uploads
 from bkproto.events.v1.complaints_pb2 import ComplaintFiled
 
 router = APIRouter(tags=["parent"])
-_PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
 
 class RatingIn(BaseModel):
@@ -89,21 +89,17 @@ async def file_complaint(
 ) -> dict[str, Any]:
     await ensure_bound(p, ctx, site_id)
     write_limited(ctx, p)
-    if len(photos) > ctx.settings.max_photos:
-        raise HTTPException(422, detail=[{"loc": ["body", "photos"], "type": "too_many",
-                                           "msg": f"at most {ctx.settings.max_photos} photos"}])
+    # Every photo must be a whole picture (bkcore.images), checked before any is stored: complaint
+    # photos can become a case's picture that parents see.
+    checked = await read_image_uploads(
+        photos, field="photos", max_bytes=ctx.settings.max_photo_bytes, max_count=ctx.settings.max_photos
+    )
     cid = "c-" + uuid.uuid4().hex[:16]
     now = ctx.runtime.clock.now()
     keys = []
-    for i, photo in enumerate(photos):
-        ext = _PHOTO_TYPES.get((photo.content_type or "").split(";")[0])
-        if ext is None:
-            raise HTTPException(415, detail="photos must be JPEG, PNG or WebP")
-        data = await photo.read(ctx.settings.max_photo_bytes + 1)
-        if len(data) > ctx.settings.max_photo_bytes:
-            raise HTTPException(413, detail="photo too large")
-        key = f"{p.tenant_id}/complaints/{now:%Y/%m/%d}/{cid}/{i}.{ext}"
-        await ctx.runtime.store.put(key, data, photo.content_type or "image/jpeg")
+    for i, photo in enumerate(checked):
+        key = f"{p.tenant_id}/complaints/{now:%Y/%m/%d}/{cid}/{i}.{photo.ext}"
+        await ctx.runtime.store.put(key, photo.data, photo.content_type)
         keys.append(key)
     event = ComplaintFiled(
         meta=new_meta(tenant_id=p.tenant_id, key=site_id, producer="public-api", occurred_at=now),

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bk_public.context import Context, ensure_bound, get_ctx, parent
 from bk_public.models import case_view
-from bk_public.queries import blurred_url, public_site, scores, site_info
+from bk_public.queries import blurred_url, public_site, scores, site_info, snapshot_url
 from bk_public.readmodel import CLOSED
 from bk_public.rules import is_open, local_day, strip_personal
 from bk_public.upstream import LiveUnavailable, UpstreamError
@@ -70,9 +70,22 @@ async def live(
         "camera_id": camera_id,
         "flv": urls.get("flv", ""),
         "hls": urls.get("hls", ""),
-        "snapshot": urls.get("snapshot", ""),
+        # The still is ours, faces blurred: the gateway's own snapshot URL would show the raw frame.
+        "snapshot": await _still(ctx, p.tenant_id, camera_id) or "",
         "expires_at": expires,
     }
+
+
+async def _still(ctx: Context, tenant_id: str, camera_id: str) -> str | None:
+    """The camera's latest frame, faces blurred (cached); None when it has none or it failed."""
+    key = ("snap", tenant_id, camera_id)
+    try:
+        url = await ctx.cached(key, lambda: snapshot_url(ctx, tenant_id=tenant_id, camera_id=camera_id))
+    except (HTTPException, UpstreamError):
+        url = None  # one camera without a picture must not blank the others
+    if not url:
+        ctx.cache.invalidate(key)  # no frame yet: ask again next time, not after the TTL
+    return url
 
 
 @router.get("/sites/{site_id}/snapshots", summary="The latest frame of each camera of a bound site")
@@ -83,13 +96,7 @@ async def snapshots(
     out = []
     for cam in site.get("cameras", []):
         cid = cam.get("camera_id", "")
-        key = ("snap", p.tenant_id, cid)
-        try:
-            url = await ctx.cached(key, lambda cid=cid: ctx.upstream.snapshot_url(p.tenant_id, cid))
-        except HTTPException:
-            url = None  # one camera without a picture must not blank the others
-        if not url:
-            ctx.cache.invalidate(key)  # no frame yet: ask again next time, not after the TTL
+        url = await _still(ctx, p.tenant_id, cid)
         out.append({"camera_id": cid, "zone": cam.get("zone"), "name": cam.get("name", ""), "url": url or ""})
     return out
 
