@@ -327,6 +327,13 @@ class Stack:
 
     # --- what happened -----------------------------------------------------------------------------
 
+    async def ai_status(self) -> dict[str, Any]:
+        """The gateway's GET /v1/ai/status (what the console's "AI not running" banner shows)."""
+        async with httpx.AsyncClient(base_url=self.gateway.base_url, timeout=10) as client:
+            r = await client.get("/v1/ai/status", headers={"Authorization": f"Bearer {self._token}"})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
     def answered(self) -> list[Answered]:
         return [Answered(f.camera_id, f.captured_at, f.violations) for f in self.tap.answered()]
 
@@ -370,14 +377,18 @@ class Stack:
     async def wait_recovered(self, since: datetime, timeout_s: float = 90.0) -> None:
         """Recovery, end to end: a violation raised after ``since`` is published and counted in a case,
         and the audit is clean."""
+        problems = ["no violation raised yet"]
 
         async def recovered() -> bool:
+            nonlocal problems
             fresh = [s for s in await self.started() if s.started_at > since]
-            return bool(fresh) and not await self.audit()
+            problems = await self.audit() if fresh else [f"no violation raised after {since:%H:%M:%S}"]
+            return not problems
 
-        await wait_until(
-            recovered, timeout_s, f"no violation raised after {since:%H:%M:%S} reached a case", self.logs
-        )
+        def explain() -> str:
+            return "\n".join(problems) + "\n" + self.logs()
+
+        await wait_until(recovered, timeout_s, "the capture path did not recover cleanly:", explain)
 
     def assert_survivors(self, *survivors: ServiceProcess) -> None:
         """Recovered without a restart: each survivor still runs the process it started with."""

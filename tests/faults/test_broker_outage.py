@@ -4,8 +4,8 @@ The broker is Tansu behind a link the test cuts: every connection is reset and n
 as when a broker restarts, while its log (memory-only in Tansu) is kept, as a real broker's is on
 disk. The detector must keep the violations it raised meanwhile and publish them once the broker is
 back; consumers resume from their committed offsets; an outage is never dead-lettered; the
-case-manager's ``/readyz`` says the bus is down while it is. Nothing is lost, nothing counted
-twice, no process restarted. Tansu has no idempotent producers: the services run with
+case-manager's and the gateway's ``/readyz`` say the bus is down while it is. Nothing is lost,
+nothing counted twice, no process restarted. Tansu has no idempotent producers: the services run with
 ``BK_KAFKA_IDEMPOTENCE=false`` and consumers dedupe retried sends by event id.
 """
 
@@ -35,12 +35,18 @@ async def test_broker_down_and_back(
         link.cut()
         down_at = asyncio.get_running_loop().time()
 
-        async def cases_not_ready() -> bool:
-            code, body = await stack.cases.readiness()
-            return code == 503 and body["checks"]["bus"] is False
+        async def bus_not_ready() -> bool:
+            for service in (stack.cases, stack.gateway):
+                code, body = await service.readiness()
+                if code != 503 or body["checks"]["bus"] is not False:
+                    return False
+            return True
 
         await wait_until(
-            cases_not_ready, DOWN_S, "the case-manager's /readyz still says the bus is up", stack.logs
+            bus_not_ready,
+            DOWN_S,
+            "/readyz of the case-manager or gateway still says the bus is up",
+            stack.logs,
         )
         await asyncio.sleep(max(0.0, DOWN_S - (asyncio.get_running_loop().time() - down_at)))
         link.mend()

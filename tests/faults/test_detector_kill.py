@@ -48,6 +48,7 @@ async def test_detector_killed_mid_batch(tmp_path: Path, pg_url: str, kafka_mock
         )
         _, body = await stack.gateway.readiness()
         assert body.get("reasons", {}).get("detectors"), body  # says why, for the operator
+        assert not (await stack.ai_status())["running"]
 
         stack.detector.start()
         await stack.detector.wait_ready()
@@ -58,3 +59,4 @@ async def test_detector_killed_mid_batch(tmp_path: Path, pg_url: str, kafka_mock
         assert await stack.settle() == []
         assert await stack.dead_letters() == {}
         stack.assert_survivors(stack.gateway, stack.cases)
+        assert await stack.gateway.metric("bk_gateway_frames_lost_total") > 0  # the batches in flight

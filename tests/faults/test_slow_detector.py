@@ -40,6 +40,9 @@ async def test_detector_slower_than_the_timeout(tmp_path: Path, pg_url: str, kaf
             stack.logs,
         )
         assert reasons.get("detectors"), reasons
+        ai = await stack.ai_status()  # the console's banner
+        assert not ai["running"] and ai["state"] in ("no_answers", "no_detectors"), ai
+        assert await stack.gateway.metric("bk_gateway_ai_running") == 0
         stack.tap.delay_s = 0.0
         fast_since = datetime.now(UTC)
 
@@ -48,5 +51,7 @@ async def test_detector_slower_than_the_timeout(tmp_path: Path, pg_url: str, kaf
         assert await stack.settle() == []
         assert await stack.dead_letters() == {}
         stack.assert_survivors(stack.detector, stack.gateway, stack.cases)
+        assert (await stack.ai_status())["running"]
+        assert await stack.gateway.metric("bk_gateway_frames_lost_total", reason="timeout") > 0
         log = stack.gateway.log_path.read_text()
         assert "AI not running" in log, log[-3000:]  # the gap is logged, with its cause

@@ -42,7 +42,8 @@ def synth(
 
 @app.command()
 def train(
-    train_dirs: list[Path] = typer.Argument(..., help="COCO folders (synthetic, or exported verdicts)."),
+    train_dirs: list[Path] = typer.Argument(..., help="COCO folders (synthetic) and verdict exports "
+                                            "(a folder with verdicts.json, or the export's zip)."),
     val_dir: Path | None = typer.Option(None, help="COCO folder for the mAP curve."),
     out_dir: Path = typer.Option(Path("artifacts/kitchen"), help="Where the model artefact and plots go."),
     epochs: float = typer.Option(30.0, help="Passes over the training data."),
@@ -56,6 +57,13 @@ def train(
     focus: float = typer.Option(0.0, min=0.0, max=1.0,
                                 help="Share of samples centred on a phone, cigarette or rodent."),
     freeze_bn: bool = typer.Option(False, help="Keep BatchNorm statistics (small-batch fine-tuning)."),
+    max_steps: int = typer.Option(0, help="Stop after this many steps (0 = from --epochs)."),
+    verdict_share: float = typer.Option(0.5, min=0.0, max=1.0,
+                                        help="Share of each batch drawn from verdict exports; the rest "
+                                        "replays the COCO folders, so the model keeps what it knows."),
+    warmup_steps: int = typer.Option(300, min=0, help="Linear learning-rate warm-up, in steps."),
+    freeze_backbone: bool = typer.Option(False, help="Train the neck and heads only (a verdict "
+                                         "fine-tune: what the model knows moves least; ~2x faster)."),
 ) -> None:
     """Train the detector; saves weights, model card, and loss / mAP curves as PNG."""
     size = None
@@ -73,7 +81,9 @@ def train(
                             val_dir=str(val_dir) if val_dir else None, out_dir=str(out_dir), epochs=epochs,
                             max_minutes=max_minutes,
                             batch_size=batch_size, lr=lr, device=device, init=str(init) if init else None,
-                            crop=size, focus=focus, freeze_bn=freeze_bn)
+                            crop=size, focus=focus, freeze_bn=freeze_bn, max_steps=max_steps,
+                            verdict_share=verdict_share, warmup_steps=warmup_steps,
+                            freeze_backbone=freeze_backbone)
     except CropTooLarge as exc:
         raise typer.BadParameter(str(exc), param_hint="--crop") from None
     typer.echo(f"model artefact: {path}")
@@ -154,8 +164,21 @@ def publish(
     version: str | None = typer.Option(None, help="Registry version (default: model.json's / the label "
                                        "map's)."),
     data_dir: Path | None = typer.Option(None, help="Data dir (local object store); default BK_DATA_DIR."),
+    verdicts: Path | None = typer.Option(None, help="Verdict export (folder or zip): a retrained model "
+                                         "must gain on its held-out captures."),
+    heldout: list[Path] = typer.Option([], help="A frozen held-out COCO folder (repeatable); default: "
+                                       "the sets this repository carries (synthetic v1, v2, real photos)."),
+    max_map_loss: float = typer.Option(0.01, min=0.0, help="mAP@0.5 a held-out set may lose."),
+    device: str = typer.Option("cpu", help="Where the gate scores the two models: cpu or cuda."),
 ) -> None:
     """Publish a model artefact to the registry: models/<name>/<version>/ in the object store.
+
+    A KitchenNet artefact (weights.pt: the shipped model and its retrains) goes through the promotion
+    gate: it is scored beside the model it would replace (the registry's latest, else the shipped
+    weights) on the frozen held-out sets and the verdict set, and published only if it loses no more
+    than --max-map-loss mAP on each held-out set and gains on the verdicts. The table (old vs new,
+    per set) is printed either way; a refused candidate exits 1. The baseline's own weights (e.g. the
+    shipped model, published first) need no judging.
     A bring-your-own ONNX model is checked first (opens, runs a frame, matches its label map, covers
     the rules) and refused with every reason by name."""
     import asyncio
@@ -165,15 +188,51 @@ def publish(
     from bk_detector.registry import ModelRefused, RegistryError
 
     with tempfile.TemporaryDirectory(prefix="bk-byo-") as tmp:
-        src = _byo_dir(onnx, label_map, model_dir, Path(tmp)) or model_dir or SHIPPED
+        byo = _byo_dir(onnx, label_map, model_dir, Path(tmp))
+        src = byo or model_dir or SHIPPED
         try:
-            v = asyncio.run(_registry(data_dir).publish(src, name=name, version=version))
+            if (src / "weights.pt").is_file():  # KitchenNet: the gate can score it
+                v = _publish_gated(src, name, version, data_dir, verdicts, heldout, max_map_loss, device)
+            else:
+                v = asyncio.run(_registry(data_dir).publish(src, name=name, version=version))
         except ModelRefused as exc:
             raise _refused(exc.problems) from None
         except RegistryError as exc:  # a version already published with other bytes, a bad name
             typer.echo(f"not published: {exc}", err=True)
             raise typer.Exit(1) from None
     typer.echo(f"published {v.name} {v.version} ({v.published_at})")
+
+
+def _publish_gated(candidate: Path, name: str | None, version: str | None, data_dir: Path | None,
+                   verdicts: Path | None, heldout: list[Path], max_map_loss: float, device: str):  # type: ignore[no-untyped-def]
+    """``publish`` of a KitchenNet artefact through the promotion gate (``training.promote``)."""
+    import asyncio
+    import json
+
+    from bk_detector.model.artifact import SHIPPED
+    from bk_detector.training.gate import GatePolicy, format_table
+    from bk_detector.training.promote import GateRefused, HeldoutSet, baseline_for, frozen_sets, publish_gated
+
+    registry = _registry(data_dir)
+    reg_name = name or str(json.loads((candidate / "model.json").read_text()).get("name", ""))
+    sets = [HeldoutSet(p.name, p) for p in heldout] or frozen_sets()
+
+    async def run():  # type: ignore[no-untyped-def]
+        baseline, base_version = await baseline_for(registry, reg_name, SHIPPED)
+        judged = ", ".join(s.name for s in sets) or "no held-out set"
+        judged += " + verdicts" if verdicts else ""
+        typer.echo(f"baseline: {reg_name} {base_version}; judged on {judged}")
+        return await publish_gated(registry, candidate, baseline=baseline, sets=sets, verdicts=verdicts,
+                                   name=name, version=version, policy=GatePolicy(max_map_loss=max_map_loss),
+                                   device=device)
+
+    try:
+        decision, v = asyncio.run(run())
+    except GateRefused as exc:
+        typer.echo(format_table(exc.decision))
+        raise typer.Exit(1) from None
+    typer.echo(format_table(decision) if decision else "same weights as the baseline: nothing to judge")
+    return v
 
 
 @app.command("check-model")
@@ -192,6 +251,40 @@ def check_model(
         raise _refused(problems)
     typer.echo(f"ok: {lm.layout} {lm.input_width}x{lm.input_height}, labels {', '.join(lm.labels)}; "
                f"attributes {', '.join(lm.attribute_names) or '-'}; rules {', '.join(lm.rules)}")
+
+
+@app.command()
+def rollback(
+    name: str = typer.Argument("kitchen-v1", help="Registry model name."),
+    data_dir: Path | None = typer.Option(None, help="Data dir (local object store); default BK_DATA_DIR."),
+    detector: list[str] = typer.Option([], help="A running detector's HTTP base URL to switch now "
+                                       "(repeatable); each serves the restored version from its next batch."),
+    token: str = typer.Option("", envvar="BK_TOKEN", help="Admin bearer token for --detector."),
+) -> None:
+    """Withdraw the registry's latest version and make the one before it latest again; new pods load
+    it, and each --detector switches to it between two batches (no frame dropped)."""
+    import asyncio
+
+    import httpx
+
+    withdrawn, restored = asyncio.run(_registry(data_dir).rollback(name))
+    typer.echo(f"{name}: withdrew {withdrawn}; latest is {restored}")
+    failed = 0
+    for url in detector:
+        try:
+            r = httpx.post(f"{url.rstrip('/')}/model/activate", json={"version": restored}, timeout=120.0,
+                           headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as exc:
+            typer.echo(f"{url}: not switched ({exc!r})", err=True)
+            failed += 1
+            continue
+        if r.status_code != 200:
+            typer.echo(f"{url}: not switched ({r.status_code} {r.text})", err=True)
+            failed += 1
+        else:
+            typer.echo(f"{url}: serving {restored}")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -72,7 +72,8 @@ def test_crops_keep_boxes_in_place_and_focus_on_small_objects() -> None:
     data = TensorSet(images, boxes, labels, torch.full((2, 2, 4), -1.0))
     focus = torch.tensor([[True, False], [False, False]])
     for _ in range(20):
-        img, bx, lab, _attrs = _crop(data, torch.tensor([0, 1]), 64, 32, focus)
+        crop = _crop(data, torch.tensor([0, 1]), 64, 32, focus)
+        img, bx, lab = crop.images, crop.boxes, crop.labels
         assert img.shape == (2, 3, 32, 64) and lab[0, 0] == 2 and lab[1].tolist() == [-1, -1]
         # the box, mapped back through the crop, still frames the bright pixels exactly
         x0, y0, x1, y1 = (bx[0, 0] * torch.tensor([64, 32, 64, 32])).round().long().tolist()

@@ -145,7 +145,7 @@ class AbsentRegion(BaseModel):
         return _check_box(v)
 
 
-MAX_ITEMS = 64  # per capture: more is a mistake, not a kitchen
+MAX_ITEMS = 32  # objects (and absent regions) per capture: more is a mistake, not a kitchen
 
 
 class CaptureLabels(BaseModel):

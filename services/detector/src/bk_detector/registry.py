@@ -83,6 +83,11 @@ def _index_key(name: str) -> str:
     return validate_key(f"{PREFIX}/{_check(name, 'name')}/index.json")
 
 
+def _history(index: dict[str, Any]) -> list[str]:
+    """The versions that were "latest", oldest first (indexes from before rollback: publish order)."""
+    return list(index.get("history") or index["versions"])
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -153,7 +158,24 @@ class ModelRegistry:
         if version not in index["versions"]:
             index["versions"].append(version)
         index["latest"] = version
+        index["history"] = [*_history(index), version]  # what "latest" has been, in order (rollback)
         await self.store.put(_index_key(name), json.dumps(index, indent=2).encode(), "application/json")
+
+    async def rollback(self, name: str) -> tuple[str, str]:
+        """Make the version that was latest before the current one latest again; the current one is
+        withdrawn (a later rollback never returns to it). New pods load the restored version; running
+        ones switch with ``DetectorService.rollback`` / ``activate``. Returns (withdrawn, restored)."""
+        index = await self._index(name)
+        current = index["latest"]
+        if current is None:
+            raise VersionNotFound(f"model {name} has no published version to roll back")
+        withdrawn = {*index.get("withdrawn", []), current}
+        earlier = [v for v in _history(index) if v in index["versions"] and v not in withdrawn]
+        if not earlier:
+            raise RegistryError(f"model {name} {current} has no earlier version to return to")
+        index.update(latest=earlier[-1], withdrawn=sorted(withdrawn), history=[*_history(index), earlier[-1]])
+        await self.store.put(_index_key(name), json.dumps(index, indent=2).encode(), "application/json")
+        return current, earlier[-1]
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -58,11 +58,17 @@ def train(
     focus: float = 0.0,
     freeze_bn: bool = False,
     giou_weight: float = 1.0,
+    verdict_share: float = 0.5,
+    warmup_steps: int = 300,
+    freeze_backbone: bool = False,
 ) -> Path:
-    """Train (or fine-tune with init=artefact dir) on COCO folders; writes an artefact + plots.
+    """Train (or fine-tune with init=artefact dir) on COCO folders and verdict exports; writes an
+    artefact + plots.
 
     crop=(w, h) trains on random crops (fast on a CPU); focus is the share of samples centred on a
-    phone, cigarette or rodent; freeze_bn keeps BatchNorm statistics (small-batch fine-tuning)."""
+    phone, cigarette or rodent; freeze_bn keeps BatchNorm statistics (small-batch fine-tuning);
+    verdict_share is the share of each batch drawn from verdict exports (the rest replays the COCO
+    folders, so what the model knows is rehearsed while it learns the supervisors' corrections)."""
     return run_train(
         TrainConfig(
             train_dirs=train_dirs,
@@ -85,6 +91,9 @@ def train(
             focus=focus,
             freeze_bn=freeze_bn,
             giou_weight=giou_weight,
+            verdict_share=verdict_share,
+            warmup_steps=warmup_steps,
+            freeze_backbone=freeze_backbone,
         )
     )
 
@@ -183,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--width", type=int, default=640)
     s.add_argument("--height", type=int, default=360)
     s.add_argument("--generator", choices=["v1", "v2"], default="v1", help="v1 flat, v2 ceiling CCTV")
-    t = sub.add_parser("train", help="train from COCO folders")
+    t = sub.add_parser("train", help="train from COCO folders and verdict exports")
     t.add_argument("train_dirs", nargs="+")
     t.add_argument("--val-dir")
     t.add_argument("--out-dir", default="artifacts/kitchen")
@@ -201,6 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--focus", type=float, default=0.0, help="share of samples centred on small classes")
     t.add_argument("--freeze-bn", action="store_true")
     t.add_argument("--giou-weight", type=float, default=1.0)
+    t.add_argument("--verdict-share", type=float, default=0.5, help="share of each batch from verdicts")
+    t.add_argument("--warmup-steps", type=int, default=300)
+    t.add_argument("--freeze-backbone", action="store_true", help="train the neck and heads only")
     e = sub.add_parser("eval", help="evaluate an artefact on a COCO folder")
     e.add_argument("data_dir")
     e.add_argument("--model-dir")

@@ -5,12 +5,20 @@ Gaussian, so a 2-cell cigarette is trained almost only at its centre and a perso
 peak the decoder picks is not always the centre cell. Besides L1 on offsets and log sizes, a GIoU
 term scores the decoded box itself, so a 1-pixel error on a 4-pixel cigarette costs what it costs in
 the IoU the evaluation uses, while the same pixel on a person costs nearly nothing.
+
+Frames labelled only in part (supervisors' verdicts) train only what is labelled: the heatmap of a
+class learns "nothing here" only inside that class's labelled regions (``Supervision``), and an
+object whose place is unknown (a phone somewhere in a person's box) pushes up the class's strongest
+cell in that region instead of a box (multiple-instance learning). Unlabelled classes and regions
+cost nothing, so a handful of verdicts cannot teach the model that people are gone.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from bk_detector.training.data import Supervision
 
 # the 3x3 neighbourhood around an object's centre cell, centre first
 _NEIGHBOURS = [(0, 0)] + [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
@@ -37,8 +45,10 @@ def detection_loss(
     attrs: torch.Tensor,
     num_classes: int,
     giou_weight: float = 1.0,
+    supervision: Supervision | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """out: N,C+4+A,h,w raw; boxes N,M,4 normalised; labels N,M (-1 pad); attrs N,M,A (-1 unknown)."""
+    """out: N,C+4+A,h,w raw; boxes N,M,4 normalised; labels N,M (-1 pad); attrs N,M,A (-1 unknown);
+    supervision: where partly labelled frames are labelled (None: every class everywhere)."""
     n, _, h, w = out.shape
     out = out.float()
     valid = labels >= 0
@@ -63,9 +73,19 @@ def detection_loss(
     p = torch.sigmoid(logits)
     # masks as multipliers, not boolean indexing: no host sync, no gather of a huge index list
     pos_loss = -(F.logsigmoid(logits) * (1 - p) ** 2 * pos).sum()
-    neg_loss = -(F.logsigmoid(-logits) * p**2 * (1 - heat_t) ** 4 * (~pos)).sum()
-    num_pos = max(1.0, float(len(lab)))
-    heat_loss = (pos_loss + neg_loss) / num_pos
+    neg_w = (1 - heat_t) ** 4 * (~pos)
+    bag_loss, n_bags = out.new_zeros(()), 0
+    if supervision is not None and not bool(supervision.full.all()):
+        known, bag_cells, bag_idx = supervised_cells(supervision, num_classes, h, w, b_idx, lab, box)
+        neg_w = neg_w * known
+        if len(bag_idx):  # each bag: its class's strongest cell inside it should fire
+            flat = logits.reshape(n * num_classes, h * w)[bag_idx]
+            top = flat.masked_fill(~bag_cells, float("-inf")).amax(1)
+            bag_loss = -(F.logsigmoid(top) * (1 - torch.sigmoid(top)) ** 2).sum()
+            n_bags = len(bag_idx)
+    neg_loss = -(F.logsigmoid(-logits) * p**2 * neg_w).sum()
+    num_pos = max(1.0, float(len(lab) + n_bags))
+    heat_loss = (pos_loss + neg_loss + bag_loss) / num_pos
     rest = out[:, num_classes:]
     size_t = torch.stack([bw.log(), bh.log()], 1)
     target_box = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1)
@@ -97,3 +117,50 @@ def detection_loss(
     total = heat_loss + 0.5 * size_loss + off_loss + giou_weight * giou_loss + attr_loss
     parts = {"heat": heat_loss, "size": size_loss, "offset": off_loss, "giou": giou_loss, "attr": attr_loss}
     return total, {k: v.detach() for k, v in parts.items()}
+
+
+def _cells(boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """K,h*w bool: the output cells whose centres lie in each normalised box, and always the cell
+    holding the box's centre (a 2-pixel cigarette still owns one cell)."""
+    xs = (torch.arange(w, device=boxes.device, dtype=torch.float32) + 0.5) / w
+    ys = (torch.arange(h, device=boxes.device, dtype=torch.float32) + 0.5) / h
+    inx = (xs[None] >= boxes[:, 0:1]) & (xs[None] <= boxes[:, 2:3])
+    iny = (ys[None] >= boxes[:, 1:2]) & (ys[None] <= boxes[:, 3:4])
+    cx = ((boxes[:, 0] + boxes[:, 2]) / 2 * w).long().clamp(0, w - 1)
+    cy = ((boxes[:, 1] + boxes[:, 3]) / 2 * h).long().clamp(0, h - 1)
+    inx[torch.arange(len(boxes), device=boxes.device), cx] = True
+    iny[torch.arange(len(boxes), device=boxes.device), cy] = True
+    return (iny[:, :, None] & inx[:, None, :]).flatten(1)
+
+
+def supervised_cells(
+    sup: Supervision,
+    num_classes: int,
+    h: int,
+    w: int,
+    obj_image: torch.Tensor,
+    obj_label: torch.Tensor,
+    obj_box: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N,C,h,w float: 1 where a class's heatmap is labelled, bag cells (B,h*w bool), and each bag's
+    row in the N*C heatmaps). On a partly labelled frame a labelled object (``obj_*``: image, class,
+    normalised box) teaches its class in the middle third of its box only, an ABSENT region all of
+    it; a bag's cells are never "nothing here" for its class."""
+    n = sup.full.shape[0]
+    dev = sup.full.device
+    valid = sup.region_labels >= 0
+    rows = (torch.arange(n, device=dev)[:, None] * num_classes + sup.region_labels)[valid]
+    cells = _cells(sup.regions[valid], h, w)
+    bag = sup.kinds[valid] == Supervision.BAG
+    centre = torch.stack([(obj_box[:, 0] + obj_box[:, 2]) / 2, (obj_box[:, 1] + obj_box[:, 3]) / 2], 1)
+    half = torch.stack([obj_box[:, 2] - obj_box[:, 0], obj_box[:, 3] - obj_box[:, 1]], 1) / 6
+    core = _cells(torch.cat([centre - half, centre + half], 1), h, w)
+    # Regions of one class may overlap: count cells per heatmap row, then compare (an OR).
+    count = torch.zeros(n * num_classes, h * w, device=dev)
+    count.index_put_((rows[~bag],), cells[~bag].float(), accumulate=True)
+    count.index_put_((obj_image * num_classes + obj_label,), core.float(), accumulate=True)
+    in_bag = torch.zeros_like(count)
+    in_bag.index_put_((rows[bag],), cells[bag].float(), accumulate=True)
+    full = sup.full.repeat_interleave(num_classes)[:, None]
+    known = full | ((count > 0) & (in_bag == 0))
+    return known.view(n, num_classes, h, w).float(), cells[bag], rows[bag]

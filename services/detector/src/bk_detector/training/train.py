@@ -11,11 +11,12 @@ import torch
 from tqdm import tqdm
 
 from bk_detector.model.artifact import ATTRIBUTES, LABELS, build, default_meta, save_artifact
-from bk_detector.training.data import TensorSet, concat, load_coco
+from bk_detector.training.data import Supervision, TensorSet, concat, load_coco
 from bk_detector.training.evaluate import evaluate
 from bk_detector.training.plots import plot_curves
 from bk_detector.training.predict import ground_truth, predict_set
 from bk_detector.training.targets import detection_loss
+from bk_detector.training.verdicts import HOLDOUT, is_export, load_verdicts
 
 
 @dataclass
@@ -43,64 +44,135 @@ class TrainConfig:
     # the crop placed around one of them; 0 = uniform sampling.
     focus: float = 0.0
     freeze_bn: bool = False  # keep BatchNorm statistics (fine-tuning with small batches)
+    # Train the neck and heads only (stem and stages fixed, BatchNorm included): a verdict fine-tune
+    # changes how features are read, not what they are, so what the model knows moves least; and
+    # the backward pass stops at the neck, which makes a CPU step about twice as fast.
+    freeze_backbone: bool = False
     giou_weight: float = 1.0
+    # Verdict exports among train_dirs: each batch draws this share from them and the rest from the
+    # COCO (replay) folders, so what the model already knows keeps being rehearsed; the held-out
+    # share of the captures (by case id) is never trained on: the promotion gate judges on it.
+    verdict_share: float = 0.5
+    verdict_holdout: float = HOLDOUT
+    warmup_steps: int = 300  # linear learning-rate warm-up (a few-step fine-tune wants fewer)
     limit: int | None = None
     progress: bool = True
     curves: dict = field(default_factory=dict)
 
 
-def _augment(x: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample flip and colour jitter on the device (uint8 in, float 0..255 out)."""
+def _flip(boxes: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    fb = torch.stack([1 - boxes[..., 2], boxes[..., 1], 1 - boxes[..., 0], boxes[..., 3]], -1)
+    return torch.where(flip[:, None, None], fb, boxes)
+
+
+def _augment(
+    x: torch.Tensor, boxes: torch.Tensor, sup: Supervision | None = None
+) -> tuple[torch.Tensor, torch.Tensor, Supervision | None]:
+    """Per-sample flip and colour jitter on the device (uint8 in, float 0..255 out); labelled
+    regions flip with their frame."""
     n = x.shape[0]
     x = x.float()
     flip = torch.rand(n, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    fb = torch.stack([1 - boxes[..., 2], boxes[..., 1], 1 - boxes[..., 0], boxes[..., 3]], -1)
-    boxes = torch.where(flip[:, None, None], fb, boxes)
+    boxes = _flip(boxes, flip)
+    if sup is not None:
+        sup = Supervision(sup.full, _flip(sup.regions, flip), sup.region_labels, sup.kinds)
     gain = torch.empty(n, 3, 1, 1, device=x.device).uniform_(0.85, 1.15) * torch.empty(
         n, 1, 1, 1, device=x.device
     ).uniform_(0.7, 1.3)
     mean = x.mean((1, 2, 3), keepdim=True)
     contrast = torch.empty(n, 1, 1, 1, device=x.device).uniform_(0.7, 1.3)
     x = ((x - mean) * contrast + mean) * gain
-    return x.clamp(0, 255), boxes
+    return x.clamp(0, 255), boxes, sup
 
 
 FOCUS_LABELS = ("phone", "cigarette", "rodent")
+WHOLE = 0.9  # share of a partly labelled frame's object (or bag) a crop must hold to train it
 
 
-def _crop(
-    data: TensorSet, idx: torch.Tensor, cw: int, ch: int, focus: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _crop(data: TensorSet, idx: torch.Tensor, cw: int, ch: int, focus: torch.Tensor) -> TensorSet:
     """Crop each sampled frame to cw x ch. Where a sample's row of focus (n,M bool) marks boxes, the
-    crop holds a random one of them; elsewhere it is placed uniformly. Boxes are clipped to the crop and an
-    object whose centre falls outside is dropped."""
+    crop holds a random one of them; others are placed uniformly. Boxes are clipped to the crop and
+    an object whose centre falls outside is dropped.
+
+    A partly labelled frame (a verdict) is first scaled down until the crop covers nearly all of it,
+    and the crop holds one of its labelled objects or regions: its few labels are the whole point of
+    it, and an object trains only if the crop holds (nearly) all of it. A cut-off person would teach
+    a peak where no person's centre is while nothing else in the frame says otherwise; what is cut
+    trains neither way."""
     _, _, h, w = data.images.shape
     boxes, labels = data.boxes[idx].clone(), data.labels[idx].clone()
+    sup = data.supervision.take(idx) if data.supervision is not None else None
     n = len(idx)
-    ox = torch.randint(0, w - cw + 1, (n,), device=idx.device)
-    oy = torch.randint(0, h - ch + 1, (n,), device=idx.device)
+    dev = idx.device
+    partial = ~sup.full if sup is not None else torch.zeros(n, dtype=torch.bool, device=dev)
+    cover = max(cw / w, ch / h)
+    fw = torch.where(partial, round(w * cover), w)  # each sample's frame size before the crop
+    fh = torch.where(partial, round(h * cover), h)
+    ox = (torch.rand(n, device=dev) * (fw - cw + 1)).long()
+    oy = (torch.rand(n, device=dev) * (fh - ch + 1)).long()
+    anchors, has = boxes[:, 0], torch.zeros(n, dtype=torch.bool, device=dev)
+    if sup is not None:  # partly labelled: around a random labelled object or region
+        spots = torch.cat([boxes, sup.regions], 1)
+        marked = torch.cat([labels >= 0, sup.region_labels >= 0], 1) & partial[:, None]
+        has = marked.any(1)
+        pick = torch.multinomial(marked.float() + (~has)[:, None].float(), 1).squeeze(1)
+        anchors = spots[torch.arange(n, device=dev), pick]
     if focus.any():
-        f = focus
-        has = f.any(1)
-        pick = torch.multinomial(f.float() + (~has)[:, None].float(), 1).squeeze(1)  # a focus box
-        b = boxes[torch.arange(n, device=idx.device), pick]
+        fhas = focus.any(1)
+        pick = torch.multinomial(focus.float() + (~fhas)[:, None].float(), 1).squeeze(1)  # a focus box
+        anchors = torch.where(fhas[:, None], boxes[torch.arange(n, device=dev), pick], anchors)
+        has = has | fhas
+    if has.any():
+        b = anchors
         # origin = centre - u * (side - 1), floored: the centre lands at [0, side) inside the crop
-        fx = ((b[:, 0] + b[:, 2]) / 2 * w - torch.rand(n, device=idx.device) * (cw - 1)).floor().long()
-        fy = ((b[:, 1] + b[:, 3]) / 2 * h - torch.rand(n, device=idx.device) * (ch - 1)).floor().long()
-        ox = torch.where(has, fx.clamp(0, w - cw), ox)
-        oy = torch.where(has, fy.clamp(0, h - ch), oy)
-    images = torch.stack([data.images[i, :, y : y + ch, x : x + cw] for i, x, y in zip(
-        idx.tolist(), ox.tolist(), oy.tolist(), strict=True)])
-    px = boxes[..., [0, 2]] * w - ox[:, None, None]
-    py = boxes[..., [1, 3]] * h - oy[:, None, None]
+        fx = ((b[:, 0] + b[:, 2]) / 2 * fw - torch.rand(n, device=dev) * (cw - 1)).floor().long()
+        fy = ((b[:, 1] + b[:, 3]) / 2 * fh - torch.rand(n, device=dev) * (ch - 1)).floor().long()
+        ox = torch.where(has, torch.minimum(fx.clamp(min=0), fw - cw), ox)
+        oy = torch.where(has, torch.minimum(fy.clamp(min=0), fh - ch), oy)
+    crops = []
+    for i, x, y, scaled in zip(idx.tolist(), ox.tolist(), oy.tolist(), partial.tolist(), strict=True):
+        frame = data.images[i]
+        if scaled:
+            frame = torch.nn.functional.interpolate(
+                frame[None].float(), (round(h * cover), round(w * cover)), mode="bilinear", antialias=True,
+                align_corners=False,
+            )[0].round().clamp(0, 255).to(torch.uint8)
+        crops.append(frame[:, y : y + ch, x : x + cw])
+    images = torch.stack(crops)
+    boxes, centred, whole = _into_crop(boxes, ox, oy, cw, ch, fw, fh)
+    inside = torch.where(partial[:, None], whole >= WHOLE, centred)
+    labels = torch.where((labels >= 0) & inside, labels, -1)
+    if sup is not None:
+        regions, _, share = _into_crop(sup.regions, ox, oy, cw, ch, fw, fh)
+        keep = torch.where(sup.kinds == Supervision.BAG, share >= WHOLE, share > 0)  # a bag must stay whole
+        region_labels = torch.where((sup.region_labels >= 0) & keep, sup.region_labels, -1)
+        sup = Supervision(sup.full, regions, region_labels, sup.kinds)
+    return TensorSet(images, boxes, labels, data.attributes[idx], sup)
+
+
+def _into_crop(
+    boxes: torch.Tensor, ox: torch.Tensor, oy: torch.Tensor, cw: int, ch: int, fw: torch.Tensor,
+    fh: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Normalised boxes of whole frames (each fw x fh pixels) -> (boxes clipped to each crop, whose
+    centre is inside it, the share of its area inside it)."""
+    px = boxes[..., [0, 2]] * fw[:, None, None] - ox[:, None, None]
+    py = boxes[..., [1, 3]] * fh[:, None, None] - oy[:, None, None]
     ccx, ccy = px.mean(-1), py.mean(-1)
-    keep = (labels >= 0) & (ccx >= 0) & (ccx < cw) & (ccy >= 0) & (ccy < ch)
-    boxes = torch.stack(
-        [px[..., 0].clamp(0, cw) / cw, py[..., 0].clamp(0, ch) / ch,
-         px[..., 1].clamp(0, cw) / cw, py[..., 1].clamp(0, ch) / ch], -1
-    )
-    return images, boxes, torch.where(keep, labels, -1), data.attributes[idx]
+    centred = (ccx >= 0) & (ccx < cw) & (ccy >= 0) & (ccy < ch)
+    cx, cy = px.clamp(0, cw), py.clamp(0, ch)
+    area = ((px[..., 1] - px[..., 0]) * (py[..., 1] - py[..., 0])).clamp(min=1e-9)
+    share = (cx[..., 1] - cx[..., 0]) * (cy[..., 1] - cy[..., 0]) / area
+    out = torch.stack([cx[..., 0] / cw, cy[..., 0] / ch, cx[..., 1] / cw, cy[..., 1] / ch], -1)
+    return out, centred, share
+
+
+def _freeze_backbone(model: torch.nn.Module) -> None:
+    for part in (model.stem, model.stages):
+        part.eval()
+        for p in part.parameters():
+            p.requires_grad_(False)
 
 
 def _freeze_bn(model: torch.nn.Module) -> None:
@@ -126,32 +198,48 @@ def train(cfg: TrainConfig) -> Path:
         torch.backends.cudnn.benchmark = True
     meta = default_meta(cfg.input_width, cfg.input_height)
     t0 = time.time()
-    data = concat(
-        [
-            load_coco(d, LABELS, ATTRIBUTES, cfg.input_width, cfg.input_height, cfg.limit)
-            for d in cfg.train_dirs
-        ]
-    ).to(device)
+    size = (cfg.input_width, cfg.input_height)
+    replay = [load_coco(d, LABELS, ATTRIBUTES, *size, cfg.limit) for d in cfg.train_dirs if not is_export(d)]
+    verdicts = [
+        load_verdicts(d, LABELS, ATTRIBUTES, *size, split="train", holdout=cfg.verdict_holdout).tensors
+        for d in cfg.train_dirs
+        if is_export(d)
+    ]
+    data = concat(replay + verdicts).to(device)
+    n_replay = sum(len(x) for x in replay)  # replay frames first, then the verdicts' captures
+    n_verdicts = len(data) - n_replay
+    if not len(data):
+        raise ValueError("no training images: the folders hold none (and verdict exports only held-out ones)")
     val = (
         load_coco(cfg.val_dir, LABELS, ATTRIBUTES, cfg.input_width, cfg.input_height, cfg.limit)
         if cfg.val_dir
         else None
     )
-    print(f"loaded {len(data)} train images in {time.time() - t0:.1f}s on {device}")
+    print(f"loaded {n_replay} replay + {n_verdicts} verdict images in {time.time() - t0:.1f}s on {device}")
     model = build(meta)
     if cfg.init:
         from bk_detector.model.artifact import load_artifact
 
-        model.load_state_dict(load_artifact(Path(cfg.init))[0].state_dict())
+        init_model, init_meta = load_artifact(Path(cfg.init))
+        model.load_state_dict(init_model.state_dict())
+        # A fine-tune keeps its parent's name and calibrated thresholds; its metrics are its own.
+        meta.update(name=init_meta.get("name", meta["name"]), version=f"{init_meta.get('version', '0')}-ft",
+                    thresholds=init_meta.get("thresholds", meta["thresholds"]))
+        meta["parent"] = {"name": init_meta.get("name"), "version": init_meta.get("version")}
     model = model.to(device).to(memory_format=torch.channels_last).train()
     if cfg.freeze_bn:
         _freeze_bn(model)
+    if cfg.freeze_backbone:
+        _freeze_backbone(model)
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
     )
     focus_ids = torch.tensor([LABELS.index(c) for c in FOCUS_LABELS], device=device)
     focus_on = torch.isin(data.labels, focus_ids)  # N,M: boxes of the small, rare classes
+    focus_on[n_replay:] = False  # verdict captures are cropped around their own labels
     focus_frames = focus_on.any(1).nonzero().squeeze(1)
+    per_batch = round(cfg.batch_size * cfg.verdict_share) if n_verdicts and n_replay else 0
+    n_replay_batch = cfg.batch_size - per_batch
     cropping = cfg.crop_width > 0 and cfg.crop_height > 0
     steps = cfg.max_steps or max(1, int(cfg.epochs * len(data) / cfg.batch_size))
     out = Path(cfg.out_dir)
@@ -165,28 +253,29 @@ def train(cfg: TrainConfig) -> Path:
         progress = max(step / steps, elapsed / cfg.max_minutes if cfg.max_minutes else 0.0)
         if progress >= 1.0:
             break
-        warm = min(1.0, (step + 1) / 300)  # short linear warm-up, then cosine to zero
+        warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))  # linear warm-up, then cosine to zero
         for g in opt.param_groups:
             g["lr"] = cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * progress))
-        idx = torch.randint(0, len(data), (cfg.batch_size,), device=device)
+        idx = torch.randint(0, n_replay if per_batch else len(data), (cfg.batch_size,), device=device)
         chosen = torch.zeros(cfg.batch_size, dtype=torch.bool, device=device)
         if cfg.focus > 0 and len(focus_frames):
             chosen = torch.rand(cfg.batch_size, device=device) < cfg.focus
             alt = focus_frames[torch.randint(0, len(focus_frames), (cfg.batch_size,), device=device)]
             idx = torch.where(chosen, alt, idx)
+        if per_batch:  # replay keeps what the model knows; verdicts teach what it got wrong
+            idx[n_replay_batch:] = n_replay + torch.randint(0, n_verdicts, (per_batch,), device=device)
+            chosen[n_replay_batch:] = False
         if cropping:
-            images, boxes, labels, attributes = _crop(
-                data, idx, cfg.crop_width, cfg.crop_height, focus_on[idx] & chosen[:, None]
-            )
+            batch = _crop(data, idx, cfg.crop_width, cfg.crop_height, focus_on[idx] & chosen[:, None])
         else:
-            images, boxes, labels, attributes = (
-                data.images[idx], data.boxes[idx], data.labels[idx], data.attributes[idx]
-            )
-        x, boxes = _augment(images, boxes)
+            batch = data.take(idx)
+        x, boxes, sup = _augment(batch.images, batch.boxes, batch.supervision)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             head = model(x)
-        loss, _parts = detection_loss(head, boxes, labels, attributes, len(LABELS), cfg.giou_weight)
+        loss, _parts = detection_loss(
+            head, boxes, batch.labels, batch.attributes, len(LABELS), cfg.giou_weight, supervision=sup
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -202,6 +291,8 @@ def train(cfg: TrainConfig) -> Path:
             _eval_point(model, val, device, step, curves)
             if cfg.freeze_bn:  # evaluation put every module back in training mode
                 _freeze_bn(model)
+            if cfg.freeze_backbone:
+                _freeze_backbone(model)
     bar.close()
     if val is not None:
         _eval_point(model, val, device, step, curves)
@@ -211,6 +302,7 @@ def train(cfg: TrainConfig) -> Path:
         "minutes": round((time.time() - start) / 60, 2),
         "device": device,
         "train_images": len(data),
+        "verdict_images": n_verdicts,
     }
     save_artifact(out, model.cpu().eval(), meta)
     torch.save({"curves": curves}, out / "curves.pt")
