@@ -72,3 +72,12 @@ RECOVERED = Counter(
     "bk_detector_recovered_total", "violation events published from the journal for a pod that did not",
     ["phase"],
 )
+SHADOW_FRAMES = Counter(
+    "bk_detector_shadow_frames_total", "sampled frames a shadow (candidate) model saw beside the live one: "
+    "compared, busy (skipped: the shadow was behind, live frames never wait for it), failed", ["outcome"],
+)
+SHADOW_CHANGES = Counter(
+    "bk_detector_shadow_alarm_changes_total", "alarms (per-frame rule hits) the shadow model would change "
+    "against the live one: appears (only the candidate raises it), disappears (only the live one does)",
+    ["violation_type", "change"],
+)

@@ -31,6 +31,7 @@ from bk_detector.profiles import (
 )
 from bk_detector.rules import apply_masks, evaluate
 from bk_detector.settings import DetectorSettings
+from bk_detector.shadow import ShadowRunner
 from bk_detector.tracking import Tracker
 from bk_detector.voting import Phase, Transition, Voter, VotingPolicy
 from bkcore.clock import Clock, SystemClock
@@ -94,6 +95,7 @@ class DetectionPipeline:
         self._profiles: dict[CameraKey, CameraProfile] = {}
         self._cameras: dict[CameraKey, _Camera] = {}
         self._defaults: dict[CameraKey, CameraProfile] = {}  # cameras without a profile (yet)
+        self.shadow: ShadowRunner | None = None  # a candidate model compared on sampled frames
 
     # -- profiles ---------------------------------------------------------------------------------
 
@@ -165,6 +167,10 @@ class DetectionPipeline:
             # clamped Detections made on its own thread; anything else is converted here.
             item.detections = [d if type(d) is Detection else _detection(d) for d in raw] if raw else ()
             item.model_version, item.detected = version, True
+            if self.shadow is not None:  # a candidate beside the live model (``shadow``): never waits
+                f = frames[i]
+                self.shadow.offer(f, item.image, item.detections, self.profile(f.tenant_id, f.camera_id),
+                                  self._frame_time(f))
         return items
 
     def _decode(self, frame: pb.Frame) -> Analysed:

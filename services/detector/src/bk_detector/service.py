@@ -23,6 +23,7 @@ from bk_detector.pipeline import DetectionPipeline
 from bk_detector.recovery import recover
 from bk_detector.registry import ModelRegistry, RegistryError, VersionNotFound, resolve_artefact
 from bk_detector.settings import DetectorSettings
+from bk_detector.shadow import ShadowRunner
 from bkcore.auth import AuthError, Principal, Role
 from bkcore.http import create_app
 from bkcore.service import Runtime, Service
@@ -37,6 +38,12 @@ _bearer = HTTPBearer(auto_error=False)
 
 class ActivateRequest(BaseModel):
     version: str = Field(..., min_length=1, max_length=128, description="registry version to serve")
+
+
+class ShadowRequest(BaseModel):
+    version: str = Field(..., min_length=1, max_length=128, description="registry version to shadow")
+    sample_rate: float | None = Field(None, ge=0.0, le=1.0, description="share of frames; unset = "
+                                      "BK_SHADOW_SAMPLE_RATE")
 
 
 class DetectorService(Service):
@@ -57,6 +64,8 @@ class DetectorService(Service):
         self.handover: Handover | None = None
         self._servicer: DetectorServicer | None = None
         self._switch_lock = asyncio.Lock()
+        self._previous: DetectionModel | None = None  # served before the last switch (``rollback``)
+        self.shadow: ShadowRunner | None = None  # a candidate beside the live model (``shadow``)
         self.registry = ModelRegistry(runtime.store, settings.data_dir / "models")
         self.app = self._build_app()
 
@@ -139,22 +148,92 @@ class DetectorService(Service):
                 device = str(self.model.device)
                 half = self.model.precision == "fp16"
                 model = await asyncio.to_thread(load_model, path, device, half, *self._padding(device))
-            # every inference thread runs each bucket once before the first batch on this model
-            await self._batcher.warm_up(model)
-            old = self.model
-            # Between two awaits: the loop runs nothing else, so these four move together.
-            self.pipeline.device_decode = self._device_decode(model)
-            self.pipeline.input_size = (model.input_width, model.input_height)
-            self.pipeline.model_version = model.version
-            if self._servicer is not None:
-                self._servicer.model = model
-            self.model = model
-            self._batcher.swap_model(model)
-            log.info("model switched", extra={"from_version": old.version, "to_version": model.version})
+            await self._swap(model)
             return model
+
+    async def _swap(self, model: DetectionModel) -> None:
+        """Swap ``model`` in between two batches (hold ``_switch_lock``)."""
+        assert self._batcher is not None and self.pipeline is not None and self.model is not None
+        # every inference thread runs each bucket once before the first batch on this model
+        await self._batcher.warm_up(model)
+        old = self.model
+        # Between two awaits: the loop runs nothing else, so these move together.
+        self.pipeline.device_decode = self._device_decode(model)
+        self.pipeline.input_size = (model.input_width, model.input_height)
+        self.pipeline.model_version = model.version
+        if self._servicer is not None:
+            self._servicer.model = model
+        self.model = model
+        self._batcher.swap_model(model)
+        self._previous = old
+        if self.shadow is not None:
+            self.shadow.live_version = model.version
+        log.info("model switched", extra={"from_version": old.version, "to_version": model.version})
+
+    async def rollback(self) -> dict[str, str]:
+        """Serve the model served before the last switch again, from the next batch on, dropping no
+        frame (it is still loaded: no download, no wait). When the version left behind is the
+        registry's latest, it is withdrawn there too, so new pods load the restored one.
+        Raises RegistryError when this pod has served one model only."""
+        if self._batcher is None or self.model is None:
+            raise RegistryError("the detector is not started")
+        async with self._switch_lock:
+            if self._previous is None:
+                raise RegistryError("nothing to roll back to: this pod has served one model since it started")
+            left = self.model
+            await self._swap(self._previous)
+            self._previous = None  # a second rollback must not bring back the model just left
+        restored = self.model.version
+        name = self.settings.model_name
+        try:
+            if await self.registry.latest(name) == left.version:
+                withdrawn, latest = await self.registry.rollback(name)
+                registry = f"withdrew {withdrawn}; latest is {latest}"
+            else:
+                registry = f"unchanged: {left.version} is not the registry's latest"
+        except RegistryError as exc:  # e.g. the shipped weights were never published: nothing to undo
+            registry = f"unchanged: {exc}"
+        except Exception as exc:  # the store is down: the pod has rolled back, the pointer has not
+            log.warning("rollback: registry not updated: %r", exc)
+            registry = f"not updated: {exc!r}"
+        log.warning("model rolled back", extra={"from_version": left.version, "to_version": restored})
+        return {"from": left.version, "to": restored, "registry": registry}
+
+    async def start_shadow(self, version: str, model: DetectionModel | None = None,
+                           sample_rate: float | None = None) -> ShadowRunner:
+        """Run registry ``version`` (or ``model``) as the shadow of the live model, replacing any
+        shadow running; it sees ``sample_rate`` of the frames (default BK_SHADOW_SAMPLE_RATE)."""
+        if self.pipeline is None or self.model is None:
+            raise RegistryError("the detector is not started")
+        s = self.settings
+        if model is None:
+            path = await self.registry.fetch(s.model_name, version)
+            device, half = str(self.model.device), self.model.precision == "fp16"
+            model = await asyncio.to_thread(load_model, path, device, half)
+        runner = ShadowRunner(model, live_version=self.model.version,
+                              sample_rate=s.shadow_sample_rate if sample_rate is None else sample_rate,
+                              max_pending=s.shadow_max_pending, min_score=s.default_min_score,
+                              max_frame_bytes=s.max_frame_bytes, max_pixels=s.max_pixels)
+        await self.stop_shadow()
+        runner.start()
+        self.shadow = self.pipeline.shadow = runner
+        log.info("shadow model started", extra={"version": model.version, "sample_rate": runner.sampler.rate})
+        return runner
+
+    async def stop_shadow(self) -> str | None:
+        """Stop the shadow model; returns its version (None when none ran)."""
+        runner, self.shadow = self.shadow, None
+        if self.pipeline is not None:
+            self.pipeline.shadow = None
+        if runner is None:
+            return None
+        await runner.stop()
+        return runner.model.version
+
 
     async def stop(self) -> None:
         """Stop taking frames, finish the ones in flight, then deliver pending evidence."""
+        await self.stop_shadow()
         if self._server is not None:
             await self._server.stop(grace=5.0)
             self._server = None
@@ -255,6 +334,42 @@ class DetectorService(Service):
             log.info("model activated over HTTP", extra={"by": p.subject, "version": model.version})
             return MessageToDict(model_info(model, self.settings.max_batch_size),
                                  preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+        @app.post("/model/rollback", tags=["detector"],
+                  summary="Return to the model served before the last switch, dropping no frame (admin)")
+        async def rollback(p: Principal = Depends(admin)) -> dict[str, str]:
+            try:
+                out = await self.rollback()
+            except RegistryError as exc:
+                raise HTTPException(409, str(exc)) from None
+            log.warning("model rolled back over HTTP", extra={"by": p.subject, **out})
+            return out
+
+        @app.post("/model/shadow", tags=["detector"],
+                  summary="Run a registry version beside the live model on a sample of frames (admin)")
+        async def shadow_start(body: ShadowRequest, p: Principal = Depends(admin)) -> dict[str, object]:
+            try:
+                runner = await self.start_shadow(body.version, sample_rate=body.sample_rate)
+            except VersionNotFound as exc:
+                raise HTTPException(404, str(exc)) from None
+            except RegistryError as exc:
+                raise HTTPException(409, str(exc)) from None
+            log.info("shadow model started over HTTP", extra={"by": p.subject, "version": body.version})
+            return runner.report()
+
+        @app.get("/model/shadow", tags=["detector"],
+                 summary="Alarms the shadow model would change: counts by type, recent examples (admin)")
+        async def shadow_report(_: Principal = Depends(admin)) -> dict[str, object]:
+            if self.shadow is None:
+                raise HTTPException(404, "no shadow model is running")
+            return self.shadow.report()
+
+        @app.delete("/model/shadow", tags=["detector"], summary="Stop the shadow model (admin)")
+        async def shadow_stop(_: Principal = Depends(admin)) -> dict[str, object]:
+            report = self.shadow.report() if self.shadow is not None else None
+            if await self.stop_shadow() is None:
+                raise HTTPException(404, "no shadow model is running")
+            return {"stopped": report}
 
         return app
 

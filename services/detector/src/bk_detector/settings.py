@@ -67,6 +67,16 @@ class DetectorSettings(CoreSettings):
         256, ge=1, description="frames waiting for inference before callers block (backpressure)"
     )
 
+    # -- shadow mode (a candidate model beside the live one, ``shadow``) ----------------------------
+    shadow_sample_rate: float = Field(
+        0.05, ge=0.0, le=1.0, description="share of the frames a shadow model also sees (POST "
+        "/model/shadow may set its own); the live path never waits for it"
+    )
+    shadow_max_pending: int = Field(
+        8, ge=1, le=1024, description="sampled frames waiting for the shadow model; past this a sampled "
+        "frame is skipped and counted (bk_detector_shadow_frames_total{outcome=busy})"
+    )
+
     # -- frame validation ---------------------------------------------------------------------------
     max_frame_bytes: int = Field(8 * 1024 * 1024, ge=1, description="largest JPEG accepted, in bytes")
     max_pixels: int = Field(
