@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -28,13 +30,16 @@ def test_greyscale_jpeg_becomes_three_channels() -> None:
     assert decode_jpeg(jpeg(32, 16, mode="L"), **LIMITS).shape == (16, 32, 3)
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"", "empty"),
-    (b"hello, I am not a picture", "not an image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "not an image"),
-    (b"\xff\xd8" + b"\x00garbage" * 20 + b"\xff\xd9", "not an image"),
-    (jpeg(64, 48)[:300], "truncated JPEG"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"hello, I am not a picture", "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "not an image"),
+        (b"\xff\xd8" + b"\x00garbage" * 20 + b"\xff\xd9", "not an image"),
+        (jpeg(64, 48)[:300], "truncated JPEG"),
+    ],
+)
 def test_bad_frames_say_why(data: bytes, reason: str) -> None:
     with pytest.raises(FrameError) as err:
         decode_jpeg(data, **LIMITS)
@@ -91,3 +96,50 @@ def test_decoding_can_stop_at_the_models_input_size() -> None:
     data = jpeg(1280, 720)
     arr = decode_jpeg(data, **LIMITS, at_least=(320, 192))
     assert arr.shape == (360, 640, 3)  # libjpeg's 1/2 scale: 1/4 would be under 192 rows
+
+
+def _with_header_size(data: bytes, width: int, height: int) -> bytes:
+    """The same JPEG with its frame header (SOF0) claiming ``width`` x ``height``: a bomb's header."""
+    sof = data.index(b"\xff\xc0")
+    return data[: sof + 5] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[sof + 9 :]
+
+
+def test_concurrent_decodes_leave_the_process_warning_filters_alone() -> None:
+    # The attack surface: every gateway stream decodes on a worker thread. The old decoder wrapped
+    # Pillow in warnings.catch_warnings(), whose save/restore of the process-wide filter list races
+    # between threads and left an "error" filter for DecompressionBombWarning behind.
+    before = list(warnings.filters)
+    frame = jpeg(320, 240)
+    failures: list[BaseException] = []
+
+    def decode_many() -> None:
+        try:
+            for _ in range(150):
+                decode_jpeg(frame, **LIMITS)
+        except BaseException as exc:  # surfaced below: a thread's error is otherwise lost
+            failures.append(exc)
+
+    threads = [threading.Thread(target=decode_many) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures and not any(t.is_alive() for t in threads)
+    assert list(warnings.filters) == before
+
+
+def test_a_bomb_header_is_refused_by_the_explicit_pixel_cap() -> None:
+    bomb = _with_header_size(jpeg(64, 48), 30000, 30000)  # 900 megapixels claimed in a few hundred bytes
+    with pytest.raises(FrameError, match=r"too many pixels: 30000x30000 > max 2073600"):
+        decode_jpeg(bomb, **LIMITS)
+
+
+def test_a_cap_above_pillows_own_is_still_a_frame_error_and_no_warning() -> None:
+    # A deployment that sets BK_MAX_PIXELS very high: Pillow's own guard then fires, and still
+    # surfaces as a FrameError naming the size, without a warning filter being touched.
+    bomb = _with_header_size(jpeg(64, 48), 30000, 30000)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(FrameError, match=r"too many pixels: 30000x30000"):
+            decode_jpeg(bomb, max_bytes=1_000_000, max_pixels=10**9)
+    assert not seen

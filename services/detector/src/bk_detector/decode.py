@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 from PIL import Image
@@ -49,14 +48,14 @@ def check_jpeg(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[int, in
         if marker in _NO_LENGTH:
             i += 2
             continue
-        length = int.from_bytes(data[i + 2:i + 4], "big")
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
         if length < 2:
             raise FrameError(f"not an image: corrupt JPEG segment length at byte {i}")
         if marker in _SOF_ALL:
             if i + 9 > n:
                 break
-            height = int.from_bytes(data[i + 5:i + 7], "big")
-            width = int.from_bytes(data[i + 7:i + 9], "big")
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            width = int.from_bytes(data[i + 7 : i + 9], "big")
             components = data[i + 9] if i + 9 < n else 0
             if width == 0 or height == 0:
                 raise FrameError(f"not an image: zero size {width}x{height}")
@@ -71,38 +70,33 @@ def check_jpeg(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[int, in
     raise FrameError("not an image: no JPEG frame header")
 
 
-def decode_jpeg(data: bytes, *, max_bytes: int, max_pixels: int,
-                at_least: tuple[int, int] | None = None) -> np.ndarray:
+def decode_jpeg(
+    data: bytes, *, max_bytes: int, max_pixels: int, at_least: tuple[int, int] | None = None
+) -> np.ndarray:
     """Decode one JPEG into an HxWx3 uint8 RGB array, or raise FrameError saying why not.
 
     ``at_least`` (width, height) lets libjpeg decode at 1/2, 1/4 or 1/8 scale while staying at least
     that large: a 1080p frame for a 320-pixel-wide model decodes several times faster.
+
+    The pixel cap is ours, read from the frame header (``check_jpeg``) before Pillow sees the bytes,
+    so a decompression bomb costs nothing. Nothing here touches the ``warnings`` filters: they are
+    process-wide, and ``catch_warnings`` from several decoding threads at once restored each other's
+    snapshots and left an "error" filter behind for the whole process.
     """
-    if not data:
-        raise FrameError("empty frame: 0 bytes")
-    if len(data) > max_bytes:
-        raise FrameError(f"too large: {len(data)} bytes > max {max_bytes}")
-    if not data.startswith(JPEG_SOI):
-        raise FrameError("not an image: no JPEG start-of-image marker")
-    # Trailing padding after EOI is legal; a missing EOI means the encoder or network cut it short.
-    if JPEG_EOI not in data[-64:]:
-        raise FrameError("truncated JPEG: no end-of-image marker")
+    width, height, _ = check_jpeg(data, max_bytes=max_bytes, max_pixels=max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=["JPEG"])
-            # Check the header's size before decoding, so a decompression bomb costs nothing.
-            width, height = img.size
-            if width * height > max_pixels:
-                raise FrameError(f"too many pixels: {width}x{height} > max {max_pixels}")
-            if at_least is not None:
-                img.draft("RGB", at_least)
-            img.load()
-            rgb = img.convert("RGB")
+        img = Image.open(io.BytesIO(data), formats=["JPEG"])
+        # Pillow's header reader and ours must agree; a frame that says more to Pillow is refused too.
+        if img.width * img.height > max_pixels:
+            raise FrameError(f"too many pixels: {img.width}x{img.height} > max {max_pixels}")
+        if at_least is not None:
+            img.draft("RGB", at_least)
+        img.load()
+        rgb = img.convert("RGB")
     except FrameError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise FrameError(f"too many pixels: > max {max_pixels} ({exc})") from None
+    except Image.DecompressionBombError:  # only when max_pixels is set above Pillow's own cap
+        raise FrameError(f"too many pixels: {width}x{height} > Pillow's limit") from None
     except OSError as exc:
         text = str(exc)
         if "truncated" in text or "premature" in text.lower():
@@ -117,4 +111,3 @@ def decode_jpeg(data: bytes, *, max_bytes: int, max_pixels: int,
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise FrameError(f"not an image: unexpected shape {arr.shape}")
     return arr
-
