@@ -15,12 +15,13 @@ from pathlib import Path
 
 import grpc
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 
 from bk_detector.detections import Candidate
 from bk_detector.model.artifact import SHIPPED
 from bk_detector.profiles import default_profile
-from bk_detector.registry import ModelRegistry
+from bk_detector.registry import ModelRegistry, RegistryError, VersionNotFound
 from bk_detector.service import DetectorService, create_service
 from bk_detector.settings import DetectorSettings
 from bk_detector.shadow import APPEARS, DISAPPEARS, Sampler, alarm_changes, frame_alarms
@@ -252,10 +253,6 @@ async def test_a_slow_shadow_skips_frames_and_never_slows_the_live_path(tmp_path
 
 
 async def test_registry_rollback_walks_back_through_what_was_latest(tmp_path: Path) -> None:
-    import pytest
-
-    from bk_detector.registry import RegistryError, VersionNotFound
-
     registry = ModelRegistry(LocalObjectStore(tmp_path / "objects", "s", "http://x"), tmp_path / "cache")
     with pytest.raises(VersionNotFound):
         await registry.rollback("kitchen-v1")
@@ -269,3 +266,29 @@ async def test_registry_rollback_walks_back_through_what_was_latest(tmp_path: Pa
     await registry.publish(_artefact(tmp_path, "4.0"))  # a new candidate, promoted
     assert await registry.latest("kitchen-v1") == "4.0"
     assert await registry.rollback("kitchen-v1") == ("4.0", "1.0")  # never back to a withdrawn one
+
+
+async def test_a_pod_never_rolls_back_onto_a_withdrawn_version(tmp_path: Path) -> None:
+    """`brightkitchen detector rollback` withdrew 2.0 and switched the pod to 1.0: the pod's own
+    "previous model" is then 2.0, and rolling back onto it is refused."""
+    store = LocalObjectStore(tmp_path / "objects", "signing-secret", "http://127.0.0.1:8000")
+    registry = ModelRegistry(store, tmp_path / "cache")
+    for v in ("1.0", "2.0"):
+        await registry.publish(_artefact(tmp_path, v))
+    settings = DetectorSettings(data_dir=tmp_path, grpc_port=0, device="cpu", max_batch_size=4, max_wait_ms=2)
+    bus = InProcessBus()
+    service = create_service(
+        Runtime(settings=settings, bus=bus, store=store, tokens=TOKENS), settings, model=_model(_live, "1.0")
+    )
+    await bus.start()
+    await service.start()
+    try:
+        await service.activate("2.0", model=_model(_candidate, "2.0"))
+        assert await registry.rollback(settings.model_name) == ("2.0", "1.0")
+        await service.activate("1.0", model=_model(_live, "1.0"))
+        with pytest.raises(RegistryError, match=r"2\.0 was withdrawn"):
+            await service.rollback()
+        assert service.model is not None and service.model.version == "1.0"
+    finally:
+        await service.stop()
+        await bus.stop()

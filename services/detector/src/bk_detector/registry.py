@@ -161,6 +161,10 @@ class ModelRegistry:
         index["history"] = [*_history(index), version]  # what "latest" has been, in order (rollback)
         await self.store.put(_index_key(name), json.dumps(index, indent=2).encode(), "application/json")
 
+    async def withdrawn(self, name: str) -> frozenset[str]:
+        """Versions a rollback took away: never served again by a rollback."""
+        return frozenset((await self._index(name)).get("withdrawn", []))
+
     async def rollback(self, name: str) -> tuple[str, str]:
         """Make the version that was latest before the current one latest again; the current one is
         withdrawn (a later rollback never returns to it). New pods load the restored version; running

@@ -177,14 +177,22 @@ class DetectorService(Service):
         Raises RegistryError when this pod has served one model only."""
         if self._batcher is None or self.model is None:
             raise RegistryError("the detector is not started")
+        name = self.settings.model_name
         async with self._switch_lock:
             if self._previous is None:
                 raise RegistryError("nothing to roll back to: this pod has served one model since it started")
+            try:
+                withdrawn = await self.registry.withdrawn(name)
+            except Exception as exc:  # the store is down: rolling back matters more than this check
+                log.warning("rollback: cannot read withdrawn versions: %r", exc)
+                withdrawn = frozenset()
+            if self._previous.version in withdrawn:
+                raise RegistryError(f"{name} {self._previous.version} was withdrawn from the registry: "
+                                    "not serving it again")
             left = self.model
             await self._swap(self._previous)
             self._previous = None  # a second rollback must not bring back the model just left
         restored = self.model.version
-        name = self.settings.model_name
         try:
             if await self.registry.latest(name) == left.version:
                 withdrawn, latest = await self.registry.rollback(name)
