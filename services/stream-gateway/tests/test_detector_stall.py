@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -42,11 +42,13 @@ class MoodyDetector(pbg.DetectorServicer):
 
     def __init__(self) -> None:
         self.delay_s = 0.0
+        self.per_frame_s = 0.0  # an overloaded detector: one frame at a time, this long each
         self.hung = False
         self.hearing = asyncio.Event()  # cleared = deaf
         self.hearing.set()
         self.batches = 0
         self.answered = 0
+        self.frame_ids: list[str] = []
         self.refuse: dict[str, str] = {}  # camera id -> why its profile is refused
 
     async def Detect(
@@ -54,11 +56,12 @@ class MoodyDetector(pbg.DetectorServicer):
     ) -> AsyncIterator[pb.DetectionBatch]:
         async for batch in request_iterator:
             self.batches += 1
+            self.frame_ids.extend(f.frame_id for f in batch.frames)
             await self.hearing.wait()
             if self.hung:
                 continue
-            if self.delay_s:
-                await asyncio.sleep(self.delay_s)
+            if self.delay_s or self.per_frame_s:
+                await asyncio.sleep(self.delay_s + self.per_frame_s * len(batch.frames))
             self.answered += 1
             yield pb.DetectionBatch(
                 batch_id=batch.batch_id,
@@ -111,26 +114,20 @@ def recoveries(caplog: pytest.LogCaptureFixture, endpoint: str) -> list[str]:
 
 
 class Feeder:
-    """A camera pushing frames into the queue, as a pull worker does."""
+    """Cameras pushing frames into the queue, as pull workers do: ``cameras`` frames every 0.05 s."""
 
-    def __init__(self, queue: FrameQueue, camera_id: str = "cam-1", jpeg: bytes = b"\xff\xd8fake") -> None:
-        self.queue, self.camera_id, self.jpeg, self.n = queue, camera_id, jpeg, 0
+    def __init__(self, queue: FrameQueue, jpeg: bytes = b"\xff\xd8fake", cameras: int = 1) -> None:
+        self.queue, self.jpeg, self.cameras, self.n = queue, jpeg, cameras, 0
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
         while True:
             self.n += 1
-            self.queue.push(
-                FrameItem(
-                    f"{self.camera_id}-{self.n}",
-                    "minghu",
-                    "s1",
-                    self.camera_id,
-                    datetime.now(UTC),
-                    self.jpeg,
-                    1,
+            for c in range(1, self.cameras + 1):
+                cam = f"cam-{c}"
+                self.queue.push(
+                    FrameItem(f"{cam}-{self.n}", "minghu", "s1", cam, datetime.now(UTC), self.jpeg, 1)
                 )
-            )
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
@@ -141,8 +138,7 @@ class Feeder:
 async def run_stream(
     endpoint: str, tmp_path: Path, **kw: object
 ) -> tuple[DetectorStream, FrameQueue, asyncio.Task]:
-    s = settings(
-        tmp_path,
+    base: dict[str, object] = dict(
         detector_endpoints=endpoint,
         batch_size=4,
         batch_max_wait_s=0.02,
@@ -150,8 +146,8 @@ async def run_stream(
         backoff_initial_s=0.1,
         backoff_max_s=0.5,
         open_timeout_s=1.0,
-        **kw,
     )
+    s = settings(tmp_path, **{**base, **kw})
     queue = FrameQueue(64)
     stream = DetectorStream(endpoint, queue, lambda _cid: None, s)
     return stream, queue, asyncio.create_task(stream.run())
@@ -178,17 +174,55 @@ async def test_hung_detector_is_torn_down_logged_once_and_recovers(tmp_path: Pat
         await until(lambda: stream.failed_attempts >= 3, 20, "three sessions torn down by the timeout")
         assert "no answer for 1 s" in stream.cause
         assert lost("timeout") > before  # the frames it took with it are counted, not forgotten
-        assert stream.owed.get("cam-1") is not None  # and still owed: they were never answered
+        assert stream.owed  # and still owed: they were never answered
         assert len(downs(caplog, ep)) == 1, downs(caplog, ep)  # once per outage, not per retry
 
         det.hung = False
         answered = stream.batches_answered
         await until(lambda: stream.batches_answered > answered + 3, 20, "answers after the detector recovers")
-        assert stream.cause == "" and stream.down_since is None and "cam-1" not in stream.owed
+        assert stream.cause == "" and stream.down_since is None
         assert stream.model_version == "moody-1" and stream.last_answer_at is not None
         assert len(recoveries(caplog, ep)) == 1
     finally:
         await feeder.stop()
+        await stop_task(task)
+        await server.stop(None)
+
+
+async def test_overloaded_detector_gets_what_it_can_answer_in_time(tmp_path: Path) -> None:
+    """10 frames/s, where a full batch of 16 would take 1.6 s, past the 1 s timeout: a fixed
+    in-flight budget would be torn down at every batch and never answered (a livelock); the frame
+    window shrinks to what it answers in time instead, and the stream stays up."""
+    det = MoodyDetector()
+    det.per_frame_s = 0.1
+    server, port = await serve(det)
+    stream, queue, task = await run_stream(f"127.0.0.1:{port}", tmp_path, batch_size=16)
+    feeder = Feeder(queue, cameras=4)  # 80 frames/s: eight times what the detector can do
+    try:
+        await until(lambda: stream.batches_answered >= 20, 30, "twenty answers")
+        assert stream.failed_attempts == 0 and stream.down_since is None
+        assert stream.window.frames < 16
+    finally:
+        await feeder.stop()
+        await stop_task(task)
+        await server.stop(None)
+
+
+async def test_stale_frames_are_dropped_and_counted_not_analysed(tmp_path: Path) -> None:
+    det = MoodyDetector()
+    server, port = await serve(det)
+    stream, queue, task = await run_stream(f"127.0.0.1:{port}", tmp_path, frame_max_age_s=5.0)
+    dropped = "bk_gateway_frames_dropped_total"
+    before = REGISTRY.get_sample_value(dropped, {"tenant_id": "minghu", "reason": "stale"}) or 0.0
+    old = datetime.now(UTC) - timedelta(seconds=30)
+    try:
+        for n in range(3):
+            queue.push(FrameItem(f"old-{n}", "minghu", "s1", "cam-1", old, b"\xff\xd8", 1))
+        queue.push(FrameItem("fresh", "minghu", "s1", "cam-1", datetime.now(UTC), b"\xff\xd8", 1))
+        await until(lambda: stream.batches_answered >= 1, 10, "the fresh frame answered")
+        assert det.frame_ids == ["fresh"]
+        assert REGISTRY.get_sample_value(dropped, {"tenant_id": "minghu", "reason": "stale"}) == before + 3
+    finally:
         await stop_task(task)
         await server.stop(None)
 

@@ -71,6 +71,8 @@ class DetectorService(Service):
 
     async def start(self) -> None:
         s = self.settings
+        if s.cpu_threads:  # before torch loads, so every inference thread's OpenMP pool gets it
+            os.environ.setdefault("OMP_NUM_THREADS", str(s.cpu_threads))
         if self.model is None:
             path = s.model_path
             if path is None:

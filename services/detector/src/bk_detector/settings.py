@@ -43,6 +43,12 @@ class DetectorSettings(CoreSettings):
     inference_concurrency: int = Field(
         0, ge=0, le=8, description="model batches in flight at once (0 = auto: 2 on CUDA, 1 on CPU)"
     )
+    cpu_threads: int = Field(
+        1, ge=0, le=256, description="threads one model call may use on the CPU (OMP_NUM_THREADS, set "
+        "before torch loads unless the environment already sets it; 0 = torch's default, one per "
+        "core). 1: on a busy 2-core machine two threads made each call 4-10x slower and cost 5-10x "
+        "the CPU, spinning while they wait for each other; for throughput raise inference_concurrency"
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto, cpu or cuda")
     half: bool | None = Field(None, description="fp16 inference; unset = auto (fp16 on CUDA only)")
     max_batch_size: int = Field(32, ge=1, le=1024, description="most frames per model call")

@@ -26,15 +26,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bk_gateway import metrics
+from bk_gateway.answer_window import AnswerWindow
 from bk_gateway.backoff import Backoff
 from bk_gateway.discovery import Lookup, PoolResolver, dns_lookup
-from bk_gateway.frame_queue import FrameItem, FrameQueue
+from bk_gateway.frame_queue import FRAMES_DROPPED, FrameItem, FrameQueue
 from bk_gateway.settings import GatewaySettings
 from bk_gateway.sharding import owner
 from bkcore.tasks import cancel_and_wait
@@ -98,9 +99,14 @@ class _Session:
 
     slots: asyncio.Semaphore
     inflight: dict[str, _Sent] = field(default_factory=dict)
+    room: asyncio.Event = field(default_factory=asyncio.Event)  # set on each answer
     collecting: list[FrameItem] = field(default_factory=list)  # taken from the queue, not yet sent
     sent_profiles: dict[str, int] = field(default_factory=dict)  # a new stream needs every profile
     last_answer: float = 0.0  # when this call last answered (or opened)
+
+    @property
+    def frames_inflight(self) -> int:
+        return sum(len(sent.items) for sent in self.inflight.values())
 
 
 class DetectorStream:
@@ -122,6 +128,11 @@ class DetectorStream:
         self._backoff = Backoff(settings.backoff_initial_s, min(settings.backoff_max_s, 10.0),
                                 settings.backoff_jitter)
         self._session_now: _Session | None = None
+        # Frames it may have unanswered: what it answers within a quarter of the timeout (see
+        # answer_window); starts small, so a slow detector's first answer comes in time too.
+        self.window = AnswerWindow(start=min(settings.batch_size, 8),
+                                   most=settings.batch_size * settings.detector_max_inflight,
+                                   target_s=settings.detector_timeout_s / 4)
         self.connected = False
         self.last_connected: float | None = None  # monotonic: when its last open session ended
         self.last_answer: float | None = None  # monotonic, for the rules
@@ -222,7 +233,10 @@ class DetectorStream:
     async def _write(self, call: grpc.aio.StreamStreamCall, st: _Session) -> None:
         while True:
             await st.slots.acquire()  # all slots taken = batches owed: _watch's deadline bounds this
-            items = await self._collect(st)
+            while st.frames_inflight >= self.window.frames:  # idem: frames owed
+                st.room.clear()
+                await st.room.wait()
+            items = await self._collect(st, min(self._s.batch_size, self.window.frames - st.frames_inflight))
             profiles = self._profiles(items, st.sent_profiles)
             batch = build_batch(items, profiles)
             now = time.monotonic()
@@ -245,22 +259,32 @@ class DetectorStream:
     def _mine(self, item: FrameItem) -> bool:
         return self._route(item.camera_id) == self.endpoint
 
-    async def _collect(self, st: _Session) -> list[FrameItem]:
-        """At least one frame: waits (polling the queue) until one of this stream's frames is there,
-        then fills the batch for up to ``batch_max_wait_s``."""
+    async def _collect(self, st: _Session, most: int) -> list[FrameItem]:
+        """At least one frame, at most ``most``: waits (polling the queue) until one of this
+        stream's frames is there, then fills the batch for up to ``batch_max_wait_s``."""
         items = st.collecting  # on the session, so a teardown now counts them as lost
         deadline: float | None = None
         size = 0
+        max_age = timedelta(seconds=self._s.frame_max_age_s)
         while True:
-            for it in self._queue.take_matching(self._s.batch_size - len(items), self._mine):
+            fresh_after = datetime.now(UTC) - max_age
+            stale = 0
+            for it in self._queue.take_matching(most - len(items), self._mine):
+                if it.captured_at < fresh_after:  # a fresh frame is worth more than a stale one
+                    FRAMES_DROPPED.labels(it.tenant_id, "stale").inc()
+                    stale += 1
+                    continue
                 items.append(it)
                 size += len(it.jpeg)
             if items and deadline is None:
                 deadline = time.monotonic() + self._s.batch_max_wait_s
-            if len(items) >= self._s.batch_size or size >= MAX_BATCH_BYTES or (
+            if len(items) >= most or size >= MAX_BATCH_BYTES or (
                 deadline is not None and time.monotonic() >= deadline
             ):
                 return items
+            if stale:  # more may wait behind them: look again now, not after a nap
+                await asyncio.sleep(0)
+                continue
             await asyncio.sleep(0.01 if items else min(0.05, self._s.batch_max_wait_s))
 
     def _profiles(self, items: list[FrameItem], sent: dict[str, int]) -> list[pb.CameraProfile]:
@@ -292,6 +316,7 @@ class DetectorStream:
                 if time.monotonic() - opened >= timeout:
                     self._is_fine()  # open for a while and owing nothing
             elif time.monotonic() >= due:
+                self._set_window(self.window.timed_out, time.monotonic())
                 raise StreamDown("timeout", f"no answer for {timeout:g} s with {len(st.inflight)} batch(es) "
                                             "waiting")
 
@@ -323,9 +348,17 @@ class DetectorStream:
             metrics.FRAMES_ANSWERED.labels(it.tenant_id).inc()
             self.answered[it.camera_id] = now
             self.owed.pop(it.camera_id, None)
+        self._set_window(self.window.answered, len(sent.items), sent.at, now)
+        st.room.set()
         st.slots.release()
         self._is_fine()
         self._profile_news(sent, result)
+
+    def _set_window(self, change: Callable[..., None], *args: float) -> None:
+        before = self.window.frames
+        change(*args)
+        if self.window.frames != before:
+            metrics.DETECTOR_WINDOW.labels(self.endpoint).set(self.window.frames)
 
     def _profile_news(self, sent: _Sent, result: pb.DetectionBatch) -> None:
         """What the detector made of the profiles this batch carried: each refused one, and each

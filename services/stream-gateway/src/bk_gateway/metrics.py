@@ -23,6 +23,9 @@ FRAMES_ANSWERED = Counter("bk_gateway_frames_answered_total", "frames detectors 
 FRAMES_LOST = Counter("bk_gateway_frames_lost_total", "frames sent (or taken for sending) to a detector "
                       "stream that broke before answering them: timeout, closed, unavailable, "
                       "unreachable, error, shutdown", ["tenant_id", "reason"])
+DETECTOR_WINDOW = Gauge("bk_gateway_detector_window_frames", "frames a detector stream may have unanswered "
+                        "now: shrinks while the detector answers slowly (overloaded), grows back after",
+                        ["endpoint"])
 DETECTOR_ERRORS = Counter("bk_gateway_detector_errors_total", "detector stream failures (every retry)",
                           ["endpoint", "reason"])
 AI_RUNNING = Gauge("bk_gateway_ai_running", "1 while detectors answer this replica's frames (or none "

@@ -60,6 +60,11 @@ class GatewaySettings(CoreSettings):
                     "unanswered send, whichever is later) is torn down, its frames counted lost, and "
                     "reopened",
     )
+    frame_max_age_s: float = Field(
+        5.0, gt=0,
+        description="a frame that waited this long for a detector is dropped (counted, reason stale): an "
+                    "overloaded detector gets the newest frames, not a backlog that grows ever older",
+    )
     detector_stall_s: float = Field(
         30.0, gt=0,
         description="no detector answering this long while frames wait = the AI is not running: /readyz "
