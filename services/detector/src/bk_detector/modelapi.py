@@ -44,10 +44,12 @@ class DetectionModel(Protocol):
 
 def load_model(path: Path | None, device: str, half: bool | None,
                buckets: Sequence[int] | None = None, cudnn_benchmark: bool = False,
-               cuda_graphs: bool = False) -> DetectionModel:
+               cuda_graphs: bool = False, kind: str = "single_stage") -> DetectionModel:
     """The real model. Imported here, lazily, so torch loads only when a service starts.
     ``buckets``: batch sizes every model call is padded to (None/empty = no padding);
-    ``cuda_graphs``: replay each bucket as a captured CUDA graph (CUDA with buckets only)."""
+    ``cuda_graphs``: replay each bucket as a captured CUDA graph (CUDA with buckets only);
+    ``kind``: single_stage (the artefact alone) or two_stage (``model.two_stage``, with the artefact
+    as its kitchen model)."""
     from bk_detector import metrics
     from bk_detector.model.byo import LABEL_MAP_FILE, ONNX_FILE, OnnxDetector
 
@@ -56,6 +58,6 @@ def load_model(path: Path | None, device: str, half: bool | None,
     from bk_detector.model.runtime import ModelRuntime
 
     model = ModelRuntime.load(path, device=device, half=half, buckets=tuple(buckets or ()),
-                              cudnn_benchmark=cudnn_benchmark, cuda_graphs=cuda_graphs)
+                              cudnn_benchmark=cudnn_benchmark, cuda_graphs=cuda_graphs, kind=kind)
     model.stage_observer = metrics.observe_stage  # bk_detector_stage_seconds{stage}
     return model

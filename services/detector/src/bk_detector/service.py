@@ -81,7 +81,7 @@ class DetectorService(Service):
                 path = await resolve_artefact(self.registry, s.model_name, s.model_version, SHIPPED)
             # Loading weights is blocking and slow (seconds): keep the event loop free meanwhile.
             self.model = await asyncio.to_thread(load_model, path, s.device, s.half,
-                                                 *self._padding(s.device))
+                                                 *self._padding(s.device), kind=s.model_kind)
         log.info("model loaded", extra={"model": self.model.name, "version": self.model.version,
                                         "device": self.model.device, "precision": self.model.precision})
         on_cuda = str(self.model.device).startswith("cuda")
@@ -149,7 +149,8 @@ class DetectorService(Service):
                 path = await self.registry.fetch(s.model_name, version)
                 device = str(self.model.device)
                 half = self.model.precision == "fp16"
-                model = await asyncio.to_thread(load_model, path, device, half, *self._padding(device))
+                model = await asyncio.to_thread(load_model, path, device, half, *self._padding(device),
+                                                kind=s.model_kind)
             await self._swap(model)
             return model
 
@@ -219,7 +220,7 @@ class DetectorService(Service):
         if model is None:
             path = await self.registry.fetch(s.model_name, version)
             device, half = str(self.model.device), self.model.precision == "fp16"
-            model = await asyncio.to_thread(load_model, path, device, half)
+            model = await asyncio.to_thread(load_model, path, device, half, kind=s.model_kind)
         runner = ShadowRunner(model, live_version=self.model.version,
                               sample_rate=s.shadow_sample_rate if sample_rate is None else sample_rate,
                               max_pending=s.shadow_max_pending, min_score=s.default_min_score,

@@ -36,6 +36,14 @@ class DetectorSettings(CoreSettings):
         "", description="registry version to serve; unset = the newest published, or the shipped "
         "weights when the store has none (ignored when BK_MODEL_PATH is set)"
     )
+    model_kind: Literal["single_stage", "two_stage"] = Field(
+        "single_stage", description="single_stage: our kitchen model alone (KitchenNet; learnt from the "
+        "synthetic kitchens, so it is what the embedded demo's simulated cameras need); two_stage: a real "
+        "COCO person/phone detector (NanoDet) first, then a person-attribute classifier on each person's "
+        "crop, plus the kitchen model's cigarette/rodent/flame/bin classes at thresholds calibrated on real "
+        "photos: for real cameras (docs/detector-model.md). The kitchen model is the one BK_MODEL_PATH / "
+        "the registry names in both"
+    )
     device_decode: bool | None = Field(
         None, description="decode JPEGs on the GPU (batched nvJPEG; headers still checked on the "
         "CPU); unset = auto (on with CUDA)"

@@ -200,8 +200,11 @@ class ModelRuntime:
     @classmethod
     def load(cls, path: Path | None = None, device: str = "auto", half: bool | None = None,
              buckets: tuple[int, ...] | list[int] | str | None = None,
-             cudnn_benchmark: bool | None = None, cuda_graphs: bool = False) -> ModelRuntime:
+             cudnn_benchmark: bool | None = None, cuda_graphs: bool = False,
+             kind: str = "single_stage") -> ModelRuntime:
         """Load an artefact directory (None = the shipped kitchen-v1); fp16 by default on CUDA only.
+        ``kind="two_stage"``: the two-stage detector (``model.two_stage``) with this artefact as its
+        kitchen model.
         ``cudnn_benchmark`` sets ``torch.backends.cudnn.benchmark`` (process-wide) on CUDA: off by
         default, as measured; with buckets it autotunes each bucket once, during ``warm_up``.
         ``cuda_graphs``: capture each bucket as a CUDA graph at ``warm_up`` (CUDA with buckets only)."""
@@ -210,7 +213,14 @@ class ModelRuntime:
         half = device.startswith("cuda") if half is None else half
         if device.startswith("cuda"):
             torch.backends.cudnn.benchmark = bool(cudnn_benchmark)
-        model, meta = load_artifact(Path(path) if path is not None else SHIPPED)
+        if kind == "two_stage":
+            from bk_detector.model.two_stage import load_two_stage
+
+            model, meta = load_two_stage(Path(path) if path is not None else None)
+        elif kind == "single_stage":
+            model, meta = load_artifact(Path(path) if path is not None else SHIPPED)
+        else:
+            raise ValueError(f"model kind must be single_stage or two_stage, not {kind!r}")
         return cls(model, meta, device, half, buckets=buckets, cuda_graphs=cuda_graphs)
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
@@ -229,7 +239,7 @@ class ModelRuntime:
             .to(self._dtype)
             .contiguous(memory_format=torch.channels_last)
         )
-        det = decode(self.model(x), len(self.labels), k)
+        det = self._detect(x, k)
         return det if len(x) == n else Detections(*(t[:n] for t in det))
 
     def _resize(self, img: np.ndarray) -> torch.Tensor:
@@ -259,9 +269,15 @@ class ModelRuntime:
             local.stream = torch.cuda.Stream(device=self.device)
         return local.stream
 
+    def _detect(self, x: torch.Tensor, k: int = 64) -> Detections:
+        """Model input -> detections on the device. A network that decodes itself (the two-stage
+        detector returns ``Detections``) is taken as it is; KitchenNet's raw heads are decoded."""
+        out = self.model(x)
+        return out if isinstance(out, Detections) else decode(out, len(self.labels), k)
+
     def _forward_eager(self, x: torch.Tensor) -> tuple[Detections, torch.Tensor]:
         """Padded model input -> (detections, which pass their class's threshold), on the device."""
-        det = decode(self.model(x), len(self.labels))
+        det = self._detect(x)
         return det, det.scores >= self.thresholds[det.labels]
 
     def _forward(self, x: torch.Tensor, n: int) -> tuple[Detections, torch.Tensor]:

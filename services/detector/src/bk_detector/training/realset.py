@@ -125,7 +125,7 @@ def load_images(root: Path | None = None) -> list[tuple[RealImage, np.ndarray]]:
             frames[f"{video}#{i:06d}"] = arr
     out = []
     for it in items:
-        arr = frames[it.name] if "#" in it.name else np.asarray(Image.open(paths[it.name]).convert("RGB"))
+        arr = frames[it.name] if "#" in it.name else np.array(Image.open(paths[it.name]).convert("RGB"))
         if arr.shape[:2] != (it.height, it.width):
             raise RealSetError(
                 f"{it.name}: {arr.shape[1]}x{arr.shape[0]}, labelled as {it.width}x{it.height}"
