@@ -17,8 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bkcore.auth import AuthError, Forbidden
+from bkcore.inputs import MAX_BODY_BYTES
 from bkcore.logging import log_context
 from bkcore.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from bkcore.text_guard import TextGuard
 
 log = logging.getLogger("bkcore.http")
 
@@ -35,10 +37,19 @@ ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool | Check]]]
 
 
 def create_app(*, service: str, title: str, readiness: ReadinessCheck | None = None,
-               version: str = "0.1.0", metrics_endpoint: bool = True, **fastapi_kwargs: object) -> FastAPI:
-    """A FastAPI app with /healthz, /readyz and (optionally) /metrics."""
-    app = FastAPI(title=title, version=version, **fastapi_kwargs)  # type: ignore[arg-type]
-    app.add_middleware(_RequestContext, service=service)
+               version: str = "0.1.0", metrics_endpoint: bool = True, max_body_size: int = MAX_BODY_BYTES,
+               **fastapi_kwargs: object) -> FastAPI:
+    """A FastAPI app with /healthz, /readyz and (optionally) /metrics.
+
+    Every request body is capped at ``max_body_size`` while it streams in (413 from its
+    Content-Length, or as soon as it passes the cap); an upload route raises its own cap with
+    ``max_body_size=bkcore.inputs.upload_body_limit(...)``. Invalid text in the path, query or
+    JSON body is a 422 before routing (``bkcore.text_guard``).
+    """
+    app = FastAPI(title=title, version=version, max_body_size=max_body_size,
+                  **fastapi_kwargs)  # type: ignore[arg-type]
+    app.add_middleware(TextGuard)
+    app.add_middleware(_RequestContext, service=service)  # outermost: refusals get ids and metrics too
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process is up")
     async def healthz() -> dict[str, str]:
