@@ -113,3 +113,51 @@ def test_stage_two_reads_what_people_wear_on_fresh_synthetic_frames(runtime: Mod
     print(f"{total} people: {accuracy}")
     assert total >= 40
     assert all(v >= 0.8 for v in accuracy.values()), accuracy
+
+
+async def test_the_grpc_service_serves_it(tmp_path: Path) -> None:
+    """BK_MODEL_KIND=two_stage: the same Detector gRPC service, batching real photographs."""
+    import asyncio
+    import io
+
+    import grpc
+
+    from bk_detector.service import create_service
+    from bk_detector.settings import DetectorSettings
+    from bkcore.bus.inproc import InProcessBus
+    from bkcore.objstore.local import LocalObjectStore
+    from bkcore.service import Runtime
+    from bkcore.testing.tokens import new_token_issuer
+    from bkproto.detector.v1 import detector_pb2 as pb
+    from bkproto.detector.v1 import detector_pb2_grpc as pb_grpc
+
+    settings = DetectorSettings(
+        data_dir=tmp_path, grpc_port=0, device="cpu", max_batch_size=4, max_wait_ms=5, model_kind="two_stage"
+    )
+    bus = InProcessBus()
+    store = LocalObjectStore(tmp_path / "objects", "signing-secret", "http://127.0.0.1:8000")
+    service = create_service(
+        Runtime(settings=settings, bus=bus, store=store, tokens=new_token_issuer()), settings
+    )
+    frames = []
+    for i, name in enumerate(("astronaut.png", "camera.png", "coffee.png")):
+        out = io.BytesIO()
+        Image.open(ASTRONAUT.parent / name).convert("RGB").save(out, format="JPEG", quality=90)
+        frames.append(
+            pb.Frame(frame_id=f"f{i}", tenant_id="t", site_id="s", camera_id=f"cam{i}", jpeg=out.getvalue())
+        )
+    await bus.start()
+    await service.start()
+    try:
+        assert service.model is not None and service.model.version.startswith("1.0.0+nanodet-coco")
+        async with grpc.aio.insecure_channel(service.grpc_address) as channel:
+            call = pb_grpc.DetectorStub(channel).Detect()
+            await call.write(pb.FrameBatch(batch_id="b0", frames=frames))
+            answer = await asyncio.wait_for(call.read(), 60)
+            await call.done_writing()
+    finally:
+        await service.stop()
+        await bus.stop()
+    people = [[d for d in r.detections if d.label == "person"] for r in answer.results]
+    assert [len(p) for p in people] == [1, 1, 0]  # the astronaut, the cameraman, no one in a coffee cup
+    assert {a for a in people[0][0].attributes} == {"chef_hat", "mask", "uniform", "gloves"}
