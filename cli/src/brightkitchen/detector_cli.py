@@ -308,9 +308,9 @@ def detect(
     paths: list[Path] = typer.Argument(..., help="Pictures (JPEG/PNG, any size), video files, or folders."),
     out: Path = typer.Option(..., "--out", help="Folder for the annotated pictures (a JPEG per picture or "
                              "video frame)."),
-    json_file: Path | None = typer.Option(
-        None, "--json", help='Also write every detection here: {"<file name>": [{"label", "box": [x, y, w, '
-        'h] in the picture\'s pixels, "score", "attributes"}]}; a video frame is "<file name>#<frame, 6 '
+    json_file: Path | None = typer.Option(  # "\\[": a literal bracket in rich markup
+        None, "--json", help='Also write every detection here: {"<file name>": \\[{"label", "box": \\[x, y, '
+        'w, h] in the picture\'s pixels, "score", "attributes"}]}; a video frame is "<file name>#<frame, 6 '
         'digits>".'),
     every: int = typer.Option(1, "--every", min=1, help="In videos, run every N-th frame (from frame 0)."),
     kind: str | None = typer.Option(

@@ -38,7 +38,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, object]:
 
 def test_json_has_exactly_the_documented_shape(run) -> None:  # type: ignore[no-untyped-def]
     _, found, _ = run
-    assert set(found) == {"astronaut big.jpg", "camera.png", "coffee.png", "vtest.avi#000000", "vtest.avi#000400"}
+    assert set(found) == {"astronaut big.jpg", "camera.png", "coffee.png", "vtest.avi#000000",
+                          "vtest.avi#000400"}
     sizes = {"astronaut big.jpg": (1001, 777), "camera.png": (512, 512), "coffee.png": (600, 400),
              "vtest.avi#000000": (768, 576), "vtest.avi#000400": (768, 576)}
     for key, dets in found.items():
@@ -77,15 +78,15 @@ def test_annotated_pictures_and_the_unreadable_file(run) -> None:  # type: ignor
 def test_help_names_the_options() -> None:
     result = CliRunner().invoke(app, ["detect", "--help"])
     assert result.exit_code == 0
-    for word in ("--out", "--json", "--every", "--kind", "#<frame"):
+    for word in ("--out", "--json", "--every", "--kind", "#<frame", "[x, y, w, h]"):
         assert word in result.output
 
 
 def test_to_json_is_in_the_pictures_pixels() -> None:
     det = Detection("person", 0.87654, (0.25, 0.5, 0.75, 1.0), {"chef_hat": 0.91234})
-    assert to_json([det], 200, 100) == [
-        {"label": "person", "box": [50.0, 50.0, 100.0, 50.0], "score": 0.877, "attributes": {"chef_hat": 0.912}}
-    ]
+    want = {"label": "person", "box": [50.0, 50.0, 100.0, 50.0], "score": 0.877,
+            "attributes": {"chef_hat": 0.912}}
+    assert to_json([det], 200, 100) == [want]
     assert frame_key("vtest.avi", 120) == "vtest.avi#000120" and frame_key("a.png") == "a.png"
     results = {"a.png": to_json([det], 200, 100), "b.png": []}
     assert json.loads(dumps(results)) == results and json.loads(dumps({})) == {}
