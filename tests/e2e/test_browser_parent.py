@@ -84,7 +84,8 @@ async def test_parent_logs_in_binds_watches_reads_rates_and_complains(tmp_path: 
                 await page.click('[data-play="lakeside-primary-prep"]')
             live = await live_info.value
             assert live.status == 200, await live.text()
-            assert "/v1/live/lakeside-primary-prep/index.m3u8?" in (await live.json())["hls"]
+            # /v1/live/<tenant>/<camera>/: camera ids are unique per tenant only
+            assert "/lakeside-primary-prep/index.m3u8?" in (await live.json())["hls"]
             await page.wait_for_selector('#player[data-mode="live"] video#video')
             [video] = await videos_playing(page, "#player video#video", past_s=1.0, timeout_ms=20_000)
             assert video["muted"] and video["playsInline"] and (video["width"], video["height"]) == (640, 360)

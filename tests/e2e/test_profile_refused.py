@@ -92,18 +92,20 @@ async def test_a_refused_profile_is_an_alarm_until_a_good_one_is_accepted(tmp_pa
         await until(lambda: any(e.alarm_active for e in refusals()), 30, "profile_refused alarm")
         [raised] = refusals()
         assert "rules[1].violation_type: unknown rule 'no_hats'" in raised.reason
-        assert gateway.fleet.refused[CAMERA].startswith("rules[1].violation_type: unknown rule 'no_hats'")
+        why = gateway.fleet.refused[("minghu", CAMERA)]
+        assert why.startswith("rules[1].violation_type: unknown rule 'no_hats'")
         async with gateway.db.session() as s:
-            cam = await registry.get(session=s, camera_id=CAMERA)
+            cam = await registry.get(session=s, tenant_id="minghu", camera_id=CAMERA)
         assert cam is not None
         out = gateway.status_of(cam)
         assert out.alarms == ["profile_refused"] and out.ai_state == "profile_refused"
         # Judged by no rule, not by the default: frames keep getting answers, a hat-less cook
         # raises nothing.
         answered = gateway.detectors.streams[0].answered
-        await until(lambda: CAMERA in answered, 10, "answers for the camera")
-        first_answer = answered[CAMERA]
-        await until(lambda: answered[CAMERA] > first_answer + 2, 20, "more answers")
+        key = ("minghu", CAMERA)  # camera ids are unique per tenant only
+        await until(lambda: key in answered, 10, "answers for the camera")
+        first_answer = answered[key]  # type: ignore[index]
+        await until(lambda: answered[key] > first_answer + 2, 20, "more answers")  # type: ignore[index]
         assert started == []
 
         # The operator fixes the profile through the API: accepted, the alarm clears, the rule runs.

@@ -30,10 +30,12 @@ from bk_cases.notifications.senders import (
 from bk_cases.service import CaseService, create_service
 from bkcore.bus.base import new_meta
 from bkcore.clock import FakeClock
+from bkcore.netpolicy import AddressPolicy
 from bkproto.events.v1.notifications_pb2 import Channel, NotificationRequested
 
 pytestmark = pytest.mark.timeout(60)
 HOOK_SECRET = "hook-secret-for-tests"
+LOOPBACK_OK = AddressPolicy(allow_internal=True)  # the receivers run on loopback, as in embedded mode
 MANAGER = f"{DEMO.TENANT_ID}:manager"  # the site manager of lakeside-primary
 
 
@@ -88,7 +90,7 @@ async def service_with_webhook(
     settings = settings.model_copy(
         update={"webhook_targets": {DEMO.TENANT_ID: [url]}, "webhook_max_attempts": attempts}
     )
-    sender = WebhookSender(HOOK_SECRET, max_attempts=attempts, base_s=0.01, cap_s=0.05)
+    sender = WebhookSender(HOOK_SECRET, max_attempts=attempts, base_s=0.01, cap_s=0.05, policy=LOOPBACK_OK)
     svc = create_service(runtime, settings, Channels(webhook=sender))
     await svc.start()
     await runtime.bus.start()
@@ -129,7 +131,7 @@ async def test_webhook_retries_with_backoff_then_succeeds() -> None:
         delays.append(s)
 
     async with serve(receiver) as url:
-        sender = WebhookSender(HOOK_SECRET, max_attempts=5, base_s=0.2, sleep=no_wait)
+        sender = WebhookSender(HOOK_SECRET, max_attempts=5, base_s=0.2, sleep=no_wait, policy=LOOPBACK_OK)
         try:
             attempts = await sender.post(url, b'{"hello":"kitchen"}', notification_id="n-1")
         finally:

@@ -100,7 +100,7 @@ async def test_offline_covered_and_frozen_alarms_raise_and_clear(tmp_path: Path)
         )
         raised = next(e for e in alarms(log, "cov", ev.CAMERA_ALARM_COVERED) if e.alarm_active)
         assert raised.state == ev.CAMERA_STATE_DEGRADED and "covered" in raised.reason
-        assert svc.fleet.workers["cov"].health.reason == "lens covered"
+        assert svc.fleet.workers[("minghu", "cov")].health.reason == "lens covered"
         await until(
             lambda: any(not e.alarm_active for e in alarms(log, "cov", ev.CAMERA_ALARM_COVERED)),
             20,
@@ -146,4 +146,4 @@ async def _camera(svc, camera_id: str):  # type: ignore[no-untyped-def]
     from bk_gateway import registry
 
     async with svc.db.session() as s:
-        return await registry.get(session=s, camera_id=camera_id)
+        return await registry.get(session=s, tenant_id="minghu", camera_id=camera_id)

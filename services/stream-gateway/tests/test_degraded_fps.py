@@ -56,7 +56,8 @@ def test_worker_degraded_when_slow_and_online_again(tmp_path: Path, monkeypatch)
     rate = [4.0]  # of a nominal 25: under half
     stop_holder: dict[str, threading.Event] = {}
 
-    def fake_open(url: str, *, keyframes_only: bool, settings: object, stop: threading.Event) -> FrameSource:
+    def fake_open(url: str, *, keyframes_only: bool, settings: object, stop: threading.Event,
+                  tenant_id: str) -> FrameSource:
         stop_holder["stop"] = stop
         return PacedSource(25.0, rate, stop)
 

@@ -125,7 +125,7 @@ async def test_analytics_pulls_the_sub_stream_viewers_get_the_main_stream(tmp_pa
                 resp = await c.get(url)
                 playlist = resp.text if resp.status_code == 200 else ""
             seg_line = next(ln for ln in playlist.splitlines() if ln.startswith("seg_"))
-            seg = await c.get(f"/v1/live/cam-d/{seg_line}")
+            seg = await c.get(f"/v1/live/minghu/cam-d/{seg_line}")
             assert seg.status_code == 200
             with av.open(io.BytesIO(seg.content), format="mpegts") as ts:
                 v = ts.streams.video[0]

@@ -49,13 +49,13 @@ async def test_signed_hls_live_view_from_rtsp(tmp_path: Path) -> None:
             body = r.json()
             assert body["flv_url"] is None and "sig=" in body["hls_url"] and "exp=" in body["snapshot_url"]
             hls = urlsplit(body["hls_url"])
-            assert hls.path == "/v1/live/cam-live/index.m3u8"
+            assert hls.path == "/v1/live/minghu/cam-live/index.m3u8"
             url = f"{hls.path}?{hls.query}"
 
             # Unsigned or tampered: refused.
             assert (await c.get(hls.path)).status_code == 403
             assert (await c.get(url.replace("sig=", "sig=x"))).status_code == 403
-            assert (await c.get("/v1/live/cam-sim/index.m3u8?" + hls.query)).status_code == 403
+            assert (await c.get("/v1/live/minghu/cam-sim/index.m3u8?" + hls.query)).status_code == 403
 
             playlist = ""
 
@@ -71,27 +71,28 @@ async def test_signed_hls_live_view_from_rtsp(tmp_path: Path) -> None:
                 await asyncio.sleep(0.3)
             seg_line = next(ln for ln in playlist.splitlines() if ln.startswith("seg_"))
             assert "sig=" in seg_line
-            seg = await c.get(f"/v1/live/cam-live/{seg_line}")
+            seg = await c.get(f"/v1/live/minghu/cam-live/{seg_line}")
             assert seg.status_code == 200 and seg.headers["content-type"] == "video/mp2t"
-            assert (await c.get(f"/v1/live/cam-live/{seg_line.split('?')[0]}")).status_code == 403
+            assert (await c.get(f"/v1/live/minghu/cam-live/{seg_line.split('?')[0]}")).status_code == 403
             with av.open(io.BytesIO(seg.content), format="mpegts") as ts:
                 v = ts.streams.video[0]
                 assert v.codec_context.name == "h264" and v.codec_context.width == 320
                 assert sum(1 for _ in ts.demux(v)) > 0
-            session = svc.embedded_live.sessions["cam-live"]
+            session = svc.embedded_live.sessions[("minghu", "cam-live")]
             assert session.codec == "h264" and session.alive
 
             # A second viewer joins the same pull.
             r2 = await c.post("/v1/cameras/cam-live/live", headers=staff)
-            assert r2.status_code == 200 and svc.embedded_live.sessions["cam-live"] is session
+            assert r2.status_code == 200 and svc.embedded_live.sessions[("minghu", "cam-live")] is session
 
             # After expiry the URL is refused; with no viewer left the pull stops after the grace.
             exp = int(dict(p.split("=") for p in hls.query.split("&"))["exp"])
             await until(lambda: svc.signer._clock() > exp, 10, "URL expiry")
             assert (await c.get(url)).status_code == 403
-            assert (await c.get(f"/v1/live/cam-live/{seg_line}")).status_code == 403
+            assert (await c.get(f"/v1/live/minghu/cam-live/{seg_line}")).status_code == 403
             # Unlisted first, then its thread joined and files removed off the loop: wait for both.
-            await until(lambda: "cam-live" not in svc.embedded_live.sessions, 10, "live pull unlisted")
+            gone = ("minghu", "cam-live")  # (tenant, camera): camera ids are unique per tenant only
+            await until(lambda: gone not in svc.embedded_live.sessions, 10, "live pull unlisted")
             await until(lambda: not session.alive and not session.dir.exists(), 10, "live pull stopped")
     finally:
         await svc.stop()

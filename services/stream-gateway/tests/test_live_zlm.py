@@ -61,19 +61,21 @@ async def test_zlm_on_demand_live_view(tmp_path: Path, fake_zlm: FakeZlm,
             body = r.json()
             assert PASSWORD not in r.text and ZLM_SECRET not in r.text and "admin" not in r.text
             flv, hls, rtc = urlsplit(body["flv_url"]), urlsplit(body["hls_url"]), urlsplit(body["webrtc_url"])
-            assert body["flv_url"].startswith("https://live.example/live/cam-z.live.flv?exp=")
-            assert body["hls_url"].startswith("https://live.example/live/cam-z/hls.m3u8?exp=")
+            assert body["flv_url"].startswith("https://live.example/live/minghu~cam-z.live.flv?exp=")
+            assert body["hls_url"].startswith("https://live.example/live/minghu~cam-z/hls.m3u8?exp=")
             assert rtc.path == "/index/api/webrtc"
             rq = parse_qs(rtc.query)
-            assert (rq["app"], rq["stream"], rq["type"]) == (["live"], ["cam-z"], ["play"]) and "sig" in rq
+            # the media server's stream name is tenant~camera: camera ids are unique per tenant only
+            assert (rq["app"], rq["stream"], rq["type"]) == (["live"], ["minghu~cam-z"], ["play"])
+            assert "sig" in rq
             assert "sig=" in flv.query and flv.query == hls.query
             assert fake.names() == ["getMediaList", "addStreamProxy"]
             add = fake.calls[1][1]
-            assert (add["vhost"], add["app"], add["stream"]) == ("__defaultVhost__", "live", "cam-z")
+            assert (add["vhost"], add["app"], add["stream"]) == ("__defaultVhost__", "live", "minghu~cam-z")
             assert add["rtp_type"] == "0" and add["enable_hls"] == "1" and add["enable_rtmp"] == "1"
             assert add["enable_rtsp"] == "1" and add["enable_mp4"] == "0" and add["retry_count"] == "3"
             assert add["url"] == "rtsp://admin:Pa55-w0rd%21@127.0.0.1:9/Streaming/Channels/101"
-            assert "__defaultVhost__/live/cam-z" in fake.proxies
+            assert "__defaultVhost__/live/minghu~cam-z" in fake.proxies
 
             # a second viewer joins the same relay: no second proxy
             assert (await c.post("/v1/cameras/cam-z/live", headers=staff)).status_code == 200
@@ -82,36 +84,36 @@ async def test_zlm_on_demand_live_view(tmp_path: Path, fake_zlm: FakeZlm,
             assert (await c.post("/v1/cameras/cam-sim/live", headers=staff)).status_code == 409
 
             # --- on_play: signed URLs play, anything else is refused -------------------------------
-            assert await fake.play("live", "cam-z", flv.query, schema="rtmp")
-            assert await fake.play("live", "cam-z", hls.query, schema="hls")
-            assert await fake.play("live", "cam-z", rtc.query, schema="rtsp")  # WebRTC: all args
-            assert not await fake.play("live", "cam-z", flv.query.replace("sig=", "sig=A"))
-            assert not await fake.play("live", "cam-z", "")
+            assert await fake.play("live", "minghu~cam-z", flv.query, schema="rtmp")
+            assert await fake.play("live", "minghu~cam-z", hls.query, schema="hls")
+            assert await fake.play("live", "minghu~cam-z", rtc.query, schema="rtsp")  # WebRTC: all args
+            assert not await fake.play("live", "minghu~cam-z", flv.query.replace("sig=", "sig=A"))
+            assert not await fake.play("live", "minghu~cam-z", "")
             assert not await fake.play("live", "cam-other", flv.query)  # signed for another stream
-            expired = svc.signer.query(svc.zlm_live.resource("cam-z"), int(time.time()) - 1)  # type: ignore[union-attr]
-            assert not await fake.play("live", "cam-z", expired)
+            expired = svc.signer.query(svc.zlm_live.resource("minghu~cam-z"), int(time.time()) - 1)  # type: ignore[union-attr]
+            assert not await fake.play("live", "minghu~cam-z", expired)
             refused = [a for n, _, a in fake.hooks if n == "on_play" and a["code"] != 0]
             assert refused and all(a == {"code": -1, "msg": "invalid or expired play URL"} for a in refused)
             assert all(a == {"code": 0, "msg": "success"} for n, _, a in fake.hooks
                        if n == "on_play" and a["code"] == 0)
             bad_token = await c.post("/v1/zlm/hooks/on_play?token=nope",
-                                     json={"app": "live", "stream": "cam-z"})
+                                     json={"app": "live", "stream": "minghu~cam-z"})
             assert bad_token.status_code == 403
 
             # --- the last viewer leaves: on_stream_none_reader closes the relay --------------------
-            assert await fake.last_viewer_left("live", "cam-z")
+            assert await fake.last_viewer_left("live", "minghu~cam-z")
             assert fake.hooks[-1][2] == {"code": 0, "close": True} and not fake.proxies
-            assert "cam-z" not in svc.zlm_live.relays  # type: ignore[union-attr]
+            assert ("minghu", "cam-z") not in svc.zlm_live.relays  # type: ignore[union-attr]
             # a stream that is not ours is left alone
             assert not await fake.last_viewer_left("rtp", "gb-34020000001320000001")
 
             # --- a viewer with a still-valid URL comes back: pulled again on demand -----------------
-            assert await fake.play("live", "cam-z", flv.query)
+            assert await fake.play("live", "minghu~cam-z", flv.query)
             assert [n for n, _, _ in fake.hooks][-2:] == ["on_play", "on_stream_not_found"]
             assert fake.names().count("addStreamProxy") == 2 and fake.proxies
             # ...but an unsigned player never makes the gateway pull
-            await fake.last_viewer_left("live", "cam-z")
-            assert not await fake.play("live", "cam-z", "exp=1&sig=x")
+            await fake.last_viewer_left("live", "minghu~cam-z")
+            assert not await fake.play("live", "minghu~cam-z", "exp=1&sig=x")
             assert fake.names().count("addStreamProxy") == 2
 
             # --- snapshot: this replica has no frame (camera unreachable from here): ZLMediaKit's -----

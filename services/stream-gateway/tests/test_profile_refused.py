@@ -41,23 +41,23 @@ async def test_a_refused_profile_raises_and_clears_a_camera_alarm(tmp_path: Path
         [raised] = refusal_events(log)
         assert raised.alarm_active and raised.reason == f"profile_refused raised: version 4: {WHY}"
         assert raised.meta.tenant_id == "minghu" and raised.site_id == "s1"
-        assert fleet.refused == {"cam-r": WHY}
+        assert fleet.refused == {("minghu", "cam-r"): WHY}
         async with svc.db.session() as s:
-            cam = await registry.get(session=s, camera_id="cam-r")
+            cam = await registry.get(session=s, tenant_id="minghu", camera_id="cam-r")
         assert cam is not None and svc.status_of(cam).alarms == ["profile_refused"]
 
         # The stream restarts (a new source URL): the detector still judges by the old profile.
-        before = fleet.workers["cam-r"]
+        before = fleet.workers[("minghu", "cam-r")]
         async with svc.db.session() as s:
-            spec = await registry.get(session=s, camera_id="cam-r")
+            spec = await registry.get(session=s, tenant_id="minghu", camera_id="cam-r")
             assert spec is not None
             spec.source_url = "sim:pattern-s"
         await svc.reconcile()
-        assert fleet.workers["cam-r"] is not before
-        assert Alarm.PROFILE_REFUSED in fleet.alarms["cam-r"].active
+        assert fleet.workers[("minghu", "cam-r")] is not before
+        assert Alarm.PROFILE_REFUSED in fleet.alarms[("minghu", "cam-r")].active
 
         fleet.profile_accepted("minghu", "cam-r", 3)  # older than the refused one: not over
-        assert fleet.refused == {"cam-r": WHY}
+        assert fleet.refused == {("minghu", "cam-r"): WHY}
         fleet.profile_accepted("minghu", "cam-r", 5)
         await until(lambda: len(refusal_events(log)) == 2, 5, "the profile_refused alarm cleared")
         cleared = refusal_events(log)[1]

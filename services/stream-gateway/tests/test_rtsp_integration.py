@@ -47,7 +47,7 @@ async def stop(svc: GatewayService) -> None:
 
 
 def states(svc: GatewayService) -> dict[str, str]:
-    return {cid: w.health.state.value for cid, w in svc.fleet.workers.items()}
+    return {key.camera_id: w.health.state.value for key, w in svc.fleet.workers.items()}
 
 
 async def test_four_rtsp_cameras_go_offline_and_back(tmp_path: Path, videos: dict[str, Path]) -> None:
@@ -63,7 +63,7 @@ async def test_four_rtsp_cameras_go_offline_and_back(tmp_path: Path, videos: dic
                                 for n in names])
         await until(lambda: set(states(svc).values()) == {"online"}, 30, "4 cameras online")
         await until(lambda: {f.camera_id for f in detector.frames} == set(names), 10, "frames from all 4")
-        w = svc.fleet.workers["cam1"]
+        w = svc.fleet.workers[("minghu", "cam1")]
         st = w.stats
         assert (st.codec, st.decoder, st.width, st.height) == ("h264", "software", 320, 180)
 
@@ -79,7 +79,7 @@ async def test_four_rtsp_cameras_go_offline_and_back(tmp_path: Path, videos: dic
         for n in names:
             seq = log.states(n)
             assert seq.index(ev.CAMERA_STATE_OFFLINE) < len(seq) - 1 - seq[::-1].index(ev.CAMERA_STATE_ONLINE)
-            assert svc.fleet.workers[n].stats.reconnects >= 1
+            assert svc.fleet.workers[("minghu", n)].stats.reconnects >= 1
     finally:
         await stop(svc)
         server.stop()
@@ -140,13 +140,15 @@ async def test_broken_cameras_get_clear_errors_and_others_carry_on(
                   "garbage": "invalid_data", "audio-only": "no_video"}
 
         def kinds() -> dict[str, str]:
-            return {c: w.health.error_kind for c, w in svc.fleet.workers.items() if c in expect}
+            workers = svc.fleet.workers.items()
+            return {k.camera_id: w.health.error_kind for k, w in workers if k.camera_id in expect}
 
         await until(lambda: kinds() == expect and states(svc).get("good") == "online", 30,
                     f"error kinds {expect}")
         for c in expect:
             assert states(svc)[c] == "offline"
-            assert "Wr0ngPass" not in svc.fleet.workers[c].health.reason  # the password never shows
+            reason = svc.fleet.workers[("minghu", c)].health.reason
+            assert "Wr0ngPass" not in reason  # the password never shows
         await asyncio.sleep(2)
         assert states(svc)["good"] == "online"
         # fixing the password in the registry brings the camera online, without a restart
@@ -154,7 +156,7 @@ async def test_broken_cameras_get_clear_errors_and_others_carry_on(
             from bk_gateway import registry
             from bk_gateway.schemas import CameraPatch
 
-            c = await registry.get(session=s, camera_id="wrong-password")
+            c = await registry.get(session=s, tenant_id="minghu", camera_id="wrong-password")
             assert c is not None
             await registry.patch(session=s, camera=c, data=CameraPatch(password="right"))
         svc.registry_changed()

@@ -64,8 +64,8 @@ async def test_sim_cameras_flow_to_detector_and_api(tmp_path: Path) -> None:
             # disable without restart: the worker goes away
             r = await http.patch("/v1/cameras/site1-cooking", json={"enabled": False}, headers=admin)
             assert r.status_code == 200
-            await until(lambda: "site1-cooking" not in svc.fleet.workers, 5, "worker stopped")
-            assert "site1-storage" in svc.fleet.workers
+            await until(lambda: ("minghu", "site1-cooking") not in svc.fleet.workers, 5, "worker stopped")
+            assert ("minghu", "site1-storage") in svc.fleet.workers
     finally:
         await svc.stop()
         await rt.bus.stop()

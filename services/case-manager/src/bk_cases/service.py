@@ -23,6 +23,7 @@ from bk_cases.settings import CaseSettings
 from bkcore.db import Database, OutboxRelay, database_url
 from bkcore.http import create_app
 from bkcore.service import Runtime, Service
+from bkcore.settings import Mode
 
 log = logging.getLogger(__name__)
 NAME = "case-manager"
@@ -104,6 +105,8 @@ def default_channels(settings: CaseSettings) -> Channels:
             settings.webhook_secret.get_secret_value(),
             max_attempts=settings.webhook_max_attempts,
             base_s=settings.webhook_backoff_s,
+            policy=settings.webhook_policy(),
+            https_only=settings.mode == Mode.PRODUCTION,
         )
     )
 

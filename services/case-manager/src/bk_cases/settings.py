@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
-from bkcore.settings import CoreSettings
+from bkcore.netpolicy import CLUSTER_NETWORKS_DOC, AddressPolicy, http_url_refusal
+from bkcore.settings import CoreSettings, Mode
 
 
 class CaseSettings(CoreSettings):
@@ -40,6 +41,12 @@ class CaseSettings(CoreSettings):
         "case-manager-notifier", description="consumer group delivering notifications.v1"
     )
     webhook_max_attempts: int = Field(5, ge=1, le=20, description="tries per webhook delivery")
+    webhook_allowed_networks: str = Field(
+        "", description="comma list of internal networks webhook receivers may be in (e.g. a WeCom/DingTalk "
+        "relay on 192.168.20.0/24); production refuses loopback, link-local, private, CGNAT and unique-local "
+        "receivers otherwise; metadata and cluster addresses are always refused (bkcore.netpolicy)",
+    )
+    cluster_networks: str = Field("", description=CLUSTER_NETWORKS_DOC)
     consumer_batch: int = Field(
         # 1000: a burst's repeats cost a transaction, a locking read and a commit per batch; measured
         # 4,300-4,900/s at 1000 vs ~3,300/s at 500 (docs/benchmarks.md), 2000 no better.
@@ -56,3 +63,23 @@ class CaseSettings(CoreSettings):
     )
     outbox_poll_s: float = Field(0.5, gt=0, description="outbox relay poll interval (it is also woken)")
     db_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size")
+
+    def webhook_policy(self) -> AddressPolicy:
+        """Where webhooks may be sent (checked again, after resolution, at every attempt)."""
+        return AddressPolicy.build(allow_internal=self.mode == Mode.EMBEDDED,
+                                   allowed_networks=self.webhook_allowed_networks,
+                                   cluster_networks=self.cluster_networks,
+                                   allowed_setting="BK_WEBHOOK_ALLOWED_NETWORKS",
+                                   cluster_setting="BK_CLUSTER_NETWORKS")
+
+    @model_validator(mode="after")
+    def _webhook_addresses(self) -> CaseSettings:
+        """At configuration: every webhook URL against the address policy as written (a metadata or
+        cluster name, an internal literal outside the allowed networks, http in production)."""
+        policy = self.webhook_policy()  # raises naming the setting on a bad network
+        urls = [*self.webhook_urls, *(u for targets in self.webhook_targets.values() for u in targets)]
+        refused = [f"{u.split('?', 1)[0]!r}: {why}" for u in urls
+                   if (why := http_url_refusal(u, policy, https_only=self.mode == Mode.PRODUCTION))]
+        if refused:
+            raise ValueError("BK_WEBHOOK_URLS/BK_WEBHOOK_TARGETS: " + "; ".join(refused))
+        return self

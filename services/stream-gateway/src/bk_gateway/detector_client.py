@@ -38,12 +38,13 @@ from bk_gateway.discovery import Lookup, PoolResolver, dns_lookup
 from bk_gateway.frame_queue import FRAMES_DROPPED, FrameItem, FrameQueue
 from bk_gateway.settings import GatewaySettings
 from bk_gateway.sharding import owner
+from bk_gateway.spec import CameraKey
 from bkcore.tasks import cancel_and_wait
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1.detector_pb2_grpc import DetectorStub
 
 log = logging.getLogger(__name__)
-ProfileLookup = Callable[[str], pb.CameraProfile | None]
+ProfileLookup = Callable[[CameraKey], pb.CameraProfile | None]
 Router = Callable[[str], str | None]  # camera id -> the endpoint that owns it now (None: none up)
 # (tenant_id, camera_id, rules_version, reason): the detector refused that camera's profile
 ProfileRefused = Callable[[str, str, int, str], None]
@@ -101,7 +102,7 @@ class _Session:
     inflight: dict[str, _Sent] = field(default_factory=dict)
     room: asyncio.Event = field(default_factory=asyncio.Event)  # set on each answer
     collecting: list[FrameItem] = field(default_factory=list)  # taken from the queue, not yet sent
-    sent_profiles: dict[str, int] = field(default_factory=dict)  # a new stream needs every profile
+    sent_profiles: dict[CameraKey, int] = field(default_factory=dict)  # a new stream needs every profile
     last_answer: float = 0.0  # when this call last answered (or opened)
 
     @property
@@ -141,8 +142,8 @@ class DetectorStream:
         self.cause = ""  # why the stream is down ("" while it is fine)
         self.down_since: float | None = None  # monotonic start of the current outage
         self.failed_attempts = 0  # sessions failed in the current outage
-        self.answered: dict[str, float] = {}
-        self.owed: dict[str, float] = {}
+        self.answered: dict[CameraKey, float] = {}  # camera ids are unique per tenant only
+        self.owed: dict[CameraKey, float] = {}
         self.batches_answered = 0
         self.frames_sent = 0
 
@@ -224,7 +225,7 @@ class DetectorStream:
         for sent in st.inflight.values():
             lost.extend(sent.items)
             for it in sent.items:
-                self.owed.setdefault(it.camera_id, sent.at)
+                self.owed.setdefault(it.key, sent.at)
         for it in lost:
             metrics.FRAMES_LOST.labels(it.tenant_id, reason).inc()
         st.inflight.clear()
@@ -244,7 +245,7 @@ class DetectorStream:
                                                              for p in profiles])
             st.collecting = []
             for it in items:
-                self.owed.setdefault(it.camera_id, now)
+                self.owed.setdefault(it.key, now)
             try:
                 # A detector that stops reading fills gRPC's window; don't wait on it for ever.
                 async with asyncio.timeout(self._s.detector_timeout_s):
@@ -287,15 +288,15 @@ class DetectorStream:
                 continue
             await asyncio.sleep(0.01 if items else min(0.05, self._s.batch_max_wait_s))
 
-    def _profiles(self, items: list[FrameItem], sent: dict[str, int]) -> list[pb.CameraProfile]:
+    def _profiles(self, items: list[FrameItem], sent: dict[CameraKey, int]) -> list[pb.CameraProfile]:
         out = []
         for it in items:
-            if sent.get(it.camera_id) == it.rules_version:
+            if sent.get(it.key) == it.rules_version:
                 continue
-            profile = self._profile_for(it.camera_id)
+            profile = self._profile_for(it.key)
             if profile is not None:
                 out.append(profile)
-                sent[it.camera_id] = it.rules_version
+                sent[it.key] = it.rules_version
         return out
 
     async def _watch(self, st: _Session, reader: asyncio.Task[None], writer: asyncio.Task[None]) -> None:
@@ -346,8 +347,8 @@ class DetectorStream:
         metrics.BATCHES_ANSWERED.labels(self.endpoint).inc()
         for it in sent.items:
             metrics.FRAMES_ANSWERED.labels(it.tenant_id).inc()
-            self.answered[it.camera_id] = now
-            self.owed.pop(it.camera_id, None)
+            self.answered[it.key] = now
+            self.owed.pop(it.key, None)
         self._set_window(self.window.answered, len(sent.items), sent.at, now)
         st.room.set()
         st.slots.release()
@@ -364,14 +365,14 @@ class DetectorStream:
         """What the detector made of the profiles this batch carried: each refused one, and each
         other one accepted. A failing listener must not break the stream: logged, and the answer
         stands."""
-        refused = {(r.camera_id, r.rules_version) for r in result.refused_profiles}
+        refused = {(r.tenant_id, r.camera_id, r.rules_version) for r in result.refused_profiles}
         try:
             if self._on_profile_refused is not None:
                 for r in result.refused_profiles:
                     self._on_profile_refused(r.tenant_id, r.camera_id, r.rules_version, r.reason)
             if self._on_profile_accepted is not None:
                 for tenant_id, camera_id, version in sent.profiles:
-                    if (camera_id, version) not in refused:
+                    if (tenant_id, camera_id, version) not in refused:
                         self._on_profile_accepted(tenant_id, camera_id, version)
         except Exception:
             log.exception("detector %s: handling its verdict on camera profiles failed", self.endpoint)

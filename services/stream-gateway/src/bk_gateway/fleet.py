@@ -15,7 +15,7 @@ from google.protobuf.json_format import ParseDict
 from bk_gateway.frame_queue import FrameQueue
 from bk_gateway.settings import GatewaySettings
 from bk_gateway.sharding import owns
-from bk_gateway.spec import CameraSpec
+from bk_gateway.spec import CameraKey, CameraSpec
 from bk_gateway.state import Alarm, AlarmTracker, State, Transition
 from bk_gateway.status_events import status_event
 from bk_gateway.worker import CameraWorker
@@ -40,11 +40,12 @@ class Fleet:
         self._s = settings
         self._queue = queue
         self._sink = sink
-        self.workers: dict[str, CameraWorker] = {}
-        self.alarms: dict[str, AlarmTracker] = {}
+        # Keyed by (tenant, camera): camera ids are unique per tenant only.
+        self.workers: dict[CameraKey, CameraWorker] = {}
+        self.alarms: dict[CameraKey, AlarmTracker] = {}
         #: cameras whose profile a detector refused, until a version as new is accepted
-        self.refusals: dict[str, Refusal] = {}
-        self._accepted: dict[str, int] = {}  # newest rules_version a detector accepted, per camera
+        self.refusals: dict[CameraKey, Refusal] = {}
+        self._accepted: dict[CameraKey, int] = {}  # newest rules_version a detector accepted, per camera
         self._events: asyncio.Queue[CameraStatusChanged] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -72,8 +73,8 @@ class Fleet:
     # --- reconciliation ----------------------------------------------------------------------------
     def reconcile(self, specs: list[CameraSpec]) -> None:
         """Make the running workers match the registry: start, stop, restart or update in place."""
-        wanted = {s.id: s for s in specs if s.enabled and owns(s.id, self._s.gateway_id, self._s.replicas)}
-        for camera_id in list(self.workers):
+        wanted = {s.key: s for s in specs if s.enabled and owns(s.id, self._s.gateway_id, self._s.replicas)}
+        for camera_id in list(self.workers):  # a CameraKey: (tenant, camera)
             spec = wanted.get(camera_id)
             worker = self.workers[camera_id]
             if spec is None or spec.stream_key() != worker.spec.stream_key():
@@ -96,7 +97,7 @@ class Fleet:
                 worker.start()
                 self._emit(worker, State.CONNECTING, State.DISABLED, "started", time.monotonic())
 
-    def _stop_worker(self, camera_id: str, *, disabled: bool) -> None:
+    def _stop_worker(self, camera_id: CameraKey, *, disabled: bool) -> None:
         worker = self.workers.pop(camera_id)
         worker.stop()  # the thread ends at its next read (bounded by the read timeout)
         self.alarms.pop(camera_id, None)
@@ -131,7 +132,7 @@ class Fleet:
 
     def _on_transition(self, worker: CameraWorker, t: Transition) -> None:
         """Called on the worker's thread: build the event there, hand it over without blocking."""
-        if self.workers.get(worker.spec.id) is not worker:
+        if self.workers.get(worker.spec.key) is not worker:
             return  # a replaced or removed worker winding down: its news is stale
         event = status_event(
             worker,
@@ -180,23 +181,24 @@ class Fleet:
 
     # --- what the detectors say about profiles ------------------------------------------------------
     @property
-    def refused(self) -> dict[str, str]:
-        """Camera id → why a detector refused its profile (the camera's ``ai_state`` shows it)."""
+    def refused(self) -> dict[CameraKey, str]:
+        """Camera → why a detector refused its profile (the camera's ``ai_state`` shows it)."""
         return {camera_id: r.reason for camera_id, r in self.refusals.items()}
 
     def profile_refused(self, tenant_id: str, camera_id: str, rules_version: int, reason: str) -> None:
         """A detector refused this version of the camera's profile: it keeps judging the camera by the
         last profile it accepted, which is not what the registry says. Raise the camera's alarm once;
         a refusal older than a version already accepted is stale news."""
-        worker = self.workers.get(camera_id)
-        tracker = self.alarms.get(camera_id)
-        if worker is None or tracker is None or worker.spec.tenant_id != tenant_id:
+        camera_key = CameraKey(tenant_id, camera_id)
+        worker = self.workers.get(camera_key)
+        tracker = self.alarms.get(camera_key)
+        if worker is None or tracker is None:
             return  # not a camera of this replica (any more)
-        if rules_version < self._accepted.get(camera_id, -1):
+        if rules_version < self._accepted.get(camera_key, -1):
             return
-        known = self.refusals.get(camera_id)
-        self.refusals[camera_id] = Refusal(rules_version, reason)
-        if known != self.refusals[camera_id]:
+        known = self.refusals.get(camera_key)
+        self.refusals[camera_key] = Refusal(rules_version, reason)
+        if known != self.refusals[camera_key]:
             log.warning(
                 "camera %s: a detector refused profile version %d: %s",
                 camera_id,
@@ -220,16 +222,17 @@ class Fleet:
     def profile_accepted(self, tenant_id: str, camera_id: str, rules_version: int) -> None:
         """A detector accepted this version of the camera's profile: a refusal of it or of an older
         version is over (a newer profile, or a detector that now knows the rule)."""
-        worker = self.workers.get(camera_id)
-        if worker is None or worker.spec.tenant_id != tenant_id:
+        camera_key = CameraKey(tenant_id, camera_id)
+        worker = self.workers.get(camera_key)
+        if worker is None:
             return
-        self._accepted[camera_id] = max(rules_version, self._accepted.get(camera_id, -1))
-        refusal = self.refusals.get(camera_id)
+        self._accepted[camera_key] = max(rules_version, self._accepted.get(camera_key, -1))
+        refusal = self.refusals.get(camera_key)
         if refusal is None or rules_version < refusal.rules_version:
             return
-        del self.refusals[camera_id]
+        del self.refusals[camera_key]
         now = time.monotonic()
-        tracker = self.alarms.get(camera_id)
+        tracker = self.alarms.get(camera_key)
         if tracker is not None and tracker.clear_now(Alarm.PROFILE_REFUSED, now) is not None:
             h = worker.health
             self._emit(
@@ -243,8 +246,8 @@ class Fleet:
             )
 
     # --- reads for the API and the detector client -------------------------------------------------
-    def profile_for(self, camera_id: str) -> pb.CameraProfile | None:
-        worker = self.workers.get(camera_id)
+    def profile_for(self, camera: CameraKey) -> pb.CameraProfile | None:
+        worker = self.workers.get(camera)
         if worker is None:
             return None
         spec = worker.spec

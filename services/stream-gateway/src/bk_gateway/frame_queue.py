@@ -14,6 +14,8 @@ from datetime import datetime
 
 from prometheus_client import Counter, Gauge
 
+from bk_gateway.spec import CameraKey
+
 FRAMES_DROPPED = Counter("bk_gateway_frames_dropped_total", "frames dropped before a detector took them",
                          ["tenant_id", "reason"])
 QUEUE_DEPTH = Gauge("bk_gateway_frame_queue_depth", "frames waiting for a detector")
@@ -28,6 +30,10 @@ class FrameItem:
     captured_at: datetime
     jpeg: bytes
     rules_version: int
+
+    @property
+    def key(self) -> CameraKey:
+        return CameraKey(self.tenant_id, self.camera_id)
 
 
 class FrameQueue:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKeyConstraint, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bkcore.db import add_messaging_tables
@@ -19,12 +19,13 @@ class Base(DeclarativeBase):
 
 
 class Camera(Base):
-    """A camera of one kitchen zone (切配区, 洗消区, 烹饪区, 仓库, 备餐间) of one site."""
+    """A camera of one kitchen zone (切配区, 洗消区, 烹饪区, 仓库, 备餐间) of one site. Its id is unique
+    within its tenant: the key is (tenant_id, id), so no tenant can probe or squat another's ids."""
 
     __tablename__ = "cameras"
 
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
     site_id: Mapped[str] = mapped_column(String(100), index=True)
     org_path: Mapped[str] = mapped_column(String(500), default="/")  # the site's place in the org tree
     zone: Mapped[str] = mapped_column(String(32))
@@ -47,10 +48,13 @@ class CameraCredential(Base):
     """Username and password of a camera's stream; read only by the pull worker."""
 
     __tablename__ = "camera_credentials"
-
-    camera_id: Mapped[str] = mapped_column(
-        String(100), ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "camera_id"], ["cameras.tenant_id", "cameras.id"],
+                             ondelete="CASCADE", name="fk_camera_credentials_camera"),
     )
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     username: Mapped[str] = mapped_column(String(200), default="")
     password: Mapped[str] = mapped_column(String(500), default="")
 

@@ -82,7 +82,7 @@ def _check_schedule(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class CameraIn(BaseModel):
-    id: str = Field(pattern=_ID, description="camera id, unique on the platform")
+    id: str = Field(pattern=_ID, description="camera id, unique within its tenant")
     tenant_id: str = Field("", description="defaults to the caller's tenant")
     site_id: str = Field(pattern=_ID)
     org_path: str = Field("/", description="the site's org-tree path, e.g. /minghu/lakeside/north")

@@ -32,9 +32,10 @@ from bk_gateway.models import Camera, outbox
 from bk_gateway.schemas import AiStatusOut, CameraIn, CameraStatusOut, DetectorStatusOut, LiveOut
 from bk_gateway.settings import GatewaySettings
 from bk_gateway.sharding import owner, owns
+from bk_gateway.source_policy import SourcePolicy
 from bk_gateway.sources import SourceError
 from bk_gateway.sources.pyav import check_nvdec
-from bk_gateway.spec import CameraSpec
+from bk_gateway.spec import CameraKey, CameraSpec
 from bk_gateway.state import State
 from bk_gateway.status_events import TOPIC, wall_time
 from bk_gateway.urls import source_kind
@@ -68,6 +69,8 @@ class GatewayService(Service):
                                         on_profile_refused=self.fleet.profile_refused,
                                         on_profile_accepted=self.fleet.profile_accepted)
         self.signer = PlaySigner(_signing_secret(settings), settings.live_url_ttl_s)
+        #: which camera sources may be registered (checked again by every pull and live view)
+        self.sources = SourcePolicy.from_settings(settings)
         self.embedded_live = EmbeddedLive(settings, settings.data_dir / "live")
         self.zlm_live = ZlmLive(settings, self.signer) if settings.media_server == "zlmediakit" else None
         self.ai_watch = AiWatch()
@@ -149,15 +152,15 @@ class GatewayService(Service):
                                          model_version=s.model_version) for s in self.detectors.streams],
         )
 
-    def camera_ai(self, camera_id: str, *, enabled: bool, here: bool) -> tuple[CameraAi, str]:
-        worker = self.fleet.workers.get(camera_id)
+    def camera_ai(self, camera: CameraKey, *, enabled: bool, here: bool) -> tuple[CameraAi, str]:
+        worker = self.fleet.workers.get(camera)
         streams = self.detectors.streams
-        answers = [t for s in streams if (t := s.answered.get(camera_id)) is not None]
-        owed = [t for s in streams if (t := s.owed.get(camera_id)) is not None]
+        answers = [t for s in streams if (t := s.answered.get(camera)) is not None]
+        owed = [t for s in streams if (t := s.owed.get(camera)) is not None]
         state = worker.health.state if worker is not None else State.CONNECTING
         return judge_camera(
             now=time.monotonic(), stall_s=self.settings.detector_stall_s, path=self.ai_verdict(),
-            enabled=enabled, here=here, refused=self.fleet.refused.get(camera_id),
+            enabled=enabled, here=here, refused=self.fleet.refused.get(camera),
             live=True if state in LIVE else (None if state == State.CONNECTING else False),
             live_since=worker.health.since if worker is not None else time.monotonic(),
             last_answer=max(answers, default=None), owed_since=min(owed, default=None))
@@ -172,15 +175,15 @@ class GatewayService(Service):
             specs = await registry.specs(session=s)
         self.fleet.reconcile(specs)
         if self.zlm_live is not None:
-            await self._close_stale_relays({sp.id: sp for sp in specs})
+            await self._close_stale_relays({sp.key: sp for sp in specs})
 
-    async def _close_stale_relays(self, specs: dict[str, CameraSpec]) -> None:
+    async def _close_stale_relays(self, specs: dict[CameraKey, CameraSpec]) -> None:
         """A relay of a camera since disabled, removed or re-pointed must not keep playing."""
         assert self.zlm_live is not None
-        for camera_id, key in list(self.zlm_live.relays.items()):
-            spec = specs.get(camera_id)
+        for camera, key in list(self.zlm_live.relays.items()):
+            spec = specs.get(camera)
             if spec is None or not spec.enabled or spec.live_key() != key:
-                await self.zlm_live.close(camera_id)
+                await self.zlm_live.close(camera)
 
     async def _reconcile_loop(self) -> None:
         # Also on a timer: another replica's API may have changed the shared registry.
@@ -214,7 +217,8 @@ class GatewayService(Service):
 
     # --- reads ------------------------------------------------------------------------------------
     def status_of(self, cam: Camera) -> CameraStatusOut:
-        worker = self.fleet.workers.get(cam.id)
+        key = CameraKey(cam.tenant_id, cam.id)
+        worker = self.fleet.workers.get(key)
         base: dict[str, Any] = dict(camera_id=cam.id, tenant_id=cam.tenant_id, site_id=cam.site_id,
                                     zone=cam.zone)
         if worker is None:
@@ -222,14 +226,14 @@ class GatewayService(Service):
             where = owner(cam.id, replicas) if replicas else self.settings.gateway_id
             state = State.DISABLED if not cam.enabled else ("elsewhere" if where != self.settings.gateway_id
                                                             else State.CONNECTING)
-            ai, why = self.camera_ai(cam.id, enabled=cam.enabled, here=where == self.settings.gateway_id)
+            ai, why = self.camera_ai(key, enabled=cam.enabled, here=where == self.settings.gateway_id)
             return CameraStatusOut(**base, state=str(state), since=None, reason="", error_kind="",
                                    last_frame_at=None, fps=0.0, codec="", decoder="", width=0, height=0,
                                    reconnects=0, alarms=[], frames_sampled=0, frames_gated=0,
                                    gateway_id=where or "", ai_state=ai.value, ai_reason=why)
         h, st = worker.health, worker.stats
-        tracker = self.fleet.alarms.get(cam.id)
-        ai, why = self.camera_ai(cam.id, enabled=True, here=True)
+        tracker = self.fleet.alarms.get(key)
+        ai, why = self.camera_ai(key, enabled=True, here=True)
         return CameraStatusOut(
             **base, state=h.state.value, since=wall_time(h.since), reason=h.reason, error_kind=h.error_kind,
             last_frame_at=st.last_frame_at, fps=round(st.fps, 2), codec=st.codec, decoder=st.decoder,
@@ -240,12 +244,12 @@ class GatewayService(Service):
         )
 
     # --- live view --------------------------------------------------------------------------------
-    async def spec_for(self, camera_id: str) -> CameraSpec | None:
-        worker = self.fleet.workers.get(camera_id)
+    async def spec_for(self, camera: CameraKey) -> CameraSpec | None:
+        worker = self.fleet.workers.get(camera)
         if worker is not None:
             return worker.spec
         async with self.db.session() as s:
-            return next((sp for sp in await registry.specs(session=s) if sp.id == camera_id), None)
+            return await registry.spec(session=s, key=camera)
 
     async def open_live(self, cam: Camera, request_base: str) -> LiveOut:
         """Start or join the camera's live view; raises LiveError (409/502) when it cannot.
@@ -254,7 +258,7 @@ class GatewayService(Service):
         encoded to H.264 on demand, the gateway's one encoding path (see liveview.embedded)."""
         if not cam.enabled:
             raise LiveError(409, "the camera is disabled")
-        spec = await self.spec_for(cam.id)
+        spec = await self.spec_for(CameraKey(cam.tenant_id, cam.id))
         if spec is None:
             raise LiveError(404, "camera not found")
         if self.zlm_live is not None:
@@ -266,14 +270,14 @@ class GatewayService(Service):
         if source_kind(spec.live_source) == "sim":
             # Encoded here, not remuxed (see liveview.embedded): start at the scenario time its
             # pull worker last showed, so the live view shows what the detectors see.
-            worker = self.fleet.workers.get(cam.id)
+            worker = self.fleet.workers.get(spec.key)
             sim_time_s = getattr(worker.latest, "time_s", None) if worker is not None else None
         await self.embedded_live.open(spec, sim_time_s=sim_time_s)
         base = (self.settings.live_public_url or request_base).rstrip("/")
         exp = self.signer.expiry()
-        return LiveOut(hls_url=base + self.signer.sign(play_path(cam.id, "index.m3u8"), exp), flv_url=None,
+        return LiveOut(hls_url=base + self.signer.sign(play_path(spec.key, "index.m3u8"), exp), flv_url=None,
                        webrtc_url=None,
-                       snapshot_url=base + self.signer.sign(play_path(cam.id, "snapshot.jpg"), exp),
+                       snapshot_url=base + self.signer.sign(play_path(spec.key, "snapshot.jpg"), exp),
                        expires_at=datetime.fromtimestamp(exp, UTC))
 
     async def _open_zlm_live(self, spec: CameraSpec, request_base: str) -> LiveOut:
@@ -288,20 +292,20 @@ class GatewayService(Service):
         except ZlmError as exc:
             raise LiveError(502, f"live view could not start: {exc.message}") from None
         exp = self.signer.expiry()
-        urls = self.zlm_live.play_urls(spec.id, exp)
+        urls = self.zlm_live.play_urls(spec.key, exp)
         base = (self.settings.live_public_url or request_base).rstrip("/")
         return LiveOut(hls_url=urls.hls, flv_url=urls.flv, webrtc_url=urls.webrtc,
-                       snapshot_url=base + self.signer.sign(play_path(spec.id, "snapshot.jpg"), exp),
+                       snapshot_url=base + self.signer.sign(play_path(spec.key, "snapshot.jpg"), exp),
                        expires_at=datetime.fromtimestamp(exp, UTC))
 
-    async def snapshot(self, camera_id: str) -> bytes | None:
-        worker = self.fleet.workers.get(camera_id)
+    async def snapshot(self, camera: CameraKey) -> bytes | None:
+        worker = self.fleet.workers.get(camera)
         s = self.settings
         if worker is not None and worker.latest is not None:
             return await asyncio.to_thread(worker.snapshot_jpeg, s.detector_frame_width,
                                            s.detector_frame_height)
         if self.zlm_live is not None:  # not pulled here (yet): ask ZLMediaKit for one
-            spec = await self.spec_for(camera_id)
+            spec = await self.spec_for(camera)
             if spec is not None and spec.enabled:
                 return await self.zlm_live.snapshot(spec)
         return None

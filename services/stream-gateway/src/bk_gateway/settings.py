@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from bkcore.settings import CoreSettings
+from bkcore.netpolicy import CLUSTER_NETWORKS_DOC, parse_networks
+from bkcore.settings import CoreSettings, Mode
 
 
 def _split(value: str) -> list[str]:
@@ -103,6 +105,25 @@ class GatewaySettings(CoreSettings):
         description="how often workers are reconciled with the registry (changes also apply at once)",
     )
 
+    # --- which sources a camera may have (see source_policy and docs/security.md) ---------------
+    camera_allowed_networks: str = Field(
+        "", description="comma list of networks cameras may be in although internal, e.g. a site's "
+                        "camera subnet 192.168.10.0/24 (production refuses loopback, link-local, private, "
+                        "CGNAT and unique-local addresses otherwise; metadata and cluster addresses are "
+                        "always refused)",
+    )
+    camera_allow_internal: bool | None = Field(
+        None, description="allow every internal address for cameras; empty = yes in embedded mode (cameras "
+                          "on the site's own network, the demo and tests on loopback), no in production, "
+                          "where it cannot be turned on (list the camera subnets in "
+                          "BK_CAMERA_ALLOWED_NETWORKS)",
+    )
+    cluster_networks: str = Field("", description=CLUSTER_NETWORKS_DOC)
+    media_dir: Path | None = Field(
+        None, description="embedded mode: file sources are read only from <media_dir>/<tenant_id>/ (default "
+                          "<data_dir>/media); production refuses file sources",
+    )
+
     # --- health and alarms ------------------------------------------------------------------
     offline_alarm_s: float = Field(120.0, ge=0, description="offline longer than this raises an alarm")
     frozen_alarm_s: float = Field(60.0, ge=0, description="a frozen image longer than this raises an alarm")
@@ -167,6 +188,19 @@ class GatewaySettings(CoreSettings):
             raise ValueError(f"BK_GATEWAY_ID {self.gateway_id!r} is not in BK_GATEWAY_REPLICAS")
         if self.media_server == "zlmediakit" and not (self.zlm_api_url and self.zlm_secret):
             raise ValueError("BK_ZLM_API_URL and BK_ZLM_SECRET are required when BK_MEDIA_SERVER=zlmediakit")
+        return self
+
+    @field_validator("camera_allowed_networks", "cluster_networks")
+    @classmethod
+    def _networks(cls, value: str, info: ValidationInfo) -> str:
+        parse_networks(value, f"BK_{str(info.field_name).upper()}")
+        return value
+
+    @model_validator(mode="after")
+    def _internal_cameras_not_in_production(self) -> GatewaySettings:
+        if self.camera_allow_internal and self.mode == Mode.PRODUCTION:
+            raise ValueError("BK_CAMERA_ALLOW_INTERNAL cannot be true in production: list the sites' camera "
+                             "networks in BK_CAMERA_ALLOWED_NETWORKS instead")
         return self
 
     @model_validator(mode="after")

@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from bk_gateway.sampler import SamplingMode
 from bk_gateway.urls import mask_url, with_credentials
+
+#: Between tenant and camera in a camera's one-string name (``CameraKey.ref``): in neither id's alphabet.
+REF_SEPARATOR = "~"
+
+
+class CameraKey(NamedTuple):
+    """A camera's identity in the gateway. A camera id is unique within its tenant only: two tenants
+    may both have a ``kitchen-1``, and neither can see, squat or collide with the other's."""
+
+    tenant_id: str
+    camera_id: str
+
+    @property
+    def ref(self) -> str:
+        """One string for both (a media server's stream name): ``tenant~camera``."""
+        return f"{self.tenant_id}{REF_SEPARATOR}{self.camera_id}"
+
+    @classmethod
+    def from_ref(cls, ref: str) -> CameraKey | None:
+        tenant, sep, camera = ref.partition(REF_SEPARATOR)
+        return cls(tenant, camera) if sep and tenant and camera else None
 
 
 @dataclass(frozen=True)
@@ -27,6 +48,10 @@ class CameraSpec:
     rules_version: int = 1
     enabled: bool = True
     live_source_url: str = ""             # the main stream for viewers; "" = source_url
+
+    @property
+    def key(self) -> CameraKey:
+        return CameraKey(self.tenant_id, self.id)
 
     @property
     def pull_url(self) -> str:

@@ -18,8 +18,19 @@ class InvalidSourceUrl(ValueError):
     """The URL is not something the gateway can pull."""
 
 
+#: Default ports, for resolving a host before FFmpeg connects (the port does not change the answer).
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
+
+
 def source_kind(url: str) -> str:
-    """'sim', 'file', 'rtsp', 'rtmp', 'hls', 'http-flv' or 'http'; raises InvalidSourceUrl."""
+    """'sim', 'file', 'rtsp', 'rtmp', 'hls', 'http-flv' or 'http'; raises InvalidSourceUrl.
+
+    Only the shape of the URL: whether this gateway may open it (files, internal addresses) is
+    ``source_policy``'s question."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c == "\\" for c in url):
+        # Parsers disagree on these (Python drops tabs and newlines, FFmpeg keeps them): the host
+        # checked here must be the host FFmpeg connects to.
+        raise InvalidSourceUrl("the URL contains spaces, control characters or backslashes")
     if url.startswith(SIM_PREFIX):
         if not url[len(SIM_PREFIX):].strip():
             raise InvalidSourceUrl("sim: needs a scenario name, e.g. sim:cooking")
@@ -33,6 +44,10 @@ def source_kind(url: str) -> str:
             f"unsupported scheme {scheme or '(none)'!r}: use rtsp, rtmp, http(s), file or sim")
     if not parts.hostname:
         raise InvalidSourceUrl("the URL has no host")
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise InvalidSourceUrl("the URL's port is not a number from 0 to 65535") from None
     if scheme.startswith("rtsp"):
         return "rtsp"
     if scheme.startswith("rtmp"):
@@ -43,6 +58,31 @@ def source_kind(url: str) -> str:
     if path.endswith(".flv"):
         return "http-flv"
     return "http"
+
+
+def shown_kind(url: str) -> str:
+    """``source_kind``, or "invalid" for a stored URL today's rules refuse (registered before them):
+    listing cameras must not fail on one of them; opening it will."""
+    try:
+        return source_kind(url)
+    except InvalidSourceUrl:
+        return "invalid"
+
+
+def network_host(url: str) -> tuple[str, int]:
+    """(host, port) a network URL connects to; the scheme's default port when none is given."""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+
+
+def with_address(url: str, address: str) -> str:
+    """The URL with its host replaced by ``address`` (the one the policy checked), userinfo and port
+    kept: FFmpeg then connects to that address and resolves nothing itself."""
+    parts = urlsplit(url)
+    userinfo, _, _ = parts.netloc.rpartition("@")
+    host = f"[{address}]" if ":" in address else address
+    netloc = (userinfo + "@" if "@" in parts.netloc else "") + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def split_credentials(url: str) -> tuple[str, str, str]:

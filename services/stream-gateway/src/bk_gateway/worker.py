@@ -112,7 +112,7 @@ class CameraWorker:
         spec = self.spec
         keyframes = spec.sampling_mode == SamplingMode.KEYFRAMES
         source = open_source(spec.pull_url, keyframes_only=keyframes, settings=self._settings,
-                             stop=self._stop)
+                             stop=self._stop, tenant_id=spec.tenant_id)
         try:
             info = source.open()
             st = self.stats

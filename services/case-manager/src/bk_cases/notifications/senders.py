@@ -3,6 +3,13 @@
 Production plugs real WeChat / SMS gateways in behind ``WeChatTemplateSender`` / ``SmsSender``;
 the embedded mode uses ``LoggingSender``. Webhooks are plain HTTPS with an HMAC-signed body, retried
 with exponential backoff and jitter, and given up (dead-lettered by the caller) after N attempts.
+
+Each attempt is held to the address policy (``bkcore.netpolicy``, the same rule as camera sources):
+the receiver's name is resolved, every address checked (no loopback, link-local, private, cluster or
+metadata address unless the operator allowed its network), and the request sent to the checked
+address with the original name as Host and TLS server name (the certificate is verified against
+it), so DNS cannot point the platform's own requests at its internal services between the check
+and the connection. Redirects are not followed. A refused receiver is given up at once.
 """
 
 from __future__ import annotations
@@ -15,10 +22,12 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from bk_cases.notifications.rules import backoff_s
+from bkcore.netpolicy import AddressPolicy, AddressRefused, host_for_url, http_url_refusal
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-BK-Signature"
@@ -78,10 +87,14 @@ class WebhookSender:
         client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        policy: AddressPolicy | None = None,
+        https_only: bool = False,
     ) -> None:
         if not secret:
             raise ValueError("webhooks need a signing secret (BK_WEBHOOK_SECRET)")
         self._secret = secret
+        self.policy = policy or AddressPolicy()  # strict unless told otherwise (embedded: internal ok)
+        self.https_only = https_only
         self.max_attempts = max_attempts
         self._base_s, self._cap_s = base_s, cap_s
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
@@ -108,7 +121,15 @@ class WebhookSender:
                 ID_HEADER: notification_id,  # receivers dedupe on it: delivery is at-least-once
             }
             try:
-                r = await self._client.post(url, content=body, headers=headers)
+                pinned, host = await self._pinned(url)
+            except AddressRefused as exc:
+                log.warning("webhook refused by the address policy: %s", exc.cause, extra={"url": url})
+                raise WebhookGaveUp(url, attempt, exc.public) from None
+            try:
+                r = await self._client.post(
+                    pinned, content=body, headers={**headers, "Host": host},
+                    extensions={"sni_hostname": urlsplit(url).hostname or ""},
+                )
             except httpx.HTTPError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:
@@ -121,3 +142,16 @@ class WebhookSender:
                 log.warning("webhook attempt %d failed: %s", attempt, last, extra={"url": url})
                 await self._sleep(self.delay_s(attempt))
         raise WebhookGaveUp(url, self.max_attempts, last)
+
+    async def _pinned(self, url: str) -> tuple[str, str]:
+        """(the URL with its host replaced by the checked address, the Host header). Raises
+        AddressRefused: a URL refused as written, or a name resolving to a refused address."""
+        why = http_url_refusal(url, self.policy, https_only=self.https_only)
+        if why is not None:
+            raise AddressRefused(f"{url}: {why}")
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = await asyncio.to_thread(self.policy.resolve, parts.hostname or "", port)  # blocks: DNS
+        userinfo, at, host = parts.netloc.rpartition("@")  # host: name[:port], as the receiver knows it
+        netloc = userinfo + at + host_for_url(address) + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), host

@@ -37,10 +37,11 @@ import numpy as np
 from av.video.frame import PictureType
 
 from bk_gateway.settings import GatewaySettings
+from bk_gateway.source_policy import SourcePolicy, SourceRefused
 from bk_gateway.sources.base import SourceError
-from bk_gateway.sources.pyav import _options, classify
+from bk_gateway.sources.pyav import classify, open_input
 from bk_gateway.sources.sim import load_scenario
-from bk_gateway.spec import CameraSpec
+from bk_gateway.spec import CameraKey, CameraSpec
 from bk_gateway.urls import SIM_PREFIX, source_kind
 from bkcore.tasks import cancel_and_wait
 
@@ -90,8 +91,10 @@ class LiveSession:
     def _run(self) -> None:
         url = self.spec.live_pull_url  # the main stream when the camera has one
         try:
-            with av.open(url, options=_options(url, self._s.read_timeout_s),
-                         timeout=(self._s.open_timeout_s, self._s.read_timeout_s)) as inp:
+            # The same policy as the pull worker's, checked again now: live view opens the URL itself.
+            with open_input(url, policy=SourcePolicy.from_settings(self._s), tenant_id=self.spec.tenant_id,
+                            open_timeout_s=self._s.open_timeout_s,
+                            read_timeout_s=self._s.read_timeout_s) as inp:
                 video = next((st for st in inp.streams if st.type == "video"), None)
                 if video is None:
                     raise LiveError(502, "the camera sends no video stream")
@@ -104,6 +107,8 @@ class LiveSession:
         except LiveError as exc:
             self.error = exc.message
         except Exception as exc:  # any FFmpeg failure ends this session, clearly
+            if isinstance(exc, SourceRefused):
+                log.warning("live pull of %s refused by the address policy: %s", self.spec.id, exc.cause)
             self.error = classify(exc, url).message
             log.warning("live pull of %s ended: %s", self.spec.id, self.error)
         finally:
@@ -205,12 +210,12 @@ class SimLiveSession(LiveSession):
 
 
 class EmbeddedLive:
-    """Live sessions of this replica, keyed by camera id."""
+    """Live sessions of this replica, keyed by (tenant, camera): camera ids are unique per tenant only."""
 
     def __init__(self, settings: GatewaySettings, root: Path) -> None:
         self._s = settings
         self.root = root
-        self.sessions: dict[str, LiveSession] = {}
+        self.sessions: dict[CameraKey, LiveSession] = {}
         self._lock = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
 
@@ -232,34 +237,34 @@ class EmbeddedLive:
         """
         sim = source_kind(spec.live_source) == "sim"
         async with self._lock:
-            session = self.sessions.get(spec.id)
+            session = self.sessions.get(spec.key)
             if session is not None and (not session.alive or session.spec.live_key() != spec.live_key()):
-                await self._end(spec.id)
+                await self._end(spec.key)
                 session = None
             if session is None:
                 session = (SimLiveSession(spec, self.root, self._s, start_at=sim_time_s or 0.0) if sim
                            else LiveSession(spec, self.root, self._s))
                 session.start()
-                self.sessions[spec.id] = session
+                self.sessions[spec.key] = session
         session.touch()
         wait_s = self._s.open_timeout_s + 1 + (self._s.live_segment_s + 2 if sim else 0)
         await asyncio.to_thread(session.opened.wait, wait_s)
         session.touch()  # the grace counts from the end of this request
         if session.error:
-            await self._end(spec.id)
+            await self._end(spec.key)
             raise LiveError(502 if "live view remuxes" not in session.error else 409,
                             f"live view could not start: {session.error}")
         return session
 
-    def touch(self, camera_id: str) -> LiveSession | None:
-        session = self.sessions.get(camera_id)
+    def touch(self, camera: CameraKey) -> LiveSession | None:
+        session = self.sessions.get(camera)
         if session is None or not session.alive:
             return None
         session.touch()
         return session
 
-    def playlist(self, camera_id: str) -> str | None:
-        session = self.touch(camera_id)
+    def playlist(self, camera: CameraKey) -> str | None:
+        session = self.touch(camera)
         if session is None:
             return None
         with contextlib.suppress(OSError):
@@ -268,18 +273,18 @@ class EmbeddedLive:
                 return text
         return ""  # running, first segment not written yet
 
-    def segment(self, camera_id: str, name: str) -> Path | None:
-        session = self.touch(camera_id)
+    def segment(self, camera: CameraKey, name: str) -> Path | None:
+        session = self.touch(camera)
         if session is None or not SEGMENT_RE.match(name):
             return None
         path = session.dir / name
         return path if path.is_file() else None
 
-    async def _end(self, camera_id: str) -> None:
-        session = self.sessions.pop(camera_id, None)
+    async def _end(self, camera: CameraKey) -> None:
+        session = self.sessions.pop(camera, None)
         if session is not None:
             await asyncio.to_thread(session.stop)
-            log.info("live pull of %s stopped", camera_id)
+            log.info("live pull of %s stopped", camera.ref)
 
     async def reap(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -288,7 +293,7 @@ class EmbeddedLive:
                 continue  # still opening: a viewer is waiting for it in open()
             if not session.alive or now - session.last_seen > self._s.live_grace_s:
                 if not session.alive:
-                    log.warning("live pull of %s ended: %s", cid, session.error or "the stream ended")
+                    log.warning("live pull of %s ended: %s", cid.ref, session.error or "the stream ended")
                 await self._end(cid)
 
     async def _reap_loop(self) -> None:

@@ -1,8 +1,9 @@
-"""Signed play routes of the embedded live view: ``/v1/live/{camera_id}/...``.
+"""Signed play routes of the embedded live view: ``/v1/live/{tenant_id}/{camera_id}/...``.
 
 No bearer token here (players cannot send one): each URL carries ``?exp=&sig=`` over its own path
 (``signing.PlaySigner``); a missing, wrong or expired signature is a 403. The playlist is rewritten
-so every segment URI carries its own signature with the playlist's expiry.
+so every segment URI carries its own signature with the playlist's expiry. The tenant is part of
+the signed path: camera ids are unique per tenant only, so a URL names one tenant's camera.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.responses import FileResponse
 
 from bk_gateway.liveview.embedded import PLAYLIST, SEGMENT_RE
 from bk_gateway.liveview.signing import PlaySigner
+from bk_gateway.spec import CameraKey
 
 if TYPE_CHECKING:
     from bk_gateway.service import GatewayService
@@ -23,16 +25,16 @@ PREFIX = "/v1/live"
 _CAMERA_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-def play_path(camera_id: str, name: str) -> str:
-    return f"{PREFIX}/{camera_id}/{name}"
+def play_path(camera: CameraKey, name: str) -> str:
+    return f"{PREFIX}/{camera.tenant_id}/{camera.camera_id}/{name}"
 
 
-def sign_playlist(text: str, camera_id: str, exp: int, signer: PlaySigner) -> str:
+def sign_playlist(text: str, camera: CameraKey, exp: int, signer: PlaySigner) -> str:
     out = []
     for line in text.splitlines():
         name = line.strip()
         if name and not name.startswith("#") and SEGMENT_RE.match(name):
-            line = f"{name}?{signer.query(play_path(camera_id, name), exp)}"
+            line = f"{name}?{signer.query(play_path(camera, name), exp)}"
         out.append(line)
     return "\n".join(out) + "\n"
 
@@ -41,42 +43,45 @@ def build_live_router(svc: GatewayService) -> APIRouter:
     r = APIRouter(prefix=PREFIX, tags=["live"])
     signer = svc.signer
 
-    def check(camera_id: str, name: str, exp: str | None, sig: str | None) -> int:
-        if not _CAMERA_RE.match(camera_id) or not signer.valid(play_path(camera_id, name), exp, sig):
+    def check(tenant_id: str, camera_id: str, name: str, exp: str | None,
+              sig: str | None) -> tuple[CameraKey, int]:
+        camera = CameraKey(tenant_id, camera_id)
+        if not (_CAMERA_RE.match(tenant_id) and _CAMERA_RE.match(camera_id)) or not signer.valid(
+                play_path(camera, name), exp, sig):
             raise HTTPException(403, "invalid or expired play URL")
-        return int(exp or 0)
+        return camera, int(exp or 0)
 
-    @r.get("/{camera_id}/index.m3u8", summary="HLS playlist (signed URL)",
+    @r.get("/{tenant_id}/{camera_id}/index.m3u8", summary="HLS playlist (signed URL)",
            responses={200: {"content": {"application/vnd.apple.mpegurl": {}}}})
-    async def playlist(camera_id: str, exp: str | None = Query(None),
+    async def playlist(tenant_id: str, camera_id: str, exp: str | None = Query(None),
                        sig: str | None = Query(None)) -> Response:
-        exp_i = check(camera_id, PLAYLIST, exp, sig)
-        text = svc.embedded_live.playlist(camera_id)
+        camera, exp_i = check(tenant_id, camera_id, PLAYLIST, exp, sig)
+        text = svc.embedded_live.playlist(camera)
         if text is None:
             raise HTTPException(404, "no live session for this camera: ask POST /v1/cameras/{id}/live again")
         if not text:
             raise HTTPException(503, "live stream starting", headers={"Retry-After": "1"})
-        return Response(sign_playlist(text, camera_id, exp_i, signer),
+        return Response(sign_playlist(text, camera, exp_i, signer),
                         media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-store"})
 
-    @r.get("/{camera_id}/snapshot.jpg", summary="Latest frame (signed URL)",
+    @r.get("/{tenant_id}/{camera_id}/snapshot.jpg", summary="Latest frame (signed URL)",
            responses={200: {"content": {"image/jpeg": {}}}})
-    async def snapshot(camera_id: str, exp: str | None = Query(None),
+    async def snapshot(tenant_id: str, camera_id: str, exp: str | None = Query(None),
                        sig: str | None = Query(None)) -> Response:
-        check(camera_id, "snapshot.jpg", exp, sig)
-        jpeg = await svc.snapshot(camera_id)
+        camera, _ = check(tenant_id, camera_id, "snapshot.jpg", exp, sig)
+        jpeg = await svc.snapshot(camera)
         if jpeg is None:
             raise HTTPException(404, "no frame yet from this camera on this gateway")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @r.get("/{camera_id}/{segment}", summary="HLS segment (signed URL)",
+    @r.get("/{tenant_id}/{camera_id}/{segment}", summary="HLS segment (signed URL)",
            responses={200: {"content": {"video/mp2t": {}}}})
-    async def segment(camera_id: str, segment: str, exp: str | None = Query(None),
+    async def segment(tenant_id: str, camera_id: str, segment: str, exp: str | None = Query(None),
                       sig: str | None = Query(None)) -> Response:
         if not SEGMENT_RE.match(segment):
             raise HTTPException(404, "not found")
-        check(camera_id, segment, exp, sig)
-        path = svc.embedded_live.segment(camera_id, segment)
+        camera, _ = check(tenant_id, camera_id, segment, exp, sig)
+        path = svc.embedded_live.segment(camera, segment)
         if path is None:
             raise HTTPException(404, "segment gone (live playlists roll) or no live session")
         return FileResponse(path, media_type="video/mp2t", headers={"Cache-Control": "no-store"})
@@ -121,8 +126,10 @@ def build_zlm_hook_router(svc: GatewayService) -> APIRouter:
         body = await body_of(request, token)
         zlm = svc.zlm_live
         assert zlm is not None
-        stream = str(body.get("stream", ""))
-        spec = await svc.spec_for(stream) if _CAMERA_RE.match(stream) else None
+        camera = CameraKey.from_ref(str(body.get("stream", "")))
+        spec = None
+        if camera is not None and _CAMERA_RE.match(camera.tenant_id) and _CAMERA_RE.match(camera.camera_id):
+            spec = await svc.spec_for(camera)
         return zlm.on_stream_not_found(body, spec)
 
     return r

@@ -2,12 +2,14 @@
 and the web hooks it calls back (play auth, on-demand close, pull on demand). See docs/zlmediakit.md.
 
 One relay per camera, on demand: the first viewer makes the gateway ``addStreamProxy`` the camera
-(RTSP over TCP) into ZLMediaKit as ``{app}/{camera_id}``; viewers play ZLMediaKit's HTTP-FLV, HLS or
-WebRTC with ``?exp=&sig=`` signed by the gateway over ``/zlm/{app}/{stream}`` (the same signature for
-every protocol, since ZLMediaKit's ``on_play`` hook hands over only app, stream and the URL's
-parameters); when the last viewer has gone for ``general.streamNoneReaderDelayMS``,
-``on_stream_none_reader`` answers ``close: true`` and the pull stops. A signed viewer arriving after
-that makes ``on_stream_not_found`` add the proxy again.
+(RTSP over TCP) into ZLMediaKit as ``{app}/{tenant_id}~{camera_id}`` (camera ids are unique per
+tenant only); the URL ZLMediaKit is given has passed the source policy, its host replaced by the
+address that was checked (ZLMediaKit pulls it: it must not be pointed at internal addresses either);
+viewers play ZLMediaKit's HTTP-FLV, HLS or WebRTC with ``?exp=&sig=`` signed by the gateway over
+``/zlm/{app}/{stream}`` (the same signature for every protocol, since ZLMediaKit's ``on_play`` hook
+hands over only app, stream and the URL's parameters); when the last viewer has gone for
+``general.streamNoneReaderDelayMS``, ``on_stream_none_reader`` answers ``close: true`` and the pull
+stops. A signed viewer arriving after that makes ``on_stream_not_found`` add the proxy again.
 
 Secrets stay out of logs: the API secret and the camera URL (with its credentials) travel in POST
 bodies, never in a URL httpx or a proxy could log, and ZLMediaKit's error messages are masked before
@@ -28,7 +30,8 @@ import httpx
 
 from bk_gateway.liveview.signing import PlaySigner
 from bk_gateway.settings import GatewaySettings
-from bk_gateway.spec import CameraSpec
+from bk_gateway.source_policy import SourcePolicy, SourceRefused
+from bk_gateway.spec import CameraKey, CameraSpec
 from bk_gateway.urls import mask_text, source_kind
 
 log = logging.getLogger(__name__)
@@ -169,10 +172,10 @@ class ZlmLive:
                                           timeout_s=settings.zlm_api_timeout_s)
         self.app, self.vhost = settings.zlm_app, settings.zlm_vhost
         self.public = (settings.zlm_public_url or settings.zlm_api_url).rstrip("/")
-        #: relays this replica started: camera id → the stream key they were started with.
-        self.relays: dict[str, tuple[object, ...]] = {}
+        #: relays this replica started: camera → the stream key they were started with.
+        self.relays: dict[CameraKey, tuple[object, ...]] = {}
         self._pending: set[asyncio.Task[None]] = set()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[CameraKey, asyncio.Lock] = {}
 
     async def aclose(self) -> None:
         for task in list(self._pending):
@@ -186,12 +189,13 @@ class ZlmLive:
         """What a play signature covers: the stream, whatever the protocol it is played with."""
         return f"/zlm/{app or self.app}/{stream}"
 
-    def play_urls(self, camera_id: str, exp: int) -> PlayUrls:
-        q = self.signer.query(self.resource(camera_id), exp)
+    def play_urls(self, camera: CameraKey, exp: int) -> PlayUrls:
+        stream = camera.ref
+        q = self.signer.query(self.resource(stream), exp)
         base, app = self.public, self.app
-        rtc = urlencode({"app": app, "stream": camera_id, "type": "play"})
-        return PlayUrls(flv=f"{base}/{app}/{camera_id}.live.flv?{q}",
-                        hls=f"{base}/{app}/{camera_id}/hls.m3u8?{q}",
+        rtc = urlencode({"app": app, "stream": stream, "type": "play"})
+        return PlayUrls(flv=f"{base}/{app}/{stream}.live.flv?{q}",
+                        hls=f"{base}/{app}/{stream}/hls.m3u8?{q}",
                         webrtc=f"{base}/index/api/webrtc?{rtc}&{q}")
 
     def signed(self, app: str, stream: str, params: str) -> bool:
@@ -206,42 +210,56 @@ class ZlmLive:
         first viewer: add the proxy). Raises ZlmError."""
         if source_kind(spec.live_source) in ("sim", "file"):
             raise ZlmError("ZLMediaKit relays network cameras only (RTSP, RTMP, HTTP-FLV, HLS)")
-        lock = self._locks.setdefault(spec.id, asyncio.Lock())
+        lock = self._locks.setdefault(spec.key, asyncio.Lock())
         async with lock:  # two first viewers at once: one addStreamProxy
-            if await self.client.is_live(app=self.app, stream=spec.id, vhost=self.vhost):
-                self.relays.setdefault(spec.id, spec.live_key())
+            if await self.client.is_live(app=self.app, stream=spec.key.ref, vhost=self.vhost):
+                self.relays.setdefault(spec.key, spec.live_key())
                 return
             await self._add(spec)
 
+    async def _checked(self, spec: CameraSpec, url: str) -> str:
+        """The URL ZLMediaKit may pull: the source policy's, host pinned to the checked address.
+        Raises ZlmError with the policy's one generic sentence; the cause goes to the log."""
+        try:
+            policy = SourcePolicy.from_settings(self._s)
+            return (await asyncio.to_thread(policy.target, url, spec.tenant_id)).url  # resolves: blocks
+        except SourceRefused as exc:
+            log.warning("live relay of %s refused by the address policy: %s", spec.key.ref, exc.cause,
+                        extra={"camera_id": spec.id, "tenant_id": spec.tenant_id})
+            raise ZlmError(exc.public) from None
+
     async def _add(self, spec: CameraSpec) -> None:
+        url = await self._checked(spec, spec.live_pull_url)
         try:
             key = await self.client.add_stream_proxy(
-                app=self.app, stream=spec.id, url=spec.live_pull_url, vhost=self.vhost,
+                app=self.app, stream=spec.key.ref, url=url, vhost=self.vhost,
                 retry_count=self._s.zlm_retry_count, timeout_sec=self._s.open_timeout_s,
                 hide=(spec.password, spec.username))
         except ZlmError as exc:
             if "already exists" not in exc.message:  # another replica or viewer was first: fine
                 raise
-            key = f"{self.vhost}/{self.app}/{spec.id}"
-        self.relays[spec.id] = spec.live_key()
-        log.info("live relay of %s started in ZLMediaKit (%s)", spec.id, key,
+            key = f"{self.vhost}/{self.app}/{spec.key.ref}"
+        self.relays[spec.key] = spec.live_key()
+        log.info("live relay of %s started in ZLMediaKit (%s)", spec.key.ref, key,
                  extra={"camera_id": spec.id, "tenant_id": spec.tenant_id})
 
-    async def close(self, camera_id: str) -> None:
+    async def close(self, camera: CameraKey) -> None:
         """Stop the camera's relay now (camera disabled, removed or re-pointed)."""
-        self.relays.pop(camera_id, None)
+        self.relays.pop(camera, None)
         with contextlib.suppress(ZlmError):
-            await self.client.close_streams(app=self.app, stream=camera_id, vhost=self.vhost, force=True)
+            await self.client.close_streams(app=self.app, stream=camera.ref, vhost=self.vhost, force=True)
         with contextlib.suppress(ZlmError):
-            await self.client.del_stream_proxy(f"{self.vhost}/{self.app}/{camera_id}")
-        log.info("live relay of %s closed", camera_id, extra={"camera_id": camera_id})
+            await self.client.del_stream_proxy(f"{self.vhost}/{self.app}/{camera.ref}")
+        log.info("live relay of %s closed", camera.ref,
+                 extra={"camera_id": camera.camera_id, "tenant_id": camera.tenant_id})
 
     async def snapshot(self, spec: CameraSpec) -> bytes | None:
         """ZLMediaKit's snapshot of the camera (when this replica has no decoded frame of it)."""
         if source_kind(spec.source_url) in ("sim", "file"):
             return None
         try:
-            return await self.client.get_snap(url=spec.pull_url, timeout_sec=self._s.open_timeout_s,
+            return await self.client.get_snap(url=await self._checked(spec, spec.pull_url),
+                                              timeout_sec=self._s.open_timeout_s,
                                               hide=(spec.password, spec.username))
         except ZlmError as exc:
             log.warning("snapshot of %s from ZLMediaKit failed: %s", spec.id, exc.message,
@@ -267,7 +285,9 @@ class ZlmLive:
         app, stream = str(body.get("app", "")), str(body.get("stream", ""))
         if app != self.app:
             return {"code": 0, "close": False}  # not one of our relays (e.g. a pushed stream)
-        self.relays.pop(stream, None)
+        camera = CameraKey.from_ref(stream)
+        if camera is not None:
+            self.relays.pop(camera, None)
         log.info("live relay of %s: no viewer left, closing", stream, extra={"camera_id": stream})
         return {"code": 0, "close": True}
 
@@ -279,7 +299,7 @@ class ZlmLive:
             return {"code": 0, "msg": "success"}  # nothing to pull; the player gets "not found"
         if spec is None or not spec.enabled:
             return {"code": 0, "msg": "success"}
-        task = asyncio.create_task(self._pull_on_demand(spec), name=f"zlm-pull-{spec.id}")
+        task = asyncio.create_task(self._pull_on_demand(spec), name=f"zlm-pull-{spec.key.ref}")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         return {"code": 0, "msg": "success"}

@@ -1,4 +1,11 @@
-"""Real streams through PyAV (FFmpeg): RTSP over TCP, RTMP, HTTP-FLV, HLS, files."""
+"""Real streams through PyAV (FFmpeg): RTSP over TCP, RTMP, HTTP-FLV, HLS, files.
+
+Every URL a camera gives is opened through ``open_input``: the source policy first (files only
+under the tenant's media directory, network hosts resolved, checked and pinned), then FFmpeg with a
+protocol and a format whitelist for that kind of source, so nothing inside the stream (a playlist
+entry, an SDP, a concat list) can make FFmpeg open a file or another protocol. HTTP sources are
+fetched by ``http_io.PinnedHttp``, which holds every request of the stream to the policy.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +18,71 @@ import av
 import av.error
 from av.codec.hwaccel import HWAccel
 
+from bk_gateway.source_policy import SourcePolicy, SourceRefused, Target
 from bk_gateway.sources.base import FrameSource, RawFrame, SourceError, SourceInfo
 from bk_gateway.sources.frames import AvFrame, Scaler
+from bk_gateway.sources.http_io import PinnedHttp
 from bk_gateway.urls import mask_text, source_kind
+
+#: FFmpeg protocols each kind of source may use; never file (but for files), concat, subfile, data,
+#: pipe, crypto, rtp or udp. RTSP is pulled over TCP (RTP interleaved in the RTSP connection).
+PROTOCOLS = {
+    "rtsp": "rtsp,rtsps,tcp,tls",
+    "rtmp": "rtmp,rtmps,tcp,tls",
+    "http-flv": "http,https,tcp,tls",
+    "hls": "http,https,tcp,tls",
+    "http": "http,https,tcp,tls",
+    "file": "file",
+}
+#: Self-contained containers: none of them refers to other files or URLs (no hls, concat, sdp, image2).
+_CONTAINERS = "matroska,mov,mpegts,flv,live_flv,avi,mjpeg,mpjpeg,h264,hevc"
+#: Demuxers each kind may end up in (FFmpeg refuses to probe its way into any other).
+FORMATS = {
+    "rtsp": "rtsp",
+    "rtmp": "flv,live_flv",
+    "http-flv": "flv,live_flv",
+    "hls": "hls,mpegts,mov,aac,mp3",
+    "http": _CONTAINERS,
+    "file": _CONTAINERS,
+}
+#: Formats named up front where the kind says it (the URL's extension): no probing at all.
+FORCED = {"http-flv": "flv", "hls": "hls"}
 
 
 def _options(url: str, read_timeout_s: float) -> dict[str, str]:
     kind = source_kind(url)
+    whitelist = {"protocol_whitelist": PROTOCOLS[kind], "format_whitelist": FORMATS[kind]} \
+        if kind in PROTOCOLS else {}
     if kind == "rtsp":
         # TCP: no lost packets behind NATs and firewalls; timeout is FFmpeg's socket I/O timeout (µs).
         return {"rtsp_transport": "tcp", "timeout": str(int(read_timeout_s * 1e6)),
-                "allowed_media_types": "video+audio", "fflags": "nobuffer"}
-    if kind in ("rtmp", "http", "http-flv", "hls"):
-        return {"rw_timeout": str(int(read_timeout_s * 1e6)), "reconnect": "0"}
-    return {}
+                "allowed_media_types": "video+audio", "fflags": "nobuffer", **whitelist}
+    if kind == "hls":
+        # Segments come through PinnedHttp (io_open), one request each: FFmpeg's keep-alive reuse
+        # needs its own HTTP client under the connection (it asserts one).
+        return {"http_persistent": "0", **whitelist}
+    if kind in ("rtmp", "http", "http-flv"):
+        return {"rw_timeout": str(int(read_timeout_s * 1e6)), "reconnect": "0", **whitelist}
+    return whitelist
+
+
+def open_input(url: str, *, policy: SourcePolicy | None, tenant_id: str, open_timeout_s: float,
+               read_timeout_s: float, hwaccel: HWAccel | None = None) -> av.container.InputContainer:
+    """Open a camera URL for reading, held to ``policy`` (None: the caller vouches for the URL, as
+    tests and benchmarks do with their own files). Raises SourceRefused, or FFmpeg's errors."""
+    target = policy.target(url, tenant_id) if policy is not None else Target(source_kind(url), url, "")
+    kind = target.kind
+    timeouts = (open_timeout_s, read_timeout_s)
+    if kind in ("http", "http-flv", "hls"):
+        if policy is None:
+            raise SourceRefused("an HTTP source needs a policy to fetch it")
+        # The original URL, not the pinned one: every request (this one, playlists, segments,
+        # redirects) is resolved, checked and pinned in PinnedHttp.
+        opener = PinnedHttp(policy, tenant_id, timeout_s=read_timeout_s)
+        return av.open(url, options=_options(url, read_timeout_s), format=FORCED.get(kind),
+                       timeout=timeouts, hwaccel=hwaccel, io_open=opener)
+    return av.open(target.url, options=_options(target.url, read_timeout_s), timeout=timeouts,
+                   hwaccel=hwaccel)
 
 
 #: What a camera says when NVDEC was asked for and cannot start (the service checks this at start-up).
@@ -57,6 +115,9 @@ def classify(exc: BaseException, url: str, *, hardware: bool = False) -> SourceE
     message = mask_text(str(exc))
     if isinstance(exc, SourceError):
         return exc
+    if isinstance(exc, SourceRefused):
+        # One sentence whatever the cause: refused, unresolvable and internal must look alike.
+        return SourceError("refused", exc.public)
     if hardware and isinstance(exc, av.error.PermissionError):
         # FFmpeg's answer when the CUDA device cannot be created (no GPU, no driver, no video capability).
         return SourceError("decoder_unavailable", NVDEC_UNAVAILABLE)
@@ -88,8 +149,9 @@ def classify(exc: BaseException, url: str, *, hardware: bool = False) -> SourceE
 class PyAVSource(FrameSource):
     def __init__(self, url: str, *, keyframes_only: bool, open_timeout_s: float, read_timeout_s: float,
                  watchdog_s: float, codecs: frozenset[str], skip_deblock: bool = True,
-                 decoder: str = "software") -> None:
+                 decoder: str = "software", policy: SourcePolicy | None = None, tenant_id: str = "") -> None:
         self._url = url
+        self._policy, self._tenant = policy, tenant_id
         self._keyframes_only = keyframes_only
         self._skip_deblock = skip_deblock
         self._hardware = decoder == "nvdec"
@@ -102,8 +164,9 @@ class PyAVSource(FrameSource):
 
     def open(self) -> SourceInfo:
         try:
-            self._container = av.open(self._url, options=_options(self._url, self._timeouts[1]),
-                                      timeout=self._timeouts, hwaccel=nvdec() if self._hardware else None)
+            self._container = open_input(self._url, policy=self._policy, tenant_id=self._tenant,
+                                         open_timeout_s=self._timeouts[0], read_timeout_s=self._timeouts[1],
+                                         hwaccel=nvdec() if self._hardware else None)
         except Exception as exc:
             raise classify(exc, self._url, hardware=self._hardware) from None
         if not self._container.streams.video:
