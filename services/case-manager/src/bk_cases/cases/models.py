@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bk_cases.coltypes import UTCDateTime
 from bk_cases.db import Base
+from bkcore.inputs import Instant
 
 
 class Case(Base):
@@ -179,6 +180,10 @@ class CasePage(BaseModel):
     offset: int
 
 
+#: the longest note a transition or rectification carries (a paragraph or two, not a document)
+NOTE_MAX_LENGTH = 2000
+
+
 class TransitionIn(BaseModel):
-    note: str = ""
-    recheck_at: datetime | None = None  # schedule_recheck only
+    note: str = Field("", max_length=NOTE_MAX_LENGTH)
+    recheck_at: Instant | None = None  # schedule_recheck only

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.cases import flows
 from bk_cases.cases import service as cases
 from bk_cases.cases.enums import Action
 from bk_cases.cases.models import (
+    NOTE_MAX_LENGTH,
     Case,
     CaseDetail,
     CaseEventRead,
@@ -25,10 +25,13 @@ from bk_cases.context import Context
 from bk_cases.deps import STAFF, db_session, get_ctx, roles
 from bkcore.auth import Principal, Role
 from bkcore.image_uploads import read_image_uploads
+from bkcore.inputs import Instant, Limit, Offset, upload_body_limit
+from bkcore.late_form import form_files, form_text, multipart_body, read_form
 from bkcore.objstore.base import validate_key
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
+MAX_PHOTOS = 9  # what a phone's picker sends at most in one go
 
 
 @router.get("", response_model=CasePage, summary="Cases the caller may see, newest first")
@@ -39,10 +42,10 @@ async def list_cases(
     risk_class: int | None = Query(None, ge=1, le=3),
     source: str | None = None,
     card_level: int | None = Query(None, ge=0, le=2),
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    since: Instant | None = None,
+    until: Instant | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
     p: Principal = Depends(roles(*STAFF)),
     session: AsyncSession = Depends(db_session),
 ) -> CasePage:
@@ -160,23 +163,39 @@ for _action, _path, _summary in (
     "/{case_id}/rectifications",
     response_model=CaseRead,
     summary="Submit rectification evidence: photos and a note (site)",
+    max_body_size=upload_body_limit(files=MAX_PHOTOS, file_bytes=MAX_PHOTO_BYTES),
+    openapi_extra=multipart_body(
+        {"note": {"type": "string", "maxLength": NOTE_MAX_LENGTH}}, files={"photos": MAX_PHOTOS}
+    ),
 )
 async def submit_rectification(
     case_id: str,
-    note: str = Form(""),
-    photos: list[UploadFile] = File(default=[]),
+    request: Request,
     p: Principal = Depends(roles(*STAFF)),
     ctx: Context = Depends(get_ctx),
     session: AsyncSession = Depends(db_session),
 ) -> CaseRead:
-    case = await _visible(session, case_id, p, for_update=True)
-    try:  # check before reading or storing, so a refused caller costs no decoding and leaves no objects
+    # The caller, the case and the transition are checked before a byte of the body is read (the
+    # form is read here, not declared): an upload to a case that does not exist, is not the
+    # caller's or cannot take evidence now is refused without being spooled, decoded or stored.
+    # A short session of its own: no connection is held while a slow client uploads (``session``
+    # connects only when _act locks the case and checks it again).
+    async with ctx.db.session() as check:
+        case = await _visible(check, case_id, p)
+    try:
         check_transition(Action.SUBMIT, status=case.status, role=p.role)
     except TransitionRefused as exc:
         raise HTTPException(403 if exc.forbidden else 409, detail=str(exc)) from None
-    # Every photo must be a whole picture (bkcore.images): one that is not is a 422 naming it, and
-    # nothing is stored — a broken "photo" would otherwise reach parents' pages.
-    checked = await read_image_uploads(photos, field="photos", max_bytes=MAX_PHOTO_BYTES)
+    form = await read_form(request, max_files=MAX_PHOTOS, max_fields=4)
+    try:
+        note = form_text(form, "note", max_length=NOTE_MAX_LENGTH)
+        # Every photo must be a whole picture (bkcore.images): one that is not is a 422 naming it, and
+        # nothing is stored — a broken "photo" would otherwise reach parents' pages.
+        checked = await read_image_uploads(
+            form_files(form, "photos"), field="photos", max_bytes=MAX_PHOTO_BYTES, max_count=MAX_PHOTOS
+        )
+    finally:
+        await form.close()
     keys: list[str] = []
     for photo in checked:
         key = validate_key(f"{case.tenant_id}/rectifications/{case.id}/{uuid.uuid4().hex}.{photo.ext}")

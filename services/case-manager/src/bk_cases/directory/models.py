@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -143,8 +143,9 @@ class SiteDetail(SiteRead):
 
 
 class LoginIn(BaseModel):
-    username: str
-    password: str
+    username: str = Field(max_length=100)  # users.username
+    # Long enough for any passphrase; a megabyte "password" would only cost a hash's worth of CPU.
+    password: str = Field(max_length=256)
 
 
 class TokenOut(BaseModel):

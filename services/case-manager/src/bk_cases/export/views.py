@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +9,7 @@ from bk_cases.context import Context
 from bk_cases.deps import db_session, get_ctx, roles
 from bk_cases.export.flows import export_verdicts_zip
 from bkcore.auth import Principal, Role
+from bkcore.inputs import Instant
 
 router = APIRouter(prefix="/exports", tags=["export"])
 
@@ -21,8 +20,8 @@ router = APIRouter(prefix="/exports", tags=["export"])
     response_class=Response,
 )
 async def verdicts(
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     p: Principal = Depends(roles(Role.PLATFORM_ADMIN, Role.SERVICE)),
     ctx: Context = Depends(get_ctx),
     session: AsyncSession = Depends(db_session),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,6 +10,7 @@ from bk_cases.context import Context
 from bk_cases.deps import STAFF, db_session, get_ctx, roles
 from bk_cases.notifications.models import InAppMessage, InAppMessageRead, InAppPage
 from bkcore.auth import Principal
+from bkcore.inputs import Limit, Offset
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -21,8 +22,8 @@ def _mine(p: Principal):  # type: ignore[no-untyped-def]
 @router.get("", response_model=InAppPage)
 async def list_mine(
     unread_only: bool = False,
-    limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    limit: Limit = 50,
+    offset: Offset = 0,
     p: Principal = Depends(roles(*STAFF)),
     session: AsyncSession = Depends(db_session),
 ) -> InAppPage:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -16,6 +15,7 @@ from bk_cases.directory import service as directory
 from bk_cases.stats import rules
 from bk_cases.stats.service import case_facts
 from bkcore.auth import Principal
+from bkcore.inputs import Instant, Month, month_bounds
 
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
@@ -23,8 +23,8 @@ router = APIRouter(prefix="/stats", tags=["statistics"])
 @router.get("/summary", summary="Captured, handled, closure rate, time to close, overdue — grouped")
 async def summary(
     group_by: str = Query("none", description="none, org_unit, district, site, type, day, month, risk_class"),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     site_id: str | None = None,
     case_type: str | None = None,
     p: Principal = Depends(roles(*SUPERVISING)),
@@ -46,21 +46,8 @@ async def summary(
     return {"group_by": group_by, "groups": [asdict(g) for g in rules.group(facts, key)]}
 
 
-def _month_bounds(month: str) -> tuple[datetime, datetime]:
-    try:
-        start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
-    except ValueError:
-        raise HTTPException(422, detail="month must be YYYY-MM") from None
-    end = (
-        start.replace(year=start.year + 1, month=1)
-        if start.month == 12
-        else start.replace(month=start.month + 1)
-    )
-    return start, end
-
-
 async def _scores(session: AsyncSession, p: Principal, ctx: Context, month: str) -> list[rules.SiteScore]:
-    start, end = _month_bounds(month)
+    start, end = month_bounds(month)
     facts = await case_facts(
         db_session=session, principal=p, since=start, until=end, now=ctx.runtime.clock.now()
     )
@@ -73,7 +60,7 @@ async def _scores(session: AsyncSession, p: Principal, ctx: Context, month: str)
 
 @router.get("/risk-scores", summary="Site risk score (食安指数) for a month")
 async def risk_scores(
-    month: str,
+    month: Month,
     p: Principal = Depends(roles(*SUPERVISING)),
     ctx: Context = Depends(get_ctx),
     session: AsyncSession = Depends(db_session),
@@ -83,7 +70,7 @@ async def risk_scores(
 
 @router.get("/red-black-list", summary="Monthly red list (best) and black list (worst), 红黑榜")
 async def red_black(
-    month: str,
+    month: Month,
     size: int = Query(10, ge=1, le=100),
     p: Principal = Depends(roles(*SUPERVISING)),
     ctx: Context = Depends(get_ctx),
