@@ -4,8 +4,8 @@
         │ evidence → object store, detections.v1 → Kafka protocol → case-manager (python -m bk_cases)
 
 Each service runs as its own process on the servers the test hands in (PostgreSQL, a Kafka-protocol
-broker, a local directory or S3 as object store), so a fault hits it the way it would hit a pod: a
-process killed, a server gone, a link cut. Two simulated cameras of the demo's lakeside school play
+broker, S3), with keys made for the test, so a fault hits it the way it would hit a pod: a process
+killed, a server gone, a link cut. Two simulated cameras of the demo's lakeside school play
 its scripted violations (a cook without a hat or gloves, a rat in the storage room) in 60 s loops.
 
 ``Stack.audit()`` holds the platform to the fault suite's rules (fault_truth): every violation the
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -40,25 +41,43 @@ from bkcore.auth import Principal, Role, TokenIssuer
 from bkcore.bus.base import TOPICS, dead_letter_topic
 from bkcore.runtime import build_runtime
 from bkcore.testing.s3 import S3Server
+from bkcore.testing.tokens import issuer_env, new_token_issuer, verifier_env
 from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
 from brightkitchen import demo_data
 
-T = TypeVar("T")
 TENANT = demo_data.TENANT_ID
 CAMERAS = ("lakeside-primary-prep", "lakeside-primary-storage")
-JWT_SECRET = "fault-suite-jwt-secret-0123456789abcdef"
-URL_SECRET = "fault-suite-url-secret-0123456789abcdef"
 START_TIMEOUT_S = 90.0
 
 
 @dataclass(frozen=True)
 class Servers:
-    """Where the stack's adapters point."""
+    """Where the stack's adapters point. Each stack takes a bucket of its own on the S3 server (the
+    detector's journal lives there: a stack must never recover another one's violations)."""
 
     database_url: str
     kafka_bootstrap: str
+    s3: S3Server
     kafka_idempotence: bool = True  # False on Tansu, which has no idempotent producers
-    s3: S3Server | None = None  # None: a local object-store directory
+    bucket: str = field(default_factory=lambda: f"bk-faults-{secrets.token_hex(4)}")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The keys a deployment hands its services, made for one test: the token key pair (the
+    case-manager alone signs; the others get the public key) and the URL-signing key."""
+
+    issuer: TokenIssuer = field(default_factory=new_token_issuer)
+    url_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+
+    def env(self, *, signs: bool) -> dict[str, str]:
+        keys = issuer_env(self.issuer) if signs else verifier_env(self.issuer)
+        return {**keys, "BK_URL_SIGNING_SECRET": self.url_secret}
+
+    def admin_token(self) -> str:
+        return self.issuer.issue(
+            Principal(subject="fault-suite", tenant_id=TENANT, role=Role.PLATFORM_ADMIN, org_path="/")
+        )
 
 
 class ServiceProcess:
@@ -150,8 +169,16 @@ class ServiceProcess:
         )
 
 
-def service_env(servers: Servers, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
-    """A service's environment in production mode on ``servers``, with a free HTTP port."""
+def service_env(
+    servers: Servers,
+    data_dir: Path,
+    credentials: Credentials,
+    *,
+    signs: bool = False,
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """A service's environment in production mode on ``servers``, with a free HTTP port; ``signs``:
+    the case-manager, which issues tokens."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BK_")}
     env.update(
         BK_MODE="production",
@@ -159,36 +186,25 @@ def service_env(servers: Servers, data_dir: Path, extra: dict[str, str]) -> dict
         BK_BUS="kafka",
         BK_KAFKA_BOOTSTRAP=servers.kafka_bootstrap,
         BK_KAFKA_IDEMPOTENCE=str(servers.kafka_idempotence).lower(),
-        BK_OBJECT_STORE="local",
+        BK_OBJECT_STORE="s3",
+        BK_S3_ENDPOINT=servers.s3.endpoint,
+        BK_S3_ACCESS_KEY=servers.s3.access_key,
+        BK_S3_SECRET_KEY=servers.s3.secret_key,
+        BK_S3_BUCKET=servers.bucket,
         BK_DATA_DIR=str(data_dir),
         BK_HTTP_PORT=str(free_port()),
-        BK_JWT_SECRET=JWT_SECRET,
-        BK_URL_SIGNING_SECRET=URL_SECRET,
         BK_LOG_JSON="false",
     )
-    if servers.s3 is not None:
-        env.update(
-            BK_OBJECT_STORE="s3",
-            BK_S3_ENDPOINT=servers.s3.endpoint,
-            BK_S3_ACCESS_KEY=servers.s3.access_key,
-            BK_S3_SECRET_KEY=servers.s3.secret_key,
-            BK_S3_BUCKET="bk-faults",
-        )
-    env.update(extra)
+    env.update(credentials.env(signs=signs))
+    env.update(extra or {})
     return env
 
 
-async def seed_directory(servers: Servers, data_dir: Path) -> None:
+async def seed_directory(servers: Servers, data_dir: Path, credentials: Credentials) -> None:
     """The demo's tenant, sites and users, as the case-manager's own seeding writes them."""
+    env = service_env(servers, data_dir, credentials, signs=True)
     settings = CaseSettings(
-        mode="production",
-        database_url=servers.database_url,
-        bus="kafka",
-        kafka_bootstrap=servers.kafka_bootstrap,
-        data_dir=data_dir,
-        jwt_secret=JWT_SECRET,
-        url_signing_secret=URL_SECRET,
-        log_json=False,
+        **{k.removeprefix("BK_").lower(): v for k, v in env.items() if k.startswith("BK_")}
     )
     seeder = create_cases(build_runtime(settings), settings)  # never started: it only writes rows
     try:
@@ -222,6 +238,7 @@ class Stack:
     detector_env: dict[str, str] = field(default_factory=dict)
     gateway_env: dict[str, str] = field(default_factory=dict)
     cases_env: dict[str, str] = field(default_factory=dict)
+    credentials: Credentials = field(default_factory=Credentials)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -256,21 +273,22 @@ class Stack:
             self.workdir / "gateway.log",
         )
         self.cases = ServiceProcess(
-            "case-manager", "bk_cases", self._env(self.cases_env), self.workdir / "case-manager.log"
+            "case-manager",
+            "bk_cases",
+            self._env(self.cases_env, signs=True),
+            self.workdir / "case-manager.log",
         )
         self.processes = (self.detector, self.gateway, self.cases)
-        self._token = TokenIssuer(JWT_SECRET).issue(
-            Principal(subject="fault-suite", tenant_id=TENANT, role=Role.PLATFORM_ADMIN, org_path="/")
-        )
+        self._token = self.credentials.admin_token()
 
-    def _env(self, extra: dict[str, str]) -> dict[str, str]:
-        return service_env(self.servers, self.workdir / "data", extra)
+    def _env(self, extra: dict[str, str], *, signs: bool = False) -> dict[str, str]:
+        return service_env(self.servers, self.workdir / "data", self.credentials, signs=signs, extra=extra)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Stack:
         try:
-            await seed_directory(self.servers, self.workdir / "data")
+            await seed_directory(self.servers, self.workdir / "data", self.credentials)
             self.tap.__enter__()
             for process in self.processes:
                 process.start()
@@ -390,10 +408,16 @@ class Stack:
 
         await wait_until(recovered, timeout_s, "the capture path did not recover cleanly:", explain)
 
-    def assert_survivors(self, *survivors: ServiceProcess) -> None:
-        """Recovered without a restart: each survivor still runs the process it started with."""
+    def starts(self) -> dict[str, int]:
+        """How many times each process was started so far (a test's "before")."""
+        return {p.name: p.starts for p in self.processes}
+
+    def assert_survivors(self, before: dict[str, int], *survivors: ServiceProcess) -> None:
+        """Recovered without a restart: each survivor still runs the process it ran ``before``."""
         for p in survivors:
-            assert p.alive() and p.starts == 1, f"{p.name} was restarted or died:\n{p.log_tail()}"
+            assert p.alive() and p.starts == before[p.name], (
+                f"{p.name} was restarted or died:\n{p.log_tail()}"
+            )
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.log_tail(2500)}" for p in self.processes)

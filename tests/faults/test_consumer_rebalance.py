@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from fault_stack import (
+    Credentials,
     Servers,
     ServiceProcess,
     dead_letters,
@@ -29,6 +30,7 @@ from fault_truth import Started, miscounted
 
 from bkcore.bus.base import new_meta
 from bkcore.bus.kafka import KafkaBus
+from bkcore.testing.s3 import S3Server
 from bkcore.testing.tansu import TansuBroker, tansu_broker
 from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
 from brightkitchen import demo_data
@@ -74,15 +76,16 @@ async def _handled(member: ServiceProcess) -> float:
 
 
 async def test_replica_killed_and_its_partitions_rebalanced(
-    tmp_path: Path, pg_url: str, tansu: TansuBroker
+    tmp_path: Path, pg_url: str, s3_server: S3Server, tansu: TansuBroker
 ) -> None:
-    servers = Servers(pg_url, tansu.bootstrap, kafka_idempotence=False)
-    await seed_directory(servers, tmp_path / "data")
+    servers = Servers(pg_url, tansu.bootstrap, s3_server, kafka_idempotence=False)
+    credentials = Credentials()
+    await seed_directory(servers, tmp_path / "data", credentials)
     members = [
         ServiceProcess(
             f"case-manager-{i}",
             "bk_cases",
-            service_env(servers, tmp_path / f"data{i}", {}),
+            service_env(servers, tmp_path / f"data{i}", credentials, signs=True),
             tmp_path / f"case-manager-{i}.log",
         )
         for i in range(2)
