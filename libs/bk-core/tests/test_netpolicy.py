@@ -111,6 +111,7 @@ def test_cluster_and_metadata_names_refused_before_resolution() -> None:
         "metadata.tencentyun.com",
     ):
         assert EMBEDDED.name_refusal(host) is not None, host
+    assert EMBEDDED.name_refusal("ｋａｆｋａ.ｓｖｃ") is not None  # full-width: the resolver's kafka.svc
     assert STRICT.name_refusal("cam.example.com") is None
 
 

@@ -208,6 +208,10 @@ class AddressPolicy:
         """Why this host name may not be reached whatever it resolves to (metadata and cluster
         names), or None. An IP literal is judged as an address."""
         name = host.strip().rstrip(".").lower()
+        try:  # as the resolver will see it: "ｋａｆｋａ.ｓｖｃ" is kafka.svc
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return f"{host!r} is not a valid host name"
         if not name:
             return "no host"
         try:

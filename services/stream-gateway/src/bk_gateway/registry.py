@@ -98,6 +98,7 @@ async def delete(*, session: AsyncSession, camera: Camera) -> None:
     cred = await _credential(session, camera)
     if cred is not None:
         await session.delete(cred)
+        await session.flush()  # before the camera: its delete would cascade to the credentials first
     await session.delete(camera)
 
 
