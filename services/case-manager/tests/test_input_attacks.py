@@ -10,6 +10,7 @@ from cm_testkit import detection, eventually, login
 from bk_cases.db import Base
 from bk_cases.service import CaseService
 from bkcore.clock import FakeClock
+from bkcore.testing.asgi import post_unread
 from bkcore.testing.request_bounds import (
     column_lengths,
     unbounded_numbers,
@@ -99,32 +100,8 @@ async def _acknowledged_case(client: httpx.AsyncClient, service: CaseService, cl
 
 
 async def _post_unsent_upload(app, path: str, token: str, declared: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    """POST ``declared`` bytes of multipart to ``path`` straight into the ASGI app, counting how
-    many times the app asks for the body; returns (status, body reads)."""
-    reads = 0
-    status = 0
-
-    async def receive() -> dict:
-        nonlocal reads
-        reads += 1
-        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
-
-    async def send(message: dict) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "server": ("cases", 80), "client": ("127.0.0.1", 5000),
-        "headers": [
-            (b"host", b"cases"), (b"authorization", token.encode()),
-            (b"content-length", str(declared).encode()), (b"content-type", b"multipart/form-data;boundary=b"),
-        ],
-    }  # fmt: skip
-    await app(scope, receive, send)
-    return status, reads
+    headers = {"authorization": token} if token else {}
+    return await post_unread(app, path, declared=declared, headers=headers)
 
 
 async def test_an_upload_to_a_case_that_does_not_exist_is_refused_before_its_body_is_read(

@@ -36,9 +36,12 @@ async def read_form(request: Request, *, max_files: int, max_fields: int = 20) -
     return await request.form(max_files=max_files, max_fields=max_fields)
 
 
-def form_text(form: FormData, name: str, *, max_length: int, default: str = "") -> str:
-    """One text field, checked like a ``bkcore.inputs.Text`` with ``max_length``; a 422 naming it."""
+def form_text(form: FormData, name: str, *, max_length: int, default: str | None = "") -> str:
+    """One text field, checked like a ``bkcore.inputs.Text`` with ``max_length``; a 422 naming it
+    (``default=None``: the field is required)."""
     value = form.get(name, default)
+    if value is None:
+        raise _invalid(name, "missing", "Field required")
     if isinstance(value, UploadFile):
         raise _invalid(name, "string_type", "should be text, not a file")
     if len(value) > max_length:

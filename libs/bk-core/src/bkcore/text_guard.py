@@ -85,15 +85,21 @@ def json_body_problem(body: bytes) -> Problem | None:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         return "invalid_text", ("body",), f"not UTF-8 at byte {exc.start}"
+    return json_text_problem(text, ("body",))
+
+
+def json_text_problem(text: str, loc: Loc) -> Problem | None:
+    """``json_body_problem`` for JSON already decoded, found at ``loc`` (e.g. a form field holding
+    a JSON document)."""
     if not _SUSPECT_JSON.search(text):
         return None
     try:
         doc = json.loads(text, parse_float=_float, parse_constant=_constant)
     except _NotFinite as exc:
-        return "invalid_number", ("body",), str(exc)
+        return "invalid_number", loc, str(exc)
     except ValueError:
-        return None  # malformed JSON: FastAPI answers it with its own 422
-    return _walk(doc, ("body",))
+        return None  # malformed JSON: the route's own parser reports it
+    return _walk(doc, loc)
 
 
 def _component_problem(raw: bytes) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -28,17 +28,32 @@ from sqlalchemy import MetaData, String
 
 from bkcore.inputs import check_year
 
-#: (where, field name, the bare type, the constraints that apply to it)
-Place = tuple[str, str, Any, list[Any]]
+#: (where, field name, the bare type, the constraints that apply to it, the model it belongs to)
+Place = tuple[str, str, Any, list[Any], type[BaseModel] | None]
+#: table -> column -> its String(n) length (None: not a bounded string)
+Tables = dict[str, dict[str, int | None]]
 
 
-def column_lengths(metadata: MetaData) -> dict[str, int]:
-    """Column name -> the shortest ``String(n)`` length among the service's columns of that name."""
+def column_lengths(metadata: MetaData) -> Tables:
+    """Every table's columns, with the ``String(n)`` length of those that have one."""
+    return {
+        t.name: {c.name: c.type.length if isinstance(c.type, String) else None for c in t.columns}
+        for t in metadata.tables.values()
+    }
+
+
+def _columns_for(fields: set[str], tables: Tables) -> dict[str, int]:
+    """The string lengths of the table a model writes: the one sharing most column names with it
+    (the shortest of each when several tie); for a lone form field, the shortest of that name."""
+    best = max((len(fields & cols.keys()) for cols in tables.values()), default=0)
     out: dict[str, int] = {}
-    for table in metadata.tables.values():
-        for col in table.columns:
-            if isinstance(col.type, String) and col.type.length:
-                out[col.name] = min(col.type.length, out.get(col.name, col.type.length))
+    if best == 0:
+        return out
+    for cols in tables.values():
+        if len(fields & cols.keys()) == best:
+            for name, length in cols.items():
+                if length is not None:
+                    out[name] = min(length, out.get(name, length))
     return out
 
 
@@ -72,9 +87,9 @@ def _bare(annotation: Any) -> list[Any]:
     return [t for t, _, _ in _leaves(annotation)]
 
 
-def _place(where: str, name: str, info: FieldInfo) -> Iterator[Place]:
+def _place(where: str, name: str, info: FieldInfo, owner: type[BaseModel] | None) -> Iterator[Place]:
     for t, meta, nested in _leaves(info.annotation):
-        yield where, name, t, meta + ([] if nested else list(info.metadata))
+        yield where, name, t, meta + ([] if nested else list(info.metadata)), owner
 
 
 def _models(annotation: Any, seen: set[type]) -> Iterator[type[BaseModel]]:
@@ -86,17 +101,21 @@ def _models(annotation: Any, seen: set[type]) -> Iterator[type[BaseModel]]:
                 yield from _models(f.annotation, seen)
 
 
-def body_fields(app: FastAPI) -> Iterator[Place]:
-    """Every field of every request body model (nested ones included), and every form field."""
+def body_fields(app: FastAPI, extra: Sequence[type[BaseModel]] = ()) -> Iterator[Place]:
+    """Every field of every request body model (nested ones included), every form field, and the
+    fields of ``extra`` models (those a route parses itself, e.g. a JSON ``payload`` form field)."""
     seen: set[type] = set()
     for where, route in _routes(app):
         for param in route.dependant.body_params:
-            models = list(_models(param.field_info.annotation, seen))
-            for model in models:
+            for model in _models(param.field_info.annotation, seen):
                 for name, f in model.model_fields.items():
-                    yield from _place(f"{model.__name__} ({where})", name, f)
+                    yield from _place(f"{model.__name__} ({where})", name, f, model)
             if not list(_models(param.field_info.annotation, set())):
-                yield from _place(f"{where} body", param.name, param.field_info)
+                yield from _place(f"{where} body", param.name, param.field_info, None)
+    for root in extra:
+        for model in _models(root, seen):
+            for name, f in model.model_fields.items():
+                yield from _place(f"{model.__name__} (parsed by its route)", name, f, model)
 
 
 def _routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
@@ -115,7 +134,7 @@ def _params(app: FastAPI) -> Iterator[Place]:
             stack.extend(d.dependencies)
             for param in (*d.query_params, *d.path_params):
                 kind = "path" if param in d.path_params else "query"
-                yield from _place(f"{where} {kind}", param.name, param.field_info)
+                yield from _place(f"{where} {kind}", param.name, param.field_info, None)
 
 
 def _has(meta: list[Any], *kinds: type) -> bool:
@@ -135,14 +154,15 @@ def _max_length(meta: list[Any]) -> int | None:
     return None
 
 
-def unbounded_strings(app: FastAPI, lengths: dict[str, int]) -> list[str]:
+def unbounded_strings(app: FastAPI, tables: Tables, extra: Sequence[type[BaseModel]] = ()) -> list[str]:
     """Body strings without a max_length, or with one longer than their column."""
     out = []
-    for where, name, t, meta in body_fields(app):
+    for where, name, t, meta, owner in body_fields(app, extra):
         if t is not str:
             continue
+        fields = set(owner.model_fields) if owner is not None else {name}
+        column = _columns_for(fields, tables).get(name)
         limit = _max_length(meta)
-        column = lengths.get(name)
         if limit is None:
             out.append(
                 f"{where}: {name} has no max_length" + (f" (column String({column}))" if column else "")
@@ -152,10 +172,10 @@ def unbounded_strings(app: FastAPI, lengths: dict[str, int]) -> list[str]:
     return out
 
 
-def unbounded_numbers(app: FastAPI) -> list[str]:
+def unbounded_numbers(app: FastAPI, extra: Sequence[type[BaseModel]] = ()) -> list[str]:
     """Numbers (query, path, body) without both a lower and an upper bound."""
     out = []
-    for where, name, t, meta in (*_params(app), *body_fields(app)):
+    for where, name, t, meta, _ in (*_params(app), *body_fields(app, extra)):
         if t in (int, float) and not (_has(meta, Ge, Gt) and _has(meta, Le, Lt)):
             out.append(f"{where}: {name} ({t.__name__}) is not bounded on both sides")
     return out
@@ -172,10 +192,10 @@ def _is_calendar(t: Any) -> bool:
     return t in _PYDANTIC_CALENDAR or (isinstance(t, type) and issubclass(t, date))
 
 
-def unchecked_calendar(app: FastAPI) -> list[str]:
+def unchecked_calendar(app: FastAPI, extra: Sequence[type[BaseModel]] = ()) -> list[str]:
     """Dates and datetimes (query, path, body) that are not ``Instant`` / ``Day``."""
     out = []
-    for where, name, t, meta in (*_params(app), *body_fields(app)):
+    for where, name, t, meta, _ in (*_params(app), *body_fields(app, extra)):
         if _is_calendar(t) and not any(isinstance(m, AfterValidator) and m.func is check_year for m in meta):
             out.append(f"{where}: {name} ({t.__name__}) is not bkcore.inputs.Instant/Day")
     return out

@@ -7,10 +7,9 @@ and the tenant's rule config into column values plus findings. Routes stay thin;
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy import Column, Table
 
@@ -21,6 +20,7 @@ from bk_ledger.common.findings import Finding
 from bk_ledger.sites.models import SiteInfo
 from bk_ledger.sites.service import visible_site
 from bkcore.auth import Principal, Role
+from bkcore.inputs import Day, Limit, Offset
 
 WRITERS = (Role.PLATFORM_ADMIN, Role.SITE_MANAGER, Role.STAFF)
 READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF, Role.SERVICE)
@@ -75,10 +75,10 @@ def ledger_router(
     @router.get("", summary=f"List {tag} entries in the caller's scope")
     async def list_(
         site_id: str | None = None,
-        start: date | None = None,
-        end: date | None = None,
-        limit: int = Query(200, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        start: Day | None = None,
+        end: Day | None = None,
+        limit: Limit = 200,
+        offset: Offset = 0,
         p: Principal = Depends(ctx.auth.require_roles(*READERS)),
     ) -> list[dict[str, Any]]:
         async with ctx.db.session() as s:

@@ -11,9 +11,15 @@ from pydantic import BaseModel
 from bk_ledger.common.errors import field_error, parse_model
 from bkcore.image_uploads import read_image_uploads
 from bkcore.images import CheckedImage
+from bkcore.text_guard import json_text_problem
 
 
 def parse_payload(model: type[BaseModel], payload: str) -> Any:
+    # the same strictness as a JSON body: no NUL, lone surrogate, NaN or Infinity inside
+    problem = json_text_problem(payload, ("body", "payload"))
+    if problem is not None:
+        kind, loc, msg = problem
+        raise field_error(loc, msg, kind)
     try:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:

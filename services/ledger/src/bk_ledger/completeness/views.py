@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -14,6 +14,7 @@ from bk_ledger.common.errors import field_error
 from bk_ledger.completeness import rules, service
 from bk_ledger.sites.service import visible_site
 from bkcore.auth import Principal
+from bkcore.inputs import Day
 
 MAX_DAYS = 92
 
@@ -24,8 +25,8 @@ def router(ctx: LedgerContext) -> APIRouter:
     @r.get("/{site_id}", summary="Daily completeness of a site's ledgers")
     async def completeness(
         site_id: str,
-        start: date,
-        end: date | None = None,
+        start: Day,
+        end: Day | None = None,
         p: Principal = Depends(ctx.auth.require_roles(*READERS)),
     ) -> list[dict[str, Any]]:
         end = end or start

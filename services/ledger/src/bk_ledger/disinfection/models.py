@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Boolean, Column, DateTime, Float, Index, Integer, String, Table
 
 from bk_ledger.common.columns import record_columns
 from bk_ledger.common.errors import fields_invalid
 from bk_ledger.db import metadata
+from bkcore.inputs import AwareInstant
 
 disinfections = Table(
     "disinfections",
@@ -48,8 +49,8 @@ class DisinfectionIn(BaseModel):
     method: Method
     temperature_c: float | None = Field(None, ge=0, le=300, description="°C, heat methods")
     concentration_mg_l: float | None = Field(None, ge=0, le=10_000, description="mg/L, chemical methods")
-    started_at: AwareDatetime
-    ended_at: AwareDatetime
+    started_at: AwareInstant
+    ended_at: AwareInstant
     operator: str = Field(..., min_length=1, max_length=100)
 
     @model_validator(mode="after")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Response
@@ -12,6 +11,7 @@ from bk_ledger.common.crud import READERS
 from bk_ledger.exports import rules, service
 from bk_ledger.exports.models import EXPORTS
 from bkcore.auth import Principal
+from bkcore.inputs import Day
 
 TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -27,8 +27,8 @@ def router(ctx: LedgerContext) -> APIRouter:
         ledger: str,
         fmt: Literal["csv", "xlsx"],
         site_id: str | None = None,
-        start: date | None = None,
-        end: date | None = None,
+        start: Day | None = None,
+        end: Day | None = None,
         p: Principal = Depends(ctx.auth.require_roles(*READERS)),
     ) -> Response:
         exp = EXPORTS.get(ledger)

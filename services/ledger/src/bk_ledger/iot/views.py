@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
@@ -16,6 +15,7 @@ from bk_ledger.iot.models import ReadingsIn, SensorIn, sensors
 from bk_ledger.sites.service import visible_site
 from bkcore.auth import Principal, Role
 from bkcore.auth_http import scope_to_principal
+from bkcore.inputs import Instant
 
 MANAGERS = (Role.PLATFORM_ADMIN, Role.SITE_MANAGER)
 READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF, Role.SERVICE)
@@ -88,8 +88,8 @@ def router(ctx: LedgerContext) -> APIRouter:
     @r.get("/sensors/{sensor_id}/history", summary="Downsampled history: min/max/avg per bucket")
     async def history(
         sensor_id: str,
-        start: datetime,
-        end: datetime,
+        start: Instant,
+        end: Instant,
         bucket_s: int = Query(300, ge=1, le=7 * 24 * 3600),
         p: Principal = Depends(ctx.auth.require_roles(*READERS)),
     ) -> dict[str, Any]:

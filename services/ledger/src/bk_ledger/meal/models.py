@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Column, Date, ForeignKey, Index, String, Table, Text
@@ -11,6 +11,7 @@ from sqlalchemy import Column, Date, ForeignKey, Index, String, Table, Text
 from bk_ledger.common.columns import record_columns
 from bk_ledger.db import metadata
 from bk_ledger.sample.models import Meal
+from bkcore.inputs import Day
 
 accompanying_meals = Table(
     "accompanying_meals",
@@ -54,7 +55,7 @@ class Rating(StrEnum):
 
 class AccompanyingMealIn(BaseModel):
     site_id: str = Field(..., min_length=1, max_length=64)
-    meal_date: date
+    meal_date: Day
     meal: Meal
     leader: str = Field(..., min_length=1, max_length=100)
     leader_title: str = Field(..., min_length=1, max_length=100, description="e.g. 校长 principal")
@@ -66,9 +67,9 @@ class AccompanyingMealIn(BaseModel):
 
 class DishServedIn(BaseModel):
     site_id: str = Field(..., min_length=1, max_length=64)
-    meal_date: date
+    meal_date: Day
     meal: Meal
     dish: str = Field(..., min_length=1, max_length=100)
-    purchase_ids: list[str] = Field(
+    purchase_ids: list[Annotated[str, Field(max_length=32)]] = Field(  # purchases.id
         default_factory=list, max_length=50, description="purchase batches used in this dish"
     )

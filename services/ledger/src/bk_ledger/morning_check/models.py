@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import Boolean, Column, Date, DateTime, Float, Index, String, Table
 
 from bk_ledger.common.columns import record_columns
 from bk_ledger.db import metadata
+from bkcore.inputs import AwareInstant
 
 morning_checks = Table(
     "morning_checks",
@@ -46,7 +47,7 @@ class MorningCheckIn(BaseModel):
     site_id: str = Field(..., min_length=1, max_length=64)
     staff_id: str = Field(..., min_length=1, max_length=64)
     staff_name: str = Field(..., min_length=1, max_length=100)
-    checked_at: AwareDatetime
+    checked_at: AwareInstant
     # A forehead/ear reading outside 34–43 °C is a broken thermometer or a typo, not a person.
     temperature_c: float = Field(..., ge=34.0, le=43.0, description="°C")
     symptoms: Symptoms = Field(default_factory=Symptoms)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import Column, DateTime, Float, Index, String, Table
 
 from bk_ledger.common.columns import record_columns
 from bk_ledger.db import metadata
+from bkcore.inputs import AwareInstant
 
 pesticide_tests = Table(
     "pesticide_tests",
@@ -43,6 +44,6 @@ class PesticideTestIn(BaseModel):
     method: Method = Method.ENZYME_INHIBITION
     inhibition_pct: float = Field(..., ge=0, le=100, description="enzyme inhibition rate, %")
     tester: str = Field(..., min_length=1, max_length=100)
-    tested_at: AwareDatetime
+    tested_at: AwareInstant
     purchase_id: str | None = Field(None, min_length=1, max_length=32)
     disposition: Disposition | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -11,6 +10,7 @@ from bk_ledger.common.context import LedgerContext
 from bk_ledger.publicity import service
 from bk_ledger.sites.service import visible_site
 from bkcore.auth import Principal, Role
+from bkcore.inputs import Day
 
 
 def router(ctx: LedgerContext) -> APIRouter:
@@ -20,7 +20,7 @@ def router(ctx: LedgerContext) -> APIRouter:
     @r.get("/sites/{site_id}/summary", summary="Public day summary of a site (no personal data)")
     async def summary(
         site_id: str,
-        day: date,
+        day: Day,
         tenant_id: str | None = None,
         p: Principal = Depends(ctx.auth.require_roles(Role.SERVICE)),
     ) -> dict[str, Any]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Column, Date, Float, ForeignKey, Index, Integer, String, Table
 
 from bk_ledger.common.columns import Json, record_columns
 from bk_ledger.common.errors import fields_invalid
 from bk_ledger.db import metadata
+from bkcore.inputs import Day
 
 suppliers = Table(
     "suppliers",
@@ -54,11 +53,11 @@ class SupplierIn(BaseModel):
     name: str = Field(..., min_length=1, max_length=200)
     address: str = Field(..., min_length=1, max_length=300)
     contact: str = Field(..., min_length=1, max_length=100)
-    phone: str = Field(..., pattern=_PHONE)
+    phone: str = Field(..., pattern=_PHONE, max_length=32)
     business_licence_no: str = Field(..., min_length=5, max_length=64)
-    business_licence_expires: date | None = None
+    business_licence_expires: Day | None = None
     food_licence_no: str = Field(..., min_length=5, max_length=64, description="e.g. JY1330...")
-    food_licence_expires: date
+    food_licence_expires: Day
 
 
 class PurchaseIn(BaseModel):
@@ -67,10 +66,10 @@ class PurchaseIn(BaseModel):
     spec: str = Field(..., min_length=1, max_length=100, description="e.g. 5 kg/箱")
     quantity: float = Field(..., gt=0, le=1_000_000)
     unit: str = Field(..., min_length=1, max_length=20)
-    production_date: date | None = None
+    production_date: Day | None = None
     batch_no: str = Field(..., min_length=1, max_length=64)
     shelf_life_days: int | None = Field(None, ge=1, le=3650)
-    purchase_date: date
+    purchase_date: Day
     supplier_id: str = Field(..., min_length=1, max_length=32)
 
     @model_validator(mode="after")

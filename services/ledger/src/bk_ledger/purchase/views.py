@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, Request
 
 from bk_ledger.common import alerts, records
 from bk_ledger.common.context import LedgerContext, rule_config
@@ -17,24 +16,42 @@ from bk_ledger.purchase import rules, service
 from bk_ledger.purchase.models import PurchaseIn, SupplierIn, purchases, suppliers
 from bk_ledger.sites.service import visible_site
 from bkcore.auth import Principal
+from bkcore.inputs import Day, Limit, Offset, upload_body_limit
+from bkcore.late_form import form_files, form_text, multipart_body, read_form
 
 PAYLOAD_DOC = "the record as JSON (see the schema of this ledger)"
+PAYLOAD_MAX_LENGTH = 16 * 1024  # a supplier or a purchase is a few hundred characters of JSON
+_PAYLOAD = {"type": "string", "maxLength": PAYLOAD_MAX_LENGTH, "description": PAYLOAD_DOC}
 
 
 def router(ctx: LedgerContext) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["purchase 进货查验"])
-    limits = {"max_count": ctx.settings.max_photos_per_record, "max_bytes": ctx.settings.max_photo_bytes}
+    most = ctx.settings.max_photos_per_record
+    limits = {"max_count": most, "max_bytes": ctx.settings.max_photo_bytes}
 
+    # Both routes read their form themselves, after the caller is authenticated and authorised
+    # (bkcore.late_form): a stranger's upload is refused before a byte of it is read.
     @r.post(
-        "/suppliers", status_code=201, response_model=Created, summary="Register a supplier with licences"
+        "/suppliers",
+        status_code=201,
+        response_model=Created,
+        summary="Register a supplier with licences",
+        max_body_size=upload_body_limit(files=most, file_bytes=ctx.settings.max_photo_bytes),
+        openapi_extra=multipart_body({"payload": _PAYLOAD}, files={"licences": most}),
     )
     async def create_supplier(
-        payload: str = Form(..., description=PAYLOAD_DOC),
-        licences: list[UploadFile] = File(default=[]),
-        p: Principal = Depends(ctx.auth.require_roles(*WRITERS)),
+        request: Request, p: Principal = Depends(ctx.auth.require_roles(*WRITERS))
     ) -> Created:
-        body: SupplierIn = parse_payload(SupplierIn, payload)
-        photos = await check_photos(licences, field_name="licences", required=True, **limits)
+        form = await read_form(request, max_files=most, max_fields=4)
+        try:
+            body: SupplierIn = parse_payload(
+                SupplierIn, form_text(form, "payload", max_length=PAYLOAD_MAX_LENGTH, default=None)
+            )
+            photos = await check_photos(
+                form_files(form, "licences"), field_name="licences", required=True, **limits
+            )
+        finally:
+            await form.close()
         now = ctx.now()
         batch = PhotoBatch(ctx.store, p.tenant_id, body.site_id, "supplier", now)
         try:
@@ -59,16 +76,30 @@ def router(ctx: LedgerContext) -> APIRouter:
             ctx.alerts_written()
         return Created(id=rec["id"], findings=findings_out(findings))
 
-    @r.post("/purchases", status_code=201, response_model=Created, summary="Record a purchase inspection")
+    @r.post(
+        "/purchases",
+        status_code=201,
+        response_model=Created,
+        summary="Record a purchase inspection",
+        max_body_size=upload_body_limit(files=2 * most, file_bytes=ctx.settings.max_photo_bytes),
+        openapi_extra=multipart_body({"payload": _PAYLOAD}, files={"certificates": most, "invoices": most}),
+    )
     async def create_purchase(
-        payload: str = Form(..., description=PAYLOAD_DOC),
-        certificates: list[UploadFile] = File(default=[]),
-        invoices: list[UploadFile] = File(default=[]),
-        p: Principal = Depends(ctx.auth.require_roles(*WRITERS)),
+        request: Request, p: Principal = Depends(ctx.auth.require_roles(*WRITERS))
     ) -> Created:
-        body: PurchaseIn = parse_payload(PurchaseIn, payload)
-        certs = await check_photos(certificates, field_name="certificates", required=True, **limits)
-        invs = await check_photos(invoices, field_name="invoices", required=True, **limits)
+        form = await read_form(request, max_files=2 * most, max_fields=4)
+        try:
+            body: PurchaseIn = parse_payload(
+                PurchaseIn, form_text(form, "payload", max_length=PAYLOAD_MAX_LENGTH, default=None)
+            )
+            certs = await check_photos(
+                form_files(form, "certificates"), field_name="certificates", required=True, **limits
+            )
+            invs = await check_photos(
+                form_files(form, "invoices"), field_name="invoices", required=True, **limits
+            )
+        finally:
+            await form.close()
         now = ctx.now()
         batch = PhotoBatch(ctx.store, p.tenant_id, body.site_id, "purchase", now)
         try:
@@ -102,10 +133,10 @@ def router(ctx: LedgerContext) -> APIRouter:
 def _read_routes(r: APIRouter, ctx: LedgerContext, path: str, table: Any, date_col: Any) -> None:
     async def list_(
         site_id: str | None = None,
-        start: date | None = None,
-        end: date | None = None,
-        limit: int = Query(200, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        start: Day | None = None,
+        end: Day | None = None,
+        limit: Limit = 200,
+        offset: Offset = 0,
         p: Principal = Depends(ctx.auth.require_roles(*READERS)),
     ) -> list[dict[str, Any]]:
         async with ctx.db.session() as s:

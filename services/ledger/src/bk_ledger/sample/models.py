@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Column, Date, DateTime, Float, Index, String, Table
 
 from bk_ledger.common.columns import record_columns
 from bk_ledger.common.errors import fields_invalid
 from bk_ledger.db import metadata
+from bkcore.inputs import AwareInstant, Day
 
 sample_retentions = Table(
     "sample_retentions",
@@ -41,12 +42,12 @@ class SampleIn(BaseModel):
     site_id: str = Field(..., min_length=1, max_length=64)
     dish: str = Field(..., min_length=1, max_length=100)
     meal: Meal
-    meal_date: date
+    meal_date: Day
     weight_g: float = Field(..., gt=0, le=5000, description="grams")
-    taken_at: AwareDatetime
+    taken_at: AwareInstant
     taker: str = Field(..., min_length=1, max_length=100)
     fridge: str = Field(..., min_length=1, max_length=64, description="the dedicated sample fridge")
-    planned_disposal_at: AwareDatetime
+    planned_disposal_at: AwareInstant
 
     @model_validator(mode="after")
     def _times(self) -> SampleIn:
@@ -61,5 +62,5 @@ class SampleIn(BaseModel):
 
 
 class DisposalIn(BaseModel):
-    disposed_at: AwareDatetime
+    disposed_at: AwareInstant
     disposed_by: str = Field(..., min_length=1, max_length=100)

@@ -21,7 +21,9 @@ class SiteIn(BaseModel):
     name: str = Field(..., min_length=1, max_length=200)
     kind: str = Field(..., min_length=1, max_length=40)
     org_path: str = Field(..., pattern=r"^/[A-Za-z0-9_\-/]*$", max_length=255)
-    opening: str = Field("06:30-19:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+    opening: str = Field(
+        "06:30-19:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$", max_length=11
+    )
     timezone: str = Field("", max_length=64)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Boolean, Column, Date, Float, ForeignKey, Integer, String, Table, Text
@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, Column, Date, Float, ForeignKey, Integer, String
 from bk_ledger.common.columns import Json, record_columns
 from bk_ledger.common.errors import fields_invalid
 from bk_ledger.db import metadata
+from bkcore.inputs import Day
 
 staff_members = Table(
     "staff_members",
@@ -74,8 +75,8 @@ class HealthCertificateIn(BaseModel):
     site_id: str = Field(..., min_length=1, max_length=64)
     staff_id: str = Field(..., min_length=1, max_length=32)
     cert_no: str = Field(..., min_length=4, max_length=64)
-    issued_on: date
-    expires_on: date
+    issued_on: Day
+    expires_on: Day
 
     @model_validator(mode="after")
     def _dates(self) -> HealthCertificateIn:
@@ -90,8 +91,10 @@ class HealthCertificateIn(BaseModel):
 
 class QuestionIn(BaseModel):
     text: str = Field(..., min_length=1, max_length=2000)
-    options: list[str] = Field(..., min_length=2, max_length=8)
-    answer: int = Field(..., ge=0, description="index into options")
+    options: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        ..., min_length=2, max_length=8
+    )
+    answer: int = Field(..., ge=0, le=7, description="index into options")
 
     @model_validator(mode="after")
     def _answer(self) -> QuestionIn:
@@ -111,4 +114,6 @@ class CourseIn(BaseModel):
 
 class ExamIn(BaseModel):
     staff_id: str = Field(..., min_length=1, max_length=32)
-    answers: dict[str, int] = Field(..., min_length=1, description="question id → chosen option index")
+    answers: dict[Annotated[str, Field(max_length=32)], Annotated[int, Field(ge=0, le=7)]] = Field(
+        ..., min_length=1, max_length=200, description="question id → chosen option index"
+    )
