@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 
 BURN = "while True:\n    pass\n"
+HTTP_TIMEOUT_S = 30.0  # a login hashes a password: on a machine this busy it takes seconds
 WATCHDOG = (
     "bk_gateway_frames_sampled_total",
     "bk_gateway_frames_sent_total",
@@ -44,6 +45,7 @@ WATCHDOG = (
 @dataclass
 class Run:
     up_s: float | None  # launch to the API answering a login (services started, demo seeded)
+    load: str  # the machine's load averages (1, 5, 15 min) at the end: what else was running
     seconds: float | None  # launch to the first AI case; None: none within the deadline
     counters: dict[str, float]
     ready: str
@@ -77,6 +79,12 @@ def counters(base: str) -> dict[str, float]:
     return out
 
 
+def load_average() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "unknown"
+
+
 def readiness(base: str) -> str:
     try:
         return httpx.get(f"{base}/api/gateway/readyz", timeout=5).text
@@ -95,18 +103,18 @@ def first_case(
             raise RuntimeError(f"brightkitchen up exited with {proc.returncode}")
         try:
             if not headers:
-                r = httpx.post(
-                    f"{base}/api/cases/auth/login", json={"username": "city", "password": "demo-city"}
-                )
+                login = {"username": "city", "password": "demo-city"}
+                r = httpx.post(f"{base}/api/cases/auth/login", json=login, timeout=HTTP_TIMEOUT_S)
                 if r.status_code == 200:
                     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
                     up_s = time.monotonic() - started
             if headers:
-                r = httpx.get(f"{base}/api/cases/cases", headers=headers, params={"source": "detection"})
+                r = httpx.get(f"{base}/api/cases/cases", headers=headers, params={"source": "detection"},
+                              timeout=HTTP_TIMEOUT_S)  # fmt: skip
                 if r.status_code == 200 and r.json()["items"]:
                     return up_s, time.monotonic() - started
         except httpx.TransportError:
-            pass  # not listening yet
+            pass  # not listening yet (or too busy to answer in time: asked again)
         time.sleep(0.5)
     return up_s, None
 
@@ -135,7 +143,7 @@ def one_run(n: int, busy: int, deadline_s: float, up_args: list[str], keep: Path
                 proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
             try:
                 up_s, seconds = first_case(base, proc, started, deadline_s)
-                return Run(up_s, seconds, counters(base), readiness(base))
+                return Run(up_s, load_average(), seconds, counters(base), readiness(base))
             finally:
                 stop(proc)
     finally:
@@ -164,8 +172,8 @@ def main() -> None:
         shown = f"{run.seconds:.1f} s" if run.seconds is not None else f"none within {args.deadline_s:.0f} s"
         c = {k.removeprefix("bk_gateway_").removesuffix("_total"): int(v) for k, v in run.counters.items()}
         up = f"{run.up_s:.1f} s" if run.up_s is not None else "never"
-        print(f"run {n}: first AI case after {shown} (API up after {up}); gateway {c}; readyz {run.ready}",
-              flush=True)  # fmt: skip
+        print(f"run {n}: first AI case after {shown} (API up after {up}; load average {run.load}); "
+              f"gateway {c}; readyz {run.ready}", flush=True)  # fmt: skip
         if run.seconds is not None:
             times.append(run.seconds)
     if times:
