@@ -82,17 +82,21 @@ def _check_schedule(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class CameraIn(BaseModel):
-    id: str = Field(pattern=_ID, description="camera id, unique within its tenant")
-    tenant_id: str = Field("", description="defaults to the caller's tenant")
-    site_id: str = Field(pattern=_ID)
-    org_path: str = Field("/", description="the site's org-tree path, e.g. /minghu/lakeside/north")
-    zone: str = Field(description="kitchen zone: " + ", ".join(ZONES))
-    name: str = ""
-    source_url: str = Field(description="rtsp://, rtmp://, http(s):// (FLV, HLS), a file, or sim:<scenario>; "
+    # Every length is its column's (models.py): a longer value was a 500 on PostgreSQL.
+    id: str = Field(pattern=_ID, max_length=100, description="camera id, unique within its tenant")
+    tenant_id: str = Field("", max_length=64, description="defaults to the caller's tenant")
+    site_id: str = Field(pattern=_ID, max_length=100)
+    org_path: str = Field(
+        "/", max_length=500, description="the site's org-tree path, e.g. /minghu/lakeside/north"
+    )
+    zone: str = Field(max_length=32, description="kitchen zone: " + ", ".join(ZONES))
+    name: str = Field("", max_length=200)
+    source_url: str = Field(max_length=2000,
+                            description="rtsp://, rtmp://, http(s):// (FLV, HLS), a file, or sim:<scenario>; "
                             "what analytics pulls (a camera's sub-stream is the cheap choice)")
-    live_source_url: str = Field("", description=_LIVE_SOURCE_DOC)
-    username: str = Field("", description="stream user (write-only)")
-    password: SecretStr = Field(SecretStr(""), description="stream password (write-only)")
+    live_source_url: str = Field("", max_length=2000, description=_LIVE_SOURCE_DOC)
+    username: str = Field("", max_length=200, description="stream user (write-only)")
+    password: SecretStr = Field(SecretStr(""), max_length=256, description="stream password (write-only)")
     sampling_mode: SamplingMode = SamplingMode.FPS
     sample_fps: float = Field(1.0, gt=0, le=30)
     motion_gating: bool = False
@@ -146,12 +150,14 @@ class CameraIn(BaseModel):
 
 
 class CameraPatch(BaseModel):
-    name: str | None = None
-    zone: str | None = None
-    source_url: str | None = None
-    live_source_url: str | None = Field(None, description=_LIVE_SOURCE_DOC + "; \"\" removes it")
-    username: str | None = None
-    password: SecretStr | None = None
+    name: str | None = Field(None, max_length=200)
+    zone: str | None = Field(None, max_length=32)
+    source_url: str | None = Field(None, max_length=2000)
+    live_source_url: str | None = Field(
+        None, max_length=2000, description=_LIVE_SOURCE_DOC + "; \"\" removes it"
+    )
+    username: str | None = Field(None, max_length=200)
+    password: SecretStr | None = Field(None, max_length=256)
     sampling_mode: SamplingMode | None = None
     sample_fps: float | None = Field(None, gt=0, le=30)
     motion_gating: bool | None = None
