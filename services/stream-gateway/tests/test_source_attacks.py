@@ -184,11 +184,14 @@ async def test_a_sites_camera_network_can_be_allowed_but_never_metadata(tmp_path
 
 
 @contextmanager
-def http_server(root: Path, status: int = 200) -> Iterator[int]:
-    """A real HTTP server on loopback serving ``root`` (or answering ``status`` to everything)."""
+def http_server(root: Path, status: int = 200, hosts: list[str] | None = None) -> Iterator[int]:
+    """A real HTTP server on loopback serving ``root`` (or answering ``status`` to everything); the
+    Host header of each request goes to ``hosts``."""
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self) -> None:
+            if hosts is not None:
+                hosts.append(self.headers.get("Host", ""))
             if status != 200:
                 self.send_error(status)
                 return
@@ -310,3 +313,37 @@ async def test_hls_playlist_naming_files_or_metadata_is_refused(tmp_path: Path) 
                 assert s["frames_sampled"] == 0 and s["state"] == "offline", (cam, s)
                 assert s["error_kind"] in ("refused", "invalid_data"), (cam, s)
             assert bad["file-seg"]["error_kind"] == "refused" and bad["metadata"]["error_kind"] == "refused"
+
+
+@pytest.mark.integration
+async def test_an_http_flv_camera_is_fetched_at_the_checked_address_under_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A camera registered by name: the gateway resolves it once per request, connects to the address
+    it checked (FFmpeg resolves nothing), and still says the camera's name in the Host header."""
+    www = tmp_path / "www"
+    clip = write_kitchen_video(tmp_path / "k.mkv", seconds=4, fps=10, gop_s=1.0)
+    www.mkdir()
+    with av.open(str(clip)) as inp, av.open(str(www / "live.flv"), "w", format="flv") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    monkeypatch.setattr(netpolicy, "system_resolver", names({"flv-cam.site.example": ["127.0.0.1"]}))
+    hosts: list[str] = []
+    with http_server(www, hosts=hosts) as port:
+        async with gateway(tmp_path, camera_allow_internal=False, camera_allowed_networks="127.0.0.1/32") as (
+            svc,
+            c,
+        ):
+            a = token(svc.runtime, Role.PLATFORM_ADMIN, tenant=TENANT_A)
+            body = camera("flv", f"http://flv-cam.site.example:{port}/live.flv", enabled=True)
+            assert (await c.put("/v1/cameras/flv", json=body, headers=a)).status_code == 200
+
+            async def status() -> dict[str, Any]:
+                return (await c.get("/v1/cameras/flv/status", headers=a)).json()  # type: ignore[no-any-return]
+
+            seen = await polled(status, lambda s: s["frames_sampled"] > 0, 30)
+            assert seen["frames_sampled"] > 0 and seen["codec"] == "h264", seen
+    assert hosts and set(hosts) == {f"flv-cam.site.example:{port}"}

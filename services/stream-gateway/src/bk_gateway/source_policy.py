@@ -162,14 +162,3 @@ class SourcePolicy:
         if must_exist and not real.is_file():
             raise SourceRefused(f"file source {real} does not exist", FILES_REFUSED)
         return real
-
-
-def refused_at_open(exc: SourceRefused, camera_id: str, tenant_id: str) -> str:
-    """Log the cause once, return what the camera's status may show."""
-    log.warning(
-        "camera %s: source refused by the address policy: %s",
-        camera_id,
-        exc.cause,
-        extra={"camera_id": camera_id, "tenant_id": tenant_id},
-    )
-    return exc.public

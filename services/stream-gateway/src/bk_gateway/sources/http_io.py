@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import logging
 import socket
 from typing import Any, NoReturn
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -21,7 +20,6 @@ from bk_gateway.source_policy import SourcePolicy, SourceRefused
 from bk_gateway.sources.base import SourceError
 from bk_gateway.urls import mask_url
 
-log = logging.getLogger(__name__)
 REDIRECTS = (301, 302, 303, 307, 308)
 USER_AGENT = "BrightKitchen-Gateway/1"
 
@@ -41,15 +39,13 @@ class HttpBody:
 
 
 class PinnedHttp:
-    """PyAV's ``io_open`` for one camera: ``opened`` and ``refused`` record each URL (masked)."""
+    """PyAV's ``io_open`` for one camera's stream."""
 
     def __init__(
         self, policy: SourcePolicy, tenant_id: str, *, timeout_s: float, max_redirects: int = 5
     ) -> None:
         self._policy, self._tenant = policy, tenant_id
         self._timeout_s, self._max_redirects = timeout_s, max_redirects
-        self.opened: list[str] = []
-        self.refused: list[str] = []
 
     def __call__(self, url: str, flags: int, options: dict[str, Any]) -> HttpBody:
         return self.open(url)
@@ -72,7 +68,6 @@ class PinnedHttp:
                 resp.close()
                 conn.close()
                 raise _http_error(status)
-            self.opened.append(mask_url(url))
             return HttpBody(conn, resp)
         raise SourceError("error", f"more than {self._max_redirects} redirects")
 
@@ -84,9 +79,6 @@ class PinnedHttp:
             self._refuse(url, f"scheme {parts.scheme or '(none)'!r} inside an HTTP stream")
         try:
             target = self._policy.target(url, self._tenant)
-        except SourceRefused:
-            self.refused.append(mask_url(url))
-            raise
         except ValueError as exc:  # InvalidSourceUrl: not a URL we would register either
             self._refuse(url, str(exc))
         host, port = target.host, parts.port or (443 if parts.scheme.lower() == "https" else 80)
@@ -118,7 +110,6 @@ class PinnedHttp:
             raise
 
     def _refuse(self, url: str, cause: str) -> NoReturn:
-        self.refused.append(mask_url(url))
         raise SourceRefused(f"{mask_url(url)}: {cause}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import time
 from collections.abc import Iterator
 
@@ -24,6 +25,7 @@ from bk_gateway.sources.frames import AvFrame, Scaler
 from bk_gateway.sources.http_io import PinnedHttp
 from bk_gateway.urls import mask_text, source_kind
 
+log = logging.getLogger(__name__)
 #: FFmpeg protocols each kind of source may use; never file (but for files), concat, subfile, data,
 #: pipe, crypto, rtp or udp. RTSP is pulled over TCP (RTP interleaved in the RTSP connection).
 PROTOCOLS = {
@@ -116,7 +118,9 @@ def classify(exc: BaseException, url: str, *, hardware: bool = False) -> SourceE
     if isinstance(exc, SourceError):
         return exc
     if isinstance(exc, SourceRefused):
-        # One sentence whatever the cause: refused, unresolvable and internal must look alike.
+        # One sentence whatever the cause (refused, unresolvable, internal must look alike to the
+        # tenant); which address and which rule, for the operator, only here in the log.
+        log.warning("source refused by the address policy: %s", exc.cause)
         return SourceError("refused", exc.public)
     if hardware and isinstance(exc, av.error.PermissionError):
         # FFmpeg's answer when the CUDA device cannot be created (no GPU, no driver, no video capability).
