@@ -126,6 +126,9 @@ def test_production_refuses_every_file_and_every_internal_address() -> None:
             policy.check(url, TENANT_A)
         assert refused.value.public == FILES_REFUSED
     assert not address_policy(prod).allow_internal
+    # ...and cannot be told to allow every internal address (only to list the sites' networks).
+    with pytest.raises(ValueError, match="BK_CAMERA_ALLOW_INTERNAL"):
+        prod.model_copy(update={"camera_allow_internal": True})._internal_cameras_not_in_production()
     assert policy.target("sim:cooking", TENANT_A).url == "sim:cooking"
 
 
