@@ -78,14 +78,28 @@ async def start_pool(addresses: Sequence[str]) -> tuple[int, dict[str, Pod]]:
 
 
 def frame(camera_id: str, n: int) -> FrameItem:
-    return FrameItem(frame_id=f"{camera_id}-{n}", tenant_id="minghu", site_id="s1", camera_id=camera_id,
-                     captured_at=datetime.now(UTC), jpeg=b"\xff\xd8fake", rules_version=1)
+    return FrameItem(
+        frame_id=f"{camera_id}-{n}",
+        tenant_id="minghu",
+        site_id="s1",
+        camera_id=camera_id,
+        captured_at=datetime.now(UTC),
+        jpeg=b"\xff\xd8fake",
+        rules_version=1,
+    )
 
 
 def pool_settings(tmp: Path, port: int, **kw: object) -> GatewaySettings:
-    return settings(tmp, detector_discovery="dns", detector_endpoints=f"{POOL}:{port}",
-                    detector_resolve_interval_s=0.2, batch_size=32, batch_max_wait_s=0.02,
-                    detector_timeout_s=3.0, **kw)
+    return settings(
+        tmp,
+        detector_discovery="dns",
+        detector_endpoints=f"{POOL}:{port}",
+        detector_resolve_interval_s=0.2,
+        batch_size=32,
+        batch_max_wait_s=0.02,
+        detector_timeout_s=3.0,
+        **kw,
+    )
 
 
 async def round_of_frames(queue: FrameQueue, pods: dict[str, Pod], n: int) -> dict[str, str]:
@@ -93,11 +107,14 @@ async def round_of_frames(queue: FrameQueue, pods: dict[str, Pod], n: int) -> di
     before = {a: len(p.detector.frames) for a, p in pods.items()}
     for cid in CAMERAS:
         queue.push(frame(cid, n))
-    await until(lambda: sum(len(p.detector.frames) - before[a] for a, p in pods.items()) >= len(CAMERAS),
-                30, f"round {n} answered")
+    await until(
+        lambda: sum(len(p.detector.frames) - before[a] for a, p in pods.items()) >= len(CAMERAS),
+        30,
+        f"round {n} answered",
+    )
     where: dict[str, str] = {}
     for a, p in pods.items():
-        for f in p.detector.frames[before[a]:]:
+        for f in p.detector.frames[before[a] :]:
             assert f.camera_id not in where, f"{f.camera_id} reached two pods in one round"
             where[f.camera_id] = a
     assert set(where) == set(CAMERAS)
@@ -136,7 +153,9 @@ async def test_cameras_spread_over_every_pod_and_move_only_with_their_pod(tmp_pa
         gone = "127.0.0.3"
         await pods[gone].server.stop(None)
         dns.addresses = [a for a in addresses if a != gone]
-        await until(lambda: len(client.streams) == 3 and len(client.healthy()) == 3, 10, "the dead pod retired")
+        await until(
+            lambda: len(client.streams) == 3 and len(client.healthy()) == 3, 10, "the dead pod retired"
+        )
         assert pod_endpoint(gone, port) not in {s.endpoint for s in client.streams}
         alive = {a: p for a, p in pods.items() if a != gone}
         three_again = await round_of_frames(queue, alive, 2)
