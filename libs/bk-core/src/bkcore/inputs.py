@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import AfterValidator, AwareDatetime, StringConstraints
+from pydantic_core import PydanticCustomError
 
 #: the largest page a list route returns
 MAX_LIMIT = 1000
@@ -43,12 +44,21 @@ def check_year(value: date) -> date:
     return value
 
 
-def check_text(value: str) -> str:
-    """``value`` when it holds no NUL and no lone surrogate (neither is a character anyone types)."""
+def text_problem(value: str) -> str | None:
+    """Why ``value`` is not text anyone typed (a NUL or a lone surrogate in it), or None."""
     bad = _BAD_TEXT.search(value)
-    if bad is not None:
-        what = "a NUL character" if bad.group() == "\x00" else "a lone surrogate (not valid Unicode)"
-        raise ValueError(f"contains {what} at position {bad.start()}")
+    if bad is None:
+        return None
+    what = "a NUL character" if bad.group() == "\x00" else "a lone surrogate (not valid Unicode)"
+    return f"contains {what} at position {bad.start()}"
+
+
+def check_text(value: str) -> str:
+    """``value`` when it holds no NUL and no lone surrogate; else an ``invalid_text`` error, the
+    type the request guard (``bkcore.text_guard``) gives the same problem."""
+    problem = text_problem(value)
+    if problem:
+        raise PydanticCustomError("invalid_text", problem)
     return value
 
 
@@ -72,8 +82,16 @@ Offset = Annotated[
 Instant = Annotated[datetime, AfterValidator(check_year)]
 AwareInstant = Annotated[AwareDatetime, AfterValidator(check_year)]  # with its UTC offset, required
 Day = Annotated[date, AfterValidator(check_year)]
-Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"), AfterValidator(_check_month)]
+Month = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$"), AfterValidator(_check_month)]
 Text = Annotated[str, AfterValidator(check_text)]
+
+
+def bounded_text(max_length: int, *, min_length: int = 0) -> Any:
+    """``Text`` of ``min_length``..``max_length`` characters (the lengths checked first, so a refusal
+    is ``string_too_long`` / ``string_too_short`` like a plain bounded ``str``)."""
+    return Annotated[
+        str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(check_text)
+    ]
 
 
 #: every request body unless its route says otherwise: JSON documents, forms without files

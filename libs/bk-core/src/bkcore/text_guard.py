@@ -25,7 +25,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bkcore.inputs import check_text
+from bkcore.inputs import text_problem
 
 Loc = tuple[str | int, ...]
 Problem = tuple[str, Loc, str]  # (type, loc, msg), as in FastAPI's 422 details
@@ -50,11 +50,7 @@ def _constant(name: str) -> float:
 
 
 def _bad_text(value: str) -> str | None:
-    try:
-        check_text(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
+    return text_problem(value)
 
 
 def _walk(value: Any, loc: Loc) -> Problem | None:

@@ -35,7 +35,9 @@ class PublicSettings(CoreSettings):
     rate_user_per_min: int = Field(120, ge=1, description="requests per minute allowed per parent")
     rate_ip_per_min: int = Field(600, ge=1, description="requests per minute allowed per client IP")
     rate_write_per_min: int = Field(10, ge=1, description="ratings/complaints/bindings per minute per parent")
-    max_photo_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="largest complaint photo accepted")
+    max_photo_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024, description="largest complaint photo accepted"
+    )
     max_photos: int = Field(6, ge=0, le=20, description="most photos per complaint")
     trust_forwarded_for: bool = Field(
         False, description="take the client IP from X-Forwarded-For (behind an ingress)"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -154,14 +154,20 @@ def _max_length(meta: list[Any]) -> int | None:
     return None
 
 
-def unbounded_strings(app: FastAPI, tables: Tables, extra: Sequence[type[BaseModel]] = ()) -> list[str]:
-    """Body strings without a max_length, or with one longer than their column."""
+def unbounded_strings(
+    app: FastAPI, tables: Tables, extra: Sequence[type[BaseModel]] = (), unrelated: Mapping[str, str] = {}
+) -> list[str]:
+    """Body strings without a max_length, or with one longer than their column. ``unrelated`` names
+    ``"Model.field"`` that share a column's name but never reach it, each with the reason; they
+    still need a max_length."""
     out = []
     for where, name, t, meta, owner in body_fields(app, extra):
         if t is not str:
             continue
         fields = set(owner.model_fields) if owner is not None else {name}
         column = _columns_for(fields, tables).get(name)
+        if owner is not None and f"{owner.__name__}.{name}" in unrelated:
+            column = None
         limit = _max_length(meta)
         if limit is None:
             out.append(

@@ -121,7 +121,7 @@ async def revoke_code(code: str, p: Principal = Depends(staff), ctx: Context = D
 
 
 class NoticeIn(BaseModel):
-    kind: str = Field("notice", pattern=r"^(notice|tip)$")
+    kind: str = Field("notice", pattern=r"^(notice|tip)$", max_length=16)
     title: str = Field(..., min_length=1, max_length=200)
     body: str = Field(..., min_length=1, max_length=5000)
     site_id: str | None = Field(None, max_length=64)

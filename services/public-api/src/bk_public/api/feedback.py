@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,9 +17,23 @@ from bkcore.auth import Principal
 from bkcore.bus.base import new_meta
 from bkcore.db import enqueue_event
 from bkcore.image_uploads import read_image_uploads
+from bkcore.inputs import bounded_text, upload_body_limit
+from bkcore.late_form import form_files, form_value, multipart_body, read_form
 from bkproto.events.v1.complaints_pb2 import ComplaintFiled
 
 router = APIRouter(tags=["parent"])
+
+ComplaintText = bounded_text(1000, min_length=1)
+# The route's ceiling, from the settings' own bounds (BK_MAX_PHOTOS <= 20, BK_MAX_PHOTO_BYTES <= 20 MiB);
+# the configured cap, usually far lower, is applied when the form is read.
+_CEILING = upload_body_limit(files=20, file_bytes=20 * 1024 * 1024)
+_FORM = multipart_body(
+    {
+        "category": {"type": "string", "enum": [c.value for c in ComplaintCategory]},
+        "text": {"type": "string", "minLength": 1, "maxLength": 1000},
+    },
+    files={"photos": 20},
+)
 
 
 class RatingIn(BaseModel):
@@ -77,23 +91,31 @@ async def my_rating(
 
 
 @router.post(
-    "/sites/{site_id}/complaints", status_code=201, summary="File a complaint with photos (投诉举报)"
+    "/sites/{site_id}/complaints",
+    status_code=201,
+    summary="File a complaint with photos (投诉举报)",
+    max_body_size=_CEILING,
+    openapi_extra=_FORM,
 )
 async def file_complaint(
-    site_id: str,
-    category: ComplaintCategory = Form(...),
-    text: str = Form(..., min_length=1, max_length=1000),
-    photos: list[UploadFile] = File(default=[]),
-    p: Principal = Depends(parent),
-    ctx: Context = Depends(get_ctx),
+    site_id: str, request: Request, p: Principal = Depends(parent), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
+    # The parent, the binding and the rate limit are checked before a byte of the body is read.
     await ensure_bound(p, ctx, site_id)
     write_limited(ctx, p)
-    # Every photo must be a whole picture (bkcore.images), checked before any is stored: complaint
-    # photos can become a case's picture that parents see.
-    checked = await read_image_uploads(
-        photos, field="photos", max_bytes=ctx.settings.max_photo_bytes, max_count=ctx.settings.max_photos
-    )
+    s = ctx.settings
+    cap = upload_body_limit(files=s.max_photos, file_bytes=s.max_photo_bytes)
+    form = await read_form(request, max_files=s.max_photos, max_fields=4, max_bytes=cap)
+    try:
+        category = form_value(form, "category", ComplaintCategory)
+        text = form_value(form, "text", ComplaintText)
+        # Every photo must be a whole picture (bkcore.images), checked before any is stored: complaint
+        # photos can become a case's picture that parents see.
+        checked = await read_image_uploads(
+            form_files(form, "photos"), field="photos", max_bytes=s.max_photo_bytes, max_count=s.max_photos
+        )
+    finally:
+        await form.close()
     cid = "c-" + uuid.uuid4().hex[:16]
     now = ctx.runtime.clock.now()
     keys = []

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
 
 from bk_public.context import Context, ensure_bound, get_ctx, parent
@@ -119,12 +119,14 @@ async def public_ledger(ctx: Context, *, tenant_id: str, site_id: str) -> dict[s
 
 @router.get("/sites/{site_id}/cases", summary="Closed cases with before/after pictures, faces blurred")
 async def closed_cases(
-    site_id: str, limit: int = 20, p: Principal = Depends(parent), ctx: Context = Depends(get_ctx)
+    site_id: str,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+    p: Principal = Depends(parent),
+    ctx: Context = Depends(get_ctx),
 ) -> list[dict[str, Any]]:
     await _bound_site(site_id, p, ctx)
     return await ctx.cached(
-        ("closed", p.tenant_id, site_id, max(1, min(limit, 50))),
-        lambda: _closed_cases(ctx, p.tenant_id, site_id, max(1, min(limit, 50))),
+        ("closed", p.tenant_id, site_id, limit), lambda: _closed_cases(ctx, p.tenant_id, site_id, limit)
     )
 
 
