@@ -37,12 +37,12 @@ from bk_cases.cases.models import Case
 from bk_cases.db import inbox, outbox
 from bk_cases.service import create_service
 from bk_cases.settings import CaseSettings
-from bkcore.auth import TokenIssuer
 from bkcore.bus.base import TOPICS, Delivery, new_meta
 from bkcore.bus.kafka import KafkaBus
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
 from bkcore.testing.kafka import kafka_mock_cluster
+from bkcore.testing.tokens import new_token_issuer
 from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
 from bkproto.events.v1.notifications_pb2 import NotificationRequested
 
@@ -248,7 +248,7 @@ async def run(
                 settings=settings,
                 bus=bus,
                 store=LocalObjectStore(Path(tmp), SECRET, "http://b"),
-                tokens=TokenIssuer(SECRET),
+                tokens=new_token_issuer(),
             )
             svc = create_service(runtime, settings)
             if mode == "db":  # consumer batches of 500 per partition, straight into the handler

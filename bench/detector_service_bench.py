@@ -361,17 +361,17 @@ async def _serve(settings_kw: dict[str, Any], work: Any, model: Any = None,
 
     from bk_detector.service import create_service
     from bk_detector.settings import DetectorSettings
-    from bkcore.auth import TokenIssuer
     from bkcore.bus.inproc import InProcessBus
     from bkcore.heap import freeze_startup_heap, install_gc_metrics
     from bkcore.objstore.local import LocalObjectStore
     from bkcore.service import Runtime
+    from bkcore.testing.tokens import new_token_issuer
 
     tmp = Path(tempfile.mkdtemp(prefix="bk-bench-"))
     settings = DetectorSettings(data_dir=tmp, grpc_port=0, **settings_kw)
     bus = InProcessBus()
     store = LocalObjectStore(tmp / "objects", "bench-secret", "http://127.0.0.1:8000")
-    service = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=TokenIssuer("x" * 32)),
+    service = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=new_token_issuer()),
                              settings, model=model)
     if switch_interval_ms:
         sys.setswitchinterval(switch_interval_ms / 1000)

@@ -21,11 +21,12 @@ import httpx
 from bk_ledger.service import create_service
 from bk_ledger.settings import LedgerSettings
 from bk_ledger.sites.models import SiteSeed
-from bkcore.auth import Principal, Role, TokenIssuer
+from bkcore.auth import Principal, Role
 from bkcore.bus.inproc import InProcessBus
 from bkcore.clock import FakeClock
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
+from bkcore.testing.tokens import new_token_issuer
 
 
 async def run(pg: str, batch: int, batches: int, n_sensors: int) -> None:
@@ -33,7 +34,7 @@ async def run(pg: str, batch: int, batches: int, n_sensors: int) -> None:
     tmp = Path(tempfile.mkdtemp())
     settings = LedgerSettings(data_dir=tmp, database_url=pg, db_schema=schema, sweep_interval_s=3600)
     now = datetime(2026, 9, 1, tzinfo=UTC)
-    tokens = TokenIssuer("bench-secret-0123456789abcdef-0123")
+    tokens = new_token_issuer()
     rt = Runtime(
         settings=settings,
         bus=InProcessBus(None),

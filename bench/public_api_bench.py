@@ -57,16 +57,16 @@ async def serve(port: int) -> None:
 
     from bk_public.service import PublicService
     from bk_public.settings import PublicSettings
-    from bkcore.auth import TokenIssuer
     from bkcore.bus.inproc import InProcessBus
     from bkcore.objstore.local import LocalObjectStore
     from bkcore.service import Runtime
     from bkcore.settings import CoreSettings
+    from bkcore.testing.tokens import new_token_issuer
 
     tmp = Path(tempfile.mkdtemp(prefix="bk-bench-"))
     bus = InProcessBus(None)
     store = LocalObjectStore(tmp / "objects", "s" * 32, f"http://127.0.0.1:{port}")
-    runtime = Runtime(settings=CoreSettings(data_dir=tmp), bus=bus, store=store, tokens=TokenIssuer("t" * 32))
+    runtime = Runtime(settings=CoreSettings(data_dir=tmp), bus=bus, store=store, tokens=new_token_issuer())
     # One client IP drives everything: lift the per-IP budget so the bench measures serving, not 429s.
     settings = PublicSettings(data_dir=tmp, rate_ip_per_min=10**9, cache_ttl_s=60, log_json=False)
     svc = PublicService(runtime, settings, upstream=FakeUpstream())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -23,6 +24,8 @@ from bkcore.bus.base import new_meta
 from bkcore.bus.kafka import KafkaBus
 from bkcore.runtime import build_runtime
 from bkcore.settings import load_settings
+from bkcore.testing.s3 import S3Server
+from bkcore.testing.tokens import issuer_env, new_token_issuer
 from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
 from brightkitchen import demo_data
 
@@ -36,13 +39,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _env(tmp: Path, pg_url: str, bootstrap: str) -> dict[str, str]:
+def _env(tmp: Path, pg_url: str, bootstrap: str, s3: S3Server) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BK_")}
     env.update(
         BK_MODE="production", BK_DATABASE_URL=pg_url, BK_BUS="kafka", BK_KAFKA_BOOTSTRAP=bootstrap,
-        BK_OBJECT_STORE="local", BK_DATA_DIR=str(tmp), BK_HTTP_PORT=str(_free_port()),
-        BK_JWT_SECRET="kill-test-jwt-secret-0123456789abcdef",
-        BK_URL_SIGNING_SECRET="kill-test-url-secret-0123456789abcdef", BK_LOG_JSON="false",
+        BK_OBJECT_STORE="s3", BK_S3_ENDPOINT=s3.endpoint, BK_S3_ACCESS_KEY=s3.access_key,
+        BK_S3_SECRET_KEY=s3.secret_key, BK_S3_BUCKET="bk-kill-test",
+        BK_DATA_DIR=str(tmp), BK_HTTP_PORT=str(_free_port()),
+        **issuer_env(new_token_issuer()),  # the case-manager signs: it alone holds the private key
+        BK_URL_SIGNING_SECRET=secrets.token_urlsafe(32), BK_LOG_JSON="false",
     )
     return env
 
@@ -73,9 +78,10 @@ async def _counts(svc) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     return int(row[0]), int(row[1])
 
 
-async def test_kill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path: Path, pg_url: str,
-                                                                    kafka_bootstrap: str) -> None:
-    env = _env(tmp_path, pg_url, kafka_bootstrap)
+async def test_kill_mid_stream_loses_nothing_and_duplicates_nothing(
+    tmp_path: Path, pg_url: str, kafka_bootstrap: str, s3_server: S3Server
+) -> None:
+    env = _env(tmp_path, pg_url, kafka_bootstrap, s3_server)
     saved = {k: os.environ.get(k) for k in env if k.startswith("BK_")}
     os.environ.update({k: v for k, v in env.items() if k.startswith("BK_")})
     try:

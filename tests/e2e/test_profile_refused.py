@@ -23,11 +23,12 @@ from bk_gateway import registry
 from bk_gateway.schemas import CameraIn
 from bk_gateway.service import create_service as create_gateway
 from bk_gateway.settings import GatewaySettings
-from bkcore.auth import Principal, Role, TokenIssuer
+from bkcore.auth import Principal, Role
 from bkcore.bus.base import Delivery
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
+from bkcore.testing.tokens import new_token_issuer
 from bkproto.events.v1 import camera_status_pb2 as ev
 from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
 
@@ -49,7 +50,7 @@ async def until(cond: Callable[[], bool], within_s: float, what: str) -> None:
 async def test_a_refused_profile_is_an_alarm_until_a_good_one_is_accepted(tmp_path: Path) -> None:
     bus = InProcessBus()
     store = LocalObjectStore(tmp_path / "objects", SECRET, "http://test")
-    tokens = TokenIssuer(SECRET)
+    tokens = new_token_issuer()
     det_settings = DetectorSettings(data_dir=tmp_path / "det", grpc_port=0, max_wait_ms=5, vote_window=3,
                                     vote_ratio=0.6, vote_min_observations=2, update_interval_s=0)  # fmt: skip
     detector = create_detector(Runtime(settings=det_settings, bus=bus, store=store, tokens=tokens),

@@ -107,10 +107,11 @@ def show_config() -> None:
 
 
 def _register_subcommands() -> None:
-    from brightkitchen import detector_cli, dlq_cli
+    from brightkitchen import detector_cli, dlq_cli, keys_cli
 
     app.add_typer(detector_cli.app, name="detector")
     app.add_typer(dlq_cli.app, name="dlq")
+    app.add_typer(keys_cli.app, name="keys")
 
 
 _register_subcommands()

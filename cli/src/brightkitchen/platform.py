@@ -50,12 +50,16 @@ class PlatformOptions:
     clock: Clock | None = None
 
 
-def _service_settings(cls: type[S], core: CoreSettings, **extra: object) -> S:
+def _service_settings(cls: type[S], core: CoreSettings, verify_with: str, **extra: object) -> S:
     """A service's own settings: its fields from the environment, the shared ones from ``core``.
 
-    The schema and service name stay the service's own defaults, so each keeps its own data.
+    The schema and service name stay the service's own defaults, so each keeps its own data. The
+    token-signing key stays in the shared runtime (the process's one issuer); each service's own
+    settings hold only the public key, ``verify_with``, as they would in their own pods.
     """
-    shared = core.model_dump(exclude={"service_name", "db_schema"})
+    shared = core.model_dump(exclude={"service_name", "db_schema", "jwt_private_key", "jwt_private_key_file",
+                                      "jwt_public_keys_file"})
+    shared["jwt_public_keys"] = verify_with
     return load_settings(cls, **{k: v for k, v in {**shared, **extra}.items() if k in cls.model_fields})
 
 
@@ -94,6 +98,7 @@ class Platform:
         settings = self.settings.model_copy(update={"public_base_url": self.base_url,
                                                     "http_host": self.options.host, "http_port": self.port})
         self.runtime = rt = build_runtime(settings, clock=self.options.clock)
+        keys = rt.tokens.public_keys_pem()  # each service's own settings: verification keys only
 
         detector = create_detector(rt, model=self.options.detector_model)
         await detector.start()  # its gRPC address is known only once it serves
@@ -104,12 +109,12 @@ class Platform:
         from bk_public.settings import PublicSettings
 
         created: list[tuple[str, Service]] = [
-            ("cases", create_cases(rt, settings=_service_settings(CaseSettings, settings))),
-            ("ledger", create_ledger(rt, settings=_service_settings(LedgerSettings, settings))),
+            ("cases", create_cases(rt, settings=_service_settings(CaseSettings, settings, keys))),
+            ("ledger", create_ledger(rt, settings=_service_settings(LedgerSettings, settings, keys))),
             ("gateway", create_gateway(rt, settings=_service_settings(
-                GatewaySettings, settings, detector_endpoints=detector.grpc_address,  # type: ignore[attr-defined]
+                GatewaySettings, settings, keys, detector_endpoints=detector.grpc_address,  # type: ignore[attr-defined]
                 sim_fps=self.options.sim_fps))),
-            ("public", create_public(rt, settings=_service_settings(PublicSettings, settings))),
+            ("public", create_public(rt, settings=_service_settings(PublicSettings, settings, keys))),
         ]
         for name, service in created:
             if name == "public":

@@ -1,4 +1,9 @@
-"""Tokens, the FastAPI dependencies, and the scoping matrix against a real SQLite table."""
+"""Tokens (Ed25519, one issuer, audiences, key rotation), the role/scope gate, the FastAPI
+dependencies, and the scoping matrix against a real SQLite table.
+
+The forged-token tests are written as the attack: the token an attacker would send, and the
+refusal it must get.
+"""
 
 from __future__ import annotations
 
@@ -15,39 +20,111 @@ from fastapi import Depends, FastAPI, HTTPException
 from sqlalchemy import Column, MetaData, String, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bkcore.auth import AuthError, Principal, Role, TokenIssuer, in_subtree
+from bkcore.auth import (
+    CASE_MANAGER,
+    PARENT_AUDIENCE,
+    PUBLIC_API,
+    STAFF_AUDIENCE,
+    STREAM_GATEWAY,
+    AuthError,
+    Principal,
+    Role,
+    Scope,
+    TokenIssuer,
+    TokenVerifier,
+    access_refusal,
+    in_subtree,
+)
 from bkcore.auth_http import Authenticator, ensure_site_visible, scope_to_principal
+from bkcore.keys import generate_private_key
+from bkcore.testing.tokens import new_token_issuer, service_principal
 
-SECRET = "jwt-test-secret-0123456789abcdef"
 SUP = Principal("u-sup", "t1", Role.SUPERVISOR, org_path="/sz/nanshan", name="Li")
+#: The HS256 secret every service used to share (the shape of the test secrets of the time).
+OLD_SHARED_SECRET = "jwt-test-secret-0123456789abcdef"
 
 
 @pytest.fixture
 def issuer() -> TokenIssuer:
-    return TokenIssuer(SECRET)
+    return new_token_issuer()
+
+
+def _claims(**over: object) -> dict[str, object]:
+    now = int(time.time())
+    return {"sub": "x", "tid": "t1", "role": "platform_admin", "org": "/", "iss": "bright-kitchen",
+            "aud": list(STAFF_AUDIENCE), "iat": now, "exp": now + 600, **over}
 
 
 # -- tokens ---------------------------------------------------------------------------------------
 
 def test_token_roundtrip(issuer: TokenIssuer) -> None:
     staff = Principal("u-1", "t1", Role.SITE_MANAGER, site_ids=frozenset({"s1", "s2"}), name="Wang")
-    for p in (SUP, staff, Principal("svc-detector", "*", Role.SERVICE)):
-        assert issuer.verify(issuer.issue(p)) == p
+    for p in (SUP, staff):
+        assert issuer.verify(issuer.issue(p), audience=CASE_MANAGER) == p
+    svc = service_principal("public-api", "t1", Scope.SITES_READ, Scope.CAMERAS_READ)
+    token = issuer.issue(svc, audience=(CASE_MANAGER, STREAM_GATEWAY))
+    assert issuer.verify(token, audience=STREAM_GATEWAY) == svc
+    header = jwt.get_unverified_header(token)
+    assert header["alg"] == "EdDSA" and header["kid"] == issuer.kid
+
+
+def test_audiences_by_role(issuer: TokenIssuer) -> None:
+    parent = issuer.issue(Principal("p-1", "t1", Role.PARENT))
+    assert jwt.decode(parent, options={"verify_signature": False})["aud"] == list(PARENT_AUDIENCE)
+    assert issuer.verify(parent, audience=PUBLIC_API).role == Role.PARENT
+    for other in (CASE_MANAGER, STREAM_GATEWAY):  # a parent's session is for the public edge alone
+        with pytest.raises(AuthError, match="not for"):
+            issuer.verify(parent, audience=other)
+    with pytest.raises(ValueError, match="audience"):  # a service token always names its audience
+        issuer.issue(service_principal("x", "t1", Scope.CASES_READ))
 
 
 def test_expired_token(issuer: TokenIssuer) -> None:
     token = issuer.issue(SUP, ttl_s=60, now=time.time() - 61)
     with pytest.raises(AuthError, match="expired"):
-        issuer.verify(token)
+        issuer.verify(token, audience=CASE_MANAGER)
 
 
-def test_wrong_secret_and_tampering(issuer: TokenIssuer) -> None:
+def test_verifier_holds_no_signing_key(issuer: TokenIssuer) -> None:
+    """What every service but the issuer holds: it checks tokens and has nothing to sign with."""
+    verifier = TokenVerifier([issuer.public_key])
+    assert verifier.verify(issuer.issue(SUP), audience=STREAM_GATEWAY) == SUP
+    assert not hasattr(verifier, "issue")
+
+
+def test_attack_a_key_of_ones_own_is_not_the_issuers(issuer: TokenIssuer) -> None:
+    """The public-api's process makes a key pair and signs a platform admin: refused by name."""
+    verifier = TokenVerifier([issuer.public_key])
+    forged = TokenIssuer(generate_private_key()).issue(Principal("evil", "t1", Role.PLATFORM_ADMIN))
+    with pytest.raises(AuthError, match="unknown key"):
+        verifier.verify(forged, audience=CASE_MANAGER)
+    # ... nor by claiming the issuer's kid in the header
+    head = {"kid": issuer.kid}
+    stolen_kid = jwt.encode(_claims(), generate_private_key(), algorithm="EdDSA", headers=head)
+    with pytest.raises(AuthError):
+        verifier.verify(stolen_kid, audience=CASE_MANAGER)
+
+
+def test_attack_hs256_with_the_old_shared_secret_is_refused(issuer: TokenIssuer) -> None:
+    verifier = TokenVerifier([issuer.public_key])
+    for key in (OLD_SHARED_SECRET, "x" * 32):
+        token = jwt.encode(_claims(), key, algorithm="HS256", headers={"kid": issuer.kid})
+        with pytest.raises(AuthError, match="'HS256' is not accepted"):
+            verifier.verify(token, audience=CASE_MANAGER)
+
+
+def test_attack_alg_none_is_refused(issuer: TokenIssuer) -> None:
+    unsigned = jwt.encode(_claims(), None, algorithm="none", headers={"kid": issuer.kid})
+    with pytest.raises(AuthError, match="'none' is not accepted"):
+        issuer.verify(unsigned, audience=CASE_MANAGER)
+    # The same with an empty signature after a header that says EdDSA.
+    head, payload, _ = issuer.issue(SUP).split(".")
+    with pytest.raises(AuthError):
+        issuer.verify(f"{head}.{payload}.", audience=CASE_MANAGER)
+
+
+def test_tampering_refused(issuer: TokenIssuer) -> None:
     token = issuer.issue(SUP)
-    with pytest.raises(AuthError):
-        TokenIssuer("another-secret-0123456789abcdefgh").verify(token)
-    with pytest.raises(AuthError):
-        TokenIssuer(SECRET, issuer="someone-else").verify(token)
-
     # Widen the scope in the payload and keep the old signature: must be refused.
     head, payload, sig = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -55,31 +132,44 @@ def test_wrong_secret_and_tampering(issuer: TokenIssuer) -> None:
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     for bad in (f"{head}.{forged}.{sig}", f"{head}.{payload}.{sig[:-2]}AA", "not-a-jwt", ""):
         with pytest.raises(AuthError):
-            issuer.verify(bad)
-
-    # alg=none must never be accepted.
-    unsigned = jwt.encode({"sub": "x", "tid": "t1", "role": "platform_admin", "iss": "bright-kitchen",
-                           "exp": int(time.time()) + 60}, None, algorithm="none")
-    with pytest.raises(AuthError):
-        issuer.verify(unsigned)
+            issuer.verify(bad, audience=CASE_MANAGER)
+    with pytest.raises(AuthError):  # another issuer name, same key
+        TokenIssuer(generate_private_key(), issuer="someone-else").verify(token, audience=CASE_MANAGER)
 
 
 def test_token_with_bad_claims_refused(issuer: TokenIssuer) -> None:
-    base = {"sub": "x", "tid": "t1", "iss": "bright-kitchen", "exp": int(time.time()) + 60}
+    key = issuer._private_key
+    base = _claims()
+    del base["role"]
+    no_aud = _claims()
+    del no_aud["aud"]
     for claims in ({**base, "role": "god"}, base, {**base, "role": "supervisor", "org": ""},
-                   {**base, "role": "supervisor", "org": None}):
+                   {**base, "role": "supervisor", "org": None}, no_aud):
+        token = jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": issuer.kid})
         with pytest.raises(AuthError):
-            issuer.verify(jwt.encode(claims, SECRET, algorithm="HS256"))
+            issuer.verify(token, audience=CASE_MANAGER)
 
 
-def test_short_secret_and_relative_org_path_refused() -> None:
-    with pytest.raises(ValueError, match="at least 32 bytes"):
-        TokenIssuer("short")
-    with pytest.raises(ValueError, match="openssl rand"):
-        TokenIssuer("x" * 31)  # what PyJWT warns about for HS256
-    assert TokenIssuer("x" * 32)
+def test_rotation_accepts_old_and_new_by_kid() -> None:
+    """During a rotation verifiers hold both public keys; the token's kid picks one."""
+    old, new = new_token_issuer(), new_token_issuer()
+    verifier = TokenVerifier([old.public_key, new.public_key])
+    assert verifier.key_ids == {old.kid, new.kid}
+    for signer in (old, new):
+        assert verifier.verify(signer.issue(SUP), audience=CASE_MANAGER) == SUP
+    # The new issuer keeps accepting sessions signed by the old key until they expire ...
+    rotating = TokenIssuer(new._private_key, accept=[old.public_key])
+    assert rotating.verify(old.issue(SUP), audience=CASE_MANAGER) == SUP
+    # ... and once the old key is dropped, its tokens are refused.
+    with pytest.raises(AuthError, match="unknown key"):
+        TokenVerifier([new.public_key]).verify(old.issue(SUP), audience=CASE_MANAGER)
+
+
+def test_relative_org_path_refused() -> None:
     with pytest.raises(ValueError):
         Principal("u", "t1", Role.SUPERVISOR, org_path="")
+    with pytest.raises(TypeError):
+        TokenIssuer("x" * 32)  # type: ignore[arg-type]  # a shared secret is not a signing key
 
 
 def test_in_subtree() -> None:
@@ -88,20 +178,42 @@ def test_in_subtree() -> None:
     assert not in_subtree("/a/bc", "/a/b") and not in_subtree("/a", "/a/b")
 
 
+# -- the one role/scope check (pure) ---------------------------------------------------------------
+
+def test_access_refusal() -> None:
+    readers = (Role.PLATFORM_ADMIN, Role.SERVICE)
+    reader = service_principal("public-api", "t1", Scope.CAMERAS_READ)
+    assert access_refusal(reader, readers, Scope.CAMERAS_READ) is None
+    assert "lacks the scope 'cameras:write'" in (access_refusal(reader, readers, Scope.CAMERAS_WRITE) or "")
+    assert access_refusal(reader, readers) is not None  # a route naming no scope admits no service
+    assert access_refusal(SUP, readers) == "role 'supervisor' may not do this"
+    assert access_refusal(Principal("a", "t1", Role.PLATFORM_ADMIN), readers, Scope.CAMERAS_WRITE) is None
+
+
 # -- FastAPI dependencies -------------------------------------------------------------------------
 
 @pytest.fixture
 async def client(issuer: TokenIssuer) -> AsyncIterator[httpx.AsyncClient]:
-    auth = Authenticator(issuer)
+    auth = Authenticator(issuer, audience=CASE_MANAGER)
+    stream = Authenticator(issuer, audience=CASE_MANAGER, query_token=True)
     app = FastAPI()
 
     @app.get("/me")
     async def me(p: Principal = Depends(auth)) -> dict[str, str]:
         return {"sub": p.subject, "tenant": p.tenant_id}
 
+    @app.get("/stream")
+    async def events(p: Principal = Depends(stream)) -> dict[str, str]:
+        return {"sub": p.subject}
+
     @app.get("/review")
     async def review(p: Principal = Depends(auth.require_roles(Role.SUPERVISOR, Role.PLATFORM_ADMIN))
                      ) -> dict[str, str]:
+        return {"sub": p.subject}
+
+    @app.put("/cameras")
+    async def write(p: Principal = Depends(auth.require_roles(Role.PLATFORM_ADMIN, Role.SERVICE,
+                                                              scope=Scope.CAMERAS_WRITE))) -> dict[str, str]:
         return {"sub": p.subject}
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
@@ -121,11 +233,26 @@ async def test_authenticator(client: httpx.AsyncClient, issuer: TokenIssuer) -> 
     assert "error=" not in resp.headers["www-authenticate"]
 
     expired = issuer.issue(SUP, ttl_s=1, now=time.time() - 10)
+    parents_only = issuer.issue(Principal("p", "t1", Role.PARENT))  # audience: public-api
     for headers in (_bearer("garbage"), _bearer(expired), {"Authorization": "Basic dTpw"},
-                    _bearer(TokenIssuer("another-secret-0123456789abcdefgh").issue(SUP))):
+                    _bearer(new_token_issuer().issue(SUP)), _bearer(parents_only)):
         resp = await client.get("/me", headers=headers)
         assert resp.status_code == 401, headers
         assert resp.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_attack_token_in_the_query_string_is_refused(client: httpx.AsyncClient,
+                                                           issuer: TokenIssuer) -> None:
+    """Tokens in URLs end up in logs: refused on every route but the event stream, even next to a
+    valid header, with a message that says where a token goes."""
+    token = issuer.issue(SUP)
+    for headers in ({}, _bearer(token)):
+        resp = await client.get("/me", params={"access_token": token}, headers=headers)
+        assert resp.status_code == 401
+        assert "Authorization header" in resp.json()["detail"]
+    stream = await client.get("/stream", params={"access_token": token})
+    assert stream.status_code == 200 and stream.json() == {"sub": "u-sup"}
+    assert (await client.get("/stream", params={"access_token": "forged"})).status_code == 401
 
 
 async def test_require_roles(client: httpx.AsyncClient, issuer: TokenIssuer) -> None:
@@ -133,6 +260,21 @@ async def test_require_roles(client: httpx.AsyncClient, issuer: TokenIssuer) -> 
     staff = Principal("u-2", "t1", Role.STAFF, site_ids=frozenset({"n1"}))
     assert (await client.get("/review", headers=_bearer(issuer.issue(staff)))).status_code == 403
     assert (await client.get("/review")).status_code == 401
+
+
+async def test_attack_read_scoped_service_writes_cameras(client: httpx.AsyncClient,
+                                                         issuer: TokenIssuer) -> None:
+    reader = service_principal("public-api", "t1", Scope.CAMERAS_READ, Scope.SITES_READ)
+    resp = await client.put("/cameras", headers=_bearer(issuer.issue(reader, audience=[CASE_MANAGER])))
+    assert resp.status_code == 403 and "cameras:write" in resp.json()["detail"]
+    writer = service_principal("ops-bot", "t1", Scope.CAMERAS_WRITE)
+    assert (await client.put("/cameras", headers=_bearer(issuer.issue(writer, audience=[CASE_MANAGER])))
+            ).status_code == 200
+
+
+def test_a_route_open_to_services_must_name_a_scope(issuer: TokenIssuer) -> None:
+    with pytest.raises(ValueError, match="scope"):
+        Authenticator(issuer, audience=CASE_MANAGER).require_roles(Role.SERVICE)
 
 
 # -- scoping --------------------------------------------------------------------------------------

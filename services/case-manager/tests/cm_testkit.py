@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 
 from bk_cases.settings import CaseSettings
-from bkcore.auth import TokenIssuer
 from bkcore.bus.base import new_meta
 from bkcore.bus.inproc import InProcessBus
 from bkcore.clock import FakeClock
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
+from bkcore.testing.tokens import new_token_issuer
 from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
 
 SECRET = "test-secret-0123456789abcdef-0123456789"
@@ -33,7 +33,7 @@ def make_runtime(tmp: Path, clock: FakeClock, bus: object | None = None) -> tupl
         settings=settings,
         bus=bus or InProcessBus(None),  # type: ignore[arg-type]
         store=LocalObjectStore(tmp / "objects", SECRET, "http://test/objects"),
-        tokens=TokenIssuer(SECRET),
+        tokens=new_token_issuer(),
         clock=clock,
     )
     return runtime, settings

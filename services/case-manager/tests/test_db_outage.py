@@ -26,7 +26,6 @@ from bk_cases.cases.models import Case
 from bk_cases.db import inbox
 from bk_cases.service import CaseService, create_service
 from bk_cases.settings import CaseSettings
-from bkcore.auth import TokenIssuer
 from bkcore.bus.inproc import InProcessBus
 from bkcore.bus.kafka import KafkaBus
 from bkcore.bus.replay import replay
@@ -35,6 +34,7 @@ from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
 from bkcore.testing.kafka import kafka_mock_cluster
 from bkcore.testing.postgres import private_cluster
+from bkcore.testing.tokens import new_token_issuer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 TOPIC = "detections.v1"
@@ -112,7 +112,7 @@ async def test_database_outage_pauses_consumers_and_loses_nothing(
             settings=settings,
             bus=bus,
             store=LocalObjectStore(tmp_path / "o", SECRET, "http://t/o"),
-            tokens=TokenIssuer(SECRET),
+            tokens=new_token_issuer(),
             clock=clock,
         )
         svc = create_service(runtime, settings)

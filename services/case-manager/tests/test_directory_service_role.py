@@ -5,18 +5,19 @@ from __future__ import annotations
 from cm_testkit import detection, eventually, login
 
 from bk_cases.service import CaseService
-from bkcore.auth import Principal, Role
+from bkcore.auth import PUBLIC_API
+from bkcore.service_tokens import SERVICE_IDENTITIES, LocalTokenSource
 
 
-def _service_headers(service: CaseService, tenant_id: str) -> dict[str, str]:
-    token = service.ctx.runtime.tokens.issue(
-        Principal(subject="public-api", tenant_id=tenant_id, role=Role.SERVICE, name="public-api")
-    )
-    return {"Authorization": f"Bearer {token}"}
+async def _service_headers(service: CaseService, tenant_id: str) -> dict[str, str]:
+    # The very token the public-api gets from the issuer: its identity's scopes and audience.
+    assert service.ctx.runtime.issuer is not None
+    source = LocalTokenSource(service.ctx.runtime.issuer, SERVICE_IDENTITIES[PUBLIC_API])
+    return {"Authorization": f"Bearer {await source.service_token(tenant_id)}"}
 
 
 async def test_service_token_reads_sites_of_its_tenant(client, service) -> None:  # type: ignore[no-untyped-def]
-    h = _service_headers(service, "minghu")
+    h = await _service_headers(service, "minghu")
     sites = await client.get("/sites", headers=h)
     assert sites.status_code == 200, sites.text
     assert "lakeside-primary" in {s["id"] for s in sites.json()}
@@ -26,7 +27,7 @@ async def test_service_token_reads_sites_of_its_tenant(client, service) -> None:
 
 
 async def test_service_token_of_another_tenant_sees_nothing(client, service) -> None:  # type: ignore[no-untyped-def]
-    h = _service_headers(service, "elsewhere")
+    h = await _service_headers(service, "elsewhere")
     assert (await client.get("/sites", headers=h)).json() == []
     assert (await client.get("/sites/lakeside-primary", headers=h)).status_code == 404
     # Other staff routes still refuse machine callers.
@@ -45,7 +46,7 @@ async def test_service_reads_a_case_of_its_tenant_but_may_not_act(  # type: igno
         return (await client.get("/cases", headers=staff)).json()["items"]
 
     case_id = (await eventually(opened))[0]["id"]
-    mine, other = _service_headers(service, "minghu"), _service_headers(service, "elsewhere")
+    mine, other = await _service_headers(service, "minghu"), await _service_headers(service, "elsewhere")
     r = await client.get(f"/cases/{case_id}", headers=mine)
     assert r.status_code == 200 and r.json()["id"] == case_id
     assert (await client.get(f"/cases/{case_id}", headers=other)).status_code == 404

@@ -19,12 +19,12 @@ from bk_cases.cases import consumers
 from bk_cases.cases.models import Case
 from bk_cases.service import create_service
 from bk_cases.settings import CaseSettings
-from bkcore.auth import TokenIssuer
 from bkcore.bus.kafka import KafkaBus
 from bkcore.clock import FakeClock
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
 from bkcore.testing.kafka import kafka_mock_cluster
+from bkcore.testing.tokens import new_token_issuer
 
 pytestmark = pytest.mark.integration
 TYPES = ["no_mask", "smoking", "rodent", "phone_use"]
@@ -62,7 +62,7 @@ async def _start(
         settings=settings,
         bus=bus,
         store=LocalObjectStore(tmp / "o", SECRET, "http://t/o"),
-        tokens=TokenIssuer(SECRET),
+        tokens=new_token_issuer(),
         clock=clock,
     )
     svc = create_service(runtime, settings)

@@ -26,17 +26,18 @@ from bk_detector.registry import ModelRefused, ModelRegistry
 from bk_detector.service import create_service
 from bk_detector.settings import DetectorSettings
 from bk_detector.testing_byo import CLASSES, SCENE_BOXES, artefact, build_onnx, label_map, scene
-from bkcore.auth import Principal, Role, TokenIssuer
+from bkcore.auth import Principal, Role
 from bkcore.bus.base import Delivery
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
+from bkcore.testing.tokens import new_token_issuer
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1 import detector_pb2_grpc as pb_grpc
 from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
 
 pytestmark = pytest.mark.timeout(300)
-TOKENS = TokenIssuer("x" * 32)
+TOKENS = new_token_issuer()
 T0 = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)
 
 

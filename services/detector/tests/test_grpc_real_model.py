@@ -12,11 +12,11 @@ from PIL import Image
 
 from bk_detector.service import create_service
 from bk_detector.settings import DetectorSettings
-from bkcore.auth import TokenIssuer
 from bkcore.bus.base import Delivery
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
+from bkcore.testing.tokens import new_token_issuer
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1 import detector_pb2_grpc as pb_grpc
 from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
@@ -54,7 +54,7 @@ async def test_rodent_clip_raises_a_violation_with_evidence(tmp_path) -> None:  
             rat_seen.set()
 
     bus.subscribe("detections.v1", "test", collect)
-    service = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=TokenIssuer("x" * 32)),
+    service = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=new_token_issuer()),
                              settings)  # no model given: loads the shipped weights
     frames = clip()
     await bus.start()

@@ -14,12 +14,13 @@ import pytest
 from bk_detector.service import DetectorService, create_service
 from bk_detector.settings import DetectorSettings
 from bk_detector.testing import FakeDetection, ScriptedModel, by_colour, solid_jpeg
-from bkcore.auth import TokenIssuer
+from bkcore.auth import Principal, Role
 from bkcore.bus.base import Delivery
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
 from bkcore.settings import CoreSettings
+from bkcore.testing.tokens import new_token_issuer
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1 import detector_pb2_grpc as pb_grpc
 from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
@@ -54,7 +55,7 @@ class Harness:
 async def harness(settings: DetectorSettings, tmp_path) -> AsyncIterator[Harness]:  # type: ignore[no-untyped-def]
     bus = InProcessBus()
     store = LocalObjectStore(tmp_path / "objects", "signing-secret", "http://127.0.0.1:8000")
-    runtime = Runtime(settings=settings, bus=bus, store=store, tokens=TokenIssuer("x" * 32))
+    runtime = Runtime(settings=settings, bus=bus, store=store, tokens=new_token_issuer())
     h = Harness(create_service(runtime, settings, model=ScriptedModel(by_colour(SCENES))), bus, store)
     bus.subscribe("detections.v1", "test", h.collect)
     service = h.service
@@ -165,12 +166,16 @@ async def test_model_info_over_grpc_and_http(harness: Harness) -> None:
         assert (await http.get("/healthz")).status_code == 200
         ready = await http.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"] == {"model": True, "grpc": True}
-        model = (await http.get("/model")).json()
+        assert (await http.get("/model")).status_code == 401  # anonymous: nothing about the model
+        ops = harness.service.runtime.tokens.issue(
+            Principal(subject="ops", tenant_id="t", role=Role.PLATFORM_ADMIN)
+        )
+        model = (await http.get("/model", headers={"Authorization": f"Bearer {ops}"})).json()
         assert model["version"] == "test-1" and model["max_batch_size"] == 8
 
 
 async def test_readyz_is_503_before_start(settings: DetectorSettings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    runtime = Runtime(settings=settings, bus=InProcessBus(), tokens=TokenIssuer("x" * 32),
+    runtime = Runtime(settings=settings, bus=InProcessBus(), tokens=new_token_issuer(),
                       store=LocalObjectStore(tmp_path, "secret", "http://127.0.0.1"))
     service = create_service(runtime, settings, model=ScriptedModel())
     transport = httpx.ASGITransport(app=service.app)
@@ -220,7 +225,7 @@ async def test_same_camera_id_in_two_tenants_never_mixes(harness: Harness) -> No
 
 async def test_oversized_messages_are_refused(settings: DetectorSettings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     small = settings.model_copy(update={"grpc_max_message_bytes": 64 * 1024})
-    runtime = Runtime(settings=small, bus=InProcessBus(), tokens=TokenIssuer("x" * 32),
+    runtime = Runtime(settings=small, bus=InProcessBus(), tokens=new_token_issuer(),
                       store=LocalObjectStore(tmp_path, "secret", "http://127.0.0.1"))
     service = create_service(runtime, small, model=ScriptedModel())
     await service.start()
@@ -259,7 +264,7 @@ async def test_settings_follow_the_runtime_when_not_given(tmp_path, monkeypatch)
     monkeypatch.setenv("BK_MAX_BATCH_SIZE", "3")
     monkeypatch.delenv("BK_GRPC_PORT", raising=False)
     core = CoreSettings(data_dir=tmp_path / "platform")
-    runtime = Runtime(settings=core, bus=InProcessBus(), tokens=TokenIssuer("x" * 32),
+    runtime = Runtime(settings=core, bus=InProcessBus(), tokens=new_token_issuer(),
                       store=LocalObjectStore(tmp_path, "secret", "http://127.0.0.1"))
     service = create_service(runtime, model=ScriptedModel())
     assert service.settings.data_dir == tmp_path / "platform"       # shared fields from the runtime

@@ -27,12 +27,12 @@ from bk_detector.testing import ScriptedModel, by_colour, solid_jpeg
 from bk_detector.testing_pod import GREY, RED, SCENES, child_pod, pod_settings, store_from
 from bk_detector.tracking import Tracker
 from bk_detector.voting import Phase, Transition, Voter, VotingPolicy
-from bkcore.auth import TokenIssuer
 from bkcore.bus.base import Delivery
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.base import ObjectStore
 from bkcore.service import Runtime
 from bkcore.testing.s3 import S3Server, seaweedfs_s3
+from bkcore.testing.tokens import new_token_issuer
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1 import detector_pb2_grpc as pb_grpc
 from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
@@ -168,7 +168,7 @@ async def start_pod(
     bus: Bus, store: ObjectStore, data_dir: Path, name: str, **overrides: Any
 ) -> DetectorService:
     settings = pod_settings(data_dir, pod_name=name, **overrides)
-    runtime = Runtime(settings=settings, bus=bus.bus, store=store, tokens=TokenIssuer("x" * 32))
+    runtime = Runtime(settings=settings, bus=bus.bus, store=store, tokens=new_token_issuer())
     service = create_service(runtime, settings, model=ScriptedModel(by_colour(SCENES)))
     await service.start()
     return service

@@ -17,14 +17,15 @@ from bk_detector.registry import ModelRegistry, RegistryError, VersionNotFound, 
 from bk_detector.service import create_service
 from bk_detector.settings import DetectorSettings
 from bk_detector.testing import solid_jpeg
-from bkcore.auth import Principal, Role, TokenIssuer
+from bkcore.auth import Principal, Role
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
+from bkcore.testing.tokens import new_token_issuer
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1 import detector_pb2_grpc as pb_grpc
 
-TOKENS = TokenIssuer("x" * 32)
+TOKENS = new_token_issuer()
 
 
 SHIPPED_VERSION = json.loads((SHIPPED / "model.json").read_text())["version"]

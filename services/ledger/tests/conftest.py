@@ -15,12 +15,14 @@ from PIL import Image
 from bk_ledger.service import LedgerService, create_service
 from bk_ledger.settings import LedgerSettings
 from bk_ledger.sites.models import SiteSeed
-from bkcore.auth import Principal, Role, TokenIssuer
+from bkcore.auth import PUBLIC_API, Principal, Role, TokenIssuer
 from bkcore.bus.base import Delivery
 from bkcore.bus.inproc import InProcessBus
 from bkcore.clock import FakeClock
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
+from bkcore.service_tokens import SERVICE_IDENTITIES, TokenRequest, grant
+from bkcore.testing.tokens import new_token_issuer
 
 TENANT = "minghu"
 SITES = (
@@ -57,6 +59,9 @@ class Harness:
         org: str = "/",
         tenant: str = TENANT,
     ) -> dict[str, str]:
+        if role == Role.SERVICE:  # the token the public-api gets from the issuer, scopes and all
+            grant_ = grant(self.tokens, SERVICE_IDENTITIES[PUBLIC_API], TokenRequest(tenant_id=tenant))
+            return {"Authorization": f"Bearer {grant_.access_token}"}
         p = Principal(
             subject=f"u-{role.value}", tenant_id=tenant, role=role, org_path=org, site_ids=frozenset(sites)
         )
@@ -87,7 +92,7 @@ async def make_harness(
     )
     bus = InProcessBus(None)
     store = LocalObjectStore(tmp_path / "objects", "test-signing-secret", "http://test")
-    tokens = TokenIssuer("test-jwt-secret-0123456789abcdefgh")
+    tokens = new_token_issuer()
     clock = FakeClock(START)
     seen: list[Delivery] = []
 

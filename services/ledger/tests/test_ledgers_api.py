@@ -175,10 +175,11 @@ async def test_exports_and_public_summary(h) -> None:  # type: ignore[no-untyped
     )
     assert pub.status_code == 200 and pub.json()["morning_check"] == {"checked": 1, "fit": 1}
     assert "陈强隐私" not in pub.text and "=cmd()" not in pub.text
+    # A parent's token is for the public edge alone (audience public-api): the ledger refuses it.
     assert (
         await h.client.get(
             "/v1/public/sites/lakeside-primary/summary?day=2026-09-01", headers=h.auth(Role.PARENT)
         )
-    ).status_code == 403
+    ).status_code == 401
     comp = await h.client.get("/v1/completeness/lakeside-primary?start=2026-09-01", headers=h.auth())
     assert comp.json()[0]["items"]["morning_check"] == 1.0

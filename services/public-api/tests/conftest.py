@@ -15,12 +15,12 @@ from public_helpers import NOON, FakeUpstream
 
 from bk_public.service import PublicService
 from bk_public.settings import PublicSettings
-from bkcore.auth import TokenIssuer
 from bkcore.bus.inproc import InProcessBus
 from bkcore.clock import FakeClock
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
 from bkcore.settings import CoreSettings
+from bkcore.testing.tokens import new_token_issuer
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ async def svc(tmp_path: Path, clock: FakeClock) -> AsyncIterator[PublicService]:
     store = LocalObjectStore(
         tmp_path / "objects", "s" * 32, "http://test", clock=lambda: clock.now().timestamp()
     )
-    runtime = Runtime(settings=core, bus=bus, store=store, tokens=TokenIssuer("t" * 32), clock=clock)
+    runtime = Runtime(settings=core, bus=bus, store=store, tokens=new_token_issuer(), clock=clock)
     settings = PublicSettings(
         data_dir=tmp_path, rate_user_per_min=1000, rate_ip_per_min=10_000, rate_write_per_min=100
     )

@@ -35,12 +35,12 @@ from schemathesis.specs.openapi.checks import (
 
 from bk_public.service import PublicService
 from bk_public.settings import PublicSettings
-from bkcore.auth import TokenIssuer
 from bkcore.bus.inproc import InProcessBus
 from bkcore.clock import FakeClock
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
 from bkcore.settings import CoreSettings
+from bkcore.testing.tokens import new_token_issuer
 
 # negative_data_rejection: a request the schema says is invalid must get a 4xx, never a 2xx.
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, negative_data_rejection]
@@ -77,7 +77,7 @@ class LoopbackServer:
         )
         runtime = Runtime(
             settings=CoreSettings(data_dir=self.data_dir), bus=bus, store=store,
-            tokens=TokenIssuer("t" * 32), clock=clock,
+            tokens=new_token_issuer(), clock=clock,
         )
         settings_ = PublicSettings(
             data_dir=self.data_dir, rate_user_per_min=10**6, rate_ip_per_min=10**6, rate_write_per_min=10**6
@@ -147,7 +147,7 @@ def _spec() -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bk-openapi-") as tmp:
         core = CoreSettings(data_dir=Path(tmp))
         store = LocalObjectStore(Path(tmp) / "objects", "s" * 32, "http://spec")
-        runtime = Runtime(settings=core, bus=InProcessBus(None), store=store, tokens=TokenIssuer("t" * 32))
+        runtime = Runtime(settings=core, bus=InProcessBus(None), store=store, tokens=new_token_issuer())
         svc = PublicService(runtime, PublicSettings(data_dir=Path(tmp)), upstream=FakeUpstream())
         return svc.app.openapi()
 

@@ -14,27 +14,34 @@ import pytest
 from public_helpers import invite, parent_login
 
 from bk_public.upstream import HttpUpstream, LiveUnavailable, UpstreamError
-from bkcore.auth import Role, TokenIssuer
+from bkcore.auth import CASE_MANAGER, LEDGER, PUBLIC_API, STREAM_GATEWAY, Role, Scope
+from bkcore.service_tokens import SERVICE_IDENTITIES, LocalTokenSource
+from bkcore.testing.tokens import new_token_issuer
 
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg"
 BASES = {"cases": "http://cm/api/cases", "ledger": "http://lg/api/ledger", "gateway": "http://gw/api/gateway"}
+AUDIENCE = {"cm": CASE_MANAGER, "lg": LEDGER, "gw": STREAM_GATEWAY}  # each host checks its own name
 
 
 def _upstream(tmp_path: Path, handler) -> tuple[HttpUpstream, list[httpx.Request]]:  # type: ignore[no-untyped-def]
     seen: list[httpx.Request] = []
-    tokens = TokenIssuer("t" * 32)
+    tokens = new_token_issuer()
 
     def record(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return handler(request, tokens.verify(request.headers["authorization"][7:]))
+        token = request.headers["authorization"][7:]
+        return handler(request, tokens.verify(token, audience=AUDIENCE[request.url.host]))
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(record))
-    return HttpUpstream(tokens=tokens, base_urls=lambda: BASES, client=client), seen
+    source = LocalTokenSource(tokens, SERVICE_IDENTITIES[PUBLIC_API])
+    return HttpUpstream(tokens=source, base_urls=lambda: BASES, client=client), seen
 
 
 async def test_routes_of_the_owning_services(tmp_path: Path) -> None:
     def handler(request: httpx.Request, who) -> httpx.Response:  # type: ignore[no-untyped-def]
         assert who.role == Role.SERVICE and who.tenant_id == "minghu"
+        # Read scopes only: the public edge never holds a write scope.
+        assert Scope.CAMERAS_READ in who.scopes and Scope.CAMERAS_WRITE not in who.scopes
         routes = {
             ("POST", "/api/gateway/v1/cameras/cam-1/live"): httpx.Response(
                 200,

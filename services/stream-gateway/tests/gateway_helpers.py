@@ -11,10 +11,11 @@ from typing import Any
 import grpc
 
 from bk_gateway.settings import GatewaySettings
-from bkcore.auth import Principal, Role, TokenIssuer
+from bkcore.auth import Principal, Role
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
+from bkcore.testing.tokens import new_token_issuer
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1 import detector_pb2_grpc as pbg
 from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
@@ -33,7 +34,7 @@ def settings(tmp: Path, **kw: Any) -> GatewaySettings:
 
 def runtime(s: GatewaySettings) -> Runtime:
     store = LocalObjectStore(s.data_dir / "objects", SECRET, "http://test")
-    return Runtime(settings=s, bus=InProcessBus(), store=store, tokens=TokenIssuer(SECRET))
+    return Runtime(settings=s, bus=InProcessBus(), store=store, tokens=new_token_issuer())
 
 
 def token(rt: Runtime, role: Role = Role.PLATFORM_ADMIN, tenant: str = "minghu", **kw: Any) -> dict[str, str]:

@@ -1,14 +1,20 @@
 """Auth for FastAPI routes and SQL queries: who is calling, and which rows they may see.
 
-    auth = Authenticator(runtime.tokens)
+    auth = Authenticator(runtime.tokens, audience=CASE_MANAGER)
 
     @router.get("/cases")
-    async def list_cases(p: Principal = Depends(auth.require_roles(Role.SUPERVISOR, Role.STAFF))):
+    async def list_cases(p: Principal = Depends(auth.require_roles(Role.SUPERVISOR, Role.SERVICE,
+                                                                   scope=Scope.CASES_READ))):
         stmt = scope_to_principal(select(Case), p, tenant_col=Case.tenant_id,
                                   org_path_col=Case.org_path, site_id_col=Case.site_id)
 
 The scoping rules live in ``bkcore.auth``; ``scope_to_principal`` is their SQL twin, so a list
 endpoint filters in the database exactly as ``Principal.can_see_site`` filters one object.
+
+Tokens come only from the ``Authorization`` header: a token in a query string ends up in access
+logs, proxies and browser history, so a request carrying ``?access_token=`` is refused (401) —
+except where ``query_token=True``, which only the console's server-sent-events stream uses
+(``EventSource`` cannot send headers).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import ColumnElement, and_, false, func, or_
 from sqlalchemy.orm import QueryableAttribute
 
-from bkcore.auth import ALL_TENANTS, AuthError, Principal, Role, TokenIssuer
+from bkcore.auth import ALL_TENANTS, AuthError, Principal, Role, TokenVerifier, access_refusal
 
 _bearer = HTTPBearer(auto_error=False)  # we answer 401 ourselves, with a WWW-Authenticate header
 Stmt = TypeVar("Stmt")  # Select, Update or Delete: anything with .where()
@@ -29,32 +35,70 @@ Col: TypeAlias = ColumnElement[Any] | QueryableAttribute[Any]  # a Core column o
 
 
 class Authenticator:
-    """FastAPI dependency that turns ``Authorization: Bearer <jwt>`` into a ``Principal``."""
+    """FastAPI dependency that turns ``Authorization: Bearer <jwt>`` into a ``Principal``.
 
-    def __init__(self, issuer: TokenIssuer) -> None:
+    ``audience``: this service's name; a token that does not name it is refused.
+    """
+
+    def __init__(self, issuer: TokenVerifier, *, audience: str, query_token: bool = False) -> None:
         self.issuer = issuer
+        self.audience = audience
+        self.query_token = query_token
 
-    async def __call__(self, request: Request,
-                       creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
-        if creds is None:
+    async def __call__(
+        self, request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    ) -> Principal:
+        return self.authenticate(request, creds.credentials if creds is not None else None)
+
+    def authenticate(self, request: Request, bearer: str | None = None) -> Principal:
+        """The caller of ``request``; ``bearer``: the header's token when a dependency parsed it
+        (None: read ``Authorization`` here, for apps that keep the scheme out of their OpenAPI)."""
+        if bearer is None:
+            scheme, _, value = request.headers.get("authorization", "").partition(" ")
+            bearer = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+        in_query = request.query_params.get(QUERY_TOKEN)
+        if in_query is not None and not self.query_token:
+            raise _unauthorized(QUERY_TOKEN_REFUSED, error="invalid_request")
+        token = bearer if bearer is not None else in_query
+        if not token:
             raise _unauthorized("bearer token required", error=None)
         try:
-            principal = self.issuer.verify(creds.credentials)
+            principal = self.issuer.verify(token, audience=self.audience)
         except AuthError as exc:
             raise _unauthorized(str(exc), error="invalid_token") from None
         request.state.principal = principal  # for logs and middleware further down the line
         return principal
 
-    def require_roles(self, *roles: Role) -> Callable[..., Awaitable[Principal]]:
-        """A dependency that authenticates and then admits only the given roles (403 otherwise)."""
-        allowed = frozenset(roles)
+    def require_roles(self, *roles: Role, scope: str | None = None) -> Callable[..., Awaitable[Principal]]:
+        """A dependency that authenticates and then admits only the given roles (403 otherwise).
 
-        async def dependency(principal: Principal = Depends(self)) -> Principal:
-            if principal.role not in allowed:
-                raise HTTPException(403, detail=f"role {principal.role.value!r} may not do this")
-            return principal
+        A route open to ``Role.SERVICE`` must name the ``scope`` a service identity needs for it.
+        """
+        return require_access(self, roles, scope)
 
-        return dependency
+
+def require_access(
+    authenticate: Callable[..., Awaitable[Principal]], roles: Collection[Role], scope: str | None = None
+) -> Callable[..., Awaitable[Principal]]:
+    """The one role/scope gate (``bkcore.auth.access_refusal``) over any authenticating dependency."""
+    allowed = frozenset(roles)
+    if Role.SERVICE in allowed and scope is None:
+        raise ValueError("a route open to services must name the scope they need")
+
+    async def dependency(principal: Principal = Depends(authenticate)) -> Principal:
+        if why := access_refusal(principal, allowed, scope):
+            raise HTTPException(403, detail=why)
+        return principal
+
+    return dependency
+
+
+#: RFC 6750, section 2.3: the query parameter a bearer token travels in.
+QUERY_TOKEN = "access_token"
+QUERY_TOKEN_REFUSED = (
+    "access tokens are not accepted in the query string (they end up in logs); "
+    "send them in the Authorization header: 'Authorization: Bearer <token>'"
+)
 
 
 def _unauthorized(detail: str, *, error: str | None) -> HTTPException:
@@ -130,4 +174,12 @@ def subtree_clause(org_path_col: Col, root: str) -> ColumnElement[bool]:
     )
 
 
-__all__ = ["Authenticator", "ensure_site_visible", "scope_clause", "scope_to_principal", "subtree_clause"]
+__all__ = [
+    "QUERY_TOKEN",
+    "Authenticator",
+    "ensure_site_visible",
+    "require_access",
+    "scope_clause",
+    "scope_to_principal",
+    "subtree_clause",
+]

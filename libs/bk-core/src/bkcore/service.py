@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from bkcore.auth import TokenIssuer
+from bkcore.auth import TokenIssuer, TokenVerifier
 from bkcore.bus.base import Bus
 from bkcore.clock import Clock, SystemClock
 from bkcore.objstore.base import ObjectStore
@@ -26,12 +26,17 @@ class Runtime:
     settings: CoreSettings
     bus: Bus
     store: ObjectStore
-    tokens: TokenIssuer
+    tokens: TokenVerifier  # a TokenIssuer only where the signing key is (the case-manager, embedded)
     clock: Clock = field(default_factory=SystemClock)
 
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
+
+    @property
+    def issuer(self) -> TokenIssuer | None:
+        """The token signer when this process holds the private key; None where it only verifies."""
+        return self.tokens if isinstance(self.tokens, TokenIssuer) else None
 
 
 class Service(ABC):

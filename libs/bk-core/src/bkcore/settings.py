@@ -6,14 +6,19 @@ environment variable, so an operator knows exactly what to fix.
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bkcore.auth import check_hmac_key
+from bkcore.auth import CASE_MANAGER
+from bkcore.keys import load_private_key, load_public_keys, private_key_pem, raw_private_bytes
+from bkcore.production_checks import hmac_key_refusal, placeholder_refusals
 
 ENV_PREFIX = "BK_"
 
@@ -81,9 +86,60 @@ class CoreSettings(BaseSettings):
     s3_secure: bool = Field(False, description="use TLS to reach S3")
     s3_region: str = Field("us-east-1", description="S3 region")
 
-    jwt_secret: SecretStr = Field(SecretStr(""), description="HMAC key that signs access tokens")
+    # Access tokens (docs/security.md, "Keys"): the case-manager alone signs, with an Ed25519 key;
+    # every other service gets only the public key(s). Embedded: a key pair generated under data_dir.
+    jwt_private_key: SecretStr = Field(
+        SecretStr(""),
+        description="PEM of the Ed25519 key that signs access tokens: the case-manager's "
+        "alone (embedded: generated under data_dir)",
+    )
+    jwt_private_key_file: Path | None = Field(
+        None, description="file holding that PEM instead (a mounted Kubernetes Secret)"
+    )
+    jwt_public_keys: str = Field(
+        "",
+        description="PEM public key(s) that verify access tokens; during a rotation the old and "
+        "the new one (the issuer's own key is always accepted)",
+    )
+    jwt_public_keys_file: Path | None = Field(None, description="file holding those PEM blocks instead")
+    jwt_secret: SecretStr = Field(
+        SecretStr(""), description="retired: the HS256 key every service shared; production refuses it"
+    )
     url_signing_secret: SecretStr = Field(SecretStr(""), description="HMAC key that signs object/play URLs")
     signed_url_ttl_s: int = Field(600, ge=1, le=7 * 24 * 3600, description="lifetime of signed URLs")
+
+    trusted_proxy_hops: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="reverse proxies in front of this service (an ingress: 1); the "
+        "client IP is the X-Forwarded-For entry the outermost one wrote (bkcore.clientip)",
+    )
+    trusted_proxy_cidrs: list[str] = Field(
+        default_factory=list,
+        description="JSON list of the proxies' networks instead of a count: "
+        "X-Forwarded-For is read right to left, skipping these, only when the peer is one of them",
+    )
+
+    @field_validator("trusted_proxy_cidrs")
+    @classmethod
+    def _networks(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad entry
+        return cidrs
+
+    def token_private_key(self) -> Ed25519PrivateKey | None:
+        """The configured signing key (None when this process only verifies)."""
+        pem, variable = _secret_or_file(self.jwt_private_key, self.jwt_private_key_file, "BK_JWT_PRIVATE_KEY")
+        return load_private_key(pem, variable) if pem else None
+
+    def token_public_keys(self) -> list[Ed25519PublicKey]:
+        """The configured verification keys (the issuer adds its own)."""
+        pem, variable = self.jwt_public_keys, "BK_JWT_PUBLIC_KEYS"
+        if self.jwt_public_keys_file is not None:
+            variable = "BK_JWT_PUBLIC_KEYS_FILE"
+            pem = _read(self.jwt_public_keys_file, variable)
+        return load_public_keys(pem, variable) if pem.strip() else []
 
     @model_validator(mode="after")
     def _production_needs_servers(self) -> CoreSettings:
@@ -93,16 +149,96 @@ class CoreSettings(BaseSettings):
             for name in ("s3_endpoint",):
                 if not getattr(self, name):
                     raise ValueError(f"BK_{name.upper()} is required when BK_OBJECT_STORE=s3")
+        if self.trusted_proxy_hops and self.trusted_proxy_cidrs:
+            raise ValueError("set BK_TRUSTED_PROXY_HOPS or BK_TRUSTED_PROXY_CIDRS, not both")
+        private = self.token_private_key()  # at start-up, by name, not at first use
+        public = self.token_public_keys()
+        refusals = self.setting_refusals()
         if self.mode == Mode.PRODUCTION:
-            for name in ("jwt_secret", "url_signing_secret"):
-                if not getattr(self, name).get_secret_value():
-                    raise ValueError(f"BK_{name.upper()} must be set in production mode")
-            if not self.database_url:
-                raise ValueError("BK_DATABASE_URL is required in production mode")
-        for name in ("jwt_secret", "url_signing_secret"):  # at start-up, by name, not at first use
-            if secret := getattr(self, name).get_secret_value():
-                check_hmac_key(secret, f"BK_{name.upper()}")
+            production = self.production_refusals(private, bool(public))
+            refusals += [f"production mode refuses: {why}" for why in production]
+        if refusals:  # all of them at once: an operator fixes the lot in one go
+            raise ValueError("; ".join(refusals))
         return self
+
+    def setting_refusals(self) -> list[str]:
+        """Values refused in every mode, by name. Subclasses add their own (``super()`` first)."""
+        secret = self.url_signing_secret.get_secret_value()
+        why = hmac_key_refusal(secret, "BK_URL_SIGNING_SECRET") if secret else None
+        return [why] if why else []
+
+    def production_refusals(self, private: Ed25519PrivateKey | None, has_public: bool) -> list[str]:
+        """Every unsafe setting, by name. Subclasses add their own (``super()`` first)."""
+        out: list[str] = []
+        if self.bus == BusKind.INPROC:
+            out.append("BK_BUS=inproc is the embedded mode's in-process bus; set BK_BUS=kafka")
+        if self.object_store == StoreKind.LOCAL:
+            out.append("BK_OBJECT_STORE=local is the embedded mode's directory; set BK_OBJECT_STORE=s3")
+        if not self.database_url:
+            out.append("BK_DATABASE_URL is required (PostgreSQL)")
+        elif self.database_url.lower().startswith("sqlite"):
+            out.append("BK_DATABASE_URL names SQLite, the embedded mode's database; use PostgreSQL")
+        if self.jwt_secret.get_secret_value():
+            out.append(
+                "BK_JWT_SECRET is retired (one HS256 key every service could sign with): remove it; "
+                "tokens are signed by the case-manager's BK_JWT_PRIVATE_KEY"
+            )
+        if private is None and not has_public:
+            out.append("BK_JWT_PUBLIC_KEYS (or BK_JWT_PRIVATE_KEY on the case-manager) must be set")
+        if private is not None and self.service_name not in (CASE_MANAGER, ALL_IN_ONE):
+            out.append(
+                f"BK_JWT_PRIVATE_KEY is the case-manager's alone; give {self.service_name} "
+                "only BK_JWT_PUBLIC_KEYS"
+            )
+        url_secret = self.url_signing_secret.get_secret_value()
+        if not url_secret:
+            out.append("BK_URL_SIGNING_SECRET must be set")
+        elif _same_key(url_secret, self.jwt_secret.get_secret_value(), private):
+            out.append("BK_URL_SIGNING_SECRET must not be the token-signing key; give each its own")
+        out += placeholder_refusals(self.secret_settings())
+        return out
+
+    def secret_settings(self) -> list[tuple[str, str]]:
+        """(variable, value) of every secret setting, subclasses' included, for the placeholder check."""
+        prefix = self.model_config.get("env_prefix", ENV_PREFIX)
+        return [
+            (f"{prefix}{name.upper()}", value.get_secret_value())
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr) and name != "jwt_private_key"
+        ]
+
+
+#: The service name of the one process that hosts all five (embedded, and end-to-end tests).
+ALL_IN_ONE = "bright-kitchen"
+
+
+def _read(path: Path, variable: str) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ValueError(f"{variable}: cannot read {path} ({exc.strerror})") from None
+
+
+def _secret_or_file(value: SecretStr, path: Path | None, variable: str) -> tuple[str, str]:
+    if path is not None:
+        return _read(path, f"{variable}_FILE"), f"{variable}_FILE"
+    return value.get_secret_value(), variable
+
+
+def _same_key(url_secret: str, jwt_secret: str, private: Ed25519PrivateKey | None) -> bool:
+    """Whether the URL-signing secret reuses token key material (the retired secret, the PEM, the seed)."""
+    if jwt_secret and url_secret == jwt_secret:
+        return True
+    if private is None:
+        return False
+    seed = raw_private_bytes(private)
+    forms = {
+        private_key_pem(private).strip(),
+        seed.hex(),
+        base64.b64encode(seed).decode(),
+        base64.urlsafe_b64encode(seed).decode().rstrip("="),
+    }
+    return url_secret.strip() in forms or url_secret.strip().rstrip("=") in forms
 
 
 S = TypeVar("S", bound=BaseSettings)

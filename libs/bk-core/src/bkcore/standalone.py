@@ -48,8 +48,16 @@ async def _serve(settings: S, create: Callable[[Runtime, S], Service],
             if settings.gc_freeze:  # models loaded, warmed up, connections open: start-up is over
                 freeze_startup_heap()
             app = wrap(service) if wrap else service.app
-            config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None,
-                                    access_log=False, proxy_headers=True)
+            # proxy_headers=False: X-Forwarded-For is read by bkcore.clientip alone, by the
+            # configured trusted hops (uvicorn would rewrite the peer by its own rule first).
+            config = uvicorn.Config(
+                app,
+                host=settings.http_host,
+                port=settings.http_port,
+                log_config=None,
+                access_log=False,
+                proxy_headers=False,
+            )
             await uvicorn.Server(config).serve()
         finally:
             await runtime.bus.stop()

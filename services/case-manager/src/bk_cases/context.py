@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bk_cases.settings import CaseSettings
 from bkcore.db import Database, OutboxRelay
 from bkcore.service import Runtime
+
+if TYPE_CHECKING:
+    from bk_cases.auth.throttling import LoginGuard
 
 
 @dataclass
@@ -16,6 +20,7 @@ class Context:
     runtime: Runtime
     settings: CaseSettings
     relay: OutboxRelay | None = None
+    login_guard: LoginGuard | None = None  # built on the first login (bk_cases.auth.views)
     # Hot-path caches (site row, tenant grading rules): the consumer reads them for every detection.
     cache: dict[str, tuple[float, object]] = field(default_factory=dict)
 

@@ -125,6 +125,7 @@ def tx_cache(session: AsyncSession) -> dict[Any, Any]:
 def import_models() -> None:
     """Import every domain's models so ``Base.metadata`` is complete (migrations, tests)."""
     from bk_cases.audit import models as _audit  # noqa: F401
+    from bk_cases.auth import models as _auth  # noqa: F401
     from bk_cases.cases import models as _cases  # noqa: F401
     from bk_cases.directory import models as _directory  # noqa: F401
     from bk_cases.notifications import models as _notifications  # noqa: F401

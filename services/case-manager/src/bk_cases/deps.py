@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.context import Context
-from bkcore.auth import Principal, Role
-from bkcore.auth_http import Authenticator
+from bkcore.auth import CASE_MANAGER, Principal, Role
+from bkcore.auth_http import Authenticator, require_access
 
 STAFF = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF)
 SUPERVISING = (Role.PLATFORM_ADMIN, Role.SUPERVISOR)
@@ -33,16 +33,10 @@ async def principal(
     ctx: Context = Depends(get_ctx),
 ) -> Principal:
     # Routers are module-level, the token issuer is the runtime's: build the authenticator per app.
-    return await Authenticator(ctx.runtime.tokens)(request, creds)
+    return await Authenticator(ctx.runtime.tokens, audience=CASE_MANAGER)(request, creds)
 
 
-def roles(*allowed: Role) -> Callable[..., Awaitable[Principal]]:
-    """Authenticate, then admit only ``allowed`` roles (403 otherwise)."""
-    admitted = frozenset(allowed)
-
-    async def dependency(p: Principal = Depends(principal)) -> Principal:
-        if p.role not in admitted:
-            raise HTTPException(403, detail=f"role {p.role.value!r} may not do this")
-        return p
-
-    return dependency
+def roles(*allowed: Role, scope: str | None = None) -> Callable[..., Awaitable[Principal]]:
+    """Authenticate, then admit only ``allowed`` roles (403 otherwise); a route open to services
+    names the ``scope`` they need (bk-core's one check: ``bkcore.auth.access_refusal``)."""
+    return require_access(principal, allowed, scope)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr, model_validator
 
 from bkcore.netpolicy import CLUSTER_NETWORKS_DOC, AddressPolicy, http_url_refusal
+from bkcore.production_checks import hmac_key_refusal, placeholder_refusals, webhook_secret_refusals
+from bkcore.service_tokens import SERVICE_IDENTITIES
 from bkcore.settings import CoreSettings, Mode
 
 
@@ -37,6 +40,20 @@ class CaseSettings(CoreSettings):
         SecretStr(""), description="HMAC-SHA256 key signing webhook bodies (set from the environment)"
     )
     webhook_backoff_s: float = Field(0.5, gt=0, description="first webhook retry delay; doubles, with jitter")
+    service_client_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="JSON object: service identity -> its client secret, for POST /auth/tokens (the "
+        "public-api's BK_SERVICE_CLIENT_SECRET); unused in the embedded mode, which signs in-process",
+    )
+    login_account_failures: int = Field(
+        5, ge=1, le=100, description="wrong passwords in a row that lock an account (then 30 s, doubling)"
+    )
+    login_ip_failures: int = Field(
+        30, ge=1, le=10_000, description="failed logins in a row from one client IP that lock it"
+    )
+    login_lock_s: float = Field(
+        30.0, ge=1, le=3600, description="first lock after too many failures; doubles with each further one"
+    )
     notifier_group: str = Field(
         "case-manager-notifier", description="consumer group delivering notifications.v1"
     )
@@ -83,3 +100,20 @@ class CaseSettings(CoreSettings):
         if refused:
             raise ValueError("BK_WEBHOOK_URLS/BK_WEBHOOK_TARGETS: " + "; ".join(refused))
         return self
+
+    def setting_refusals(self) -> list[str]:
+        urls = [*self.webhook_urls, *(u for targets in self.webhook_targets.values() for u in targets)]
+        refusals = super().setting_refusals()
+        refusals += webhook_secret_refusals(bool(urls), self.webhook_secret.get_secret_value())
+        for client, secret in self.service_client_secrets.items():
+            if client not in SERVICE_IDENTITIES:
+                refusals.append(f"BK_SERVICE_CLIENT_SECRETS names {client!r}, not a service identity "
+                                f"({', '.join(sorted(SERVICE_IDENTITIES))})")
+            elif why := hmac_key_refusal(secret.get_secret_value(), f"BK_SERVICE_CLIENT_SECRETS[{client}]"):
+                refusals.append(why)
+        return refusals
+
+    def production_refusals(self, private: Ed25519PrivateKey | None, has_public: bool) -> list[str]:
+        clients = [(f"BK_SERVICE_CLIENT_SECRETS[{c}]", s.get_secret_value())
+                   for c, s in self.service_client_secrets.items()]
+        return [*super().production_refusals(private, has_public), *placeholder_refusals(clients)]

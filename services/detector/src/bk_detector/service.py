@@ -8,7 +8,6 @@ import os
 
 import grpc
 from fastapi import Depends, FastAPI, HTTPException
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
@@ -24,7 +23,8 @@ from bk_detector.recovery import recover
 from bk_detector.registry import ModelRegistry, RegistryError, VersionNotFound, resolve_artefact
 from bk_detector.settings import DetectorSettings
 from bk_detector.shadow import ShadowRunner
-from bkcore.auth import AuthError, Principal, Role
+from bkcore.auth import DETECTOR, Principal, Role, Scope
+from bkcore.auth_http import Authenticator
 from bkcore.http import create_app
 from bkcore.service import Runtime, Service
 from bkcore.settings import ENV_PREFIX, CoreSettings, Mode, load_settings
@@ -33,7 +33,6 @@ from bkcore.tasks import cancel_and_wait
 log = logging.getLogger("bk_detector.service")
 SWEEP_EVERY_S = 1.0
 ADMIN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.SERVICE})
-_bearer = HTTPBearer(auto_error=False)
 
 
 class ActivateRequest(BaseModel):
@@ -315,16 +314,8 @@ class DetectorService(Service):
             return MessageToDict(model_info(self.model, self.settings.max_batch_size),
                                  preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
-        async def admin(creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
-            if creds is None:
-                raise HTTPException(401, "bearer token required", headers={"WWW-Authenticate": "Bearer"})
-            try:
-                principal = self.runtime.tokens.verify(creds.credentials)
-            except AuthError as exc:
-                raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
-            if principal.role not in ADMIN_ROLES:
-                raise HTTPException(403, f"role {principal.role.value!r} may not do this")
-            return principal
+        admin = Authenticator(self.runtime.tokens, audience=DETECTOR).require_roles(
+            *ADMIN_ROLES, scope=Scope.MODELS_ADMIN)
 
         @app.get("/model/versions", tags=["detector"], summary="Versions of BK_MODEL_NAME in the registry")
         async def list_versions(_: Principal = Depends(admin)) -> dict[str, object]:
@@ -399,7 +390,11 @@ def create_service(runtime: Runtime, settings: DetectorSettings | None = None,
 
 def settings_for(runtime: Runtime) -> DetectorSettings:
     core = runtime.settings
-    shared = {name: getattr(core, name) for name in CoreSettings.model_fields if name != "service_name"}
+    # The token-signing key stays with the runtime (the issuer's); the detector's own settings hold
+    # only the public keys, as they would in its own pod.
+    private = {"service_name", "jwt_private_key", "jwt_private_key_file", "jwt_public_keys_file"}
+    shared = {name: getattr(core, name) for name in CoreSettings.model_fields if name not in private}
+    shared["jwt_public_keys"] = runtime.tokens.public_keys_pem()
     if core.mode == Mode.EMBEDDED and f"{ENV_PREFIX}GRPC_PORT" not in os.environ:
         shared["grpc_port"] = 0
     return load_settings(DetectorSettings, **shared)

@@ -25,12 +25,12 @@ from typing import Any
 
 from bk_detector.settings import DetectorSettings
 from bk_detector.testing import FakeDetection, ScriptedModel, by_colour
-from bkcore.auth import TokenIssuer
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.base import ObjectStore
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.objstore.s3 import S3ObjectStore
 from bkcore.service import Runtime
+from bkcore.testing.tokens import new_token_issuer
 from bkproto.events.v1.detections_pb2 import ViolationDetected
 
 RED, GREY = (200, 30, 30), (128, 128, 128)
@@ -146,7 +146,7 @@ async def _serve(config: dict[str, Any]) -> None:
         settings=settings,
         bus=BrokerNeverAnswers(),
         store=store_from(config["store"]),
-        tokens=TokenIssuer("x" * 32),
+        tokens=new_token_issuer(),
     )
     service = create_service(runtime, settings, model=ScriptedModel(by_colour(SCENES)))
     await service.start()

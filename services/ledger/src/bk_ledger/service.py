@@ -24,6 +24,7 @@ from bk_ledger.sites.service import seed_sites
 from bk_ledger.staff import views as staff_views
 from bk_ledger.sweeps import sweep_once, sweeper
 from bk_ledger.trace import views as trace_views
+from bkcore.auth import LEDGER
 from bkcore.auth_http import Authenticator
 from bkcore.db import OutboxRelay
 from bkcore.http import create_app
@@ -62,7 +63,7 @@ class LedgerService(Service):
             db=self.db,
             store=runtime.store,
             clock=runtime.clock,
-            auth=Authenticator(runtime.tokens),
+            auth=Authenticator(runtime.tokens, audience=LEDGER),
             relay=self.relay,
         )
         self.sweeper = sweeper(self.ctx)

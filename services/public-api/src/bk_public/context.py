@@ -12,13 +12,19 @@ from starlette.types import Scope
 from bk_public.alarms import AlarmHub
 from bk_public.cache import TTLCache
 from bk_public.identity import IdentityProvider
+from bk_public.invites import InviteGuard
 from bk_public.models import binding
 from bk_public.ratelimit import RateLimited, RateLimiter
 from bk_public.settings import PublicSettings
 from bk_public.upstream import Upstream, UpstreamError
-from bkcore.auth import AuthError, Principal, Role
+from bkcore.auth import PUBLIC_API, STAFF_ROLES, Principal, Role, access_refusal
+from bkcore.auth_http import Authenticator
+from bkcore.clientip import TrustedProxies
+from bkcore.clientip import scope_client_ip as _client_ip
 from bkcore.db import Database, OutboxRelay
 from bkcore.service import Runtime
+from bkcore.service_tokens import TokenSource
+from bkcore.throttle import Throttled
 
 
 @dataclass
@@ -29,11 +35,19 @@ class Context:
     upstream: Upstream
     identity: IdentityProvider
     relay: OutboxRelay
+    tokens: TokenSource  # this service's own tokens and parents' sessions, from the one issuer
+    invites: InviteGuard  # failed invite codes: in total, per parent, per IP
     hub: AlarmHub = field(default_factory=AlarmHub)
     cache: TTLCache = field(default_factory=lambda: TTLCache(30.0))
     user_limit: RateLimiter = field(default_factory=lambda: RateLimiter(120))
     ip_limit: RateLimiter = field(default_factory=lambda: RateLimiter(600))
     write_limit: RateLimiter = field(default_factory=lambda: RateLimiter(10))
+
+    def __post_init__(self) -> None:
+        self.proxies = TrustedProxies.from_settings(self.settings)
+        self.auth = Authenticator(self.runtime.tokens, audience=PUBLIC_API)
+        # EventSource cannot send headers: the alarm stream alone may carry ?access_token=.
+        self.stream_auth = Authenticator(self.runtime.tokens, audience=PUBLIC_API, query_token=True)
 
     @property
     def public_cache_control(self) -> str:
@@ -61,13 +75,12 @@ def client_ip(request: Request, ctx: Context) -> str:
 
 
 def scope_client_ip(scope: Scope, ctx: Context) -> str:
-    """The caller's IP from an ASGI scope (X-Forwarded-For only when configured to trust it)."""
-    if ctx.settings.trust_forwarded_for:
-        for name, value in scope["headers"]:
-            if name == b"x-forwarded-for":
-                return value.decode("latin-1").split(",")[0].strip()
-    client = scope.get("client")
-    return client[0] if client else "unknown"
+    """The caller's IP from an ASGI scope, by bk-core's one rule (``bkcore.clientip``)."""
+    return _client_ip(scope, ctx.proxies)
+
+
+def too_many(exc: Throttled) -> HTTPException:
+    return HTTPException(429, detail=str(exc), headers={"Retry-After": str(max(1, round(exc.retry_after_s)))})
 
 
 def _limit(limiter: RateLimiter, key: str) -> None:
@@ -85,15 +98,19 @@ async def ip_limited(request: Request, ctx: Context = Depends(get_ctx)) -> None:
 
 
 async def principal(request: Request, ctx: Context = Depends(get_ctx)) -> Principal:
-    """The caller from the Bearer header (or ``?access_token=``: EventSource sends no headers)."""
-    header = request.headers.get("authorization", "")
-    token = (
-        header[7:] if header.lower().startswith("bearer ") else request.query_params.get("access_token", "")
-    )
-    if not token:
-        raise AuthError("bearer token required")
-    p = ctx.runtime.tokens.verify(token)
-    request.state.principal = p
+    """The caller from the Bearer header; a token in the query string is refused (401)."""
+    return ctx.auth.authenticate(request)
+
+
+async def stream_principal(request: Request, ctx: Context = Depends(get_ctx)) -> Principal:
+    """The caller from the Bearer header or ``?access_token=``: for the alarm stream only."""
+    return ctx.stream_auth.authenticate(request)
+
+
+def _admit(p: Principal, roles: frozenset[Role], detail: str) -> Principal:
+    # bk-core's one role check; the public edge keeps its own short wording for the 403.
+    if access_refusal(p, roles) is not None:
+        raise HTTPException(403, detail=detail)
     return p
 
 
@@ -103,16 +120,21 @@ async def parent(
     ctx: Context = Depends(get_ctx),
     _: None = Depends(ip_limited),
 ) -> Principal:
-    if p.role != Role.PARENT:
-        raise HTTPException(403, detail="parents only")
+    _admit(p, _PARENTS, "parents only")
     _limit(ctx.user_limit, p.subject)
     return p
 
 
 async def staff(p: Principal = Depends(principal)) -> Principal:
-    if p.role not in (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF):
-        raise HTTPException(403, detail="staff only")
-    return p
+    return _admit(p, STAFF_ROLES, "staff only")
+
+
+async def stream_staff(p: Principal = Depends(stream_principal)) -> Principal:
+    """``staff`` for the alarm stream, whose token may come in the query string."""
+    return _admit(p, STAFF_ROLES, "staff only")
+
+
+_PARENTS = frozenset({Role.PARENT})
 
 
 async def bound_sites(p: Principal, ctx: Context) -> frozenset[str]:

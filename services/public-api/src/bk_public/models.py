@@ -20,6 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from bkcore.db import add_messaging_tables
+from bkcore.throttle import throttle_table
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -163,3 +164,6 @@ notice = Table(
     Column("published_at", UtcDateTime(), nullable=False),
     Index("ix_notice_tenant", "tenant_id", "published_at"),
 )
+
+#: Failed invite codes (bk_public.invites): in total, per parent and per client IP.
+invite_throttle = throttle_table(metadata, "invite_throttle")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ from bk_public.cache import TTLCache
 from bk_public.context import Context
 from bk_public.fastpath import PublicReadFastPath
 from bk_public.identity import EmbeddedIdentityProvider, IdentityProvider
+from bk_public.invites import InviteGuard
 from bk_public.models import outbox
 from bk_public.queries import signed
 from bk_public.ratelimit import RateLimiter
@@ -22,12 +24,19 @@ from bk_public.readmodel import CaseProjector
 from bk_public.settings import PublicSettings
 from bk_public.upstream import HttpUpstream, Upstream
 from bk_public.web import static_app
+from bkcore.auth import PUBLIC_API
 from bkcore.bus.base import Delivery
 from bkcore.db import Database, OutboxRelay, database_url
 from bkcore.http import create_app
 from bkcore.secrets import embedded_secret
 from bkcore.service import Runtime, Service
-from bkcore.settings import load_settings
+from bkcore.service_tokens import (
+    SERVICE_IDENTITIES,
+    HttpTokenSource,
+    LocalTokenSource,
+    TokenSource,
+)
+from bkcore.settings import SettingsError, load_settings
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -51,11 +60,12 @@ class PublicService(Service):
         self.db = Database(
             database_url(settings.database_url, runtime.data_dir, "public-api"), schema=settings.db_schema
         )
+        self.tokens = _token_source(runtime, settings, lambda: self._base_urls()["cases"])
         self._http_upstream = (
             None
             if upstream
             else HttpUpstream(
-                tokens=runtime.tokens,
+                tokens=self.tokens,
                 base_urls=self._base_urls,
                 timeout_s=settings.upstream_timeout_s,
             )
@@ -67,6 +77,8 @@ class PublicService(Service):
             upstream=upstream or self._http_upstream,  # type: ignore[arg-type]
             identity=identity or EmbeddedIdentityProvider(embedded_secret(runtime.data_dir, "wx-idp")),
             relay=OutboxRelay(self.db, outbox, runtime.bus, poll_s=2.0),
+            tokens=self.tokens,
+            invites=InviteGuard(self.db, settings, runtime.clock),
             cache=TTLCache(settings.cache_ttl_s),
             user_limit=RateLimiter(settings.rate_user_per_min),
             ip_limit=RateLimiter(settings.rate_ip_per_min),
@@ -127,6 +139,8 @@ class PublicService(Service):
         await self.ctx.relay.stop()
         if self._http_upstream is not None:
             await self._http_upstream.aclose()
+        if isinstance(self.tokens, HttpTokenSource):
+            await self.tokens.aclose()
         await self.db.dispose()
 
     async def readiness(self) -> dict[str, bool]:
@@ -135,6 +149,21 @@ class PublicService(Service):
     async def seed_demo(self, *, tenant_id: str, site_ids: list[str]) -> dict[str, str]:
         """Invite codes (one per site, stable) and a few notices and tips for the demo tenant."""
         return await demo.seed(self.ctx, tenant_id=tenant_id, site_ids=site_ids)
+
+
+def _token_source(runtime: Runtime, settings: PublicSettings, issuer_url: Callable[[], str]) -> TokenSource:
+    """In-process where this process holds the signing key (embedded); else the case-manager's
+    token route, as the ``public-api`` client (production: this service has no private key)."""
+    if runtime.issuer is not None:
+        return LocalTokenSource(runtime.issuer, SERVICE_IDENTITIES[PUBLIC_API])
+    secret = settings.service_client_secret.get_secret_value()
+    if not secret:
+        raise SettingsError(
+            "BK_SERVICE_CLIENT_SECRET is required: the public-api holds no signing key and asks the "
+            "case-manager for its tokens (set the same value in its BK_SERVICE_CLIENT_SECRETS)"
+        )
+    return HttpTokenSource(issuer_url=issuer_url, client_id=PUBLIC_API, client_secret=secret,
+                           timeout_s=settings.upstream_timeout_s)
 
 
 def _default_base(settings: PublicSettings) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from bkcore.production_checks import hmac_key_refusal
 from bkcore.settings import CoreSettings
 
 
@@ -40,5 +41,30 @@ class PublicSettings(CoreSettings):
     )
     max_photos: int = Field(6, ge=0, le=20, description="most photos per complaint")
     trust_forwarded_for: bool = Field(
-        False, description="take the client IP from X-Forwarded-For (behind an ingress)"
+        False, description="retired: it trusted the leftmost X-Forwarded-For, which the client writes; "
+        "set BK_TRUSTED_PROXY_HOPS (1 behind one ingress) or BK_TRUSTED_PROXY_CIDRS instead"
     )
+    service_client_secret: SecretStr = Field(
+        SecretStr(""), description="this service's client secret at the token issuer (the case-manager's "
+        "BK_SERVICE_CLIENT_SECRETS['public-api']): for its service tokens and parents' sessions"
+    )
+    invite_failures_global: int = Field(
+        100, ge=1, description="wrong invite codes in a row, from everyone, that pause all binding"
+    )
+    invite_failures_per_parent: int = Field(10, ge=1, description="wrong invite codes in a row per parent")
+    invite_failures_per_ip: int = Field(30, ge=1, description="wrong invite codes in a row per client IP")
+    invite_lock_s: float = Field(
+        60.0, ge=1, le=3600, description="first pause after too many wrong codes; doubles with each more"
+    )
+
+    def setting_refusals(self) -> list[str]:
+        refusals = super().setting_refusals()
+        if self.trust_forwarded_for:
+            refusals.append(
+                "BK_TRUST_FORWARDED_FOR is retired (it let clients choose their own IP): "
+                "set BK_TRUSTED_PROXY_HOPS=1 behind one ingress, or BK_TRUSTED_PROXY_CIDRS"
+            )
+        secret = self.service_client_secret.get_secret_value()
+        if secret and (why := hmac_key_refusal(secret, "BK_SERVICE_CLIENT_SECRET")):
+            refusals.append(why)
+        return refusals

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from bkcore.auth import Principal, Role, TokenIssuer
+from bkcore.service_tokens import TokenSource, TokenUnavailable
 
 log = logging.getLogger(__name__)
 Json = dict[str, Any]
@@ -71,7 +71,8 @@ class LiveUnavailable(UpstreamError):
 
 
 class HttpUpstream:
-    """``Upstream`` over the services' REST APIs, authenticated with a short-lived service token.
+    """``Upstream`` over the services' REST APIs, authenticated with a short-lived service token
+    from the one issuer (scopes: read sites, cases, cameras and ledger summaries — nothing else).
 
     The routes, as their owners define them (each service mounted under its own base URL):
 
@@ -83,7 +84,7 @@ class HttpUpstream:
     def __init__(
         self,
         *,
-        tokens: TokenIssuer,
+        tokens: TokenSource,
         base_urls: Callable[[], dict[str, str]],
         timeout_s: float = 3.0,
         client: httpx.AsyncClient | None = None,
@@ -95,12 +96,12 @@ class HttpUpstream:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _headers(self, tenant_id: str) -> dict[str, str]:
+    async def _headers(self, tenant_id: str) -> dict[str, str]:
         # Always as a service of this one tenant: never borrow a person's role.
-        token = self._tokens.issue(
-            Principal(subject="public-api", tenant_id=tenant_id, role=Role.SERVICE, name="public-api"),
-            ttl_s=60,
-        )
+        try:
+            token = await self._tokens.service_token(tenant_id)
+        except TokenUnavailable as exc:
+            raise UpstreamError(str(exc)) from None
         return {"Authorization": f"Bearer {token}"}
 
     async def _call(
@@ -108,8 +109,9 @@ class HttpUpstream:
     ) -> httpx.Response:
         url = self._base_urls()[service].rstrip("/") + path
         params = {k: v for k, v in params.items() if v is not None}
+        headers = await self._headers(tenant_id)
         try:
-            resp = await self._client.request(method, url, params=params, headers=self._headers(tenant_id))
+            resp = await self._client.request(method, url, params=params, headers=headers)
         except httpx.HTTPError as exc:
             raise UpstreamError(f"{service} unreachable: {exc}") from None
         return resp

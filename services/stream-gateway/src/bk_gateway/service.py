@@ -322,9 +322,9 @@ def _check_nvdec() -> None:
 def _signing_secret(settings: GatewaySettings) -> bytes:
     """The play-URL key: the configured one, else (embedded) this installation's persistent one,
     so links survive a restart and match what other embedded services sign with."""
-    for secret in (settings.url_signing_secret, settings.jwt_secret):
-        if secret.get_secret_value():
-            return b"bk-live-play\x00" + secret.get_secret_value().encode()
+    # Never the token key: a URL-signing key leaks more easily (it signs links anyone may hold).
+    if secret := settings.url_signing_secret.get_secret_value():
+        return b"bk-live-play\x00" + secret.encode()
     return b"bk-live-play\x00" + embedded_secret(settings.data_dir, "url_signing").encode()
 
 

@@ -14,7 +14,7 @@ from bk_gateway.liveview.embedded import LiveError
 from bk_gateway.models import Camera
 from bk_gateway.schemas import AiStatusOut, CameraIn, CameraOut, CameraPatch, CameraStatusOut, LiveOut
 from bk_gateway.spec import CameraKey
-from bkcore.auth import ALL_TENANTS, Principal, Role
+from bkcore.auth import ALL_TENANTS, STREAM_GATEWAY, Principal, Role, Scope
 from bkcore.auth_http import Authenticator, scope_to_principal
 
 if TYPE_CHECKING:
@@ -46,9 +46,9 @@ def _invalid(field: str, msg: str) -> RequestValidationError:
 
 
 def build_router(svc: GatewayService) -> APIRouter:
-    auth = Authenticator(svc.runtime.tokens)
-    read = Depends(auth.require_roles(*READERS))
-    manage = Depends(auth.require_roles(*MANAGERS))
+    auth = Authenticator(svc.runtime.tokens, audience=STREAM_GATEWAY)
+    read = Depends(auth.require_roles(*READERS, scope=Scope.CAMERAS_READ))
+    manage = Depends(auth.require_roles(*MANAGERS, scope=Scope.CAMERAS_WRITE))
     r = APIRouter(prefix="/v1/cameras", tags=["cameras"])
 
     async def load(camera_id: str, p: Principal, asked: str | None) -> Camera:
@@ -183,8 +183,8 @@ def build_router(svc: GatewayService) -> APIRouter:
 def build_ai_router(svc: GatewayService) -> APIRouter:
     """Is the AI running here: the console's banner reads this (each camera's own state is in its
     status, ``ai_state``)."""
-    auth = Authenticator(svc.runtime.tokens)
-    read = Depends(auth.require_roles(*READERS))
+    auth = Authenticator(svc.runtime.tokens, audience=STREAM_GATEWAY)
+    read = Depends(auth.require_roles(*READERS, scope=Scope.CAMERAS_READ))
     r = APIRouter(prefix="/v1/ai", tags=["ai"])
 
     @r.get("/status", response_model=AiStatusOut,

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bkcore.objstore.base import ObjectNotFound, validate_key, validate_prefix
+from bkcore.signed_urls import parse_expiry
 
 _META_DIR = ".meta"
 _TMP_DIR = ".tmp"
@@ -94,10 +95,10 @@ class LocalObjectStore:
         """True when ``sig`` was made by us for this key and expiry, and the expiry is still ahead."""
         try:
             validate_key(key)
-            exp_i = int(exp)
         except (ValueError, TypeError):
             return False
-        if exp_i <= (self.now() if now is None else now):
+        exp_i = parse_expiry(exp)  # the canonical form only: one URL per signature
+        if exp_i is None or exp_i <= (self.now() if now is None else now):
             return False
         return hmac.compare_digest(self._sign(key, exp_i), sig)
 

@@ -23,7 +23,7 @@ from bk_cases.cases.models import (
 from bk_cases.cases.rules import TransitionRefused, check_transition
 from bk_cases.context import Context
 from bk_cases.deps import STAFF, db_session, get_ctx, roles
-from bkcore.auth import Principal, Role
+from bkcore.auth import Principal, Role, Scope
 from bkcore.image_uploads import read_image_uploads
 from bkcore.inputs import Instant, Limit, Offset, upload_body_limit
 from bkcore.late_form import form_files, form_text, multipart_body, read_form
@@ -80,7 +80,7 @@ async def _url(ctx: Context, key: str) -> str | None:
 async def get_case(
     case_id: str,
     # Service: the public API reads closed cases (before/after pictures) for parents, in its tenant.
-    p: Principal = Depends(roles(*STAFF, Role.SERVICE)),
+    p: Principal = Depends(roles(*STAFF, Role.SERVICE, scope=Scope.CASES_READ)),
     ctx: Context = Depends(get_ctx),
     session: AsyncSession = Depends(db_session),
 ) -> CaseDetail:

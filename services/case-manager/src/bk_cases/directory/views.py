@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bk_cases.deps import STAFF, db_session, roles
 from bk_cases.directory import service
 from bk_cases.directory.models import CameraRead, OrgUnitRead, SiteDetail, SiteRead, ZoneRead
-from bkcore.auth import Principal, Role
+from bkcore.auth import Principal, Role, Scope
 from bkcore.auth_http import ensure_site_visible
 
 router = APIRouter(tags=["directory"])
@@ -28,7 +28,7 @@ async def list_org_units(
 async def list_sites(
     kind: str | None = None,
     org_path: str | None = None,
-    p: Principal = Depends(roles(*DIRECTORY_READERS)),
+    p: Principal = Depends(roles(*DIRECTORY_READERS, scope=Scope.SITES_READ)),
     session: AsyncSession = Depends(db_session),
 ) -> list[SiteRead]:
     sites = await service.list_sites(db_session=session, principal=p, kind=kind, org_path=org_path)
@@ -38,7 +38,7 @@ async def list_sites(
 @router.get("/sites/{site_id}", response_model=SiteDetail, summary="One site with zones and cameras")
 async def get_site(
     site_id: str,
-    p: Principal = Depends(roles(*DIRECTORY_READERS)),
+    p: Principal = Depends(roles(*DIRECTORY_READERS, scope=Scope.SITES_READ)),
     session: AsyncSession = Depends(db_session),
 ) -> SiteDetail:
     site = await service.get_site(db_session=session, tenant_id=p.tenant_id, site_id=site_id)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bk_cases.context import Context
 from bk_cases.deps import db_session, get_ctx, roles
 from bk_cases.export.flows import export_verdicts_zip
-from bkcore.auth import Principal, Role
+from bkcore.auth import Principal, Role, Scope
 from bkcore.inputs import Instant
 
 router = APIRouter(prefix="/exports", tags=["export"])
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/exports", tags=["export"])
 async def verdicts(
     since: Instant | None = None,
     until: Instant | None = None,
-    p: Principal = Depends(roles(Role.PLATFORM_ADMIN, Role.SERVICE)),
+    p: Principal = Depends(roles(Role.PLATFORM_ADMIN, Role.SERVICE, scope=Scope.CASES_EXPORT)),
     ctx: Context = Depends(get_ctx),
     session: AsyncSession = Depends(db_session),
 ) -> Response:

@@ -23,7 +23,9 @@ from bkcore.auth import Principal, Role
 from bkcore.inputs import Day, Limit, Offset
 
 WRITERS = (Role.PLATFORM_ADMIN, Role.SITE_MANAGER, Role.STAFF)
-READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF, Role.SERVICE)
+#: Staff who read ledgers. Machine callers are admitted only where they are needed, with a scope
+#: (the public summary: ``publicity``; the site registry: ``sites``).
+READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF)
 Prepared = tuple[dict[str, Any], list[Finding]]
 Prepare = Callable[[Any, RuleConfig, SiteInfo, str], Prepared]  # (input, config, site, record id)
 

@@ -18,7 +18,7 @@ from bkcore.auth_http import scope_to_principal
 from bkcore.inputs import Instant
 
 MANAGERS = (Role.PLATFORM_ADMIN, Role.SITE_MANAGER)
-READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF, Role.SERVICE)
+READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF)
 MAX_BUCKETS = 10_000
 _PUBLIC_COLS = [c for c in sensors.c if c.name != "token_hash"]
 

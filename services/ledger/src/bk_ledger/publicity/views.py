@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from bk_ledger.common.context import LedgerContext
 from bk_ledger.publicity import service
 from bk_ledger.sites.service import visible_site
-from bkcore.auth import Principal, Role
+from bkcore.auth import Principal, Role, Scope
 from bkcore.inputs import Day
 
 
@@ -22,7 +22,7 @@ def router(ctx: LedgerContext) -> APIRouter:
         site_id: str,
         day: Day,
         tenant_id: str | None = None,
-        p: Principal = Depends(ctx.auth.require_roles(Role.SERVICE)),
+        p: Principal = Depends(ctx.auth.require_roles(Role.SERVICE, scope=Scope.LEDGER_READ)),
     ) -> dict[str, Any]:
         async with ctx.db.session() as s:
             site = await visible_site(s, p, site_id, tenant_id)

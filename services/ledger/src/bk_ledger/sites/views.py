@@ -14,7 +14,7 @@ from bk_ledger.common.crud import READERS
 from bk_ledger.common.models import rule_configs
 from bk_ledger.sites.models import SiteSeed
 from bk_ledger.sites.service import list_sites, seed_sites
-from bkcore.auth import Principal, Role
+from bkcore.auth import Principal, Role, Scope
 
 
 class SiteIn(BaseModel):
@@ -29,7 +29,9 @@ class SiteIn(BaseModel):
 
 def router(ctx: LedgerContext) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["admin"])
-    admins = Depends(ctx.auth.require_roles(Role.PLATFORM_ADMIN, Role.SERVICE))
+    admins = Depends(
+        ctx.auth.require_roles(Role.PLATFORM_ADMIN, Role.SERVICE, scope=Scope.LEDGER_SITES_WRITE)
+    )
 
     @r.put(
         "/sites/{site_id}", summary="Create or update the ledger's copy of a site (sync from case-manager)"

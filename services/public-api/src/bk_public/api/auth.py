@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bk_public.context import Context, get_ctx, ip_limited
 from bk_public.identity import LoginFailed
 from bk_public.models import parent
-from bkcore.auth import Principal, Role
+from bkcore.service_tokens import TokenUnavailable
 
 router = APIRouter(tags=["auth"])
 
@@ -55,7 +55,8 @@ async def wx_login(body: WxLoginIn, ctx: Context = Depends(get_ctx)) -> SessionO
                 )
             )
     ttl = ctx.settings.session_ttl_s
-    token = ctx.runtime.tokens.issue(
-        Principal(subject=pid, tenant_id=tenant, role=Role.PARENT, name=who.nickname), ttl_s=ttl
-    )
+    try:  # signed by the one issuer (the case-manager): this service holds no signing key
+        token = await ctx.tokens.parent_session(tenant, pid, who.nickname, ttl)
+    except TokenUnavailable as exc:
+        raise HTTPException(503, detail=str(exc)) from None
     return SessionOut(session_token=token, expires_in=ttl, parent_id=pid, tenant_id=tenant)

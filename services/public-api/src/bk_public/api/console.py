@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
 from bk_public.alarms import sse_stream
-from bk_public.context import Context, get_ctx, staff
+from bk_public.context import Context, get_ctx, staff, stream_staff
 from bk_public.models import case_event, case_view, complaint
 from bk_public.queries import signed, tenant_sites
 from bk_public.readmodel import CLOSED
@@ -44,7 +44,7 @@ async def case_out(ctx: Context, row: Any) -> dict[str, Any]:
     response_class=StreamingResponse,
 )
 async def alarm_stream(
-    request: Request, p: Principal = Depends(staff), ctx: Context = Depends(get_ctx)
+    request: Request, p: Principal = Depends(stream_staff), ctx: Context = Depends(get_ctx)
 ) -> StreamingResponse:
     async def signed_events():  # type: ignore[no-untyped-def]
         async for frame in sse_stream(ctx.hub, p, stopping=request.app.state.stopping):

@@ -6,15 +6,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
-from bk_public.context import Context, bound_sites, get_ctx, parent, write_limited
+from bk_public.context import Context, bound_sites, client_ip, get_ctx, parent, too_many, write_limited
 from bk_public.models import binding, invite_code
 from bk_public.queries import public_site, site_info
 from bk_public.rules import is_open, normalise_code
 from bkcore.auth import Principal
+from bkcore.clientip import ip_limit_key
+from bkcore.throttle import Throttled
 
 router = APIRouter(tags=["parent"])
 
@@ -37,22 +39,36 @@ def _aware(dt: datetime) -> datetime:
 
 
 @router.post(
-    "/bindings", response_model=BindingOut, status_code=201, summary="Bind to a school by invite code"
+    "/bindings",
+    response_model=BindingOut,
+    status_code=201,
+    summary="Bind to a school by invite code",
+    responses={429: {"description": "too many wrong codes (this parent, this address, or everyone)"}},
 )
-async def bind(body: BindIn, p: Principal = Depends(parent), ctx: Context = Depends(get_ctx)) -> BindingOut:
+async def bind(
+    body: BindIn, request: Request, p: Principal = Depends(parent), ctx: Context = Depends(get_ctx)
+) -> BindingOut:
     write_limited(ctx, p)
+    ip = ip_limit_key(client_ip(request, ctx))
+    try:
+        await ctx.invites.before(p.subject, ip)
+    except Throttled as exc:
+        raise too_many(exc) from None
     code = normalise_code(body.invite_code)
     now = ctx.runtime.clock.now()
     async with ctx.db.session() as s:
         inv = (await s.execute(select(invite_code).where(invite_code.c.code == code))).first()
         # One answer for unknown, expired, revoked and foreign codes: nothing to probe.
-        if (
+        valid = not (
             inv is None
             or inv.tenant_id != p.tenant_id
             or inv.revoked_at is not None
             or _aware(inv.expires_at) <= now
-        ):
-            raise HTTPException(400, detail="invalid or expired invite code")
+        )
+    if not valid:
+        await ctx.invites.failed(p.subject, ip)
+        raise HTTPException(400, detail="invalid or expired invite code")
+    async with ctx.db.session() as s:
         existing = (
             await s.execute(
                 select(binding).where(

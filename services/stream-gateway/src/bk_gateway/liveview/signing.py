@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+from bkcore.signed_urls import parse_expiry
+
 
 class PlaySigner:
     def __init__(self, secret: bytes | str, ttl_s: int, *, clock: Callable[[], float] = time.time) -> None:
@@ -38,10 +40,7 @@ class PlaySigner:
         return f"{path}?{self.query(path, exp)}"
 
     def valid(self, path: str, exp: str | int | None, sig: str | None) -> bool:
-        try:
-            exp_i = int(exp) if exp is not None else -1
-        except ValueError:
-            return False
-        if not sig or exp_i < self._clock():
+        exp_i = parse_expiry(exp)  # the canonical form only: ``+17…``, ``017…``, ``1.7e9`` are refused
+        if exp_i is None or not sig or exp_i < self._clock():
             return False
         return hmac.compare_digest(self.sig(path, exp_i), sig)
