@@ -305,17 +305,19 @@ class DetectorService(Service):
     def _build_app(self) -> FastAPI:
         app = create_app(service=self.name, title="Bright Kitchen detector", readiness=self.readiness)
 
-        @app.get("/model", tags=["detector"], summary="The loaded model: name, version, device, labels")
-        async def get_model() -> dict[str, object]:
+        admin = Authenticator(self.runtime.tokens, audience=DETECTOR).require_roles(
+            *ADMIN_ROLES, scope=Scope.MODELS_ADMIN)
+
+        # Operators only, like every /model route: which model, version and labels a pod serves tells
+        # an attacker what to evade (#17.10). The gateway learns it over gRPC (GetModelInfo).
+        @app.get("/model", tags=["detector"], summary="The loaded model: name, version, labels (admin)")
+        async def get_model(_: Principal = Depends(admin)) -> dict[str, object]:
             if self.model is None:
                 from fastapi import HTTPException
 
                 raise HTTPException(503, "model not loaded yet")
             return MessageToDict(model_info(self.model, self.settings.max_batch_size),
                                  preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-
-        admin = Authenticator(self.runtime.tokens, audience=DETECTOR).require_roles(
-            *ADMIN_ROLES, scope=Scope.MODELS_ADMIN)
 
         @app.get("/model/versions", tags=["detector"], summary="Versions of BK_MODEL_NAME in the registry")
         async def list_versions(_: Principal = Depends(admin)) -> dict[str, object]:
