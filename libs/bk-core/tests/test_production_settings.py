@@ -4,6 +4,7 @@ the embedded mode's conveniences or with a secret copied from this repository)."
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,10 @@ from bkcore.settings import CoreSettings, SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[3]
 KEY = generate_private_key()
-URL_SECRET = "Vq9w2LrT6xZp4Nd8Kb1Hs7Jf3Gm5Yc0QeUa-RtWi_Oz"  # random-looking, as `openssl rand` makes
+# Made for this run, as `openssl rand` makes them: a secret written here would be a known one.
+URL_SECRET = secrets.token_urlsafe(32)
+while looks_hand_typed(URL_SECRET) or looks_hand_typed(URL_SECRET[::-1]):  # about 1 in 10^5
+    URL_SECRET = secrets.token_urlsafe(32)
 
 
 def _production(**over: object) -> dict[str, object]:
@@ -29,8 +33,8 @@ def _production(**over: object) -> dict[str, object]:
         "kafka_bootstrap": "k:9092",
         "object_store": "s3",
         "s3_endpoint": "s3:9000",
-        "s3_access_key": "AKIAQ4XJ7RZ2M3NB8W5D",
-        "s3_secret_key": "wJ9rXUtnF3EMI7K2MDENGbPxRfiCYq5t8a1z4b6H",
+        "s3_access_key": URL_SECRET[:20],
+        "s3_secret_key": URL_SECRET[::-1],
         "url_signing_secret": URL_SECRET,
         "jwt_public_keys": public_key_pem(KEY.public_key()),
         **over,
@@ -167,8 +171,7 @@ def _repository_secret_literals() -> set[str]:
                 and "{" not in value
                 and "/" not in value
                 and "." not in value
-                and not value.isidentifier()
-                and not value.startswith("BK_")
+                and not re.fullmatch(r"[a-z_]+|BK_\w+", value)  # a name, not a secret
             ):
                 found.add(value)
     return found

@@ -3,6 +3,7 @@ hands other services their tokens. Each test is the attack, then the refusal it 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,8 @@ from bkcore.auth import CASE_MANAGER, PUBLIC_API, STREAM_GATEWAY, AuthError, Rol
 from bkcore.clock import FakeClock
 from bkcore.service_tokens import TOKEN_PATH
 
-CLIENT_SECRET = "pA7vQ2xK9mWz4Rt6Yb1Nc8Ld3Hf5Gj0Ss_Ue-Io"
+CLIENT_SECRET = secrets.token_urlsafe(32)
+RETIRING_SECRET = secrets.token_urlsafe(32)  # both accepted while the secret is rotated
 INGRESS = "10.0.0.2"  # what the ingress appends; the client sends anything it likes to the left
 
 
@@ -29,7 +31,7 @@ async def service(tmp_path: Path, clock: FakeClock) -> AsyncIterator[CaseService
         update={
             "trusted_proxy_hops": 1,
             "login_ip_failures": 12,
-            "service_client_secrets": {"public-api": SecretStr(CLIENT_SECRET)},
+            "service_client_secrets": {"public-api": [SecretStr(CLIENT_SECRET), SecretStr(RETIRING_SECRET)]},
         }
     )
     svc = create_service(runtime, settings)
@@ -121,6 +123,7 @@ async def test_a_service_gets_its_scoped_token_with_its_client_secret(
     unknown = await client.post(TOKEN_PATH, json={"tenant_id": "nowhere"}, auth=("public-api", CLIENT_SECRET))
     assert unknown.status_code == 404
 
+    assert (await client.post(TOKEN_PATH, json=body, auth=("public-api", RETIRING_SECRET))).status_code == 200
     got = await client.post(TOKEN_PATH, json=body, auth=("public-api", CLIENT_SECRET))
     assert got.status_code == 200, got.text
     tokens = service.ctx.runtime.tokens

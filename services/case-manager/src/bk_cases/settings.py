@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bkcore.netpolicy import CLUSTER_NETWORKS_DOC, AddressPolicy, http_url_refusal
 from bkcore.production_checks import hmac_key_refusal, placeholder_refusals, webhook_secret_refusals
@@ -40,10 +40,11 @@ class CaseSettings(CoreSettings):
         SecretStr(""), description="HMAC-SHA256 key signing webhook bodies (set from the environment)"
     )
     webhook_backoff_s: float = Field(0.5, gt=0, description="first webhook retry delay; doubles, with jitter")
-    service_client_secrets: dict[str, SecretStr] = Field(
+    service_client_secrets: dict[str, list[SecretStr]] = Field(
         default_factory=dict,
-        description="JSON object: service identity -> its client secret, for POST /auth/tokens (the "
-        "public-api's BK_SERVICE_CLIENT_SECRET); unused in the embedded mode, which signs in-process",
+        description="JSON object: service identity -> its client secret, or a list of them while one is "
+        "rotated, for POST /auth/tokens (the public-api's BK_SERVICE_CLIENT_SECRET); unused in the "
+        "embedded mode, which signs in-process",
     )
     login_account_failures: int = Field(
         5, ge=1, le=100, description="wrong passwords in a row that lock an account (then 30 s, doubling)"
@@ -101,19 +102,27 @@ class CaseSettings(CoreSettings):
             raise ValueError("BK_WEBHOOK_URLS/BK_WEBHOOK_TARGETS: " + "; ".join(refused))
         return self
 
+    @field_validator("service_client_secrets", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: object) -> object:
+        if isinstance(value, dict):  # one secret, or the old and the new during a rotation
+            return {k: [v] if isinstance(v, str | SecretStr) else v for k, v in value.items()}
+        return value
+
     def setting_refusals(self) -> list[str]:
         urls = [*self.webhook_urls, *(u for targets in self.webhook_targets.values() for u in targets)]
         refusals = super().setting_refusals()
         refusals += webhook_secret_refusals(bool(urls), self.webhook_secret.get_secret_value())
-        for client, secret in self.service_client_secrets.items():
+        for client, secrets in self.service_client_secrets.items():
             if client not in SERVICE_IDENTITIES:
                 refusals.append(f"BK_SERVICE_CLIENT_SECRETS names {client!r}, not a service identity "
                                 f"({', '.join(sorted(SERVICE_IDENTITIES))})")
-            elif why := hmac_key_refusal(secret.get_secret_value(), f"BK_SERVICE_CLIENT_SECRETS[{client}]"):
-                refusals.append(why)
+            for secret in secrets:
+                if why := hmac_key_refusal(secret.get_secret_value(), f"BK_SERVICE_CLIENT_SECRETS[{client}]"):
+                    refusals.append(why)
         return refusals
 
     def production_refusals(self, private: Ed25519PrivateKey | None, has_public: bool) -> list[str]:
         clients = [(f"BK_SERVICE_CLIENT_SECRETS[{c}]", s.get_secret_value())
-                   for c, s in self.service_client_secrets.items()]
+                   for c, secrets in self.service_client_secrets.items() for s in secrets]
         return [*super().production_refusals(private, has_public), *placeholder_refusals(clients)]

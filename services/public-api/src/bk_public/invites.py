@@ -15,7 +15,7 @@ from bkcore.clock import Clock
 from bkcore.db import Database
 from bkcore.throttle import Throttle, ThrottlePolicy
 
-GLOBAL_KEY = "invite-codes"
+EVERYONE = "invite-codes"
 MAX_LOCK_S = 30 * 60
 FORGET_AFTER_S = 3600
 
@@ -32,7 +32,7 @@ class InviteGuard:
 
     @staticmethod
     def keys(parent_id: str, ip_key: str) -> tuple[str, str, str]:
-        return GLOBAL_KEY, f"parent:{parent_id}", f"ip:{ip_key}"
+        return EVERYONE, f"parent:{parent_id}", f"ip:{ip_key}"
 
     async def before(self, parent_id: str, ip_key: str) -> None:
         """Raise Throttled while binding is paused for everyone, this parent or this address."""

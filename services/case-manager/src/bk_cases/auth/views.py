@@ -110,16 +110,12 @@ def _guard(ctx: Context) -> LoginGuard:
 
 def _client(ctx: Context, creds: HTTPBasicCredentials | None) -> ServiceIdentity:
     """The service identity whose client secret was sent (RFC 6749, 2.3.1), or 401."""
-    configured = ctx.settings.service_client_secrets.get(creds.username) if creds else None
+    configured = ctx.settings.service_client_secrets.get(creds.username, []) if creds else []
     identity = SERVICE_IDENTITIES.get(creds.username) if creds else None
-    if (
-        creds is None
-        or configured is None
-        or identity is None
-        or not hmac.compare_digest(
-            configured.get_secret_value().encode(), creds.password.encode("utf-8", "surrogatepass")
-        )
-    ):
+    sent = creds.password.encode("utf-8", "surrogatepass") if creds else b""
+    # Every configured secret is compared (old and new during a rotation), each in constant time.
+    matches = [hmac.compare_digest(s.get_secret_value().encode(), sent) for s in configured]
+    if creds is None or identity is None or not any(matches):
         raise HTTPException(
             401,
             detail="unknown client or wrong secret",
