@@ -31,7 +31,7 @@ app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 
 {{- define "bk.secretName" -}}
-{{- required "existingSecret is required: create the Secret with BK_JWT_SECRET, BK_URL_SIGNING_SECRET, BK_DATABASE_URL, BK_S3_ACCESS_KEY, BK_S3_SECRET_KEY before installing" .Values.existingSecret -}}
+{{- required "existingSecret is required: create the Secret with BK_JWT_PUBLIC_KEYS, BK_URL_SIGNING_SECRET, BK_DATABASE_URL, BK_S3_ACCESS_KEY, BK_S3_SECRET_KEY before installing" .Values.existingSecret -}}
 {{- end -}}
 
 {{- define "bk.podSecurityContext" -}}
