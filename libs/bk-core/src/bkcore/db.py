@@ -8,6 +8,8 @@ Exactly-once *effects* on an at-least-once bus come from two tables every servic
   the handler's own transaction, so a redelivered event finds it and does nothing.
 - ``bus_outbox``: events to publish, written in the same transaction as the state change that
   caused them; ``OutboxRelay`` publishes them afterwards and marks them sent.
+Neither grows for good: the relay also runs ``bkcore.retention`` (published rows and old claims
+deleted in bounded batches; why the inbox's default is safe is written there).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bkcore.bus.base import Bus, encode_event
+from bkcore.retention import MessagingRetention, RetentionPolicy
 from bkcore.tasks import BackgroundLoop
 
 log = logging.getLogger(__name__)
@@ -143,7 +146,7 @@ def add_messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
         "bus_inbox", metadata,
         Column("consumer", String(100), primary_key=True),
         Column("event_id", String(64), primary_key=True),
-        Column("handled_at", DateTime(timezone=True), nullable=False),
+        Column("handled_at", DateTime(timezone=True), nullable=False, index=True),  # for retention
     )
     outbox = Table(
         "bus_outbox", metadata,
@@ -155,6 +158,11 @@ def add_messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("published_at", DateTime(timezone=True), nullable=True, index=True),
     )
     return inbox, outbox
+
+
+def _inbox_of(outbox: Table) -> Table:
+    """The ``bus_inbox`` declared with ``outbox`` (``add_messaging_tables`` puts both on one metadata)."""
+    return next(t for t in outbox.metadata.tables.values() if t.name == "bus_inbox")
 
 
 def _insert(session: AsyncSession, table: Table):  # type: ignore[no-untyped-def]
@@ -190,21 +198,32 @@ class OutboxRelay:
     awaited together), so the relay pays one round trip per batch rather than per event.
 
     A crash between publish and mark re-publishes on restart (at-least-once); consumers dedupe.
+
+    With a ``retention`` policy the relay also runs the messaging tables' retention beside itself
+    (``self.retention``), started and stopped with it.
     """
 
-    def __init__(self, db: Database, outbox: Table, bus: Bus, *, batch: int = 500, poll_s: float = 1.0):
+    def __init__(self, db: Database, outbox: Table, bus: Bus, *, batch: int = 500, poll_s: float = 1.0,
+                 retention: RetentionPolicy | None = None):
         self._db, self._outbox, self._bus = db, outbox, bus
         self._batch = batch
         self._loop = BackgroundLoop("outbox-relay", self._step, interval_s=poll_s, error_delay_s=poll_s)
         self.published = 0
+        self.retention = (
+            MessagingRetention(db, outbox, _inbox_of(outbox), retention) if retention is not None else None
+        )
 
     def notify(self) -> None:
         self._loop.wake()
 
     def start(self) -> None:
         self._loop.start()
+        if self.retention is not None:
+            self.retention.start()
 
     async def stop(self) -> None:
+        if self.retention is not None:
+            await self.retention.stop()
         await self._loop.stop()
 
     async def flush(self) -> int:

@@ -69,6 +69,18 @@ class CoreSettings(BaseSettings):
         "", description="SQLAlchemy async URL; empty = SQLite file under data_dir (embedded)"
     )
     db_schema: str = Field("", description="PostgreSQL schema of this service; empty = service default")
+    outbox_retention_days: float = Field(
+        7.0, ge=0, le=3650, description="published outbox rows are deleted after this many days (0 = kept); "
+        "unpublished ones never are (bkcore.retention)"
+    )
+    inbox_retention_days: float = Field(
+        30.0, ge=0, le=3650, description="inbox rows (which make a redelivered event a no-op) are deleted "
+        "after this many days (0 = kept); keep it well above the broker's topic and DLQ retention "
+        "(bkcore.retention)"
+    )
+    retention_interval_s: float = Field(
+        3600.0, gt=0, le=7 * 24 * 3600, description="how often the outbox and inbox retention runs"
+    )
 
     bus: BusKind = Field(BusKind.INPROC, description="inproc (embedded) or kafka")
     kafka_bootstrap: str = Field("", description="Kafka bootstrap servers, host:port[,host:port]")

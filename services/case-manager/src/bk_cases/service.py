@@ -22,6 +22,7 @@ from bk_cases.notifications.views import router as notifications_router
 from bk_cases.settings import CaseSettings
 from bkcore.db import Database, OutboxRelay, database_url
 from bkcore.http import create_app
+from bkcore.retention import RetentionPolicy
 from bkcore.service import Runtime, Service
 from bkcore.settings import Mode
 
@@ -37,7 +38,10 @@ class CaseService(Service):
         url = database_url(settings.database_url, settings.data_dir, NAME)
         db = Database(url, schema=settings.db_schema or DEFAULT_SCHEMA, pool_size=settings.db_pool_size)
         self.ctx = Context(db=db, runtime=runtime, settings=settings)
-        self.ctx.relay = OutboxRelay(db, outbox, runtime.bus, poll_s=settings.outbox_poll_s)
+        retention = RetentionPolicy.from_settings(settings)
+        self.ctx.relay = OutboxRelay(
+            db, outbox, runtime.bus, poll_s=settings.outbox_poll_s, retention=retention
+        )
         self.sweeper = sweeper(self.ctx)
         self.flusher = update_flusher(self.ctx)
         self.channels = channels or default_channels(settings)

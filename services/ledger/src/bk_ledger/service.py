@@ -30,6 +30,7 @@ from bkcore.db import OutboxRelay
 from bkcore.http import create_app
 from bkcore.objstore.http import object_router
 from bkcore.objstore.local import LocalObjectStore
+from bkcore.retention import RetentionPolicy
 from bkcore.service import Runtime, Service
 from bkcore.settings import load_settings
 
@@ -57,7 +58,10 @@ class LedgerService(Service):
     def __init__(self, runtime: Runtime, settings: LedgerSettings) -> None:
         self.runtime, self.settings = runtime, settings
         self.db = ledger_db.make_database(settings.database_url, settings.data_dir, settings.db_schema)
-        self.relay = OutboxRelay(self.db, ledger_db.outbox, runtime.bus, poll_s=settings.outbox_poll_s)
+        self.relay = OutboxRelay(
+            self.db, ledger_db.outbox, runtime.bus, poll_s=settings.outbox_poll_s,
+            retention=RetentionPolicy.from_settings(settings),
+        )
         self.ctx = LedgerContext(
             settings=settings,
             db=self.db,

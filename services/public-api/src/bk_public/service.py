@@ -28,6 +28,7 @@ from bkcore.auth import PUBLIC_API
 from bkcore.bus.base import Delivery
 from bkcore.db import Database, OutboxRelay, database_url
 from bkcore.http import create_app
+from bkcore.retention import RetentionPolicy
 from bkcore.secrets import embedded_secret
 from bkcore.service import Runtime, Service
 from bkcore.service_tokens import (
@@ -76,7 +77,9 @@ class PublicService(Service):
             db=self.db,
             upstream=upstream or self._http_upstream,  # type: ignore[arg-type]
             identity=identity or EmbeddedIdentityProvider(embedded_secret(runtime.data_dir, "wx-idp")),
-            relay=OutboxRelay(self.db, outbox, runtime.bus, poll_s=2.0),
+            relay=OutboxRelay(
+                self.db, outbox, runtime.bus, poll_s=2.0, retention=RetentionPolicy.from_settings(settings)
+            ),
             tokens=self.tokens,
             invites=InviteGuard(self.db, settings, runtime.clock),
             cache=TTLCache(settings.cache_ttl_s),

@@ -42,6 +42,7 @@ from bk_gateway.urls import source_kind
 from bk_gateway.views import build_ai_router, build_router
 from bkcore.db import Database, OutboxRelay, database_url, enqueue_event
 from bkcore.http import Check, create_app
+from bkcore.retention import RetentionPolicy
 from bkcore.secrets import embedded_secret
 from bkcore.service import Runtime, Service
 from bkcore.settings import SettingsError, load_settings
@@ -63,7 +64,8 @@ class GatewayService(Service):
         self.db = Database(database_url(settings.database_url, settings.data_dir, SERVICE),
                            schema=settings.db_schema or "stream_gateway")
         self.queue = FrameQueue(settings.frame_queue_size)
-        self.relay = OutboxRelay(self.db, outbox, runtime.bus, poll_s=1.0)
+        self.relay = OutboxRelay(self.db, outbox, runtime.bus, poll_s=1.0,
+                                 retention=RetentionPolicy.from_settings(settings))
         self.fleet = Fleet(settings, self.queue, self._record_event)
         self.detectors = DetectorClient(settings, self.queue, self.fleet.profile_for,
                                         on_profile_refused=self.fleet.profile_refused,

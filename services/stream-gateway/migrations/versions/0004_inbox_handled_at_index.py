@@ -1,0 +1,21 @@
+"""inbox_handled_at_index: bus_inbox by handled_at, so retention deletes old claims without a scan
+(bkcore.retention)
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index(op.f("ix_bus_inbox_handled_at"), "bus_inbox", ["handled_at"])
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_bus_inbox_handled_at"), table_name="bus_inbox")
