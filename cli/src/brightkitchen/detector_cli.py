@@ -64,6 +64,9 @@ def train(
     warmup_steps: int = typer.Option(300, min=0, help="Linear learning-rate warm-up, in steps."),
     freeze_backbone: bool = typer.Option(False, help="Train the neck and heads only (a verdict "
                                          "fine-tune: what the model knows moves least; ~2x faster)."),
+    head_only: bool = typer.Option(False, help="Train the output layer only."),
+    distill: float = typer.Option(0.0, min=0.0, help="Fine-tuning on verdicts: the replay frames match the "
+                                  "starting model's own outputs (weight), so it keeps what it knew."),
 ) -> None:
     """Train the detector; saves weights, model card, and loss / mAP curves as PNG."""
     size = None
@@ -83,7 +86,7 @@ def train(
                             batch_size=batch_size, lr=lr, device=device, init=str(init) if init else None,
                             crop=size, focus=focus, freeze_bn=freeze_bn, max_steps=max_steps,
                             verdict_share=verdict_share, warmup_steps=warmup_steps,
-                            freeze_backbone=freeze_backbone)
+                            freeze_backbone=freeze_backbone, head_only=head_only, distill=distill)
     except CropTooLarge as exc:
         raise typer.BadParameter(str(exc), param_hint="--crop") from None
     typer.echo(f"model artefact: {path}")

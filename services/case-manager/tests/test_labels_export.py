@@ -80,6 +80,11 @@ async def test_labels_are_audited_and_the_export_speaks_model_terms(
     assert got["not_violation"]["objects"][0]["attributes"] == {"chef_hat": 1}
     assert got["not_violation"]["not_violation"] is True
     assert got["raw_snapshot_url"] and "person" in got["vocabulary"]["labels"]
+    still_open = (await client.get(f"/cases/{ids['trash_bin_open']}/labels", headers=sup)).json()
+    assert still_open["labels"] is None and still_open["labelled_by"] == "none"  # no verdict yet ...
+    assert (
+        still_open["claimed"]["objects"][0]["label"] == "trash_bin_open"
+    )  # ... the detector's claim to start from
 
     # The supervisor moves the box, adds the colleague beside him, says the bin is open.
     corrected = {

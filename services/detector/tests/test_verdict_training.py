@@ -110,13 +110,17 @@ def test_a_zip_unpacks_once_and_bad_exports_are_refused_by_name(tmp_path: Path) 
         load_verdicts(z, ["person"], ATTRIBUTES, 32, 32, split="all")
 
 
-def _partial(regions: list[tuple[int, tuple[float, ...], int]], n: int = 1) -> Supervision:
+def _partial(
+    regions: list[tuple[int, tuple[float, ...], int]], n: int = 1, drawn: bool = False
+) -> Supervision:
+    """A verdict's supervision: ``drawn`` = its one object's box was drawn by a supervisor."""
     r = max(1, len(regions))
     sup = Supervision(
         torch.zeros(n, dtype=torch.bool),
         torch.zeros(n, r, 4),
         torch.full((n, r), -1),
         torch.zeros(n, r, dtype=torch.long),
+        torch.full((n, 1), drawn),
     )
     for j, (label, box, kind) in enumerate(regions):
         sup.regions[0, j], sup.region_labels[0, j], sup.kinds[0, j] = torch.tensor(box), label, kind
@@ -159,6 +163,10 @@ def test_a_labelled_person_teaches_its_centre_and_its_judged_attribute_only() ->
     assert torch.cat([g[:PERSON], g[PERSON + 1 : C]]).abs().sum() == 0
     attr = g[C + 4 :].abs().sum((1, 2))
     assert attr[0] > 0 and attr[1:].sum() == 0
+    # Its box is the detector's own guess: where it stands is taught, not its size or outline ...
+    assert g[C : C + 4].abs().sum() == 0
+    # ... unless a supervisor drew it.
+    assert _grad(_partial([], drawn=True), boxes, labels, attrs)[C : C + 4].abs().sum() > 0
 
 
 def test_a_bag_pushes_its_best_cell_up_and_never_teaches_nothing_here() -> None:
@@ -182,6 +190,7 @@ def test_crops_keep_a_verdicts_objects_whole_or_not_at_all() -> None:
         torch.zeros(n, 1, 4),
         torch.full((n, 1), -1),
         torch.zeros(n, 1, dtype=torch.long),
+        torch.zeros(n, 2, dtype=torch.bool),
     )
     data = TensorSet(images, boxes, labels, torch.full((n, 2, A), -1.0), sup)
     for _ in range(10):
@@ -257,3 +266,14 @@ def test_the_gate_keeps_what_is_known_and_wants_a_gain_on_verdicts() -> None:
     ]
     assert "real: cannot be judged (camera.png changed" in judge(broken).reasons[0]
     assert judge(worse, GatePolicy(max_map_loss=0.5)).passed
+
+
+def test_distillation_is_zero_where_nothing_moved_and_grows_with_the_change() -> None:
+    from bk_detector.training.targets import distillation_loss
+
+    torch.manual_seed(0)
+    teacher = torch.randn(2, C + 4 + A, 8, 16)
+    assert abs(float(distillation_loss(teacher, teacher, C))) < 1e-4
+    small = distillation_loss(teacher + 0.1, teacher, C)
+    large = distillation_loss(teacher + 1.0, teacher, C)
+    assert 0 < float(small) < float(large)

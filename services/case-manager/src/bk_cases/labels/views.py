@@ -28,6 +28,7 @@ class LabelsRead(BaseModel):
     labelled_by: LabelledBy
     labels: CaptureLabels | None
     verdict_meaning: CaptureLabels | None  # what the labels are without corrections
+    claimed: CaptureLabels | None  # what the detector claimed (the confirmed meaning): where to start
     not_violation: CaptureLabels  # what "not a violation" would save
     raw_snapshot_url: str | None
     vocabulary: dict[str, list[str]]
@@ -57,6 +58,7 @@ async def _read(ctx: Context, case: Case) -> LabelsRead:
         labelled_by=eff.labelled_by,
         labels=eff.labels,
         verdict_meaning=meaning.labels,
+        claimed=effective_labels(case_type=case.case_type, verdict="confirmed", box=box, saved=None).labels,
         not_violation=not_violation_labels(case_type=case.case_type, box=box),
         raw_snapshot_url=await ctx.runtime.store.signed_url(
             case.raw_snapshot_key, ctx.settings.signed_url_ttl_s

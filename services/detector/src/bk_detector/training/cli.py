@@ -61,6 +61,8 @@ def train(
     verdict_share: float = 0.5,
     warmup_steps: int = 300,
     freeze_backbone: bool = False,
+    head_only: bool = False,
+    distill: float = 0.0,
 ) -> Path:
     """Train (or fine-tune with init=artefact dir) on COCO folders and verdict exports; writes an
     artefact + plots.
@@ -68,7 +70,9 @@ def train(
     crop=(w, h) trains on random crops (fast on a CPU); focus is the share of samples centred on a
     phone, cigarette or rodent; freeze_bn keeps BatchNorm statistics (small-batch fine-tuning);
     verdict_share is the share of each batch drawn from verdict exports (the rest replays the COCO
-    folders, so what the model knows is rehearsed while it learns the supervisors' corrections)."""
+    folders, so what the model knows is rehearsed while it learns the supervisors' corrections);
+    distill > 0 makes the replay frames match the starting model's own outputs instead of their labels
+    (learning without forgetting: docs/detector-model.md, "The verdict loop")."""
     return run_train(
         TrainConfig(
             train_dirs=train_dirs,
@@ -94,6 +98,8 @@ def train(
             verdict_share=verdict_share,
             warmup_steps=warmup_steps,
             freeze_backbone=freeze_backbone,
+            head_only=head_only,
+            distill=distill,
         )
     )
 
@@ -213,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--verdict-share", type=float, default=0.5, help="share of each batch from verdicts")
     t.add_argument("--warmup-steps", type=int, default=300)
     t.add_argument("--freeze-backbone", action="store_true", help="train the neck and heads only")
+    t.add_argument("--head-only", action="store_true", help="train the output layer only")
+    t.add_argument("--distill", type=float, default=0.0, help="replay matches the start model")
     e = sub.add_parser("eval", help="evaluate an artefact on a COCO folder")
     e.add_argument("data_dir")
     e.add_argument("--model-dir")

@@ -33,31 +33,37 @@ class Supervision:
     the class may stand right beside one, unlabelled), and class ``region_labels[n, r]`` is labelled
     inside ``regions[n, r]`` as ``kinds[n, r]`` says: a region where the class is absent (ABSENT), or
     a BAG that holds one such object somewhere, place unknown (trained as "present in here", never
-    as a box). Elsewhere the frame teaches nothing.
+    as a box). Elsewhere the frame teaches nothing. ``box_known`` says which labelled objects' boxes
+    are their true outline (a supervisor drew them): a verdict on a detection only says the object
+    is there, in the detector's own box, so its size and place are not trained.
     """
 
     full: torch.Tensor  # N bool
     regions: torch.Tensor  # N,R,4 normalised xyxy
     region_labels: torch.Tensor  # N,R long, -1 = padding
     kinds: torch.Tensor  # N,R long: ABSENT or BAG
+    box_known: torch.Tensor  # N,M bool, M = the TensorSet's boxes per frame
 
     ABSENT, BAG = 1, 2
 
     @staticmethod
-    def complete(n: int, device: str | torch.device = "cpu") -> Supervision:
+    def complete(n: int, m: int, device: str | torch.device = "cpu") -> Supervision:
         return Supervision(
             torch.ones(n, dtype=torch.bool, device=device),
             torch.zeros(n, 1, 4, device=device),
             torch.full((n, 1), -1, dtype=torch.long, device=device),
             torch.zeros(n, 1, dtype=torch.long, device=device),
+            torch.ones(n, m, dtype=torch.bool, device=device),
         )
 
     def take(self, idx: torch.Tensor) -> Supervision:
-        return Supervision(self.full[idx], self.regions[idx], self.region_labels[idx], self.kinds[idx])
+        return Supervision(*(t[idx] for t in self._parts()))
 
     def to(self, device: str | torch.device) -> Supervision:
-        parts = (self.full, self.regions, self.region_labels, self.kinds)
-        return Supervision(*(t.to(device) for t in parts))
+        return Supervision(*(t.to(device) for t in self._parts()))
+
+    def _parts(self) -> tuple[torch.Tensor, ...]:
+        return (self.full, self.regions, self.region_labels, self.kinds, self.box_known)
 
 
 @dataclass
@@ -148,7 +154,7 @@ def concat(sets: list[TensorSet]) -> TensorSet:
     parts = [torch.cat([getattr(s, f) for s in sets]) for f in ("images", "boxes", "labels", "attributes")]
     if all(s.supervision is None for s in sets):
         return TensorSet(*parts)
-    sups = [s.supervision or Supervision.complete(len(s), s.images.device) for s in sets]
+    sups = [s.supervision or Supervision.complete(len(s), s.boxes.shape[1], s.images.device) for s in sets]
     width = max(x.regions.shape[1] for x in sups)
 
     def pad(t: torch.Tensor, value: float | int) -> torch.Tensor:
@@ -163,5 +169,6 @@ def concat(sets: list[TensorSet]) -> TensorSet:
         torch.cat([pad(x.regions, 0.0) for x in sups]),
         torch.cat([pad(x.region_labels, -1) for x in sups]),
         torch.cat([pad(x.kinds, 0) for x in sups]),
+        torch.cat([x.box_known for x in sups]),
     )
     return TensorSet(*parts, sup)

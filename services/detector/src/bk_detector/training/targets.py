@@ -54,6 +54,8 @@ def detection_loss(
     valid = labels >= 0
     b_idx = torch.arange(n, device=out.device)[:, None].expand_as(labels)[valid]
     lab, box, att = labels[valid], boxes[valid], attrs[valid]
+    # Objects whose box is only the detector's guess (a verdict) teach presence, not size or place.
+    geo = supervision.box_known[valid].float() if supervision is not None else torch.ones_like(box[:, 0])
     cx, cy = (box[:, 0] + box[:, 2]) / 2 * w, (box[:, 1] + box[:, 3]) / 2 * h
     bw, bh = ((box[:, 2] - box[:, 0]) * w).clamp(min=0.25), ((box[:, 3] - box[:, 1]) * h).clamp(min=0.25)
     ix, iy = cx.long().clamp(0, w - 1), cy.long().clamp(0, h - 1)
@@ -100,7 +102,7 @@ def detection_loss(
         jx, jy = ix + dx, iy + dy
         picked = rest[b_idx, :4, jy.clamp(0, h - 1), jx.clamp(0, w - 1)]  # K, 4
         fx, fy = jx.float(), jy.float()
-        wn = wgt / weight_sum  # every object weighs the same, however many cells it has
+        wn = wgt / weight_sum * geo  # every object weighs the same, however many cells it has
         off_t = torch.stack([cx - fx, cy - fy], 1)
         size_loss = size_loss + (F.l1_loss(picked[:, :2], size_t, reduction="none").sum(1) * wn).sum()
         off_loss = off_loss + (F.l1_loss(picked[:, 2:4], off_t, reduction="none").sum(1) * wn).sum()
@@ -164,3 +166,19 @@ def supervised_cells(
     full = sup.full.repeat_interleave(num_classes)[:, None]
     known = full | ((count > 0) & (in_bag == 0))
     return known.view(n, num_classes, h, w).float(), cells[bag], rows[bag]
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """How far a fine-tuned model's outputs moved from the model it started from (learning without
+    forgetting): the class heatmaps as soft targets (binary cross-entropy on the teacher's
+    probabilities, summed over classes, mean over cells), and the box and attribute outputs where
+    the teacher saw something (weighted by its strongest class there: elsewhere they mean nothing)."""
+    s, t = student.float(), teacher.float()
+    heat_t = torch.sigmoid(t[:, :num_classes])
+    heat = F.binary_cross_entropy_with_logits(s[:, :num_classes], heat_t, reduction="none")
+    # the teacher's own entropy is the floor of that cross-entropy: subtract it, so 0 = unchanged
+    floor = F.binary_cross_entropy_with_logits(t[:, :num_classes], heat_t, reduction="none")
+    n = max(1, s.shape[0])
+    seen = heat_t.amax(1, keepdim=True)  # N,1,h,w
+    rest = ((s[:, num_classes:] - t[:, num_classes:]) ** 2 * seen).sum()
+    return ((heat - floor).sum() + rest) / n  # per image, as the detection loss is per object

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,7 +16,7 @@ from bk_detector.training.data import Supervision, TensorSet, concat, load_coco
 from bk_detector.training.evaluate import evaluate
 from bk_detector.training.plots import plot_curves
 from bk_detector.training.predict import ground_truth, predict_set
-from bk_detector.training.targets import detection_loss
+from bk_detector.training.targets import detection_loss, distillation_loss
 from bk_detector.training.verdicts import HOLDOUT, is_export, load_verdicts
 
 
@@ -48,6 +49,9 @@ class TrainConfig:
     # changes how features are read, not what they are, so what the model knows moves least; and
     # the backward pass stops at the neck, which makes a CPU step about twice as fast.
     freeze_backbone: bool = False
+    # Train the output layer only (the 1x1 convolution that reads classes, boxes and attributes off
+    # the features): the smallest change that can still learn how a new camera looks.
+    head_only: bool = False
     giou_weight: float = 1.0
     # Verdict exports among train_dirs: each batch draws this share from them and the rest from the
     # COCO (replay) folders, so what the model already knows keeps being rehearsed; the held-out
@@ -55,6 +59,11 @@ class TrainConfig:
     verdict_share: float = 0.5
     verdict_holdout: float = HOLDOUT
     warmup_steps: int = 300  # linear learning-rate warm-up (a few-step fine-tune wants fewer)
+    # Fine-tuning (init) on verdicts: weight of matching the starting model's own outputs on the
+    # replay frames (learning without forgetting), which then replace those frames' labels. Labels
+    # move a converged model a little with every small, noisy batch (it is not at their optimum for
+    # any one batch); its own answers are, so replay pulls only against what the verdicts change.
+    distill: float = 0.0
     limit: int | None = None
     progress: bool = True
     curves: dict = field(default_factory=dict)
@@ -76,7 +85,7 @@ def _augment(
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     boxes = _flip(boxes, flip)
     if sup is not None:
-        sup = Supervision(sup.full, _flip(sup.regions, flip), sup.region_labels, sup.kinds)
+        sup = Supervision(sup.full, _flip(sup.regions, flip), sup.region_labels, sup.kinds, sup.box_known)
     gain = torch.empty(n, 3, 1, 1, device=x.device).uniform_(0.85, 1.15) * torch.empty(
         n, 1, 1, 1, device=x.device
     ).uniform_(0.7, 1.3)
@@ -147,7 +156,7 @@ def _crop(data: TensorSet, idx: torch.Tensor, cw: int, ch: int, focus: torch.Ten
         regions, _, share = _into_crop(sup.regions, ox, oy, cw, ch, fw, fh)
         keep = torch.where(sup.kinds == Supervision.BAG, share >= WHOLE, share > 0)  # a bag must stay whole
         region_labels = torch.where((sup.region_labels >= 0) & keep, sup.region_labels, -1)
-        sup = Supervision(sup.full, regions, region_labels, sup.kinds)
+        sup = Supervision(sup.full, regions, region_labels, sup.kinds, sup.box_known)
     return TensorSet(images, boxes, labels, data.attributes[idx], sup)
 
 
@@ -173,6 +182,13 @@ def _freeze_backbone(model: torch.nn.Module) -> None:
         part.eval()
         for p in part.parameters():
             p.requires_grad_(False)
+
+
+def _head_only(model: torch.nn.Module) -> None:
+    for name, part in model.named_children():
+        if name != "out":
+            part.eval()
+            part.requires_grad_(False)
 
 
 def _freeze_bn(model: torch.nn.Module) -> None:
@@ -231,6 +247,11 @@ def train(cfg: TrainConfig) -> Path:
         _freeze_bn(model)
     if cfg.freeze_backbone:
         _freeze_backbone(model)
+    if cfg.head_only:
+        _head_only(model)
+    teacher = None
+    if cfg.distill > 0 and cfg.init:  # the starting model, frozen: what it says is what it knew
+        teacher = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
     )
@@ -273,9 +294,20 @@ def train(cfg: TrainConfig) -> Path:
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             head = model(x)
-        loss, _parts = detection_loss(
-            head, boxes, batch.labels, batch.attributes, len(LABELS), cfg.giou_weight, supervision=sup
-        )
+        if teacher is not None and per_batch:  # replay: the teacher's answers; verdicts: their labels
+            replay, taught = slice(0, n_replay_batch), slice(n_replay_batch, None)
+            with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                said = teacher(x[replay])
+            mine = sup.take(torch.arange(n_replay_batch, len(idx), device=device)) if sup else None
+            loss, _parts = detection_loss(
+                head[taught], boxes[taught], batch.labels[taught], batch.attributes[taught], len(LABELS),
+                cfg.giou_weight, supervision=mine,
+            )
+            loss = loss + cfg.distill * distillation_loss(head[replay], said, len(LABELS))
+        else:
+            loss, _parts = detection_loss(
+                head, boxes, batch.labels, batch.attributes, len(LABELS), cfg.giou_weight, supervision=sup
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -293,6 +325,8 @@ def train(cfg: TrainConfig) -> Path:
                 _freeze_bn(model)
             if cfg.freeze_backbone:
                 _freeze_backbone(model)
+            if cfg.head_only:
+                _head_only(model)
     bar.close()
     if val is not None:
         _eval_point(model, val, device, step, curves)

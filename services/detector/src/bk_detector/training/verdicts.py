@@ -98,6 +98,8 @@ def load_verdicts(
     regions = torch.zeros(n, MAX_REGIONS, 4)
     region_labels = torch.full((n, MAX_REGIONS), -1, dtype=torch.long)
     kinds = torch.zeros(n, MAX_REGIONS, dtype=torch.long)
+    # Only a supervisor's boxes are outlines; a verdict's box is the detector's own guess.
+    box_known = torch.tensor([r.labelled_by == "supervisor" for r in records], dtype=torch.bool)[:, None]
     for i, rec in enumerate(records):
         located, areas = _items(rec.labels, rec.case_id, labels)
         if len(located) > MAX_BOXES or len(areas) > MAX_REGIONS:
@@ -115,7 +117,13 @@ def load_verdicts(
             region_labels[i, j] = label
             kinds[i, j] = kind
     images = load_images([_image(root, r) for r in records], width, height)
-    sup = Supervision(torch.zeros(n, dtype=torch.bool), regions, region_labels, kinds)
+    sup = Supervision(
+        torch.zeros(n, dtype=torch.bool),
+        regions,
+        region_labels,
+        kinds,
+        box_known.expand(n, MAX_BOXES).clone(),
+    )
     return VerdictData(TensorSet(images, boxes, labs, attrs, sup), records)
 
 
