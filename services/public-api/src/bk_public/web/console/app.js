@@ -5,6 +5,7 @@ import { API, esc, fmtTime, makeClient } from "/common/api.js";
 import { getLang, setLang, t } from "/common/i18n.js";
 import { paintAi, startAiStatus, stopAiStatus } from "/console/aistatus.js";
 import { actionsFor, doAction, loadCase } from "/console/cases.js";
+import { renderLabels } from "/console/labels.js";
 import { renderLive, renderMap, renderSites, renderStats, stopLive } from "/console/views.js";
 
 const api = makeClient("bk.console.token");
@@ -120,10 +121,13 @@ async function showCase(id, force = false) {
         ${acts.includes("submit") ? `<label class="file">＋ ${t("Rectify with photo")}<input id="photos" type="file" accept="image/*" multiple></label><span id="photo-names" class="muted"></span>` : ""}
         ${acts.includes("schedule_recheck") ? `<label>${t("Recheck at")} <input id="recheck-at" type="datetime-local"></label>` : ""}</div>
       <p id="action-error" class="error"></p>
+      <div id="labels-host"></div>
       <h4>${t("Timeline")}</h4>
       <ol id="timeline">${timeline.map((e) => `<li>${fmtTime(e.at)} · ${esc(t(e.action))}${(e.status || e.to_status) ? ` → ${esc(t(e.status || e.to_status))}` : ""}
         ${e.actor_id ? `<span class="muted">(${esc(e.actor_id)})</span>` : ""}${e.note ? ` — ${esc(e.note)}` : ""}</li>`).join("")}</ol>
     </div>`;
+  // Supervisors correct what the capture shows (training labels); the case-manager decides who may.
+  if (["platform_admin", "supervisor"].includes(state.me?.role) && c.source === "detection") renderLabels(api, c.case_id, $("#labels-host"));
   if ($("#photos")) $("#photos").onchange = () => { $("#photo-names").textContent = [...$("#photos").files].map((f) => f.name).join("、"); };
   document.querySelectorAll("#actions button").forEach((b) => b.onclick = async () => {
     document.querySelectorAll("#actions button").forEach((x) => { x.disabled = true; });
