@@ -270,7 +270,13 @@ def rollback(
 
     import httpx
 
-    withdrawn, restored = asyncio.run(_registry(data_dir).rollback(name))
+    from bk_detector.registry import RegistryError
+
+    try:
+        withdrawn, restored = asyncio.run(_registry(data_dir).rollback(name))
+    except RegistryError as exc:  # nothing published, or nothing earlier to return to
+        typer.echo(f"not rolled back: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"{name}: withdrew {withdrawn}; latest is {restored}")
     failed = 0
     for url in detector:
@@ -298,12 +304,19 @@ def versions(
     """List a model's published versions (newest last) with their held-out mAP@0.5."""
     import asyncio
 
-    found = asyncio.run(_registry(data_dir).versions(name))
+    registry = _registry(data_dir)
+
+    async def read():  # type: ignore[no-untyped-def]
+        return await registry.versions(name), await registry.latest(name), await registry.withdrawn(name)
+
+    found, latest, withdrawn = asyncio.run(read())
     if not found:
         typer.echo(f"no published versions of {name} (the detector serves its shipped weights)")
     for v in found:
         map50 = v.manifest.get("map50")
-        typer.echo(f"{v.version:12s} {v.published_at}  mAP@0.5 {map50 if map50 is not None else '-'}")
+        mark = "  latest" if v.version == latest else ""
+        mark += "  withdrawn (rolled back)" if v.version in withdrawn else ""
+        typer.echo(f"{v.version:12s} {v.published_at}  mAP@0.5 {map50 if map50 is not None else '-'}{mark}")
 
 
 @app.command()

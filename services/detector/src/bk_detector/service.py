@@ -240,7 +240,6 @@ class DetectorService(Service):
         await runner.stop()
         return runner.model.version
 
-
     async def stop(self) -> None:
         """Stop taking frames, finish the ones in flight, then deliver pending evidence."""
         await self.stop_shadow()

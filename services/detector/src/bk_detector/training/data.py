@@ -132,7 +132,10 @@ def load_coco(
                 if v is not None:
                     attrs[i, j, k] = float(bool(v))
     folder = root / "images" if (root / "images").is_dir() else root
-    stack = load_images([folder / im["file_name"] for im in images], width, height, workers)
+    # file_name is relative to images/ (COCO's habit) or, in some exports, to the root already.
+    names = [im["file_name"] for im in images]
+    paths = [root / f if (root / f).is_file() else folder / f for f in names]
+    stack = load_images(paths, width, height, workers)
     return TensorSet(stack, boxes, labs, attrs)
 
 
