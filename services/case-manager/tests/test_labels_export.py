@@ -10,13 +10,18 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import httpx
-from cm_testkit import detection, eventually, login
+import pytest
+from cm_demo import DEMO
+from cm_pg import fresh_database
+from cm_testkit import detection, eventually, login, make_runtime
 from PIL import Image
 
-from bk_cases.service import CaseService
+from bk_cases.service import CaseService, create_service
 from bkcore.clock import FakeClock
+from bkcore.service import Runtime
 from bkcore.verdicts import MANIFEST, parse_set
 
 BOX = [0.1, 0.1, 0.5, 0.6]  # cm_testkit.detection's box
@@ -57,6 +62,33 @@ async def _confirm(client: httpx.AsyncClient, cid: str, sup: dict[str, str], mgr
 async def test_labels_are_audited_and_the_export_speaks_model_terms(
     service: CaseService, client: httpx.AsyncClient, clock: FakeClock
 ) -> None:
+    await _scenario(service, client, clock)
+
+
+@pytest.mark.integration
+async def test_the_same_on_postgresql(tmp_path: Path) -> None:
+    """Migration 0004's JSON column and the export's query on the production database."""
+    clock = FakeClock()
+    async with fresh_database() as url:
+        runtime, settings = make_runtime(tmp_path, clock)
+        settings = settings.model_copy(update={"database_url": url})
+        runtime = Runtime(
+            settings=settings, bus=runtime.bus, store=runtime.store, tokens=runtime.tokens, clock=clock
+        )
+        svc = create_service(runtime, settings)
+        await svc.start()
+        await runtime.bus.start()
+        try:
+            await svc.seed_demo(DEMO)
+            transport = httpx.ASGITransport(app=svc.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://cases") as client:
+                await _scenario(svc, client, clock)
+        finally:
+            await runtime.bus.stop()
+            await svc.stop()
+
+
+async def _scenario(service: CaseService, client: httpx.AsyncClient, clock: FakeClock) -> None:
     sup, mgr, admin = (
         await login(client, "north"),
         await login(client, "manager"),
