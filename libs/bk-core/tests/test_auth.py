@@ -130,7 +130,12 @@ def test_tampering_refused(issuer: TokenIssuer) -> None:
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     claims.update(org="/", role="platform_admin")
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    for bad in (f"{head}.{forged}.{sig}", f"{head}.{payload}.{sig[:-2]}AA", "not-a-jwt", ""):
+    # One bit of the signature flipped (in its bytes: re-spelling the last base64 characters can
+    # leave the bytes unchanged, which made this check pass or fail by chance).
+    raw = bytearray(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)))
+    raw[0] ^= 0x01
+    flipped = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    for bad in (f"{head}.{forged}.{sig}", f"{head}.{payload}.{flipped}", "not-a-jwt", ""):
         with pytest.raises(AuthError):
             issuer.verify(bad, audience=CASE_MANAGER)
     with pytest.raises(AuthError):  # another issuer name, same key
