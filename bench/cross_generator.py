@@ -28,7 +28,7 @@ import torch
 
 from bk_detector.model.artifact import ATTRIBUTES, LABELS, SHIPPED, load_artifact
 from bk_detector.training.data import load_coco
-from bk_detector.training.evaluate import evaluate
+from bk_detector.training.evaluate import best_thresholds, evaluate
 from bk_detector.training.predict import ground_truth, predict_set
 from bksynth import heldout
 from bksynth.coco import write_coco
@@ -48,7 +48,17 @@ def training_set(work: Path, generator: str, n: int) -> list[Path]:
     return parts
 
 
-def fine_tune(name: str, dirs: list[Path], out: Path, minutes: float, lr: float) -> Path:
+def fine_tune(
+    name: str,
+    dirs: list[Path],
+    out: Path,
+    minutes: float,
+    lr: float,
+    init: Path = SHIPPED,
+    crop: tuple[int, int] = (256, 160),
+    focus: float = 0.2,
+) -> Path:
+    """One time-boxed CPU fine-tune (reused when `out` already holds weights)."""
     from bk_detector.training.cli import train
 
     if (out / "weights.pt").exists():
@@ -58,17 +68,16 @@ def fine_tune(name: str, dirs: list[Path], out: Path, minutes: float, lr: float)
     train(
         train_dirs=[str(d) for d in dirs],
         out_dir=str(out),
-        init=str(SHIPPED),
+        init=str(init),
         device="cpu",
         batch_size=32,
-        crop=(320, 192),
-        focus=0.4,
+        crop=crop,
+        focus=focus,
         freeze_bn=False,  # batch 32 keeps BatchNorm statistics usable, and a new domain needs new ones
         lr=lr,
         max_minutes=minutes,
-        epochs=1000.0,  # the wall clock ends it
         eval_every=10**9,
-        warmup_steps=20,  # a CPU fine-tune makes a few hundred steps
+        warmup_steps=20,  # a CPU fine-tune makes a few hundred to a few thousand steps
         progress=False,
     )
     print(f"{name}: trained {minutes} min in {(time.perf_counter() - t) / 60:.1f} min wall")
@@ -81,6 +90,21 @@ def score(model_dir: Path, data_dir: Path) -> dict:
     data = load_coco(data_dir, LABELS, ATTRIBUTES, meta["input_width"], meta["input_height"], workers=1)
     preds = predict_set(model, data, LABELS, ATTRIBUTES, "cpu", batch=16)
     return evaluate(preds, ground_truth(data, LABELS, ATTRIBUTES), LABELS, ATTRIBUTES, meta["thresholds"])
+
+
+def calibrate(model_dir: Path, val_dirs: list[Path]) -> dict[str, float]:
+    """Per-class thresholds at max F1 over validation frames of both generators (never the held-out
+    sets), written into the artefact's model.json: the operating point the service would use."""
+    model, meta = load_artifact(model_dir)
+    preds, gts = [], []
+    for d in val_dirs:
+        data = load_coco(d, LABELS, ATTRIBUTES, meta["input_width"], meta["input_height"], workers=1)
+        preds += predict_set(model, data, LABELS, ATTRIBUTES, "cpu", batch=16)
+        gts += ground_truth(data, LABELS, ATTRIBUTES)
+    meta["thresholds"] = best_thresholds(preds, gts, LABELS)
+    meta.setdefault("metrics", {})["calibration_sets"] = [str(d) for d in val_dirs]
+    (model_dir / "model.json").write_text(json.dumps(meta, indent=2))
+    return meta["thresholds"]
 
 
 def tables(results: dict) -> str:
@@ -102,26 +126,34 @@ def main() -> None:
     p.add_argument("--v2-n", type=int, default=500, help="frames of the v2 held-out set (its first n)")
     p.add_argument("--train-n", type=int, default=1400, help="v2 training frames (v1: 2,000 for the mix)")
     p.add_argument("--train-minutes", type=float, default=25.0, help="per fine-tune (CPU)")
-    p.add_argument("--lr", type=float, default=1.5e-3)
     p.add_argument("--only", choices=["v2", "mix"], help="run this fine-tune and stop (no evaluation)")
+    p.add_argument("--mix-runs", type=int, default=3, help="successive fine-tunes on the v1+v2 mix")
     p.add_argument("--skip-train", action="store_true", help="only evaluate (shipped + --model)")
     p.add_argument("--model", action="append", default=[], help="NAME=DIR: also evaluate this artefact")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--calibrate", type=Path, help="set this artefact's thresholds on --val folders and stop")
+    p.add_argument("--val", type=Path, action="append", default=[], help="validation COCO folder")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.calibrate:
+        print(calibrate(a.calibrate, a.val))
+        return
     started = time.perf_counter()
     models: dict[str, Path] = {"kitchen-v1 (shipped, tuned on v1)": SHIPPED}
     if not a.skip_train:
-        runs = {
-            "v2": ("fine-tuned on v2", lambda: training_set(a.work, "v2", a.train_n)),
-            "mix": (
-                "fine-tuned on v1+v2",
-                lambda: training_set(a.work, "v1", 2000) + training_set(a.work, "v2", a.train_n),
-            ),
-        }
-        for key, (name, dirs) in runs.items():
-            if a.only in (None, key):
-                models[name] = fine_tune(name, dirs(), a.work / f"ft-{key}", a.train_minutes, a.lr)
+        v1 = lambda n: training_set(a.work, "v1", n)  # noqa: E731
+        v2 = lambda: training_set(a.work, "v2", a.train_n)  # noqa: E731
+        m = a.train_minutes
+        if a.only in (None, "v2"):
+            models["fine-tuned on v2"] = fine_tune("v2", v2(), a.work / "ft-v2", m, 1.5e-3)
+        if a.only in (None, "mix"):  # runs of at most `m` minutes each, every one from the one before
+            last = fine_tune(
+                "mix-1", v1(2000) + v2(), a.work / "ft-mix", m, 1.5e-3, crop=(320, 192), focus=0.4
+            )
+            models["fine-tuned on v1+v2, run 1"] = last
+            for k in range(2, a.mix_runs + 1):
+                last = fine_tune(f"mix-{k}", v1(1000) + v2(), a.work / f"ft-mix{k}", m, 1e-3, last)
+                models[f"fine-tuned on v1+v2, run {k}"] = last
         if a.only:
             return
     for spec in a.model:
