@@ -80,21 +80,39 @@ def main() -> None:
 
     import bkcore.heap as heap
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"python {platform.python_version()}, torch {torch.__version__}, load {os.getloadavg()[0]:.2f}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"python {platform.python_version()}, torch {torch.__version__}, load {os.getloadavg()[0]:.2f}"
+    )
     print(f"objects tracked by the collector at start: {len(gc.get_objects())}")
     jpegs = render_jpegs(48)
     procs = max(1, args.procs)
     streams = max(1, args.streams // procs)
-    kw = {"device": "cpu", "max_batch_size": 128, "max_wait_ms": 4.0, "max_queue_frames": 8192,
-          "max_inflight_batches": 4, "inference_concurrency": 2, "device_decode": True,
-          "evidence_max_pending": 200, "batch_buckets": "off"}
+    kw = {
+        "device": "cpu",
+        "max_batch_size": 128,
+        "max_wait_ms": 4.0,
+        "max_queue_frames": 8192,
+        "max_inflight_batches": 4,
+        "inference_concurrency": 2,
+        "device_decode": True,
+        "evidence_max_pending": 200,
+        "batch_buckets": "off",
+    }
     model = SleepModel(args.base_ms, args.per_frame_ms, hit_every=50)
     report: dict[str, Any] = {"args": vars(args), "runs": []}
 
     def load(address: str, rate: float = 0.0) -> dict[str, Any]:
-        return drive(address, jpegs, procs=procs, streams=streams, frames_per_batch=16, window=4,
-                     duration=args.duration, rate=rate)
+        return drive(
+            address,
+            jpegs,
+            procs=procs,
+            streams=streams,
+            frames_per_batch=16,
+            window=4,
+            duration=args.duration,
+            rate=rate,
+        )
 
     def work(address: str) -> None:
         load(address)  # warm-up: thread pools, client processes, allocator
@@ -118,10 +136,14 @@ def main() -> None:
                 lat = res["batch_latency_ms"]
                 longest = round(1000 * max(watch.pauses), 1) if watch.pauses else 0.0
                 mode = "gc frozen" if frozen else "gc default"
-                print(f"| {mode} | {res['frames_per_s']:.0f} | {lat['p50']} | {lat['p99']} | {lat['max']} "
-                      f"| {len(watch.pauses)} | {longest} |", flush=True)
-                report["runs"].append({"mode": mode, **res, "gen2": len(watch.pauses),
-                                       "gen2_max_ms": longest})
+                print(
+                    f"| {mode} | {res['frames_per_s']:.0f} | {lat['p50']} | {lat['p99']} | {lat['max']} "
+                    f"| {len(watch.pauses)} | {longest} |",
+                    flush=True,
+                )
+                report["runs"].append(
+                    {"mode": mode, **res, "gen2": len(watch.pauses), "gen2_max_ms": longest}
+                )
         heap.unfreeze()
 
     asyncio.run(_serve(kw, work, model))

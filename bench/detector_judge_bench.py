@@ -46,10 +46,13 @@ class _Clock:
 
 
 def _batch(n: int) -> tuple[list[pb.Frame], list[Analysed]]:
-    frames = [pb.Frame(frame_id=f"{n}-{c}", tenant_id="t", site_id="s", camera_id=f"c{c}")
-              for c in range(CAMERAS)]
-    analysed = [Analysed(detections=kitchen_detections(n + c), detected=True, model_version="bench")
-                for c in range(CAMERAS)]
+    frames = [
+        pb.Frame(frame_id=f"{n}-{c}", tenant_id="t", site_id="s", camera_id=f"c{c}") for c in range(CAMERAS)
+    ]
+    analysed = [
+        Analysed(detections=kitchen_detections(n + c), detected=True, model_version="bench")
+        for c in range(CAMERAS)
+    ]
     return frames, analysed
 
 
@@ -62,9 +65,14 @@ def main() -> None:
 
     clock = _Clock()
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline = DetectionPipeline(settings=DetectorSettings(data_dir=tmp), batcher=None,  # type: ignore[arg-type]
-                                     evidence=_NoEvidence(), model_version="bench",  # type: ignore[arg-type]
-                                     clock=clock, input_size=(512, 288))
+        pipeline = DetectionPipeline(
+            settings=DetectorSettings(data_dir=tmp),
+            batcher=None,  # type: ignore[arg-type]
+            evidence=_NoEvidence(),
+            model_version="bench",  # type: ignore[arg-type]
+            clock=clock,
+            input_size=(512, 288),
+        )
         prepared = [_batch(n) for n in range(200)]
 
         def run(batches: int) -> None:
@@ -81,8 +89,10 @@ def main() -> None:
             per_frame.append((time.perf_counter() - start) / (args.batches * CAMERAS))
         us = 1e6 * statistics.median(per_frame)
         print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
-        print(f"judge_batch: {us:.1f} us per frame (3 detections, 16 cameras per FrameBatch; median of "
-              f"{args.runs} runs of {args.batches} batches) -> {1e6 / us:,.0f} frames/s of one core")
+        print(
+            f"judge_batch: {us:.1f} us per frame (3 detections, 16 cameras per FrameBatch; median of "
+            f"{args.runs} runs of {args.batches} batches) -> {1e6 / us:,.0f} frames/s of one core"
+        )
         if args.profile:
             profile = cProfile.Profile()
             profile.runcall(run, 300)

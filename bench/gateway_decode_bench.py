@@ -51,14 +51,16 @@ def _x264(out: av.container.OutputContainer, w: int, h: int, preset: str, kbps: 
     stream.codec_context.gop_size = gop
     stream.codec_context.bit_rate = kbps * 1000
     stream.codec_context.options = {
-        "preset": preset, "bf": "0",
+        "preset": preset,
+        "bf": "0",
         "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:vbv-maxrate={kbps}:vbv-bufsize={kbps * 2}",
     }
     return stream
 
 
-def write_camera_clip(path: Path, sub_path: Path, *, seconds: float, preset: str, kbps: int,
-                      seed: int = 3) -> None:
+def write_camera_clip(
+    path: Path, sub_path: Path, *, seconds: float, preset: str, kbps: int, seed: int = 3
+) -> None:
     """A kitchen scene encoded like a 1080p IP camera's main stream (see the module docstring), and
     the same frames as its 640x360 sub-stream."""
     render = load_scenario("cooking")
@@ -107,11 +109,19 @@ def run(path: Path, seconds: float, mode: str) -> tuple[float, float, int, int, 
     decoder and its surfaces, once per camera). Steady state is the CPU of the frames after it, per
     frame, times the frames decoded per second of video."""
     keyframes = mode.startswith("keyframes")
-    src = PyAVSource(str(path), keyframes_only=keyframes, open_timeout_s=10, read_timeout_s=10,
-                     watchdog_s=60, codecs=frozenset({"h264"}), skip_deblock=mode != "keyframes-deblock",
-                     decoder="nvdec" if mode.endswith("nvdec") else "software")
-    sampler = Sampler(SamplingMode.KEYFRAMES if keyframes else SamplingMode.FPS,
-                      1.0 if mode.startswith("1fps") else 1000.0)
+    src = PyAVSource(
+        str(path),
+        keyframes_only=keyframes,
+        open_timeout_s=10,
+        read_timeout_s=10,
+        watchdog_s=60,
+        codecs=frozenset({"h264"}),
+        skip_deblock=mode != "keyframes-deblock",
+        decoder="nvdec" if mode.endswith("nvdec") else "software",
+    )
+    sampler = Sampler(
+        SamplingMode.KEYFRAMES if keyframes else SamplingMode.FPS, 1.0 if mode.startswith("1fps") else 1000.0
+    )
     start = time.process_time()
     src.open()
     first = 0.0
@@ -137,8 +147,12 @@ def run(path: Path, seconds: float, mode: str) -> tuple[float, float, int, int, 
 def gpu_memory_mib() -> int:
     """Memory in use on the whole GPU (nvidia-smi): FFmpeg's decoders allocate outside any allocator we
     could ask."""
-    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return int(out.split()[0])
 
 
@@ -152,8 +166,15 @@ def nvdec_memory(path: Path, counts: tuple[int, ...]) -> list[tuple[int, int]]:
     try:
         for n in counts:
             while len(sources) < n:
-                src = PyAVSource(str(path), keyframes_only=True, open_timeout_s=10, read_timeout_s=10,
-                                 watchdog_s=60, codecs=frozenset({"h264"}), decoder="nvdec")
+                src = PyAVSource(
+                    str(path),
+                    keyframes_only=True,
+                    open_timeout_s=10,
+                    read_timeout_s=10,
+                    watchdog_s=60,
+                    codecs=frozenset({"h264"}),
+                    decoder="nvdec",
+                )
                 src.open()
                 sources.append(src)
                 pulls.append(src.frames())
@@ -175,15 +196,25 @@ def main() -> None:
     ap.add_argument("--bitrate", type=int, default=4000, help="kbit/s (VBV cap), like a 1080p camera")
     ap.add_argument("--repeat", type=int, default=3, help="runs per mode; the lowest CPU is reported")
     ap.add_argument("--clip", type=Path, help="reuse (or write) the clip here instead of a temp dir")
-    ap.add_argument("--nvdec", action="store_true",
-                    help="add the 1080p rows decoded on NVDEC (needs an NVIDIA GPU), in the same run, and "
-                         "the GPU memory that cameras on NVDEC hold")
-    ap.add_argument("--nvdec-cameras", type=int, nargs="+", default=[1, 16, 64],
-                    help="with --nvdec: how many cameras to hold open on NVDEC at once for the memory rows")
+    ap.add_argument(
+        "--nvdec",
+        action="store_true",
+        help="add the 1080p rows decoded on NVDEC (needs an NVIDIA GPU), in the same run, and "
+        "the GPU memory that cameras on NVDEC hold",
+    )
+    ap.add_argument(
+        "--nvdec-cameras",
+        type=int,
+        nargs="+",
+        default=[1, 16, 64],
+        help="with --nvdec: how many cameras to hold open on NVDEC at once for the memory rows",
+    )
     args = ap.parse_args()
     if args.seconds < 3 * GOP_S:
-        ap.error(f"--seconds must be at least {3 * GOP_S:.0f}: steady state is timed after the first "
-                 "keyframe, so it needs a few more")
+        ap.error(
+            f"--seconds must be at least {3 * GOP_S:.0f}: steady state is timed after the first "
+            "keyframe, so it needs a few more"
+        )
     if args.nvdec:
         try:
             check_nvdec()
@@ -198,14 +229,21 @@ def main() -> None:
             print(f"(clips encoded in {time.monotonic() - t0:.0f} s)")
         kbps, key_kb = clip_stats(clip)
         sub_kbps, sub_key_kb = clip_stats(sub_clip)
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-              f"python {platform.python_version()}, PyAV {av.__version__}, load {os.getloadavg()[0]:.2f}")
-        print(f"clip: 1920x1080 H.264 x264 {args.preset}, 25 fps, GOP 2 s, no B-frames, "
-              f"{args.seconds:.0f} s, {kbps:.0f} kbit/s, keyframes {key_kb:.0f} KB on average")
-        print(f"sub-stream: 640x360, same scene and GOP, {sub_kbps:.0f} kbit/s, "
-              f"keyframes {sub_key_kb:.0f} KB")
-        print("| clip | mode | CPU s per video s | cameras per core | with the detector JPEGs "
-              "| frames decoded | frames sampled | open + first frame (CPU ms) |")
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+            f"python {platform.python_version()}, PyAV {av.__version__}, load {os.getloadavg()[0]:.2f}"
+        )
+        print(
+            f"clip: 1920x1080 H.264 x264 {args.preset}, 25 fps, GOP 2 s, no B-frames, "
+            f"{args.seconds:.0f} s, {kbps:.0f} kbit/s, keyframes {key_kb:.0f} KB on average"
+        )
+        print(
+            f"sub-stream: 640x360, same scene and GOP, {sub_kbps:.0f} kbit/s, keyframes {sub_key_kb:.0f} KB"
+        )
+        print(
+            "| clip | mode | CPU s per video s | cameras per core | with the detector JPEGs "
+            "| frames decoded | frames sampled | open + first frame (CPU ms) |"
+        )
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         modes = ["keyframes", "keyframes-deblock", "1fps", "all"]
         if args.nvdec:
@@ -216,8 +254,11 @@ def main() -> None:
         for name, path, mode in rows:
             results = [run(path, seconds[path], mode) for _ in range(args.repeat)]
             per_s, jpeg_s, n, dec, open_s = min(results)
-            print(f"| {name} | {mode} | {per_s:.4f} | {1 / per_s:.0f} | {1 / (per_s + jpeg_s):.0f} "
-                  f"| {dec} | {n} | {open_s * 1000:.0f} |", flush=True)
+            print(
+                f"| {name} | {mode} | {per_s:.4f} | {1 / per_s:.0f} | {1 / (per_s + jpeg_s):.0f} "
+                f"| {dec} | {n} | {open_s * 1000:.0f} |",
+                flush=True,
+            )
         if args.nvdec:
             held = nvdec_memory(clip, tuple(sorted(args.nvdec_cameras)))
             print("\n| 1080p cameras open on NVDEC | GPU memory held (MiB) |\n| --- | --- |")
@@ -225,8 +266,10 @@ def main() -> None:
                 print(f"| {n} | {mib} |")
             (n0, m0), (n1, m1) = held[0], held[-1]
             if n1 > n0:
-                print(f"GPU memory per camera: {(m1 - m0) / (n1 - n0):.1f} MiB "
-                      f"(first camera with the CUDA context: {m0} MiB)")
+                print(
+                    f"GPU memory per camera: {(m1 - m0) / (n1 - n0):.1f} MiB "
+                    f"(first camera with the CUDA context: {m0} MiB)"
+                )
 
 
 if __name__ == "__main__":

@@ -42,22 +42,27 @@ def _read(obj: object, name: str) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("clip", help="1080p H.264 clip (see above)")
-    ap.add_argument("--rounds", type=int, default=40,
-                    help="passes over the clip (cameras, one after another)")
+    ap.add_argument(
+        "--rounds", type=int, default=40, help="passes over the clip (cameras, one after another)"
+    )
     args = ap.parse_args()
     try:
         import PyNvVideoCodec as nvc
     except ImportError as exc:
-        raise SystemExit(f"PyNvVideoCodec is not installed ({exc}): pip install PyNvVideoCodec on a "
-                         "machine with an NVIDIA GPU") from None
+        raise SystemExit(
+            f"PyNvVideoCodec is not installed ({exc}): pip install PyNvVideoCodec on a "
+            "machine with an NVIDIA GPU"
+        ) from None
 
     probe = nvc.CreateDemuxer(filename=args.clip)
     width, height, fps = (_read(probe, name) for name in ("Width", "Height", "FrameRate"))
     decoder = nvc.CreateDecoder(gpuid=0, codec=probe.GetNvCodecId(), usedevicememory=True)
     packets, _, _ = keyframes_pass(nvc, args.clip, decoder)  # warm: decoder session, file cache
     seconds = packets / fps
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-          f"clip {width:.0f}x{height:.0f}, {packets} packets, {seconds:.1f} s at {fps:g} fps")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+        f"clip {width:.0f}x{height:.0f}, {packets} packets, {seconds:.1f} s at {fps:g} fps"
+    )
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     keys = frames = 0
@@ -74,11 +79,15 @@ def main() -> None:
     video_s = seconds * args.rounds
     print("| mode | CPU ms per keyframe | CPU s per video s | cameras per core |")
     print("| --- | --- | --- | --- |")
-    print(f"| NVDEC keyframes-only (demux all, decode keyframes) | {1000 * cpu / keys:.2f} | "
-          f"{cpu / video_s:.5f} | {video_s / cpu:.0f} |")
+    print(
+        f"| NVDEC keyframes-only (demux all, decode keyframes) | {1000 * cpu / keys:.2f} | "
+        f"{cpu / video_s:.5f} | {video_s / cpu:.0f} |"
+    )
     print(f"| demux only | — | {demux / video_s:.5f} | {video_s / demux:.0f} |")
-    print(f"({keys} keyframes sent to NVDEC, {frames} frames back; wall {wall:.2f} s for "
-          f"{args.rounds} cameras one after another)")
+    print(
+        f"({keys} keyframes sent to NVDEC, {frames} frames back; wall {wall:.2f} s for "
+        f"{args.rounds} cameras one after another)"
+    )
 
 
 if __name__ == "__main__":

@@ -74,8 +74,15 @@ async def serve(port: int) -> None:
     await svc.start()
     await svc.seed_demo(tenant_id=TENANT, site_ids=["s1", "s2"])
     config = uvicorn.Config(
-        svc.app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-        http="httptools", loop="none", lifespan="off", backlog=2048,
+        svc.app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        loop="none",
+        lifespan="off",
+        backlog=2048,
     )
     try:
         await uvicorn.Server(config).serve()
@@ -128,7 +135,10 @@ def drive_wrk(base: str, seconds: float, connections: int) -> dict[str, float]:
     try:
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s", "-s", f.name, base],
-            capture_output=True, text=True, check=True, timeout=seconds + 30,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 30,
         ).stdout
     finally:
         os.unlink(f.name)
@@ -159,8 +169,15 @@ async def _drive_httpx(base: str, seconds: float, connections: int) -> dict[str,
         await asyncio.gather(*(worker(client, start + seconds, i) for i in range(connections)))
         elapsed = time.perf_counter() - start
     q = statistics.quantiles(lat, n=100)
-    return {"requests": len(lat), "seconds": elapsed, "errors": errors, "rps": len(lat) / elapsed,
-            "p50": q[49] * 1000, "p95": q[94] * 1000, "p99": q[98] * 1000}
+    return {
+        "requests": len(lat),
+        "seconds": elapsed,
+        "errors": errors,
+        "rps": len(lat) / elapsed,
+        "p50": q[49] * 1000,
+        "p95": q[94] * 1000,
+        "p99": q[98] * 1000,
+    }
 
 
 def main() -> None:
@@ -192,12 +209,17 @@ def main() -> None:
             else:
                 r = asyncio.run(_drive_httpx(base, a.seconds, a.connections))
             results.append(r)
-            print(f"round {i + 1}: {r['rps']:,.0f} req/s  p50={r['p50']:.2f} ms  p95={r['p95']:.2f} ms  "
-                  f"p99={r['p99']:.2f} ms  requests={r['requests']:.0f} errors={r['errors']:.0f}", flush=True)
+            print(
+                f"round {i + 1}: {r['rps']:,.0f} req/s  p50={r['p50']:.2f} ms  p95={r['p95']:.2f} ms  "
+                f"p99={r['p99']:.2f} ms  requests={r['requests']:.0f} errors={r['errors']:.0f}",
+                flush=True,
+            )
         med = {k: statistics.median(r[k] for r in results) for k in ("rps", "p50", "p95", "p99", "errors")}
-        print(f"median of {a.rounds}: {med['rps']:,.0f} req/s  p50={med['p50']:.2f} ms  "
-              f"p95={med['p95']:.2f} ms  p99={med['p99']:.2f} ms  errors={med['errors']:.0f}  "
-              f"(client={client}, connections={a.connections}, {a.seconds:g} s, cpus={os.cpu_count()})")
+        print(
+            f"median of {a.rounds}: {med['rps']:,.0f} req/s  p50={med['p50']:.2f} ms  "
+            f"p95={med['p95']:.2f} ms  p99={med['p99']:.2f} ms  errors={med['errors']:.0f}  "
+            f"(client={client}, connections={a.connections}, {a.seconds:g} s, cpus={os.cpu_count()})"
+        )
     finally:
         proc.terminate()
         try:

@@ -37,8 +37,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
-PHONE = {"viewport": {"width": 414, "height": 860}, "device_scale_factor": 2, "is_mobile": True,
-         "has_touch": True, "locale": "zh-CN", "timezone_id": demo_data.TIMEZONE}
+PHONE = {
+    "viewport": {"width": 414, "height": 860},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+    "timezone_id": demo_data.TIMEZONE,
+}
 DESKTOP = {"viewport": {"width": 1366, "height": 860}, "locale": "zh-CN", "timezone_id": demo_data.TIMEZONE}
 STEP_TIMEOUT_MS = 20_000
 # Expected non-2xx answers the pages handle themselves (e.g. the 409 of a simulated camera's live view).
@@ -134,8 +140,9 @@ async def image_loaded(page: Page, selector: str, timeout_ms: int = STEP_TIMEOUT
     )
 
 
-async def videos_playing(page: Page, selector: str, *, count: int = 1, past_s: float = 1.0,
-                         timeout_ms: int = STEP_TIMEOUT_MS) -> list[dict[str, object]]:
+async def videos_playing(
+    page: Page, selector: str, *, count: int = 1, past_s: float = 1.0, timeout_ms: int = STEP_TIMEOUT_MS
+) -> list[dict[str, object]]:
     """Wait until at least ``count`` <video>s at ``selector`` really play: decoded pictures and a
     ``currentTime`` past ``past_s`` seconds (not just a <video> with a source). Returns their state."""
     await page.wait_for_function(
@@ -163,8 +170,9 @@ def jpeg(seed: int, *, width: int = 640, height: int = 360) -> bytes:
     return out.getvalue()
 
 
-async def inject_violation(platform: Platform, *, site_id: str, camera_id: str, zone: str,
-                           violation_type: str, seed: int = 7) -> str:
+async def inject_violation(
+    platform: Platform, *, site_id: str, camera_id: str, zone: str, violation_type: str, seed: int = 7
+) -> str:
     """Publish what the detector would: a STARTED violation with raw and annotated snapshots."""
     assert platform.runtime is not None
     rt = platform.runtime
@@ -177,9 +185,16 @@ async def inject_violation(platform: Platform, *, site_id: str, camera_id: str, 
         keys.append(key)
     event = ViolationDetected(
         meta=new_meta(tenant_id=demo_data.TENANT_ID, key=camera_id, producer="browser-test", occurred_at=now),
-        violation_id=vid, phase=ViolationPhase.VIOLATION_PHASE_STARTED, violation_type=violation_type,
-        site_id=site_id, camera_id=camera_id, zone=zone, score=0.93,
-        raw_snapshot_key=keys[0], annotated_snapshot_key=keys[1], model_version="browser-test",
+        violation_id=vid,
+        phase=ViolationPhase.VIOLATION_PHASE_STARTED,
+        violation_type=violation_type,
+        site_id=site_id,
+        camera_id=camera_id,
+        zone=zone,
+        score=0.93,
+        raw_snapshot_key=keys[0],
+        annotated_snapshot_key=keys[1],
+        model_version="browser-test",
         observations=5,
     )
     event.started_at.FromDatetime(now)
@@ -201,19 +216,33 @@ async def seed_todays_ledger(client: httpx.AsyncClient, platform: Platform, site
     local_day = now.astimezone(ZoneInfo(demo_data.TIMEZONE)).date().isoformat()
     records = {
         "/api/ledger/v1/pesticide-tests": {
-            "site_id": site_id, "sample_no": "S-001", "item": "青菜", "inhibition_pct": 12.5,
-            "tester": "陈强", "tested_at": (now - timedelta(hours=3)).isoformat(),
+            "site_id": site_id,
+            "sample_no": "S-001",
+            "item": "青菜",
+            "inhibition_pct": 12.5,
+            "tester": "陈强",
+            "tested_at": (now - timedelta(hours=3)).isoformat(),
         },
         "/api/ledger/v1/samples": {
-            "site_id": site_id, "dish": "番茄炒蛋", "meal": "lunch", "meal_date": local_day, "weight_g": 150,
-            "taken_at": (now - timedelta(minutes=30)).isoformat(), "taker": "陈强", "fridge": "留样柜 1",
+            "site_id": site_id,
+            "dish": "番茄炒蛋",
+            "meal": "lunch",
+            "meal_date": local_day,
+            "weight_g": 150,
+            "taken_at": (now - timedelta(minutes=30)).isoformat(),
+            "taker": "陈强",
+            "fridge": "留样柜 1",
             "planned_disposal_at": (now + timedelta(hours=49)).isoformat(),
         },
         "/api/ledger/v1/disinfections": {
-            "site_id": site_id, "items": "餐盘、碗、筷", "quantity": 300, "method": "steam",
+            "site_id": site_id,
+            "items": "餐盘、碗、筷",
+            "quantity": 300,
+            "method": "steam",
             "temperature_c": 100,
             "started_at": (now - timedelta(hours=2)).isoformat(),
-            "ended_at": (now - timedelta(hours=1, minutes=30)).isoformat(), "operator": "陈强",
+            "ended_at": (now - timedelta(hours=1, minutes=30)).isoformat(),
+            "operator": "陈强",
         },
     }
     for path, body in records.items():

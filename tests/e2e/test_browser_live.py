@@ -40,8 +40,10 @@ VIDEOS = "#live-grid .tile video"
 async def test_supervisor_multi_camera_live_view_plays(tmp_path: Path) -> None:
     started = time.monotonic()
     options = PlatformOptions(port=0, sim_fps=2.0, clock=NoonClock())
-    async with Platform(CoreSettings(data_dir=tmp_path, log_json=False), options) as platform, \
-            chromium() as browser:
+    async with (
+        Platform(CoreSettings(data_dir=tmp_path, log_json=False), options) as platform,
+        chromium() as browser,
+    ):
         sup = await new_session(browser, "console-live", **DESKTOP)
         async with shots_on_failure([sup]):
             page = sup.page
@@ -67,8 +69,10 @@ async def test_supervisor_multi_camera_live_view_plays(tmp_path: Path) -> None:
             await sup.shot("01-multi-camera-live")
 
             # Another site; one of its cameras the gateway will not stream (409): refreshed stills there.
-            await page.route(f"**/v1/cameras/{SITE}-storage/live", lambda route: route.fulfill(
-                status=409, json={"detail": "no live stream from this camera"}))
+            await page.route(
+                f"**/v1/cameras/{SITE}-storage/live",
+                lambda route: route.fulfill(status=409, json={"detail": "no live stream from this camera"}),
+            )
             await page.select_option("#live-site", SITE)
             storage = f'#live-grid .tile[data-cam="{SITE}-storage"]'
             await page.wait_for_selector(f'{storage}[data-mode="still"]')

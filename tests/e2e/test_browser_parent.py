@@ -47,8 +47,11 @@ BUDGET_S = 90
 async def test_parent_logs_in_binds_watches_reads_rates_and_complains(tmp_path: Path) -> None:
     started = time.monotonic()
     options = PlatformOptions(port=0, sim_fps=2.0, clock=NoonClock())
-    async with Platform(CoreSettings(data_dir=tmp_path, log_json=False), options) as platform, \
-            httpx.AsyncClient(base_url=platform.base_url, timeout=30) as client, chromium() as browser:
+    async with (
+        Platform(CoreSettings(data_dir=tmp_path, log_json=False), options) as platform,
+        httpx.AsyncClient(base_url=platform.base_url, timeout=30) as client,
+        chromium() as browser,
+    ):
         await seed_todays_ledger(client, platform, SITE)
         parent = await new_session(browser, "parent", **PHONE)
         async with shots_on_failure([parent]):
@@ -92,8 +95,10 @@ async def test_parent_logs_in_binds_watches_reads_rates_and_complains(tmp_path: 
             await parent.shot("04-live-video")
 
             # A camera whose live view the gateway refuses (409): the page falls back to refreshed stills.
-            await page.route("**/cameras/lakeside-primary-storage/live", lambda route: route.fulfill(
-                status=409, json={"detail": "no live stream from this camera"}))
+            await page.route(
+                "**/cameras/lakeside-primary-storage/live",
+                lambda route: route.fulfill(status=409, json={"detail": "no live stream from this camera"}),
+            )
             await page.click('[data-play="lakeside-primary-storage"]')
             await page.wait_for_selector('#player[data-mode="snapshot"]')
             await image_loaded(page, "#player img#live-still")
@@ -118,8 +123,9 @@ async def test_parent_logs_in_binds_watches_reads_rates_and_complains(tmp_path: 
             # Complain with a photo.
             await page.select_option("#cat", "hygiene")
             await page.fill("#ctext", "今天午餐的餐盘上有油污，没有洗干净。")
-            await page.set_input_files("#cphotos", files=[{"name": "plate.jpg", "mimeType": "image/jpeg",
-                                                            "buffer": jpeg(11)}])
+            await page.set_input_files(
+                "#cphotos", files=[{"name": "plate.jpg", "mimeType": "image/jpeg", "buffer": jpeg(11)}]
+            )
             await page.wait_for_selector("#thumbs img")
             await page.click("#complain")
             await page.wait_for_selector("#complain-msg.ok")

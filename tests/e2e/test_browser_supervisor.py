@@ -62,8 +62,10 @@ async def _act(s: Session, action: str, status_zh: str, note: str = "") -> None:
 async def test_alarm_dispatch_rectify_approve_then_parent_sees_it(tmp_path: Path) -> None:
     started = time.monotonic()
     options = PlatformOptions(port=0, simulated_cameras=False, clock=NoonClock())
-    async with Platform(CoreSettings(data_dir=tmp_path, log_json=False), options) as platform, \
-            chromium() as browser:
+    async with (
+        Platform(CoreSettings(data_dir=tmp_path, log_json=False), options) as platform,
+        chromium() as browser,
+    ):
         base = platform.base_url
         sessions: list[Session] = []
         async with shots_on_failure(sessions):
@@ -78,8 +80,9 @@ async def test_alarm_dispatch_rectify_approve_then_parent_sees_it(tmp_path: Path
             await sup.shot("02-alarm-wall")
 
             # An open trash bin in the store room: the detector's event, on the platform's bus.
-            await inject_violation(platform, site_id=SITE, camera_id=CAMERA, zone=ZONE,
-                                   violation_type=VIOLATION)
+            await inject_violation(
+                platform, site_id=SITE, camera_id=CAMERA, zone=ZONE, violation_type=VIOLATION
+            )
             card = sup.page.locator("#wall .alarm.fresh").first
             await card.wait_for()
             assert VIOLATION_ZH in await card.text_content()
@@ -105,8 +108,9 @@ async def test_alarm_dispatch_rectify_approve_then_parent_sees_it(tmp_path: Path
             await mgr.page.wait_for_selector(f'#case-detail[data-case="{case_id}"]')
             await _act(mgr, "acknowledge", "已签收")
             await mgr.page.fill("#note", "已更换带盖垃圾桶并培训员工")
-            await mgr.page.set_input_files("#photos", files=[{"name": "after.jpg", "mimeType": "image/jpeg",
-                                                                "buffer": jpeg(23)}])
+            await mgr.page.set_input_files(
+                "#photos", files=[{"name": "after.jpg", "mimeType": "image/jpeg", "buffer": jpeg(23)}]
+            )
             await mgr.shot("01-rectifying")
             await mgr.page.click('#actions button[data-action="submit"]')
             await mgr.page.wait_for_selector('#case-status:text-is("待审核")')

@@ -22,8 +22,18 @@ def _free_port() -> int:
 
 
 def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "brightkitchen.main", "up", "--port", str(port),
-           "--data-dir", str(data_dir), "--sim-fps", "3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "brightkitchen.main",
+        "up",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--sim-fps",
+        "3",
+    ]
     return subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
@@ -36,8 +46,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
         raise
 
 
-def _wait_for_case(base: str, proc: subprocess.Popen[bytes], log: Path,
-                   deadline_s: float) -> tuple[dict, dict]:
+def _wait_for_case(
+    base: str, proc: subprocess.Popen[bytes], log: Path, deadline_s: float
+) -> tuple[dict, dict]:
     start = time.monotonic()
     headers: dict[str, str] = {}
     while time.monotonic() - start < deadline_s:

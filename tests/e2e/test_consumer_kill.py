@@ -42,12 +42,20 @@ def _free_port() -> int:
 def _env(tmp: Path, pg_url: str, bootstrap: str, s3: S3Server) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BK_")}
     env.update(
-        BK_MODE="production", BK_DATABASE_URL=pg_url, BK_BUS="kafka", BK_KAFKA_BOOTSTRAP=bootstrap,
-        BK_OBJECT_STORE="s3", BK_S3_ENDPOINT=s3.endpoint, BK_S3_ACCESS_KEY=s3.access_key,
-        BK_S3_SECRET_KEY=s3.secret_key, BK_S3_BUCKET="bk-kill-test",
-        BK_DATA_DIR=str(tmp), BK_HTTP_PORT=str(_free_port()),
+        BK_MODE="production",
+        BK_DATABASE_URL=pg_url,
+        BK_BUS="kafka",
+        BK_KAFKA_BOOTSTRAP=bootstrap,
+        BK_OBJECT_STORE="s3",
+        BK_S3_ENDPOINT=s3.endpoint,
+        BK_S3_ACCESS_KEY=s3.access_key,
+        BK_S3_SECRET_KEY=s3.secret_key,
+        BK_S3_BUCKET="bk-kill-test",
+        BK_DATA_DIR=str(tmp),
+        BK_HTTP_PORT=str(_free_port()),
         **issuer_env(new_token_issuer()),  # the case-manager signs: it alone holds the private key
-        BK_URL_SIGNING_SECRET=secrets.token_urlsafe(32), BK_LOG_JSON="false",
+        BK_URL_SIGNING_SECRET=secrets.token_urlsafe(32),
+        BK_LOG_JSON="false",
     )
     return env
 
@@ -62,9 +70,13 @@ def _detections(n: int) -> list[ViolationDetected]:
         when = start + timedelta(seconds=i)
         e = ViolationDetected(
             meta=new_meta(tenant_id=demo_data.TENANT_ID, key=cam.id, producer="test", occurred_at=when),
-            violation_id=str(uuid.uuid4()), phase=ViolationPhase.VIOLATION_PHASE_STARTED,
-            violation_type=TYPES[(i // len(sites)) % len(TYPES)], site_id=site.id, camera_id=cam.id,
-            zone=cam.zone, score=0.9,
+            violation_id=str(uuid.uuid4()),
+            phase=ViolationPhase.VIOLATION_PHASE_STARTED,
+            violation_type=TYPES[(i // len(sites)) % len(TYPES)],
+            site_id=site.id,
+            camera_id=cam.id,
+            zone=cam.zone,
+            score=0.9,
         )
         e.started_at.FromDatetime(when)
         out.append(e)
@@ -73,8 +85,11 @@ def _detections(n: int) -> list[ViolationDetected]:
 
 async def _counts(svc) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     async with svc.db.session() as s:
-        row = (await s.execute(
-            select(func.count(), func.coalesce(func.sum(Case.occurrences), 0)).select_from(Case))).one()
+        row = (
+            await s.execute(
+                select(func.count(), func.coalesce(func.sum(Case.occurrences), 0)).select_from(Case)
+            )
+        ).one()
     return int(row[0]), int(row[1])
 
 

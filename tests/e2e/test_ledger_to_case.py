@@ -23,12 +23,20 @@ async def _login(client: httpx.AsyncClient, username: str, password: str) -> dic
 
 async def test_failed_pesticide_test_opens_a_case(tmp_path: Path) -> None:
     options = PlatformOptions(port=0, simulated_cameras=False)
-    async with Platform(CoreSettings(data_dir=tmp_path, log_json=False), options) as platform, \
-            httpx.AsyncClient(base_url=platform.base_url, timeout=30) as client:
+    async with (
+        Platform(CoreSettings(data_dir=tmp_path, log_json=False), options) as platform,
+        httpx.AsyncClient(base_url=platform.base_url, timeout=30) as client,
+    ):
         manager = await _login(client, "manager", "demo-manager")
-        record = {"site_id": "lakeside-primary", "sample_no": "S-001", "item": "青菜 bok choy",
-                  "inhibition_pct": 62.5, "tester": "陈强", "tested_at": datetime.now(UTC).isoformat(),
-                  "disposition": "returned"}
+        record = {
+            "site_id": "lakeside-primary",
+            "sample_no": "S-001",
+            "item": "青菜 bok choy",
+            "inhibition_pct": 62.5,
+            "tester": "陈强",
+            "tested_at": datetime.now(UTC).isoformat(),
+            "disposition": "returned",
+        }
         r = await client.post("/api/ledger/v1/pesticide-tests", json=record, headers=manager)
         assert r.status_code in (200, 201), r.text
 

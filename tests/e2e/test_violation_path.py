@@ -71,8 +71,9 @@ async def _walk_the_path(platform: Platform) -> None:
 def _options() -> PlatformOptions:
     # Two cameras of the lakeside school (a rat in the storage room at 10-17 s, a hat off in
     # prep at 8 s) keep the CPU detector's load small on a shared 2-core CI box.
-    return PlatformOptions(port=0, sim_fps=2.0,
-                           camera_ids=("lakeside-primary-storage", "lakeside-primary-prep"))
+    return PlatformOptions(
+        port=0, sim_fps=2.0, camera_ids=("lakeside-primary-storage", "lakeside-primary-prep")
+    )
 
 
 async def test_violation_path_embedded(tmp_path: Path) -> None:
@@ -81,13 +82,21 @@ async def test_violation_path_embedded(tmp_path: Path) -> None:
         await _walk_the_path(platform)
 
 
-async def test_violation_path_on_postgres_kafka_s3(tmp_path: Path, pg_url: str, kafka_bootstrap: str,
-                                                 s3_server) -> None:
+async def test_violation_path_on_postgres_kafka_s3(
+    tmp_path: Path, pg_url: str, kafka_bootstrap: str, s3_server
+) -> None:
     settings = CoreSettings(
-        mode=Mode.PRODUCTION, data_dir=tmp_path, log_json=False,
-        database_url=pg_url, bus=BusKind.KAFKA, kafka_bootstrap=kafka_bootstrap,
-        object_store=StoreKind.S3, s3_endpoint=s3_server.endpoint, s3_access_key=s3_server.access_key,
-        s3_secret_key=s3_server.secret_key, s3_bucket="bk-e2e",
+        mode=Mode.PRODUCTION,
+        data_dir=tmp_path,
+        log_json=False,
+        database_url=pg_url,
+        bus=BusKind.KAFKA,
+        kafka_bootstrap=kafka_bootstrap,
+        object_store=StoreKind.S3,
+        s3_endpoint=s3_server.endpoint,
+        s3_access_key=s3_server.access_key,
+        s3_secret_key=s3_server.secret_key,
+        s3_bucket="bk-e2e",
         # Keys made for this run, as a deployment makes its own (production refuses test secrets).
         jwt_private_key=private_key_pem(generate_private_key()),
         url_signing_secret=secrets.token_urlsafe(32),

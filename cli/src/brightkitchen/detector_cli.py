@@ -10,8 +10,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Synthetic data, training, evaluation and export of the kitchen detector.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Synthetic data, training, evaluation and export of the kitchen detector.", no_args_is_help=True
+)
 
 
 def _cli():  # type: ignore[no-untyped-def]
@@ -27,23 +28,30 @@ def synth(
     seed: int = typer.Option(0, help="Random seed; a different seed gives a held-out set."),
     width: int = typer.Option(640, help="Image width in pixels."),
     height: int = typer.Option(360, help="Image height in pixels."),
-    generator: str = typer.Option("v1", help="v1: flat eye-level kitchens (what kitchen-v1 was tuned on); "
-                                  "v2: ceiling-mounted CCTV (wide-angle, IR nights, H.264)."),
+    generator: str = typer.Option(
+        "v1",
+        help="v1: flat eye-level kitchens (what kitchen-v1 was tuned on); "
+        "v2: ceiling-mounted CCTV (wide-angle, IR nights, H.264).",
+    ),
 ) -> None:
     """Render synthetic kitchen images with boxes and person attributes (COCO format)."""
     from bksynth.generators import GENERATORS
 
     if generator not in GENERATORS:
         raise typer.BadParameter(f"expected one of {', '.join(GENERATORS)}", param_hint="--generator")
-    path = _cli().synth(out_dir=str(out_dir), n_images=n_images, seed=seed, width=width, height=height,
-                        generator=generator)
+    path = _cli().synth(
+        out_dir=str(out_dir), n_images=n_images, seed=seed, width=width, height=height, generator=generator
+    )
     typer.echo(f"wrote {path}")
 
 
 @app.command()
 def train(
-    train_dirs: list[Path] = typer.Argument(..., help="COCO folders (synthetic) and verdict exports "
-                                            "(a folder with verdicts.json, or the export's zip)."),
+    train_dirs: list[Path] = typer.Argument(
+        ...,
+        help="COCO folders (synthetic) and verdict exports "
+        "(a folder with verdicts.json, or the export's zip).",
+    ),
     val_dir: Path | None = typer.Option(None, help="COCO folder for the mAP curve."),
     out_dir: Path = typer.Option(Path("artifacts/kitchen"), help="Where the model artefact and plots go."),
     epochs: float = typer.Option(30.0, help="Passes over the training data."),
@@ -52,21 +60,34 @@ def train(
     lr: float = typer.Option(3e-3, help="Peak learning rate."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     init: Path | None = typer.Option(None, help="Fine-tune from this artefact (e.g. the shipped model)."),
-    crop: str | None = typer.Option(None, help="Train on random WxH crops (e.g. 256x160): ~4x faster, "
-                                    "the way to fine-tune on a CPU."),
-    focus: float = typer.Option(0.0, min=0.0, max=1.0,
-                                help="Share of samples centred on a phone, cigarette or rodent."),
+    crop: str | None = typer.Option(
+        None, help="Train on random WxH crops (e.g. 256x160): ~4x faster, the way to fine-tune on a CPU."
+    ),
+    focus: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Share of samples centred on a phone, cigarette or rodent."
+    ),
     freeze_bn: bool = typer.Option(False, help="Keep BatchNorm statistics (small-batch fine-tuning)."),
     max_steps: int = typer.Option(0, help="Stop after this many steps (0 = from --epochs)."),
-    verdict_share: float = typer.Option(0.5, min=0.0, max=1.0,
-                                        help="Share of each batch drawn from verdict exports; the rest "
-                                        "replays the COCO folders, so the model keeps what it knows."),
+    verdict_share: float = typer.Option(
+        0.5,
+        min=0.0,
+        max=1.0,
+        help="Share of each batch drawn from verdict exports; the rest "
+        "replays the COCO folders, so the model keeps what it knows.",
+    ),
     warmup_steps: int = typer.Option(300, min=0, help="Linear learning-rate warm-up, in steps."),
-    freeze_backbone: bool = typer.Option(False, help="Train the neck and heads only (a verdict "
-                                         "fine-tune: what the model knows moves least; ~2x faster)."),
+    freeze_backbone: bool = typer.Option(
+        False,
+        help="Train the neck and heads only (a verdict "
+        "fine-tune: what the model knows moves least; ~2x faster).",
+    ),
     head_only: bool = typer.Option(False, help="Train the output layer only."),
-    distill: float = typer.Option(0.0, min=0.0, help="Fine-tuning on verdicts: the replay frames match the "
-                                  "starting model's own outputs (weight), so it keeps what it knew."),
+    distill: float = typer.Option(
+        0.0,
+        min=0.0,
+        help="Fine-tuning on verdicts: the replay frames match the "
+        "starting model's own outputs (weight), so it keeps what it knew.",
+    ),
 ) -> None:
     """Train the detector; saves weights, model card, and loss / mAP curves as PNG."""
     size = None
@@ -80,13 +101,26 @@ def train(
     from bk_detector.training.train import CropTooLarge
 
     try:
-        path = _cli().train(train_dirs=[str(d) for d in train_dirs],
-                            val_dir=str(val_dir) if val_dir else None, out_dir=str(out_dir), epochs=epochs,
-                            max_minutes=max_minutes,
-                            batch_size=batch_size, lr=lr, device=device, init=str(init) if init else None,
-                            crop=size, focus=focus, freeze_bn=freeze_bn, max_steps=max_steps,
-                            verdict_share=verdict_share, warmup_steps=warmup_steps,
-                            freeze_backbone=freeze_backbone, head_only=head_only, distill=distill)
+        path = _cli().train(
+            train_dirs=[str(d) for d in train_dirs],
+            val_dir=str(val_dir) if val_dir else None,
+            out_dir=str(out_dir),
+            epochs=epochs,
+            max_minutes=max_minutes,
+            batch_size=batch_size,
+            lr=lr,
+            device=device,
+            init=str(init) if init else None,
+            crop=size,
+            focus=focus,
+            freeze_bn=freeze_bn,
+            max_steps=max_steps,
+            verdict_share=verdict_share,
+            warmup_steps=warmup_steps,
+            freeze_backbone=freeze_backbone,
+            head_only=head_only,
+            distill=distill,
+        )
     except CropTooLarge as exc:
         raise typer.BadParameter(str(exc), param_hint="--crop") from None
     typer.echo(f"model artefact: {path}")
@@ -100,8 +134,12 @@ def evaluate(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """mAP@0.5 and per-class precision / recall, as a table (and JSON)."""
-    _cli().eval(data_dir=str(data_dir), model_dir=str(model_dir) if model_dir else None,
-                out_json=str(out_json) if out_json else None, device=device)
+    _cli().eval(
+        data_dir=str(data_dir),
+        model_dir=str(model_dir) if model_dir else None,
+        out_json=str(out_json) if out_json else None,
+        device=device,
+    )
 
 
 @app.command()
@@ -113,9 +151,11 @@ def export(
     """Export the network with its box decoding to ONNX and/or TorchScript."""
     if not onnx and not torchscript:
         raise typer.BadParameter("give --onnx and/or --torchscript")
-    for path in _cli().export(model_dir=str(model_dir) if model_dir else None,
-                              onnx=str(onnx) if onnx else None,
-                              torchscript=str(torchscript) if torchscript else None):
+    for path in _cli().export(
+        model_dir=str(model_dir) if model_dir else None,
+        onnx=str(onnx) if onnx else None,
+        torchscript=str(torchscript) if torchscript else None,
+    ):
         typer.echo(f"wrote {path}")
 
 
@@ -159,18 +199,29 @@ def _refused(problems: list[str]) -> typer.Exit:
 @app.command()
 def publish(
     model_dir: Path | None = typer.Option(None, help="Artefact to publish (default: the shipped model)."),
-    onnx: Path | None = typer.Option(None, help="A bring-your-own ONNX model (YOLOv8/YOLO11, YOLOv5 or "
-                                     "KitchenNet export layout); needs --label-map."),
-    label_map: Path | None = typer.Option(None, help="The ONNX model's label map (JSON): layout, input "
-                                          "size, class -> concept, thresholds (docs/detector-model.md)."),
+    onnx: Path | None = typer.Option(
+        None,
+        help="A bring-your-own ONNX model (YOLOv8/YOLO11, YOLOv5 or "
+        "KitchenNet export layout); needs --label-map.",
+    ),
+    label_map: Path | None = typer.Option(
+        None,
+        help="The ONNX model's label map (JSON): layout, input "
+        "size, class -> concept, thresholds (docs/detector-model.md).",
+    ),
     name: str | None = typer.Option(None, help="Registry name (default: model.json's / the label map's)."),
-    version: str | None = typer.Option(None, help="Registry version (default: model.json's / the label "
-                                       "map's)."),
+    version: str | None = typer.Option(
+        None, help="Registry version (default: model.json's / the label map's)."
+    ),
     data_dir: Path | None = typer.Option(None, help="Data dir (local object store); default BK_DATA_DIR."),
-    verdicts: Path | None = typer.Option(None, help="Verdict export (folder or zip): a retrained model "
-                                         "must gain on its held-out captures."),
-    heldout: list[Path] = typer.Option([], help="A frozen held-out COCO folder (repeatable); default: "
-                                       "the sets this repository carries (synthetic v1, v2, real photos)."),
+    verdicts: Path | None = typer.Option(
+        None, help="Verdict export (folder or zip): a retrained model must gain on its held-out captures."
+    ),
+    heldout: list[Path] = typer.Option(
+        [],
+        help="A frozen held-out COCO folder (repeatable); default: "
+        "the sets this repository carries (synthetic v1, v2, real photos).",
+    ),
     max_map_loss: float = typer.Option(0.01, min=0.0, help="mAP@0.5 a held-out set may lose."),
     device: str = typer.Option("cpu", help="Where the gate scores the two models: cpu or cuda."),
 ) -> None:
@@ -206,8 +257,16 @@ def publish(
     typer.echo(f"published {v.name} {v.version} ({v.published_at})")
 
 
-def _publish_gated(candidate: Path, name: str | None, version: str | None, data_dir: Path | None,
-                   verdicts: Path | None, heldout: list[Path], max_map_loss: float, device: str):  # type: ignore[no-untyped-def]
+def _publish_gated(
+    candidate: Path,
+    name: str | None,
+    version: str | None,
+    data_dir: Path | None,
+    verdicts: Path | None,
+    heldout: list[Path],
+    max_map_loss: float,
+    device: str,
+):  # type: ignore[no-untyped-def]
     """``publish`` of a KitchenNet artefact through the promotion gate (``training.promote``)."""
     import asyncio
     import json
@@ -225,9 +284,17 @@ def _publish_gated(candidate: Path, name: str | None, version: str | None, data_
         judged = ", ".join(s.name for s in sets) or "no held-out set"
         judged += " + verdicts" if verdicts else ""
         typer.echo(f"baseline: {reg_name} {base_version}; judged on {judged}")
-        return await publish_gated(registry, candidate, baseline=baseline, sets=sets, verdicts=verdicts,
-                                   name=name, version=version, policy=GatePolicy(max_map_loss=max_map_loss),
-                                   device=device)
+        return await publish_gated(
+            registry,
+            candidate,
+            baseline=baseline,
+            sets=sets,
+            verdicts=verdicts,
+            name=name,
+            version=version,
+            policy=GatePolicy(max_map_loss=max_map_loss),
+            device=device,
+        )
 
     try:
         decision, v = asyncio.run(run())
@@ -252,16 +319,21 @@ def check_model(
         lm, problems = check(_byo_dir(onnx, label_map, None, Path(tmp)))  # type: ignore[arg-type]
     if problems or lm is None:
         raise _refused(problems)
-    typer.echo(f"ok: {lm.layout} {lm.input_width}x{lm.input_height}, labels {', '.join(lm.labels)}; "
-               f"attributes {', '.join(lm.attribute_names) or '-'}; rules {', '.join(lm.rules)}")
+    typer.echo(
+        f"ok: {lm.layout} {lm.input_width}x{lm.input_height}, labels {', '.join(lm.labels)}; "
+        f"attributes {', '.join(lm.attribute_names) or '-'}; rules {', '.join(lm.rules)}"
+    )
 
 
 @app.command()
 def rollback(
     name: str = typer.Argument("kitchen-v1", help="Registry model name."),
     data_dir: Path | None = typer.Option(None, help="Data dir (local object store); default BK_DATA_DIR."),
-    detector: list[str] = typer.Option([], help="A running detector's HTTP base URL to switch now "
-                                       "(repeatable); each serves the restored version from its next batch."),
+    detector: list[str] = typer.Option(
+        [],
+        help="A running detector's HTTP base URL to switch now "
+        "(repeatable); each serves the restored version from its next batch.",
+    ),
     token: str = typer.Option("", envvar="BK_TOKEN", help="Admin bearer token for --detector."),
 ) -> None:
     """Withdraw the registry's latest version and make the one before it latest again; new pods load
@@ -281,8 +353,12 @@ def rollback(
     failed = 0
     for url in detector:
         try:
-            r = httpx.post(f"{url.rstrip('/')}/model/activate", json={"version": restored}, timeout=120.0,
-                           headers={"Authorization": f"Bearer {token}"})
+            r = httpx.post(
+                f"{url.rstrip('/')}/model/activate",
+                json={"version": restored},
+                timeout=120.0,
+                headers={"Authorization": f"Bearer {token}"},
+            )
         except httpx.HTTPError as exc:
             typer.echo(f"{url}: not switched ({exc!r})", err=True)
             failed += 1
@@ -322,17 +398,24 @@ def versions(
 @app.command()
 def detect(
     paths: list[Path] = typer.Argument(..., help="Pictures (JPEG/PNG, any size), video files, or folders."),
-    out: Path = typer.Option(..., "--out", help="Folder for the annotated pictures (a JPEG per picture or "
-                             "video frame)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Folder for the annotated pictures (a JPEG per picture or video frame)."
+    ),
     json_file: Path | None = typer.Option(  # "\\[": a literal bracket in rich markup
-        None, "--json", help='Also write every detection here: {"<file name>": \\[{"label", "box": \\[x, y, '
+        None,
+        "--json",
+        help='Also write every detection here: {"<file name>": \\[{"label", "box": \\[x, y, '
         'w, h] in the picture\'s pixels, "score", "attributes"}]}; a video frame is "<file name>#<frame, 6 '
-        'digits>".'),
+        'digits>".',
+    ),
     every: int = typer.Option(1, "--every", min=1, help="In videos, run every N-th frame (from frame 0)."),
     kind: str | None = typer.Option(
-        None, "--kind", help="two_stage (a real person detector + our kitchen model; the default) or "
+        None,
+        "--kind",
+        help="two_stage (a real person detector + our kitchen model; the default) or "
         "single_stage (our kitchen model alone, as the embedded demo serves it); default BK_MODEL_KIND "
-        "when it is set."),
+        "when it is set.",
+    ),
     model_dir: Path | None = typer.Option(None, help="Kitchen model artefact (default: the shipped one)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
@@ -351,8 +434,10 @@ def detect(
     model = ModelRuntime.load(model_dir, device=device, kind=kind)
     results, failures = detect_files(model, paths, out, every=every, json_path=json_file)
     n = sum(len(v) for v in results.values())
-    typer.echo(f"{len(results)} pictures/frames, {n} detections ({kind}, {model.name} {model.version}); "
-               f"annotated pictures in {out}" + (f"; JSON in {json_file}" if json_file else ""))
+    typer.echo(
+        f"{len(results)} pictures/frames, {n} detections ({kind}, {model.name} {model.version}); "
+        f"annotated pictures in {out}" + (f"; JSON in {json_file}" if json_file else "")
+    )
     if failures:
         typer.echo(f"{len(failures)} file(s) could not be read:", err=True)
         for f in failures:

@@ -14,20 +14,22 @@ from bkcore.settings import CoreSettings, SettingsError, load_settings
 
 app = typer.Typer(
     help="Bright Kitchen (互联网+明厨亮灶): AI food-safety supervision for school canteens and restaurants.",
-    no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
 )
 
 
 @app.command()
 def up(
     port: int = typer.Option(8080, help="HTTP port of the console and APIs (0 = any free port)."),
-    host: str = typer.Option("127.0.0.1",
-                             help="Address to bind; use 0.0.0.0 to reach it from other machines."),
+    host: str = typer.Option(
+        "127.0.0.1", help="Address to bind; use 0.0.0.0 to reach it from other machines."
+    ),
     data_dir: Path = typer.Option(Path("var"), help="Where SQLite files, snapshots and the bus log live."),
     cameras: bool = typer.Option(True, help="Start the simulated kitchen cameras of the demo."),
     seed: bool = typer.Option(True, help="Seed the demo tenant (city, districts, sites, users)."),
-    sim_fps: float = typer.Option(2.0,
-                                  help="Frames per second each simulated camera sends to the detector."),
+    sim_fps: float = typer.Option(2.0, help="Frames per second each simulated camera sends to the detector."),
     log_json: bool = typer.Option(False, help="JSON logs (for log shippers) instead of readable lines."),
 ) -> None:
     """Run the whole platform in one process on the embedded adapters.
@@ -44,8 +46,9 @@ def up(
         raise typer.Exit(2) from None
     setup_logging("brightkitchen", settings.log_level, settings.log_json)
     where = data_dir.resolve()
-    options = PlatformOptions(host=host, port=port, seed_demo=seed, simulated_cameras=cameras,
-                              sim_fps=sim_fps)
+    options = PlatformOptions(
+        host=host, port=port, seed_demo=seed, simulated_cameras=cameras, sim_fps=sim_fps
+    )
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -41,12 +41,12 @@ def free_port() -> int:
 @dataclass
 class PlatformOptions:
     host: str = "127.0.0.1"
-    port: int = 8080            # 0 = any free port
+    port: int = 8080  # 0 = any free port
     seed_demo: bool = True
-    simulated_cameras: bool = True     # seed the demo's simulated cameras
-    camera_ids: tuple[str, ...] = ()   # only these demo cameras (empty = all of them)
+    simulated_cameras: bool = True  # seed the demo's simulated cameras
+    camera_ids: tuple[str, ...] = ()  # only these demo cameras (empty = all of them)
     sim_fps: float = 2.0
-    detector_model: object | None = None   # a model object to use instead of the shipped one
+    detector_model: object | None = None  # a model object to use instead of the shipped one
     clock: Clock | None = None
 
 
@@ -57,8 +57,15 @@ def _service_settings(cls: type[S], core: CoreSettings, verify_with: str, **extr
     token-signing key stays in the shared runtime (the process's one issuer); each service's own
     settings hold only the public key, ``verify_with``, as they would in their own pods.
     """
-    shared = core.model_dump(exclude={"service_name", "db_schema", "jwt_private_key", "jwt_private_key_file",
-                                      "jwt_public_keys_file"})
+    shared = core.model_dump(
+        exclude={
+            "service_name",
+            "db_schema",
+            "jwt_private_key",
+            "jwt_private_key_file",
+            "jwt_public_keys_file",
+        }
+    )
     shared["jwt_public_keys"] = verify_with
     return load_settings(cls, **{k: v for k, v in {**shared, **extra}.items() if k in cls.model_fields})
 
@@ -95,8 +102,9 @@ class Platform:
         from bk_ledger.service import create_service as create_ledger
         from bk_public.service import create_service as create_public
 
-        settings = self.settings.model_copy(update={"public_base_url": self.base_url,
-                                                    "http_host": self.options.host, "http_port": self.port})
+        settings = self.settings.model_copy(
+            update={"public_base_url": self.base_url, "http_host": self.options.host, "http_port": self.port}
+        )
         self.runtime = rt = build_runtime(settings, clock=self.options.clock)
         keys = rt.tokens.public_keys_pem()  # each service's own settings: verification keys only
 
@@ -111,9 +119,19 @@ class Platform:
         created: list[tuple[str, Service]] = [
             ("cases", create_cases(rt, settings=_service_settings(CaseSettings, settings, keys))),
             ("ledger", create_ledger(rt, settings=_service_settings(LedgerSettings, settings, keys))),
-            ("gateway", create_gateway(rt, settings=_service_settings(
-                GatewaySettings, settings, keys, detector_endpoints=detector.grpc_address,  # type: ignore[attr-defined]
-                sim_fps=self.options.sim_fps))),
+            (
+                "gateway",
+                create_gateway(
+                    rt,
+                    settings=_service_settings(
+                        GatewaySettings,
+                        settings,
+                        keys,
+                        detector_endpoints=detector.grpc_address,  # type: ignore[attr-defined]
+                        sim_fps=self.options.sim_fps,
+                    ),
+                ),
+            ),
             ("public", create_public(rt, settings=_service_settings(PublicSettings, settings, keys))),
         ]
         for name, service in created:
@@ -153,8 +171,14 @@ class Platform:
             app.mount("/", static())
 
     async def _serve(self) -> None:
-        config = uvicorn.Config(self.app, host=self.options.host, port=self.port, log_config=None,
-                                access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self.app,
+            host=self.options.host,
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
         self._server = uvicorn.Server(config)
         self._server_task = asyncio.create_task(self._server.serve(), name="http")
         for _ in range(200):

@@ -51,11 +51,21 @@ def issuer() -> TokenIssuer:
 
 def _claims(**over: object) -> dict[str, object]:
     now = int(time.time())
-    return {"sub": "x", "tid": "t1", "role": "platform_admin", "org": "/", "iss": "bright-kitchen",
-            "aud": list(STAFF_AUDIENCE), "iat": now, "exp": now + 600, **over}
+    return {
+        "sub": "x",
+        "tid": "t1",
+        "role": "platform_admin",
+        "org": "/",
+        "iss": "bright-kitchen",
+        "aud": list(STAFF_AUDIENCE),
+        "iat": now,
+        "exp": now + 600,
+        **over,
+    }
 
 
 # -- tokens ---------------------------------------------------------------------------------------
+
 
 def test_token_roundtrip(issuer: TokenIssuer) -> None:
     staff = Principal("u-1", "t1", Role.SITE_MANAGER, site_ids=frozenset({"s1", "s2"}), name="Wang")
@@ -148,8 +158,13 @@ def test_token_with_bad_claims_refused(issuer: TokenIssuer) -> None:
     del base["role"]
     no_aud = _claims()
     del no_aud["aud"]
-    for claims in ({**base, "role": "god"}, base, {**base, "role": "supervisor", "org": ""},
-                   {**base, "role": "supervisor", "org": None}, no_aud):
+    for claims in (
+        {**base, "role": "god"},
+        base,
+        {**base, "role": "supervisor", "org": ""},
+        {**base, "role": "supervisor", "org": None},
+        no_aud,
+    ):
         token = jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": issuer.kid})
         with pytest.raises(AuthError):
             issuer.verify(token, audience=CASE_MANAGER)
@@ -185,6 +200,7 @@ def test_in_subtree() -> None:
 
 # -- the one role/scope check (pure) ---------------------------------------------------------------
 
+
 def test_access_refusal() -> None:
     readers = (Role.PLATFORM_ADMIN, Role.SERVICE)
     reader = service_principal("public-api", "t1", Scope.CAMERAS_READ)
@@ -196,6 +212,7 @@ def test_access_refusal() -> None:
 
 
 # -- FastAPI dependencies -------------------------------------------------------------------------
+
 
 @pytest.fixture
 async def client(issuer: TokenIssuer) -> AsyncIterator[httpx.AsyncClient]:
@@ -212,13 +229,17 @@ async def client(issuer: TokenIssuer) -> AsyncIterator[httpx.AsyncClient]:
         return {"sub": p.subject}
 
     @app.get("/review")
-    async def review(p: Principal = Depends(auth.require_roles(Role.SUPERVISOR, Role.PLATFORM_ADMIN))
-                     ) -> dict[str, str]:
+    async def review(
+        p: Principal = Depends(auth.require_roles(Role.SUPERVISOR, Role.PLATFORM_ADMIN)),
+    ) -> dict[str, str]:
         return {"sub": p.subject}
 
     @app.put("/cameras")
-    async def write(p: Principal = Depends(auth.require_roles(Role.PLATFORM_ADMIN, Role.SERVICE,
-                                                              scope=Scope.CAMERAS_WRITE))) -> dict[str, str]:
+    async def write(
+        p: Principal = Depends(
+            auth.require_roles(Role.PLATFORM_ADMIN, Role.SERVICE, scope=Scope.CAMERAS_WRITE)
+        ),
+    ) -> dict[str, str]:
         return {"sub": p.subject}
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
@@ -239,15 +260,21 @@ async def test_authenticator(client: httpx.AsyncClient, issuer: TokenIssuer) -> 
 
     expired = issuer.issue(SUP, ttl_s=1, now=time.time() - 10)
     parents_only = issuer.issue(Principal("p", "t1", Role.PARENT))  # audience: public-api
-    for headers in (_bearer("garbage"), _bearer(expired), {"Authorization": "Basic dTpw"},
-                    _bearer(new_token_issuer().issue(SUP)), _bearer(parents_only)):
+    for headers in (
+        _bearer("garbage"),
+        _bearer(expired),
+        {"Authorization": "Basic dTpw"},
+        _bearer(new_token_issuer().issue(SUP)),
+        _bearer(parents_only),
+    ):
         resp = await client.get("/me", headers=headers)
         assert resp.status_code == 401, headers
         assert resp.headers["www-authenticate"].startswith("Bearer")
 
 
-async def test_attack_token_in_the_query_string_is_refused(client: httpx.AsyncClient,
-                                                           issuer: TokenIssuer) -> None:
+async def test_attack_token_in_the_query_string_is_refused(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
     """Tokens in URLs end up in logs: refused on every route but the event stream, even next to a
     valid header, with a message that says where a token goes."""
     token = issuer.issue(SUP)
@@ -267,14 +294,16 @@ async def test_require_roles(client: httpx.AsyncClient, issuer: TokenIssuer) -> 
     assert (await client.get("/review")).status_code == 401
 
 
-async def test_attack_read_scoped_service_writes_cameras(client: httpx.AsyncClient,
-                                                         issuer: TokenIssuer) -> None:
+async def test_attack_read_scoped_service_writes_cameras(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
     reader = service_principal("public-api", "t1", Scope.CAMERAS_READ, Scope.SITES_READ)
     resp = await client.put("/cameras", headers=_bearer(issuer.issue(reader, audience=[CASE_MANAGER])))
     assert resp.status_code == 403 and "cameras:write" in resp.json()["detail"]
     writer = service_principal("ops-bot", "t1", Scope.CAMERAS_WRITE)
-    assert (await client.put("/cameras", headers=_bearer(issuer.issue(writer, audience=[CASE_MANAGER])))
-            ).status_code == 200
+    assert (
+        await client.put("/cameras", headers=_bearer(issuer.issue(writer, audience=[CASE_MANAGER])))
+    ).status_code == 200
 
 
 def test_a_route_open_to_services_must_name_a_scope(issuer: TokenIssuer) -> None:
@@ -286,16 +315,31 @@ def test_a_route_open_to_services_must_name_a_scope(issuer: TokenIssuer) -> None
 # (tenant, site_id, org_path). t2 reuses t1's site ids on purpose; the odd paths are traps for a
 # naive prefix match, for LIKE wildcards, and for SQLite's case-insensitive LIKE.
 ROWS = [
-    ("t1", "hq", "/sz"), ("t1", "n1", "/sz/nanshan"), ("t1", "n2", "/sz/nanshan/xili"),
-    ("t1", "bay", "/sz/nanshanbay"), ("t1", "upper", "/SZ/nanshan/up"), ("t1", "f1", "/sz/futian"),
-    ("t1", "uscore", "/sz/nanXhan/z"), ("t1", "nh", "/sz/nan_han/z"), ("t1", "pct", "/sz/50%off/k"),
-    ("t2", "hq", "/sz"), ("t2", "n1", "/sz/nanshan"), ("t2", "n2", "/sz/nanshan/xili"),
+    ("t1", "hq", "/sz"),
+    ("t1", "n1", "/sz/nanshan"),
+    ("t1", "n2", "/sz/nanshan/xili"),
+    ("t1", "bay", "/sz/nanshanbay"),
+    ("t1", "upper", "/SZ/nanshan/up"),
+    ("t1", "f1", "/sz/futian"),
+    ("t1", "uscore", "/sz/nanXhan/z"),
+    ("t1", "nh", "/sz/nan_han/z"),
+    ("t1", "pct", "/sz/50%off/k"),
+    ("t2", "hq", "/sz"),
+    ("t2", "n1", "/sz/nanshan"),
+    ("t2", "n2", "/sz/nanshan/xili"),
 ]
 T1 = {f"t1:{s}" for t, s, _ in ROWS if t == "t1"}
 
 metadata = MetaData()
-cases = Table("cases", metadata, Column("id", String, primary_key=True), Column("tenant_id", String),
-              Column("site_id", String), Column("org_path", String), Column("status", String))
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("tenant_id", String),
+    Column("site_id", String),
+    Column("org_path", String),
+    Column("status", String),
+)
 
 # (principal, parent's server-side bindings, rows that may come back — nothing else may)
 MATRIX: list[tuple[Principal, set[str] | None, set[str]]] = [
@@ -324,17 +368,24 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     eng = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'scope.db'}")
     async with eng.begin() as conn:
         await conn.run_sync(metadata.create_all)
-        await conn.execute(insert(cases), [
-            {"id": f"{t}:{s}", "tenant_id": t, "site_id": s, "org_path": p, "status": "open"}
-            for t, s, p in ROWS
-        ])
+        await conn.execute(
+            insert(cases),
+            [
+                {"id": f"{t}:{s}", "tenant_id": t, "site_id": s, "org_path": p, "status": "open"}
+                for t, s, p in ROWS
+            ],
+        )
     yield eng
     await eng.dispose()
 
 
 def _scoped(stmt, p: Principal, bound: set[str] | None, **cols):  # type: ignore[no-untyped-def]
-    cols = {"tenant_col": cases.c.tenant_id, "org_path_col": cases.c.org_path,
-            "site_id_col": cases.c.site_id, **cols}
+    cols = {
+        "tenant_col": cases.c.tenant_id,
+        "org_path_col": cases.c.org_path,
+        "site_id_col": cases.c.site_id,
+        **cols,
+    }
     return scope_to_principal(stmt, p, bound_site_ids=bound, **cols)
 
 
@@ -342,8 +393,9 @@ MATRIX_IDS = [f"{p.role}-{p.tenant_id}-{p.org_path}-{i}" for i, (p, _, _) in enu
 
 
 @pytest.mark.parametrize(("principal", "bound", "expected"), MATRIX, ids=MATRIX_IDS)
-async def test_scoping_matrix(engine: AsyncEngine, principal: Principal, bound: set[str] | None,
-                              expected: set[str]) -> None:
+async def test_scoping_matrix(
+    engine: AsyncEngine, principal: Principal, bound: set[str] | None, expected: set[str]
+) -> None:
     async with engine.connect() as conn:
         got = set((await conn.execute(_scoped(select(cases.c.id), principal, bound))).scalars())
     assert got == expected

@@ -77,6 +77,7 @@ class BatchSink:
 async def new_bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
     made: list[Any] = []
     if request.param == "inproc":
+
         def make() -> InProcessBus:
             made.append(InProcessBus(tmp_path / "bus.sqlite", retry_backoff_s=0.01))
             return made[-1]
@@ -86,9 +87,19 @@ async def new_bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             await bus.stop()
         return
     with kafka_mock_cluster() as bootstrap:
+
         def make_kafka() -> KafkaBus:
-            made.append(KafkaBus(bootstrap, "test", topic_partitions=2, replication_factor=1,
-                                 retry_backoff_s=0.01, request_timeout_ms=10_000, session_timeout_ms=3_000))
+            made.append(
+                KafkaBus(
+                    bootstrap,
+                    "test",
+                    topic_partitions=2,
+                    replication_factor=1,
+                    retry_backoff_s=0.01,
+                    request_timeout_ms=10_000,
+                    session_timeout_ms=3_000,
+                )
+            )
             return made[-1]
 
         yield make_kafka

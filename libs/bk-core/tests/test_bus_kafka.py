@@ -70,8 +70,15 @@ async def new_bus(kafka_bootstrap: str) -> AsyncIterator[BusFactory]:
     made: list[KafkaBus] = []
 
     def make() -> KafkaBus:
-        made.append(KafkaBus(kafka_bootstrap, "test", retry_backoff_s=0.01, request_timeout_ms=10_000,
-                              session_timeout_ms=3_000))
+        made.append(
+            KafkaBus(
+                kafka_bootstrap,
+                "test",
+                retry_backoff_s=0.01,
+                request_timeout_ms=10_000,
+                session_timeout_ms=3_000,
+            )
+        )
         return made[-1]
 
     yield make

@@ -48,8 +48,9 @@ def test_bad_keys_are_refused_by_variable_name_never_by_value() -> None:
     with pytest.raises(ValueError, match="BK_JWT_PUBLIC_KEYS holds no PEM"):
         load_public_keys("nothing here", "BK_JWT_PUBLIC_KEYS")
     ec = ec_key(SECP256R1())
-    ec_pem = ec.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode()
+    ec_pem = ec.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     with pytest.raises(ValueError, match="must be an Ed25519 key"):
         load_private_key(ec_pem, "BK_JWT_PRIVATE_KEY")
 

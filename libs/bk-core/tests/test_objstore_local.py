@@ -15,8 +15,19 @@ from bkcore.objstore.http import object_router
 from bkcore.settings import CoreSettings, StoreKind
 
 SECRET = "test-signing-secret-0123456789abcdef"
-BAD_KEYS = ["../etc/passwd", "t1/../../x", "/abs/key", "t1//x", "t1/x/", "", ".hidden", "t1/a b",
-            "t1\\x", "t1/%2e%2e/x", "t1/x?y"]
+BAD_KEYS = [
+    "../etc/passwd",
+    "t1/../../x",
+    "/abs/key",
+    "t1//x",
+    "t1/x/",
+    "",
+    ".hidden",
+    "t1/a b",
+    "t1\\x",
+    "t1/%2e%2e/x",
+    "t1/x?y",
+]
 
 
 class Clock:
@@ -84,13 +95,25 @@ async def test_directory_key_is_not_an_object(store: LocalObjectStore) -> None:
 
 
 async def test_list_folders_and_keys(store: LocalObjectStore) -> None:
-    for key in ("t1/detector/c1/v1.json", "t1/detector/c1/v1.started", "t1/detector/c2/v2.json",
-                "t2/evidence/x.jpg", "t1/top.txt"):
+    for key in (
+        "t1/detector/c1/v1.json",
+        "t1/detector/c1/v1.started",
+        "t1/detector/c2/v2.json",
+        "t2/evidence/x.jpg",
+        "t1/top.txt",
+    ):
         await store.put(key, b"x")
-    assert await store.list("t1/detector/") == ["t1/detector/c1/v1.json", "t1/detector/c1/v1.started",
-                                                 "t1/detector/c2/v2.json"]
-    assert await store.list("t1/") == ["t1/detector/c1/v1.json", "t1/detector/c1/v1.started",
-                                       "t1/detector/c2/v2.json", "t1/top.txt"]
+    assert await store.list("t1/detector/") == [
+        "t1/detector/c1/v1.json",
+        "t1/detector/c1/v1.started",
+        "t1/detector/c2/v2.json",
+    ]
+    assert await store.list("t1/") == [
+        "t1/detector/c1/v1.json",
+        "t1/detector/c1/v1.started",
+        "t1/detector/c2/v2.json",
+        "t1/top.txt",
+    ]
     assert await store.list("t2/") == ["t2/evidence/x.jpg"]
     await store.delete("t1/detector/c2/v2.json")
     assert await store.list("t1/detector/c2/") == []
@@ -105,8 +128,13 @@ async def test_invalid_prefixes_refused(store: LocalObjectStore, prefix: str) ->
 
 @pytest.mark.parametrize("key", BAD_KEYS)
 async def test_invalid_keys_refused(store: LocalObjectStore, tmp_path: Path, key: str) -> None:
-    for call in (store.put(key, b"x"), store.get(key), store.exists(key), store.delete(key),
-                 store.signed_url(key)):
+    for call in (
+        store.put(key, b"x"),
+        store.get(key),
+        store.exists(key),
+        store.delete(key),
+        store.signed_url(key),
+    ):
         with pytest.raises(ValueError):
             await call
     assert not (tmp_path / "etc").exists() and not (tmp_path / "x").exists()
@@ -118,8 +146,9 @@ async def test_header_injection_in_content_type_refused(store: LocalObjectStore)
     assert not await store.exists("t1/x.jpg")
 
 
-async def test_signed_url_serves_until_expiry(store: LocalObjectStore, client: httpx.AsyncClient,
-                                              clock: Clock) -> None:
+async def test_signed_url_serves_until_expiry(
+    store: LocalObjectStore, client: httpx.AsyncClient, clock: Clock
+) -> None:
     await store.put("t1/e/a.jpg", b"jpeg", "image/jpeg")
     url = await store.signed_url("t1/e/a.jpg", ttl_s=60)
     assert url.startswith("http://testserver/objects/t1/e/a.jpg?exp=")
@@ -138,8 +167,9 @@ async def test_signed_url_serves_until_expiry(store: LocalObjectStore, client: h
     assert resp.status_code == 403 and resp.json() == {"detail": "signed URL expired"}
 
 
-async def test_tampered_or_missing_signature_refused(store: LocalObjectStore,
-                                                     client: httpx.AsyncClient) -> None:
+async def test_tampered_or_missing_signature_refused(
+    store: LocalObjectStore, client: httpx.AsyncClient
+) -> None:
     await store.put("t1/a.jpg", b"a", "image/jpeg")
     await store.put("t2/b.jpg", b"b", "image/jpeg")
     url = await store.signed_url("t1/a.jpg", ttl_s=60)
@@ -147,12 +177,12 @@ async def test_tampered_or_missing_signature_refused(store: LocalObjectStore,
     sig, exp = q["sig"], int(q["exp"])
     flipped = ("A" if sig[0] != "A" else "B") + sig[1:]
     refused = [
-        f"/objects/t1/a.jpg?exp={exp}&sig={flipped}",             # tampered signature
-        f"/objects/t1/a.jpg?exp={exp + 3600}&sig={sig}",          # lifetime stretched
-        f"/objects/t2/b.jpg?exp={exp}&sig={sig}",                 # signature reused on another key
-        "/objects/t1/a.jpg",                                      # unsigned
-        f"/objects/t1/a.jpg?exp=soon&sig={sig}",                  # garbage expiry
-        f"/objects/t1/../t2/b.jpg?exp={exp}&sig={sig}",           # traversal
+        f"/objects/t1/a.jpg?exp={exp}&sig={flipped}",  # tampered signature
+        f"/objects/t1/a.jpg?exp={exp + 3600}&sig={sig}",  # lifetime stretched
+        f"/objects/t2/b.jpg?exp={exp}&sig={sig}",  # signature reused on another key
+        "/objects/t1/a.jpg",  # unsigned
+        f"/objects/t1/a.jpg?exp=soon&sig={sig}",  # garbage expiry
+        f"/objects/t1/../t2/b.jpg?exp={exp}&sig={sig}",  # traversal
     ]
     for path in refused:
         resp = await client.get(path)
@@ -161,8 +191,9 @@ async def test_tampered_or_missing_signature_refused(store: LocalObjectStore,
     assert (await client.get(url)).status_code == 200
 
 
-async def test_signed_url_for_missing_object_is_404(store: LocalObjectStore,
-                                                    client: httpx.AsyncClient) -> None:
+async def test_signed_url_for_missing_object_is_404(
+    store: LocalObjectStore, client: httpx.AsyncClient
+) -> None:
     url = await store.signed_url("t1/gone.jpg", ttl_s=60)
     resp = await client.get(url)
     assert resp.status_code == 404 and resp.json() == {"detail": "object not found"}
@@ -173,11 +204,11 @@ def test_verify_signature(store: LocalObjectStore, clock: Clock) -> None:
     sig = store._sign("t1/a.jpg", exp)
     assert store.verify_signature("t1/a.jpg", exp, sig)
     assert store.verify_signature("t1/a.jpg", str(exp), sig, now=clock.t + 9)
-    assert not store.verify_signature("t1/a.jpg", exp, sig, now=exp)       # expired at exp
-    assert not store.verify_signature("t1/a.jpg1", exp, sig)                # other key
-    assert not store.verify_signature("../a.jpg", exp, sig)                 # invalid key
+    assert not store.verify_signature("t1/a.jpg", exp, sig, now=exp)  # expired at exp
+    assert not store.verify_signature("t1/a.jpg1", exp, sig)  # other key
+    assert not store.verify_signature("../a.jpg", exp, sig)  # invalid key
     other = LocalObjectStore(store.root, "another-secret-0123456789", "http://x", 60, clock=clock)
-    assert not other.verify_signature("t1/a.jpg", exp, sig)                 # other secret
+    assert not other.verify_signature("t1/a.jpg", exp, sig)  # other secret
 
 
 def test_empty_secret_refused(tmp_path: Path) -> None:
@@ -202,15 +233,22 @@ async def test_factory_local_persists_generated_secret(tmp_path: Path) -> None:
 
 
 def test_factory_uses_configured_secret_and_public_url(tmp_path: Path) -> None:
-    settings = CoreSettings(data_dir=tmp_path, url_signing_secret=SECRET,
-                            public_base_url="https://bk.example.org/api/")
+    settings = CoreSettings(
+        data_dir=tmp_path, url_signing_secret=SECRET, public_base_url="https://bk.example.org/api/"
+    )
     store = make_object_store(settings)
     assert isinstance(store, LocalObjectStore) and store.base_url == "https://bk.example.org/api"
     assert not (tmp_path / "secrets").exists()  # nothing generated when one is configured
 
 
 def test_factory_s3(tmp_path: Path) -> None:
-    settings = CoreSettings(data_dir=tmp_path, object_store=StoreKind.S3, s3_endpoint="127.0.0.1:9",
-                            s3_access_key="ak", s3_secret_key="sk", s3_bucket="bk-evidence")
+    settings = CoreSettings(
+        data_dir=tmp_path,
+        object_store=StoreKind.S3,
+        s3_endpoint="127.0.0.1:9",
+        s3_access_key="ak",
+        s3_secret_key="sk",
+        s3_bucket="bk-evidence",
+    )
     store = make_object_store(settings)
     assert isinstance(store, S3ObjectStore) and store.bucket == "bk-evidence"

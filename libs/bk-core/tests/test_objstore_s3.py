@@ -26,8 +26,15 @@ def s3_server() -> Iterator[S3Server]:
 
 
 def _store(server: S3Server, bucket: str = BUCKET) -> S3ObjectStore:
-    return S3ObjectStore(server.endpoint, server.access_key, server.secret_key, bucket,
-                         secure=False, region="us-east-1", default_ttl_s=600)
+    return S3ObjectStore(
+        server.endpoint,
+        server.access_key,
+        server.secret_key,
+        bucket,
+        secure=False,
+        region="us-east-1",
+        default_ttl_s=600,
+    )
 
 
 @pytest.fixture
@@ -72,14 +79,24 @@ async def test_missing_bucket_reads_as_not_found(s3_server: S3Server) -> None:
 
 @pytest.mark.integration
 async def test_list_folders_and_keys(store: S3ObjectStore, tenant: str) -> None:
-    for key in (f"{tenant}/detector/c1/v1.json", f"{tenant}/detector/c1/v1.started",
-                f"{tenant}/detector/c2/v2.json", f"{tenant}/top.txt"):
+    for key in (
+        f"{tenant}/detector/c1/v1.json",
+        f"{tenant}/detector/c1/v1.started",
+        f"{tenant}/detector/c2/v2.json",
+        f"{tenant}/top.txt",
+    ):
         await store.put(key, b"x")
     assert await store.list(f"{tenant}/detector/") == [
-        f"{tenant}/detector/c1/v1.json", f"{tenant}/detector/c1/v1.started", f"{tenant}/detector/c2/v2.json"]
+        f"{tenant}/detector/c1/v1.json",
+        f"{tenant}/detector/c1/v1.started",
+        f"{tenant}/detector/c2/v2.json",
+    ]
     assert await store.list(f"{tenant}/") == [
-        f"{tenant}/detector/c1/v1.json", f"{tenant}/detector/c1/v1.started", f"{tenant}/detector/c2/v2.json",
-        f"{tenant}/top.txt"]
+        f"{tenant}/detector/c1/v1.json",
+        f"{tenant}/detector/c1/v1.started",
+        f"{tenant}/detector/c2/v2.json",
+        f"{tenant}/top.txt",
+    ]
     await store.delete(f"{tenant}/detector/c2/v2.json")
     assert await store.list(f"{tenant}/detector/c2/") == []
     assert await store.list(f"{tenant}-none/") == []
@@ -95,8 +112,13 @@ async def test_list_of_a_missing_bucket_is_empty(s3_server: S3Server) -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize("key", ["../etc/passwd", "t1/../x", "/abs", "t1//x", "t1/x/", ".hidden"])
 async def test_invalid_keys_refused(store: S3ObjectStore, key: str) -> None:
-    for call in (store.put(key, b"x"), store.get(key), store.exists(key), store.delete(key),
-                 store.signed_url(key)):
+    for call in (
+        store.put(key, b"x"),
+        store.get(key),
+        store.exists(key),
+        store.delete(key),
+        store.signed_url(key),
+    ):
         with pytest.raises(ValueError):
             await call
 
@@ -124,8 +146,11 @@ async def test_tampered_presigned_url_refused(store: S3ObjectStore, tenant: str)
     q = {k: v[0] for k, v in parse_qs(parts.query).items()}
     sig = q["X-Amz-Signature"]
     tampered = [
-        urlunsplit(parts._replace(query=urlencode({**q, "X-Amz-Signature": ("0" if sig[0] != "0" else "1")
-                                                                          + sig[1:]}))),
+        urlunsplit(
+            parts._replace(
+                query=urlencode({**q, "X-Amz-Signature": ("0" if sig[0] != "0" else "1") + sig[1:]})
+            )
+        ),
         urlunsplit(parts._replace(query=urlencode({**q, "X-Amz-Expires": "604800"}))),
         urlunsplit(parts._replace(path=parts.path.replace("/a.jpg", "/b.jpg"))),
     ]

@@ -39,7 +39,8 @@ def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("variable", ["BK_URL_SIGNING_SECRET"])
 def test_a_short_hmac_key_is_refused_by_name_without_echoing_it(
-    monkeypatch: pytest.MonkeyPatch, variable: str,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
 ) -> None:
     monkeypatch.setenv(variable, "sixteen-chars-ok")  # the old minimum: weak for HMAC-SHA256
     with pytest.raises(SettingsError) as err:
@@ -65,7 +66,8 @@ def test_service_refuses_to_start_on_a_bad_setting(module: str, tmp_path) -> Non
     """Each service's real entry point exits non-zero and says which variable is wrong."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BK_")}
     env.update(BK_HTTP_PORT="not-a-port", BK_DATA_DIR=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-m", module], env=env, capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", module], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert proc.returncode != 0
     assert "BK_HTTP_PORT" in proc.stderr, proc.stderr[-2000:]

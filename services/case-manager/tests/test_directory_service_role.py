@@ -34,7 +34,6 @@ async def test_service_token_of_another_tenant_sees_nothing(client, service) -> 
     assert (await client.get("/org-units", headers=h)).status_code == 403
 
 
-
 async def test_service_reads_a_case_of_its_tenant_but_may_not_act(  # type: ignore[no-untyped-def]
     client, service, clock
 ) -> None:

@@ -235,8 +235,13 @@ async def test_verify_audit_command_exits_1_on_a_tampered_chain(
     env.update(BK_DATA_DIR=str(tmp_path), BK_LOG_JSON="false")
 
     def verify() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "bk_cases", "verify-audit", "minghu"], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "bk_cases", "verify-audit", "minghu"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     ok = verify()
     assert ok.returncode == 0 and "minghu: ok" in ok.stdout, ok.stdout + ok.stderr

@@ -153,8 +153,9 @@ async def test_stop_while_gathering_a_batch_answers_its_frames_and_returns(concu
     moment) ends the batcher at once, and the frames it had already taken out of the queue get
     "shutting down" instead of a future nobody will ever set."""
     model = ScriptedModel(echo)
-    batcher = DynamicBatcher(model, max_batch_size=8, max_wait_ms=60_000, max_queue=64,
-                             concurrency=concurrency)
+    batcher = DynamicBatcher(
+        model, max_batch_size=8, max_wait_ms=60_000, max_queue=64, concurrency=concurrency
+    )
     await batcher.start()
     first = asyncio.create_task(batcher.submit(tagged(1)))
     for _ in range(20):  # the batcher takes the frame and waits for more, up to max_wait

@@ -50,8 +50,13 @@ class FlakyBus:
 
 def job(phase: Phase = Phase.STARTED, vid: str = "v1") -> ViolationJob:
     t = Transition(phase, vid, "rodent", 4, 0.9, (0.1, 0.2, 0.3, 0.4), T0, T0, 3)
-    return ViolationJob(t, CAMERA, "m-1", jpeg=noise_jpeg() if phase is Phase.STARTED else b"",
-                        detections=[Detection("rodent", 0.9, (0.1, 0.2, 0.3, 0.4), {}, 4)])
+    return ViolationJob(
+        t,
+        CAMERA,
+        "m-1",
+        jpeg=noise_jpeg() if phase is Phase.STARTED else b"",
+        detections=[Detection("rodent", 0.9, (0.1, 0.2, 0.3, 0.4), {}, 4)],
+    )
 
 
 async def deliver(pub: EvidencePublisher, *jobs: ViolationJob) -> None:
@@ -111,8 +116,9 @@ async def test_a_store_that_stays_down_drops_loudly_and_publishes_nothing(caplog
 
 async def test_a_full_queue_drops_with_a_metric() -> None:
     store = FlakyStore()
-    pub = EvidencePublisher(store=store, bus=FlakyBus(store), producer="d", workers=1, max_pending=2,
-                            retry=FAST)  # type: ignore[arg-type]
+    pub = EvidencePublisher(
+        store=store, bus=FlakyBus(store), producer="d", workers=1, max_pending=2, retry=FAST
+    )  # type: ignore[arg-type]
     labels = {"tenant": "t1", "reason": "queue_full"}
     before = REGISTRY.get_sample_value("bk_detector_evidence_dropped_total", labels) or 0
     accepted = [pub.submit(job(vid=f"v{i}")) for i in range(3)]  # workers not started: nothing drains

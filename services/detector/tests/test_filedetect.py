@@ -28,9 +28,20 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, object]:
     rgba.save(tmp / "coffee.png")
     (tmp / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     vtest = resolve()["vtest.avi"]
-    args = ["detect", str(tmp / "astronaut big.jpg"), str(REAL / "camera.png"), str(tmp / "coffee.png"),
-            str(tmp / "broken.jpg"), str(vtest), "--every", "400", "--out", str(tmp / "out"),
-            "--json", str(tmp / "found.json")]
+    args = [
+        "detect",
+        str(tmp / "astronaut big.jpg"),
+        str(REAL / "camera.png"),
+        str(tmp / "coffee.png"),
+        str(tmp / "broken.jpg"),
+        str(vtest),
+        "--every",
+        "400",
+        "--out",
+        str(tmp / "out"),
+        "--json",
+        str(tmp / "found.json"),
+    ]
     result = CliRunner().invoke(app, args)
     assert (tmp / "found.json").is_file(), (result.output, result.exception)
     return tmp, json.loads((tmp / "found.json").read_text()), result
@@ -38,10 +49,20 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, object]:
 
 def test_json_has_exactly_the_documented_shape(run) -> None:  # type: ignore[no-untyped-def]
     _, found, _ = run
-    assert set(found) == {"astronaut big.jpg", "camera.png", "coffee.png", "vtest.avi#000000",
-                          "vtest.avi#000400"}
-    sizes = {"astronaut big.jpg": (1001, 777), "camera.png": (512, 512), "coffee.png": (600, 400),
-             "vtest.avi#000000": (768, 576), "vtest.avi#000400": (768, 576)}
+    assert set(found) == {
+        "astronaut big.jpg",
+        "camera.png",
+        "coffee.png",
+        "vtest.avi#000000",
+        "vtest.avi#000400",
+    }
+    sizes = {
+        "astronaut big.jpg": (1001, 777),
+        "camera.png": (512, 512),
+        "coffee.png": (600, 400),
+        "vtest.avi#000000": (768, 576),
+        "vtest.avi#000400": (768, 576),
+    }
     for key, dets in found.items():
         w, h = sizes[key]
         for d in dets:
@@ -84,8 +105,12 @@ def test_help_names_the_options() -> None:
 
 def test_to_json_is_in_the_pictures_pixels() -> None:
     det = Detection("person", 0.87654, (0.25, 0.5, 0.75, 1.0), {"chef_hat": 0.91234})
-    want = {"label": "person", "box": [50.0, 50.0, 100.0, 50.0], "score": 0.877,
-            "attributes": {"chef_hat": 0.912}}
+    want = {
+        "label": "person",
+        "box": [50.0, 50.0, 100.0, 50.0],
+        "score": 0.877,
+        "attributes": {"chef_hat": 0.912},
+    }
     assert to_json([det], 200, 100) == [want]
     assert frame_key("vtest.avi", 120) == "vtest.avi#000120" and frame_key("a.png") == "a.png"
     results = {"a.png": to_json([det], 200, 100), "b.png": []}

@@ -33,16 +33,29 @@ def clip(fps: float = 2.0, start: float = 6.0, end: float = 20.0) -> list[pb.Fra
         arr, _ = scenario.render(t, 640, 360)
         out = io.BytesIO()
         Image.fromarray(arr).save(out, format="JPEG", quality=85)
-        f = pb.Frame(frame_id=f"f{i}", tenant_id="city-1", site_id="school-7", camera_id="storage-cam",
-                     jpeg=out.getvalue())
+        f = pb.Frame(
+            frame_id=f"f{i}",
+            tenant_id="city-1",
+            site_id="school-7",
+            camera_id="storage-cam",
+            jpeg=out.getvalue(),
+        )
         f.captured_at.FromDatetime(T0 + timedelta(seconds=t))
         frames.append(f)
     return frames
 
 
 async def test_rodent_clip_raises_a_violation_with_evidence(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = DetectorSettings(data_dir=tmp_path, grpc_port=0, device="cpu", max_batch_size=8, max_wait_ms=5,
-                                vote_window=5, vote_min_observations=3, end_after_s=4)
+    settings = DetectorSettings(
+        data_dir=tmp_path,
+        grpc_port=0,
+        device="cpu",
+        max_batch_size=8,
+        max_wait_ms=5,
+        vote_window=5,
+        vote_min_observations=3,
+        end_after_s=4,
+    )
     bus = InProcessBus()
     store = LocalObjectStore(tmp_path / "objects", "signing-secret", "http://127.0.0.1:8000")
     events: list[ViolationDetected] = []
@@ -54,8 +67,9 @@ async def test_rodent_clip_raises_a_violation_with_evidence(tmp_path) -> None:  
             rat_seen.set()
 
     bus.subscribe("detections.v1", "test", collect)
-    service = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=new_token_issuer()),
-                             settings)  # no model given: loads the shipped weights
+    service = create_service(
+        Runtime(settings=settings, bus=bus, store=store, tokens=new_token_issuer()), settings
+    )  # no model given: loads the shipped weights
     frames = clip()
     await bus.start()
     await service.start()
@@ -64,7 +78,7 @@ async def test_rodent_clip_raises_a_violation_with_evidence(tmp_path) -> None:  
             call = pb_grpc.DetectorStub(channel).Detect()
             rat_frames = 0
             for n in range(0, len(frames), 4):
-                await call.write(pb.FrameBatch(batch_id=f"b{n}", frames=frames[n:n + 4]))
+                await call.write(pb.FrameBatch(batch_id=f"b{n}", frames=frames[n : n + 4]))
                 answer = await asyncio.wait_for(call.read(), 60)
                 assert not any(r.error for r in answer.results)
                 rat_frames += sum(any(d.label == "rodent" for d in r.detections) for r in answer.results)
@@ -74,8 +88,11 @@ async def test_rodent_clip_raises_a_violation_with_evidence(tmp_path) -> None:  
     finally:
         await service.stop()
         await bus.stop()
-    started = [e for e in events
-               if e.violation_type == "rodent" and e.phase == ViolationPhase.VIOLATION_PHASE_STARTED]
+    started = [
+        e
+        for e in events
+        if e.violation_type == "rodent" and e.phase == ViolationPhase.VIOLATION_PHASE_STARTED
+    ]
     assert len(started) >= 1
     rat = started[0]
     assert (rat.meta.tenant_id, rat.camera_id, rat.site_id) == ("city-1", "storage-cam", "school-7")

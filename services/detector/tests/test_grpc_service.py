@@ -27,8 +27,9 @@ from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
 
 T0 = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)
 RED, GREY = (200, 30, 30), (128, 128, 128)
-HATLESS = FakeDetection("person", 0.9, (0.1, 0.1, 0.3, 0.9),
-                        {"chef_hat": 0.1, "mask": 0.9, "uniform": 0.9, "gloves": 0.9})
+HATLESS = FakeDetection(
+    "person", 0.9, (0.1, 0.1, 0.3, 0.9), {"chef_hat": 0.1, "mask": 0.9, "uniform": 0.9, "gloves": 0.9}
+)
 RAT = FakeDetection("rodent", 0.8, (0.6, 0.7, 0.7, 0.8))
 SCENES = {RED: [HATLESS, RAT], GREY: []}
 
@@ -68,22 +69,41 @@ async def harness(settings: DetectorSettings, tmp_path) -> AsyncIterator[Harness
         await bus.stop()
 
 
-def frame(i: int, colour: tuple[int, int, int] | None = None, *, camera: str = "c1",
-          jpeg: bytes | None = None, at: float | None = None) -> pb.Frame:
-    f = pb.Frame(frame_id=f"{camera}-{i}", tenant_id="t1", site_id="s1", camera_id=camera, rules_version=1,
-                 jpeg=jpeg if jpeg is not None else solid_jpeg(colour or GREY))
+def frame(
+    i: int,
+    colour: tuple[int, int, int] | None = None,
+    *,
+    camera: str = "c1",
+    jpeg: bytes | None = None,
+    at: float | None = None,
+) -> pb.Frame:
+    f = pb.Frame(
+        frame_id=f"{camera}-{i}",
+        tenant_id="t1",
+        site_id="s1",
+        camera_id=camera,
+        rules_version=1,
+        jpeg=jpeg if jpeg is not None else solid_jpeg(colour or GREY),
+    )
     f.captured_at.FromDatetime(T0 + timedelta(seconds=i if at is None else at))
     return f
 
 
-PROFILE = pb.CameraProfile(tenant_id="t1", site_id="s1", camera_id="c1", zone="cooking", rules_version=1,
-                           timezone="Asia/Shanghai")
+PROFILE = pb.CameraProfile(
+    tenant_id="t1", site_id="s1", camera_id="c1", zone="cooking", rules_version=1, timezone="Asia/Shanghai"
+)
 # Camera c2 masks the floor where the rat runs, and checks hats only.
 MASKED = pb.CameraProfile(
-    tenant_id="t1", site_id="s1", camera_id="c2", zone="storage", rules_version=1,
+    tenant_id="t1",
+    site_id="s1",
+    camera_id="c2",
+    zone="storage",
+    rules_version=1,
     masks=[pb.Polygon(xy=[0.5, 0.5, 1.0, 0.5, 1.0, 1.0, 0.5, 1.0])],
-    rules=[pb.RuleConfig(violation_type="rodent", enabled=True),
-           pb.RuleConfig(violation_type="no_chef_hat", enabled=False)],
+    rules=[
+        pb.RuleConfig(violation_type="rodent", enabled=True),
+        pb.RuleConfig(violation_type="no_chef_hat", enabled=False),
+    ],
 )
 
 
@@ -103,13 +123,19 @@ async def exchange(address: str, batches: list[pb.FrameBatch]) -> list[pb.Detect
 async def test_stream_raises_one_violation_per_problem_with_evidence(harness: Harness) -> None:
     bad = solid_jpeg(RED)
     batches = [
-        pb.FrameBatch(batch_id="b0", profiles=[PROFILE, MASKED], frames=[
-            frame(0, RED), frame(0, RED, camera="c2"),
-            pb.Frame(frame_id="broken", tenant_id="t1", camera_id="c1", jpeg=bad[: len(bad) // 2]),
-            pb.Frame(frame_id="nothing", tenant_id="t1", camera_id="c1", jpeg=b""),
-            pb.Frame(frame_id="text", tenant_id="t1", camera_id="c1", jpeg=b"GET / HTTP/1.1"),
-            frame(1, RED), frame(1, RED, camera="c2"),
-        ]),
+        pb.FrameBatch(
+            batch_id="b0",
+            profiles=[PROFILE, MASKED],
+            frames=[
+                frame(0, RED),
+                frame(0, RED, camera="c2"),
+                pb.Frame(frame_id="broken", tenant_id="t1", camera_id="c1", jpeg=bad[: len(bad) // 2]),
+                pb.Frame(frame_id="nothing", tenant_id="t1", camera_id="c1", jpeg=b""),
+                pb.Frame(frame_id="text", tenant_id="t1", camera_id="c1", jpeg=b"GET / HTTP/1.1"),
+                frame(1, RED),
+                frame(1, RED, camera="c2"),
+            ],
+        ),
         pb.FrameBatch(batch_id="b1", frames=[frame(2, RED), frame(2, RED, camera="c2"), frame(3, GREY)]),
         pb.FrameBatch(batch_id="b2", frames=[frame(4, RED), frame(5, GREY)]),  # a flicker of red
         pb.FrameBatch(batch_id="b3", frames=[frame(i, GREY) for i in range(6, 12)]),
@@ -125,8 +151,13 @@ async def test_stream_raises_one_violation_per_problem_with_evidence(harness: Ha
     assert b0["text"].error.startswith("not an image")
     assert not b0["c1-0"].error and {d.label for d in b0["c1-0"].detections} == {"person", "rodent"}
     assert [d.label for d in b0["c2-0"].detections] == ["person"]  # the rat is under c2's mask
-    rat_ids = {d.track_id for a in answers for r in a.results for d in r.detections
-               if d.label == "rodent" and r.camera_id == "c1"}
+    rat_ids = {
+        d.track_id
+        for a in answers
+        for r in a.results
+        for d in r.detections
+        if d.label == "rodent" and r.camera_id == "c1"
+    }
     assert len(rat_ids) == 1 and 0 not in rat_ids
     # Third red frame: voted in. "violations" lists what is raised on the camera.
     c1_2 = next(r for r in answers[1].results if r.frame_id == "c1-2")
@@ -139,8 +170,11 @@ async def test_stream_raises_one_violation_per_problem_with_evidence(harness: Ha
     assert len(events) == 4
     started = [e for e in events if e.phase == ViolationPhase.VIOLATION_PHASE_STARTED]
     ended = [e for e in events if e.phase == ViolationPhase.VIOLATION_PHASE_ENDED]
-    assert sorted(e.violation_type for e in started) == sorted(e.violation_type for e in ended) == \
-        ["no_chef_hat", "rodent"]
+    assert (
+        sorted(e.violation_type for e in started)
+        == sorted(e.violation_type for e in ended)
+        == ["no_chef_hat", "rodent"]
+    )
     assert {e.violation_id for e in started} == {e.violation_id for e in ended}
     for e in started:
         where = (e.meta.tenant_id, e.meta.key, e.camera_id, e.site_id, e.zone)
@@ -175,8 +209,12 @@ async def test_model_info_over_grpc_and_http(harness: Harness) -> None:
 
 
 async def test_readyz_is_503_before_start(settings: DetectorSettings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    runtime = Runtime(settings=settings, bus=InProcessBus(), tokens=new_token_issuer(),
-                      store=LocalObjectStore(tmp_path, "secret", "http://127.0.0.1"))
+    runtime = Runtime(
+        settings=settings,
+        bus=InProcessBus(),
+        tokens=new_token_issuer(),
+        store=LocalObjectStore(tmp_path, "secret", "http://127.0.0.1"),
+    )
     service = create_service(runtime, settings, model=ScriptedModel())
     transport = httpx.ASGITransport(app=service.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://detector") as http:
@@ -187,13 +225,19 @@ async def test_many_streams_share_the_batcher(harness: Harness) -> None:
     timed_before = _batch_seconds_count()
 
     async def one_gateway(g: int) -> list[pb.DetectionBatch]:
-        batches = [pb.FrameBatch(batch_id=f"g{g}-{b}", frames=[frame(b * 4 + i, GREY, camera=f"g{g}c{i}")
-                                                                for i in range(4)]) for b in range(3)]
+        batches = [
+            pb.FrameBatch(
+                batch_id=f"g{g}-{b}", frames=[frame(b * 4 + i, GREY, camera=f"g{g}c{i}") for i in range(4)]
+            )
+            for b in range(3)
+        ]
         return await exchange(harness.service.grpc_address, batches)
 
     answers = await asyncio.gather(*(one_gateway(g) for g in range(4)))
-    assert all(len(a) == 3 and all(len(b.results) == 4 and not any(r.error for r in b.results) for b in a)
-               for a in answers)
+    assert all(
+        len(a) == 3 and all(len(b.results) == 4 and not any(r.error for r in b.results) for b in a)
+        for a in answers
+    )
     model: ScriptedModel = harness.service.model  # type: ignore[assignment]
     assert sum(model.batch_sizes) == 48 and max(model.batch_sizes) > 4  # frames of several streams met
     assert _batch_seconds_count() - timed_before == 12  # every FrameBatch's time in the server
@@ -225,8 +269,12 @@ async def test_same_camera_id_in_two_tenants_never_mixes(harness: Harness) -> No
 
 async def test_oversized_messages_are_refused(settings: DetectorSettings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     small = settings.model_copy(update={"grpc_max_message_bytes": 64 * 1024})
-    runtime = Runtime(settings=small, bus=InProcessBus(), tokens=new_token_issuer(),
-                      store=LocalObjectStore(tmp_path, "secret", "http://127.0.0.1"))
+    runtime = Runtime(
+        settings=small,
+        bus=InProcessBus(),
+        tokens=new_token_issuer(),
+        store=LocalObjectStore(tmp_path, "secret", "http://127.0.0.1"),
+    )
     service = create_service(runtime, small, model=ScriptedModel())
     await service.start()
     try:
@@ -241,8 +289,9 @@ async def test_oversized_messages_are_refused(settings: DetectorSettings, tmp_pa
 async def test_pipelined_batches_are_judged_in_order(harness: Harness) -> None:
     # The gateway sends 6 batches without waiting; inference overlaps, but tracking and voting must
     # still see frames 0..11 in order, or the vote would flicker and raise twice.
-    batches = [pb.FrameBatch(batch_id=f"p{b}", frames=[frame(2 * b, RED), frame(2 * b + 1, RED)])
-               for b in range(6)]
+    batches = [
+        pb.FrameBatch(batch_id=f"p{b}", frames=[frame(2 * b, RED), frame(2 * b + 1, RED)]) for b in range(6)
+    ]
 
     async def requests() -> AsyncIterator[pb.FrameBatch]:
         for batch in batches:
@@ -264,11 +313,15 @@ async def test_settings_follow_the_runtime_when_not_given(tmp_path, monkeypatch)
     monkeypatch.setenv("BK_MAX_BATCH_SIZE", "3")
     monkeypatch.delenv("BK_GRPC_PORT", raising=False)
     core = CoreSettings(data_dir=tmp_path / "platform")
-    runtime = Runtime(settings=core, bus=InProcessBus(), tokens=new_token_issuer(),
-                      store=LocalObjectStore(tmp_path, "secret", "http://127.0.0.1"))
+    runtime = Runtime(
+        settings=core,
+        bus=InProcessBus(),
+        tokens=new_token_issuer(),
+        store=LocalObjectStore(tmp_path, "secret", "http://127.0.0.1"),
+    )
     service = create_service(runtime, model=ScriptedModel())
-    assert service.settings.data_dir == tmp_path / "platform"       # shared fields from the runtime
-    assert service.settings.max_batch_size == 3                      # detector fields from BK_*
+    assert service.settings.data_dir == tmp_path / "platform"  # shared fields from the runtime
+    assert service.settings.max_batch_size == 3  # detector fields from BK_*
     assert service.settings.grpc_port == 0 and service.settings.service_name == "detector"
     await service.start()
     try:
@@ -285,15 +338,25 @@ async def test_a_refused_profile_keeps_the_last_good_one_and_is_reported(harness
     bad_v2.CopyFrom(MASKED)
     bad_v2.rules_version = 2
     bad_v2.rules.append(pb.RuleConfig(violation_type="no_hats", enabled=True))
-    first_bad = pb.CameraProfile(tenant_id="t1", site_id="s1", camera_id="c3", zone="prep", rules_version=1,
-                                 masks=[pb.Polygon(xy=[0.1, 0.1, 0.2, 0.2])])
+    first_bad = pb.CameraProfile(
+        tenant_id="t1",
+        site_id="s1",
+        camera_id="c3",
+        zone="prep",
+        rules_version=1,
+        masks=[pb.Polygon(xy=[0.1, 0.1, 0.2, 0.2])],
+    )
     good_v2 = pb.CameraProfile(tenant_id="t1", site_id="s1", camera_id="c3", zone="prep", rules_version=2)
     batches = [
         pb.FrameBatch(batch_id="good", profiles=[MASKED], frames=[frame(0, RED, camera="c2")]),
-        pb.FrameBatch(batch_id="bad", profiles=[bad_v2, first_bad],
-                      frames=[frame(i, RED, camera=c) for i in range(1, 6) for c in ("c2", "c3")]),
-        pb.FrameBatch(batch_id="fixed", profiles=[good_v2], frames=[frame(i, RED, camera="c3")
-                                                                    for i in range(6, 10)]),
+        pb.FrameBatch(
+            batch_id="bad",
+            profiles=[bad_v2, first_bad],
+            frames=[frame(i, RED, camera=c) for i in range(1, 6) for c in ("c2", "c3")],
+        ),
+        pb.FrameBatch(
+            batch_id="fixed", profiles=[good_v2], frames=[frame(i, RED, camera="c3") for i in range(6, 10)]
+        ),
     ]
     answers = await exchange(harness.service.grpc_address, batches)
 

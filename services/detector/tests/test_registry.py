@@ -51,8 +51,15 @@ async def test_publish_list_fetch_and_immutability(tmp_path) -> None:  # type: i
     assert await resolve_artefact(reg, "kitchen-v1", "", SHIPPED) == SHIPPED  # empty store: shipped
     v = await reg.publish(SHIPPED)
     assert (v.name, v.version) == ("kitchen-v1", SHIPPED_VERSION)
-    for f in ("weights.pt", "model.json", "labels.json", "thresholds.json", "metrics.json", "MODEL_CARD.md",
-              "manifest.json"):
+    for f in (
+        "weights.pt",
+        "model.json",
+        "labels.json",
+        "thresholds.json",
+        "metrics.json",
+        "MODEL_CARD.md",
+        "manifest.json",
+    ):
         assert await store.exists(f"models/kitchen-v1/{SHIPPED_VERSION}/{f}"), f
     labels = json.loads(await store.get(f"models/kitchen-v1/{SHIPPED_VERSION}/labels.json"))
     assert "cigarette" in labels["labels"]
@@ -82,10 +89,15 @@ async def test_service_loads_the_configured_version_from_the_store(tmp_path) -> 
     await reg.publish(SHIPPED)
     await reg.publish(artefact_copy(tmp_path, "2.0.0"))
     for configured, expected in (("", "2.0.0"), (SHIPPED_VERSION, SHIPPED_VERSION)):
-        settings = DetectorSettings(data_dir=tmp_path / configured.replace(".", "_"), grpc_port=0,
-                                    device="cpu", model_version=configured)
-        service = create_service(Runtime(settings=settings, bus=InProcessBus(), store=store, tokens=TOKENS),
-                                 settings)
+        settings = DetectorSettings(
+            data_dir=tmp_path / configured.replace(".", "_"),
+            grpc_port=0,
+            device="cpu",
+            model_version=configured,
+        )
+        service = create_service(
+            Runtime(settings=settings, bus=InProcessBus(), store=store, tokens=TOKENS), settings
+        )
         await service.start()
         try:
             assert service.model is not None and service.model.version == expected
@@ -104,8 +116,15 @@ async def test_switch_versions_while_streaming_loses_no_frame(tmp_path) -> None:
     reg = ModelRegistry(store, tmp_path / "cache")
     await reg.publish(SHIPPED)
     await reg.publish(artefact_copy(tmp_path, "2.0.0"))
-    settings = DetectorSettings(data_dir=tmp_path, grpc_port=0, device="cpu", model_version=SHIPPED_VERSION,
-                                max_batch_size=4, max_wait_ms=2, max_inflight_batches=3)
+    settings = DetectorSettings(
+        data_dir=tmp_path,
+        grpc_port=0,
+        device="cpu",
+        model_version=SHIPPED_VERSION,
+        max_batch_size=4,
+        max_wait_ms=2,
+        max_inflight_batches=3,
+    )
     bus = InProcessBus()
     service = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=TOKENS), settings)
     await bus.start()
@@ -116,11 +135,13 @@ async def test_switch_versions_while_streaming_loses_no_frame(tmp_path) -> None:
     try:
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://detector")
         async with http, grpc.aio.insecure_channel(service.grpc_address) as channel:
-            r = await http.post("/model/activate", json={"version": "2.0.0"},
-                                headers={"Authorization": f"Bearer {staff}"})
+            r = await http.post(
+                "/model/activate", json={"version": "2.0.0"}, headers={"Authorization": f"Bearer {staff}"}
+            )
             assert r.status_code == 403
-            r = await http.post("/model/activate", json={"version": "7.0.0"},
-                                headers={"Authorization": f"Bearer {admin}"})
+            r = await http.post(
+                "/model/activate", json={"version": "7.0.0"}, headers={"Authorization": f"Bearer {admin}"}
+            )
             assert r.status_code == 404
             call = pb_grpc.DetectorStub(channel).Detect()
             answers: list[pb.DetectionBatch] = []
@@ -132,8 +153,10 @@ async def test_switch_versions_while_streaming_loses_no_frame(tmp_path) -> None:
                 n = 0
                 # Stream continuously: before, during and well after the switch.
                 while not switched_after.is_set() or n < sent_at_switch + 12:
-                    frames = [pb.Frame(frame_id=f"{n}-{c}", tenant_id="t", camera_id=f"cam{c}", jpeg=jpeg)
-                              for c in range(2)]
+                    frames = [
+                        pb.Frame(frame_id=f"{n}-{c}", tenant_id="t", camera_id=f"cam{c}", jpeg=jpeg)
+                        for c in range(2)
+                    ]
                     await call.write(pb.FrameBatch(batch_id=f"b{n}", frames=frames))
                     sent += len(frames)
                     n += 1
@@ -151,8 +174,9 @@ async def test_switch_versions_while_streaming_loses_no_frame(tmp_path) -> None:
             sent_at_switch = 10**9
             writer, reader = asyncio.create_task(write()), asyncio.create_task(read())
             await asyncio.wait_for(five.wait(), 60)
-            r = await http.post("/model/activate", json={"version": "2.0.0"},
-                                headers={"Authorization": f"Bearer {admin}"})
+            r = await http.post(
+                "/model/activate", json={"version": "2.0.0"}, headers={"Authorization": f"Bearer {admin}"}
+            )
             assert r.status_code == 200, r.text
             assert r.json()["version"] == "2.0.0"
             sent_at_switch = sent // 2
@@ -179,11 +203,13 @@ async def test_switch_versions_while_streaming_loses_no_frame(tmp_path) -> None:
 async def test_device_decode_path_on_cpu_rejects_bad_frames_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The GPU decode path (header checks on the CPU, batched torchvision decode on the model's
     device) runs on the CPU too: bad frames get clear errors, the good ones detections."""
-    settings = DetectorSettings(data_dir=tmp_path, grpc_port=0, device="cpu", device_decode=True,
-                                max_batch_size=8, max_wait_ms=2)
+    settings = DetectorSettings(
+        data_dir=tmp_path, grpc_port=0, device="cpu", device_decode=True, max_batch_size=8, max_wait_ms=2
+    )
     bus = InProcessBus()
-    service = create_service(Runtime(settings=settings, bus=bus, store=store_at(tmp_path), tokens=TOKENS),
-                             settings)
+    service = create_service(
+        Runtime(settings=settings, bus=bus, store=store_at(tmp_path), tokens=TOKENS), settings
+    )
     await bus.start()
     await service.start()
     good = solid_jpeg((90, 90, 90), (160, 90))
@@ -192,8 +218,10 @@ async def test_device_decode_path_on_cpu_rejects_bad_frames_alone(tmp_path) -> N
         assert service.pipeline is not None and service.pipeline.device_decode
         async with grpc.aio.insecure_channel(service.grpc_address) as channel:
             call = pb_grpc.DetectorStub(channel).Detect()
-            frames = [pb.Frame(frame_id=str(i), tenant_id="t", camera_id="c", jpeg=data) for i, data in
-                      enumerate([good, b"not a jpeg", good[:-40], corrupt_body, b"", good])]
+            frames = [
+                pb.Frame(frame_id=str(i), tenant_id="t", camera_id="c", jpeg=data)
+                for i, data in enumerate([good, b"not a jpeg", good[:-40], corrupt_body, b"", good])
+            ]
             await call.write(pb.FrameBatch(batch_id="b", frames=frames))
             answer = await asyncio.wait_for(call.read(), 60)
             await call.done_writing()

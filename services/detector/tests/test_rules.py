@@ -63,8 +63,9 @@ def test_phone_counts_only_in_a_persons_hands() -> None:
 
 
 def test_profile_with_rules_runs_only_those() -> None:
-    only_rodent = CameraProfile(tenant_id="t1", camera_id="c1",
-                                rules=(Rule("rodent"), Rule("smoking", enabled=False)))
+    only_rodent = CameraProfile(
+        tenant_id="t1", camera_id="c1", rules=(Rule("rodent"), Rule("smoking", enabled=False))
+    )
     assert types([det("rodent"), det("cigarette", track=6), person(chef_hat=0.0)], only_rodent) == {"rodent"}
 
 
@@ -85,12 +86,13 @@ def test_zones_restrict_a_rule_to_its_polygons() -> None:
 def test_schedules_use_the_cameras_timezone() -> None:
     # Rodent watch only at night, 22:00-06:00 Shanghai time; T0 is 10:00 there.
     night = ScheduleWindow(start_minute=22 * 60, end_minute=6 * 60)
-    p = CameraProfile(tenant_id="t1", camera_id="c1", timezone="Asia/Shanghai",
-                      rules=(Rule("rodent", schedule=(night,)),))
+    p = CameraProfile(
+        tenant_id="t1", camera_id="c1", timezone="Asia/Shanghai", rules=(Rule("rodent", schedule=(night,)),)
+    )
     assert types([det("rodent")], p, T0) == set()
     assert types([det("rodent")], p, T0 + timedelta(hours=13)) == {"rodent"}  # 23:00
     assert types([det("rodent")], p, T0 + timedelta(hours=17)) == {"rodent"}  # 03:00 next day
-    assert types([det("rodent")], p, T0 + timedelta(hours=21)) == set()       # 07:00
+    assert types([det("rodent")], p, T0 + timedelta(hours=21)) == set()  # 07:00
 
 
 def test_schedule_weekdays_and_midnight_crossing() -> None:
@@ -99,27 +101,34 @@ def test_schedule_weekdays_and_midnight_crossing() -> None:
     monday_2330 = shanghai(datetime(2026, 8, 31, 15, 30, tzinfo=UTC))
     assert monday_2330.isoweekday() == 1
     assert monday_night.contains(monday_2330)
-    assert monday_night.contains(monday_2330 + timedelta(hours=2))      # Tuesday 01:30: Monday's window
+    assert monday_night.contains(monday_2330 + timedelta(hours=2))  # Tuesday 01:30: Monday's window
     assert not monday_night.contains(monday_2330 + timedelta(hours=3))  # 02:30
-    assert not monday_night.contains(monday_2330 + timedelta(days=1))   # Tuesday 23:30
+    assert not monday_night.contains(monday_2330 + timedelta(days=1))  # Tuesday 23:30
 
 
 def test_profile_from_proto_and_validation() -> None:
     msg = pb.CameraProfile(
-        tenant_id="t1", camera_id="c1", zone="cooking", rules_version=3, timezone="Asia/Shanghai",
+        tenant_id="t1",
+        camera_id="c1",
+        zone="cooking",
+        rules_version=3,
+        timezone="Asia/Shanghai",
         masks=[pb.Polygon(xy=LEFT)],
-        rules=[pb.RuleConfig(
-            violation_type="phone_use", enabled=True, min_score=0.7,
-            schedule=[pb.ScheduleWindow(weekdays=[1, 2], start_minute=600, end_minute=840)],
-        )],
+        rules=[
+            pb.RuleConfig(
+                violation_type="phone_use",
+                enabled=True,
+                min_score=0.7,
+                schedule=[pb.ScheduleWindow(weekdays=[1, 2], start_minute=600, end_minute=840)],
+            )
+        ],
     )
     assert profile_problem(msg) is None
     p = profile_from_proto(msg)
     assert p.masks == (LEFT,) and p.rule("phone_use").min_score == 0.7  # type: ignore[union-attr]
     assert p.rule("rodent") is None
     assert profile_problem(pb.CameraProfile(tenant_id="t", camera_id="c", timezone="Mars/Olympus"))
-    bad_type = pb.CameraProfile(tenant_id="t", camera_id="c",
-                                rules=[pb.RuleConfig(violation_type="dancing")])
+    bad_type = pb.CameraProfile(tenant_id="t", camera_id="c", rules=[pb.RuleConfig(violation_type="dancing")])
     assert "dancing" in (profile_problem(bad_type) or "")
 
 
@@ -133,10 +142,10 @@ def test_fire_unattended_needs_n_seconds_without_a_person() -> None:
         return types(dets, when=when, unattended_flames=watch.observe(dets, when))
 
     assert fire([flame, cook], 0) == set()
-    assert fire([flame], 5) == set()          # the cook left 5 s ago
+    assert fire([flame], 5) == set()  # the cook left 5 s ago
     assert fire([flame], 9.5) == set()
     assert fire([flame], 15) == {"fire_unattended"}  # 15 s since anyone was near
-    assert fire([flame, cook], 16) == set()   # back at the stove: attended again
+    assert fire([flame, cook], 16) == set()  # back at the stove: attended again
     assert fire([flame], 20) == set()
     assert fire([flame], 26.5) == {"fire_unattended"}
 

@@ -97,7 +97,7 @@ def test_regression_loss_is_zero_for_exact_boxes_and_grows_with_pixel_error() ->
 
     def head(dx: float) -> torch.Tensor:
         out = torch.full((1, classes + 8, h, w), -9.0)
-        out[0, classes:classes + 4] = torch.tensor([math.log(bw), math.log(bh), 0.0, 0.0]).view(4, 1, 1)
+        out[0, classes : classes + 4] = torch.tensor([math.log(bw), math.log(bh), 0.0, 0.0]).view(4, 1, 1)
         ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
         out[0, classes + 2], out[0, classes + 3] = cx - xs + dx, cy - ys  # exact offsets everywhere
         return out
@@ -113,5 +113,11 @@ def test_a_crop_larger_than_the_input_is_refused_before_any_work(tmp_path) -> No
     import pytest
 
     with pytest.raises(ValueError, match="crop 256x128 is larger than the input 128x96"):
-        train(train_dirs=[str(tmp_path / "none")], crop=(256, 128), input_width=128, input_height=96,
-              device="cpu", progress=False)
+        train(
+            train_dirs=[str(tmp_path / "none")],
+            crop=(256, 128),
+            input_width=128,
+            input_height=96,
+            device="cpu",
+            progress=False,
+        )

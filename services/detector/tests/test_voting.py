@@ -88,8 +88,8 @@ def test_tracker_keeps_ids_for_moving_objects_and_separates_labels() -> None:
     walk = [Detection("person", 0.9, (0.1 + 0.03 * i, 0.1, 0.3 + 0.03 * i, 0.9)) for i in range(5)]
     rat = [Detection("rodent", 0.8, (0.5 + 0.05 * i, 0.8, 0.55 + 0.05 * i, 0.85)) for i in range(5)]
     ids = [tracker.update([walk[i], rat[i]], T0 + timedelta(seconds=i)) for i in range(5)]
-    assert len({frame[0].track_id for frame in ids}) == 1       # one person throughout
-    assert len({frame[1].track_id for frame in ids}) == 1       # the rat hops without overlap
+    assert len({frame[0].track_id for frame in ids}) == 1  # one person throughout
+    assert len({frame[1].track_id for frame in ids}) == 1  # the rat hops without overlap
     assert ids[0][0].track_id != ids[0][1].track_id
 
 

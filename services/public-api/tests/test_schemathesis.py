@@ -76,8 +76,11 @@ class LoopbackServer:
             self.data_dir / "objects", "s" * 32, self.base_url, clock=lambda: clock.now().timestamp()
         )
         runtime = Runtime(
-            settings=CoreSettings(data_dir=self.data_dir), bus=bus, store=store,
-            tokens=new_token_issuer(), clock=clock,
+            settings=CoreSettings(data_dir=self.data_dir),
+            bus=bus,
+            store=store,
+            tokens=new_token_issuer(),
+            clock=clock,
         )
         settings_ = PublicSettings(
             data_dir=self.data_dir, rate_user_per_min=10**6, rate_ip_per_min=10**6, rate_write_per_min=10**6
@@ -167,7 +170,10 @@ def _caller(path: str) -> str:
 # CI runs the same examples every time (a red CI must mean a real regression); set
 # BK_FUZZ_RANDOM=1 to explore fresh examples locally.
 @settings(
-    max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
     derandomize=os.environ.get("BK_FUZZ_RANDOM") != "1",
 )
 def test_no_server_errors_and_schema_conformance(case, callers, server) -> None:  # type: ignore[no-untyped-def]

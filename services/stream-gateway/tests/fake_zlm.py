@@ -47,7 +47,7 @@ class Proxy:
 @dataclass
 class FakeZlm:
     secret: str
-    hook_base: str = ""            # e.g. http://gateway/v1/zlm/hooks (set by the test)
+    hook_base: str = ""  # e.g. http://gateway/v1/zlm/hooks (set by the test)
     hook_token: str = ""
     hook_client: httpx.AsyncClient | None = None
     max_stream_wait_s: float = 3.0
@@ -101,10 +101,13 @@ class FakeZlm:
         return JSONResponse({"code": 0, "data": {"flag": found}})
 
     def _match(self, p: dict[str, str]) -> list[Proxy]:
-        return [x for x in self.proxies.values()
-                if (not p.get("app") or x.app == p["app"])
-                and (not p.get("stream") or x.stream == p["stream"])
-                and (not p.get("vhost") or x.key.startswith(p["vhost"] + "/"))]
+        return [
+            x
+            for x in self.proxies.values()
+            if (not p.get("app") or x.app == p["app"])
+            and (not p.get("stream") or x.stream == p["stream"])
+            and (not p.get("vhost") or x.key.startswith(p["vhost"] + "/"))
+        ]
 
     async def _close_streams(self, p: dict[str, str]) -> Response:
         hit = self._match(p)
@@ -113,11 +116,23 @@ class FakeZlm:
         return JSONResponse({"code": 0, "count_hit": len(hit) * 3, "count_closed": len(hit) * 3})
 
     async def _getMediaList(self, p: dict[str, str]) -> Response:
-        data = [{"app": x.app, "stream": x.stream, "vhost": VHOST, "schema": schema, "readerCount": 0,
-                 "totalReaderCount": 0, "originType": 4, "originTypeStr": "pull",
-                 "originUrl": x.url, "tracks": [{"codec_id_name": "H264", "codec_type": 0}]}
-                for x in self._match(p) for schema in ("rtsp", "rtmp", "hls")
-                if not p.get("schema") or p["schema"] == schema]
+        data = [
+            {
+                "app": x.app,
+                "stream": x.stream,
+                "vhost": VHOST,
+                "schema": schema,
+                "readerCount": 0,
+                "totalReaderCount": 0,
+                "originType": 4,
+                "originTypeStr": "pull",
+                "originUrl": x.url,
+                "tracks": [{"codec_id_name": "H264", "codec_type": 0}],
+            }
+            for x in self._match(p)
+            for schema in ("rtsp", "rtmp", "hls")
+            if not p.get("schema") or p["schema"] == schema
+        ]
         return JSONResponse({"code": 0, "data": data})
 
     async def _getSnap(self, p: dict[str, str]) -> Response:
@@ -135,9 +150,18 @@ class FakeZlm:
 
     async def play(self, app: str, stream: str, params: str, schema: str = "rtmp") -> bool:
         """A player opens ``app/stream?params``: True when it would get video."""
-        body = {"app": app, "stream": stream, "params": params, "schema": schema, "vhost": VHOST,
-                "id": "140183261280256", "ip": "10.0.17.132", "port": 65217, "protocol": "http",
-                "mediaServerId": "fake-zlm"}
+        body = {
+            "app": app,
+            "stream": stream,
+            "params": params,
+            "schema": schema,
+            "vhost": VHOST,
+            "id": "140183261280256",
+            "ip": "10.0.17.132",
+            "port": 65217,
+            "protocol": "http",
+            "mediaServerId": "fake-zlm",
+        }
         if (await self._hook("on_play", body)).get("code") != 0:
             return False
         key = f"{VHOST}/{app}/{stream}"

@@ -24,10 +24,21 @@ SECRET = "test-secret-0123456789abcdef-0123456789"
 
 
 def settings(tmp: Path, **kw: Any) -> GatewaySettings:
-    base: dict[str, Any] = dict(data_dir=tmp, gateway_id="gw-0", backoff_initial_s=0.2, backoff_max_s=1.0,
-                                open_timeout_s=3, read_timeout_s=3, watchdog_s=4, sim_fps=4,
-                                sim_width=320, sim_height=180, reconcile_interval_s=1.0,
-                                detector_frame_width=320, detector_frame_height=180)
+    base: dict[str, Any] = dict(
+        data_dir=tmp,
+        gateway_id="gw-0",
+        backoff_initial_s=0.2,
+        backoff_max_s=1.0,
+        open_timeout_s=3,
+        read_timeout_s=3,
+        watchdog_s=4,
+        sim_fps=4,
+        sim_width=320,
+        sim_height=180,
+        reconcile_interval_s=1.0,
+        detector_frame_width=320,
+        detector_frame_height=180,
+    )
     base.update(kw)
     return GatewaySettings(**base)
 
@@ -72,9 +83,11 @@ class FakeDetector(pbg.DetectorServicer):
             self.profiles.extend(batch.profiles)
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
-            yield pb.DetectionBatch(batch_id=batch.batch_id, model_version="fake",
-                                    results=[pb.FrameResult(frame_id=f.frame_id, camera_id=f.camera_id)
-                                             for f in batch.frames])
+            yield pb.DetectionBatch(
+                batch_id=batch.batch_id,
+                model_version="fake",
+                results=[pb.FrameResult(frame_id=f.frame_id, camera_id=f.camera_id) for f in batch.frames],
+            )
 
 
 async def start_detector(servicer: FakeDetector) -> tuple[grpc.aio.Server, str]:

@@ -37,8 +37,9 @@ class RtspServer:
         cmd = [SYSTEM_PYTHON, str(SERVER), "--port", str(self.port)]
         cmd += [a for m in self.mounts for a in ("--mount", m)]
         cmd += [a for c in self.codecs for a in ("--codec", c)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], wait_s)
         line = self.proc.stdout.readline() if ready else ""
@@ -47,7 +48,8 @@ class RtspServer:
             self.stop()
             raise RuntimeError(
                 f"the GStreamer RTSP server did not start ({SYSTEM_PYTHON} needs python3-gi and "
-                f"gir1.2-gst-rtsp-server-1.0): {line}{rest}")
+                f"gir1.2-gst-rtsp-server-1.0): {line}{rest}"
+            )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -24,11 +24,11 @@ from bk_gateway.worker import CameraWorker
 
 def test_slow_fps_rule() -> None:
     assert slow_fps(4.0, 25.0, 0.5) == "slow stream: 4.0 fps of 25"
-    assert slow_fps(12.6, 25.0, 0.5) is None          # at least half: fine
-    assert slow_fps(0.0, 25.0, 0.5) is None           # not measured yet
-    assert slow_fps(4.0, 0.0, 0.5) is None            # nominal rate unknown
-    assert slow_fps(4.0, 90000.0, 0.5) is None        # not a believable frame rate (a clock rate)
-    assert slow_fps(1.0, 25.0, 0.0) is None           # rule switched off
+    assert slow_fps(12.6, 25.0, 0.5) is None  # at least half: fine
+    assert slow_fps(0.0, 25.0, 0.5) is None  # not measured yet
+    assert slow_fps(4.0, 0.0, 0.5) is None  # nominal rate unknown
+    assert slow_fps(4.0, 90000.0, 0.5) is None  # not a believable frame rate (a clock rate)
+    assert slow_fps(1.0, 25.0, 0.0) is None  # rule switched off
 
 
 class PacedSource(FrameSource):
@@ -56,15 +56,23 @@ def test_worker_degraded_when_slow_and_online_again(tmp_path: Path, monkeypatch)
     rate = [4.0]  # of a nominal 25: under half
     stop_holder: dict[str, threading.Event] = {}
 
-    def fake_open(url: str, *, keyframes_only: bool, settings: object, stop: threading.Event,
-                  tenant_id: str) -> FrameSource:
+    def fake_open(
+        url: str, *, keyframes_only: bool, settings: object, stop: threading.Event, tenant_id: str
+    ) -> FrameSource:
         stop_holder["stop"] = stop
         return PacedSource(25.0, rate, stop)
 
     monkeypatch.setattr(worker_mod, "open_source", fake_open)
     s = settings(tmp_path, degraded_fps_ratio=0.5, covered_stddev=0.0, frozen_changed_share=0.0)
-    spec = CameraSpec(id="slow", tenant_id="t", site_id="s", zone="cooking", source_url="rtsp://cam/1",
-                      sampling_mode=SamplingMode.FPS, sample_fps=10)
+    spec = CameraSpec(
+        id="slow",
+        tenant_id="t",
+        site_id="s",
+        zone="cooking",
+        source_url="rtsp://cam/1",
+        sampling_mode=SamplingMode.FPS,
+        sample_fps=10,
+    )
     transitions: list[tuple[State, str]] = []
     w = CameraWorker(spec, s, FrameQueue(64), lambda _w, t: transitions.append((t.state, t.reason)))
     w.start()

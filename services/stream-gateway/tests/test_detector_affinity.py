@@ -17,8 +17,15 @@ CAMERAS = [f"cam-{i}" for i in range(24)]
 
 
 def frame(camera_id: str, n: int) -> FrameItem:
-    return FrameItem(frame_id=f"{camera_id}-{n}", tenant_id="minghu", site_id="s1", camera_id=camera_id,
-                     captured_at=datetime.now(UTC), jpeg=b"\xff\xd8fake", rules_version=1)
+    return FrameItem(
+        frame_id=f"{camera_id}-{n}",
+        tenant_id="minghu",
+        site_id="s1",
+        camera_id=camera_id,
+        captured_at=datetime.now(UTC),
+        jpeg=b"\xff\xd8fake",
+        rules_version=1,
+    )
 
 
 def cameras_of(d: FakeDetector) -> set[str]:
@@ -29,8 +36,13 @@ async def test_each_camera_sticks_to_one_detector_and_moves_only_when_it_is_down
     a, b = FakeDetector(), FakeDetector()
     server_a, ep_a = await start_detector(a)
     server_b, ep_b = await start_detector(b)
-    s = settings(tmp_path, detector_endpoints=f"{ep_a},{ep_b}", batch_size=4, batch_max_wait_s=0.02,
-                 detector_timeout_s=2.0)
+    s = settings(
+        tmp_path,
+        detector_endpoints=f"{ep_a},{ep_b}",
+        batch_size=4,
+        batch_max_wait_s=0.02,
+        detector_timeout_s=2.0,
+    )
     queue = FrameQueue(10_000)
     client = DetectorClient(s, queue, lambda _cid: None)
     client.start()

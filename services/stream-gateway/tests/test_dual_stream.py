@@ -42,8 +42,11 @@ async def test_registry_keeps_both_streams_with_one_login(tmp_path: Path) -> Non
         transport = httpx.ASGITransport(app=svc.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
             admin = token(rt)
-            body = _camera(source_url=f"rtsp://admin:{PASSWORD}@10.0.0.7:554/Streaming/Channels/102",
-                           live_source_url="rtsp://10.0.0.7:554/Streaming/Channels/101", enabled=False)
+            body = _camera(
+                source_url=f"rtsp://admin:{PASSWORD}@10.0.0.7:554/Streaming/Channels/102",
+                live_source_url="rtsp://10.0.0.7:554/Streaming/Channels/101",
+                enabled=False,
+            )
             r = await c.put("/v1/cameras/cam-d", json=body, headers=admin)
             assert r.status_code == 200, r.text
             out = r.json()
@@ -60,14 +63,20 @@ async def test_registry_keeps_both_streams_with_one_login(tmp_path: Path) -> Non
             r = await c.put("/v1/cameras/cam-d", json=bad, headers=admin)
             assert r.status_code == 422 and "share one username/password" in r.text
             assert "Zq9-alt" not in r.text and PASSWORD not in r.text
-            r = await c.patch("/v1/cameras/cam-d", headers=admin,
-                              json={"live_source_url": "rtsp://root:Zq9-alt@10.0.0.7/101"})
+            r = await c.patch(
+                "/v1/cameras/cam-d",
+                headers=admin,
+                json={"live_source_url": "rtsp://root:Zq9-alt@10.0.0.7/101"},
+            )
             assert r.status_code == 422
             r = await c.patch("/v1/cameras/cam-d", headers=admin, json={"live_source_url": "ftp://x/y"})
             assert r.status_code == 422
             # the same credentials in both URLs are fine (one login)
-            r = await c.patch("/v1/cameras/cam-d", headers=admin, json={
-                "live_source_url": f"rtsp://admin:{PASSWORD}@10.0.0.8:554/Streaming/Channels/101"})
+            r = await c.patch(
+                "/v1/cameras/cam-d",
+                headers=admin,
+                json={"live_source_url": f"rtsp://admin:{PASSWORD}@10.0.0.8:554/Streaming/Channels/101"},
+            )
             assert r.status_code == 200 and r.json()["live_source_url"].startswith("rtsp://10.0.0.8")
             assert PASSWORD not in r.text
             # "" removes it: viewers watch the analytics source again
@@ -139,16 +148,30 @@ async def test_analytics_pulls_the_sub_stream_viewers_get_the_main_stream(tmp_pa
 async def test_zlmediakit_relays_the_main_stream(tmp_path: Path) -> None:
     fake = FakeZlm(secret="zlm-S3cret-0123456789", hook_token="hook-T0ken-abcdef")
     await fake.start()
-    rt = runtime(settings(tmp_path, media_server="zlmediakit", zlm_api_url=fake.url,
-                          zlm_public_url="https://live.example", zlm_secret="zlm-S3cret-0123456789",
-                          zlm_hook_token="hook-T0ken-abcdef"))
+    rt = runtime(
+        settings(
+            tmp_path,
+            media_server="zlmediakit",
+            zlm_api_url=fake.url,
+            zlm_public_url="https://live.example",
+            zlm_secret="zlm-S3cret-0123456789",
+            zlm_hook_token="hook-T0ken-abcdef",
+        )
+    )
     svc = create_service(rt)
     await rt.bus.start()
     await svc.start()
     try:
-        await svc.seed_cameras([_camera(source_url="rtsp://127.0.0.1:9/Streaming/Channels/102",
-                                        live_source_url="rtsp://127.0.0.1:9/Streaming/Channels/101",
-                                        username="admin", password=PASSWORD)])
+        await svc.seed_cameras(
+            [
+                _camera(
+                    source_url="rtsp://127.0.0.1:9/Streaming/Channels/102",
+                    live_source_url="rtsp://127.0.0.1:9/Streaming/Channels/101",
+                    username="admin",
+                    password=PASSWORD,
+                )
+            ]
+        )
         transport = httpx.ASGITransport(app=svc.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
             staff = token(rt, Role.STAFF, tenant="minghu", site_ids=frozenset({"s1"}))
@@ -157,8 +180,11 @@ async def test_zlmediakit_relays_the_main_stream(tmp_path: Path) -> None:
             [proxy] = fake.proxies.values()
             assert proxy.url == f"rtsp://admin:{PASSWORD}@127.0.0.1:9/Streaming/Channels/101"
             # re-pointing the main stream closes the stale relay at the next reconcile
-            r = await c.patch("/v1/cameras/cam-d", headers=token(rt),
-                              json={"live_source_url": "rtsp://127.0.0.1:9/Streaming/Channels/103"})
+            r = await c.patch(
+                "/v1/cameras/cam-d",
+                headers=token(rt),
+                json={"live_source_url": "rtsp://127.0.0.1:9/Streaming/Channels/103"},
+            )
             assert r.status_code == 200
             await until(lambda: not fake.proxies, 10, "stale relay closed")
     finally:

@@ -33,10 +33,24 @@ async def test_signed_hls_live_view_from_rtsp(tmp_path: Path) -> None:
     await rt.bus.start()
     await svc.start()
     try:
-        await svc.seed_cameras([{"id": "cam-live", "tenant_id": "minghu", "site_id": "s1", "zone": "cooking",
-                                 "source_url": server.url("live")},
-                                {"id": "cam-sim", "tenant_id": "minghu", "site_id": "s1", "zone": "cooking",
-                                 "scenario": "cooking"}])
+        await svc.seed_cameras(
+            [
+                {
+                    "id": "cam-live",
+                    "tenant_id": "minghu",
+                    "site_id": "s1",
+                    "zone": "cooking",
+                    "source_url": server.url("live"),
+                },
+                {
+                    "id": "cam-sim",
+                    "tenant_id": "minghu",
+                    "site_id": "s1",
+                    "zone": "cooking",
+                    "scenario": "cooking",
+                },
+            ]
+        )
         transport = httpx.ASGITransport(app=svc.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
             staff = token(rt, Role.STAFF, tenant="minghu", site_ids=frozenset({"s1"}))

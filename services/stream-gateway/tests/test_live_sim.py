@@ -32,8 +32,17 @@ async def test_sim_camera_live_view_encodes_h264_hls_and_stops_after_grace(tmp_p
     await rt.bus.start()
     await svc.start()
     try:
-        await svc.seed_cameras([{"id": "cam-sim", "tenant_id": "minghu", "site_id": "s1", "zone": "cooking",
-                                 "scenario": "cooking"}])
+        await svc.seed_cameras(
+            [
+                {
+                    "id": "cam-sim",
+                    "tenant_id": "minghu",
+                    "site_id": "s1",
+                    "zone": "cooking",
+                    "scenario": "cooking",
+                }
+            ]
+        )
         cam = ("minghu", "cam-sim")  # (tenant, camera): camera ids are unique per tenant only
         await until(lambda: svc.fleet.workers[cam].latest is not None, 10, "a first simulated frame")
         transport = httpx.ASGITransport(app=svc.app)

@@ -31,26 +31,48 @@ async def fake_zlm():  # type: ignore[no-untyped-def]
     await fake.stop()
 
 
-async def test_zlm_on_demand_live_view(tmp_path: Path, fake_zlm: FakeZlm,
-                                       caplog: pytest.LogCaptureFixture) -> None:
+async def test_zlm_on_demand_live_view(
+    tmp_path: Path, fake_zlm: FakeZlm, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     fake = fake_zlm
-    rt = runtime(settings(tmp_path, media_server="zlmediakit", zlm_api_url=fake.url,
-                          zlm_public_url="https://live.example", zlm_secret=ZLM_SECRET,
-                          zlm_hook_token=HOOK_TOKEN, live_url_ttl_s=300))
+    rt = runtime(
+        settings(
+            tmp_path,
+            media_server="zlmediakit",
+            zlm_api_url=fake.url,
+            zlm_public_url="https://live.example",
+            zlm_secret=ZLM_SECRET,
+            zlm_hook_token=HOOK_TOKEN,
+            live_url_ttl_s=300,
+        )
+    )
     svc = create_service(rt)
     StatusLog(rt.bus)  # type: ignore[arg-type]
     await rt.bus.start()
     await svc.start()
     transport = httpx.ASGITransport(app=svc.app)
     try:
-        await svc.seed_cameras([
-            {"id": "cam-z", "tenant_id": "minghu", "site_id": "s1", "zone": "cooking",
-             "source_url": "rtsp://127.0.0.1:9/Streaming/Channels/101", "username": "admin",
-             "password": PASSWORD},
-            {"id": "cam-sim", "tenant_id": "minghu", "site_id": "s1", "zone": "cooking",
-             "scenario": "cooking"},
-        ])
+        await svc.seed_cameras(
+            [
+                {
+                    "id": "cam-z",
+                    "tenant_id": "minghu",
+                    "site_id": "s1",
+                    "zone": "cooking",
+                    "source_url": "rtsp://127.0.0.1:9/Streaming/Channels/101",
+                    "username": "admin",
+                    "password": PASSWORD,
+                },
+                {
+                    "id": "cam-sim",
+                    "tenant_id": "minghu",
+                    "site_id": "s1",
+                    "zone": "cooking",
+                    "scenario": "cooking",
+                },
+            ]
+        )
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
             fake.hook_client, fake.hook_base = c, "http://gw/v1/zlm/hooks"
             staff = token(rt, Role.STAFF, tenant="minghu", site_ids=frozenset({"s1"}))
@@ -94,10 +116,14 @@ async def test_zlm_on_demand_live_view(tmp_path: Path, fake_zlm: FakeZlm,
             assert not await fake.play("live", "minghu~cam-z", expired)
             refused = [a for n, _, a in fake.hooks if n == "on_play" and a["code"] != 0]
             assert refused and all(a == {"code": -1, "msg": "invalid or expired play URL"} for a in refused)
-            assert all(a == {"code": 0, "msg": "success"} for n, _, a in fake.hooks
-                       if n == "on_play" and a["code"] == 0)
-            bad_token = await c.post("/v1/zlm/hooks/on_play?token=nope",
-                                     json={"app": "live", "stream": "minghu~cam-z"})
+            assert all(
+                a == {"code": 0, "msg": "success"}
+                for n, _, a in fake.hooks
+                if n == "on_play" and a["code"] == 0
+            )
+            bad_token = await c.post(
+                "/v1/zlm/hooks/on_play?token=nope", json={"app": "live", "stream": "minghu~cam-z"}
+            )
             assert bad_token.status_code == 403
 
             # --- the last viewer leaves: on_stream_none_reader closes the relay --------------------
@@ -124,8 +150,9 @@ async def test_zlm_on_demand_live_view(tmp_path: Path, fake_zlm: FakeZlm,
 
             # --- ZLMediaKit errors: clear 502s, masked ---------------------------------------------
             fake.fail_next["addStreamProxy"] = (
-                -1, f"play rtsp://admin:{PASSWORD}@127.0.0.1:9/Streaming/Channels/101 failed: "
-                    "401 Unauthorized")
+                -1,
+                f"play rtsp://admin:{PASSWORD}@127.0.0.1:9/Streaming/Channels/101 failed: 401 Unauthorized",
+            )
             e = await c.post("/v1/cameras/cam-z/live", headers=staff)
             assert e.status_code == 502
             detail = e.json()["detail"]
@@ -165,8 +192,9 @@ async def test_zlm_on_demand_live_view(tmp_path: Path, fake_zlm: FakeZlm,
         await rt.bus.stop()
     # The API secret, the hook token and the camera password never reach a gateway log line (the
     # test's own client, standing in for viewers and ZLMediaKit, logs the hook URLs it calls).
-    ours = "\n".join(r.getMessage() for r in caplog.records
-                      if not (r.name == "httpx" and "http://gw/" in r.getMessage()))
+    ours = "\n".join(
+        r.getMessage() for r in caplog.records if not (r.name == "httpx" and "http://gw/" in r.getMessage())
+    )
     assert "/index/api/addStreamProxy" in ours  # the gateway's API calls are logged, bare
     for secret in (ZLM_SECRET, HOOK_TOKEN, PASSWORD, "Pa55-w0rd%21"):
         assert secret not in ours

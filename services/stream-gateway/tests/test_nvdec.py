@@ -50,8 +50,9 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def clip_1080p(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """4 s of a kitchen at 1080p, 25 fps, a keyframe every second: 4 keyframes, 100 frames."""
-    return write_kitchen_video(tmp_path_factory.mktemp("nvdec") / "k1080.mkv", seconds=4, fps=25,
-                               width=1920, height=1080, gop_s=1.0)
+    return write_kitchen_video(
+        tmp_path_factory.mktemp("nvdec") / "k1080.mkv", seconds=4, fps=25, width=1920, height=1080, gop_s=1.0
+    )
 
 
 def test_an_unknown_decoder_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,18 +64,30 @@ def test_an_unknown_decoder_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) 
 def test_the_gateway_refuses_to_start_on_nvdec_without_a_gpu(tmp_path: Path) -> None:
     """The real entry point exits non-zero at start-up and says what to do, before any camera fails."""
     env = _env(tmp_path, BK_VIDEO_DECODER="nvdec", **NO_GPU)
-    proc = subprocess.run([sys.executable, "-m", "bk_gateway"], env=env, capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bk_gateway"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode != 0
-    assert "BK_VIDEO_DECODER=nvdec" in proc.stderr and "BK_VIDEO_DECODER=software" in proc.stderr, \
+    assert "BK_VIDEO_DECODER=nvdec" in proc.stderr and "BK_VIDEO_DECODER=software" in proc.stderr, (
         proc.stderr[-2000:]
+    )
     assert "nvidia.com/gpu" in proc.stderr
 
 
 def test_a_camera_on_nvdec_without_a_gpu_gets_a_clear_error(tmp_path: Path) -> None:
     clip = write_kitchen_video(tmp_path / "k.mkv", seconds=1)
-    proc = subprocess.run([sys.executable, "-c", OPEN_ON_NVDEC, str(clip)], env=_env(tmp_path, **NO_GPU),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", OPEN_ON_NVDEC, str(clip)],
+        env=_env(tmp_path, **NO_GPU),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     kind, _, message = proc.stdout.partition("\n")
     assert kind == "decoder_unavailable", proc.stdout
@@ -82,8 +95,15 @@ def test_a_camera_on_nvdec_without_a_gpu_gets_a_clear_error(tmp_path: Path) -> N
 
 
 def _pull(clip: Path, *, keyframes_only: bool, decoder: str) -> tuple[str, list[float], list[np.ndarray]]:
-    src = PyAVSource(str(clip), keyframes_only=keyframes_only, open_timeout_s=10, read_timeout_s=10,
-                     watchdog_s=30, codecs=frozenset({"h264"}), decoder=decoder)
+    src = PyAVSource(
+        str(clip),
+        keyframes_only=keyframes_only,
+        open_timeout_s=10,
+        read_timeout_s=10,
+        watchdog_s=30,
+        codecs=frozenset({"h264"}),
+        decoder=decoder,
+    )
     src.open()
     try:
         frames = list(src.frames())
@@ -128,8 +148,15 @@ def test_a_stream_nvdec_cannot_take_is_decoded_in_software_and_says_so(tmp_path:
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
-    src = PyAVSource(str(path), keyframes_only=False, open_timeout_s=10, read_timeout_s=10, watchdog_s=30,
-                     codecs=frozenset({"h264"}), decoder="nvdec")
+    src = PyAVSource(
+        str(path),
+        keyframes_only=False,
+        open_timeout_s=10,
+        read_timeout_s=10,
+        watchdog_s=30,
+        codecs=frozenset({"h264"}),
+        decoder="nvdec",
+    )
     src.open()
     try:
         assert sum(1 for _ in src.frames()) == 20

@@ -23,13 +23,22 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("videos")
-    return {"h264": write_kitchen_video(d / "kitchen.mkv", seconds=60, fps=10, gop_s=1.0),
-            "vp8": write_kitchen_video(d / "kitchen.webm", seconds=20, fps=10, codec="libvpx")}
+    return {
+        "h264": write_kitchen_video(d / "kitchen.mkv", seconds=60, fps=10, gop_s=1.0),
+        "vp8": write_kitchen_video(d / "kitchen.webm", seconds=20, fps=10, codec="libvpx"),
+    }
 
 
 def cam(i: str, url: str, **kw: object) -> dict[str, object]:
-    return {"id": i, "tenant_id": "minghu", "site_id": "s1", "zone": "cooking", "source_url": url,
-            "sample_fps": 2, **kw}
+    return {
+        "id": i,
+        "tenant_id": "minghu",
+        "site_id": "s1",
+        "zone": "cooking",
+        "source_url": url,
+        "sample_fps": 2,
+        **kw,
+    }
 
 
 async def start(tmp: Path, endpoint: str) -> tuple[GatewayService, StatusLog]:
@@ -59,8 +68,9 @@ async def test_four_rtsp_cameras_go_offline_and_back(tmp_path: Path, videos: dic
     grpc_server, endpoint = await start_detector(detector)
     svc, log = await start(tmp_path, endpoint)
     try:
-        await svc.seed_cameras([cam(n, server.url(n), sampling_mode=("keyframes" if n == "cam0" else "fps"))
-                                for n in names])
+        await svc.seed_cameras(
+            [cam(n, server.url(n), sampling_mode=("keyframes" if n == "cam0" else "fps")) for n in names]
+        )
         await until(lambda: set(states(svc).values()) == {"online"}, 30, "4 cameras online")
         await until(lambda: {f.camera_id for f in detector.frames} == set(names), 10, "frames from all 4")
         w = svc.fleet.workers[("minghu", "cam1")]
@@ -69,13 +79,19 @@ async def test_four_rtsp_cameras_go_offline_and_back(tmp_path: Path, videos: dic
 
         server.stop()
         await until(lambda: set(states(svc).values()) == {"offline"}, 20, "4 cameras offline")
-        await until(lambda: all(ev.CAMERA_STATE_OFFLINE in log.states(n) for n in names), 10,
-                    "offline events on camera.status.v1")
+        await until(
+            lambda: all(ev.CAMERA_STATE_OFFLINE in log.states(n) for n in names),
+            10,
+            "offline events on camera.status.v1",
+        )
 
         server.start()  # same port; the gateway is not restarted
         await until(lambda: set(states(svc).values()) == {"online"}, 30, "4 cameras back online")
-        await until(lambda: all(log.states(n)[-1] == ev.CAMERA_STATE_ONLINE for n in names), 10,
-                    "online events after the outage")
+        await until(
+            lambda: all(log.states(n)[-1] == ev.CAMERA_STATE_ONLINE for n in names),
+            10,
+            "online events after the outage",
+        )
         for n in names:
             seq = log.states(n)
             assert seq.index(ev.CAMERA_STATE_OFFLINE) < len(seq) - 1 - seq[::-1].index(ev.CAMERA_STATE_ONLINE)
@@ -117,34 +133,52 @@ def garbage_server() -> Iterator[int]:
 
 
 async def test_broken_cameras_get_clear_errors_and_others_carry_on(
-    tmp_path: Path, videos: dict[str, Path], garbage_server: int,
+    tmp_path: Path,
+    videos: dict[str, Path],
+    garbage_server: int,
 ) -> None:
     port = free_port_pair()
-    server = RtspServer(port, [f"good={videos['h264']}", f"locked={videos['h264']}:user:right",
-                               f"vp8={videos['vp8']}", "audio=audio:"], codecs=["vp8=vp8"])
+    server = RtspServer(
+        port,
+        [
+            f"good={videos['h264']}",
+            f"locked={videos['h264']}:user:right",
+            f"vp8={videos['vp8']}",
+            "audio=audio:",
+        ],
+        codecs=["vp8=vp8"],
+    )
     server.start()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]  # closed again: nothing listens there
     svc, _ = await start(tmp_path, "")
     try:
-        await svc.seed_cameras([
-            cam("good", server.url("good")),
-            cam("refused", f"rtsp://127.0.0.1:{dead_port}/stream"),
-            cam("wrong-password", server.url("locked", "user", "Wr0ngPass")),
-            cam("vp8", server.url("vp8")),
-            cam("garbage", f"rtsp://127.0.0.1:{garbage_server}/stream"),
-            cam("audio-only", server.url("audio")),
-        ])
-        expect = {"refused": "unreachable", "wrong-password": "unauthorized", "vp8": "unsupported_codec",
-                  "garbage": "invalid_data", "audio-only": "no_video"}
+        await svc.seed_cameras(
+            [
+                cam("good", server.url("good")),
+                cam("refused", f"rtsp://127.0.0.1:{dead_port}/stream"),
+                cam("wrong-password", server.url("locked", "user", "Wr0ngPass")),
+                cam("vp8", server.url("vp8")),
+                cam("garbage", f"rtsp://127.0.0.1:{garbage_server}/stream"),
+                cam("audio-only", server.url("audio")),
+            ]
+        )
+        expect = {
+            "refused": "unreachable",
+            "wrong-password": "unauthorized",
+            "vp8": "unsupported_codec",
+            "garbage": "invalid_data",
+            "audio-only": "no_video",
+        }
 
         def kinds() -> dict[str, str]:
             workers = svc.fleet.workers.items()
             return {k.camera_id: w.health.error_kind for k, w in workers if k.camera_id in expect}
 
-        await until(lambda: kinds() == expect and states(svc).get("good") == "online", 30,
-                    f"error kinds {expect}")
+        await until(
+            lambda: kinds() == expect and states(svc).get("good") == "online", 30, f"error kinds {expect}"
+        )
         for c in expect:
             assert states(svc)[c] == "offline"
             reason = svc.fleet.workers[("minghu", c)].health.reason

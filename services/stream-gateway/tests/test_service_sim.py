@@ -13,12 +13,30 @@ from bkcore.auth import Role
 from bkproto.events.v1 import camera_status_pb2 as ev
 
 CAMS = [
-    {"id": "site1-prep", "tenant_id": "minghu", "site_id": "site1", "org_path": "/minghu/lakeside",
-     "zone": "prep", "name": "切配区", "scenario": "pattern-a", "sample_fps": 2},
-    {"id": "site1-cooking", "tenant_id": "minghu", "site_id": "site1", "org_path": "/minghu/lakeside",
-     "zone": "cooking", "name": "烹饪区", "scenario": "pattern-b", "sample_fps": 2,
-     "profile": {"masks": [{"xy": [0, 0, 0.1, 0, 0.1, 0.1]}], "rules": [{"violation_type": "no_chef_hat",
-                                                                         "enabled": True}]}},
+    {
+        "id": "site1-prep",
+        "tenant_id": "minghu",
+        "site_id": "site1",
+        "org_path": "/minghu/lakeside",
+        "zone": "prep",
+        "name": "切配区",
+        "scenario": "pattern-a",
+        "sample_fps": 2,
+    },
+    {
+        "id": "site1-cooking",
+        "tenant_id": "minghu",
+        "site_id": "site1",
+        "org_path": "/minghu/lakeside",
+        "zone": "cooking",
+        "name": "烹饪区",
+        "scenario": "pattern-b",
+        "sample_fps": 2,
+        "profile": {
+            "masks": [{"xy": [0, 0, 0.1, 0, 0.1, 0.1]}],
+            "rules": [{"violation_type": "no_chef_hat", "enabled": True}],
+        },
+    },
 ]
 
 
@@ -33,8 +51,11 @@ async def test_sim_cameras_flow_to_detector_and_api(tmp_path: Path) -> None:
     try:
         await svc.seed_cameras(CAMS)
         await svc.seed_cameras(CAMS)  # idempotent
-        await until(lambda: {f.camera_id for f in detector.frames} == {c["id"] for c in CAMS}, 20,
-                    "frames from both cameras at the detector")
+        await until(
+            lambda: {f.camera_id for f in detector.frames} == {c["id"] for c in CAMS},
+            20,
+            "frames from both cameras at the detector",
+        )
         assert {p.camera_id for p in detector.profiles} == {c["id"] for c in CAMS}
         cooking = next(p for p in detector.profiles if p.camera_id == "site1-cooking")
         assert cooking.rules[0].violation_type == "no_chef_hat" and cooking.zone == "cooking"
@@ -55,8 +76,12 @@ async def test_sim_cameras_flow_to_detector_and_api(tmp_path: Path) -> None:
             assert (await http.get("/v1/cameras/site1-prep", headers=other)).status_code == 404
             assert (await http.get("/v1/cameras")).status_code == 401
             # credentials typed into a URL are split off, never returned
-            body = dict(CAMS[0], id="site1-storage", zone="storage",
-                        source_url="rtsp://admin:hunter2@127.0.0.1:9/stream")
+            body = dict(
+                CAMS[0],
+                id="site1-storage",
+                zone="storage",
+                source_url="rtsp://admin:hunter2@127.0.0.1:9/stream",
+            )
             body.pop("scenario")
             r = await http.put("/v1/cameras/site1-storage", json=body, headers=admin)
             assert r.status_code == 200, r.text

@@ -66,9 +66,10 @@ def test_sharding_each_camera_one_owner_and_adding_a_replica_moves_only_its_shar
     after = {c: owner(c, ["gw-0", "gw-1", "gw-2", "gw-3"]) for c in cams}
     moved = [c for c in cams if before[c] != after[c]]
     assert all(after[c] == "gw-3" for c in moved)  # nothing shuffles between old replicas
-    assert 0.20 < len(moved) / len(cams) < 0.30   # about 1/4 of the cameras
+    assert 0.20 < len(moved) / len(cams) < 0.30  # about 1/4 of the cameras
     assert sum(owns(c, "gw-1", ["gw-0", "gw-1"]) for c in cams) + sum(
-        owns(c, "gw-0", ["gw-0", "gw-1"]) for c in cams) == len(cams)
+        owns(c, "gw-0", ["gw-0", "gw-1"]) for c in cams
+    ) == len(cams)
     assert owns("x", "anyone", [])  # a single replica owns everything
 
 
@@ -81,10 +82,17 @@ def test_url_credentials_split_masked_and_restored() -> None:
     assert split_credentials("sim:cooking") == ("sim:cooking", "", "")
 
 
-@pytest.mark.parametrize(("url", "kind"), [
-    ("rtsp://h/x", "rtsp"), ("rtmp://h/live/a", "rtmp"), ("http://h/live/a.flv", "http-flv"),
-    ("https://h/a/index.m3u8", "hls"), ("/data/k.mp4", "file"), ("sim:prep", "sim"),
-])
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("rtsp://h/x", "rtsp"),
+        ("rtmp://h/live/a", "rtmp"),
+        ("http://h/live/a.flv", "http-flv"),
+        ("https://h/a/index.m3u8", "hls"),
+        ("/data/k.mp4", "file"),
+        ("sim:prep", "sim"),
+    ],
+)
 def test_source_kinds(url: str, kind: str) -> None:
     assert source_kind(url) == kind
 
@@ -159,8 +167,14 @@ def test_a_sources_frames_share_scalers_and_give_the_same_pictures(tmp_path: Pat
     the pictures are what a per-frame conversion gives, also with a viewer's snapshot scaling the same
     frames at another size on another thread."""
     clip = write_kitchen_video(tmp_path / "k.mkv", seconds=2, fps=10, width=320, height=180, gop_s=0.5)
-    src = PyAVSource(str(clip), keyframes_only=False, open_timeout_s=5, read_timeout_s=5, watchdog_s=5,
-                     codecs=frozenset({"h264"}))
+    src = PyAVSource(
+        str(clip),
+        keyframes_only=False,
+        open_timeout_s=5,
+        read_timeout_s=5,
+        watchdog_s=5,
+        codecs=frozenset({"h264"}),
+    )
     src.open()
     try:
         frames = list(src.frames())

@@ -25,8 +25,7 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
-PAY = {"h264": "h264parse ! rtph264pay name=pay0 pt=96 config-interval=1",
-       "vp8": "rtpvp8pay name=pay0 pt=96"}
+PAY = {"h264": "h264parse ! rtph264pay name=pay0 pt=96 config-interval=1", "vp8": "rtpvp8pay name=pay0 pt=96"}
 
 
 def launch_line(source: str, codec: str) -> str:
@@ -70,8 +69,11 @@ def main() -> None:
             token = GstRtspServer.RTSPToken()
             token.set_string("media.factory.role", f"user-{name}")
             auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
-            factory.add_role_from_structure(Gst.Structure.new_from_string(
-                f"user-{name}, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"))
+            factory.add_role_from_structure(
+                Gst.Structure.new_from_string(
+                    f"user-{name}, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+                )
+            )
             server = locked_server
         server.get_mount_points().add_factory(f"/{name}", factory)
     for server, port in ((open_server, args.port), (locked_server, args.port + 1)):

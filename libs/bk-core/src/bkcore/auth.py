@@ -85,10 +85,10 @@ class Forbidden(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    subject: str                     # user id (or service name)
+    subject: str  # user id (or service name)
     tenant_id: str
     role: Role
-    org_path: str = "/"              # staff: root of the visible subtree
+    org_path: str = "/"  # staff: root of the visible subtree
     site_ids: frozenset[str] = field(default_factory=frozenset)  # site staff: their sites
     name: str = ""
     scopes: frozenset[str] = field(default_factory=frozenset)  # services: what they may do (Scope)
@@ -100,8 +100,10 @@ class Principal:
             raise ValueError(f"org_path must be an absolute path, got {self.org_path!r}")
 
     def can_see_tenant(self, tenant_id: str) -> bool:
-        return self.tenant_id in (tenant_id, ALL_TENANTS) if self.role == Role.SERVICE else (
-            self.tenant_id == tenant_id
+        return (
+            self.tenant_id in (tenant_id, ALL_TENANTS)
+            if self.role == Role.SERVICE
+            else (self.tenant_id == tenant_id)
         )
 
     def can_see_org(self, tenant_id: str, org_path: str) -> bool:
@@ -114,8 +116,9 @@ class Principal:
             return in_subtree(org_path, self.org_path)
         return False
 
-    def can_see_site(self, tenant_id: str, site_id: str, site_org_path: str,
-                     bound_site_ids: frozenset[str] | None = None) -> bool:
+    def can_see_site(
+        self, tenant_id: str, site_id: str, site_org_path: str, bound_site_ids: frozenset[str] | None = None
+    ) -> bool:
         """Whether the caller may see one site. Parents pass their server-side bindings."""
         if not self.can_see_tenant(tenant_id):
             return False
@@ -194,8 +197,11 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
             return Principal(
-                subject=claims["sub"], tenant_id=claims["tid"], role=Role(claims["role"]),
-                org_path=claims.get("org", "/"), site_ids=frozenset(claims.get("sites") or ()),
+                subject=claims["sub"],
+                tenant_id=claims["tid"],
+                role=Role(claims["role"]),
+                org_path=claims.get("org", "/"),
+                site_ids=frozenset(claims.get("sites") or ()),
                 name=claims.get("name", ""),
                 scopes=frozenset(str(claims.get("scope") or "").split()),
             )

@@ -109,30 +109,51 @@ def _unauthorized(detail: str, *, error: str | None) -> HTTPException:
     return HTTPException(401, detail=detail, headers={"WWW-Authenticate": challenge})
 
 
-def ensure_site_visible(principal: Principal, tenant_id: str, site_id: str, site_org_path: str,
-                        bound_site_ids: Collection[str] | None = None) -> None:
+def ensure_site_visible(
+    principal: Principal,
+    tenant_id: str,
+    site_id: str,
+    site_org_path: str,
+    bound_site_ids: Collection[str] | None = None,
+) -> None:
     """404 unless the caller may see the site: a 403 would confirm that the site exists."""
     bound = frozenset(bound_site_ids) if bound_site_ids is not None else None
     if not principal.can_see_site(tenant_id, site_id, site_org_path, bound):
         raise HTTPException(404, detail="not found")
 
 
-def scope_to_principal(stmt: Stmt, principal: Principal, *, tenant_col: Col,
-                       org_path_col: Col | None, site_id_col: Col | None,
-                       bound_site_ids: Collection[str] | None = None) -> Stmt:
+def scope_to_principal(
+    stmt: Stmt,
+    principal: Principal,
+    *,
+    tenant_col: Col,
+    org_path_col: Col | None,
+    site_id_col: Col | None,
+    bound_site_ids: Collection[str] | None = None,
+) -> Stmt:
     """Add the WHERE clauses that keep ``stmt`` inside what ``principal`` may see.
 
     Fails closed: a role the table cannot be scoped for (no site column for site staff, no
     bindings passed for a parent) sees nothing rather than everything.
     """
-    clause = scope_clause(principal, tenant_col=tenant_col, org_path_col=org_path_col,
-                          site_id_col=site_id_col, bound_site_ids=bound_site_ids)
+    clause = scope_clause(
+        principal,
+        tenant_col=tenant_col,
+        org_path_col=org_path_col,
+        site_id_col=site_id_col,
+        bound_site_ids=bound_site_ids,
+    )
     return stmt.where(clause)  # type: ignore[attr-defined]
 
 
-def scope_clause(principal: Principal, *, tenant_col: Col, org_path_col: Col | None,
-                 site_id_col: Col | None,
-                 bound_site_ids: Collection[str] | None = None) -> ColumnElement[bool]:
+def scope_clause(
+    principal: Principal,
+    *,
+    tenant_col: Col,
+    org_path_col: Col | None,
+    site_id_col: Col | None,
+    bound_site_ids: Collection[str] | None = None,
+) -> ColumnElement[bool]:
     """The boolean SQL expression behind ``scope_to_principal`` (for joins and subqueries)."""
     role = principal.role
     if role == Role.SERVICE and principal.tenant_id == ALL_TENANTS:
@@ -151,8 +172,9 @@ def scope_clause(principal: Principal, *, tenant_col: Col, org_path_col: Col | N
     return false()
 
 
-def _sites_clause(tenant: ColumnElement[bool], site_id_col: Col | None,
-                  site_ids: Collection[str]) -> ColumnElement[bool]:
+def _sites_clause(
+    tenant: ColumnElement[bool], site_id_col: Col | None, site_ids: Collection[str]
+) -> ColumnElement[bool]:
     if site_id_col is None or not site_ids:
         return false()
     return and_(tenant, site_id_col.in_(sorted(site_ids)))
@@ -169,8 +191,9 @@ def subtree_clause(org_path_col: Col, root: str) -> ColumnElement[bool]:
     # where LIKE is case-insensitive (SQLite), so "/SZ/x" never slips into "/sz"'s subtree.
     return or_(
         org_path_col == root,
-        and_(org_path_col.like(escaped + "%", escape="\\"),
-             func.substr(org_path_col, 1, len(prefix)) == prefix),
+        and_(
+            org_path_col.like(escaped + "%", escape="\\"), func.substr(org_path_col, 1, len(prefix)) == prefix
+        ),
     )
 
 

@@ -143,13 +143,15 @@ def run_alembic_env(target_metadata: MetaData) -> None:
 def add_messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     """Declare ``bus_inbox`` and ``bus_outbox`` on a service's metadata; returns (inbox, outbox)."""
     inbox = Table(
-        "bus_inbox", metadata,
+        "bus_inbox",
+        metadata,
         Column("consumer", String(100), primary_key=True),
         Column("event_id", String(64), primary_key=True),
         Column("handled_at", DateTime(timezone=True), nullable=False, index=True),  # for retention
     )
     outbox = Table(
-        "bus_outbox", metadata,
+        "bus_outbox",
+        metadata,
         Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
         Column("topic", String(100), nullable=False),
         Column("event_id", String(64), nullable=False),
@@ -175,9 +177,11 @@ async def claim_event(session: AsyncSession, inbox: Table, *, consumer: str, eve
 
     Call inside the handler's transaction: if the handler fails, the claim rolls back with it.
     """
-    stmt = _insert(session, inbox).values(
-        consumer=consumer, event_id=event_id, handled_at=datetime.now(UTC)
-    ).on_conflict_do_nothing()
+    stmt = (
+        _insert(session, inbox)
+        .values(consumer=consumer, event_id=event_id, handled_at=datetime.now(UTC))
+        .on_conflict_do_nothing()
+    )
     result = await session.execute(stmt)
     return result.rowcount == 1
 
@@ -185,10 +189,14 @@ async def claim_event(session: AsyncSession, inbox: Table, *, consumer: str, eve
 async def enqueue_event(session: AsyncSession, outbox: Table, topic: str, event: Message) -> None:
     """Write ``event`` to the outbox in the caller's transaction (validated like a publish)."""
     encode_event(topic, event)
-    await session.execute(outbox.insert().values(
-        topic=topic, event_id=event.meta.event_id,  # type: ignore[attr-defined]
-        payload=event.SerializeToString(), created_at=datetime.now(UTC),
-    ))
+    await session.execute(
+        outbox.insert().values(
+            topic=topic,
+            event_id=event.meta.event_id,  # type: ignore[attr-defined]
+            payload=event.SerializeToString(),
+            created_at=datetime.now(UTC),
+        )
+    )
 
 
 class OutboxRelay:
@@ -203,8 +211,16 @@ class OutboxRelay:
     (``self.retention``), started and stopped with it.
     """
 
-    def __init__(self, db: Database, outbox: Table, bus: Bus, *, batch: int = 500, poll_s: float = 1.0,
-                 retention: RetentionPolicy | None = None):
+    def __init__(
+        self,
+        db: Database,
+        outbox: Table,
+        bus: Bus,
+        *,
+        batch: int = 500,
+        poll_s: float = 1.0,
+        retention: RetentionPolicy | None = None,
+    ):
         self._db, self._outbox, self._bus = db, outbox, bus
         self._batch = batch
         self._loop = BackgroundLoop("outbox-relay", self._step, interval_s=poll_s, error_delay_s=poll_s)
@@ -241,8 +257,12 @@ class OutboxRelay:
 
         t = self._outbox
         async with self._db.session() as session:
-            stmt = select(t.c.id, t.c.topic, t.c.payload).where(t.c.published_at.is_(None)) \
-                .order_by(t.c.id).limit(self._batch)
+            stmt = (
+                select(t.c.id, t.c.topic, t.c.payload)
+                .where(t.c.published_at.is_(None))
+                .order_by(t.c.id)
+                .limit(self._batch)
+            )
             if self._db.is_postgres:
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = (await session.execute(stmt)).all()

@@ -22,7 +22,9 @@ from prometheus_client import Histogram
 log = logging.getLogger("bkcore.heap")
 
 GC_PAUSE = Histogram(
-    "bk_gc_pause_seconds", "garbage collector pauses (the whole process stops)", ["generation"],
+    "bk_gc_pause_seconds",
+    "garbage collector pauses (the whole process stops)",
+    ["generation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
 )
 
@@ -55,8 +57,11 @@ def freeze_startup_heap() -> int:
     gc.collect()
     gc.freeze()
     frozen = gc.get_freeze_count()
-    log.info("froze %d start-up objects out of the collector's way (%.0f ms)", frozen,
-             (time.perf_counter() - start) * 1000)
+    log.info(
+        "froze %d start-up objects out of the collector's way (%.0f ms)",
+        frozen,
+        (time.perf_counter() - start) * 1000,
+    )
     return frozen
 
 

@@ -36,9 +36,16 @@ class Check:
 ReadinessCheck = Callable[[], Awaitable[Mapping[str, bool | Check]]]
 
 
-def create_app(*, service: str, title: str, readiness: ReadinessCheck | None = None,
-               version: str = "0.1.0", metrics_endpoint: bool = True, max_body_size: int = MAX_BODY_BYTES,
-               **fastapi_kwargs: object) -> FastAPI:
+def create_app(
+    *,
+    service: str,
+    title: str,
+    readiness: ReadinessCheck | None = None,
+    version: str = "0.1.0",
+    metrics_endpoint: bool = True,
+    max_body_size: int = MAX_BODY_BYTES,
+    **fastapi_kwargs: object,
+) -> FastAPI:
     """A FastAPI app with /healthz, /readyz and (optionally) /metrics.
 
     Every request body is capped at ``max_body_size`` while it streams in (413 from its
@@ -46,8 +53,7 @@ def create_app(*, service: str, title: str, readiness: ReadinessCheck | None = N
     ``max_body_size=bkcore.inputs.upload_body_limit(...)``. Invalid text in the path, query or
     JSON body is a 422 before routing (``bkcore.text_guard``).
     """
-    app = FastAPI(title=title, version=version, max_body_size=max_body_size,
-                  **fastapi_kwargs)  # type: ignore[arg-type]
+    app = FastAPI(title=title, version=version, max_body_size=max_body_size, **fastapi_kwargs)  # type: ignore[arg-type]
     app.add_middleware(TextGuard)
     app.add_middleware(_RequestContext, service=service)  # outermost: refusals get ids and metrics too
 
@@ -67,14 +73,18 @@ def create_app(*, service: str, title: str, readiness: ReadinessCheck | None = N
         return JSONResponse(body, status_code=200 if ok else 503)
 
     if metrics_endpoint:
+
         @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(AuthError)
     async def _unauthenticated(_: Request, exc: AuthError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc) or "not authenticated"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
+        return JSONResponse(
+            {"detail": str(exc) or "not authenticated"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:

@@ -24,7 +24,7 @@ ENV_PREFIX = "BK_"
 
 
 class Mode(StrEnum):
-    EMBEDDED = "embedded"      # one process, SQLite, local object store, in-process bus
+    EMBEDDED = "embedded"  # one process, SQLite, local object store, in-process bus
     PRODUCTION = "production"  # PostgreSQL, Kafka, S3/MinIO, separate processes
 
 
@@ -57,8 +57,9 @@ class CoreSettings(BaseSettings):
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="log level")
     log_json: bool = Field(True, description="JSON logs (true) or plain text for a terminal (false)")
     gc_freeze: bool = Field(
-        True, description="after start-up, move the start-up heap out of the garbage collector's way "
-        "(gc.freeze): full collections stop pausing the process for 80-200 ms"
+        True,
+        description="after start-up, move the start-up heap out of the garbage collector's way "
+        "(gc.freeze): full collections stop pausing the process for 80-200 ms",
     )
 
     http_host: str = Field("127.0.0.1", description="address the HTTP API binds to")
@@ -70,13 +71,19 @@ class CoreSettings(BaseSettings):
     )
     db_schema: str = Field("", description="PostgreSQL schema of this service; empty = service default")
     outbox_retention_days: float = Field(
-        7.0, ge=0, le=3650, description="published outbox rows are deleted after this many days (0 = kept); "
-        "unpublished ones never are (bkcore.retention)"
+        7.0,
+        ge=0,
+        le=3650,
+        description="published outbox rows are deleted after this many days (0 = kept); "
+        "unpublished ones never are (bkcore.retention)",
     )
     inbox_retention_days: float = Field(
-        30.0, ge=0, le=3650, description="inbox rows (which make a redelivered event a no-op) are deleted "
+        30.0,
+        ge=0,
+        le=3650,
+        description="inbox rows (which make a redelivered event a no-op) are deleted "
         "after this many days (0 = kept); keep it well above the broker's topic and DLQ retention "
-        "(bkcore.retention)"
+        "(bkcore.retention)",
     )
     retention_interval_s: float = Field(
         3600.0, gt=0, le=7 * 24 * 3600, description="how often the outbox and inbox retention runs"
@@ -86,8 +93,9 @@ class CoreSettings(BaseSettings):
     kafka_bootstrap: str = Field("", description="Kafka bootstrap servers, host:port[,host:port]")
     kafka_client_id: str = Field("", description="Kafka client id; empty = service name")
     kafka_idempotence: bool = Field(
-        True, description="idempotent producer (a retried send is written once); false only for "
-        "Kafka-protocol brokers without it, e.g. Tansu in tests (consumers still dedupe by event id)"
+        True,
+        description="idempotent producer (a retried send is written once); false only for "
+        "Kafka-protocol brokers without it, e.g. Tansu in tests (consumers still dedupe by event id)",
     )
 
     object_store: StoreKind = Field(StoreKind.LOCAL, description="local directory or s3 (MinIO)")

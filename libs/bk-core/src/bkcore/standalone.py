@@ -24,8 +24,12 @@ from bkcore.settings import CoreSettings, load_settings
 S = TypeVar("S", bound=CoreSettings)
 
 
-def serve_standalone(settings_cls: type[S], create: Callable[[Runtime, S], Service], *,
-                     wrap: Callable[[Service], FastAPI] | None = None) -> None:
+def serve_standalone(
+    settings_cls: type[S],
+    create: Callable[[Runtime, S], Service],
+    *,
+    wrap: Callable[[Service], FastAPI] | None = None,
+) -> None:
     """Load ``settings_cls`` (a bad setting exits naming it), then run the service until stopped.
 
     ``wrap`` builds the app uvicorn serves from the service, when it is more than ``service.app``
@@ -36,8 +40,9 @@ def serve_standalone(settings_cls: type[S], create: Callable[[Runtime, S], Servi
     asyncio.run(_serve(settings, create, wrap))
 
 
-async def _serve(settings: S, create: Callable[[Runtime, S], Service],
-                 wrap: Callable[[Service], FastAPI] | None) -> None:
+async def _serve(
+    settings: S, create: Callable[[Runtime, S], Service], wrap: Callable[[Service], FastAPI] | None
+) -> None:
     install_gc_metrics()
     runtime = build_runtime(settings)
     service = create(runtime, settings)

@@ -50,8 +50,15 @@ class BackgroundLoop:
     ``error_delay_s`` is an extra pause after a failing step, so a broken dependency is not hammered.
     """
 
-    def __init__(self, name: str, step: Step, *, interval_s: float, initial_delay_s: float = 0.0,
-                 error_delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        step: Step,
+        *,
+        interval_s: float,
+        initial_delay_s: float = 0.0,
+        error_delay_s: float = 0.0,
+    ) -> None:
         self.name = name
         self._step = step
         self._interval_s = interval_s

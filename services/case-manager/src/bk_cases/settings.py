@@ -60,7 +60,8 @@ class CaseSettings(CoreSettings):
     )
     webhook_max_attempts: int = Field(5, ge=1, le=20, description="tries per webhook delivery")
     webhook_allowed_networks: str = Field(
-        "", description="comma list of internal networks webhook receivers may be in (e.g. a WeCom/DingTalk "
+        "",
+        description="comma list of internal networks webhook receivers may be in (e.g. a WeCom/DingTalk "
         "relay on 192.168.20.0/24); production refuses loopback, link-local, private, CGNAT and unique-local "
         "receivers otherwise; metadata and cluster addresses are always refused (bkcore.netpolicy)",
     )
@@ -84,11 +85,13 @@ class CaseSettings(CoreSettings):
 
     def webhook_policy(self) -> AddressPolicy:
         """Where webhooks may be sent (checked again, after resolution, at every attempt)."""
-        return AddressPolicy.build(allow_internal=self.mode == Mode.EMBEDDED,
-                                   allowed_networks=self.webhook_allowed_networks,
-                                   cluster_networks=self.cluster_networks,
-                                   allowed_setting="BK_WEBHOOK_ALLOWED_NETWORKS",
-                                   cluster_setting="BK_CLUSTER_NETWORKS")
+        return AddressPolicy.build(
+            allow_internal=self.mode == Mode.EMBEDDED,
+            allowed_networks=self.webhook_allowed_networks,
+            cluster_networks=self.cluster_networks,
+            allowed_setting="BK_WEBHOOK_ALLOWED_NETWORKS",
+            cluster_setting="BK_CLUSTER_NETWORKS",
+        )
 
     @model_validator(mode="after")
     def _webhook_addresses(self) -> CaseSettings:
@@ -96,8 +99,11 @@ class CaseSettings(CoreSettings):
         cluster name, an internal literal outside the allowed networks, http in production)."""
         policy = self.webhook_policy()  # raises naming the setting on a bad network
         urls = [*self.webhook_urls, *(u for targets in self.webhook_targets.values() for u in targets)]
-        refused = [f"{u.split('?', 1)[0]!r}: {why}" for u in urls
-                   if (why := http_url_refusal(u, policy, https_only=self.mode == Mode.PRODUCTION))]
+        refused = [
+            f"{u.split('?', 1)[0]!r}: {why}"
+            for u in urls
+            if (why := http_url_refusal(u, policy, https_only=self.mode == Mode.PRODUCTION))
+        ]
         if refused:
             raise ValueError("BK_WEBHOOK_URLS/BK_WEBHOOK_TARGETS: " + "; ".join(refused))
         return self
@@ -115,14 +121,19 @@ class CaseSettings(CoreSettings):
         refusals += webhook_secret_refusals(bool(urls), self.webhook_secret.get_secret_value())
         for client, secrets in self.service_client_secrets.items():
             if client not in SERVICE_IDENTITIES:
-                refusals.append(f"BK_SERVICE_CLIENT_SECRETS names {client!r}, not a service identity "
-                                f"({', '.join(sorted(SERVICE_IDENTITIES))})")
+                refusals.append(
+                    f"BK_SERVICE_CLIENT_SECRETS names {client!r}, not a service identity "
+                    f"({', '.join(sorted(SERVICE_IDENTITIES))})"
+                )
             for secret in secrets:
                 if why := hmac_key_refusal(secret.get_secret_value(), f"BK_SERVICE_CLIENT_SECRETS[{client}]"):
                     refusals.append(why)
         return refusals
 
     def production_refusals(self, private: Ed25519PrivateKey | None, has_public: bool) -> list[str]:
-        clients = [(f"BK_SERVICE_CLIENT_SECRETS[{c}]", s.get_secret_value())
-                   for c, secrets in self.service_client_secrets.items() for s in secrets]
+        clients = [
+            (f"BK_SERVICE_CLIENT_SECRETS[{c}]", s.get_secret_value())
+            for c, secrets in self.service_client_secrets.items()
+            for s in secrets
+        ]
         return [*super().production_refusals(private, has_public), *placeholder_refusals(clients)]

@@ -50,9 +50,18 @@ def _fonts(font_path: Path | None, size: int) -> tuple[Font, Font]:
     return latin, cjk
 
 
-def annotate(image: np.ndarray, detections: Sequence[Detection], *, violation: str, violation_box: Box,
-             when: datetime, camera_id: str, zone: str = "", font_path: Path | None = None,
-             quality: int = 85) -> bytes:
+def annotate(
+    image: np.ndarray,
+    detections: Sequence[Detection],
+    *,
+    violation: str,
+    violation_box: Box,
+    when: datetime,
+    camera_id: str,
+    zone: str = "",
+    font_path: Path | None = None,
+    quality: int = 85,
+) -> bytes:
     """An annotated JPEG of ``image`` (HxWx3 RGB); ``when`` is shown as given (pass local time)."""
     img = Image.fromarray(image)
     w, h = img.size
@@ -79,12 +88,19 @@ def annotate(image: np.ndarray, detections: Sequence[Detection], *, violation: s
     return out.getvalue()
 
 
-def _label(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, fonts: tuple[Font, Font],
-           colour: tuple[int, int, int]) -> None:
+def _label(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[int, int],
+    text: str,
+    fonts: tuple[Font, Font],
+    colour: tuple[int, int, int],
+) -> None:
     """White text on a filled box with its top-left at ``xy`` (legible on any background)."""
     x, y = xy
-    runs = [("".join(chars), fonts[is_cjk])
-            for is_cjk, chars in itertools.groupby(text, key=lambda ch: ord(ch) >= CJK_START)]
+    runs = [
+        ("".join(chars), fonts[is_cjk])
+        for is_cjk, chars in itertools.groupby(text, key=lambda ch: ord(ch) >= CJK_START)
+    ]
     widths = [draw.textlength(run, font=font) for run, font in runs]
     height = max(draw.textbbox((0, 0), run, font=font)[3] for run, font in runs) if runs else 0
     draw.rectangle((x, y, x + sum(widths) + 6, y + height + 4), fill=colour)

@@ -68,15 +68,23 @@ class _Group:
     images: Sequence[np.ndarray | bytes]
     future: asyncio.Future[list[Outcome]]
     results: list[Outcome | None]
-    remaining: int       # frames whose outcome is still unknown
-    arrived: float       # time.monotonic() when it was queued
-    taken: int = 0       # frames handed to a batch so far
+    remaining: int  # frames whose outcome is still unknown
+    arrived: float  # time.monotonic() when it was queued
+    taken: int = 0  # frames handed to a batch so far
 
 
 class DynamicBatcher:
-    def __init__(self, model: DetectionModel, *, max_batch_size: int, max_wait_ms: float,
-                 max_queue: int, concurrency: int = 1, load_tau_s: float = LOAD_TAU_S,
-                 loop_probe_s: float = LOOP_PROBE_S) -> None:
+    def __init__(
+        self,
+        model: DetectionModel,
+        *,
+        max_batch_size: int,
+        max_wait_ms: float,
+        max_queue: int,
+        concurrency: int = 1,
+        load_tau_s: float = LOAD_TAU_S,
+        loop_probe_s: float = LOOP_PROBE_S,
+    ) -> None:
         self.model = model
         # Batches run at once (each in its own worker thread and, on CUDA, its own stream): with 2,
         # the next batch decodes and runs on the GPU while the last one's results go back to Python.
@@ -109,8 +117,9 @@ class DynamicBatcher:
     async def start(self) -> None:
         if self._task is None:
             if not self._workers:
-                self._workers = [ThreadPoolExecutor(1, thread_name_prefix=f"bk-infer-{i}")
-                                 for i in range(self.concurrency)]
+                self._workers = [
+                    ThreadPoolExecutor(1, thread_name_prefix=f"bk-infer-{i}") for i in range(self.concurrency)
+                ]
                 self._idle = deque(self._workers)
             await self.warm_up(self.model)
             self._task = asyncio.create_task(self._run(), name="detector-batcher")
@@ -133,8 +142,11 @@ class DynamicBatcher:
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
         await asyncio.gather(*(loop.run_in_executor(ex, fn) for ex in self._workers))
-        log.info("model warmed up on %d inference threads in %.2f s", len(self._workers),
-                 time.perf_counter() - start)
+        log.info(
+            "model warmed up on %d inference threads in %.2f s",
+            len(self._workers),
+            time.perf_counter() - start,
+        )
 
     async def stop(self) -> None:
         if self._probe is not None:
@@ -326,13 +338,16 @@ class DynamicBatcher:
         at = 0
         for group, lo, hi in live:
             # an Exception in a slot: that frame alone failed (predict_jpeg: undecodable)
-            self._settle(group, lo, [r if isinstance(r, Exception) else (r, version)
-                                     for r in results[at:at + hi - lo]])
+            self._settle(
+                group,
+                lo,
+                [r if isinstance(r, Exception) else (r, version) for r in results[at : at + hi - lo]],
+            )
             at += hi - lo
 
     @staticmethod
     def _settle(group: _Group, lo: int, outcomes: list[Outcome]) -> None:
-        group.results[lo:lo + len(outcomes)] = outcomes
+        group.results[lo : lo + len(outcomes)] = outcomes
         group.remaining -= len(outcomes)
         if group.remaining <= 0 and not group.future.done():
             group.future.set_result(group.results)  # type: ignore[arg-type]

@@ -68,8 +68,10 @@ class CameraContext:
 def snapshot_keys(camera: CameraContext, violation_id: str, started_at: datetime) -> tuple[str, str]:
     """The (raw, annotated) evidence keys of one violation."""
     c = camera
-    return (evidence_key(c.tenant_id, c.camera_id, started_at, f"{violation_id}-raw.jpg"),
-            evidence_key(c.tenant_id, c.camera_id, started_at, f"{violation_id}-annotated.jpg"))
+    return (
+        evidence_key(c.tenant_id, c.camera_id, started_at, f"{violation_id}-raw.jpg"),
+        evidence_key(c.tenant_id, c.camera_id, started_at, f"{violation_id}-annotated.jpg"),
+    )
 
 
 def event_id_for(transition: Transition) -> str:
@@ -83,9 +85,9 @@ def event_id_for(transition: Transition) -> str:
 class Confirm(Enum):
     """What an ENDED must find in the journal before it is published."""
 
-    NONE = "none"      # the camera's own frames ended it here: no question
-    OWNER = "owner"    # ended by the idle sweep: only if the record still names this pod
-    STALE = "stale"    # ended by recovery: only if nobody renewed the record since it was read
+    NONE = "none"  # the camera's own frames ended it here: no question
+    OWNER = "owner"  # ended by the idle sweep: only if the record still names this pod
+    STALE = "stale"  # ended by recovery: only if nobody renewed the record since it was read
 
 
 @dataclass(slots=True)
@@ -98,10 +100,10 @@ class ViolationJob:
     jpeg: bytes = b""
     detections: Sequence[Detection] = ()
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # fixed across retries
-    frame_id: str = ""                      # the frame that raised it (its answer waits for ``durable``)
-    record: OpenViolation | None = None     # its journal record (STARTED; ENDED from recovery)
+    frame_id: str = ""  # the frame that raised it (its answer waits for ``durable``)
+    record: OpenViolation | None = None  # its journal record (STARTED; ENDED from recovery)
     durable: asyncio.Task[None] | None = None  # storing the raw frame + record (STARTED)
-    raw_stored: bool = False                # the raw frame is already at its evidence key
+    raw_stored: bool = False  # the raw frame is already at its evidence key
     confirm: Confirm = Confirm.NONE
 
     def snapshot_keys(self) -> tuple[str, str]:
@@ -110,16 +112,39 @@ class ViolationJob:
     @classmethod
     def started_from(cls, rec: OpenViolation, jpeg: bytes) -> ViolationJob:
         """The STARTED of a journaled violation again, as first raised (same event id)."""
-        return cls(transition=rec.start, camera=rec.camera, model_version=rec.model_version, jpeg=jpeg,
-                   detections=rec.detections, event_id=rec.event_id, record=rec, raw_stored=True)
+        return cls(
+            transition=rec.start,
+            camera=rec.camera,
+            model_version=rec.model_version,
+            jpeg=jpeg,
+            detections=rec.detections,
+            event_id=rec.event_id,
+            record=rec,
+            raw_stored=True,
+        )
 
     @classmethod
     def ended_from(cls, rec: OpenViolation, at: datetime, confirm: Confirm) -> ViolationJob:
         t = rec.start
-        ended = Transition(Phase.ENDED, t.violation_id, t.violation_type, t.track_id, rec.score or t.score,
-                           rec.box, t.started_at, at, rec.observations or t.observations)
-        return cls(transition=ended, camera=rec.camera, model_version=rec.model_version,
-                   event_id=event_id_for(ended), record=rec, confirm=confirm)
+        ended = Transition(
+            Phase.ENDED,
+            t.violation_id,
+            t.violation_type,
+            t.track_id,
+            rec.score or t.score,
+            rec.box,
+            t.started_at,
+            at,
+            rec.observations or t.observations,
+        )
+        return cls(
+            transition=ended,
+            camera=rec.camera,
+            model_version=rec.model_version,
+            event_id=event_id_for(ended),
+            record=rec,
+            confirm=confirm,
+        )
 
 
 class GaveUp(RuntimeError):
@@ -134,10 +159,19 @@ class RetryPolicy:
 
 
 class EvidencePublisher:
-    def __init__(self, *, store: ObjectStore, bus: Bus, producer: str, workers: int = 2,
-                 max_pending: int = 1000, retry: RetryPolicy | None = None,
-                 font_path: Path | None = None, jpeg_quality: int = 85,
-                 journal: ViolationJournal | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: ObjectStore,
+        bus: Bus,
+        producer: str,
+        workers: int = 2,
+        max_pending: int = 1000,
+        retry: RetryPolicy | None = None,
+        font_path: Path | None = None,
+        jpeg_quality: int = 85,
+        journal: ViolationJournal | None = None,
+    ) -> None:
         self.store, self.bus, self.producer = store, bus, producer
         self.journal = journal
         self.retry = retry or RetryPolicy()
@@ -158,8 +192,9 @@ class EvidencePublisher:
         self._stopping = False
         if self._annotator is None:
             self._annotator = ThreadPoolExecutor(1, thread_name_prefix="evidence-annotate")
-        self._tasks = [asyncio.create_task(self._work(q), name=f"evidence-{i}")
-                       for i, q in enumerate(self._queues)]
+        self._tasks = [
+            asyncio.create_task(self._work(q), name=f"evidence-{i}") for i, q in enumerate(self._queues)
+        ]
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
         """Deliver what is pending for up to ``drain_timeout_s``, then give up on the rest (logged)."""
@@ -185,8 +220,14 @@ class EvidencePublisher:
         A journaled STARTED starts storing its raw frame and record at once, beside the queue: its
         frame's answer waits for that (``job.durable``), never for the annotation or the bus."""
         t = job.transition
-        if (self.journal is not None and job.record is not None and t.phase is Phase.STARTED
-                and job.jpeg and not job.raw_stored and job.durable is None):
+        if (
+            self.journal is not None
+            and job.record is not None
+            and t.phase is Phase.STARTED
+            and job.jpeg
+            and not job.raw_stored
+            and job.durable is None
+        ):
             job.durable = asyncio.create_task(self._make_durable(job), name=f"durable-{t.violation_id}")
             self._durables.add(job.durable)
             job.durable.add_done_callback(self._durable_done)
@@ -284,8 +325,9 @@ class EvidencePublisher:
         if job.confirm is Confirm.NONE or journal is None:
             return True
         try:
-            now = await self._retrying("journal", lambda: journal.read(c.tenant_id, c.camera_id,
-                                                                       t.violation_id))
+            now = await self._retrying(
+                "journal", lambda: journal.read(c.tenant_id, c.camera_id, t.violation_id)
+            )
         except GaveUp:  # cannot ask: end it; the event id is the same wherever it is ended
             log.warning("journal unreadable; ending violation %s without checking", t.violation_id)
             return True
@@ -295,9 +337,16 @@ class EvidencePublisher:
             ours = now is not None and job.record is not None and now.renewed_at == job.record.renewed_at
         if not ours:
             metrics.HANDOVER.labels("end_left_to_owner").inc()
-            log.info("violation not ended here: %s", "moved to another pod" if now else "ended elsewhere",
-                     extra={"tenant_id": c.tenant_id, "camera_id": c.camera_id,
-                            "violation_id": t.violation_id, "owner": now.owner if now else ""})
+            log.info(
+                "violation not ended here: %s",
+                "moved to another pod" if now else "ended elsewhere",
+                extra={
+                    "tenant_id": c.tenant_id,
+                    "camera_id": c.camera_id,
+                    "violation_id": t.violation_id,
+                    "owner": now.owner if now else "",
+                },
+            )
         return ours
 
     async def _started_first(self, job: ViolationJob) -> None:
@@ -306,17 +355,20 @@ class EvidencePublisher:
         journal, t, c = self.journal, job.transition, job.camera
         assert journal is not None
         try:
-            if await self._retrying("journal", lambda: journal.started(c.tenant_id, c.camera_id,
-                                                                       t.violation_id)):
+            if await self._retrying(
+                "journal", lambda: journal.started(c.tenant_id, c.camera_id, t.violation_id)
+            ):
                 return
             rec = job.record or await self._retrying(
-                "journal", lambda: journal.read(c.tenant_id, c.camera_id, t.violation_id))
+                "journal", lambda: journal.read(c.tenant_id, c.camera_id, t.violation_id)
+            )
             if rec is None:  # never journaled (store down when it started): nothing to add
                 return
             jpeg = await self._retrying("journal", lambda: journal.raw(rec))
         except GaveUp:
-            log.warning("journal unreadable; ENDED of %s published without checking its STARTED",
-                        t.violation_id)
+            log.warning(
+                "journal unreadable; ENDED of %s published without checking its STARTED", t.violation_id
+            )
             return
         metrics.RECOVERED.labels(Phase.STARTED.value).inc()
         await self._deliver(ViolationJob.started_from(rec, jpeg))
@@ -329,11 +381,13 @@ class EvidencePublisher:
         try:
             if t.phase is Phase.STARTED and job.record is not None:
                 rec = job.record
-                await self._retrying("journal", lambda: journal.mark_started(
-                    rec.tenant_id, rec.camera_id, rec.violation_id))
+                await self._retrying(
+                    "journal", lambda: journal.mark_started(rec.tenant_id, rec.camera_id, rec.violation_id)
+                )
             elif t.phase is Phase.ENDED:
-                await self._retrying("journal", lambda: journal.close(c.tenant_id, c.camera_id,
-                                                                      t.violation_id))
+                await self._retrying(
+                    "journal", lambda: journal.close(c.tenant_id, c.camera_id, t.violation_id)
+                )
         except GaveUp:
             metrics.JOURNAL_ERRORS.labels("after_publish").inc()
             log.warning("journal not updated after publishing %s of %s", t.phase.value, t.violation_id)
@@ -342,9 +396,17 @@ class EvidencePublisher:
         t, c = job.transition, job.camera
         image = np.asarray(Image.open(io.BytesIO(job.jpeg)).convert("RGB"))
         local = t.at.astimezone(ZoneInfo(c.timezone or "UTC"))
-        return annotate(image, job.detections, violation=t.violation_type, violation_box=t.box,
-                        when=local, camera_id=c.camera_id, zone=c.zone, font_path=self.font_path,
-                        quality=self.jpeg_quality)
+        return annotate(
+            image,
+            job.detections,
+            violation=t.violation_type,
+            violation_box=t.box,
+            when=local,
+            camera_id=c.camera_id,
+            zone=c.zone,
+            font_path=self.font_path,
+            quality=self.jpeg_quality,
+        )
 
     async def _retrying(self, step: str, call: Callable[[], Awaitable[T]]) -> T:
         delay = self.retry.base_s
@@ -355,8 +417,14 @@ class EvidencePublisher:
                 if attempt >= self.retry.max_attempts or self._stopping:
                     raise GaveUp(f"{step}_failed") from exc
                 metrics.EVIDENCE_RETRIES.labels(step).inc()
-                log.warning("%s failed (attempt %d/%d), retrying in %.1fs: %r", step, attempt,
-                            self.retry.max_attempts, delay, exc)
+                log.warning(
+                    "%s failed (attempt %d/%d), retrying in %.1fs: %r",
+                    step,
+                    attempt,
+                    self.retry.max_attempts,
+                    delay,
+                    exc,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry.max_s)
         raise GaveUp(f"{step}_failed")
@@ -367,9 +435,18 @@ class EvidencePublisher:
         # With a journal, a STARTED or ENDED that reached it is not lost: ``recovery`` publishes it.
         journaled = self.journal is not None and t.phase is not Phase.UPDATED
         later = "; recovery publishes it from the journal" if journaled else ""
-        log.error("violation event dropped (%s)%s", reason, later, extra={
-            "tenant_id": job.camera.tenant_id, "camera_id": job.camera.camera_id,
-            "violation_id": t.violation_id, "violation_type": t.violation_type, "phase": t.phase.value})
+        log.error(
+            "violation event dropped (%s)%s",
+            reason,
+            later,
+            extra={
+                "tenant_id": job.camera.tenant_id,
+                "camera_id": job.camera.camera_id,
+                "violation_id": t.violation_id,
+                "violation_type": t.violation_type,
+                "phase": t.phase.value,
+            },
+        )
 
     def _update_gauge(self) -> None:
         metrics.EVIDENCE_PENDING.set(self.pending)
@@ -378,16 +455,24 @@ class EvidencePublisher:
 def build_event(job: ViolationJob, producer: str, raw_key: str, annotated_key: str) -> ViolationDetected:
     t, c = job.transition, job.camera
     event = ViolationDetected(
-        meta=new_meta(tenant_id=c.tenant_id, key=c.camera_id, producer=producer, occurred_at=t.at,
-                      event_id=job.event_id),
-        violation_id=t.violation_id, phase=_PHASES[t.phase], violation_type=t.violation_type,
-        site_id=c.site_id, camera_id=c.camera_id, zone=c.zone, track_id=t.track_id, score=t.score,
+        meta=new_meta(
+            tenant_id=c.tenant_id, key=c.camera_id, producer=producer, occurred_at=t.at, event_id=job.event_id
+        ),
+        violation_id=t.violation_id,
+        phase=_PHASES[t.phase],
+        violation_type=t.violation_type,
+        site_id=c.site_id,
+        camera_id=c.camera_id,
+        zone=c.zone,
+        track_id=t.track_id,
+        score=t.score,
         box=BBox(x1=t.box[0], y1=t.box[1], x2=t.box[2], y2=t.box[3]),
-        raw_snapshot_key=raw_key, annotated_snapshot_key=annotated_key,
-        model_version=job.model_version, observations=t.observations,
+        raw_snapshot_key=raw_key,
+        annotated_snapshot_key=annotated_key,
+        model_version=job.model_version,
+        observations=t.observations,
     )
     event.started_at.FromDatetime(t.started_at)
     if t.phase is Phase.ENDED:
         event.ended_at.FromDatetime(t.at)
     return event
-

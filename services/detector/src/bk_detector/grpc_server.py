@@ -20,17 +20,20 @@ log = logging.getLogger("bk_detector.grpc")
 
 
 class DetectorServicer(pb_grpc.DetectorServicer):
-    def __init__(self, pipeline: DetectionPipeline, model: DetectionModel, *, max_batch_size: int,
-                 max_inflight: int) -> None:
+    def __init__(
+        self, pipeline: DetectionPipeline, model: DetectionModel, *, max_batch_size: int, max_inflight: int
+    ) -> None:
         self.pipeline, self.model = pipeline, model
         self.max_batch_size, self.max_inflight = max_batch_size, max_inflight
 
-    async def GetModelInfo(self, request: pb.ModelInfoRequest,
-                           context: grpc.aio.ServicerContext) -> pb.ModelInfo:
+    async def GetModelInfo(
+        self, request: pb.ModelInfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelInfo:
         return model_info(self.model, self.max_batch_size)
 
-    async def Detect(self, request_iterator: AsyncIterator[pb.FrameBatch],
-                     context: grpc.aio.ServicerContext) -> AsyncIterator[pb.DetectionBatch]:
+    async def Detect(
+        self, request_iterator: AsyncIterator[pb.FrameBatch], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.DetectionBatch]:
         """Batches run concurrently (inference overlaps), but are judged in arrival order, so
         tracking and voting see each camera's frames in sequence."""
         responses: asyncio.Queue[pb.DetectionBatch | BaseException | None] = asyncio.Queue()
@@ -43,8 +46,11 @@ class DetectorServicer(pb_grpc.DetectorServicer):
         finally:
             reader.cancel()
 
-    async def _read(self, requests: AsyncIterator[pb.FrameBatch],
-                    responses: asyncio.Queue[pb.DetectionBatch | BaseException | None]) -> None:
+    async def _read(
+        self,
+        requests: AsyncIterator[pb.FrameBatch],
+        responses: asyncio.Queue[pb.DetectionBatch | BaseException | None],
+    ) -> None:
         slots = asyncio.Semaphore(self.max_inflight)
         previous: asyncio.Task[None] | None = None
         tasks: set[asyncio.Task[None]] = set()
@@ -69,9 +75,13 @@ class DetectorServicer(pb_grpc.DetectorServicer):
                 task.cancel()
             responses.put_nowait(exc)
 
-    async def _one(self, batch: pb.FrameBatch, previous: asyncio.Task[None] | None,
-                   responses: asyncio.Queue[pb.DetectionBatch | BaseException | None],
-                   slots: asyncio.Semaphore) -> None:
+    async def _one(
+        self,
+        batch: pb.FrameBatch,
+        previous: asyncio.Task[None] | None,
+        responses: asyncio.Queue[pb.DetectionBatch | BaseException | None],
+        slots: asyncio.Semaphore,
+    ) -> None:
         start = time.perf_counter()
         looking_up: asyncio.Future[Any] | None = None
         try:
@@ -91,11 +101,18 @@ class DetectorServicer(pb_grpc.DetectorServicer):
             if previous is not None and not previous.done():
                 await asyncio.gather(previous, return_exceptions=True)
             # A refused profile is said in the answer: the gateway raises a camera alarm for it.
-            refused = [pb.ProfileRefusal(tenant_id=p.tenant_id, camera_id=p.camera_id,
-                                         rules_version=p.rules_version, reason=why)
-                       for p in batch.profiles if (why := self.pipeline.update_profile(p))]
-            out = pb.DetectionBatch(batch_id=batch.batch_id, model_version=_batch_version(
-                analysed, self.pipeline.model_version), refused_profiles=refused)
+            refused = [
+                pb.ProfileRefusal(
+                    tenant_id=p.tenant_id, camera_id=p.camera_id, rules_version=p.rules_version, reason=why
+                )
+                for p in batch.profiles
+                if (why := self.pipeline.update_profile(p))
+            ]
+            out = pb.DetectionBatch(
+                batch_id=batch.batch_id,
+                model_version=_batch_version(analysed, self.pipeline.model_version),
+                refused_profiles=refused,
+            )
             # Results are built in place (no per-frame message copied into the reply).
             jobs = self.pipeline.judge_batch(frames, analysed, out)
             # A violation raised here is in the object store before its frame is answered.
@@ -120,19 +137,27 @@ def _batch_version(analysed: list[Analysed], current: str) -> str:
 
 def model_info(model: DetectionModel, max_batch_size: int) -> pb.ModelInfo:
     return pb.ModelInfo(
-        name=model.name, version=model.version, labels=list(model.labels), device=model.device,
-        precision=model.precision, input_width=model.input_width, input_height=model.input_height,
+        name=model.name,
+        version=model.version,
+        labels=list(model.labels),
+        device=model.device,
+        precision=model.precision,
+        input_width=model.input_width,
+        input_height=model.input_height,
         max_batch_size=max_batch_size,
     )
 
 
-async def start_grpc_server(servicer: DetectorServicer, host: str, port: int,
-                            max_message_bytes: int) -> tuple[grpc.aio.Server, int]:
+async def start_grpc_server(
+    servicer: DetectorServicer, host: str, port: int, max_message_bytes: int
+) -> tuple[grpc.aio.Server, int]:
     """A started grpc.aio server; returns it and the bound port (``port`` 0 = any free one)."""
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.max_send_message_length", max_message_bytes),
-    ])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+    )
     pb_grpc.add_DetectorServicer_to_server(servicer, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:

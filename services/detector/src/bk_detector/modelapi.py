@@ -42,9 +42,15 @@ class DetectionModel(Protocol):
         """One list of detections per HxWx3 uint8 RGB image. Blocking; runs in a worker thread."""
 
 
-def load_model(path: Path | None, device: str, half: bool | None,
-               buckets: Sequence[int] | None = None, cudnn_benchmark: bool = False,
-               cuda_graphs: bool = False, kind: str = "single_stage") -> DetectionModel:
+def load_model(
+    path: Path | None,
+    device: str,
+    half: bool | None,
+    buckets: Sequence[int] | None = None,
+    cudnn_benchmark: bool = False,
+    cuda_graphs: bool = False,
+    kind: str = "single_stage",
+) -> DetectionModel:
     """The real model. Imported here, lazily, so torch loads only when a service starts.
     ``buckets``: batch sizes every model call is padded to (None/empty = no padding);
     ``cuda_graphs``: replay each bucket as a captured CUDA graph (CUDA with buckets only);
@@ -57,7 +63,14 @@ def load_model(path: Path | None, device: str, half: bool | None,
         return OnnxDetector.load(Path(path), device=device)  # a bring-your-own model (``model.byo``)
     from bk_detector.model.runtime import ModelRuntime
 
-    model = ModelRuntime.load(path, device=device, half=half, buckets=tuple(buckets or ()),
-                              cudnn_benchmark=cudnn_benchmark, cuda_graphs=cuda_graphs, kind=kind)
+    model = ModelRuntime.load(
+        path,
+        device=device,
+        half=half,
+        buckets=tuple(buckets or ()),
+        cudnn_benchmark=cudnn_benchmark,
+        cuda_graphs=cuda_graphs,
+        kind=kind,
+    )
     model.stage_observer = metrics.observe_stage  # bk_detector_stage_seconds{stage}
     return model

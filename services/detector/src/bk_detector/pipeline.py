@@ -39,7 +39,7 @@ from bkproto.detector.v1 import detector_pb2 as pb
 
 log = logging.getLogger("bk_detector.pipeline")
 CameraKey = tuple[str, str]  # (tenant_id, camera_id): camera ids are only unique inside a tenant
-IDLE_FORGET_S = 3600.0       # camera state kept this long after its last frame
+IDLE_FORGET_S = 3600.0  # camera state kept this long after its last frame
 
 
 @dataclass(slots=True)
@@ -49,9 +49,9 @@ class Analysed:
     image: np.ndarray | None = None
     detections: Sequence[Detection] = ()
     error: str = ""
-    model_version: str = ""   # the model that produced ``detections``
+    model_version: str = ""  # the model that produced ``detections``
     jpeg: bytes | None = None  # device decode: checked bytes waiting for the GPU's decoder
-    detected: bool = False     # went through the model (``image`` stays None on the device path)
+    detected: bool = False  # went through the model (``image`` stays None on the device path)
 
 
 @dataclass
@@ -60,7 +60,7 @@ class _Camera:
     fire: FireWatch
     voter: Voter
     context: CameraContext
-    last_at: datetime | None = None       # capture time of the newest frame
+    last_at: datetime | None = None  # capture time of the newest frame
     last_mono: float = field(default_factory=time.monotonic)  # when that frame arrived here
     # The camera's sampling interval, learnt from its capture times (0 = not yet): tracks, flames
     # and violations wait for it in observations, not in fixed seconds (``cadence``).
@@ -72,9 +72,17 @@ class _Camera:
 
 
 class DetectionPipeline:
-    def __init__(self, *, settings: DetectorSettings, batcher: DynamicBatcher, evidence: EvidencePublisher,
-                 model_version: str, clock: Clock | None = None,
-                 input_size: tuple[int, int] | None = None, handover: Handover | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: DetectorSettings,
+        batcher: DynamicBatcher,
+        evidence: EvidencePublisher,
+        model_version: str,
+        clock: Clock | None = None,
+        input_size: tuple[int, int] | None = None,
+        handover: Handover | None = None,
+    ) -> None:
         self.settings, self.batcher, self.evidence = settings, batcher, evidence
         # With a handover, raised violations are journaled: they survive this pod, and a camera
         # moving between pods keeps its story (``handover``, ``journal``).
@@ -87,8 +95,10 @@ class DetectionPipeline:
         self.device_decode = False
         self.clock = clock or SystemClock()
         self.policy = VotingPolicy(
-            window=settings.vote_window, ratio=settings.vote_ratio,
-            min_observations=settings.vote_min_observations, end_after_s=settings.end_after_s,
+            window=settings.vote_window,
+            ratio=settings.vote_ratio,
+            min_observations=settings.vote_min_observations,
+            end_after_s=settings.end_after_s,
             update_interval_s=settings.update_interval_s,
             end_after_observations=settings.end_after_observations,
         )
@@ -104,8 +114,12 @@ class DetectionPipeline:
         camera judged by the last profile accepted for it; with none, by no rule (``held_profile``),
         never by the default (every rule on, masks dropped). The caller reports the refusal."""
         if problem := profile_problem(msg):
-            log.warning("camera profile version %d refused: %s", msg.rules_version, problem,
-                        extra={"tenant_id": msg.tenant_id, "camera_id": msg.camera_id})
+            log.warning(
+                "camera profile version %d refused: %s",
+                msg.rules_version,
+                problem,
+                extra={"tenant_id": msg.tenant_id, "camera_id": msg.camera_id},
+            )
             metrics.PROFILES_REFUSED.labels(msg.tenant_id or "unknown").inc()
             key = (msg.tenant_id, msg.camera_id)
             if msg.tenant_id and msg.camera_id and key not in self._profiles:
@@ -169,16 +183,25 @@ class DetectionPipeline:
             item.model_version, item.detected = version, True
             if self.shadow is not None:  # a candidate beside the live model (``shadow``): never waits
                 f = frames[i]
-                self.shadow.offer(f, item.image, item.detections, self.profile(f.tenant_id, f.camera_id),
-                                  self._frame_time(f))
+                self.shadow.offer(
+                    f,
+                    item.image,
+                    item.detections,
+                    self.profile(f.tenant_id, f.camera_id),
+                    self._frame_time(f),
+                )
         return items
 
     def _decode(self, frame: pb.Frame) -> Analysed:
         if not frame.tenant_id or not frame.camera_id:
             return Analysed(error="frame without tenant_id/camera_id")
         try:
-            image = decode_jpeg(frame.jpeg, max_bytes=self.settings.max_frame_bytes,
-                                max_pixels=self.settings.max_pixels, at_least=self.input_size)
+            image = decode_jpeg(
+                frame.jpeg,
+                max_bytes=self.settings.max_frame_bytes,
+                max_pixels=self.settings.max_pixels,
+                at_least=self.input_size,
+            )
         except FrameError as exc:
             return Analysed(error=str(exc))
         return Analysed(image=image)
@@ -189,8 +212,9 @@ class DetectionPipeline:
             return Analysed(error="frame without tenant_id/camera_id")
         jpeg = frame.jpeg  # one read: every read of a proto bytes field copies it
         try:
-            _, _, sequential = check_jpeg(jpeg, max_bytes=self.settings.max_frame_bytes,
-                                          max_pixels=self.settings.max_pixels)
+            _, _, sequential = check_jpeg(
+                jpeg, max_bytes=self.settings.max_frame_bytes, max_pixels=self.settings.max_pixels
+            )
         except FrameError as exc:
             return Analysed(error=str(exc))
         return Analysed(jpeg=jpeg) if sequential else Analysed(error="cpu")
@@ -203,8 +227,9 @@ class DetectionPipeline:
         self.judge_batch([frame], [analysed], out)
         return out.results[0]
 
-    def judge_batch(self, frames: Sequence[pb.Frame], analysed: Sequence[Analysed],
-                    out: pb.DetectionBatch) -> list[ViolationJob]:
+    def judge_batch(
+        self, frames: Sequence[pb.Frame], analysed: Sequence[Analysed], out: pb.DetectionBatch
+    ) -> list[ViolationJob]:
         """``judge`` for a whole batch, in order, appending one FrameResult per frame to ``out``.
         A frame whose judgement fails gets an error result; the others are not affected. Returns
         the violation events the batch caused (``settle`` waits for them before the answer)."""
@@ -216,8 +241,11 @@ class DetectionPipeline:
                 outcome = self._judge_one(frame, item, results)
             except Exception as exc:  # one frame's bug must not fail the other frames
                 log.exception("judging frame %s failed", frame.frame_id)
-                results.add(frame_id=frame.frame_id, camera_id=frame.camera_id,
-                            error=f"internal error: {type(exc).__name__}")
+                results.add(
+                    frame_id=frame.frame_id,
+                    camera_id=frame.camera_id,
+                    error=f"internal error: {type(exc).__name__}",
+                )
                 continue
             counts[outcome] = counts.get(outcome, 0) + 1
         for (tenant, outcome), n in counts.items():  # one counter update per batch, not per frame
@@ -244,14 +272,20 @@ class DetectionPipeline:
         if not waits:
             return
         done, _ = await asyncio.wait(waits, timeout=self.settings.evidence_durable_timeout_s)
-        failed = {job.frame_id for task, job in waits.items()
-                  if task not in done or task.cancelled() or task.exception() is not None}
+        failed = {
+            job.frame_id
+            for task, job in waits.items()
+            if task not in done or task.cancelled() or task.exception() is not None
+        }
         if not failed:
             return
         metrics.NOT_DURABLE.inc(len(failed))
-        log.error("%d new violation(s) not durable in %.1fs (object store unavailable?): their frames "
-                  "are answered with an error; delivery goes on while this pod lives", len(failed),
-                  self.settings.evidence_durable_timeout_s)
+        log.error(
+            "%d new violation(s) not durable in %.1fs (object store unavailable?): their frames "
+            "are answered with an error; delivery goes on while this pod lives",
+            len(failed),
+            self.settings.evidence_durable_timeout_s,
+        )
         for result in out.results:
             if result.frame_id in failed and not result.error:
                 result.error = "violation not durable yet: object store unavailable"
@@ -281,8 +315,17 @@ class DetectionPipeline:
         interval = cam.interval_s
         dets = cam.tracker.update(apply_masks(raw, profile.masks) if raw else (), when, interval)
         unattended = cam.fire.observe(dets, when, interval)
-        candidates = evaluate(dets, profile, when, default_min_score=self.settings.default_min_score,
-                              unattended_flames=unattended) if dets else []
+        candidates = (
+            evaluate(
+                dets,
+                profile,
+                when,
+                default_min_score=self.settings.default_min_score,
+                unattended_flames=unattended,
+            )
+            if dets
+            else []
+        )
         for transition in cam.voter.observe(candidates, when, interval):
             self._emit(cam, transition, frame, dets, analysed.model_version, analysed.jpeg)
         result = results.add(frame_id=frame.frame_id, camera_id=camera_id, violations=cam.voter.active())
@@ -311,9 +354,14 @@ class DetectionPipeline:
             s = self.settings
             cam = _Camera(
                 tracker=Tracker(s.track_max_age_s, s.track_max_age_observations),
-                fire=FireWatch(s.fire_unattended_s, s.default_min_score, forget_after_s=s.track_max_age_s,
-                               observations=s.track_max_age_observations),
-                voter=Voter(self.policy), context=self._context(profile, frame.site_id),
+                fire=FireWatch(
+                    s.fire_unattended_s,
+                    s.default_min_score,
+                    forget_after_s=s.track_max_age_s,
+                    observations=s.track_max_age_observations,
+                ),
+                voter=Voter(self.policy),
+                context=self._context(profile, frame.site_id),
             )
             self._cameras[key] = cam
             if self.handover is not None:  # new here: maybe it comes with violations from another pod
@@ -324,8 +372,13 @@ class DetectionPipeline:
 
     @staticmethod
     def _context(profile: CameraProfile, site_id: str) -> CameraContext:
-        return CameraContext(tenant_id=profile.tenant_id, site_id=profile.site_id or site_id,
-                             camera_id=profile.camera_id, zone=profile.zone, timezone=profile.timezone)
+        return CameraContext(
+            tenant_id=profile.tenant_id,
+            site_id=profile.site_id or site_id,
+            camera_id=profile.camera_id,
+            zone=profile.zone,
+            timezone=profile.timezone,
+        )
 
     def _frame_time(self, frame: pb.Frame) -> datetime:
         has_time = frame.HasField("captured_at") and (frame.captured_at.seconds or frame.captured_at.nanos)
@@ -337,15 +390,27 @@ class DetectionPipeline:
         if cam.last_at is not None:
             if when < cam.last_at:
                 when = cam.last_at
-            cam.interval_s = learn_interval(cam.interval_s, (when - cam.last_at).total_seconds(),
-                                            self.settings.sampling_interval_max_s)
+            cam.interval_s = learn_interval(
+                cam.interval_s, (when - cam.last_at).total_seconds(), self.settings.sampling_interval_max_s
+            )
         cam.last_at, cam.last_mono = when, time.monotonic()
         return when
 
-    def _emit(self, cam: _Camera, transition: Transition, frame: pb.Frame | None,
-              dets: Sequence[Detection], model_version: str = "", jpeg: bytes | None = None) -> None:
-        job = ViolationJob(transition=transition, camera=cam.context, event_id=event_id_for(transition),
-                           model_version=model_version or self.model_version)
+    def _emit(
+        self,
+        cam: _Camera,
+        transition: Transition,
+        frame: pb.Frame | None,
+        dets: Sequence[Detection],
+        model_version: str = "",
+        jpeg: bytes | None = None,
+    ) -> None:
+        job = ViolationJob(
+            transition=transition,
+            camera=cam.context,
+            event_id=event_id_for(transition),
+            model_version=model_version or self.model_version,
+        )
         if transition.phase is Phase.STARTED and frame is not None:
             # Only the JPEG bytes wait in the queue; the annotator decodes them again at full size.
             # The bytes the header check already read, when there are any: no second copy.

@@ -41,8 +41,12 @@ PREFIX = "models"
 ARTEFACT_FILES = ("weights.pt", "model.json", "MODEL_CARD.md")
 ONNX_FILE, LABEL_MAP_FILE = "model.onnx", "label_map.json"  # a bring-your-own artefact (model.byo)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_CONTENT_TYPES = {".json": "application/json", ".md": "text/markdown", ".pt": "application/octet-stream",
-                  ".onnx": "application/octet-stream"}
+_CONTENT_TYPES = {
+    ".json": "application/json",
+    ".md": "text/markdown",
+    ".pt": "application/octet-stream",
+    ".onnx": "application/octet-stream",
+}
 
 
 class RegistryError(RuntimeError):
@@ -98,8 +102,14 @@ class ModelRegistry:
 
     # -- publishing -------------------------------------------------------------------------------
 
-    async def publish(self, artefact_dir: Path, *, name: str | None = None, version: str | None = None,
-                      published_at: datetime | None = None) -> ModelVersion:
+    async def publish(
+        self,
+        artefact_dir: Path,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        published_at: datetime | None = None,
+    ) -> ModelVersion:
         """Upload an artefact directory (weights.pt + model.json [+ MODEL_CARD.md], or a bring-your-own
         model.onnx + label_map.json) as one version.
 
@@ -119,8 +129,9 @@ class ModelRegistry:
         files: dict[str, bytes] = {
             weights: (artefact_dir / weights).read_bytes(),
             "model.json": json.dumps(meta, indent=2).encode(),
-            "labels.json": json.dumps({"labels": meta["labels"], "attributes": meta.get("attributes", [])},
-                                      indent=2).encode(),
+            "labels.json": json.dumps(
+                {"labels": meta["labels"], "attributes": meta.get("attributes", [])}, indent=2
+            ).encode(),
             "thresholds.json": json.dumps(meta.get("thresholds", {}), indent=2).encode(),
             "metrics.json": json.dumps(meta.get("metrics", {}), indent=2).encode(),
         }
@@ -133,22 +144,33 @@ class ModelRegistry:
         if existing is not None:
             defining = [f for f in (weights, LABEL_MAP_FILE) if f in files]
             if any(existing["files"].get(f, {}).get("sha256") != _sha256(files[f]) for f in defining):
-                raise RegistryError(f"{name} {version} is already published with other weights; "
-                                    "versions are immutable, publish a new version")
+                raise RegistryError(
+                    f"{name} {version} is already published with other weights; "
+                    "versions are immutable, publish a new version"
+                )
             return ModelVersion(name, version, existing["published_at"], existing)
         for fname, data in files.items():
-            await self.store.put(validate_key(f"{prefix}/{fname}"), data,
-                                 _CONTENT_TYPES.get(Path(fname).suffix, "application/octet-stream"))
+            await self.store.put(
+                validate_key(f"{prefix}/{fname}"),
+                data,
+                _CONTENT_TYPES.get(Path(fname).suffix, "application/octet-stream"),
+            )
         manifest = {
-            "name": name, "version": version,
+            "name": name,
+            "version": version,
             "published_at": (published_at or datetime.now(UTC)).isoformat(),
-            "input_width": meta.get("input_width"), "input_height": meta.get("input_height"),
-            "labels": meta["labels"], "runtime": meta.get("runtime", "torch"),
+            "input_width": meta.get("input_width"),
+            "input_height": meta.get("input_height"),
+            "labels": meta["labels"],
+            "runtime": meta.get("runtime", "torch"),
             "map50": meta.get("metrics", {}).get("test_map50"),
             "files": {f: {"sha256": _sha256(d), "bytes": len(d)} for f, d in files.items()},
         }
-        await self.store.put(validate_key(f"{prefix}/manifest.json"), json.dumps(manifest, indent=2).encode(),
-                             "application/json")
+        await self.store.put(
+            validate_key(f"{prefix}/manifest.json"),
+            json.dumps(manifest, indent=2).encode(),
+            "application/json",
+        )
         await self._add_to_index(name, version)
         return ModelVersion(name, version, manifest["published_at"], manifest)
 

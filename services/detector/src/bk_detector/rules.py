@@ -13,7 +13,10 @@ from bk_detector.profiles import CameraProfile, Polygon, Rule
 
 #: Person attribute -> the violation raised when it is probably not worn.
 ATTRIBUTE_RULES: dict[str, str] = {
-    "chef_hat": "no_chef_hat", "mask": "no_mask", "uniform": "no_uniform", "gloves": "no_gloves",
+    "chef_hat": "no_chef_hat",
+    "mask": "no_mask",
+    "uniform": "no_uniform",
+    "gloves": "no_gloves",
 }
 #: Objects that are violations by themselves.
 OBJECT_RULES: dict[str, str] = {"rodent": "rodent", "trash_bin_open": "trash_bin_open"}
@@ -23,9 +26,9 @@ HELD_RULES: dict[str, str] = {"phone": "phone_use", "cigarette": "smoking"}
 HOLDER_NEEDED: frozenset[str] = frozenset({"phone_use"})
 #: Objects that are violations when nobody attends them long enough (the time state is ``firewatch``'s).
 UNATTENDED_RULES: dict[str, str] = {"flame": "fire_unattended"}
-WORN_BELOW = 0.5         # P(worn) under this counts as not worn
-HELD_MARGIN = 0.15       # a held object overlaps the person's box grown by this share
-ATTENDED_MARGIN = 1.0    # a person within one flame-box (of its own size) counts as attending it
+WORN_BELOW = 0.5  # P(worn) under this counts as not worn
+HELD_MARGIN = 0.15  # a held object overlaps the person's box grown by this share
+ATTENDED_MARGIN = 1.0  # a person within one flame-box (of its own size) counts as attending it
 
 
 def in_any(box: Box, polygons: Iterable[Polygon]) -> bool:
@@ -56,8 +59,12 @@ def is_attended(flame: Detection, persons: Sequence[Detection], min_score: float
 
 
 def evaluate(
-    detections: Sequence[Detection], profile: CameraProfile, when: datetime, *,
-    default_min_score: float, unattended_flames: frozenset[int] = frozenset(),
+    detections: Sequence[Detection],
+    profile: CameraProfile,
+    when: datetime,
+    *,
+    default_min_score: float,
+    unattended_flames: frozenset[int] = frozenset(),
 ) -> list[Candidate]:
     """Candidate violations in one frame under ``profile`` at ``when`` (aware datetime).
 

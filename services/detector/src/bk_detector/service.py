@@ -41,15 +41,17 @@ class ActivateRequest(BaseModel):
 
 class ShadowRequest(BaseModel):
     version: str = Field(..., min_length=1, max_length=128, description="registry version to shadow")
-    sample_rate: float | None = Field(None, ge=0.0, le=1.0, description="share of frames; unset = "
-                                      "BK_SHADOW_SAMPLE_RATE")
+    sample_rate: float | None = Field(
+        None, ge=0.0, le=1.0, description="share of frames; unset = BK_SHADOW_SAMPLE_RATE"
+    )
 
 
 class DetectorService(Service):
     name = "detector"
 
-    def __init__(self, runtime: Runtime, settings: DetectorSettings,
-                 model: DetectionModel | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, settings: DetectorSettings, model: DetectionModel | None = None
+    ) -> None:
         self.runtime, self.settings = runtime, settings
         self.model: DetectionModel | None = model
         self.pipeline: DetectionPipeline | None = None
@@ -79,41 +81,73 @@ class DetectorService(Service):
 
                 path = await resolve_artefact(self.registry, s.model_name, s.model_version, SHIPPED)
             # Loading weights is blocking and slow (seconds): keep the event loop free meanwhile.
-            self.model = await asyncio.to_thread(load_model, path, s.device, s.half,
-                                                 *self._padding(s.device), kind=s.model_kind)
-        log.info("model loaded", extra={"model": self.model.name, "version": self.model.version,
-                                        "device": self.model.device, "precision": self.model.precision})
+            self.model = await asyncio.to_thread(
+                load_model, path, s.device, s.half, *self._padding(s.device), kind=s.model_kind
+            )
+        log.info(
+            "model loaded",
+            extra={
+                "model": self.model.name,
+                "version": self.model.version,
+                "device": self.model.device,
+                "precision": self.model.precision,
+            },
+        )
         on_cuda = str(self.model.device).startswith("cuda")
         concurrency = s.inference_concurrency or (2 if on_cuda else 1)
-        self._batcher = DynamicBatcher(self.model, max_batch_size=s.max_batch_size, max_wait_ms=s.max_wait_ms,
-                                       max_queue=s.max_queue_frames, concurrency=concurrency)
+        self._batcher = DynamicBatcher(
+            self.model,
+            max_batch_size=s.max_batch_size,
+            max_wait_ms=s.max_wait_ms,
+            max_queue=s.max_queue_frames,
+            concurrency=concurrency,
+        )
         # Raised violations are journaled in the object store: they outlive this pod (recovery) and
         # follow their camera to another pod (handover).
-        self.journal = ViolationJournal(self.runtime.store, pod=pod_identity(s.pod_name),
-                                        clock=self.runtime.clock, timeout_s=s.journal_timeout_s)
-        self.handover = Handover(self.journal, renew_s=s.journal_renew_s,
-                                 lookup_timeout_s=s.handover_lookup_timeout_s)
-        self._evidence = EvidencePublisher(
-            store=self.runtime.store, bus=self.runtime.bus, producer=s.service_name,
-            workers=s.evidence_workers, max_pending=s.evidence_max_pending,
-            retry=RetryPolicy(s.evidence_max_attempts, s.evidence_retry_base_s, s.evidence_retry_max_s),
-            font_path=s.annotate_font, jpeg_quality=s.jpeg_quality, journal=self.journal,
+        self.journal = ViolationJournal(
+            self.runtime.store,
+            pod=pod_identity(s.pod_name),
+            clock=self.runtime.clock,
+            timeout_s=s.journal_timeout_s,
         )
-        self.pipeline = DetectionPipeline(settings=s, batcher=self._batcher, evidence=self._evidence,
-                                          model_version=self.model.version, clock=self.runtime.clock,
-                                          input_size=(self.model.input_width, self.model.input_height),
-                                          handover=self.handover)
+        self.handover = Handover(
+            self.journal, renew_s=s.journal_renew_s, lookup_timeout_s=s.handover_lookup_timeout_s
+        )
+        self._evidence = EvidencePublisher(
+            store=self.runtime.store,
+            bus=self.runtime.bus,
+            producer=s.service_name,
+            workers=s.evidence_workers,
+            max_pending=s.evidence_max_pending,
+            retry=RetryPolicy(s.evidence_max_attempts, s.evidence_retry_base_s, s.evidence_retry_max_s),
+            font_path=s.annotate_font,
+            jpeg_quality=s.jpeg_quality,
+            journal=self.journal,
+        )
+        self.pipeline = DetectionPipeline(
+            settings=s,
+            batcher=self._batcher,
+            evidence=self._evidence,
+            model_version=self.model.version,
+            clock=self.runtime.clock,
+            input_size=(self.model.input_width, self.model.input_height),
+            handover=self.handover,
+        )
         self.pipeline.device_decode = self._device_decode(self.model)
         await self._batcher.start()
         await self._evidence.start()
-        self._servicer = DetectorServicer(self.pipeline, self.model, max_batch_size=s.max_batch_size,
-                                          max_inflight=s.max_inflight_batches)
-        self._server, port = await start_grpc_server(self._servicer, s.grpc_host, s.grpc_port,
-                                                     s.grpc_max_message_bytes)
+        self._servicer = DetectorServicer(
+            self.pipeline, self.model, max_batch_size=s.max_batch_size, max_inflight=s.max_inflight_batches
+        )
+        self._server, port = await start_grpc_server(
+            self._servicer, s.grpc_host, s.grpc_port, s.grpc_max_message_bytes
+        )
         self.grpc_address = f"{s.grpc_host}:{port}"
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="detector-sweeper")
-        self._journal_tasks = [asyncio.create_task(self._renew_forever(), name="detector-journal-renew"),
-                               asyncio.create_task(self._recover_forever(), name="detector-recovery")]
+        self._journal_tasks = [
+            asyncio.create_task(self._renew_forever(), name="detector-journal-renew"),
+            asyncio.create_task(self._recover_forever(), name="detector-recovery"),
+        ]
         log.info("detector serving gRPC", extra={"address": self.grpc_address})
 
     def _padding(self, device: str) -> tuple[tuple[int, ...], bool, bool]:
@@ -128,8 +162,7 @@ class DetectorService(Service):
 
     def _device_decode(self, model: DetectionModel) -> bool:
         wanted = self.settings.device_decode
-        able = hasattr(model, "predict_jpeg") and (
-            str(model.device).startswith("cuda") or wanted is True)
+        able = hasattr(model, "predict_jpeg") and (str(model.device).startswith("cuda") or wanted is True)
         return able and wanted is not False
 
     async def activate(self, version: str, model: DetectionModel | None = None) -> DetectionModel:
@@ -148,8 +181,9 @@ class DetectorService(Service):
                 path = await self.registry.fetch(s.model_name, version)
                 device = str(self.model.device)
                 half = self.model.precision == "fp16"
-                model = await asyncio.to_thread(load_model, path, device, half, *self._padding(device),
-                                                kind=s.model_kind)
+                model = await asyncio.to_thread(
+                    load_model, path, device, half, *self._padding(device), kind=s.model_kind
+                )
             await self._swap(model)
             return model
 
@@ -189,8 +223,9 @@ class DetectorService(Service):
                 log.warning("rollback: cannot read withdrawn versions: %r", exc)
                 withdrawn = frozenset()
             if self._previous.version in withdrawn:
-                raise RegistryError(f"{name} {self._previous.version} was withdrawn from the registry: "
-                                    "not serving it again")
+                raise RegistryError(
+                    f"{name} {self._previous.version} was withdrawn from the registry: not serving it again"
+                )
             left = self.model
             await self._swap(self._previous)
             self._previous = None  # a second rollback must not bring back the model just left
@@ -209,8 +244,9 @@ class DetectorService(Service):
         log.warning("model rolled back", extra={"from_version": left.version, "to_version": restored})
         return {"from": left.version, "to": restored, "registry": registry}
 
-    async def start_shadow(self, version: str, model: DetectionModel | None = None,
-                           sample_rate: float | None = None) -> ShadowRunner:
+    async def start_shadow(
+        self, version: str, model: DetectionModel | None = None, sample_rate: float | None = None
+    ) -> ShadowRunner:
         """Run registry ``version`` (or ``model``) as the shadow of the live model, replacing any
         shadow running; it sees ``sample_rate`` of the frames (default BK_SHADOW_SAMPLE_RATE)."""
         if self.pipeline is None or self.model is None:
@@ -220,10 +256,15 @@ class DetectorService(Service):
             path = await self.registry.fetch(s.model_name, version)
             device, half = str(self.model.device), self.model.precision == "fp16"
             model = await asyncio.to_thread(load_model, path, device, half, kind=s.model_kind)
-        runner = ShadowRunner(model, live_version=self.model.version,
-                              sample_rate=s.shadow_sample_rate if sample_rate is None else sample_rate,
-                              max_pending=s.shadow_max_pending, min_score=s.default_min_score,
-                              max_frame_bytes=s.max_frame_bytes, max_pixels=s.max_pixels)
+        runner = ShadowRunner(
+            model,
+            live_version=self.model.version,
+            sample_rate=s.shadow_sample_rate if sample_rate is None else sample_rate,
+            max_pending=s.shadow_max_pending,
+            min_score=s.default_min_score,
+            max_frame_bytes=s.max_frame_bytes,
+            max_pixels=s.max_pixels,
+        )
         await self.stop_shadow()
         runner.start()
         self.shadow = self.pipeline.shadow = runner
@@ -287,8 +328,13 @@ class DetectorService(Service):
             return
         s = self.settings
         try:
-            found = await recover(self.journal, self._evidence, self.handover, lease_s=s.journal_lease_s,
-                                  end_after_s=s.end_after_s)
+            found = await recover(
+                self.journal,
+                self._evidence,
+                self.handover,
+                lease_s=s.journal_lease_s,
+                end_after_s=s.end_after_s,
+            )
         except Exception as exc:  # an outage: the next scan tries again
             metrics.JOURNAL_ERRORS.labels("scan").inc()
             log.warning("journal scan failed: %r", exc)
@@ -305,7 +351,8 @@ class DetectorService(Service):
         app = create_app(service=self.name, title="Bright Kitchen detector", readiness=self.readiness)
 
         admin = Authenticator(self.runtime.tokens, audience=DETECTOR).require_roles(
-            *ADMIN_ROLES, scope=Scope.MODELS_ADMIN)
+            *ADMIN_ROLES, scope=Scope.MODELS_ADMIN
+        )
 
         # Operators only, like every /model route: which model, version and labels a pod serves tells
         # an attacker what to evade (#17.10). The gateway learns it over gRPC (GetModelInfo).
@@ -315,18 +362,29 @@ class DetectorService(Service):
                 from fastapi import HTTPException
 
                 raise HTTPException(503, "model not loaded yet")
-            return MessageToDict(model_info(self.model, self.settings.max_batch_size),
-                                 preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+            return MessageToDict(
+                model_info(self.model, self.settings.max_batch_size),
+                preserving_proto_field_name=True,
+                always_print_fields_with_no_presence=True,
+            )
 
         @app.get("/model/versions", tags=["detector"], summary="Versions of BK_MODEL_NAME in the registry")
         async def list_versions(_: Principal = Depends(admin)) -> dict[str, object]:
             versions = await self.registry.versions(self.settings.model_name)
-            return {"name": self.settings.model_name, "active": self.model.version if self.model else None,
-                    "versions": [{"version": v.version, "published_at": v.published_at,
-                                  "map50": v.manifest.get("map50")} for v in versions]}
+            return {
+                "name": self.settings.model_name,
+                "active": self.model.version if self.model else None,
+                "versions": [
+                    {"version": v.version, "published_at": v.published_at, "map50": v.manifest.get("map50")}
+                    for v in versions
+                ],
+            }
 
-        @app.post("/model/activate", tags=["detector"],
-                  summary="Switch to another registry version without dropping frames")
+        @app.post(
+            "/model/activate",
+            tags=["detector"],
+            summary="Switch to another registry version without dropping frames",
+        )
         async def activate(body: ActivateRequest, p: Principal = Depends(admin)) -> dict[str, object]:
             try:
                 model = await self.activate(body.version)
@@ -335,11 +393,17 @@ class DetectorService(Service):
             except RegistryError as exc:
                 raise HTTPException(409, str(exc)) from None
             log.info("model activated over HTTP", extra={"by": p.subject, "version": model.version})
-            return MessageToDict(model_info(model, self.settings.max_batch_size),
-                                 preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+            return MessageToDict(
+                model_info(model, self.settings.max_batch_size),
+                preserving_proto_field_name=True,
+                always_print_fields_with_no_presence=True,
+            )
 
-        @app.post("/model/rollback", tags=["detector"],
-                  summary="Return to the model served before the last switch, dropping no frame (admin)")
+        @app.post(
+            "/model/rollback",
+            tags=["detector"],
+            summary="Return to the model served before the last switch, dropping no frame (admin)",
+        )
         async def rollback(p: Principal = Depends(admin)) -> dict[str, str]:
             try:
                 out = await self.rollback()
@@ -348,8 +412,11 @@ class DetectorService(Service):
             log.warning("model rolled back over HTTP", extra={"by": p.subject, **out})
             return out
 
-        @app.post("/model/shadow", tags=["detector"],
-                  summary="Run a registry version beside the live model on a sample of frames (admin)")
+        @app.post(
+            "/model/shadow",
+            tags=["detector"],
+            summary="Run a registry version beside the live model on a sample of frames (admin)",
+        )
         async def shadow_start(body: ShadowRequest, p: Principal = Depends(admin)) -> dict[str, object]:
             try:
                 runner = await self.start_shadow(body.version, sample_rate=body.sample_rate)
@@ -360,8 +427,11 @@ class DetectorService(Service):
             log.info("shadow model started over HTTP", extra={"by": p.subject, "version": body.version})
             return runner.report()
 
-        @app.get("/model/shadow", tags=["detector"],
-                 summary="Alarms the shadow model would change: counts by type, recent examples (admin)")
+        @app.get(
+            "/model/shadow",
+            tags=["detector"],
+            summary="Alarms the shadow model would change: counts by type, recent examples (admin)",
+        )
         async def shadow_report(_: Principal = Depends(admin)) -> dict[str, object]:
             if self.shadow is None:
                 raise HTTPException(404, "no shadow model is running")
@@ -377,8 +447,9 @@ class DetectorService(Service):
         return app
 
 
-def create_service(runtime: Runtime, settings: DetectorSettings | None = None,
-                   model: DetectionModel | None = None) -> DetectorService:
+def create_service(
+    runtime: Runtime, settings: DetectorSettings | None = None, model: DetectionModel | None = None
+) -> DetectorService:
     """The detector on ``runtime``'s bus and store; ``model`` skips loading weights (tests, demos).
 
     Without ``settings``, the detector's own fields come from ``BK_*`` variables and the shared ones

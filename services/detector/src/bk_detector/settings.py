@@ -33,46 +33,54 @@ class DetectorSettings(CoreSettings):
         "kitchen-v1", description="registry model to serve (object store: models/<name>/<version>/)"
     )
     model_version: str = Field(
-        "", description="registry version to serve; unset = the newest published, or the shipped "
-        "weights when the store has none (ignored when BK_MODEL_PATH is set)"
+        "",
+        description="registry version to serve; unset = the newest published, or the shipped "
+        "weights when the store has none (ignored when BK_MODEL_PATH is set)",
     )
     model_kind: Literal["single_stage", "two_stage"] = Field(
-        "single_stage", description="single_stage: our kitchen model alone (KitchenNet; learnt from the "
+        "single_stage",
+        description="single_stage: our kitchen model alone (KitchenNet; learnt from the "
         "synthetic kitchens, so it is what the embedded demo's simulated cameras need); two_stage: a real "
         "COCO person/phone detector (NanoDet) first, then a person-attribute classifier on each person's "
         "crop, plus the kitchen model's cigarette/rodent/flame/bin classes at thresholds calibrated on real "
         "photos: for real cameras (docs/detector-model.md). The kitchen model is the one BK_MODEL_PATH / "
-        "the registry names in both"
+        "the registry names in both",
     )
     device_decode: bool | None = Field(
-        None, description="decode JPEGs on the GPU (batched nvJPEG; headers still checked on the "
-        "CPU); unset = auto (on with CUDA)"
+        None,
+        description="decode JPEGs on the GPU (batched nvJPEG; headers still checked on the "
+        "CPU); unset = auto (on with CUDA)",
     )
     inference_concurrency: int = Field(
         0, ge=0, le=8, description="model batches in flight at once (0 = auto: 2 on CUDA, 1 on CPU)"
     )
     cpu_threads: int = Field(
-        1, ge=0, le=256, description="threads one model call may use on the CPU (OMP_NUM_THREADS, set "
+        1,
+        ge=0,
+        le=256,
+        description="threads one model call may use on the CPU (OMP_NUM_THREADS, set "
         "before torch loads unless the environment already sets it; 0 = torch's default, one per "
         "core). 1: on a busy 2-core machine two threads made each call 4-10x slower and cost 5-10x "
-        "the CPU, spinning while they wait for each other; for throughput raise inference_concurrency"
+        "the CPU, spinning while they wait for each other; for throughput raise inference_concurrency",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto, cpu or cuda")
     half: bool | None = Field(None, description="fp16 inference; unset = auto (fp16 on CUDA only)")
     max_batch_size: int = Field(32, ge=1, le=1024, description="most frames per model call")
     batch_buckets: str = Field(
-        "auto", description="batch sizes every model call is padded to, e.g. '8,16,32,64,128': the "
+        "auto",
+        description="batch sizes every model call is padded to, e.g. '8,16,32,64,128': the "
         "GPU sees a few fixed shapes, each run once at start (warm-up), instead of every size from 1 "
         "to BK_MAX_BATCH_SIZE, each new one stalling for cuDNN plans; 'off' = no padding; auto = "
-        "8,16,32,64,128 capped at BK_MAX_BATCH_SIZE (which is always one) on CUDA, off on CPU"
+        "8,16,32,64,128 capped at BK_MAX_BATCH_SIZE (which is always one) on CUDA, off on CPU",
     )
     cudnn_benchmark: bool = Field(
         False, description="torch.backends.cudnn.benchmark on CUDA (autotunes each bucket at warm-up)"
     )
     cuda_graphs: bool = Field(
-        True, description="on CUDA with batch buckets: capture each bucket's forward as a CUDA graph at "
+        True,
+        description="on CUDA with batch buckets: capture each bucket's forward as a CUDA graph at "
         "warm-up and replay it (one launch instead of ~150, so the inference threads hold the GIL for "
-        "microseconds, not milliseconds, per batch); ignored on CPU or with BK_BATCH_BUCKETS=off"
+        "microseconds, not milliseconds, per batch); ignored on CPU or with BK_BATCH_BUCKETS=off",
     )
     max_wait_ms: float = Field(
         10.0, ge=0, le=1000, description="how long a partial batch waits for more frames"
@@ -83,33 +91,44 @@ class DetectorSettings(CoreSettings):
 
     # -- shadow mode (a candidate model beside the live one, ``shadow``) ----------------------------
     shadow_sample_rate: float = Field(
-        0.05, ge=0.0, le=1.0, description="share of the frames a shadow model also sees (POST "
-        "/model/shadow may set its own); the live path never waits for it"
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="share of the frames a shadow model also sees (POST "
+        "/model/shadow may set its own); the live path never waits for it",
     )
     shadow_max_pending: int = Field(
-        8, ge=1, le=1024, description="sampled frames waiting for the shadow model; past this a sampled "
-        "frame is skipped and counted (bk_detector_shadow_frames_total{outcome=busy})"
+        8,
+        ge=1,
+        le=1024,
+        description="sampled frames waiting for the shadow model; past this a sampled "
+        "frame is skipped and counted (bk_detector_shadow_frames_total{outcome=busy})",
     )
 
     # -- frame validation ---------------------------------------------------------------------------
     max_frame_bytes: int = Field(8 * 1024 * 1024, ge=1, description="largest JPEG accepted, in bytes")
-    max_pixels: int = Field(
-        3840 * 2160, ge=1, description="largest decoded frame accepted, width x height"
-    )
+    max_pixels: int = Field(3840 * 2160, ge=1, description="largest decoded frame accepted, width x height")
 
     # -- tracking and voting ------------------------------------------------------------------------
     track_max_age_s: float = Field(
-        3.0, gt=0, description="a track unseen this long is forgotten (new id when it comes back); "
-        "at least BK_TRACK_MAX_AGE_OBSERVATIONS of the camera's sampling intervals"
+        3.0,
+        gt=0,
+        description="a track unseen this long is forgotten (new id when it comes back); "
+        "at least BK_TRACK_MAX_AGE_OBSERVATIONS of the camera's sampling intervals",
     )
     track_max_age_observations: int = Field(
-        4, ge=1, le=100, description="a track (and a flame's or its cook's watch) survives at least "
+        4,
+        ge=1,
+        le=100,
+        description="a track (and a flame's or its cook's watch) survives at least "
         "this many of its camera's sampling intervals unseen: one missed keyframe every 4 s is not a "
-        "new person (the interval is learnt per camera from its frames' capture times)"
+        "new person (the interval is learnt per camera from its frames' capture times)",
     )
     sampling_interval_max_s: float = Field(
-        10.0, gt=0, description="longest gap between a camera's frames that still counts as its "
-        "sampling interval; a longer gap is an outage and counts as this"
+        10.0,
+        gt=0,
+        description="longest gap between a camera's frames that still counts as its "
+        "sampling interval; a longer gap is an outage and counts as this",
     )
     vote_window: int = Field(10, ge=1, le=1000, description="k: observations per vote window")
     vote_ratio: float = Field(
@@ -119,22 +138,31 @@ class DetectorSettings(CoreSettings):
         3, ge=1, description="fewest observations showing a violation before it is raised"
     )
     end_after_s: float = Field(
-        30.0, gt=0, description="a raised violation ends after being absent this long, and at least "
-        "BK_END_AFTER_OBSERVATIONS of the camera's sampling intervals"
+        30.0,
+        gt=0,
+        description="a raised violation ends after being absent this long, and at least "
+        "BK_END_AFTER_OBSERVATIONS of the camera's sampling intervals",
     )
     end_after_observations: int = Field(
-        6, ge=1, le=100, description="a raised violation ends only after being absent for at least "
-        "this many of its camera's sampling intervals (so one missed frame never ends it)"
+        6,
+        ge=1,
+        le=100,
+        description="a raised violation ends only after being absent for at least "
+        "this many of its camera's sampling intervals (so one missed frame never ends it)",
     )
     update_interval_s: float = Field(
         60.0, ge=0, description="least time between UPDATED events of one violation (0 = never)"
     )
     fire_unattended_s: float = Field(
-        60.0, ge=0, description="a flame with no person near it this long is fire_unattended (and at "
-        "least BK_TRACK_MAX_AGE_OBSERVATIONS sampling intervals: a cook missed once has not left)"
+        60.0,
+        ge=0,
+        description="a flame with no person near it this long is fire_unattended (and at "
+        "least BK_TRACK_MAX_AGE_OBSERVATIONS sampling intervals: a cook missed once has not left)",
     )
     default_min_score: float = Field(
-        0.0, ge=0, le=1,
+        0.0,
+        ge=0,
+        le=1,
         description="score a rule needs when its profile says 0, on top of the model's own per-class "
         "thresholds (0 = trust the model's thresholds)",
     )
@@ -156,22 +184,31 @@ class DetectorSettings(CoreSettings):
     )
     jpeg_quality: int = Field(85, ge=10, le=100, description="quality of annotated JPEGs")
     evidence_durable_timeout_s: float = Field(
-        2.0, gt=0, le=30, description="longest a batch's answer waits for the violations it raised to be "
-        "in the object store (raw frame + journal record); later, those frames are answered with an error"
+        2.0,
+        gt=0,
+        le=30,
+        description="longest a batch's answer waits for the violations it raised to be "
+        "in the object store (raw frame + journal record); later, those frames are answered with an error",
     )
 
     # -- journal and handover (violations that outlive a pod; cameras moving between pods) ----------
     pod_name: str = Field(
-        "", max_length=200, description="this detector's name in journal records (Kubernetes: the pod "
-        "name from the downward API); a per-process suffix is added; unset = host name and process id"
+        "",
+        max_length=200,
+        description="this detector's name in journal records (Kubernetes: the pod "
+        "name from the downward API); a per-process suffix is added; unset = host name and process id",
     )
     journal_renew_s: float = Field(
-        5.0, gt=0, description="how often a pod rewrites the records of the violations it holds: where "
-        "each is, who has its camera, and a lease that says the pod is alive"
+        5.0,
+        gt=0,
+        description="how often a pod rewrites the records of the violations it holds: where "
+        "each is, who has its camera, and a lease that says the pod is alive",
     )
     journal_lease_s: float = Field(
-        30.0, gt=0, description="a record not renewed this long belongs to a dead pod: any pod ends it (and "
-        "publishes its STARTED if missing); also how long a STARTED may stay unpublished before recovery"
+        30.0,
+        gt=0,
+        description="a record not renewed this long belongs to a dead pod: any pod ends it (and "
+        "publishes its STARTED if missing); also how long a STARTED may stay unpublished before recovery",
     )
     journal_scan_s: float = Field(
         30.0, gt=0, description="how often (and at start-up) a pod looks for such records"
@@ -180,8 +217,11 @@ class DetectorSettings(CoreSettings):
         5.0, gt=0, le=60, description="longest one journal read or write may take"
     )
     handover_lookup_timeout_s: float = Field(
-        2.0, gt=0, le=30, description="longest a camera's first batch on a pod waits to read the "
-        "violations it had on another pod; past it the camera starts afresh (logged, counted)"
+        2.0,
+        gt=0,
+        le=30,
+        description="longest a camera's first batch on a pod waits to read the "
+        "violations it had on another pod; past it the camera starts afresh (logged, counted)",
     )
 
     @model_validator(mode="after")

@@ -38,8 +38,13 @@ class ScriptedModel:
     input_width = 320
     input_height = 192
 
-    def __init__(self, script: Script | None = None, *, delay_s: float = 0.0,
-                 fail: Callable[[list[np.ndarray]], bool] | None = None) -> None:
+    def __init__(
+        self,
+        script: Script | None = None,
+        *,
+        delay_s: float = 0.0,
+        fail: Callable[[list[np.ndarray]], bool] | None = None,
+    ) -> None:
         self.script = script or (lambda _img: [])
         self.delay_s = delay_s
         self.fail = fail
@@ -67,6 +72,7 @@ def solid_jpeg(rgb: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> b
 
 def by_colour(scenes: dict[tuple[int, int, int], Sequence[FakeDetection]], tolerance: int = 24) -> Script:
     """A script answering with the scene whose colour is closest to the image's mean colour."""
+
     def script(img: np.ndarray) -> Sequence[FakeDetection]:
         mean = img.reshape(-1, 3).mean(axis=0)
         for colour, dets in scenes.items():
@@ -91,9 +97,11 @@ def kitchen_detections(step: int) -> list[Detection]:
     The cooks move a little with ``step`` (a camera's consecutive frames), so a tracker has work."""
     shift = (step % 7) * 0.01
     worn = {"chef_hat": 0.9, "mask": 0.9, "uniform": 0.9, "gloves": 0.9}
-    return [Detection("person", 0.9, (0.1 + shift, 0.1, 0.3 + shift, 0.9), dict(worn)),
-            Detection("person", 0.8, (0.5 + shift, 0.2, 0.7 + shift, 0.95), dict(worn)),
-            Detection("trash_bin_closed", 0.7, (0.8, 0.7, 0.9, 0.95), {})]
+    return [
+        Detection("person", 0.9, (0.1 + shift, 0.1, 0.3 + shift, 0.9), dict(worn)),
+        Detection("person", 0.8, (0.5 + shift, 0.2, 0.7 + shift, 0.95), dict(worn)),
+        Detection("trash_bin_closed", 0.7, (0.8, 0.7, 0.9, 0.95), {}),
+    ]
 
 
 def demo_jpegs(n: int, width: int = 640, height: int = 360, quality: int = 85) -> list[bytes]:
@@ -111,8 +119,9 @@ def demo_jpegs(n: int, width: int = 640, height: int = 360, quality: int = 85) -
     return out
 
 
-def assert_same_detections(got: Sequence[Sequence[object]], want: Sequence[Sequence[object]],
-                           tol: float = 1e-3) -> None:
+def assert_same_detections(
+    got: Sequence[Sequence[object]], want: Sequence[Sequence[object]], tol: float = 1e-3
+) -> None:
     """Frame by frame, the same labels in the same order, with scores, boxes and attributes
     within ``tol`` (two runs of the same model on different paths or precisions)."""
     import pytest

@@ -179,9 +179,16 @@ class Voter:
         for (track_id, vtype), vote in self._votes.items():
             if vote.violation_id == violation_id and vote.started_at is not None:
                 present = [s for p, s in vote.window if p]
-                return RaisedVote(violation_id, vtype, track_id, vote.box, vote.started_at,
-                                  vote.last_present or vote.started_at, vote.observations,
-                                  sum(present) / len(present) if present else 0.0)
+                return RaisedVote(
+                    violation_id,
+                    vtype,
+                    track_id,
+                    vote.box,
+                    vote.started_at,
+                    vote.last_present or vote.started_at,
+                    vote.observations,
+                    sum(present) / len(present) if present else 0.0,
+                )
         return None
 
     def adopt(self, raised: RaisedVote) -> None:
@@ -190,9 +197,14 @@ class Voter:
         window: deque[tuple[bool, float]] = deque(maxlen=self.policy.window)
         window.extend([(True, raised.score)] * max(1, min(raised.observations, self.policy.window)))
         self._votes[(raised.track_id, raised.violation_type)] = _Vote(
-            window=window, box=raised.box, last_present=raised.last_present,
-            violation_id=raised.violation_id, started_at=raised.started_at,
-            last_emitted=raised.last_present, observations=raised.observations)
+            window=window,
+            box=raised.box,
+            last_present=raised.last_present,
+            violation_id=raised.violation_id,
+            started_at=raised.started_at,
+            last_emitted=raised.last_present,
+            observations=raised.observations,
+        )
 
     def release(self, violation_id: str) -> bool:
         """Forget a raised violation without an ENDED (it ended, or went on, on another pod)."""

@@ -59,7 +59,10 @@ class LedgerService(Service):
         self.runtime, self.settings = runtime, settings
         self.db = ledger_db.make_database(settings.database_url, settings.data_dir, settings.db_schema)
         self.relay = OutboxRelay(
-            self.db, ledger_db.outbox, runtime.bus, poll_s=settings.outbox_poll_s,
+            self.db,
+            ledger_db.outbox,
+            runtime.bus,
+            poll_s=settings.outbox_poll_s,
             retention=RetentionPolicy.from_settings(settings),
         )
         self.ctx = LedgerContext(

@@ -94,7 +94,7 @@ class PublicReadFastPath:
         elif len(tenant) > _MAX_ID or not _TENANT.match(tenant):
             return None, ""
         if path.startswith(_KIOSK):
-            site_id = path[len(_KIOSK):]
+            site_id = path[len(_KIOSK) :]
             if params or not _valid_id(site_id):
                 return None, ""
             day = local_day(self.ctx.runtime.clock.now(), self.ctx.settings.timezone)
@@ -125,8 +125,8 @@ def _route_path(scope: Scope) -> str:
     """The path below the mount point (Starlette keeps the full path and sets ``root_path``)."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
-    if root and path.startswith(root) and path[len(root):len(root) + 1] in ("/", ""):
-        return path[len(root):]
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+        return path[len(root) :]
     return path
 
 

@@ -165,8 +165,12 @@ def _token_source(runtime: Runtime, settings: PublicSettings, issuer_url: Callab
             "BK_SERVICE_CLIENT_SECRET is required: the public-api holds no signing key and asks the "
             "case-manager for its tokens (set the same value in its BK_SERVICE_CLIENT_SECRETS)"
         )
-    return HttpTokenSource(issuer_url=issuer_url, client_id=PUBLIC_API, client_secret=secret,
-                           timeout_s=settings.upstream_timeout_s)
+    return HttpTokenSource(
+        issuer_url=issuer_url,
+        client_id=PUBLIC_API,
+        client_secret=secret,
+        timeout_s=settings.upstream_timeout_s,
+    )
 
 
 def _default_base(settings: PublicSettings) -> str:

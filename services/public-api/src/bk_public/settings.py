@@ -41,12 +41,14 @@ class PublicSettings(CoreSettings):
     )
     max_photos: int = Field(6, ge=0, le=20, description="most photos per complaint")
     trust_forwarded_for: bool = Field(
-        False, description="retired: it trusted the leftmost X-Forwarded-For, which the client writes; "
-        "set BK_TRUSTED_PROXY_HOPS (1 behind one ingress) or BK_TRUSTED_PROXY_CIDRS instead"
+        False,
+        description="retired: it trusted the leftmost X-Forwarded-For, which the client writes; "
+        "set BK_TRUSTED_PROXY_HOPS (1 behind one ingress) or BK_TRUSTED_PROXY_CIDRS instead",
     )
     service_client_secret: SecretStr = Field(
-        SecretStr(""), description="this service's client secret at the token issuer (the case-manager's "
-        "BK_SERVICE_CLIENT_SECRETS['public-api']): for its service tokens and parents' sessions"
+        SecretStr(""),
+        description="this service's client secret at the token issuer (the case-manager's "
+        "BK_SERVICE_CLIENT_SECRETS['public-api']): for its service tokens and parents' sessions",
     )
     invite_failures_global: int = Field(
         100, ge=1, description="wrong invite codes in a row, from everyone, that pause all binding"

@@ -56,8 +56,12 @@ def play_url_under(url: str, base: str) -> str:
         return url
     u, b = urlsplit(url), urlsplit(base)
     prefix = b.path.rstrip("/")
-    if (prefix and (u.scheme, u.netloc) == (b.scheme, b.netloc) and u.path.startswith("/v1/")
-            and not u.path.startswith(prefix + "/")):
+    if (
+        prefix
+        and (u.scheme, u.netloc) == (b.scheme, b.netloc)
+        and u.path.startswith("/v1/")
+        and not u.path.startswith(prefix + "/")
+    ):
         return urlunsplit(u._replace(path=prefix + u.path))
     return url
 
@@ -166,5 +170,3 @@ def _detail(resp: httpx.Response) -> str:
     except ValueError:
         detail = None
     return str(detail or resp.reason_phrase or resp.status_code)
-
-

@@ -58,9 +58,17 @@ def build_batch(items: list[FrameItem], profiles: list[pb.CameraProfile]) -> pb.
     for it in items:
         ts = Timestamp()
         ts.FromDatetime(it.captured_at)
-        batch.frames.append(pb.Frame(frame_id=it.frame_id, tenant_id=it.tenant_id, site_id=it.site_id,
-                                     camera_id=it.camera_id, captured_at=ts, jpeg=it.jpeg,
-                                     rules_version=it.rules_version))
+        batch.frames.append(
+            pb.Frame(
+                frame_id=it.frame_id,
+                tenant_id=it.tenant_id,
+                site_id=it.site_id,
+                camera_id=it.camera_id,
+                captured_at=ts,
+                jpeg=it.jpeg,
+                rules_version=it.rules_version,
+            )
+        )
     return batch
 
 
@@ -118,22 +126,32 @@ class DetectorStream:
     camera, ``answered`` (when its frames were last answered) and ``owed`` (since when it has
     frames sent and unanswered, kept across a torn-down stream: they were never answered)."""
 
-    def __init__(self, endpoint: str, queue: FrameQueue, profile_for: ProfileLookup,
-                 settings: GatewaySettings, route: Router | None = None, *,
-                 on_profile_refused: ProfileRefused | None = None,
-                 on_profile_accepted: ProfileAccepted | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        queue: FrameQueue,
+        profile_for: ProfileLookup,
+        settings: GatewaySettings,
+        route: Router | None = None,
+        *,
+        on_profile_refused: ProfileRefused | None = None,
+        on_profile_accepted: ProfileAccepted | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self._queue, self._profile_for, self._s = queue, profile_for, settings
         self._route: Router = route or (lambda _camera_id: endpoint)
         self._on_profile_refused, self._on_profile_accepted = on_profile_refused, on_profile_accepted
-        self._backoff = Backoff(settings.backoff_initial_s, min(settings.backoff_max_s, 10.0),
-                                settings.backoff_jitter)
+        self._backoff = Backoff(
+            settings.backoff_initial_s, min(settings.backoff_max_s, 10.0), settings.backoff_jitter
+        )
         self._session_now: _Session | None = None
         # Frames it may have unanswered: what it answers within a quarter of the timeout (see
         # answer_window); starts small, so a slow detector's first answer comes in time too.
-        self.window = AnswerWindow(start=min(settings.batch_size, 8),
-                                   most=settings.batch_size * settings.detector_max_inflight,
-                                   target_s=settings.detector_timeout_s / 4)
+        self.window = AnswerWindow(
+            start=min(settings.batch_size, 8),
+            most=settings.batch_size * settings.detector_max_inflight,
+            target_s=settings.detector_timeout_s / 4,
+        )
         self.connected = False
         self.last_connected: float | None = None  # monotonic: when its last open session ended
         self.last_answer: float | None = None  # monotonic, for the rules
@@ -171,8 +189,12 @@ class DetectorStream:
             return
         self.down_since = time.monotonic()
         if isinstance(exc, StreamDown | grpc.aio.AioRpcError):
-            log.warning("detector %s stream down (%s): %s; reconnecting with backoff", self.endpoint,
-                        down.reason, down.detail)
+            log.warning(
+                "detector %s stream down (%s): %s; reconnecting with backoff",
+                self.endpoint,
+                down.reason,
+                down.detail,
+            )
         else:  # not a detector's doing: a bug of ours, keep its traceback
             log.exception("detector %s stream failed; reconnecting with backoff", self.endpoint)
 
@@ -182,8 +204,13 @@ class DetectorStream:
         if self.down_since is None:
             return
         down_for = time.monotonic() - self.down_since
-        log.info("detector %s recovered after %.0f s down and %d failed attempts (last cause: %s)",
-                 self.endpoint, down_for, self.failed_attempts, self.cause)
+        log.info(
+            "detector %s recovered after %.0f s down and %d failed attempts (last cause: %s)",
+            self.endpoint,
+            down_for,
+            self.failed_attempts,
+            self.cause,
+        )
         self.down_since, self.failed_attempts, self.cause = None, 0, ""
 
     # --- one session -----------------------------------------------------------------------------
@@ -193,8 +220,9 @@ class DetectorStream:
                 async with asyncio.timeout(self._s.open_timeout_s):
                     await channel.channel_ready()
             except TimeoutError:
-                raise StreamDown("unreachable",
-                                 f"not reachable within {self._s.open_timeout_s:g} s") from None
+                raise StreamDown(
+                    "unreachable", f"not reachable within {self._s.open_timeout_s:g} s"
+                ) from None
             call = DetectorStub(channel).Detect()
             st = _Session(asyncio.Semaphore(self._s.detector_max_inflight), last_answer=time.monotonic())
             self._session_now = st
@@ -241,8 +269,9 @@ class DetectorStream:
             profiles = self._profiles(items, st.sent_profiles)
             batch = build_batch(items, profiles)
             now = time.monotonic()
-            st.inflight[batch.batch_id] = _Sent(now, items, [(p.tenant_id, p.camera_id, p.rules_version)
-                                                             for p in profiles])
+            st.inflight[batch.batch_id] = _Sent(
+                now, items, [(p.tenant_id, p.camera_id, p.rules_version) for p in profiles]
+            )
             st.collecting = []
             for it in items:
                 self.owed.setdefault(it.key, now)
@@ -279,8 +308,10 @@ class DetectorStream:
                 size += len(it.jpeg)
             if items and deadline is None:
                 deadline = time.monotonic() + self._s.batch_max_wait_s
-            if len(items) >= most or size >= MAX_BATCH_BYTES or (
-                deadline is not None and time.monotonic() >= deadline
+            if (
+                len(items) >= most
+                or size >= MAX_BATCH_BYTES
+                or (deadline is not None and time.monotonic() >= deadline)
             ):
                 return items
             if stale:  # more may wait behind them: look again now, not after a nap
@@ -318,8 +349,9 @@ class DetectorStream:
                     self._is_fine()  # open for a while and owing nothing
             elif time.monotonic() >= due:
                 self._set_window(self.window.timed_out, time.monotonic())
-                raise StreamDown("timeout", f"no answer for {timeout:g} s with {len(st.inflight)} batch(es) "
-                                            "waiting")
+                raise StreamDown(
+                    "timeout", f"no answer for {timeout:g} s with {len(st.inflight)} batch(es) waiting"
+                )
 
     async def _read(self, call: grpc.aio.StreamStreamCall, st: _Session) -> None:
         while True:
@@ -388,9 +420,16 @@ class DetectorClient:
     ``detector_timeout_s`` to come back, then its stream stops.
     """
 
-    def __init__(self, settings: GatewaySettings, queue: FrameQueue, profile_for: ProfileLookup, *,
-                 on_profile_refused: ProfileRefused | None = None,
-                 on_profile_accepted: ProfileAccepted | None = None, lookup: Lookup = dns_lookup) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        queue: FrameQueue,
+        profile_for: ProfileLookup,
+        *,
+        on_profile_refused: ProfileRefused | None = None,
+        on_profile_accepted: ProfileAccepted | None = None,
+        lookup: Lookup = dns_lookup,
+    ) -> None:
         self._s, self._queue, self._profile_for = settings, queue, profile_for
         self._on_profile_refused, self._on_profile_accepted = on_profile_refused, on_profile_accepted
         dns = settings.detector_discovery == "dns"
@@ -463,9 +502,15 @@ class DetectorClient:
         self._retiring.discard(ep)
 
     def _new_stream(self, ep: str) -> DetectorStream:
-        return DetectorStream(ep, self._queue, self._profile_for, self._s, self.endpoint_for,
-                              on_profile_refused=self._on_profile_refused,
-                              on_profile_accepted=self._on_profile_accepted)
+        return DetectorStream(
+            ep,
+            self._queue,
+            self._profile_for,
+            self._s,
+            self.endpoint_for,
+            on_profile_refused=self._on_profile_refused,
+            on_profile_accepted=self._on_profile_accepted,
+        )
 
     def _run(self, ep: str, stream: DetectorStream) -> None:
         self._tasks[ep] = asyncio.create_task(stream.run(), name=f"detector-{ep}")

@@ -16,8 +16,9 @@ from prometheus_client import Counter, Gauge
 
 from bk_gateway.spec import CameraKey
 
-FRAMES_DROPPED = Counter("bk_gateway_frames_dropped_total", "frames dropped before a detector took them",
-                         ["tenant_id", "reason"])
+FRAMES_DROPPED = Counter(
+    "bk_gateway_frames_dropped_total", "frames dropped before a detector took them", ["tenant_id", "reason"]
+)
 QUEUE_DEPTH = Gauge("bk_gateway_frame_queue_depth", "frames waiting for a detector")
 
 

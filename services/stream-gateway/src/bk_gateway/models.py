@@ -49,8 +49,12 @@ class CameraCredential(Base):
 
     __tablename__ = "camera_credentials"
     __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "camera_id"], ["cameras.tenant_id", "cameras.id"],
-                             ondelete="CASCADE", name="fk_camera_credentials_camera"),
+        ForeignKeyConstraint(
+            ["tenant_id", "camera_id"],
+            ["cameras.tenant_id", "cameras.id"],
+            ondelete="CASCADE",
+            name="fk_camera_credentials_camera",
+        ),
     )
 
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -38,16 +38,26 @@ async def _credential(session: AsyncSession, camera: Camera) -> CameraCredential
     return await session.get(CameraCredential, {"tenant_id": camera.tenant_id, "camera_id": camera.id})
 
 
-async def upsert(*, session: AsyncSession, data: CameraIn, tenant_id: str,
-                 now: datetime | None = None) -> Camera:
+async def upsert(
+    *, session: AsyncSession, data: CameraIn, tenant_id: str, now: datetime | None = None
+) -> Camera:
     """Create or replace a camera (idempotent: the same input twice leaves one identical row)."""
     now = now or datetime.now(UTC)
     url, user, password, live_url = data.split()
     values: dict[str, Any] = dict(
-        tenant_id=tenant_id, site_id=data.site_id, org_path=data.org_path, zone=data.zone, name=data.name,
-        source_url=url, live_source_url=live_url, sampling_mode=data.sampling_mode.value,
-        sample_fps=data.sample_fps, motion_gating=data.motion_gating, profile=data.profile,
-        schedule=data.schedule, enabled=data.enabled,
+        tenant_id=tenant_id,
+        site_id=data.site_id,
+        org_path=data.org_path,
+        zone=data.zone,
+        name=data.name,
+        source_url=url,
+        live_source_url=live_url,
+        sampling_mode=data.sampling_mode.value,
+        sample_fps=data.sample_fps,
+        motion_gating=data.motion_gating,
+        profile=data.profile,
+        schedule=data.schedule,
+        enabled=data.enabled,
     )
     camera = await get(session=session, tenant_id=tenant_id, camera_id=data.id)
     if camera is None:
@@ -60,8 +70,9 @@ async def upsert(*, session: AsyncSession, data: CameraIn, tenant_id: str,
     return camera
 
 
-async def patch(*, session: AsyncSession, camera: Camera, data: CameraPatch,
-                now: datetime | None = None) -> Camera:
+async def patch(
+    *, session: AsyncSession, camera: Camera, data: CameraPatch, now: datetime | None = None
+) -> Camera:
     now = now or datetime.now(UTC)
     values = data.model_dump(exclude_unset=True, exclude={"username", "password"})
     if "sampling_mode" in values and values["sampling_mode"] is not None:
@@ -74,13 +85,16 @@ async def patch(*, session: AsyncSession, camera: Camera, data: CameraPatch,
         user = user if user is not None else (url_user or None)
         password = password if password is not None else (url_password or None)
     if data.live_source_url is not None:
-        live_url, live_user, live_password = split_credentials(data.live_source_url) \
-            if data.live_source_url else ("", "", "")
+        live_url, live_user, live_password = (
+            split_credentials(data.live_source_url) if data.live_source_url else ("", "", "")
+        )
         values["live_source_url"] = live_url
         if live_user or live_password:
             cred = await _credential(session, camera)
-            have = (user if user is not None else (cred.username if cred else ""),
-                    password if password is not None else (cred.password if cred else ""))
+            have = (
+                user if user is not None else (cred.username if cred else ""),
+                password if password is not None else (cred.password if cred else ""),
+            )
             if any(have) and have != (live_user, live_password):
                 raise SharedLoginError(SHARED_LOGIN)
             user, password = live_user, live_password
@@ -119,16 +133,21 @@ async def _set_credentials(session: AsyncSession, camera: Camera, user: str, pas
             await session.delete(cred)
         return
     if cred is None:
-        session.add(CameraCredential(tenant_id=camera.tenant_id, camera_id=camera.id, username=user,
-                                     password=password))
+        session.add(
+            CameraCredential(
+                tenant_id=camera.tenant_id, camera_id=camera.id, username=user, password=password
+            )
+        )
     else:
         cred.username, cred.password = user, password
 
 
 async def specs(*, session: AsyncSession) -> list[CameraSpec]:
     """Every camera as a worker spec, credentials included (for the pull workers only)."""
-    creds = {CameraKey(c.tenant_id, c.camera_id): c
-             for c in (await session.execute(select(CameraCredential))).scalars()}
+    creds = {
+        CameraKey(c.tenant_id, c.camera_id): c
+        for c in (await session.execute(select(CameraCredential))).scalars()
+    }
     out = []
     for cam in await list_all(session=session):
         cred = creds.get(CameraKey(cam.tenant_id, cam.id))
@@ -138,24 +157,45 @@ async def specs(*, session: AsyncSession) -> list[CameraSpec]:
 
 def _spec(cam: Camera, cred: CameraCredential | None) -> CameraSpec:
     return CameraSpec(
-        id=cam.id, tenant_id=cam.tenant_id, site_id=cam.site_id, zone=cam.zone, name=cam.name,
-        source_url=cam.source_url, username=cred.username if cred else "",
-        password=cred.password if cred else "", sampling_mode=SamplingMode(cam.sampling_mode),
-        sample_fps=cam.sample_fps, motion_gating=cam.motion_gating, profile=dict(cam.profile or {}),
-        schedule=list(cam.schedule or []), rules_version=cam.rules_version, enabled=cam.enabled,
+        id=cam.id,
+        tenant_id=cam.tenant_id,
+        site_id=cam.site_id,
+        zone=cam.zone,
+        name=cam.name,
+        source_url=cam.source_url,
+        username=cred.username if cred else "",
+        password=cred.password if cred else "",
+        sampling_mode=SamplingMode(cam.sampling_mode),
+        sample_fps=cam.sample_fps,
+        motion_gating=cam.motion_gating,
+        profile=dict(cam.profile or {}),
+        schedule=list(cam.schedule or []),
+        rules_version=cam.rules_version,
+        enabled=cam.enabled,
         live_source_url=cam.live_source_url or "",
     )
 
 
 def to_out(camera: Camera, *, has_credentials: bool) -> CameraOut:
     return CameraOut(
-        id=camera.id, tenant_id=camera.tenant_id, site_id=camera.site_id, org_path=camera.org_path,
-        zone=camera.zone, name=camera.name, source_url=mask_url(camera.source_url),
+        id=camera.id,
+        tenant_id=camera.tenant_id,
+        site_id=camera.site_id,
+        org_path=camera.org_path,
+        zone=camera.zone,
+        name=camera.name,
+        source_url=mask_url(camera.source_url),
         live_source_url=mask_url(camera.live_source_url) if camera.live_source_url else "",
-        source_kind=shown_kind(camera.source_url), has_credentials=has_credentials,
-        sampling_mode=SamplingMode(camera.sampling_mode), sample_fps=camera.sample_fps,
-        motion_gating=camera.motion_gating, profile=camera.profile or {}, schedule=camera.schedule or [],
-        enabled=camera.enabled, rules_version=camera.rules_version, created_at=camera.created_at,
+        source_kind=shown_kind(camera.source_url),
+        has_credentials=has_credentials,
+        sampling_mode=SamplingMode(camera.sampling_mode),
+        sample_fps=camera.sample_fps,
+        motion_gating=camera.motion_gating,
+        profile=camera.profile or {},
+        schedule=camera.schedule or [],
+        enabled=camera.enabled,
+        rules_version=camera.rules_version,
+        created_at=camera.created_at,
         updated_at=camera.updated_at,
     )
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class SamplingMode(StrEnum):
-    FPS = "fps"              # N frames per second, spaced by timestamp
+    FPS = "fps"  # N frames per second, spaced by timestamp
     KEYFRAMES = "keyframes"  # keyframes only; the rest are never decoded
 
 

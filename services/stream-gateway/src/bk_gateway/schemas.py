@@ -26,17 +26,21 @@ def _check_url(value: str) -> str:
     return value
 
 
-SHARED_LOGIN = ("live_source_url carries other credentials than the camera's: main and sub-stream share "
-                "one username/password; give them once (username/password)")
+SHARED_LOGIN = (
+    "live_source_url carries other credentials than the camera's: main and sub-stream share "
+    "one username/password; give them once (username/password)"
+)
 
 
 def _check_live_url(value: str) -> str:
     return value if value == "" else _check_url(value)
 
 
-_LIVE_SOURCE_DOC = ("the camera's main stream, for live view only, when source_url is its sub-stream "
-                    "(analytics decodes the small stream, viewers watch the full one); empty = viewers "
-                    "watch source_url. Same camera, same username/password")
+_LIVE_SOURCE_DOC = (
+    "the camera's main stream, for live view only, when source_url is its sub-stream "
+    "(analytics decodes the small stream, viewers watch the full one); empty = viewers "
+    "watch source_url. Same camera, same username/password"
+)
 
 
 def _shared_credentials(source_url: str, live_url: str | None, user: str, password: str) -> None:
@@ -63,8 +67,9 @@ def _check_profile(value: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"profile is not a valid CameraProfile: {exc}") from None
     if problems := profile_problems(msg):
         # A custom error, not ValueError: its message is the problems, without "Value error, ".
-        raise PydanticCustomError("invalid_profile", "{problems}",
-                                  {"problems": "; ".join(f"profile.{p}" for p in problems)})
+        raise PydanticCustomError(
+            "invalid_profile", "{problems}", {"problems": "; ".join(f"profile.{p}" for p in problems)}
+        )
     return value
 
 
@@ -91,19 +96,23 @@ class CameraIn(BaseModel):
     )
     zone: str = Field(max_length=32, description="kitchen zone: " + ", ".join(ZONES))
     name: str = Field("", max_length=200)
-    source_url: str = Field(max_length=2000,
-                            description="rtsp://, rtmp://, http(s):// (FLV, HLS), a file, or sim:<scenario>; "
-                            "what analytics pulls (a camera's sub-stream is the cheap choice)")
+    source_url: str = Field(
+        max_length=2000,
+        description="rtsp://, rtmp://, http(s):// (FLV, HLS), a file, or sim:<scenario>; "
+        "what analytics pulls (a camera's sub-stream is the cheap choice)",
+    )
     live_source_url: str = Field("", max_length=2000, description=_LIVE_SOURCE_DOC)
     username: str = Field("", max_length=200, description="stream user (write-only)")
     password: SecretStr = Field(SecretStr(""), max_length=256, description="stream password (write-only)")
     sampling_mode: SamplingMode = SamplingMode.FPS
     sample_fps: float = Field(1.0, gt=0, le=30)
     motion_gating: bool = False
-    profile: dict[str, Any] = Field(default_factory=dict,
-                                    description="CameraProfile as JSON: masks, rules, timezone")
-    schedule: list[dict[str, Any]] = Field(default_factory=list,
-                                           description="analytics windows (ScheduleWindow)")
+    profile: dict[str, Any] = Field(
+        default_factory=dict, description="CameraProfile as JSON: masks, rules, timezone"
+    )
+    schedule: list[dict[str, Any]] = Field(
+        default_factory=list, description="analytics windows (ScheduleWindow)"
+    )
     enabled: bool = True
 
     @field_validator("source_url")
@@ -118,8 +127,9 @@ class CameraIn(BaseModel):
 
     @model_validator(mode="after")
     def _one_login(self) -> CameraIn:
-        _shared_credentials(self.source_url, self.live_source_url, self.username,
-                            self.password.get_secret_value())
+        _shared_credentials(
+            self.source_url, self.live_source_url, self.username, self.password.get_secret_value()
+        )
         return self
 
     @field_validator("profile")
@@ -143,10 +153,15 @@ class CameraIn(BaseModel):
         """(clean URL, username, password, clean live URL): credentials typed into either URL are
         moved out of it."""
         url, user, password = split_credentials(self.source_url)
-        live, live_user, live_password = split_credentials(self.live_source_url) if self.live_source_url \
-            else ("", "", "")
-        return (url, self.username or user or live_user,
-                self.password.get_secret_value() or password or live_password, live)
+        live, live_user, live_password = (
+            split_credentials(self.live_source_url) if self.live_source_url else ("", "", "")
+        )
+        return (
+            url,
+            self.username or user or live_user,
+            self.password.get_secret_value() or password or live_password,
+            live,
+        )
 
 
 class CameraPatch(BaseModel):
@@ -154,7 +169,7 @@ class CameraPatch(BaseModel):
     zone: str | None = Field(None, max_length=32)
     source_url: str | None = Field(None, max_length=2000)
     live_source_url: str | None = Field(
-        None, max_length=2000, description=_LIVE_SOURCE_DOC + "; \"\" removes it"
+        None, max_length=2000, description=_LIVE_SOURCE_DOC + '; "" removes it'
     )
     username: str | None = Field(None, max_length=200)
     password: SecretStr | None = Field(None, max_length=256)
@@ -227,8 +242,9 @@ class CameraStatusOut(BaseModel):
     last_frame_at: datetime | None
     fps: float
     codec: str
-    decoder: str = Field(description="what decodes the stream: software (CPU), nvdec (GPU), sim; empty "
-                                     "until it opens")
+    decoder: str = Field(
+        description="what decodes the stream: software (CPU), nvdec (GPU), sim; empty until it opens"
+    )
     width: int
     height: int
     reconnects: int
@@ -236,9 +252,11 @@ class CameraStatusOut(BaseModel):
     frames_sampled: int
     frames_gated: int
     gateway_id: str
-    ai_state: str = Field(description="the camera's AI: running (its frames got answers lately), no_answers, "
-                                      "camera_offline, disabled, elsewhere (another replica), starting, "
-                                      "profile_refused")
+    ai_state: str = Field(
+        description="the camera's AI: running (its frames got answers lately), no_answers, "
+        "camera_offline, disabled, elsewhere (another replica), starting, "
+        "profile_refused"
+    )
     ai_reason: str = Field(description="why, in a short English sentence")
 
 
@@ -254,8 +272,10 @@ class AiStatusOut(BaseModel):
     """Is the AI running on this gateway replica's cameras (GET /v1/ai/status)."""
 
     running: bool
-    state: str = Field(description="running, no_answers (frames wait, no detector answers), no_detectors "
-                                   "(none configured or reachable), idle (no camera sends frames)")
+    state: str = Field(
+        description="running, no_answers (frames wait, no detector answers), no_detectors "
+        "(none configured or reachable), idle (no camera sends frames)"
+    )
     reason: str = Field(description="why, in a short English sentence")
     since: datetime | None = Field(description="when the current state began")
     detectors: list[DetectorStatusOut]

@@ -61,15 +61,22 @@ class GatewayService(Service):
     def __init__(self, runtime: Runtime, settings: GatewaySettings) -> None:
         self.runtime = runtime
         self.settings = settings
-        self.db = Database(database_url(settings.database_url, settings.data_dir, SERVICE),
-                           schema=settings.db_schema or "stream_gateway")
+        self.db = Database(
+            database_url(settings.database_url, settings.data_dir, SERVICE),
+            schema=settings.db_schema or "stream_gateway",
+        )
         self.queue = FrameQueue(settings.frame_queue_size)
-        self.relay = OutboxRelay(self.db, outbox, runtime.bus, poll_s=1.0,
-                                 retention=RetentionPolicy.from_settings(settings))
+        self.relay = OutboxRelay(
+            self.db, outbox, runtime.bus, poll_s=1.0, retention=RetentionPolicy.from_settings(settings)
+        )
         self.fleet = Fleet(settings, self.queue, self._record_event)
-        self.detectors = DetectorClient(settings, self.queue, self.fleet.profile_for,
-                                        on_profile_refused=self.fleet.profile_refused,
-                                        on_profile_accepted=self.fleet.profile_accepted)
+        self.detectors = DetectorClient(
+            settings,
+            self.queue,
+            self.fleet.profile_for,
+            on_profile_refused=self.fleet.profile_refused,
+            on_profile_accepted=self.fleet.profile_accepted,
+        )
         self.signer = PlaySigner(_signing_secret(settings), settings.live_url_ttl_s)
         #: which camera sources may be registered (checked again by every pull and live view)
         self.sources = SourcePolicy.from_settings(settings)
@@ -80,8 +87,9 @@ class GatewayService(Service):
         self._changed = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
         self._stopping = False
-        self.app = create_app(service=SERVICE, title="Bright Kitchen stream gateway",
-                              readiness=self.readiness)
+        self.app = create_app(
+            service=SERVICE, title="Bright Kitchen stream gateway", readiness=self.readiness
+        )
         self.app.include_router(build_router(self))
         self.app.include_router(build_ai_router(self))
         self.app.include_router(build_live_router(self))
@@ -124,18 +132,24 @@ class GatewayService(Service):
         # No endpoint configured is a choice (frames sampled, not sent), not a failure.
         ok = verdict.ready or not self.settings.endpoints
         detectors = Check(True) if ok else Check(False, verdict.reason)
-        return {"database": await self.db.ready(), "bus": await self.runtime.bus.ready(),
-                "detectors": detectors}
+        return {
+            "database": await self.db.ready(),
+            "bus": await self.runtime.bus.ready(),
+            "detectors": detectors,
+        }
 
     # --- is the AI running? ------------------------------------------------------------------------
     def ai_verdict(self) -> Verdict:
         now = time.monotonic()
         self.ai_watch.saw_queue(len(self.queue), now)
         workers = self.fleet.workers
-        return judge_path(now=now, stall_s=self.settings.detector_stall_s,
-                          detectors=detector_views(self.detectors.streams, set(workers)),
-                          cameras_sending=sum(1 for w in workers.values() if w.health.state in LIVE),
-                          queue_waiting_since=self.ai_watch.queue_waiting_since)
+        return judge_path(
+            now=now,
+            stall_s=self.settings.detector_stall_s,
+            detectors=detector_views(self.detectors.streams, set(workers)),
+            cameras_sending=sum(1 for w in workers.values() if w.health.state in LIVE),
+            queue_waiting_since=self.ai_watch.queue_waiting_since,
+        )
 
     async def _watch_ai(self) -> None:
         """Once a second, so a stall is logged (once) and exported even when nobody asks."""
@@ -147,11 +161,20 @@ class GatewayService(Service):
         verdict = self.ai_verdict()
         since = self.ai_watch.observe(verdict, datetime.now(UTC))
         return AiStatusOut(
-            running=verdict.state == AiState.RUNNING, state=verdict.state.value, reason=verdict.reason,
+            running=verdict.state == AiState.RUNNING,
+            state=verdict.state.value,
+            reason=verdict.reason,
             since=since,
-            detectors=[DetectorStatusOut(endpoint=s.endpoint, connected=s.connected,
-                                         last_answer_at=s.last_answer_at, inflight_batches=s.inflight_batches,
-                                         model_version=s.model_version) for s in self.detectors.streams],
+            detectors=[
+                DetectorStatusOut(
+                    endpoint=s.endpoint,
+                    connected=s.connected,
+                    last_answer_at=s.last_answer_at,
+                    inflight_batches=s.inflight_batches,
+                    model_version=s.model_version,
+                )
+                for s in self.detectors.streams
+            ],
         )
 
     def camera_ai(self, camera: CameraKey, *, enabled: bool, here: bool) -> tuple[CameraAi, str]:
@@ -161,11 +184,17 @@ class GatewayService(Service):
         owed = [t for s in streams if (t := s.owed.get(camera)) is not None]
         state = worker.health.state if worker is not None else State.CONNECTING
         return judge_camera(
-            now=time.monotonic(), stall_s=self.settings.detector_stall_s, path=self.ai_verdict(),
-            enabled=enabled, here=here, refused=self.fleet.refused.get(camera),
+            now=time.monotonic(),
+            stall_s=self.settings.detector_stall_s,
+            path=self.ai_verdict(),
+            enabled=enabled,
+            here=here,
+            refused=self.fleet.refused.get(camera),
             live=True if state in LIVE else (None if state == State.CONNECTING else False),
             live_since=worker.health.since if worker is not None else time.monotonic(),
-            last_answer=max(answers, default=None), owed_since=min(owed, default=None))
+            last_answer=max(answers, default=None),
+            owed_since=min(owed, default=None),
+        )
 
     # --- registry → workers --------------------------------------------------------------------
     def registry_changed(self) -> None:
@@ -221,28 +250,60 @@ class GatewayService(Service):
     def status_of(self, cam: Camera) -> CameraStatusOut:
         key = CameraKey(cam.tenant_id, cam.id)
         worker = self.fleet.workers.get(key)
-        base: dict[str, Any] = dict(camera_id=cam.id, tenant_id=cam.tenant_id, site_id=cam.site_id,
-                                    zone=cam.zone)
+        base: dict[str, Any] = dict(
+            camera_id=cam.id, tenant_id=cam.tenant_id, site_id=cam.site_id, zone=cam.zone
+        )
         if worker is None:
             replicas = self.settings.replicas
             where = owner(cam.id, replicas) if replicas else self.settings.gateway_id
-            state = State.DISABLED if not cam.enabled else ("elsewhere" if where != self.settings.gateway_id
-                                                            else State.CONNECTING)
+            state = (
+                State.DISABLED
+                if not cam.enabled
+                else ("elsewhere" if where != self.settings.gateway_id else State.CONNECTING)
+            )
             ai, why = self.camera_ai(key, enabled=cam.enabled, here=where == self.settings.gateway_id)
-            return CameraStatusOut(**base, state=str(state), since=None, reason="", error_kind="",
-                                   last_frame_at=None, fps=0.0, codec="", decoder="", width=0, height=0,
-                                   reconnects=0, alarms=[], frames_sampled=0, frames_gated=0,
-                                   gateway_id=where or "", ai_state=ai.value, ai_reason=why)
+            return CameraStatusOut(
+                **base,
+                state=str(state),
+                since=None,
+                reason="",
+                error_kind="",
+                last_frame_at=None,
+                fps=0.0,
+                codec="",
+                decoder="",
+                width=0,
+                height=0,
+                reconnects=0,
+                alarms=[],
+                frames_sampled=0,
+                frames_gated=0,
+                gateway_id=where or "",
+                ai_state=ai.value,
+                ai_reason=why,
+            )
         h, st = worker.health, worker.stats
         tracker = self.fleet.alarms.get(key)
         ai, why = self.camera_ai(key, enabled=True, here=True)
         return CameraStatusOut(
-            **base, state=h.state.value, since=wall_time(h.since), reason=h.reason, error_kind=h.error_kind,
-            last_frame_at=st.last_frame_at, fps=round(st.fps, 2), codec=st.codec, decoder=st.decoder,
-            width=st.width, height=st.height, reconnects=st.reconnects,
+            **base,
+            state=h.state.value,
+            since=wall_time(h.since),
+            reason=h.reason,
+            error_kind=h.error_kind,
+            last_frame_at=st.last_frame_at,
+            fps=round(st.fps, 2),
+            codec=st.codec,
+            decoder=st.decoder,
+            width=st.width,
+            height=st.height,
+            reconnects=st.reconnects,
             alarms=sorted(a.value for a in tracker.active) if tracker else [],
-            frames_sampled=st.frames_sampled, frames_gated=st.frames_gated,
-            gateway_id=self.settings.gateway_id, ai_state=ai.value, ai_reason=why,
+            frames_sampled=st.frames_sampled,
+            frames_gated=st.frames_gated,
+            gateway_id=self.settings.gateway_id,
+            ai_state=ai.value,
+            ai_reason=why,
         )
 
     # --- live view --------------------------------------------------------------------------------
@@ -277,18 +338,24 @@ class GatewayService(Service):
         await self.embedded_live.open(spec, sim_time_s=sim_time_s)
         base = (self.settings.live_public_url or request_base).rstrip("/")
         exp = self.signer.expiry()
-        return LiveOut(hls_url=base + self.signer.sign(play_path(spec.key, "index.m3u8"), exp), flv_url=None,
-                       webrtc_url=None,
-                       snapshot_url=base + self.signer.sign(play_path(spec.key, "snapshot.jpg"), exp),
-                       expires_at=datetime.fromtimestamp(exp, UTC))
+        return LiveOut(
+            hls_url=base + self.signer.sign(play_path(spec.key, "index.m3u8"), exp),
+            flv_url=None,
+            webrtc_url=None,
+            snapshot_url=base + self.signer.sign(play_path(spec.key, "snapshot.jpg"), exp),
+            expires_at=datetime.fromtimestamp(exp, UTC),
+        )
 
     async def _open_zlm_live(self, spec: CameraSpec, request_base: str) -> LiveOut:
         """ZLMediaKit relays the camera (any replica may start it: the relay lives in ZLMediaKit);
         viewers get its HTTP-FLV, HLS and WebRTC URLs, signed for the on_play hook."""
         assert self.zlm_live is not None
         if source_kind(spec.live_source) in ("sim", "file"):
-            raise LiveError(409, "ZLMediaKit live view relays network cameras (RTSP, RTMP, HTTP-FLV, HLS); "
-                                 "use the camera's snapshot instead")
+            raise LiveError(
+                409,
+                "ZLMediaKit live view relays network cameras (RTSP, RTMP, HTTP-FLV, HLS); "
+                "use the camera's snapshot instead",
+            )
         try:
             await self.zlm_live.open(spec)
         except ZlmError as exc:
@@ -296,16 +363,21 @@ class GatewayService(Service):
         exp = self.signer.expiry()
         urls = self.zlm_live.play_urls(spec.key, exp)
         base = (self.settings.live_public_url or request_base).rstrip("/")
-        return LiveOut(hls_url=urls.hls, flv_url=urls.flv, webrtc_url=urls.webrtc,
-                       snapshot_url=base + self.signer.sign(play_path(spec.key, "snapshot.jpg"), exp),
-                       expires_at=datetime.fromtimestamp(exp, UTC))
+        return LiveOut(
+            hls_url=urls.hls,
+            flv_url=urls.flv,
+            webrtc_url=urls.webrtc,
+            snapshot_url=base + self.signer.sign(play_path(spec.key, "snapshot.jpg"), exp),
+            expires_at=datetime.fromtimestamp(exp, UTC),
+        )
 
     async def snapshot(self, camera: CameraKey) -> bytes | None:
         worker = self.fleet.workers.get(camera)
         s = self.settings
         if worker is not None and worker.latest is not None:
-            return await asyncio.to_thread(worker.snapshot_jpeg, s.detector_frame_width,
-                                           s.detector_frame_height)
+            return await asyncio.to_thread(
+                worker.snapshot_jpeg, s.detector_frame_width, s.detector_frame_height
+            )
         if self.zlm_live is not None:  # not pulled here (yet): ask ZLMediaKit for one
             spec = await self.spec_for(camera)
             if spec is not None and spec.enabled:

@@ -36,7 +36,7 @@ class CameraSpec:
     tenant_id: str
     site_id: str
     zone: str
-    source_url: str                       # without credentials; what analytics pulls
+    source_url: str  # without credentials; what analytics pulls
     username: str = field(default="", repr=False)
     password: str = field(default="", repr=False)
     name: str = ""
@@ -47,7 +47,7 @@ class CameraSpec:
     schedule: list[dict[str, Any]] = field(default_factory=list, hash=False, compare=True)
     rules_version: int = 1
     enabled: bool = True
-    live_source_url: str = ""             # the main stream for viewers; "" = source_url
+    live_source_url: str = ""  # the main stream for viewers; "" = source_url
 
     @property
     def key(self) -> CameraKey:

@@ -10,9 +10,18 @@ import av
 from bk_gateway.sources.sim import load_scenario
 
 
-def write_kitchen_video(path: Path, *, scenario: str = "cooking", seconds: float = 30.0, fps: int = 10,
-                        width: int = 320, height: int = 180, gop_s: float = 2.0, codec: str = "libx264",
-                        preset: str = "veryfast") -> Path:
+def write_kitchen_video(
+    path: Path,
+    *,
+    scenario: str = "cooking",
+    seconds: float = 30.0,
+    fps: int = 10,
+    width: int = 320,
+    height: int = 180,
+    gop_s: float = 2.0,
+    codec: str = "libx264",
+    preset: str = "veryfast",
+) -> Path:
     """Encode ``seconds`` of the scenario into ``path`` (.mkv; H.264 by default, or libvpx for VP8)."""
     render = load_scenario(scenario)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,8 +32,12 @@ def write_kitchen_video(path: Path, *, scenario: str = "cooking", seconds: float
         stream.codec_context.gop_size = gop
         if codec == "libx264":
             # Fixed GOP like an IP camera: a keyframe every gop_s, no scene-cut extras, no B-frames.
-            stream.codec_context.options = {"preset": preset, "tune": "zerolatency", "bf": "0",
-                                            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+            stream.codec_context.options = {
+                "preset": preset,
+                "tune": "zerolatency",
+                "bf": "0",
+                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+            }
         for i in range(int(seconds * fps)):
             frame = av.VideoFrame.from_ndarray(render(i / fps, width, height), format="rgb24")
             for packet in stream.encode(frame):

@@ -32,7 +32,7 @@ def source_kind(url: str) -> str:
         # checked here must be the host FFmpeg connects to.
         raise InvalidSourceUrl("the URL contains spaces, control characters or backslashes")
     if url.startswith(SIM_PREFIX):
-        if not url[len(SIM_PREFIX):].strip():
+        if not url[len(SIM_PREFIX) :].strip():
             raise InvalidSourceUrl("sim: needs a scenario name, e.g. sim:cooking")
         return "sim"
     if url.startswith("file://") or url.startswith("/"):
@@ -41,7 +41,8 @@ def source_kind(url: str) -> str:
     scheme = parts.scheme.lower()
     if scheme not in NETWORK_SCHEMES:
         raise InvalidSourceUrl(
-            f"unsupported scheme {scheme or '(none)'!r}: use rtsp, rtmp, http(s), file or sim")
+            f"unsupported scheme {scheme or '(none)'!r}: use rtsp, rtmp, http(s), file or sim"
+        )
     if not parts.hostname:
         raise InvalidSourceUrl("the URL has no host")
     try:

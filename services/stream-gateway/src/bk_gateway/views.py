@@ -25,8 +25,12 @@ MANAGERS = (Role.PLATFORM_ADMIN, Role.SERVICE)
 #: A tenant the gateway keeps cameras under: part of play URLs and media-server stream names.
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: ?tenant_id= : which tenant an all-tenant service means; anyone else may only name their own.
-TENANT_QUERY = Query(None, max_length=64, description="the camera's tenant: only for all-tenant services; "
-                                                      "others address their own tenant's cameras")
+TENANT_QUERY = Query(
+    None,
+    max_length=64,
+    description="the camera's tenant: only for all-tenant services; "
+    "others address their own tenant's cameras",
+)
 
 
 def visible(camera: Camera, p: Principal) -> bool:
@@ -65,14 +69,23 @@ def build_router(svc: GatewayService) -> APIRouter:
         production), internal addresses. One generic sentence whatever the cause."""
         refused = await svc.sources.refusals(urls, tenant, timeout_s=svc.settings.open_timeout_s)
         if refused:
-            raise RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": msg}
-                                          for field, msg in refused.items()])
+            raise RequestValidationError(
+                [
+                    {"type": "value_error", "loc": ("body", field), "msg": msg}
+                    for field, msg in refused.items()
+                ]
+            )
 
     @r.get("", response_model=list[CameraOut], summary="Cameras the caller may see")
     async def list_cameras(p: Principal = read) -> list[CameraOut]:
         async with svc.db.session() as s:
-            stmt = scope_to_principal(select(Camera).order_by(Camera.id), p, tenant_col=Camera.tenant_id,
-                                      org_path_col=Camera.org_path, site_id_col=Camera.site_id)
+            stmt = scope_to_principal(
+                select(Camera).order_by(Camera.id),
+                p,
+                tenant_col=Camera.tenant_id,
+                org_path_col=Camera.org_path,
+                site_id_col=Camera.site_id,
+            )
             cams = (await s.execute(stmt)).scalars().all()
             creds = await registry.credential_keys(session=s)
         return [registry.to_out(c, has_credentials=CameraKey(c.tenant_id, c.id) in creds) for c in cams]
@@ -80,8 +93,13 @@ def build_router(svc: GatewayService) -> APIRouter:
     @r.get("/status", response_model=list[CameraStatusOut], summary="Live state of the caller's cameras")
     async def list_status(p: Principal = read) -> list[CameraStatusOut]:
         async with svc.db.session() as s:
-            stmt = scope_to_principal(select(Camera).order_by(Camera.id), p, tenant_col=Camera.tenant_id,
-                                      org_path_col=Camera.org_path, site_id_col=Camera.site_id)
+            stmt = scope_to_principal(
+                select(Camera).order_by(Camera.id),
+                p,
+                tenant_col=Camera.tenant_id,
+                org_path_col=Camera.org_path,
+                site_id_col=Camera.site_id,
+            )
             cams = (await s.execute(stmt)).scalars().all()
         return [svc.status_of(c) for c in cams]
 
@@ -115,16 +133,18 @@ def build_router(svc: GatewayService) -> APIRouter:
         return await put_camera(body.id, body, p)
 
     @r.get("/{camera_id}", response_model=CameraOut)
-    async def get_camera(camera_id: str, p: Principal = read,
-                         tenant_id: str | None = TENANT_QUERY) -> CameraOut:
+    async def get_camera(
+        camera_id: str, p: Principal = read, tenant_id: str | None = TENANT_QUERY
+    ) -> CameraOut:
         cam = await load(camera_id, p, tenant_id)
         async with svc.db.session() as s:
             has_creds = CameraKey(cam.tenant_id, cam.id) in await registry.credential_keys(session=s)
         return registry.to_out(cam, has_credentials=has_creds)
 
     @r.patch("/{camera_id}", response_model=CameraOut, summary="Change some fields; applies without restart")
-    async def patch_camera(camera_id: str, body: CameraPatch, p: Principal = manage,
-                           tenant_id: str | None = TENANT_QUERY) -> CameraOut:
+    async def patch_camera(
+        camera_id: str, body: CameraPatch, p: Principal = manage, tenant_id: str | None = TENANT_QUERY
+    ) -> CameraOut:
         found = await load(camera_id, p, tenant_id)
         await check_sources(found.tenant_id, source_url=body.source_url, live_source_url=body.live_source_url)
         async with svc.db.session() as s:
@@ -134,15 +154,17 @@ def build_router(svc: GatewayService) -> APIRouter:
             try:
                 cam = await registry.patch(session=s, camera=cam, data=body)
             except registry.SharedLoginError as exc:
-                raise RequestValidationError([{"type": "value_error", "loc": ("body", "live_source_url"),
-                                               "msg": str(exc)}]) from None
+                raise RequestValidationError(
+                    [{"type": "value_error", "loc": ("body", "live_source_url"), "msg": str(exc)}]
+                ) from None
             has_creds = CameraKey(cam.tenant_id, cam.id) in await registry.credential_keys(session=s)
         svc.registry_changed()
         return registry.to_out(cam, has_credentials=has_creds)
 
     @r.delete("/{camera_id}", status_code=204)
-    async def delete_camera(camera_id: str, p: Principal = manage,
-                            tenant_id: str | None = TENANT_QUERY) -> Response:
+    async def delete_camera(
+        camera_id: str, p: Principal = manage, tenant_id: str | None = TENANT_QUERY
+    ) -> Response:
         found = await load(camera_id, p, tenant_id)
         async with svc.db.session() as s:
             cam = await registry.get(session=s, tenant_id=found.tenant_id, camera_id=camera_id)
@@ -152,12 +174,16 @@ def build_router(svc: GatewayService) -> APIRouter:
         return Response(status_code=204)
 
     @r.get("/{camera_id}/status", response_model=CameraStatusOut)
-    async def camera_status(camera_id: str, p: Principal = read,
-                            tenant_id: str | None = TENANT_QUERY) -> CameraStatusOut:
+    async def camera_status(
+        camera_id: str, p: Principal = read, tenant_id: str | None = TENANT_QUERY
+    ) -> CameraStatusOut:
         return svc.status_of(await load(camera_id, p, tenant_id))
 
-    @r.get("/{camera_id}/snapshot.jpg", summary="Latest frame as JPEG (this replica's cameras)",
-           responses={200: {"content": {"image/jpeg": {}}}})
+    @r.get(
+        "/{camera_id}/snapshot.jpg",
+        summary="Latest frame as JPEG (this replica's cameras)",
+        responses={200: {"content": {"image/jpeg": {}}}},
+    )
     async def snapshot(camera_id: str, p: Principal = read, tenant_id: str | None = TENANT_QUERY) -> Response:
         cam = await load(camera_id, p, tenant_id)
         jpeg = await svc.snapshot(CameraKey(cam.tenant_id, cam.id))
@@ -165,10 +191,14 @@ def build_router(svc: GatewayService) -> APIRouter:
             raise HTTPException(404, "no frame yet from this camera on this gateway")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @r.post("/{camera_id}/live", response_model=LiveOut,
-            summary="Start or join the camera's live view; signed, expiring play URLs")
-    async def live(camera_id: str, request: Request, p: Principal = read,
-                   tenant_id: str | None = TENANT_QUERY) -> LiveOut:
+    @r.post(
+        "/{camera_id}/live",
+        response_model=LiveOut,
+        summary="Start or join the camera's live view; signed, expiring play URLs",
+    )
+    async def live(
+        camera_id: str, request: Request, p: Principal = read, tenant_id: str | None = TENANT_QUERY
+    ) -> LiveOut:
         cam = await load(camera_id, p, tenant_id)
         try:
             # Mounted under a prefix (/api/gateway in one process), base_url leaves the prefix out.
@@ -187,8 +217,11 @@ def build_ai_router(svc: GatewayService) -> APIRouter:
     read = Depends(auth.require_roles(*READERS, scope=Scope.CAMERAS_READ))
     r = APIRouter(prefix="/v1/ai", tags=["ai"])
 
-    @r.get("/status", response_model=AiStatusOut,
-           summary="Whether detectors answer this replica's frames, why not, and since when")
+    @r.get(
+        "/status",
+        response_model=AiStatusOut,
+        summary="Whether detectors answer this replica's frames, why not, and since when",
+    )
     async def ai_status(_: Principal = read) -> AiStatusOut:
         return svc.ai_status()
 

@@ -46,8 +46,9 @@ class Stats:
 
 
 class CameraWorker:
-    def __init__(self, spec: CameraSpec, settings: GatewaySettings, queue: FrameQueue,
-                 on_transition: OnTransition) -> None:
+    def __init__(
+        self, spec: CameraSpec, settings: GatewaySettings, queue: FrameQueue, on_transition: OnTransition
+    ) -> None:
         self.spec = spec
         self._settings = settings
         self._queue = queue
@@ -55,9 +56,11 @@ class CameraWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"cam-{spec.id}", daemon=True)
         self.health = HealthMachine(time.monotonic())
-        self.checks = ImageChecks(changed_share=settings.frozen_changed_share,
-                                   frozen_after_s=settings.frozen_after_s,
-                                   covered_stddev=settings.covered_stddev)
+        self.checks = ImageChecks(
+            changed_share=settings.frozen_changed_share,
+            frozen_after_s=settings.frozen_after_s,
+            covered_stddev=settings.covered_stddev,
+        )
         self.stats = Stats()
         self.latest: RawFrame | None = None  # for snapshots, encoded only when someone asks
         #: the stream's own frame rate, what the measured fps is held against (0 = no rule): not in
@@ -89,7 +92,8 @@ class CameraWorker:
             return
         metrics.STATE_CHANGES.labels(self.spec.tenant_id, transition.state.value).inc()
         metrics.CAMERA_UP.labels(self.spec.tenant_id, self.spec.id).set(
-            1 if transition.state in (State.ONLINE, State.DEGRADED) else 0)
+            1 if transition.state in (State.ONLINE, State.DEGRADED) else 0
+        )
         try:
             self._on_transition(self, transition)
         except Exception:  # a broken listener must not kill the camera
@@ -111,8 +115,13 @@ class CameraWorker:
     def _pull_once(self) -> None:
         spec = self.spec
         keyframes = spec.sampling_mode == SamplingMode.KEYFRAMES
-        source = open_source(spec.pull_url, keyframes_only=keyframes, settings=self._settings,
-                             stop=self._stop, tenant_id=spec.tenant_id)
+        source = open_source(
+            spec.pull_url,
+            keyframes_only=keyframes,
+            settings=self._settings,
+            stop=self._stop,
+            tenant_id=spec.tenant_id,
+        )
         try:
             info = source.open()
             st = self.stats
@@ -132,17 +141,24 @@ class CameraWorker:
                     window_start, window_frames = now, 0
                     if st.decoder != source.decoder:  # only NVDEC changes: it handed the stream back
                         st.decoder = source.decoder
-                        log.warning("camera %s: NVDEC cannot take this stream (profile or size); "
-                                    "decoding it in software", spec.id,
-                                    extra={"camera_id": spec.id, "tenant_id": spec.tenant_id})
+                        log.warning(
+                            "camera %s: NVDEC cannot take this stream (profile or size); "
+                            "decoding it in software",
+                            spec.id,
+                            extra={"camera_id": spec.id, "tenant_id": spec.tenant_id},
+                        )
                 st.last_frame_at = datetime.now(UTC)
                 if not sampler.take(frame.time_s, frame.keyframe):
                     continue
                 self._on_sample(frame, now, gate)
             raise SourceError("ended", "the stream ended")
         except SourceError as exc:
-            log.warning("camera %s: %s", spec.id, exc.message,
-                        extra={"camera_id": spec.id, "tenant_id": spec.tenant_id, "kind": exc.kind})
+            log.warning(
+                "camera %s: %s",
+                spec.id,
+                exc.message,
+                extra={"camera_id": spec.id, "tenant_id": spec.tenant_id, "kind": exc.kind},
+            )
             self._emit(self.health.failed(time.monotonic(), exc.kind, exc.message))
         except Exception as exc:  # never let one camera's surprise end its thread
             log.exception("camera %s: unexpected error", spec.id, extra={"camera_id": spec.id})
@@ -158,8 +174,9 @@ class CameraWorker:
         self.latest = frame
         if self.health.state not in (State.ONLINE, State.DEGRADED):
             self._backoff.reset()  # delivering again: the next failure starts from a short delay
-        problem = self.checks.problem() or slow_fps(self.stats.fps, self._wanted_fps,
-                                                    self._settings.degraded_fps_ratio)
+        problem = self.checks.problem() or slow_fps(
+            self.stats.fps, self._wanted_fps, self._settings.degraded_fps_ratio
+        )
         self._emit(self.health.frame(now, problem))
         captured = datetime.now(UTC)
         if not spec.enabled or not in_schedule(spec.schedule, captured, spec.profile.get("timezone", "")):
@@ -172,7 +189,10 @@ class CameraWorker:
             return
         s = self._settings
         jpeg = to_jpeg(frame.rgb(s.detector_frame_width, s.detector_frame_height), s.jpeg_quality)
-        self._queue.push(FrameItem(uuid.uuid4().hex, spec.tenant_id, spec.site_id, spec.id, captured,
-                                   jpeg, spec.rules_version))
+        self._queue.push(
+            FrameItem(
+                uuid.uuid4().hex, spec.tenant_id, spec.site_id, spec.id, captured, jpeg, spec.rules_version
+            )
+        )
         self.stats.frames_sampled += 1
         metrics.FRAMES_SAMPLED.labels(spec.tenant_id).inc()

@@ -36,8 +36,15 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 class LocalObjectStore:
     """``ObjectStore`` over a directory. Blocking file I/O runs in worker threads."""
 
-    def __init__(self, root: Path, signing_secret: str, base_url: str, default_ttl_s: int = 600,
-                 *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        root: Path,
+        signing_secret: str,
+        base_url: str,
+        default_ttl_s: int = 600,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not signing_secret:
             raise ValueError("LocalObjectStore needs a non-empty URL signing secret")
         self.root = Path(root)

@@ -38,9 +38,18 @@ def _http_client(cert_check: bool = True) -> urllib3.PoolManager:
 class S3ObjectStore:
     """``ObjectStore`` over one S3 bucket."""
 
-    def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str,
-                 secure: bool = False, region: str = "us-east-1", default_ttl_s: int = 600,
-                 *, public_endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        secure: bool = False,
+        region: str = "us-east-1",
+        default_ttl_s: int = 600,
+        *,
+        public_endpoint: str | None = None,
+    ) -> None:
         self.bucket = bucket
         self.default_ttl_s = default_ttl_s
         creds = {"access_key": access_key or None, "secret_key": secret_key or None}

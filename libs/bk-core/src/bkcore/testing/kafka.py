@@ -36,12 +36,25 @@ def _mock_command(kcat: str, brokers: int) -> list[str]:
     # -b is required by kcat but ignored: the mock cluster replaces bootstrap.servers.
     # -C on a topic (without -e) keeps kcat, and so the cluster, running until it is killed.
     # -d mock makes librdkafka log "bootstrap.servers=127.0.0.1:PORT", the only way to learn the port.
-    return [kcat, "-b", "127.0.0.1:1", "-X", f"test.mock.num.brokers={brokers}", "-d", "mock",
-            "-C", "-t", KEEPALIVE_TOPIC, "-o", "end"]
+    return [
+        kcat,
+        "-b",
+        "127.0.0.1:1",
+        "-X",
+        f"test.mock.num.brokers={brokers}",
+        "-d",
+        "mock",
+        "-C",
+        "-t",
+        KEEPALIVE_TOPIC,
+        "-o",
+        "end",
+    ]
 
 
-def _drain(stream: IO[bytes], found: threading.Event, box: dict[str, str],
-           tail: collections.deque[str]) -> None:
+def _drain(
+    stream: IO[bytes], found: threading.Event, box: dict[str, str], tail: collections.deque[str]
+) -> None:
     # The debug log grows with every request: keep reading it so kcat never blocks on a full pipe.
     for raw in iter(stream.readline, b""):
         line = raw.decode(errors="replace").rstrip()
@@ -62,12 +75,18 @@ def kafka_mock_cluster(*, brokers: int = 1, start_timeout_s: float = 15.0) -> It
             "(apt-get install kcat), which hosts librdkafka's mock cluster"
         )
     cmd = _mock_command(kcat, brokers)
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     found, box, tail = threading.Event(), {}, collections.deque[str](maxlen=40)
     assert proc.stderr is not None
-    reader = threading.Thread(target=_drain, args=(proc.stderr, found, box, tail),
-                              name="kcat-mock-log", daemon=True)
+    reader = threading.Thread(
+        target=_drain, args=(proc.stderr, found, box, tail), name="kcat-mock-log", daemon=True
+    )
     reader.start()
     try:
         found.wait(start_timeout_s)

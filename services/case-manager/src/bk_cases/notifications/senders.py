@@ -127,7 +127,9 @@ class WebhookSender:
                 raise WebhookGaveUp(url, attempt, exc.public) from None
             try:
                 r = await self._client.post(
-                    pinned, content=body, headers={**headers, "Host": host},
+                    pinned,
+                    content=body,
+                    headers={**headers, "Host": host},
                     extensions={"sni_hostname": urlsplit(url).hostname or ""},
                 )
             except httpx.HTTPError as exc:

@@ -110,8 +110,9 @@ class _Graph:
     batch into ``x``, ``replay``, read ``det``/``keep`` (valid until this graph's next replay)."""
 
     def __init__(self, runtime: ModelRuntime, rows: int, stream: torch.cuda.Stream) -> None:
-        self.x = torch.zeros((rows, 3, runtime.input_height, runtime.input_width), dtype=runtime._dtype,
-                             device=runtime.device).contiguous(memory_format=torch.channels_last)
+        self.x = torch.zeros(
+            (rows, 3, runtime.input_height, runtime.input_width), dtype=runtime._dtype, device=runtime.device
+        ).contiguous(memory_format=torch.channels_last)
         self.graph = torch.cuda.CUDAGraph()
         with _CAPTURE:  # one capture at a time in this process; other threads' work is not captured
             with torch.cuda.stream(stream):
@@ -131,8 +132,14 @@ _CAPTURE = threading.Lock()
 
 class ModelRuntime:
     def __init__(
-        self, model: torch.nn.Module, meta: dict, device: str, half: bool, max_batch: int = 64,
-        buckets: tuple[int, ...] | list[int] | str | None = None, cuda_graphs: bool = False,
+        self,
+        model: torch.nn.Module,
+        meta: dict,
+        device: str,
+        half: bool,
+        max_batch: int = 64,
+        buckets: tuple[int, ...] | list[int] | str | None = None,
+        cuda_graphs: bool = False,
     ) -> None:
         self.labels: list[str] = list(meta["labels"])
         self.attribute_names: list[str] = list(meta["attributes"])
@@ -189,8 +196,9 @@ class ModelRuntime:
             local.graphs = {b: _Graph(self, b, stream) for b in self.buckets}
         with ctx:
             for b in self.buckets:
-                img = torch.zeros((3, self.input_height, self.input_width), dtype=torch.uint8,
-                                  device=self.device)
+                img = torch.zeros(
+                    (3, self.input_height, self.input_width), dtype=torch.uint8, device=self.device
+                )
                 self._run_chunk([img] * b)
                 done.append(b)
             if stream is not None:
@@ -198,10 +206,16 @@ class ModelRuntime:
         return done
 
     @classmethod
-    def load(cls, path: Path | None = None, device: str = "auto", half: bool | None = None,
-             buckets: tuple[int, ...] | list[int] | str | None = None,
-             cudnn_benchmark: bool | None = None, cuda_graphs: bool = False,
-             kind: str = "single_stage") -> ModelRuntime:
+    def load(
+        cls,
+        path: Path | None = None,
+        device: str = "auto",
+        half: bool | None = None,
+        buckets: tuple[int, ...] | list[int] | str | None = None,
+        cudnn_benchmark: bool | None = None,
+        cuda_graphs: bool = False,
+        kind: str = "single_stage",
+    ) -> ModelRuntime:
         """Load an artefact directory (None = the shipped kitchen-v1); fp16 by default on CUDA only.
         ``kind="two_stage"``: the two-stage detector (``model.two_stage``) with this artefact as its
         kitchen model.
@@ -335,7 +349,7 @@ class ModelRuntime:
         rows = max(rows or 0, len(images))
         out = torch.empty((rows, 3, *size), device=self.device, dtype=torch.float32)
         if rows > len(images):
-            out[len(images):].zero_()
+            out[len(images) :].zero_()
         groups: dict[tuple[int, int], list[int]] = {}
         for i, im in enumerate(images):
             groups.setdefault((int(im.shape[-2]), int(im.shape[-1])), []).append(i)
@@ -372,14 +386,13 @@ class ModelRuntime:
             stages.mark("decode")
             order = sorted(images)
             for s in range(0, len(order), self.max_batch):
-                chunk = order[s:s + self.max_batch]
+                chunk = order[s : s + self.max_batch]
                 for i, frame in zip(chunk, self._run_chunk([images[i] for i in chunk], stages), strict=True):
                     results[i] = frame
             stages.report()
             return results
 
-    def _run_chunk(self, images: list[torch.Tensor],
-                   stages: _Stages | None = None) -> list[list[Detection]]:
+    def _run_chunk(self, images: list[torch.Tensor], stages: _Stages | None = None) -> list[list[Detection]]:
         """Device uint8 images (any sizes, at most max_batch) -> detections, padded to a bucket;
         the padded rows' outputs are dropped before anything is read back."""
         stages = stages or _Stages(None, False)
@@ -407,21 +420,29 @@ class ModelRuntime:
         stages.report()
         return results
 
-    def _to_python(self, det: Detections, keep: torch.Tensor,
-                   stages: _Stages | None = None) -> list[list[Detection]]:
+    def _to_python(
+        self, det: Detections, keep: torch.Tensor, stages: _Stages | None = None
+    ) -> list[list[Detection]]:
         # Only the first slots that can pass any threshold matter: cut K to the most kept per frame,
         # then one device->host copy of everything (a copy per tensor is a sync per tensor).
         slots = keep.any(0).nonzero()
         kk = int(slots.max().item()) + 1 if slots.numel() else 1
-        packed = torch.cat([det.scores[:, :kk, None], det.labels[:, :kk, None].to(det.scores.dtype),
-                            det.boxes[:, :kk], det.attributes[:, :kk].to(det.scores.dtype),
-                            keep[:, :kk, None].to(det.scores.dtype)], 2).cpu()
+        packed = torch.cat(
+            [
+                det.scores[:, :kk, None],
+                det.labels[:, :kk, None].to(det.scores.dtype),
+                det.boxes[:, :kk],
+                det.attributes[:, :kk].to(det.scores.dtype),
+                keep[:, :kk, None].to(det.scores.dtype),
+            ],
+            2,
+        ).cpu()
         host_start = time.perf_counter()
         if stages is not None:
             stages.mark("copy")
         a = len(self.attribute_names)
         scores, labels = packed[..., 0].tolist(), packed[..., 1].long().tolist()
-        boxes, attrs = packed[..., 2:6].tolist(), packed[..., 6:6 + a].tolist()
+        boxes, attrs = packed[..., 2:6].tolist(), packed[..., 6 : 6 + a].tolist()
         keep_l = packed[..., 6 + a].bool().tolist()
         out: list[list[Detection]] = []
         for n in range(len(scores)):

@@ -164,8 +164,9 @@ def concat(sets: list[TensorSet]) -> TensorSet:
         extra = width - t.shape[1]
         if not extra:
             return t
-        return torch.cat([t, torch.full((t.shape[0], extra, *t.shape[2:]), value, dtype=t.dtype,
-                                        device=t.device)], 1)
+        return torch.cat(
+            [t, torch.full((t.shape[0], extra, *t.shape[2:]), value, dtype=t.dtype, device=t.device)], 1
+        )
 
     sup = Supervision(
         torch.cat([x.full for x in sups]),

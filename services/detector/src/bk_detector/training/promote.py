@@ -251,8 +251,11 @@ async def publish_gated(
     if same_weights(baseline, candidate):
         return None, await registry.publish(candidate, name=name, version=version)
     if verdicts is None:  # nothing could let it through: say so before minutes of scoring
-        raise GateRefused(GateDecision([], ["no verdict set (--verdicts): nothing shows the candidate learnt "
-                                            "from the supervisors"]))
+        raise GateRefused(
+            GateDecision(
+                [], ["no verdict set (--verdicts): nothing shows the candidate learnt from the supervisors"]
+            )
+        )
     scores = await asyncio.to_thread(
         score_pair, baseline, candidate, sets, verdicts, device=device, holdout=holdout
     )

@@ -143,10 +143,18 @@ def _crop(data: TensorSet, idx: torch.Tensor, cw: int, ch: int, focus: torch.Ten
     for i, x, y, scaled in zip(idx.tolist(), ox.tolist(), oy.tolist(), partial.tolist(), strict=True):
         frame = data.images[i]
         if scaled:
-            frame = torch.nn.functional.interpolate(
-                frame[None].float(), (round(h * cover), round(w * cover)), mode="bilinear", antialias=True,
-                align_corners=False,
-            )[0].round().clamp(0, 255).to(torch.uint8)
+            frame = (
+                torch.nn.functional.interpolate(
+                    frame[None].float(),
+                    (round(h * cover), round(w * cover)),
+                    mode="bilinear",
+                    antialias=True,
+                    align_corners=False,
+                )[0]
+                .round()
+                .clamp(0, 255)
+                .to(torch.uint8)
+            )
         crops.append(frame[:, y : y + ch, x : x + cw])
     images = torch.stack(crops)
     boxes, centred, whole = _into_crop(boxes, ox, oy, cw, ch, fw, fh)
@@ -161,7 +169,12 @@ def _crop(data: TensorSet, idx: torch.Tensor, cw: int, ch: int, focus: torch.Ten
 
 
 def _into_crop(
-    boxes: torch.Tensor, ox: torch.Tensor, oy: torch.Tensor, cw: int, ch: int, fw: torch.Tensor,
+    boxes: torch.Tensor,
+    ox: torch.Tensor,
+    oy: torch.Tensor,
+    cw: int,
+    ch: int,
+    fw: torch.Tensor,
     fh: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Normalised boxes of whole frames (each fw x fh pixels) -> (boxes clipped to each crop, whose
@@ -205,8 +218,10 @@ class CropTooLarge(ValueError):
 
 def train(cfg: TrainConfig) -> Path:
     if cfg.crop_width > cfg.input_width or cfg.crop_height > cfg.input_height:
-        raise CropTooLarge(f"crop {cfg.crop_width}x{cfg.crop_height} is larger than the input "
-                         f"{cfg.input_width}x{cfg.input_height}")
+        raise CropTooLarge(
+            f"crop {cfg.crop_width}x{cfg.crop_height} is larger than the input "
+            f"{cfg.input_width}x{cfg.input_height}"
+        )
     torch.manual_seed(cfg.seed)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     cuda = device.startswith("cuda")
@@ -239,8 +254,11 @@ def train(cfg: TrainConfig) -> Path:
         init_model, init_meta = load_artifact(Path(cfg.init))
         model.load_state_dict(init_model.state_dict())
         # A fine-tune keeps its parent's name and calibrated thresholds; its metrics are its own.
-        meta.update(name=init_meta.get("name", meta["name"]), version=f"{init_meta.get('version', '0')}-ft",
-                    thresholds=init_meta.get("thresholds", meta["thresholds"]))
+        meta.update(
+            name=init_meta.get("name", meta["name"]),
+            version=f"{init_meta.get('version', '0')}-ft",
+            thresholds=init_meta.get("thresholds", meta["thresholds"]),
+        )
         meta["parent"] = {"name": init_meta.get("name"), "version": init_meta.get("version")}
     model = model.to(device).to(memory_format=torch.channels_last).train()
     if cfg.freeze_bn:
@@ -300,8 +318,13 @@ def train(cfg: TrainConfig) -> Path:
                 said = teacher(x[replay])
             mine = sup.take(torch.arange(n_replay_batch, len(idx), device=device)) if sup else None
             loss, _parts = detection_loss(
-                head[taught], boxes[taught], batch.labels[taught], batch.attributes[taught], len(LABELS),
-                cfg.giou_weight, supervision=mine,
+                head[taught],
+                boxes[taught],
+                batch.labels[taught],
+                batch.attributes[taught],
+                len(LABELS),
+                cfg.giou_weight,
+                supervision=mine,
             )
             loss = loss + cfg.distill * distillation_loss(head[replay], said, len(LABELS))
         else:

@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 REMUXABLE = frozenset({"h264", "hevc"})
 SEGMENT_RE = re.compile(r"^seg_\d{1,9}\.ts$")
 PLAYLIST = "index.m3u8"
-SIM_LIVE_FPS = 10              # frames/s of a simulated camera's live view: smooth enough, cheap
-SIM_LIVE_SIZE = (640, 360)     # width, height (even: yuv420p)
+SIM_LIVE_FPS = 10  # frames/s of a simulated camera's live view: smooth enough, cheap
+SIM_LIVE_SIZE = (640, 360)  # width, height (even: yuv420p)
 
 
 class LiveError(Exception):
@@ -92,16 +92,22 @@ class LiveSession:
         url = self.spec.live_pull_url  # the main stream when the camera has one
         try:
             # The same policy as the pull worker's, checked again now: live view opens the URL itself.
-            with open_input(url, policy=SourcePolicy.from_settings(self._s), tenant_id=self.spec.tenant_id,
-                            open_timeout_s=self._s.open_timeout_s,
-                            read_timeout_s=self._s.read_timeout_s) as inp:
+            with open_input(
+                url,
+                policy=SourcePolicy.from_settings(self._s),
+                tenant_id=self.spec.tenant_id,
+                open_timeout_s=self._s.open_timeout_s,
+                read_timeout_s=self._s.read_timeout_s,
+            ) as inp:
                 video = next((st for st in inp.streams if st.type == "video"), None)
                 if video is None:
                     raise LiveError(502, "the camera sends no video stream")
                 self.codec = video.codec_context.name
                 if self.codec not in REMUXABLE:
-                    raise LiveError(409, f"live view remuxes H.264/HEVC without transcoding; "
-                                         f"this camera sends {self.codec}")
+                    raise LiveError(
+                        409,
+                        f"live view remuxes H.264/HEVC without transcoding; this camera sends {self.codec}",
+                    )
                 self.opened.set()
                 self._remux(inp, video)
         except LiveError as exc:
@@ -116,9 +122,13 @@ class LiveSession:
 
     def _hls_options(self) -> dict[str, str]:
         """FFmpeg ``hls`` muxer: a rolling playlist of a few segments, old ones deleted."""
-        return {"hls_time": f"{self._s.live_segment_s:g}", "hls_list_size": "6", "hls_allow_cache": "0",
-                "hls_flags": "delete_segments+independent_segments+temp_file",
-                "hls_segment_filename": str(self.dir / "seg_%05d.ts")}
+        return {
+            "hls_time": f"{self._s.live_segment_s:g}",
+            "hls_list_size": "6",
+            "hls_allow_cache": "0",
+            "hls_flags": "delete_segments+independent_segments+temp_file",
+            "hls_segment_filename": str(self.dir / "seg_%05d.ts"),
+        }
 
     def _remux(self, inp: av.container.InputContainer, video: av.VideoStream) -> None:
         with av.open(str(self.dir / PLAYLIST), "w", format="hls", options=self._hls_options()) as out:
@@ -157,15 +167,22 @@ class SimLiveSession(LiveSession):
     once the first segment is in the playlist, so the URL it hands out plays at once.
     """
 
-    def __init__(self, spec: CameraSpec, root: Path, settings: GatewaySettings, *,
-                 start_at: float = 0.0, fps: int = SIM_LIVE_FPS,
-                 size: tuple[int, int] = SIM_LIVE_SIZE) -> None:
+    def __init__(
+        self,
+        spec: CameraSpec,
+        root: Path,
+        settings: GatewaySettings,
+        *,
+        start_at: float = 0.0,
+        fps: int = SIM_LIVE_FPS,
+        size: tuple[int, int] = SIM_LIVE_SIZE,
+    ) -> None:
         super().__init__(spec, root, settings)
         self.start_at, self.fps, self.size = start_at, fps, size
 
     def _run(self) -> None:
         try:
-            render = load_scenario(self.spec.live_source[len(SIM_PREFIX):])
+            render = load_scenario(self.spec.live_source[len(SIM_PREFIX) :])
             self.codec = "h264"
             self._encode(render)
         except SourceError as exc:
@@ -186,8 +203,12 @@ class SimLiveSession(LiveSession):
             cc.width, cc.height, cc.pix_fmt = width, height, "yuv420p"
             cc.time_base = Fraction(1, fps)
             cc.gop_size = gop
-            cc.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "26",
-                          "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:forced-idr=1"}
+            cc.options = {
+                "preset": "ultrafast",
+                "tune": "zerolatency",
+                "crf": "26",
+                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:forced-idr=1",
+            }
             t0 = time.monotonic()
             pts, last_key = -1, -gop
             while not self._stop.is_set():
@@ -195,8 +216,9 @@ class SimLiveSession(LiveSession):
                 if self._stop.wait(max(0.0, due - time.monotonic())):
                     break
                 pts = max(pts + 1, int((time.monotonic() - t0) * fps))  # behind: skip, keep real time
-                frame = av.VideoFrame.from_ndarray(render(self.start_at + pts / fps, width, height),
-                                                   format="rgb24")
+                frame = av.VideoFrame.from_ndarray(
+                    render(self.start_at + pts / fps, width, height), format="rgb24"
+                )
                 frame.pts, frame.time_base = pts, cc.time_base
                 if pts - last_key >= gop:  # by time, so skipped frames do not stretch segments
                     frame.pict_type, last_key = PictureType.I, pts
@@ -242,8 +264,11 @@ class EmbeddedLive:
                 await self._end(spec.key)
                 session = None
             if session is None:
-                session = (SimLiveSession(spec, self.root, self._s, start_at=sim_time_s or 0.0) if sim
-                           else LiveSession(spec, self.root, self._s))
+                session = (
+                    SimLiveSession(spec, self.root, self._s, start_at=sim_time_s or 0.0)
+                    if sim
+                    else LiveSession(spec, self.root, self._s)
+                )
                 session.start()
                 self.sessions[spec.key] = session
         session.touch()
@@ -252,8 +277,10 @@ class EmbeddedLive:
         session.touch()  # the grace counts from the end of this request
         if session.error:
             await self._end(spec.key)
-            raise LiveError(502 if "live view remuxes" not in session.error else 409,
-                            f"live view could not start: {session.error}")
+            raise LiveError(
+                502 if "live view remuxes" not in session.error else 409,
+                f"live view could not start: {session.error}",
+            )
         return session
 
     def touch(self, camera: CameraKey) -> LiveSession | None:

@@ -43,41 +43,62 @@ def build_live_router(svc: GatewayService) -> APIRouter:
     r = APIRouter(prefix=PREFIX, tags=["live"])
     signer = svc.signer
 
-    def check(tenant_id: str, camera_id: str, name: str, exp: str | None,
-              sig: str | None) -> tuple[CameraKey, int]:
+    def check(
+        tenant_id: str, camera_id: str, name: str, exp: str | None, sig: str | None
+    ) -> tuple[CameraKey, int]:
         camera = CameraKey(tenant_id, camera_id)
         if not (_CAMERA_RE.match(tenant_id) and _CAMERA_RE.match(camera_id)) or not signer.valid(
-                play_path(camera, name), exp, sig):
+            play_path(camera, name), exp, sig
+        ):
             raise HTTPException(403, "invalid or expired play URL")
         return camera, int(exp or 0)
 
-    @r.get("/{tenant_id}/{camera_id}/index.m3u8", summary="HLS playlist (signed URL)",
-           responses={200: {"content": {"application/vnd.apple.mpegurl": {}}}})
-    async def playlist(tenant_id: str, camera_id: str, exp: str | None = Query(None),
-                       sig: str | None = Query(None)) -> Response:
+    @r.get(
+        "/{tenant_id}/{camera_id}/index.m3u8",
+        summary="HLS playlist (signed URL)",
+        responses={200: {"content": {"application/vnd.apple.mpegurl": {}}}},
+    )
+    async def playlist(
+        tenant_id: str, camera_id: str, exp: str | None = Query(None), sig: str | None = Query(None)
+    ) -> Response:
         camera, exp_i = check(tenant_id, camera_id, PLAYLIST, exp, sig)
         text = svc.embedded_live.playlist(camera)
         if text is None:
             raise HTTPException(404, "no live session for this camera: ask POST /v1/cameras/{id}/live again")
         if not text:
             raise HTTPException(503, "live stream starting", headers={"Retry-After": "1"})
-        return Response(sign_playlist(text, camera, exp_i, signer),
-                        media_type="application/vnd.apple.mpegurl", headers={"Cache-Control": "no-store"})
+        return Response(
+            sign_playlist(text, camera, exp_i, signer),
+            media_type="application/vnd.apple.mpegurl",
+            headers={"Cache-Control": "no-store"},
+        )
 
-    @r.get("/{tenant_id}/{camera_id}/snapshot.jpg", summary="Latest frame (signed URL)",
-           responses={200: {"content": {"image/jpeg": {}}}})
-    async def snapshot(tenant_id: str, camera_id: str, exp: str | None = Query(None),
-                       sig: str | None = Query(None)) -> Response:
+    @r.get(
+        "/{tenant_id}/{camera_id}/snapshot.jpg",
+        summary="Latest frame (signed URL)",
+        responses={200: {"content": {"image/jpeg": {}}}},
+    )
+    async def snapshot(
+        tenant_id: str, camera_id: str, exp: str | None = Query(None), sig: str | None = Query(None)
+    ) -> Response:
         camera, _ = check(tenant_id, camera_id, "snapshot.jpg", exp, sig)
         jpeg = await svc.snapshot(camera)
         if jpeg is None:
             raise HTTPException(404, "no frame yet from this camera on this gateway")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @r.get("/{tenant_id}/{camera_id}/{segment}", summary="HLS segment (signed URL)",
-           responses={200: {"content": {"video/mp2t": {}}}})
-    async def segment(tenant_id: str, camera_id: str, segment: str, exp: str | None = Query(None),
-                      sig: str | None = Query(None)) -> Response:
+    @r.get(
+        "/{tenant_id}/{camera_id}/{segment}",
+        summary="HLS segment (signed URL)",
+        responses={200: {"content": {"video/mp2t": {}}}},
+    )
+    async def segment(
+        tenant_id: str,
+        camera_id: str,
+        segment: str,
+        exp: str | None = Query(None),
+        sig: str | None = Query(None),
+    ) -> Response:
         if not SEGMENT_RE.match(segment):
             raise HTTPException(404, "not found")
         camera, _ = check(tenant_id, camera_id, segment, exp, sig)

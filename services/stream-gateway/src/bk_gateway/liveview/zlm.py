@@ -38,9 +38,14 @@ log = logging.getLogger(__name__)
 DEFAULT_VHOST = "__defaultVhost__"
 #: ZLMediaKit's API codes (``ApiErr``): 0 success, -1 other failure, -100 auth (secret), -200 SQL,
 #: -300 invalid arguments, -400 exception; -500 is what some builds answer for "not found".
-CODES = {-1: "failed", -100: "authentication failed (BK_ZLM_SECRET does not match api.secret)",
-         -200: "SQL failure", -300: "invalid arguments", -400: "exception in ZLMediaKit",
-         -500: "not found"}
+CODES = {
+    -1: "failed",
+    -100: "authentication failed (BK_ZLM_SECRET does not match api.secret)",
+    -200: "SQL failure",
+    -300: "invalid arguments",
+    -400: "exception in ZLMediaKit",
+    -500: "not found",
+}
 
 
 class ZlmError(Exception):
@@ -54,8 +59,14 @@ class ZlmError(Exception):
 class ZlmClient:
     """ZLMediaKit's RESTful API (``/index/api/...``). POST, urlencoded form, ``secret`` in the body."""
 
-    def __init__(self, api_url: str, secret: str, *, timeout_s: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        secret: str,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._secret = secret
         self._http = httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=timeout_s, transport=transport)
 
@@ -71,8 +82,9 @@ class ZlmClient:
         try:
             resp = await self._http.post(f"/index/api/{name}", data=data)
         except httpx.HTTPError as exc:
-            raise ZlmError(f"ZLMediaKit API unreachable ({name}): {type(exc).__name__}: "
-                           f"{self._mask(str(exc), *hide)}") from None
+            raise ZlmError(
+                f"ZLMediaKit API unreachable ({name}): {type(exc).__name__}: {self._mask(str(exc), *hide)}"
+            ) from None
         if resp.status_code != 200:
             raise ZlmError(f"ZLMediaKit {name} answered HTTP {resp.status_code}")
         return resp
@@ -92,20 +104,48 @@ class ZlmClient:
             raise ZlmError(f"ZLMediaKit {name}: {what} (code {code}): {msg}".rstrip(": "), code)
         return body
 
-    async def add_stream_proxy(self, *, app: str, stream: str, url: str, vhost: str = DEFAULT_VHOST,
-                               retry_count: int = 3, timeout_sec: float = 10.0, enable_hls: bool = True,
-                               enable_rtmp: bool = True, enable_rtsp: bool = True,
-                               enable_fmp4: bool = False, enable_ts: bool = False, enable_mp4: bool = False,
-                               enable_audio: bool = True, hide: tuple[str, ...] = ()) -> str:
+    async def add_stream_proxy(
+        self,
+        *,
+        app: str,
+        stream: str,
+        url: str,
+        vhost: str = DEFAULT_VHOST,
+        retry_count: int = 3,
+        timeout_sec: float = 10.0,
+        enable_hls: bool = True,
+        enable_rtmp: bool = True,
+        enable_rtsp: bool = True,
+        enable_fmp4: bool = False,
+        enable_ts: bool = False,
+        enable_mp4: bool = False,
+        enable_audio: bool = True,
+        hide: tuple[str, ...] = (),
+    ) -> str:
         """Pull ``url`` into ``vhost/app/stream``; returns ZLMediaKit's proxy key
         (``__defaultVhost__/live/cam``). RTSP is pulled over TCP (``rtp_type=0``). HLS for browsers,
         RTMP for HTTP-FLV (the mini-program's live-player), RTSP for WebRTC; the rest off."""
-        body = await self.call("addStreamProxy", {
-            "vhost": vhost, "app": app, "stream": stream, "url": url, "rtp_type": 0,
-            "retry_count": retry_count, "timeout_sec": timeout_sec, "enable_hls": enable_hls,
-            "enable_rtmp": enable_rtmp, "enable_rtsp": enable_rtsp, "enable_fmp4": enable_fmp4,
-            "enable_ts": enable_ts, "enable_mp4": enable_mp4, "enable_audio": enable_audio,
-        }, url, *hide)
+        body = await self.call(
+            "addStreamProxy",
+            {
+                "vhost": vhost,
+                "app": app,
+                "stream": stream,
+                "url": url,
+                "rtp_type": 0,
+                "retry_count": retry_count,
+                "timeout_sec": timeout_sec,
+                "enable_hls": enable_hls,
+                "enable_rtmp": enable_rtmp,
+                "enable_rtsp": enable_rtsp,
+                "enable_fmp4": enable_fmp4,
+                "enable_ts": enable_ts,
+                "enable_mp4": enable_mp4,
+                "enable_audio": enable_audio,
+            },
+            url,
+            *hide,
+        )
         data = body.get("data")
         return str(data.get("key", "")) if isinstance(data, dict) else ""
 
@@ -114,16 +154,19 @@ class ZlmClient:
         data = body.get("data")
         return bool(data.get("flag")) if isinstance(data, dict) else False
 
-    async def close_streams(self, *, app: str, stream: str, vhost: str = DEFAULT_VHOST,
-                            force: bool = True) -> int:
+    async def close_streams(
+        self, *, app: str, stream: str, vhost: str = DEFAULT_VHOST, force: bool = True
+    ) -> int:
         """Close every protocol of ``vhost/app/stream`` (even with viewers when ``force``); returns
         ``count_closed``."""
-        body = await self.call("close_streams", {"vhost": vhost, "app": app, "stream": stream,
-                                                 "force": force})
+        body = await self.call(
+            "close_streams", {"vhost": vhost, "app": app, "stream": stream, "force": force}
+        )
         return int(body.get("count_closed", 0) or 0)
 
-    async def get_media_list(self, *, app: str, stream: str, vhost: str = DEFAULT_VHOST,
-                             schema: str = "") -> list[dict[str, Any]]:
+    async def get_media_list(
+        self, *, app: str, stream: str, vhost: str = DEFAULT_VHOST, schema: str = ""
+    ) -> list[dict[str, Any]]:
         params = {"vhost": vhost, "app": app, "stream": stream}
         if schema:
             params["schema"] = schema
@@ -134,12 +177,14 @@ class ZlmClient:
     async def is_live(self, *, app: str, stream: str, vhost: str = DEFAULT_VHOST) -> bool:
         return bool(await self.get_media_list(app=app, stream=stream, vhost=vhost))
 
-    async def get_snap(self, *, url: str, timeout_sec: float = 10.0, expire_sec: float = 5.0,
-                       hide: tuple[str, ...] = ()) -> bytes:
+    async def get_snap(
+        self, *, url: str, timeout_sec: float = 10.0, expire_sec: float = 5.0, hide: tuple[str, ...] = ()
+    ) -> bytes:
         """A JPEG of ``url`` taken by ZLMediaKit's FFmpeg (cached ``expire_sec``). ZLMediaKit answers
         the image itself, its default picture when the snapshot failed, or JSON on an API error."""
-        resp = await self._post("getSnap", {"url": url, "timeout_sec": timeout_sec,
-                                            "expire_sec": expire_sec}, url, *hide)
+        resp = await self._post(
+            "getSnap", {"url": url, "timeout_sec": timeout_sec, "expire_sec": expire_sec}, url, *hide
+        )
         ctype = resp.headers.get("content-type", "")
         if "json" in ctype:
             try:
@@ -147,8 +192,11 @@ class ZlmClient:
             except ValueError:
                 body = {}
             code = body.get("code") if isinstance(body, dict) else None
-            raise ZlmError(f"ZLMediaKit getSnap: {CODES.get(code, 'error') if isinstance(code, int) else ''} "
-                           f"(code {code}): {self._mask(str(body.get('msg', '')), url, *hide)}", code)
+            raise ZlmError(
+                f"ZLMediaKit getSnap: {CODES.get(code, 'error') if isinstance(code, int) else ''} "
+                f"(code {code}): {self._mask(str(body.get('msg', '')), url, *hide)}",
+                code,
+            )
         if not resp.content.startswith(b"\xff\xd8"):
             raise ZlmError("ZLMediaKit getSnap: no snapshot (default picture returned)")
         return resp.content
@@ -164,12 +212,14 @@ class PlayUrls:
 class ZlmLive:
     """The gateway's side of ZLMediaKit live view: start relays, sign play URLs, answer hooks."""
 
-    def __init__(self, settings: GatewaySettings, signer: PlaySigner,
-                 client: ZlmClient | None = None) -> None:
+    def __init__(
+        self, settings: GatewaySettings, signer: PlaySigner, client: ZlmClient | None = None
+    ) -> None:
         self._s = settings
         self.signer = signer
-        self.client = client or ZlmClient(settings.zlm_api_url, settings.zlm_secret,
-                                          timeout_s=settings.zlm_api_timeout_s)
+        self.client = client or ZlmClient(
+            settings.zlm_api_url, settings.zlm_secret, timeout_s=settings.zlm_api_timeout_s
+        )
         self.app, self.vhost = settings.zlm_app, settings.zlm_vhost
         self.public = (settings.zlm_public_url or settings.zlm_api_url).rstrip("/")
         #: relays this replica started: camera → the stream key they were started with.
@@ -194,9 +244,11 @@ class ZlmLive:
         q = self.signer.query(self.resource(stream), exp)
         base, app = self.public, self.app
         rtc = urlencode({"app": app, "stream": stream, "type": "play"})
-        return PlayUrls(flv=f"{base}/{app}/{stream}.live.flv?{q}",
-                        hls=f"{base}/{app}/{stream}/hls.m3u8?{q}",
-                        webrtc=f"{base}/index/api/webrtc?{rtc}&{q}")
+        return PlayUrls(
+            flv=f"{base}/{app}/{stream}.live.flv?{q}",
+            hls=f"{base}/{app}/{stream}/hls.m3u8?{q}",
+            webrtc=f"{base}/index/api/webrtc?{rtc}&{q}",
+        )
 
     def signed(self, app: str, stream: str, params: str) -> bool:
         """Does the play URL's query (``params`` of a hook) carry a valid, unexpired signature?"""
@@ -224,24 +276,37 @@ class ZlmLive:
             policy = SourcePolicy.from_settings(self._s)
             return (await asyncio.to_thread(policy.target, url, spec.tenant_id)).url  # resolves: blocks
         except SourceRefused as exc:
-            log.warning("live relay of %s refused by the address policy: %s", spec.key.ref, exc.cause,
-                        extra={"camera_id": spec.id, "tenant_id": spec.tenant_id})
+            log.warning(
+                "live relay of %s refused by the address policy: %s",
+                spec.key.ref,
+                exc.cause,
+                extra={"camera_id": spec.id, "tenant_id": spec.tenant_id},
+            )
             raise ZlmError(exc.public) from None
 
     async def _add(self, spec: CameraSpec) -> None:
         url = await self._checked(spec, spec.live_pull_url)
         try:
             key = await self.client.add_stream_proxy(
-                app=self.app, stream=spec.key.ref, url=url, vhost=self.vhost,
-                retry_count=self._s.zlm_retry_count, timeout_sec=self._s.open_timeout_s,
-                hide=(spec.password, spec.username))
+                app=self.app,
+                stream=spec.key.ref,
+                url=url,
+                vhost=self.vhost,
+                retry_count=self._s.zlm_retry_count,
+                timeout_sec=self._s.open_timeout_s,
+                hide=(spec.password, spec.username),
+            )
         except ZlmError as exc:
             if "already exists" not in exc.message:  # another replica or viewer was first: fine
                 raise
             key = f"{self.vhost}/{self.app}/{spec.key.ref}"
         self.relays[spec.key] = spec.live_key()
-        log.info("live relay of %s started in ZLMediaKit (%s)", spec.key.ref, key,
-                 extra={"camera_id": spec.id, "tenant_id": spec.tenant_id})
+        log.info(
+            "live relay of %s started in ZLMediaKit (%s)",
+            spec.key.ref,
+            key,
+            extra={"camera_id": spec.id, "tenant_id": spec.tenant_id},
+        )
 
     async def close(self, camera: CameraKey) -> None:
         """Stop the camera's relay now (camera disabled, removed or re-pointed)."""
@@ -250,20 +315,29 @@ class ZlmLive:
             await self.client.close_streams(app=self.app, stream=camera.ref, vhost=self.vhost, force=True)
         with contextlib.suppress(ZlmError):
             await self.client.del_stream_proxy(f"{self.vhost}/{self.app}/{camera.ref}")
-        log.info("live relay of %s closed", camera.ref,
-                 extra={"camera_id": camera.camera_id, "tenant_id": camera.tenant_id})
+        log.info(
+            "live relay of %s closed",
+            camera.ref,
+            extra={"camera_id": camera.camera_id, "tenant_id": camera.tenant_id},
+        )
 
     async def snapshot(self, spec: CameraSpec) -> bytes | None:
         """ZLMediaKit's snapshot of the camera (when this replica has no decoded frame of it)."""
         if source_kind(spec.source_url) in ("sim", "file"):
             return None
         try:
-            return await self.client.get_snap(url=await self._checked(spec, spec.pull_url),
-                                              timeout_sec=self._s.open_timeout_s,
-                                              hide=(spec.password, spec.username))
+            return await self.client.get_snap(
+                url=await self._checked(spec, spec.pull_url),
+                timeout_sec=self._s.open_timeout_s,
+                hide=(spec.password, spec.username),
+            )
         except ZlmError as exc:
-            log.warning("snapshot of %s from ZLMediaKit failed: %s", spec.id, exc.message,
-                        extra={"camera_id": spec.id})
+            log.warning(
+                "snapshot of %s from ZLMediaKit failed: %s",
+                spec.id,
+                exc.message,
+                extra={"camera_id": spec.id},
+            )
             return None
 
     # --- hooks ---------------------------------------------------------------------------------
@@ -277,8 +351,13 @@ class ZlmLive:
         app, stream = str(body.get("app", "")), str(body.get("stream", ""))
         if self.signed(app, stream, str(body.get("params", ""))):
             return {"code": 0, "msg": "success"}
-        log.info("live play of %s/%s refused: unsigned or expired URL (%s from %s)", app, stream,
-                 body.get("schema", ""), body.get("ip", ""))
+        log.info(
+            "live play of %s/%s refused: unsigned or expired URL (%s from %s)",
+            app,
+            stream,
+            body.get("schema", ""),
+            body.get("ip", ""),
+        )
         return {"code": -1, "msg": "invalid or expired play URL"}
 
     def on_stream_none_reader(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ class SourceInfo:
 class RawFrame(ABC):
     """A decoded frame; conversions are lazy so frames the sampler skips cost nothing more."""
 
-    time_s: float       # presentation time on the stream's clock, seconds
+    time_s: float  # presentation time on the stream's clock, seconds
     keyframe: bool
 
     @abstractmethod
@@ -68,8 +68,14 @@ class FrameSource(ABC):
     def close(self) -> None: ...
 
 
-def open_source(url: str, *, keyframes_only: bool, settings: GatewaySettings,
-                stop: object | None = None, tenant_id: str = "") -> FrameSource:
+def open_source(
+    url: str,
+    *,
+    keyframes_only: bool,
+    settings: GatewaySettings,
+    stop: object | None = None,
+    tenant_id: str = "",
+) -> FrameSource:
     """The FrameSource for a (credential-bearing) URL of ``tenant_id``'s camera; ``stop`` is a
     threading.Event. The source policy of ``settings`` is applied when the source opens."""
     from bk_gateway.urls import SIM_PREFIX
@@ -77,13 +83,25 @@ def open_source(url: str, *, keyframes_only: bool, settings: GatewaySettings,
     if url.startswith(SIM_PREFIX):
         from bk_gateway.sources.sim import SimSource
 
-        return SimSource(url[len(SIM_PREFIX):], fps=settings.sim_fps, width=settings.sim_width,
-                         height=settings.sim_height, stop=stop)  # type: ignore[arg-type]
+        return SimSource(
+            url[len(SIM_PREFIX) :],
+            fps=settings.sim_fps,
+            width=settings.sim_width,
+            height=settings.sim_height,
+            stop=stop,
+        )  # type: ignore[arg-type]
     from bk_gateway.source_policy import SourcePolicy
     from bk_gateway.sources.pyav import PyAVSource
 
-    return PyAVSource(url, keyframes_only=keyframes_only, open_timeout_s=settings.open_timeout_s,
-                      read_timeout_s=settings.read_timeout_s, watchdog_s=settings.watchdog_s,
-                      codecs=settings.codecs, skip_deblock=settings.keyframe_skip_deblock,
-                      decoder=settings.video_decoder, policy=SourcePolicy.from_settings(settings),
-                      tenant_id=tenant_id)
+    return PyAVSource(
+        url,
+        keyframes_only=keyframes_only,
+        open_timeout_s=settings.open_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+        watchdog_s=settings.watchdog_s,
+        codecs=settings.codecs,
+        skip_deblock=settings.keyframe_skip_deblock,
+        decoder=settings.video_decoder,
+        policy=SourcePolicy.from_settings(settings),
+        tenant_id=tenant_id,
+    )

@@ -53,12 +53,20 @@ FORCED = {"http-flv": "flv", "hls": "hls"}
 
 def _options(url: str, read_timeout_s: float) -> dict[str, str]:
     kind = source_kind(url)
-    whitelist = {"protocol_whitelist": PROTOCOLS[kind], "format_whitelist": FORMATS[kind]} \
-        if kind in PROTOCOLS else {}
+    whitelist = (
+        {"protocol_whitelist": PROTOCOLS[kind], "format_whitelist": FORMATS[kind]}
+        if kind in PROTOCOLS
+        else {}
+    )
     if kind == "rtsp":
         # TCP: no lost packets behind NATs and firewalls; timeout is FFmpeg's socket I/O timeout (µs).
-        return {"rtsp_transport": "tcp", "timeout": str(int(read_timeout_s * 1e6)),
-                "allowed_media_types": "video+audio", "fflags": "nobuffer", **whitelist}
+        return {
+            "rtsp_transport": "tcp",
+            "timeout": str(int(read_timeout_s * 1e6)),
+            "allowed_media_types": "video+audio",
+            "fflags": "nobuffer",
+            **whitelist,
+        }
     if kind == "hls":
         # Segments come through PinnedHttp (io_open), one request each: FFmpeg's keep-alive reuse
         # needs its own HTTP client under the connection (it asserts one).
@@ -68,8 +76,15 @@ def _options(url: str, read_timeout_s: float) -> dict[str, str]:
     return whitelist
 
 
-def open_input(url: str, *, policy: SourcePolicy | None, tenant_id: str, open_timeout_s: float,
-               read_timeout_s: float, hwaccel: HWAccel | None = None) -> av.container.InputContainer:
+def open_input(
+    url: str,
+    *,
+    policy: SourcePolicy | None,
+    tenant_id: str,
+    open_timeout_s: float,
+    read_timeout_s: float,
+    hwaccel: HWAccel | None = None,
+) -> av.container.InputContainer:
     """Open a camera URL for reading, held to ``policy`` (None: the caller vouches for the URL, as
     tests and benchmarks do with their own files). Raises SourceRefused, or FFmpeg's errors."""
     target = policy.target(url, tenant_id) if policy is not None else Target(source_kind(url), url, "")
@@ -81,16 +96,25 @@ def open_input(url: str, *, policy: SourcePolicy | None, tenant_id: str, open_ti
         # The original URL, not the pinned one: every request (this one, playlists, segments,
         # redirects) is resolved, checked and pinned in PinnedHttp.
         opener = PinnedHttp(policy, tenant_id, timeout_s=read_timeout_s)
-        return av.open(url, options=_options(url, read_timeout_s), format=FORCED.get(kind),
-                       timeout=timeouts, hwaccel=hwaccel, io_open=opener)
-    return av.open(target.url, options=_options(target.url, read_timeout_s), timeout=timeouts,
-                   hwaccel=hwaccel)
+        return av.open(
+            url,
+            options=_options(url, read_timeout_s),
+            format=FORCED.get(kind),
+            timeout=timeouts,
+            hwaccel=hwaccel,
+            io_open=opener,
+        )
+    return av.open(
+        target.url, options=_options(target.url, read_timeout_s), timeout=timeouts, hwaccel=hwaccel
+    )
 
 
 #: What a camera says when NVDEC was asked for and cannot start (the service checks this at start-up).
-NVDEC_UNAVAILABLE = ("NVDEC hardware decoding (BK_VIDEO_DECODER=nvdec) cannot start: no NVIDIA GPU with the "
-                     "driver's video capability is visible to the gateway (request nvidia.com/gpu and set "
-                     "NVIDIA_DRIVER_CAPABILITIES to include video), or set BK_VIDEO_DECODER=software")
+NVDEC_UNAVAILABLE = (
+    "NVDEC hardware decoding (BK_VIDEO_DECODER=nvdec) cannot start: no NVIDIA GPU with the "
+    "driver's video capability is visible to the gateway (request nvidia.com/gpu and set "
+    "NVIDIA_DRIVER_CAPABILITIES to include video), or set BK_VIDEO_DECODER=software"
+)
 
 
 def nvdec() -> HWAccel:
@@ -134,7 +158,8 @@ def classify(exc: BaseException, url: str, *, hardware: bool = False) -> SourceE
     if isinstance(exc, av.error.InvalidDataError):
         return SourceError("invalid_data", f"the source does not send a valid media stream: {message}")
     if isinstance(exc, av.error.ExitError | TimeoutError) or getattr(exc, "errno", None) in (
-        errno.ETIMEDOUT, errno.EAGAIN,
+        errno.ETIMEDOUT,
+        errno.EAGAIN,
     ):
         return SourceError("timeout", f"no answer from the camera in time: {message}")
     if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
@@ -151,9 +176,20 @@ def classify(exc: BaseException, url: str, *, hardware: bool = False) -> SourceE
 
 
 class PyAVSource(FrameSource):
-    def __init__(self, url: str, *, keyframes_only: bool, open_timeout_s: float, read_timeout_s: float,
-                 watchdog_s: float, codecs: frozenset[str], skip_deblock: bool = True,
-                 decoder: str = "software", policy: SourcePolicy | None = None, tenant_id: str = "") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        keyframes_only: bool,
+        open_timeout_s: float,
+        read_timeout_s: float,
+        watchdog_s: float,
+        codecs: frozenset[str],
+        skip_deblock: bool = True,
+        decoder: str = "software",
+        policy: SourcePolicy | None = None,
+        tenant_id: str = "",
+    ) -> None:
         self._url = url
         self._policy, self._tenant = policy, tenant_id
         self._keyframes_only = keyframes_only
@@ -168,9 +204,14 @@ class PyAVSource(FrameSource):
 
     def open(self) -> SourceInfo:
         try:
-            self._container = open_input(self._url, policy=self._policy, tenant_id=self._tenant,
-                                         open_timeout_s=self._timeouts[0], read_timeout_s=self._timeouts[1],
-                                         hwaccel=nvdec() if self._hardware else None)
+            self._container = open_input(
+                self._url,
+                policy=self._policy,
+                tenant_id=self._tenant,
+                open_timeout_s=self._timeouts[0],
+                read_timeout_s=self._timeouts[1],
+                hwaccel=nvdec() if self._hardware else None,
+            )
         except Exception as exc:
             raise classify(exc, self._url, hardware=self._hardware) from None
         if not self._container.streams.video:
@@ -193,8 +234,9 @@ class PyAVSource(FrameSource):
                 # detector sees downscaled anyway.
                 ctx.options = {**ctx.options, "skip_loop_filter": "all"}
         rate = video.average_rate or video.guessed_rate
-        return SourceInfo(codec=codec, width=ctx.width, height=ctx.height,
-                          nominal_fps=float(rate) if rate else 0.0)
+        return SourceInfo(
+            codec=codec, width=ctx.width, height=ctx.height, nominal_fps=float(rate) if rate else 0.0
+        )
 
     @property
     def decoder(self) -> str:

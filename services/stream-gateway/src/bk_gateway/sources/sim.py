@@ -43,15 +43,16 @@ def _pattern(name: str) -> Renderer:
         tiles = (((xx // 40) + (yy // 40)) % 2 * 30 + 150 + seed % 40).astype(np.uint8)
         img = np.stack([tiles, tiles, (tiles * 0.9).astype(np.uint8)], axis=-1)
         x = int((t * w / 8) % max(1, w - w // 8))
-        img[h // 3: h // 3 + h // 4, x: x + w // 8] = (200, 60, 40)
+        img[h // 3 : h // 3 + h // 4, x : x + w // 8] = (200, 60, 40)
         return np.ascontiguousarray(img)
 
     return render
 
 
 class SimSource(FrameSource):
-    def __init__(self, scenario: str, *, fps: float, width: int, height: int,
-                 stop: threading.Event | None = None) -> None:
+    def __init__(
+        self, scenario: str, *, fps: float, width: int, height: int, stop: threading.Event | None = None
+    ) -> None:
         self._scenario = scenario
         self._fps, self._w, self._h = fps, width, height
         self._stop = stop or threading.Event()
