@@ -9,6 +9,7 @@ Formulas for capsule and cylinder: Inigo Quilez, "intersectors" (MIT).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,21 +34,25 @@ def _unit_normal(u: object, v: object) -> np.ndarray:
 
 
 @dataclass
-class Shape:
+class Shape(ABC):
+    """A surface the ray caster can hit; every concrete shape says where it lies and how a ray meets it."""
+
     paint: Paint = (128.0, 128.0, 128.0)
     material: str = "matte"  # matte | steel | gloss | glow (emits, no shading)
     oid: int = 0  # the labelled object this belongs to; 0 = scenery
     part: int = 0  # which part of the object (see truth bookkeeping in frame.py)
 
+    @abstractmethod
     def bounds(self) -> np.ndarray:
-        raise NotImplementedError
+        """Points (N x 3, metres) whose hull encloses the shape, e.g. its corners."""
 
     def culled(self, origin: Vec) -> bool:
         """True when the camera sees only the back of this surface (a closed solid's far faces)."""
         return False
 
+    @abstractmethod
     def intersect(self, o: Vec, d: Vec) -> tuple[Vec, Vec, Vec]:
-        raise NotImplementedError
+        """Where rays from ``o`` along ``d`` hit the shape (see the concrete shapes for the arrays)."""
 
 
 def _box_corners(lo: Vec, hi: Vec) -> np.ndarray:
