@@ -1,10 +1,16 @@
-"""Shared fixtures: settings tuned for fast tests, frames, and a scripted model."""
+"""Shared fixtures: settings tuned for fast tests, and the object stores the pod tests run on."""
 
 from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bk_detector.settings import DetectorSettings
+from bkcore.testing.s3 import S3Server, seaweedfs_s3
 
 
 @pytest.fixture
@@ -26,3 +32,24 @@ def settings(tmp_path) -> DetectorSettings:  # type: ignore[no-untyped-def]
         evidence_retry_max_s=0.05,
         evidence_max_attempts=4,
     )
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[S3Server]:
+    with seaweedfs_s3() as server:  # raises (a test error, never a skip) if weed cannot run
+        yield server
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.integration)])
+def store_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The object store a detector pod journals to: a local folder, and SeaweedFS's S3."""
+    if request.param == "local":
+        return {"kind": "local", "root": str(tmp_path / "objects")}
+    server: S3Server = request.getfixturevalue("s3_server")
+    return {
+        "kind": "s3",
+        "endpoint": server.endpoint,
+        "access_key": server.access_key,
+        "secret_key": server.secret_key,
+        "bucket": f"bk-{uuid.uuid4().hex[:12]}",
+    }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,18 +21,16 @@ from bk_detector.evidence import EVENT_IDS, CameraContext, event_id_for
 from bk_detector.journal import BadRecord, OpenViolation, camera_folder, decode, encode, record_key
 from bk_detector.service import DetectorService, create_service
 from bk_detector.testing import ScriptedModel, by_colour, solid_jpeg
-from bk_detector.testing_pod import RED, SCENES, child_pod, pod_settings, store_from
+from bk_detector.testing_pod import RED, SCENES, Collector, child_pod, pod_settings, store_from
 from bk_detector.voting import Phase, Transition
-from bkcore.bus.base import Delivery
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.base import ObjectStore
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
-from bkcore.testing.s3 import S3Server, seaweedfs_s3
 from bkcore.testing.tokens import new_token_issuer
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1 import detector_pb2_grpc as pb_grpc
-from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
+from bkproto.events.v1.detections_pb2 import ViolationPhase
 
 T0 = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)
 STARTED, ENDED = ViolationPhase.VIOLATION_PHASE_STARTED, ViolationPhase.VIOLATION_PHASE_ENDED
@@ -92,44 +90,6 @@ def test_started_and_ended_ids_follow_from_the_violation() -> None:
 
 
 # -- a real store, real pods ------------------------------------------------------------------------
-
-
-class Collector:
-    def __init__(self, bus: InProcessBus) -> None:
-        self.events: list[ViolationDetected] = []
-        self._arrived = asyncio.Event()
-        bus.subscribe("detections.v1", "test", self._collect)
-
-    async def _collect(self, delivery: Delivery) -> None:
-        self.events.append(delivery.event)  # type: ignore[arg-type]
-        self._arrived.set()
-
-    async def wait_events(self, n: int, timeout_s: float = 20.0) -> list[ViolationDetected]:
-        async with asyncio.timeout(timeout_s):
-            while len(self.events) < n:
-                self._arrived.clear()
-                await self._arrived.wait()
-        return self.events
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    with seaweedfs_s3() as server:  # raises (a test error, never a skip) if weed cannot run
-        yield server
-
-
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.integration)])
-def store_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    if request.param == "local":
-        return {"kind": "local", "root": str(tmp_path / "objects")}
-    server: S3Server = request.getfixturevalue("s3_server")
-    return {
-        "kind": "s3",
-        "endpoint": server.endpoint,
-        "access_key": server.access_key,
-        "secret_key": server.secret_key,
-        "bucket": f"bk-{uuid.uuid4().hex[:12]}",
-    }
 
 
 async def start_pod(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,14 +24,12 @@ from bk_detector.handover import Claim, claim, stale
 from bk_detector.journal import OpenViolation, camera_folder
 from bk_detector.service import DetectorService, create_service
 from bk_detector.testing import ScriptedModel, by_colour, solid_jpeg
-from bk_detector.testing_pod import GREY, RED, SCENES, child_pod, pod_settings, store_from
+from bk_detector.testing_pod import GREY, RED, SCENES, Collector, child_pod, pod_settings, store_from
 from bk_detector.tracking import Tracker
 from bk_detector.voting import Phase, Transition, Voter, VotingPolicy
-from bkcore.bus.base import Delivery
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.base import ObjectStore
 from bkcore.service import Runtime
-from bkcore.testing.s3 import S3Server, seaweedfs_s3
 from bkcore.testing.tokens import new_token_issuer
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1 import detector_pb2_grpc as pb_grpc
@@ -113,45 +111,12 @@ def test_an_adopted_track_keeps_its_id_across_the_handover_gap() -> None:
 # -- pods over one store and one bus ------------------------------------------------------------------
 
 
-class Bus:
+class Bus(Collector):
     """The bus every pod in the test publishes to, and what reached it."""
 
     def __init__(self) -> None:
         self.bus = InProcessBus()
-        self.events: list[ViolationDetected] = []
-        self._arrived = asyncio.Event()
-        self.bus.subscribe("detections.v1", "test", self._collect)
-
-    async def _collect(self, delivery: Delivery) -> None:
-        self.events.append(delivery.event)  # type: ignore[arg-type]
-        self._arrived.set()
-
-    async def wait_events(self, n: int, timeout_s: float = 20.0) -> list[ViolationDetected]:
-        async with asyncio.timeout(timeout_s):
-            while len(self.events) < n:
-                self._arrived.clear()
-                await self._arrived.wait()
-        return self.events
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    with seaweedfs_s3() as server:  # raises (a test error, never a skip) if weed cannot run
-        yield server
-
-
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.integration)])
-def store_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    if request.param == "local":
-        return {"kind": "local", "root": str(tmp_path / "objects")}
-    server: S3Server = request.getfixturevalue("s3_server")
-    return {
-        "kind": "s3",
-        "endpoint": server.endpoint,
-        "access_key": server.access_key,
-        "secret_key": server.secret_key,
-        "bucket": f"bk-{uuid.uuid4().hex[:12]}",
-    }
+        super().__init__(self.bus)
 
 
 @pytest.fixture

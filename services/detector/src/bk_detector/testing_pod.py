@@ -25,6 +25,7 @@ from typing import Any
 
 from bk_detector.settings import DetectorSettings
 from bk_detector.testing import FakeDetection, ScriptedModel, by_colour
+from bkcore.bus.base import Delivery
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.base import ObjectStore
 from bkcore.objstore.local import LocalObjectStore
@@ -156,3 +157,23 @@ async def _serve(config: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     asyncio.run(_serve(json.loads(sys.argv[1])))
+
+
+class Collector:
+    """Every detections.v1 event a test's bus carried, in order, with a bounded wait for more."""
+
+    def __init__(self, bus: InProcessBus) -> None:
+        self.events: list[ViolationDetected] = []
+        self._arrived = asyncio.Event()
+        bus.subscribe("detections.v1", "test", self._collect)
+
+    async def _collect(self, delivery: Delivery) -> None:
+        self.events.append(delivery.event)  # type: ignore[arg-type]
+        self._arrived.set()
+
+    async def wait_events(self, n: int, timeout_s: float = 20.0) -> list[ViolationDetected]:
+        async with asyncio.timeout(timeout_s):
+            while len(self.events) < n:
+                self._arrived.clear()
+                await self._arrived.wait()
+        return self.events
