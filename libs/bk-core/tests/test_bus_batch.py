@@ -14,9 +14,7 @@ import pytest
 from google.protobuf.message import Message
 
 from bkcore.bus.base import H_ATTEMPTS, H_EVENT_ID, TOPICS, Delivery, new_meta
-from bkcore.bus.inproc import InProcessBus
-from bkcore.bus.kafka import KafkaBus
-from bkcore.testing.kafka import kafka_mock_cluster
+from bkcore.testing.buses import bus_factory
 
 pytestmark = [pytest.mark.timeout(120)]
 WAIT_S = 25.0  # the mock cluster takes ~3 s to form a group
@@ -75,36 +73,8 @@ class BatchSink:
 
 @pytest.fixture(params=["inproc", "kafka"])
 async def new_bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
-    made: list[Any] = []
-    if request.param == "inproc":
-
-        def make() -> InProcessBus:
-            made.append(InProcessBus(tmp_path / "bus.sqlite", retry_backoff_s=0.01))
-            return made[-1]
-
+    async with bus_factory(request.param, tmp_path, retry_backoff_s=0.01) as make:
         yield make
-        for bus in made:
-            await bus.stop()
-        return
-    with kafka_mock_cluster() as bootstrap:
-
-        def make_kafka() -> KafkaBus:
-            made.append(
-                KafkaBus(
-                    bootstrap,
-                    "test",
-                    topic_partitions=2,
-                    replication_factor=1,
-                    retry_backoff_s=0.01,
-                    request_timeout_ms=10_000,
-                    session_timeout_ms=3_000,
-                )
-            )
-            return made[-1]
-
-        yield make_kafka
-        for bus in made:
-            await bus.stop()
 
 
 async def test_publish_many_then_batches_keep_order_per_key_and_dedupe(new_bus: Factory) -> None:

@@ -22,8 +22,7 @@ from prometheus_client import REGISTRY
 
 from bkcore.bus.base import H_ATTEMPTS, H_EVENT_ID, TOPICS, Delivery, new_meta
 from bkcore.bus.inproc import InProcessBus, partition_for
-from bkcore.bus.kafka import KafkaBus
-from bkcore.testing.kafka import kafka_mock_cluster
+from bkcore.testing.buses import bus_factory
 
 pytestmark = [pytest.mark.timeout(120)]
 WAIT_S = 25.0  # the mock cluster takes ~3 s to form a group
@@ -117,37 +116,9 @@ def outage_logs(caplog: pytest.LogCaptureFixture, group: str) -> tuple[int, int]
 
 @pytest.fixture(params=["inproc", "kafka"])
 async def new_bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
-    made: list[Any] = []
     backoff = {"retry_backoff_s": 0.01, "outage_backoff_s": 0.05, "outage_backoff_max_s": 0.2}
-    if request.param == "inproc":
-
-        def make() -> InProcessBus:
-            made.append(InProcessBus(tmp_path / "bus.sqlite", **backoff))
-            return made[-1]
-
+    async with bus_factory(request.param, tmp_path, kafka_partitions=KAFKA_PARTITIONS, **backoff) as make:
         yield make
-        for bus in made:
-            await bus.stop()
-        return
-    with kafka_mock_cluster() as bootstrap:
-
-        def make_kafka() -> KafkaBus:
-            made.append(
-                KafkaBus(
-                    bootstrap,
-                    "test",
-                    topic_partitions=KAFKA_PARTITIONS,
-                    replication_factor=1,
-                    request_timeout_ms=10_000,
-                    session_timeout_ms=3_000,
-                    **backoff,
-                )
-            )
-            return made[-1]
-
-        yield make_kafka
-        for bus in made:
-            await bus.stop()
 
 
 async def test_outage_pauses_then_resumes_without_dead_letter_commit_or_attempt(

@@ -22,10 +22,8 @@ from bkcore.bus.base import (
     encode_event,
     new_meta,
 )
-from bkcore.bus.inproc import InProcessBus
-from bkcore.bus.kafka import KafkaBus
 from bkcore.bus.replay import H_REPLAYED_FROM, describe, list_dead_letters, replay, replay_headers
-from bkcore.testing.kafka import kafka_mock_cluster
+from bkcore.testing.buses import bus_factory
 
 pytestmark = [pytest.mark.timeout(120)]
 WAIT_S = 25.0
@@ -85,36 +83,8 @@ def test_a_replay_carries_the_original_headers_and_where_it_came_from() -> None:
 
 @pytest.fixture(params=["inproc", "kafka"])
 async def new_bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
-    made: list[Any] = []
-    if request.param == "inproc":
-
-        def make() -> InProcessBus:
-            made.append(InProcessBus(tmp_path / "bus.sqlite", retry_backoff_s=0.01))
-            return made[-1]
-
+    async with bus_factory(request.param, tmp_path, retry_backoff_s=0.01) as make:
         yield make
-        for bus in made:
-            await bus.stop()
-        return
-    with kafka_mock_cluster() as bootstrap:
-
-        def make_kafka() -> KafkaBus:
-            made.append(
-                KafkaBus(
-                    bootstrap,
-                    "test",
-                    topic_partitions=2,
-                    replication_factor=1,
-                    retry_backoff_s=0.01,
-                    request_timeout_ms=10_000,
-                    session_timeout_ms=3_000,
-                )
-            )
-            return made[-1]
-
-        yield make_kafka
-        for bus in made:
-            await bus.stop()
 
 
 class Consumer:
