@@ -49,6 +49,7 @@ from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
 from bkproto.events.v1.cases_pb2 import CaseChanged
 from bkproto.events.v1.complaints_pb2 import ComplaintFiled
 from bkproto.events.v1.detections_pb2 import ViolationDetected
+from bkproto.events.v1.directory_pb2 import DirectoryChanged
 from bkproto.events.v1.ledger_alerts_pb2 import LedgerAlert
 from bkproto.events.v1.notifications_pb2 import NotificationRequested
 
@@ -60,6 +61,7 @@ TOPICS: dict[str, type[Message]] = {
     "ledger.alerts.v1": LedgerAlert,
     "notifications.v1": NotificationRequested,
     "complaints.v1": ComplaintFiled,
+    "directory.v1": DirectoryChanged,
 }
 DEAD_LETTER_SUFFIX = ".dlq"
 #: The consumer group whose offsets on ``<topic>.dlq`` mark how far ``dlq replay`` got.

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, Float, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bk_cases.coltypes import UTCDateTime
@@ -95,6 +95,19 @@ class User(Base):
     phone: Mapped[str] = mapped_column(String(32), default="")
     wechat_openid: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Deactivated (停用): refused at login and, through directory.v1, by every service within a minute.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class DirectoryVersion(Base):
+    """The last ``directory.v1`` version of one entity (kept after a deletion, so versions only grow)."""
+
+    __tablename__ = "directory_versions"
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # tenant, org_unit, site, user, camera
+    entity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    digest: Mapped[str] = mapped_column(String(64), default="")  # of the state last published
 
 
 # --- API schemas ---------------------------------------------------------------------------------
