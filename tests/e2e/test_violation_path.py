@@ -83,8 +83,11 @@ async def test_violation_path_embedded(tmp_path: Path) -> None:
 
 
 async def test_violation_path_on_postgres_kafka_s3(
-    tmp_path: Path, pg_url: str, kafka_bootstrap: str, s3_server
+    tmp_path: Path, pg_url: str, kafka_bootstrap: str, s3_server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Production refuses the demo parents' login; this run's mini-program credentials (never called).
+    monkeypatch.setenv("BK_WECHAT_APP_ID", "wx" + secrets.token_hex(8))
+    monkeypatch.setenv("BK_WECHAT_APP_SECRET", secrets.token_hex(16))
     settings = CoreSettings(
         mode=Mode.PRODUCTION,
         data_dir=tmp_path,

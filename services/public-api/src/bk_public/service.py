@@ -15,7 +15,7 @@ from bk_public.api import admin, auth, console, feedback, parents, public, site_
 from bk_public.cache import TTLCache
 from bk_public.context import Context
 from bk_public.fastpath import PublicReadFastPath
-from bk_public.identity import EmbeddedIdentityProvider, IdentityProvider
+from bk_public.identity import EmbeddedIdentityProvider, IdentityProvider, WeChatIdentityProvider
 from bk_public.invites import InviteGuard
 from bk_public.models import outbox
 from bk_public.queries import signed
@@ -76,7 +76,7 @@ class PublicService(Service):
             runtime=runtime,
             db=self.db,
             upstream=upstream or self._http_upstream,  # type: ignore[arg-type]
-            identity=identity or EmbeddedIdentityProvider(embedded_secret(runtime.data_dir, "wx-idp")),
+            identity=identity or _identity_provider(runtime, settings),
             relay=OutboxRelay(
                 self.db, outbox, runtime.bus, poll_s=2.0, retention=RetentionPolicy.from_settings(settings)
             ),
@@ -144,6 +144,8 @@ class PublicService(Service):
             await self._http_upstream.aclose()
         if isinstance(self.tokens, HttpTokenSource):
             await self.tokens.aclose()
+        if isinstance(self.ctx.identity, WeChatIdentityProvider):
+            await self.ctx.identity.aclose()
         await self.db.dispose()
 
     async def readiness(self) -> dict[str, bool]:
@@ -152,6 +154,20 @@ class PublicService(Service):
     async def seed_demo(self, *, tenant_id: str, site_ids: list[str]) -> dict[str, str]:
         """Invite codes (one per site, stable) and a few notices and tips for the demo tenant."""
         return await demo.seed(self.ctx, tenant_id=tenant_id, site_ids=site_ids)
+
+
+def _identity_provider(runtime: Runtime, settings: PublicSettings) -> IdentityProvider:
+    """WeChat's login when the mini-program's app id is configured (production refuses to start
+    without it); otherwise the embedded demo login, with a key kept in the data directory."""
+    if settings.wechat_app_id:
+        return WeChatIdentityProvider(
+            settings.wechat_app_id,
+            settings.wechat_app_secret.get_secret_value(),
+            base_url=settings.wechat_api_base,
+            timeout_s=settings.upstream_timeout_s,
+        )
+    log.warning("parents log in through the embedded demo login (any word); set BK_WECHAT_APP_ID for WeChat")
+    return EmbeddedIdentityProvider(embedded_secret(runtime.data_dir, "wx-idp"))
 
 
 def _token_source(runtime: Runtime, settings: PublicSettings, issuer_url: Callable[[], str]) -> TokenSource:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -50,6 +51,18 @@ class PublicSettings(CoreSettings):
         description="this service's client secret at the token issuer (the case-manager's "
         "BK_SERVICE_CLIENT_SECRETS['public-api']): for its service tokens and parents' sessions",
     )
+    wechat_app_id: str = Field(
+        "",
+        max_length=64,
+        description="the mini-program's AppID: parents log in through WeChat's jscode2session with it; "
+        "empty = the embedded demo login, which accepts any word (production refuses it)",
+    )
+    wechat_app_secret: SecretStr = Field(
+        SecretStr(""), description="the mini-program's AppSecret (from the environment)"
+    )
+    wechat_api_base: str = Field(
+        "https://api.weixin.qq.com", max_length=256, description="WeChat's API host (changed only for tests)"
+    )
     invite_failures_global: int = Field(
         100, ge=1, description="wrong invite codes in a row, from everyone, that pause all binding"
     )
@@ -69,4 +82,17 @@ class PublicSettings(CoreSettings):
         secret = self.service_client_secret.get_secret_value()
         if secret and (why := hmac_key_refusal(secret, "BK_SERVICE_CLIENT_SECRET")):
             refusals.append(why)
+        if bool(self.wechat_app_id) != bool(self.wechat_app_secret.get_secret_value()):
+            refusals.append(
+                "BK_WECHAT_APP_ID and BK_WECHAT_APP_SECRET go together: set both, or neither (demo login)"
+            )
         return refusals
+
+    def production_refusals(self, private: Ed25519PrivateKey | None, has_public: bool) -> list[str]:
+        out = super().production_refusals(private, has_public)
+        if not self.wechat_app_id:
+            out.append(
+                "BK_WECHAT_APP_ID / BK_WECHAT_APP_SECRET must be set: without them parents log in through "
+                "the embedded demo login, which accepts any word"
+            )
+        return out

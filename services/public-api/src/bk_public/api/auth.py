@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from bk_public.context import Context, get_ctx, ip_limited
-from bk_public.identity import LoginFailed
+from bk_public.identity import IdentityUnavailable, LoginFailed
 from bk_public.models import parent
 from bkcore.service_tokens import TokenUnavailable
 
@@ -17,7 +17,9 @@ router = APIRouter(tags=["auth"])
 
 
 class WxLoginIn(BaseModel):
-    code: str = Field(..., min_length=1, max_length=128, description="wx.login() code (demo: any word)")
+    code: str = Field(
+        ..., min_length=1, max_length=128, description="wx.login() code (embedded demo: any word)"
+    )
     tenant_id: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9_\-]+$")
 
 
@@ -35,11 +37,15 @@ class SessionOut(BaseModel):
     summary="Exchange a mini-program login code for a session (creates the parent account)",
 )
 async def wx_login(body: WxLoginIn, ctx: Context = Depends(get_ctx)) -> SessionOut:
+    tenant = body.tenant_id or ctx.settings.default_tenant
+    if not await _tenant_known(ctx, tenant):  # before WeChat: a one-time code is not spent on a typo
+        raise HTTPException(404, detail=f"no such tenant {tenant!r} / 没有这个辖区：请从学校的邀请链接进入")
     try:
         who = await ctx.identity.exchange(body.code)
     except LoginFailed as exc:
         raise HTTPException(401, detail=str(exc)) from None
-    tenant = body.tenant_id or ctx.settings.default_tenant
+    except IdentityUnavailable as exc:
+        raise HTTPException(503, detail=str(exc), headers={"Retry-After": "5"}) from None
     now = ctx.runtime.clock.now()
     async with ctx.db.session() as s:
         pid = (
@@ -60,3 +66,8 @@ async def wx_login(body: WxLoginIn, ctx: Context = Depends(get_ctx)) -> SessionO
     except TokenUnavailable as exc:
         raise HTTPException(503, detail=str(exc)) from None
     return SessionOut(session_token=token, expires_in=ttl, parent_id=pid, tenant_id=tenant)
+
+
+async def _tenant_known(ctx: Context, tenant_id: str) -> bool:
+    """A tenant parents can log in to: one with sites in the directory (cached like public reads)."""
+    return bool(await ctx.cached(("tenant-sites", tenant_id), lambda: ctx.upstream.sites(tenant_id)))
