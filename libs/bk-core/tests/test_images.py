@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tracemalloc
 
@@ -81,3 +82,29 @@ def test_open_capped_decodes_big_jpegs_small() -> None:
     assert img.mode == "RGB" and max(img.size) == 1000 and img.size == (1000, 750)
     grey = open_capped(encode(PHOTO.convert("L"), "PNG"), max_side=1000)
     assert grey.mode == "RGB" and grey.size == (320, 200)  # small pictures keep their size
+
+
+def test_checking_from_many_threads_leaves_the_warning_filters_alone() -> None:
+    """The detector's old race: ``catch_warnings`` in several threads at once restored each other's
+    snapshots and left a filter behind for the whole process. Checks here never touch the filters."""
+    import threading
+    import warnings
+
+    from bkcore.images import MAX_PIXELS
+
+    assert MAX_PIXELS < Image.MAX_IMAGE_PIXELS  # Pillow's bomb warning only ever comes with a refusal
+    before = list(warnings.filters)
+    pictures = [encode(PHOTO, "JPEG"), encode(PHOTO, "PNG"), png_bomb(20_000, 20_000)]
+
+    def check_many() -> None:
+        for _ in range(30):
+            for data in pictures:
+                with contextlib.suppress(ImageRefused):
+                    check_image(data, max_bytes=10**6)
+
+    threads = [threading.Thread(target=check_many) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert warnings.filters == before

@@ -8,12 +8,17 @@ says 10000×10000 would take gigabytes to decode and is refused from its first f
   catches truncated and corrupt files). Raises ``ImageRefused`` naming the problem.
 - ``open_capped``: the same checks, then the picture decoded no larger than ``max_side`` (JPEG is
   decoded at a reduced scale straight from the file), ready for processing such as face blurring.
+
+Nothing here touches the ``warnings`` filters: they are process-wide, and ``catch_warnings`` from
+several request threads at once restores the others' snapshots (the detector once kept an "error"
+filter that way). Our cap is below Pillow's own bomb threshold, so Pillow's
+``DecompressionBombWarning`` can only come with a picture we refuse anyway; above twice that,
+Pillow's ``DecompressionBombError`` is refused by name too.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 
 from PIL import Image
@@ -72,10 +77,7 @@ def _open_header(data: bytes, *, max_pixels: int) -> Image.Image:
     if fmt is None:
         raise ImageRefused("not_image", "not a picture (accepted: JPEG, PNG, WebP)")
     try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb guard warns (or raises) on huge headers; ours below names the limit.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=[fmt])
+        img = Image.open(io.BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError:
         raise ImageRefused("too_many_pixels", f"the picture has more than {max_pixels} pixels") from None
     except Exception:  # Pillow raises many types for a broken header; all mean "not a valid picture"
@@ -97,9 +99,7 @@ def _decode(img: Image.Image, *, at_least: tuple[int, int] | None) -> Image.Imag
     try:
         if at_least is not None and fmt == "JPEG":
             img.draft("RGB", at_least)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img.load()
+        img.load()
     except Exception:  # truncated data, bad CRC, bad Huffman table...: Pillow raises many types
         raise ImageRefused("corrupt", f"the {fmt} picture is corrupt or truncated") from None
     return img
