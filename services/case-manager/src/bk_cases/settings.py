@@ -25,6 +25,15 @@ class CaseSettings(CoreSettings):
         24.0, gt=0, description="hours after the yellow card (deadline) until the red card and escalation"
     )
     sweep_interval_s: float = Field(60.0, gt=0, description="how often overdue cases and digests are swept")
+    score_publish_s: float = Field(
+        10.0, gt=0, description="site_scores.v1: tenants whose score inputs changed are re-scored this often"
+    )
+    score_refresh_s: float = Field(
+        3600.0, gt=0, description="site_scores.v1: every tenant is re-scored this often (the window slides)"
+    )
+    score_republish_s: float = Field(
+        86400.0, gt=0, description="site_scores.v1: an unchanged score is sent again after this long"
+    )
     notify_cooldown_s: int = Field(
         600, ge=0, description="per-recipient quiet time; non-urgent alarms inside it become one digest"
     )

@@ -52,6 +52,7 @@ from bkproto.events.v1.detections_pb2 import ViolationDetected
 from bkproto.events.v1.directory_pb2 import DirectoryChanged
 from bkproto.events.v1.ledger_alerts_pb2 import LedgerAlert
 from bkproto.events.v1.notifications_pb2 import NotificationRequested
+from bkproto.events.v1.site_scores_pb2 import LedgerCompleteness, SiteRated, SiteScore
 
 #: Every topic and the one event type it carries.
 TOPICS: dict[str, type[Message]] = {
@@ -61,6 +62,9 @@ TOPICS: dict[str, type[Message]] = {
     "ledger.alerts.v1": LedgerAlert,
     "notifications.v1": NotificationRequested,
     "complaints.v1": ComplaintFiled,
+    "ratings.v1": SiteRated,
+    "ledger.completeness.v1": LedgerCompleteness,
+    "site_scores.v1": SiteScore,
     "directory.v1": DirectoryChanged,
 }
 DEAD_LETTER_SUFFIX = ".dlq"

@@ -24,6 +24,8 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # Overrides of the risk score's weights and list thresholds (bk_cases.stats.rules.ScoringRules).
+    score_rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class OrgUnit(Base):
