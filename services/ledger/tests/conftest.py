@@ -14,7 +14,6 @@ from PIL import Image
 
 from bk_ledger.service import LedgerService, create_service
 from bk_ledger.settings import LedgerSettings
-from bk_ledger.sites.models import SiteSeed
 from bkcore.auth import PUBLIC_API, Principal, Role, TokenIssuer
 from bkcore.bus.base import Delivery
 from bkcore.bus.inproc import InProcessBus
@@ -22,14 +21,15 @@ from bkcore.clock import FakeClock
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
 from bkcore.service_tokens import SERVICE_IDENTITIES, TokenRequest, grant
+from bkcore.testing.directory import DirSite, eventually, publish, site_event
 from bkcore.testing.tokens import new_token_issuer
 
 TENANT = "minghu"
 SITES = (
-    SiteSeed(
+    DirSite(
         "lakeside-primary", "湖滨第一小学食堂", "school_canteen", "/minghu/lakeside/north", "06:30-19:30"
     ),
-    SiteSeed("hillview-noodle", "山景老字号面馆", "restaurant", "/minghu/hillview", "10:00-22:00"),
+    DirSite("hillview-noodle", "山景老字号面馆", "restaurant", "/minghu/hillview", "10:00-22:00"),
 )
 # 2026-09-01 08:00 Asia/Shanghai
 START = datetime(2026, 9, 1, 0, 0, tzinfo=UTC)
@@ -105,7 +105,14 @@ async def make_harness(
     )
     await service.start()
     await bus.start()  # the host starts the bus after the services subscribed
-    await service.seed_sites(TENANT, SITES)
+    # The sites come as the case-manager publishes them (directory.v1), not seeded into the ledger.
+    await publish(bus, [site_event(TENANT, site) for site in SITES])
+    ids = {site.site_id for site in SITES}
+
+    async def sites_known() -> bool:
+        return await service.directory.known_sites(tenant_id=TENANT, site_ids=ids) == ids
+
+    await eventually(sites_known, what="the ledger's read model holds the test sites")
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://test")
     try:
         yield Harness(service, client, clock, tokens, bus, store, seen)

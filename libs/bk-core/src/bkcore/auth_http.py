@@ -20,7 +20,7 @@ except where ``query_token=True``, which only the console's server-sent-events s
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -28,6 +28,9 @@ from sqlalchemy import ColumnElement, and_, false, func, or_
 from sqlalchemy.orm import QueryableAttribute
 
 from bkcore.auth import ALL_TENANTS, AuthError, Principal, Role, TokenVerifier, access_refusal
+
+if TYPE_CHECKING:
+    from bkcore.directory import StaffAccess
 
 _bearer = HTTPBearer(auto_error=False)  # we answer 401 ourselves, with a WWW-Authenticate header
 Stmt = TypeVar("Stmt")  # Select, Update or Delete: anything with .where()
@@ -38,17 +41,45 @@ class Authenticator:
     """FastAPI dependency that turns ``Authorization: Bearer <jwt>`` into a ``Principal``.
 
     ``audience``: this service's name; a token that does not name it is refused.
+    ``access``: the current directory (``bkcore.directory.StaffAccess``); with it, a staff caller is
+    who the directory says they are now (deactivated: 401), not who the token said at login.
     """
 
-    def __init__(self, issuer: TokenVerifier, *, audience: str, query_token: bool = False) -> None:
+    def __init__(
+        self,
+        issuer: TokenVerifier,
+        *,
+        audience: str,
+        query_token: bool = False,
+        access: StaffAccess | None = None,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.query_token = query_token
+        self.access = access
 
     async def __call__(
         self, request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
     ) -> Principal:
-        return self.authenticate(request, creds.credentials if creds is not None else None)
+        return await self.resolve(request, creds.credentials if creds is not None else None)
+
+    async def resolve(self, request: Request, bearer: str | None = None) -> Principal:
+        """``authenticate``, then checked against the current directory when there is one."""
+        principal = self.authenticate(request, bearer)
+        if self.access is not None:
+            principal = await self.recheck(principal)
+            request.state.principal = principal
+        return principal
+
+    async def recheck(self, principal: Principal) -> Principal:
+        """The caller as the directory admits them now (401 when it no longer does): for every request,
+        and again and again for a stream that outlives one."""
+        if self.access is None:
+            return principal
+        try:
+            return await self.access.current(principal)
+        except AuthError as exc:
+            raise _unauthorized(str(exc), error="invalid_token") from None
 
     def authenticate(self, request: Request, bearer: str | None = None) -> Principal:
         """The caller of ``request``; ``bearer``: the header's token when a dependency parsed it

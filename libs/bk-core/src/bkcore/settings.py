@@ -127,6 +127,13 @@ class CoreSettings(BaseSettings):
     )
     url_signing_secret: SecretStr = Field(SecretStr(""), description="HMAC key that signs object/play URLs")
     signed_url_ttl_s: int = Field(600, ge=1, le=7 * 24 * 3600, description="lifetime of signed URLs")
+    directory_check_ttl_s: float = Field(
+        30.0,
+        ge=0,
+        le=60,
+        description="how long a staff user's directory state (active, role, org unit, sites) is cached "
+        "per replica: a deactivation or a move is enforced within this many seconds (at most a minute)",
+    )
 
     trusted_proxy_hops: int = Field(
         0,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from functools import partial
 
 from bk_ledger import db as ledger_db
 from bk_ledger.common import views as photo_views
@@ -19,14 +19,15 @@ from bk_ledger.purchase import views as purchase_views
 from bk_ledger.sample import views as sample_views
 from bk_ledger.settings import LedgerSettings
 from bk_ledger.sites import views as site_views
-from bk_ledger.sites.models import SiteSeed
-from bk_ledger.sites.service import seed_sites
+from bk_ledger.sites.models import directory
+from bk_ledger.sites.service import project_site
 from bk_ledger.staff import views as staff_views
 from bk_ledger.sweeps import sweep_once, sweeper
 from bk_ledger.trace import views as trace_views
 from bkcore.auth import LEDGER
 from bkcore.auth_http import Authenticator
 from bkcore.db import OutboxRelay
+from bkcore.directory import DirectoryReadModel
 from bkcore.http import create_app
 from bkcore.objstore.http import object_router
 from bkcore.objstore.local import LocalObjectStore
@@ -65,12 +66,22 @@ class LedgerService(Service):
             poll_s=settings.outbox_poll_s,
             retention=RetentionPolicy.from_settings(settings),
         )
+        # The case-manager's directory as the ledger keeps it: sites (projected into ``sites``) and
+        # staff, whose current state every request is checked against.
+        self.directory = DirectoryReadModel(
+            self.db,
+            directory,
+            ledger_db.inbox,
+            service="ledger",
+            on_site=partial(project_site, default_timezone=settings.default_timezone),
+            ttl_s=settings.directory_check_ttl_s,
+        )
         self.ctx = LedgerContext(
             settings=settings,
             db=self.db,
             store=runtime.store,
             clock=runtime.clock,
-            auth=Authenticator(runtime.tokens, audience=LEDGER),
+            auth=Authenticator(runtime.tokens, audience=LEDGER, access=self.directory.access),
             relay=self.relay,
         )
         self.sweeper = sweeper(self.ctx)
@@ -85,6 +96,7 @@ class LedgerService(Service):
     async def start(self) -> None:
         ledger_db.all_tables()
         await self.db.migrate(ledger_db.MIGRATIONS)
+        self.directory.subscribe(self.runtime.bus, "ledger")
         # The bus is started by whoever hosts the services (``__main__`` or the one-process runner),
         # after every service has subscribed: Kafka takes subscriptions only before it starts.
         self.relay.start()
@@ -105,11 +117,6 @@ class LedgerService(Service):
     async def sweep(self) -> int:
         """Run the time-based rules once now (the background loop does this every interval)."""
         return await sweep_once(self.ctx)
-
-    async def seed_sites(self, tenant_id: str, sites: Iterable[SiteSeed], timezone: str = "") -> int:
-        return await seed_sites(
-            self.db, tenant_id=tenant_id, sites_=sites, timezone=timezone or self.settings.default_timezone
-        )
 
 
 def create_service(runtime: Runtime, settings: LedgerSettings | None = None) -> LedgerService:

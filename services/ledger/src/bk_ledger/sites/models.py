@@ -1,4 +1,9 @@
-"""Sites as the ledger needs them: enough to scope rows and to know when a kitchen opens."""
+"""Sites as the ledger needs them: enough to scope rows and to know when a kitchen opens.
+
+The case-manager owns sites; the ledger keeps them as a read model fed by ``directory.v1``
+(``bkcore.directory``): ``directory_*`` tables hold the directory as published, and ``sites`` its
+projection for the ledger's queries, written only by ``sites.service.project_site``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Boolean, Column, String, Table
 
 from bk_ledger.db import metadata
+from bkcore.directory import add_directory_tables
 
 sites = Table(
     "sites",
@@ -21,20 +27,14 @@ sites = Table(
     Column("active", Boolean, nullable=False, default=True),
 )
 
+directory = add_directory_tables(metadata)
+
 #: Kinds where an accompanying meal (陪餐) is required for every meal.
 SCHOOL_KINDS = frozenset({"school_canteen", "kindergarten"})
 
 
-@dataclass(frozen=True)
-class SiteSeed:
-    """One site to seed (from the demo tenant now; from case-manager events later)."""
-
-    site_id: str
-    name: str
-    kind: str
-    org_path: str
-    opening: str = "06:30-19:30"
-    timezone: str = ""
+#: A site's opening hours when the directory gives none (or none the ledger can read).
+DEFAULT_OPENING = "06:30-19:30"
 
 
 @dataclass(frozen=True)

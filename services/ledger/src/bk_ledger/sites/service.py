@@ -1,18 +1,20 @@
-"""Reading and seeding the local ``sites`` table."""
+"""Reading the ledger's ``sites`` table, and projecting the directory's sites into it."""
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable
 
 from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bk_ledger.sites.models import SiteInfo, SiteSeed, sites
+from bk_ledger.sites.models import DEFAULT_OPENING, SiteInfo, sites
 from bkcore.auth import ALL_TENANTS, Principal
 from bkcore.auth_http import ensure_site_visible
-from bkcore.db import Database
+from bkcore.directory import DirectorySite
+
+log = logging.getLogger(__name__)
 
 _OPENING_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
@@ -49,33 +51,31 @@ async def list_sites(session: AsyncSession, *, tenant_id: str | None = None) -> 
     return [_info(r) for r in (await session.execute(stmt.order_by(sites.c.tenant_id, sites.c.site_id)))]
 
 
-async def seed_sites(
-    db: Database, *, tenant_id: str, sites_: Iterable[SiteSeed], timezone: str = "Asia/Shanghai"
-) -> int:
-    """Insert or update sites of one tenant; returns how many were written. Idempotent."""
-    count = 0
-    async with db.session() as session:
-        for seed in sites_:
-            if not _OPENING_RE.match(seed.opening):
-                raise ValueError(f"site {seed.site_id}: opening {seed.opening!r} is not HH:MM-HH:MM")
-            values = {
-                "name": seed.name,
-                "kind": seed.kind,
-                "org_path": seed.org_path,
-                "opening": seed.opening,
-                "timezone": seed.timezone or timezone,
-                "active": True,
-            }
-            exists = await get_site(session, tenant_id=tenant_id, site_id=seed.site_id)
-            if exists:
-                await session.execute(
-                    sites.update()
-                    .where(sites.c.tenant_id == tenant_id, sites.c.site_id == seed.site_id)
-                    .values(**values)
-                )
-            else:
-                await session.execute(
-                    sites.insert().values(tenant_id=tenant_id, site_id=seed.site_id, **values)
-                )
-            count += 1
-    return count
+async def project_site(session: AsyncSession, site: DirectorySite, *, default_timezone: str) -> None:
+    """Write one directory site into ``sites`` (``bkcore.directory``'s hook, in its transaction).
+
+    A deleted site stays, inactive: its records keep their place, the sweeps stop asking for more.
+    """
+    opening = site.opening_hours
+    if not _OPENING_RE.match(opening):
+        if opening:
+            log.warning(
+                "site opening hours unreadable; the ledger uses the default",
+                extra={"tenant_id": site.tenant_id, "site_id": site.site_id, "opening": opening},
+            )
+        opening = DEFAULT_OPENING
+    values = {
+        "name": site.name,
+        "kind": site.kind,
+        "org_path": site.org_path,
+        "opening": opening,
+        "timezone": site.timezone or default_timezone,
+        "active": not site.deleted,
+    }
+    done = await session.execute(
+        sites.update()
+        .where(sites.c.tenant_id == site.tenant_id, sites.c.site_id == site.site_id)
+        .values(**values)
+    )
+    if done.rowcount == 0:
+        await session.execute(sites.insert().values(tenant_id=site.tenant_id, site_id=site.site_id, **values))

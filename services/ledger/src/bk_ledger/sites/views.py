@@ -1,4 +1,7 @@
-"""Sites and rule-config routes: the admin side of the ledger."""
+"""Sites and rule-config routes: the admin side of the ledger.
+
+Sites are the case-manager's: the ledger reads them from ``directory.v1`` and has no route to write them.
+"""
 
 from __future__ import annotations
 
@@ -6,44 +9,17 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
 
 from bk_ledger.common.config import RuleConfig
 from bk_ledger.common.context import LedgerContext, rule_config
 from bk_ledger.common.crud import READERS
 from bk_ledger.common.models import rule_configs
-from bk_ledger.sites.models import SiteSeed
-from bk_ledger.sites.service import list_sites, seed_sites
-from bkcore.auth import Principal, Role, Scope
-
-
-class SiteIn(BaseModel):
-    name: str = Field(..., min_length=1, max_length=200)
-    kind: str = Field(..., min_length=1, max_length=40)
-    org_path: str = Field(..., pattern=r"^/[A-Za-z0-9_\-/]*$", max_length=255)
-    opening: str = Field(
-        "06:30-19:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$", max_length=11
-    )
-    timezone: str = Field("", max_length=64)
+from bk_ledger.sites.service import list_sites
+from bkcore.auth import Principal, Role
 
 
 def router(ctx: LedgerContext) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["admin"])
-    admins = Depends(
-        ctx.auth.require_roles(Role.PLATFORM_ADMIN, Role.SERVICE, scope=Scope.LEDGER_SITES_WRITE)
-    )
-
-    @r.put(
-        "/sites/{site_id}", summary="Create or update the ledger's copy of a site (sync from case-manager)"
-    )
-    async def put_site(site_id: str, body: SiteIn, p: Principal = admins) -> dict[str, str]:
-        await seed_sites(
-            ctx.db,
-            tenant_id=p.tenant_id,
-            timezone=ctx.settings.default_timezone,
-            sites_=[SiteSeed(site_id=site_id, **body.model_dump())],
-        )
-        return {"site_id": site_id}
 
     @r.get("/sites", summary="Sites the ledger knows, in the caller's tenant")
     async def get_sites(p: Principal = Depends(ctx.auth.require_roles(*READERS))) -> list[dict[str, Any]]:
