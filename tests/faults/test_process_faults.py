@@ -102,10 +102,11 @@ async def test_detector_killed_mid_batch(stack: Stack) -> None:
         await wait_until(detector_killed, 90, "the detector raised no violation", stack.logs)
     finally:
         stack.tap.on_raised = None
-    reasons = await _gateway_says_ai_not_running(stack, DETECTOR_DOWN_S)
-    assert reasons.get("detectors"), reasons  # says why, for the operator
-
-    stack.detector.start()
+    try:
+        reasons = await _gateway_says_ai_not_running(stack, DETECTOR_DOWN_S)
+        assert reasons.get("detectors"), reasons  # says why, for the operator
+    finally:
+        stack.detector.start()  # even on failure: the next test needs a detector
     await stack.detector.wait_ready()
     back = datetime.now(UTC)
     await stack.gateway.wait_ready(60)

@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 from bk_gateway.detector_client import DetectorStream
 from bk_gateway.frame_queue import FrameItem, FrameQueue
 from bk_gateway.service import GatewayService, create_service
+from bkcore.auth import Role
 from bkproto.detector.v1 import detector_pb2 as pb
 from bkproto.detector.v1 import detector_pb2_grpc as pbg
 
@@ -385,6 +386,15 @@ async def test_vanished_detector_is_no_detectors_with_the_cause(tmp_path: Path, 
         assert ready.status_code == 503 and "no detector reachable" in ready.json()["reasons"]["detectors"]
         assert ep in ai["reason"] and ai["detectors"][0]["connected"] is False
         assert cam["ai_state"] == "no_answers" and "no detector reachable" in cam["ai_reason"]
+        # A supervisor is told the same, without the platform's internal addresses.
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=svc.app), base_url="http://gw"
+        ) as http:
+            supervisor = token(svc.runtime, Role.SUPERVISOR, org_path="/minghu")
+            seen = (await http.get("/v1/ai/status", headers=supervisor)).json()
+        assert seen["state"] == "no_detectors" and "no detector reachable" in seen["reason"]
+        assert [d["endpoint"] for d in seen["detectors"]] == ["detector 1"]
+        assert "127.0.0.1" not in str(seen), seen
         assert len(downs(caplog, ep)) == 1
         assert svc.detectors.streams[0].failed_attempts >= 2
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +51,7 @@ from bkcore.tasks import BackgroundLoop, wait_event
 from bkproto.events.v1.camera_status_pb2 import CameraStatusChanged
 
 log = logging.getLogger(__name__)
+_ADDRESS = re.compile(r"(?:ipv[46]:)?(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\])(?::\d+)?")
 SERVICE = "stream-gateway"
 LIVE = (State.ONLINE, State.DEGRADED)
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -143,37 +145,47 @@ class GatewayService(Service):
         now = time.monotonic()
         self.ai_watch.saw_queue(len(self.queue), now)
         workers = self.fleet.workers
-        return judge_path(
+        verdict = judge_path(
             now=now,
             stall_s=self.settings.detector_stall_s,
             detectors=detector_views(self.detectors.streams, set(workers)),
             cameras_sending=sum(1 for w in workers.values() if w.health.state in LIVE),
             queue_waiting_since=self.ai_watch.queue_waiting_since,
         )
+        # Exported with every verdict: /metrics never disagrees with the /readyz or status answer just given.
+        metrics.AI_RUNNING.set(0 if verdict.state in NOT_RUNNING else 1)
+        return verdict
 
     async def _watch_ai(self) -> None:
         """Once a second, so a stall is logged (once) and exported even when nobody asks."""
         verdict = self.ai_verdict()
         self.ai_watch.observe(verdict, datetime.now(UTC))
-        metrics.AI_RUNNING.set(0 if verdict.state in NOT_RUNNING else 1)
 
-    def ai_status(self) -> AiStatusOut:
+    def ai_status(self, *, addresses: bool = True) -> AiStatusOut:
+        """The AI's state; without ``addresses`` each detector is "detector N", in the reason too."""
         verdict = self.ai_verdict()
         since = self.ai_watch.observe(verdict, datetime.now(UTC))
+        streams = self.detectors.streams
+        names = {s.endpoint: s.endpoint if addresses else f"detector {i}" for i, s in enumerate(streams, 1)}
+        reason = verdict.reason
+        for endpoint, name in sorted(names.items(), key=lambda kv: -len(kv[0])):
+            reason = reason.replace(endpoint, name)
+        if not addresses:  # what gRPC's own messages say, e.g. "ipv4:10.0.3.7:50051"
+            reason = _ADDRESS.sub("(address)", reason)
         return AiStatusOut(
             running=verdict.state == AiState.RUNNING,
             state=verdict.state.value,
-            reason=verdict.reason,
+            reason=reason,
             since=since,
             detectors=[
                 DetectorStatusOut(
-                    endpoint=s.endpoint,
+                    endpoint=names[s.endpoint],
                     connected=s.connected,
                     last_answer_at=s.last_answer_at,
                     inflight_batches=s.inflight_batches,
                     model_version=s.model_version,
                 )
-                for s in self.detectors.streams
+                for s in streams
             ],
         )
 

@@ -222,7 +222,8 @@ def build_ai_router(svc: GatewayService) -> APIRouter:
         response_model=AiStatusOut,
         summary="Whether detectors answer this replica's frames, why not, and since when",
     )
-    async def ai_status(_: Principal = read) -> AiStatusOut:
-        return svc.ai_status()
+    async def ai_status(p: Principal = read) -> AiStatusOut:
+        # Detector addresses are the operators' to know; other readers see "detector 1, 2, …".
+        return svc.ai_status(addresses=p.role in (Role.PLATFORM_ADMIN, Role.SERVICE))
 
     return r
