@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING
 
 from brightkitchen import demo_data
@@ -11,24 +13,34 @@ if TYPE_CHECKING:
 
 
 async def seed_demo(platform: Platform) -> None:
-    from bk_ledger.sites.models import SiteSeed
-
+    """The case-manager seeds the directory and publishes it (``directory.v1``); the other services
+    learn it from there. The seed returns once the ledger's read model holds the demo sites."""
     services = platform.services
-    org_paths = {unit.id: unit.path for unit in demo_data.ORG_UNITS}
     await services["cases"].seed_demo(demo_data)  # type: ignore[attr-defined]
-    await services["ledger"].seed_sites(  # type: ignore[attr-defined]
-        demo_data.TENANT_ID,
-        [
-            SiteSeed(site_id=s.id, name=s.name, kind=s.kind, org_path=org_paths[s.org_id], opening=s.opening)
-            for s in demo_data.SITES
-        ],
-        timezone=demo_data.TIMEZONE,
-    )
+    await wait_for_directory(platform, timeout_s=60.0)
     if platform.options.simulated_cameras:
         await seed_cameras(platform)
     await services["public"].seed_demo(  # type: ignore[attr-defined]
         tenant_id=demo_data.TENANT_ID, site_ids=[s.id for s in demo_data.SITES]
     )
+
+
+async def wait_for_directory(platform: Platform, *, timeout_s: float) -> None:
+    ledger = platform.services["ledger"]
+    want = {s.id for s in demo_data.SITES}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        have = await ledger.directory.known_sites(  # type: ignore[attr-defined]
+            tenant_id=demo_data.TENANT_ID, site_ids=want
+        )
+        if have == want:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the ledger did not receive the demo directory within {timeout_s:g} s "
+                f"(directory.v1; missing sites: {sorted(want - have)})"
+            )
+        await asyncio.sleep(0.05)
 
 
 async def seed_cameras(platform: Platform) -> None:

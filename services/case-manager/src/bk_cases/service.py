@@ -13,6 +13,7 @@ from bk_cases.cases.scheduled import sweeper, update_flusher
 from bk_cases.cases.views import router as cases_router
 from bk_cases.context import Context
 from bk_cases.db import DEFAULT_SCHEMA, MIGRATIONS, import_models, outbox
+from bk_cases.directory.events import publish_snapshot, tenant_ids
 from bk_cases.directory.seed import DemoData, seed_demo
 from bk_cases.directory.views import router as directory_router
 from bk_cases.notifications.delivery import Channels
@@ -80,6 +81,7 @@ class CaseService(Service):
         await self.migrate()
         self.subscribe()
         assert self.ctx.relay is not None
+        await self.publish_directory()  # so a consumer that is new or lost its read model catches up
         self.ctx.relay.start()
         self.sweeper.start()
         self.flusher.start()
@@ -98,6 +100,18 @@ class CaseService(Service):
 
     async def seed_demo(self, demo: DemoData) -> None:
         await seed_demo(self.db, demo)
+        await self.publish_directory(demo.TENANT_ID)
+
+    async def publish_directory(self, tenant_id: str | None = None) -> int:
+        """A ``directory.v1`` snapshot of one tenant or of all (start-up, seed, on demand); returns how
+        many events were written to the outbox."""
+        async with self.db.session() as session:
+            tenants = [tenant_id] if tenant_id else await tenant_ids(session)
+            count = 0
+            for tid in tenants:
+                count += await publish_snapshot(session, tenant_id=tid)
+        self.ctx.wake_relay()
+        return count
 
 
 def default_channels(settings: CaseSettings) -> Channels:
