@@ -115,6 +115,9 @@ class Route:
     public: bool = False
     complete: bool = True
     scoped: bool = True  # False: the target's place does not matter (e.g. one public page per site)
+    refusal: frozenset[int] = frozenset({403, 404})  # how a role the route does not admit is refused
+    prepare: Callable[[], Awaitable[None]] | None = None  # before each call (e.g. a shadow to stop)
+    send: Mapping[str, Any] = field(default_factory=dict)  # what a call without a target sends
 
     @property
     def method(self) -> str:
@@ -182,7 +185,13 @@ async def _run_one(client: httpx.AsyncClient, route: Route, caller: Caller) -> l
     wheres: tuple[Where | None, ...] = WHERES if route.target is not None else (None,)
     refusals: dict[Where | None, int] = {}
     for where in wheres:
-        call = await _build(route, where) if where is not None else Call(route.route.split(" ", 1)[1])
+        if route.prepare is not None:
+            await route.prepare()
+        call = (
+            await _build(route, where)
+            if where is not None
+            else Call(route.route.split(" ", 1)[1], route.send)
+        )
         r = await client.request(route.method, call.path, headers=dict(caller.headers), **call.kwargs)
         at = f"{caller.name:>12} {route.route}" + (f" @ {where.value}" if where else "")
         got = f"got {r.status_code} {_excerpt(r)}"
@@ -194,8 +203,8 @@ async def _run_one(client: httpx.AsyncClient, route: Route, caller: Caller) -> l
                 out.append(f"{at}: expected 401, {got}")
             continue
         if caller.name not in route.allow:
-            if r.status_code not in (403, 404):
-                out.append(f"{at}: expected a refusal by role (403/404), {got}")
+            if r.status_code not in route.refusal:
+                out.append(f"{at}: expected a refusal by role {sorted(route.refusal)}, {got}")
             refusals[where] = r.status_code
             continue
         in_scope = where is None or not route.scoped or where in caller.sees
