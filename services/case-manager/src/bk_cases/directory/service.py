@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bk_cases.directory.models import CameraBinding, KitchenZone, OrgUnit, Site, User
+from bk_cases.cases.models import RiskRule
+from bk_cases.directory.models import CameraBinding, KitchenZone, OrgUnit, Site, Tenant, User
 from bk_cases.directory.rules import ancestors
 from bkcore.auth import Principal, Role
 from bkcore.auth_http import scope_to_principal, subtree_clause
@@ -125,3 +126,98 @@ async def supervisors_at(
         if found and nearest_only:
             return found
     return list(users) if not nearest_only else []
+
+
+# --- Administration (bk_cases.admin): reads and writes of single entries ---------------------------
+
+
+async def get_tenant(*, db_session: AsyncSession, tenant_id: str) -> Tenant | None:
+    return await db_session.get(Tenant, tenant_id)
+
+
+async def get_org_unit(*, db_session: AsyncSession, tenant_id: str, unit_id: str) -> OrgUnit | None:
+    return await db_session.get(OrgUnit, (tenant_id, unit_id))
+
+
+async def org_units_by_id(*, db_session: AsyncSession, tenant_id: str) -> dict[str, OrgUnit]:
+    rows = await db_session.scalars(select(OrgUnit).where(OrgUnit.tenant_id == tenant_id))
+    return {u.id: u for u in rows}
+
+
+async def sites_by_id(
+    *, db_session: AsyncSession, tenant_id: str, site_ids: Collection[str] | None = None
+) -> dict[str, Site]:
+    stmt = select(Site).where(Site.tenant_id == tenant_id)
+    if site_ids is not None:
+        stmt = stmt.where(Site.id.in_(sorted(set(site_ids))))
+    return {s.id: s for s in await db_session.scalars(stmt)}
+
+
+async def has_root_unit(*, db_session: AsyncSession, tenant_id: str) -> bool:
+    found = await db_session.scalar(
+        select(OrgUnit.id).where(OrgUnit.tenant_id == tenant_id, OrgUnit.parent_id.is_(None)).limit(1)
+    )
+    return found is not None
+
+
+async def list_users(*, db_session: AsyncSession, tenant_id: str) -> Sequence[User]:
+    """Every user of the tenant (the admin routes narrow it to the caller's reach)."""
+    return (
+        await db_session.scalars(select(User).where(User.tenant_id == tenant_id).order_by(User.username))
+    ).all()
+
+
+async def users_by_username(
+    *, db_session: AsyncSession, tenant_id: str, usernames: Collection[str]
+) -> dict[str, User]:
+    rows = await db_session.scalars(
+        select(User).where(User.tenant_id == tenant_id, User.username.in_(sorted(set(usernames))))
+    )
+    return {u.username: u for u in rows}
+
+
+async def replace_zones(
+    *, db_session: AsyncSession, tenant_id: str, site_id: str, zones: Sequence[tuple[str, str]]
+) -> None:
+    """The site's zones become exactly ``zones`` ((zone, name) pairs); rows go through the session, so
+    the audit sees each zone added, renamed or removed."""
+    have = {
+        z.zone: z
+        for z in await db_session.scalars(
+            select(KitchenZone).where(KitchenZone.tenant_id == tenant_id, KitchenZone.site_id == site_id)
+        )
+    }
+    wanted = dict(zones)
+    for zone, row in have.items():
+        if zone not in wanted:
+            await db_session.delete(row)
+        elif row.name != wanted[zone]:
+            row.name = wanted[zone]
+    for zone, name in wanted.items():
+        if zone not in have:
+            db_session.add(KitchenZone(tenant_id=tenant_id, site_id=site_id, zone=zone, name=name))
+
+
+async def get_camera_binding(
+    *, db_session: AsyncSession, tenant_id: str, camera_id: str
+) -> CameraBinding | None:
+    return await db_session.get(CameraBinding, (tenant_id, camera_id))
+
+
+async def grading_rules(*, db_session: AsyncSession, tenant_id: str) -> Sequence[RiskRule]:
+    return (
+        await db_session.scalars(
+            select(RiskRule).where(RiskRule.tenant_id == tenant_id).order_by(RiskRule.case_type)
+        )
+    ).all()
+
+
+async def replace_grading_rules(
+    *, db_session: AsyncSession, tenant_id: str, rules: Sequence[tuple[str, int, float | None]]
+) -> None:
+    """The tenant's grading overrides become exactly ``rules`` ((case_type, class, deadline_h))."""
+    await db_session.execute(delete(RiskRule).where(RiskRule.tenant_id == tenant_id))
+    for case_type, risk_class, deadline_h in rules:
+        db_session.add(
+            RiskRule(tenant_id=tenant_id, case_type=case_type, risk_class=risk_class, deadline_h=deadline_h)
+        )
