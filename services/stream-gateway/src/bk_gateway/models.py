@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKeyConstraint, Int
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bkcore.db import add_messaging_tables
+from bkcore.directory import add_directory_tables
 
 metadata = MetaData()
 
@@ -64,3 +65,5 @@ class CameraCredential(Base):
 
 
 inbox, outbox = add_messaging_tables(metadata)
+#: The case-manager's directory as published on directory.v1 (bk_gateway.directory_feed).
+directory = add_directory_tables(metadata)

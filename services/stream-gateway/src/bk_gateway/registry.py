@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bk_gateway.directory_feed import site_org_path
 from bk_gateway.models import Camera, CameraCredential
 from bk_gateway.sampler import SamplingMode
 from bk_gateway.schemas import SHARED_LOGIN, CameraIn, CameraOut, CameraPatch
@@ -44,10 +45,12 @@ async def upsert(
     """Create or replace a camera (idempotent: the same input twice leaves one identical row)."""
     now = now or datetime.now(UTC)
     url, user, password, live_url = data.split()
+    # The directory's word on where the site sits, when it has spoken (directory.v1); else the caller's.
+    placed = await site_org_path(session, tenant_id=tenant_id, site_id=data.site_id)
     values: dict[str, Any] = dict(
         tenant_id=tenant_id,
         site_id=data.site_id,
-        org_path=data.org_path,
+        org_path=placed or data.org_path,
         zone=data.zone,
         name=data.name,
         source_url=url,

@@ -23,13 +23,14 @@ from bk_gateway.ai_status import (
     judge_path,
 )
 from bk_gateway.detector_client import DetectorClient
+from bk_gateway.directory_feed import place_cameras
 from bk_gateway.fleet import Fleet
 from bk_gateway.frame_queue import FrameQueue
 from bk_gateway.liveview.embedded import EmbeddedLive, LiveError
 from bk_gateway.liveview.routes import build_live_router, build_zlm_hook_router, play_path
 from bk_gateway.liveview.signing import PlaySigner
 from bk_gateway.liveview.zlm import ZlmError, ZlmLive
-from bk_gateway.models import Camera, outbox
+from bk_gateway.models import Camera, directory, inbox, outbox
 from bk_gateway.schemas import AiStatusOut, CameraIn, CameraStatusOut, DetectorStatusOut, LiveOut
 from bk_gateway.settings import GatewaySettings
 from bk_gateway.sharding import owner, owns
@@ -42,6 +43,7 @@ from bk_gateway.status_events import TOPIC, wall_time
 from bk_gateway.urls import source_kind
 from bk_gateway.views import build_ai_router, build_router
 from bkcore.db import Database, OutboxRelay, database_url, enqueue_event
+from bkcore.directory import DirectoryReadModel
 from bkcore.http import Check, create_app
 from bkcore.retention import RetentionPolicy
 from bkcore.secrets import embedded_secret
@@ -68,6 +70,16 @@ class GatewayService(Service):
             schema=settings.db_schema or "stream_gateway",
         )
         self.queue = FrameQueue(settings.frame_queue_size)
+        # Sites and staff as the case-manager publishes them: cameras follow their site's place in the
+        # org tree, and every request is checked against the staff user's current state.
+        self.directory = DirectoryReadModel(
+            self.db,
+            directory,
+            inbox,
+            service=SERVICE,
+            on_site=place_cameras,
+            ttl_s=settings.directory_check_ttl_s,
+        )
         self.relay = OutboxRelay(
             self.db, outbox, runtime.bus, poll_s=1.0, retention=RetentionPolicy.from_settings(settings)
         )
@@ -103,6 +115,7 @@ class GatewayService(Service):
         if self.settings.video_decoder == "nvdec":
             _check_nvdec()
         await self.db.migrate(MIGRATIONS)
+        self.directory.subscribe(self.runtime.bus, SERVICE)
         self.relay.start()
         self.fleet.start()
         self.detectors.start()

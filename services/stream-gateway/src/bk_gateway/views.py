@@ -50,7 +50,7 @@ def _invalid(field: str, msg: str) -> RequestValidationError:
 
 
 def build_router(svc: GatewayService) -> APIRouter:
-    auth = Authenticator(svc.runtime.tokens, audience=STREAM_GATEWAY)
+    auth = Authenticator(svc.runtime.tokens, audience=STREAM_GATEWAY, access=svc.directory.access)
     read = Depends(auth.require_roles(*READERS, scope=Scope.CAMERAS_READ))
     manage = Depends(auth.require_roles(*MANAGERS, scope=Scope.CAMERAS_WRITE))
     r = APIRouter(prefix="/v1/cameras", tags=["cameras"])
@@ -213,7 +213,7 @@ def build_router(svc: GatewayService) -> APIRouter:
 def build_ai_router(svc: GatewayService) -> APIRouter:
     """Is the AI running here: the console's banner reads this (each camera's own state is in its
     status, ``ai_state``)."""
-    auth = Authenticator(svc.runtime.tokens, audience=STREAM_GATEWAY)
+    auth = Authenticator(svc.runtime.tokens, audience=STREAM_GATEWAY, access=svc.directory.access)
     read = Depends(auth.require_roles(*READERS, scope=Scope.CAMERAS_READ))
     r = APIRouter(prefix="/v1/ai", tags=["ai"])
 
