@@ -12,6 +12,7 @@ from bkcore.service import Runtime
 
 if TYPE_CHECKING:
     from bk_cases.auth.throttling import LoginGuard
+    from bkcore.directory import StaffAccess
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Context:
     settings: CaseSettings
     relay: OutboxRelay | None = None
     login_guard: LoginGuard | None = None  # built on the first login (bk_cases.auth.views)
+    staff_access: StaffAccess | None = None  # built on the first request (bk_cases.directory.access)
     # Hot-path caches (site row, tenant grading rules): the consumer reads them for every detection.
     cache: dict[str, tuple[float, object]] = field(default_factory=dict)
 

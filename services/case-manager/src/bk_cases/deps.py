@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.context import Context
+from bk_cases.directory.access import staff_access
 from bkcore.auth import CASE_MANAGER, Principal, Role
 from bkcore.auth_http import Authenticator, require_access
 
@@ -33,7 +34,9 @@ async def principal(
     ctx: Context = Depends(get_ctx),
 ) -> Principal:
     # Routers are module-level, the token issuer is the runtime's: build the authenticator per app.
-    return await Authenticator(ctx.runtime.tokens, audience=CASE_MANAGER)(request, creds)
+    # Staff are who the directory says they are now (deactivated: 401), not who the token says.
+    auth = Authenticator(ctx.runtime.tokens, audience=CASE_MANAGER, access=staff_access(ctx))
+    return await auth(request, creds)
 
 
 def roles(*allowed: Role, scope: str | None = None) -> Callable[..., Awaitable[Principal]]:
