@@ -91,6 +91,12 @@ class CaseSettings(CoreSettings):
     )
     outbox_poll_s: float = Field(0.5, gt=0, description="outbox relay poll interval (it is also woken)")
     db_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size")
+    operator_tenant: str = Field(
+        "",
+        max_length=64,
+        description="the tenant of the platform's operator: its platform admins may create tenants "
+        "(POST /tenants); empty: nobody may over the API (embedded: the demo tenant)",
+    )
 
     def webhook_policy(self) -> AddressPolicy:
         """Where webhooks may be sent (checked again, after resolution, at every attempt)."""

@@ -34,4 +34,4 @@ async def authenticate(
     )
     user = users[0] if len(users) == 1 else None
     ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
-    return user if ok and user is not None else None
+    return user if ok and user is not None and user.active else None  # deactivated (停用): refused

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, true
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bk_cases.coltypes import UTCDateTime
@@ -24,6 +24,7 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    locale: Mapped[str] = mapped_column(String(16), default="zh-CN", server_default="zh-CN")
     # Overrides of the risk score's weights and list thresholds (bk_cases.stats.rules.ScoringRules).
     score_rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
@@ -97,6 +98,8 @@ class User(Base):
     phone: Mapped[str] = mapped_column(String(32), default="")
     wechat_openid: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: A supervisor who administers their subtree (区县管理员): units, sites, cameras, users in it.
+    bureau_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Deactivated (停用): refused at login and, through directory.v1, by every service within a minute.
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
