@@ -21,6 +21,8 @@ from bk_cases.notifications.delivery import subscribe as subscribe_notifier
 from bk_cases.notifications.senders import WebhookSender
 from bk_cases.notifications.views import router as notifications_router
 from bk_cases.settings import CaseSettings
+from bk_cases.stats.consumers import ScorePublisher
+from bk_cases.stats.consumers import subscribe as subscribe_scores
 from bkcore.db import Database, OutboxRelay, database_url
 from bkcore.http import create_app
 from bkcore.retention import RetentionPolicy
@@ -45,6 +47,7 @@ class CaseService(Service):
         )
         self.sweeper = sweeper(self.ctx)
         self.flusher = update_flusher(self.ctx)
+        self.scores = ScorePublisher(self.ctx)
         self.channels = channels or default_channels(settings)
         self.app = self._build_app()
         self._consumers_subscribed = False
@@ -56,6 +59,7 @@ class CaseService(Service):
     def _build_app(self) -> FastAPI:
         app = create_app(service=NAME, title="Bright Kitchen case manager", readiness=self.readiness)
         app.state.ctx = self.ctx
+        app.state.scores = self.scores  # stats routes mark tenants for re-scoring
         for router in (auth_router, directory_router, cases_router, audit_router, notifications_router):
             app.include_router(router)
         from bk_cases.admin.views import router as admin_router
@@ -77,6 +81,7 @@ class CaseService(Service):
         if not self._consumers_subscribed:
             subscribe_all(self.ctx)
             subscribe_notifier(self.ctx, self.channels)
+            subscribe_scores(self.ctx, self.scores)
             self._consumers_subscribed = True
 
     async def start(self) -> None:
@@ -87,10 +92,12 @@ class CaseService(Service):
         self.ctx.relay.start()
         self.sweeper.start()
         self.flusher.start()
+        self.scores.loop.start()
 
     async def stop(self) -> None:
         await self.sweeper.stop()
         await self.flusher.stop()
+        await self.scores.loop.stop()
         if self.ctx.relay is not None:
             await self.ctx.relay.stop()
         if self.channels.webhook is not None:

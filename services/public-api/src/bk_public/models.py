@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from bkcore.db import add_messaging_tables
+from bkcore.directory import add_directory_tables
 from bkcore.throttle import throttle_table
 
 
@@ -46,6 +48,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 metadata = MetaData()
 inbox, outbox = add_messaging_tables(metadata)
+#: The case-manager's directory as published on directory.v1: staff are checked against it.
+directory = add_directory_tables(metadata)
 
 #: One row per case, kept current from cases.v1 (the console's alarm wall and the public window).
 case_view = Table(
@@ -167,3 +171,21 @@ notice = Table(
 
 #: Failed invite codes (bk_public.invites): in total, per parent and per client IP.
 invite_throttle = throttle_table(metadata, "invite_throttle")
+
+#: Each site's risk score as the case-manager last published it (site_scores.v1): the public side
+#: shows these figures and computes none of its own.
+site_score_view = Table(
+    "site_score_view",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("site_id", String(64), primary_key=True),
+    Column("org_path", String(512), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("grade", String(16), nullable=False),
+    Column("inspection_frequency", String(16), nullable=False),
+    Column("list", String(8), nullable=False),  # red, black or ""
+    Column("rank", Integer, nullable=False),
+    Column("figures", JSON, nullable=False),  # the event's other fields, as published
+    Column("computed_at", UtcDateTime(), nullable=False),
+    Index("ix_site_score_view_list", "tenant_id", "list", "rank"),
+)

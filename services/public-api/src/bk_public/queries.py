@@ -6,17 +6,15 @@ import asyncio
 import hashlib
 import logging
 import re
-from datetime import timedelta
 from typing import Any
 
 from fastapi import HTTPException
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bk_public.blur import publish_picture
 from bk_public.context import Context
-from bk_public.models import case_view, rating
-from bk_public.readmodel import CLOSED
-from bk_public.rules import red_black_list, site_score
+from bk_public.models import site_score_view
+from bk_public.score_view import public_score
 from bkcore.images import ImageRefused
 from bkcore.objstore.base import ObjectNotFound, validate_key
 
@@ -41,74 +39,56 @@ def public_site(site: dict[str, Any]) -> dict[str, Any]:
     return {k: site.get(k) for k in keep}
 
 
-async def scores(ctx: Context, *, tenant_id: str) -> dict[str, int]:
-    """Public score per site with any case or rating (sites with neither score 100)."""
+async def scores(ctx: Context, *, tenant_id: str) -> dict[str, dict[str, Any]]:
+    """Each site's score as the case-manager published it (site_scores.v1); a site it has not
+    scored yet is absent. Cached; dropped when a new score arrives."""
 
-    async def load() -> dict[str, int]:
-        since = ctx.runtime.clock.now() - timedelta(days=30)
-        cv = case_view.c
+    async def load() -> dict[str, dict[str, Any]]:
+        v = site_score_view.c
         async with ctx.db.session() as s:
-            case_rows = (
-                await s.execute(
-                    select(cv.site_id, cv.status, cv.card_level, cv.verdict, cv.updated_at).where(
-                        cv.tenant_id == tenant_id
-                    )
-                )
-            ).all()
-            rating_rows = (
-                await s.execute(
-                    select(rating.c.site_id, rating.c.score, func.count())
-                    .where(rating.c.tenant_id == tenant_id, rating.c.created_at >= since)
-                    .group_by(rating.c.site_id, rating.c.score)
-                )
-            ).all()
-        per: dict[str, dict[str, Any]] = {}
-        for r in case_rows:
-            d = per.setdefault(r.site_id, {"open": 0, "cards": 0, "closed": 0, "false": 0, "ratings": {}})
-            if r.status in CLOSED:
-                recent = (
-                    r.updated_at.replace(tzinfo=since.tzinfo) >= since
-                    if r.updated_at.tzinfo is None
-                    else r.updated_at >= since
-                )
-                d["closed"] += int(recent)
-                d["false"] += int(recent and r.verdict == "false_alarm")
-            else:
-                d["open"] += 1
-                d["cards"] += int(r.card_level > 0)
-        for site_id, score, n in rating_rows:
-            d = per.setdefault(site_id, {"open": 0, "cards": 0, "closed": 0, "false": 0, "ratings": {}})
-            d["ratings"][score] = n
-        return {
-            sid: site_score(
-                open_cases=d["open"],
-                overdue_cards=d["cards"],
-                closed_30d=d["closed"],
-                false_alarms_30d=d["false"],
-                ratings=d["ratings"],
-            )
-            for sid, d in per.items()
-        }
+            rows = (await s.execute(select(site_score_view).where(v.tenant_id == tenant_id))).all()
+        return {r.site_id: public_score(r) for r in rows}
 
     return await ctx.cached(("scores", tenant_id), load)  # type: ignore[no-any-return]
 
 
+async def site_score(ctx: Context, *, tenant_id: str, site_id: str) -> dict[str, Any]:
+    """One site's published score; ``score`` None while the case-manager has not scored it."""
+    published = (await scores(ctx, tenant_id=tenant_id)).get(site_id)
+    return {"site_id": site_id, **(published or UNSCORED)}
+
+
+UNSCORED: dict[str, Any] = {
+    "score": None,
+    "grade": None,
+    "inspection_frequency": None,
+    "list": "",
+    "rank": 0,
+    "list_reason": "",
+    "computed_at": None,
+}
+
+
 async def red_black(ctx: Context, *, tenant_id: str) -> dict[str, Any]:
+    """红黑榜 as published: the case-manager placed every site; this only orders and names them."""
     sites = {s["id"]: s for s in await tenant_sites(ctx, tenant_id=tenant_id)}
-    sc = await scores(ctx, tenant_id=tenant_id)
-    all_scores = [(sid, sc.get(sid, 100)) for sid in sites] or list(sc.items())
-    lists = red_black_list(all_scores)
+    published = await scores(ctx, tenant_id=tenant_id)
 
-    def entry(sid: str) -> dict[str, Any]:
-        s = sites.get(sid, {})
-        return {
-            "site_id": sid,
-            "name": s.get("name", sid),
-            "kind": s.get("kind", ""),
-            "score": sc.get(sid, 100),
-        }
+    def entries(name: str) -> list[dict[str, Any]]:
+        placed = sorted(
+            (sid for sid, sc in published.items() if sc["list"] == name), key=lambda s: published[s]["rank"]
+        )
+        return [
+            {
+                "site_id": sid,
+                "name": sites.get(sid, {}).get("name", sid),
+                "kind": sites.get(sid, {}).get("kind", ""),
+                **{k: published[sid][k] for k in ("score", "grade", "inspection_frequency", "rank")},
+            }
+            for sid in placed
+        ]
 
-    return {"red": [entry(s) for s in lists["red"]], "black": [entry(s) for s in lists["black"]]}
+    return {"red": entries("red"), "black": entries("black")}
 
 
 async def signed(ctx: Context, key: str, ttl_s: int | None = None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, time
 from enum import StrEnum
 from typing import Any
@@ -116,29 +116,3 @@ def strip_personal(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [strip_personal(v) for v in value]
     return value
-
-
-def site_score(
-    *, open_cases: int, overdue_cards: int, closed_30d: int, false_alarms_30d: int, ratings: Mapping[str, int]
-) -> int:
-    """A public 0–100 food-safety index (食安指数) from the read model and parents' ratings.
-
-    Open cases and yellow/red cards cost points; quick closure earns a little back; ratings move
-    the score by at most ±10 so a few votes cannot bury or rescue a kitchen.
-    """
-    score = 100.0 - 6 * open_cases - 10 * overdue_cards - 1.5 * max(0, closed_30d - false_alarms_30d)
-    total = sum(ratings.values())
-    if total:
-        balance = (ratings.get(Score.SATISFIED, 0) - ratings.get(Score.DISSATISFIED, 0)) / total
-        score += 10 * balance
-    return int(max(0, min(100, round(score))))
-
-
-def red_black_list(
-    scores: Iterable[tuple[str, int]], *, size: int = 5, red_min: int = 90, black_max: int = 60
-) -> dict[str, list[str]]:
-    """红黑榜: the best sites at or above ``red_min``, the worst at or below ``black_max``."""
-    ranked = sorted(scores, key=lambda s: (-s[1], s[0]))
-    red = [sid for sid, sc in ranked if sc >= red_min][:size]
-    black = [sid for sid, sc in reversed(ranked) if sc <= black_max][:size]
-    return {"red": red, "black": black}

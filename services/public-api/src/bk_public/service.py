@@ -17,16 +17,18 @@ from bk_public.context import Context
 from bk_public.fastpath import PublicReadFastPath
 from bk_public.identity import EmbeddedIdentityProvider, IdentityProvider, WeChatIdentityProvider
 from bk_public.invites import InviteGuard
-from bk_public.models import outbox
+from bk_public.models import directory, inbox, outbox
 from bk_public.queries import signed
 from bk_public.ratelimit import RateLimiter
 from bk_public.readmodel import CaseProjector
+from bk_public.score_view import ScoreProjector
 from bk_public.settings import PublicSettings
 from bk_public.upstream import HttpUpstream, Upstream
 from bk_public.web import static_app
 from bkcore.auth import PUBLIC_API
 from bkcore.bus.base import Delivery
 from bkcore.db import Database, OutboxRelay, database_url
+from bkcore.directory import DirectoryReadModel
 from bkcore.http import create_app
 from bkcore.retention import RetentionPolicy
 from bkcore.secrets import embedded_secret
@@ -62,6 +64,11 @@ class PublicService(Service):
             database_url(settings.database_url, runtime.data_dir, "public-api"), schema=settings.db_schema
         )
         self.tokens = _token_source(runtime, settings, lambda: self._base_urls()["cases"])
+        # Staff as the case-manager's directory has them now (directory.v1): every console request
+        # and every open alarm stream is checked against it.
+        self.directory = DirectoryReadModel(
+            self.db, directory, inbox, service="public-api", ttl_s=settings.directory_check_ttl_s
+        )
         self._http_upstream = (
             None
             if upstream
@@ -86,12 +93,16 @@ class PublicService(Service):
             user_limit=RateLimiter(settings.rate_user_per_min),
             ip_limit=RateLimiter(settings.rate_ip_per_min),
             write_limit=RateLimiter(settings.rate_write_per_min),
+            access=self.directory.access,
         )
         self._projector = CaseProjector(self.db)
+        self._scores = ScoreProjector(self.db)
         self._migrated = asyncio.Event()
         self.app = self._build_app()
         # Subscribe now (before the shared bus starts); handlers wait for the migration.
         runtime.bus.subscribe("cases.v1", CONSUMER_GROUP, self._on_case)
+        self.directory.subscribe(runtime.bus, CONSUMER_GROUP, ready=self._migrated.wait)
+        runtime.bus.subscribe("site_scores.v1", CONSUMER_GROUP, self._on_score)
 
     def _build_app(self) -> FastAPI:
         app = create_app(
@@ -126,11 +137,16 @@ class PublicService(Service):
         row = await self._projector.apply(delivery)
         if row is None:
             return
-        self.ctx.cache.invalidate(("scores", row["tenant_id"]))
         self.ctx.invalidate_public(row["tenant_id"])
         self.ctx.cache.invalidate(("closed", row["tenant_id"], row["site_id"]))
         # The wall shows the picture at once: sign it here, consoles hold no object-store rights.
         self.ctx.hub.publish({**row, "snapshot_url": await signed(self.ctx, row.get("snapshot_key") or "")})
+
+    async def _on_score(self, delivery: Delivery) -> None:
+        await self._migrated.wait()
+        if await self._scores.apply(delivery):
+            self.ctx.cache.invalidate(("scores", delivery.tenant_id))
+            self.ctx.invalidate_public(delivery.tenant_id)
 
     async def start(self) -> None:
         await self.db.migrate(MIGRATIONS)

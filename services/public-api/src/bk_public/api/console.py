@@ -1,9 +1,11 @@
-"""The supervisors' console reads: the alarm stream (SSE), the case board, statistics, the map."""
+"""The supervisors' console reads: the alarm stream (SSE), the case board, the map.
+
+Statistics, scores and the red/black list are the case-manager's (``/api/cases/stats``): the console
+reads them there, so no figure is computed twice.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import UTC, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -108,49 +110,6 @@ async def timeline(
             )
         ).all()
     return [{"action": r.action, "status": r.status, "actor_id": r.actor_id, "at": r.at} for r in rows]
-
-
-@router.get("/stats", summary="Captures, handled, closure rate, by day, type and site")
-async def stats(
-    days: int = Query(14, ge=1, le=366), p: Principal = Depends(staff), ctx: Context = Depends(get_ctx)
-) -> dict[str, Any]:
-    since = ctx.runtime.clock.now() - timedelta(days=days)
-    cv = case_view.c
-    async with ctx.db.session() as s:
-        rows = (
-            await s.execute(
-                _scoped(
-                    select(
-                        cv.created_at,
-                        cv.closed_at,
-                        cv.status,
-                        cv.case_type,
-                        cv.site_id,
-                        cv.verdict,
-                        cv.risk_class,
-                    ),
-                    p,
-                ).where(cv.created_at >= since)
-            )
-        ).all()
-    closed = [r for r in rows if r.status in CLOSED]
-    hours = [((_utc(r.closed_at) - _utc(r.created_at)).total_seconds() / 3600) for r in closed if r.closed_at]
-    return {
-        "days": days,
-        "captured": len(rows),
-        "handled": len(closed),
-        "closure_rate": round(len(closed) / len(rows), 4) if rows else 0.0,
-        "false_alarms": sum(r.verdict == "false_alarm" for r in closed),
-        "mean_hours_to_close": round(sum(hours) / len(hours), 2) if hours else None,
-        "by_day": dict(sorted(Counter(_utc(r.created_at).date().isoformat() for r in rows).items())),
-        "by_type": dict(Counter(r.case_type for r in rows).most_common()),
-        "by_site": dict(Counter(r.site_id for r in rows).most_common(20)),
-        "by_risk": dict(Counter(str(r.risk_class) for r in rows)),
-    }
-
-
-def _utc(dt: Any) -> Any:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 @router.get("/map", summary="Sites with coordinates, open cases and complaints (for an SVG map)")

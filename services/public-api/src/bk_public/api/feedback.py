@@ -1,4 +1,7 @@
-"""Parents talk back: a smiley a day per site, and complaints with photos (→ complaints.v1)."""
+"""Parents talk back: a smiley a day per site (→ ratings.v1), and complaints with photos (→ complaints.v1).
+
+Both go to the case-manager, which scores the site (bk_cases.stats); nothing is scored here.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from bkcore.image_uploads import read_image_uploads
 from bkcore.inputs import bounded_text, upload_body_limit
 from bkcore.late_form import form_files, form_value, multipart_body, read_form
 from bkproto.events.v1.complaints_pb2 import ComplaintFiled
+from bkproto.events.v1.site_scores_pb2 import SiteRated
 
 router = APIRouter(tags=["parent"])
 
@@ -49,11 +53,20 @@ async def rate(
     write_limited(ctx, p)
     now = ctx.runtime.clock.now()
     day = local_day(now, ctx.settings.timezone)
+    rid = "r-" + uuid.uuid4().hex[:16]
+    event = SiteRated(
+        meta=new_meta(tenant_id=p.tenant_id, key=site_id, producer="public-api", occurred_at=now),
+        rating_id=rid,
+        site_id=site_id,
+        score=body.score.value,
+        day=day,
+        rater_id=p.subject,
+    )
     try:
-        async with ctx.db.session() as s:
+        async with ctx.db.session() as s:  # the rating and its event commit together (outbox)
             await s.execute(
                 rating.insert().values(
-                    id="r-" + uuid.uuid4().hex[:16],
+                    id=rid,
                     tenant_id=p.tenant_id,
                     site_id=site_id,
                     parent_id=p.subject,
@@ -63,10 +76,10 @@ async def rate(
                     created_at=now,
                 )
             )
+            await enqueue_event(s, outbox, "ratings.v1", event)  # → the case-manager's score
     except IntegrityError:
         raise HTTPException(409, detail="already rated this site today") from None
-    ctx.cache.invalidate(("scores", p.tenant_id))
-    ctx.invalidate_public(p.tenant_id)
+    ctx.relay.notify()
     return {"site_id": site_id, "day": day, "score": body.score.value}
 
 

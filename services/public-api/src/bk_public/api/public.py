@@ -20,7 +20,7 @@ from bk_public.api.site_views import public_ledger
 from bk_public.cache import JsonBody
 from bk_public.context import Context, get_ctx, ip_limited
 from bk_public.models import notice
-from bk_public.queries import public_site, red_black, scores, site_info
+from bk_public.queries import public_site, red_black, site_info, site_score
 from bk_public.rules import local_day
 
 router = APIRouter(tags=["public"], dependencies=[Depends(ip_limited)])
@@ -35,7 +35,10 @@ class RankedSite(BaseModel):
     site_id: str
     name: str
     kind: str
-    score: int
+    score: float  # the case-manager's 食安指数, as published (site_scores.v1)
+    grade: str  # risk grade: low, medium, high
+    inspection_frequency: str  # yearly, quarterly, monthly
+    rank: int
 
 
 class RedBlackOut(BaseModel):
@@ -65,7 +68,7 @@ class KioskSite(BaseModel):
 
 class KioskOut(BaseModel):
     site: KioskSite
-    score: int
+    score: float | None  # None until the case-manager has scored the site
     ledger: dict[str, Any]
 
 
@@ -103,7 +106,7 @@ async def _serve(
     "/public/red-black",
     response_model=RedBlackOut,
     responses=_NOT_MODIFIED,
-    summary="红黑榜: the best and the worst sites by public score",
+    summary="红黑榜: the red (best) and black (worst) lists as the case-manager published them",
 )
 async def red_black_list(
     request: Request, tenant_id: str | None = _TENANT, ctx: Context = Depends(get_ctx)
@@ -180,7 +183,7 @@ async def kiosk(
         site = await site_info(ctx, tenant_id=tenant, site_id=site_id)
         return {
             "site": public_site(site),
-            "score": (await scores(ctx, tenant_id=tenant)).get(site_id, 100),
+            "score": (await site_score(ctx, tenant_id=tenant, site_id=site_id))["score"],
             "ledger": await public_ledger(ctx, tenant_id=tenant, site_id=site_id),
         }
 

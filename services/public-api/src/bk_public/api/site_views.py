@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bk_public.context import Context, ensure_bound, get_ctx, parent
 from bk_public.models import case_view
-from bk_public.queries import blurred_url, public_site, scores, site_info, snapshot_url
+from bk_public.queries import blurred_url, public_site, site_info, site_score, snapshot_url
 from bk_public.readmodel import CLOSED
 from bk_public.rules import is_open, local_day, strip_personal
 from bk_public.upstream import LiveUnavailable, UpstreamError
@@ -177,9 +177,12 @@ def _after_key(detail: dict[str, Any]) -> str:
     return str(detail.get("after_key") or "")
 
 
-@router.get("/sites/{site_id}/score", summary="The site's public score (食安指数)")
+@router.get(
+    "/sites/{site_id}/score",
+    summary="The site's score (食安指数), risk grade, inspection frequency and red/black list place",
+)
 async def score(
     site_id: str, p: Principal = Depends(parent), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
     await _bound_site(site_id, p, ctx)
-    return {"site_id": site_id, "score": (await scores(ctx, tenant_id=p.tenant_id)).get(site_id, 100)}
+    return await site_score(ctx, tenant_id=p.tenant_id, site_id=site_id)

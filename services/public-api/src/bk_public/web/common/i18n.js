@@ -18,7 +18,7 @@ const ZH = {
   "rodent": "鼠患", "fire_unattended": "动火离人", "no_chef_hat": "未戴厨师帽", "no_mask": "未戴口罩",
   "no_uniform": "未穿工作服", "no_gloves": "未戴手套", "smoking": "抽烟", "phone_use": "玩手机",
   "trash_bin_open": "垃圾桶未盖", "stranger": "陌生人闯入", "camera_offline": "摄像头离线",
-  "camera_covered": "摄像头遮挡", "Red list": "红榜", "Black list": "黑榜", "Mean hours to close": "平均办结时长(小时)",
+  "camera_covered": "摄像头遮挡", "Red list": "红榜", "Black list": "黑榜", "Mean hours to close": "平均办结时长(小时)", "Inspection": "检查频次",
   "Rectify with photo": "上传整改照片", "Done": "完成", "Loading": "加载中",
   "created": "立案", "merged": "重复抓拍合并", "yellow_card": "黄牌预警", "red_card": "红牌督办", "cleared": "条件已解除",
   "camera_frozen": "画面冻结", "camera_profile_refused": "AI 配置被拒", "complaint_hygiene": "投诉：卫生问题", "complaint_foreign_object": "投诉：饭菜异物",

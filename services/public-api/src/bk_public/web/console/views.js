@@ -36,14 +36,24 @@ function bars(obj, label) {
     <span style="width:140px">${esc(t(k))}</span><span class="fill" style="width:${(300 * v) / max}px"></span>${v}</div>`).join("")}</div>`;
 }
 
+// Statistics, scores and lists come from the case-manager (/stats), their one owner; the periods
+// are the tenant's calendar days.
 export async function renderStats(api) {
-  const st = await api.get(`${API.public}/console/stats?days=30`);
+  const since = encodeURIComponent(new Date(Date.now() - 30 * 86400e3).toISOString());
+  const q = (g) => api.get(`${API.cases}/stats/summary?group_by=${g}&since=${since}`);
+  const [all, byDay, byType, bySite, rb] = await Promise.all([q("none"), q("day"), q("type"), q("site"),
+    api.get(`${API.cases}/stats/red-black-list`)]);
+  const st = all.groups[0] || { captured: 0, handled: 0, closure_rate: 0, mean_close_h: null };
+  const counts = (r) => Object.fromEntries(r.groups.map((g) => [g.key, g.captured]));
+  const ranked = (list, label) => `<div class="card"><h4>${label}</h4><ol>${list.map((e) =>
+    `<li data-site="${esc(e.site_id)}"><a href="#sites/${encodeURIComponent(e.site_id)}">${esc(e.site_id)}</a> ${e.score} · ${esc(e.grade_label)}</li>`).join("")}</ol></div>`;
   $("#view").innerHTML = `<div class="row" id="stats">
     <div class="card"><h4>${t("Captured")}</h4><h2>${st.captured}</h2></div>
     <div class="card"><h4>${t("Handled")}</h4><h2>${st.handled}</h2></div>
     <div class="card"><h4>${t("Closure rate")}</h4><h2>${(st.closure_rate * 100).toFixed(1)}%</h2></div>
-    <div class="card"><h4>${t("Mean hours to close")}</h4><h2>${st.mean_hours_to_close ?? "-"}</h2></div></div>
-    <div class="grid">${bars(st.by_day, t("By day"))}${bars(st.by_type, t("By type"))}${bars(st.by_site, t("By site"))}</div>`;
+    <div class="card"><h4>${t("Mean hours to close")}</h4><h2>${st.mean_close_h ?? "-"}</h2></div></div>
+    <div class="grid">${bars(counts(byDay), t("By day"))}${bars(counts(byType), t("By type"))}${bars(counts(bySite), t("By site"))}</div>
+    <div class="grid" id="red-black">${ranked(rb.red, t("Red list"))}${ranked(rb.black, t("Black list"))}</div>`;
 }
 
 // Multi-camera live view ("视频巡查"): the cameras of one site at a time, each a muted live video
@@ -144,10 +154,12 @@ export async function renderSites(api, id, me) {
     return;
   }
   const enc = encodeURIComponent(id);
-  const [s, cases, codes] = await Promise.all([api.get(`${API.cases}/sites/${enc}`),
-    api.get(`${API.public}/console/cases?site_id=${enc}&limit=20`), api.get(`${API.public}/admin/sites/${enc}/invite-codes`).catch(() => [])]);
+  const [s, cases, codes, sc] = await Promise.all([api.get(`${API.cases}/sites/${enc}`),
+    api.get(`${API.public}/console/cases?site_id=${enc}&limit=20`), api.get(`${API.public}/admin/sites/${enc}/invite-codes`).catch(() => []),
+    api.get(`${API.cases}/stats/sites/${enc}/score`).catch(() => null)]);
   $("#view").innerHTML = `<div class="ai-sites" data-ai-sites="${esc(id)}"></div>
     <div class="card"><h3>${esc(s.name)}</h3><p class="muted">${esc(s.address)} · ${esc(s.opening_hours)}</p>
+    ${sc ? `<p id="site-score">${t("Score")} <b>${sc.score}</b> · ${esc(sc.grade_label)} · ${t("Inspection")} ${esc(sc.inspection_label)}${sc.list ? ` · ${t(sc.list === "red" ? "Red list" : "Black list")} #${sc.rank}` : ""}</p>` : ""}
     <h4>${t("Licences")}</h4><ul>${(s.licences || []).map((l) => `<li>${esc(l.kind)} ${esc(l.number)} · ${esc(l.expiry || "")}</li>`).join("")}</ul>
     <h4>${t("Zones")}</h4><p>${(s.zones || []).map((z) => esc(z.name || z.zone)).join(" · ")}</p>
     <h4>${t("Cameras")}</h4><ul id="site-cameras">${(s.cameras || []).map((c) => `<li data-ai-host data-cam="${esc(c.camera_id)}">

@@ -116,7 +116,7 @@ async function showTab(tab) {
       put(`<h3>今日台账公示 <span class="muted">${esc(l.day)}</span></h3><div id="ledger">${ledgerHtml(l)}</div>`);
     } else if (tab === "cases") {
       const [cs, sc] = await Promise.all([api.get(`${P}/sites/${enc}/cases`), api.get(`${P}/sites/${enc}/score`)]);
-      put(`<div class="score-box"><h3>食安指数</h3><span id="score">${esc(sc.score)}</span><span class="muted">/ 100</span></div>
+      put(`<div class="score-box"><h3>食安指数</h3><span id="score">${esc(sc.score ?? "-")}</span><span class="muted">/ 100</span></div>
         <h3>整改公示</h3>` + (cs.map((c) => `<div class="card closed-case" data-case="${esc(c.case_id)}">
         <div class="row"><b>${esc(t(c.case_type))}</b><span class="badge closed">已整改</span><span class="muted">${fmtTime(c.closed_at)}</span></div>
         <div class="pair"><figure>${c.before_url ? `<img class="snap before" src="${esc(c.before_url)}" alt="整改前">` : `<div class="snap-empty">无图片</div>`}<figcaption>整改前</figcaption></figure>

@@ -12,7 +12,7 @@ async function refresh() {
     if (!r.ok) throw new Error(r.status === 404 ? "未找到该单位" : ((await r.json().catch(() => ({}))).detail || r.statusText));
     const d = await r.json();
     document.querySelector("#site-name").textContent = `${d.site.name} · 食品安全公示`;
-    document.querySelector("#score").textContent = d.score;
+    document.querySelector("#score").textContent = d.score ?? "-";  // null until first scored
     document.querySelector("#day").textContent = `公示日期 ${d.ledger.day}`;
     // One card per part of the day's ledger: tests, morning check, samples, disinfection, meals.
     const parts = Object.keys(d.ledger).filter((k) => k in TITLES);
