@@ -16,6 +16,7 @@ from bk_cases.db import DEFAULT_SCHEMA, MIGRATIONS, import_models, outbox
 from bk_cases.directory.events import publish_snapshot, tenant_ids
 from bk_cases.directory.seed import DemoData, seed_demo
 from bk_cases.directory.views import router as directory_router
+from bk_cases.notifications.config import build_channels
 from bk_cases.notifications.delivery import Channels
 from bk_cases.notifications.delivery import subscribe as subscribe_notifier
 from bk_cases.notifications.senders import WebhookSender
@@ -100,8 +101,7 @@ class CaseService(Service):
         await self.scores.loop.stop()
         if self.ctx.relay is not None:
             await self.ctx.relay.stop()
-        if self.channels.webhook is not None:
-            await self.channels.webhook.aclose()
+        await self.channels.aclose()
         await self.db.dispose()
 
     async def readiness(self) -> dict[str, bool]:
@@ -124,17 +124,23 @@ class CaseService(Service):
 
 
 def default_channels(settings: CaseSettings) -> Channels:
-    """Logging WeChat/SMS senders (embedded); a webhook sender when any webhook URL is configured."""
-    if not settings.webhook_urls and not settings.webhook_targets:
-        return Channels()
-    return Channels(
-        webhook=WebhookSender(
+    """The phone channels the settings configure (none in the embedded demo without them: its
+    messages reach the inbox and each channel is recorded as skipped), and the webhooks if any."""
+    webhook = None
+    if settings.webhook_urls or settings.webhook_targets:
+        webhook = WebhookSender(
             settings.webhook_secret.get_secret_value(),
             max_attempts=settings.webhook_max_attempts,
             base_s=settings.webhook_backoff_s,
             policy=settings.webhook_policy(),
             https_only=settings.mode == Mode.PRODUCTION,
         )
+    return Channels(
+        senders=build_channels(settings),
+        webhook=webhook,
+        max_attempts=settings.notify_max_attempts,
+        base_s=settings.notify_backoff_s,
+        cap_s=settings.notify_backoff_cap_s,
     )
 
 

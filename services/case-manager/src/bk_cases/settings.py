@@ -5,13 +5,14 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from bk_cases.notifications.config import NotifySettings
 from bkcore.netpolicy import CLUSTER_NETWORKS_DOC, AddressPolicy, http_url_refusal
 from bkcore.production_checks import hmac_key_refusal, placeholder_refusals, webhook_secret_refusals
 from bkcore.service_tokens import SERVICE_IDENTITIES
 from bkcore.settings import CoreSettings, Mode
 
 
-class CaseSettings(CoreSettings):
+class CaseSettings(NotifySettings):  # + the phone channels (bk_cases.notifications.config)
     """Every field is read from ``BK_<FIELD>`` (e.g. ``BK_AGGREGATION_WINDOW_S``)."""
 
     service_name: str = Field("case-manager", description="name used in logs, metrics and events")

@@ -22,6 +22,7 @@ from bkcore.auth_http import Authenticator
 from bkcore.clientip import TrustedProxies
 from bkcore.clientip import scope_client_ip as _client_ip
 from bkcore.db import Database, OutboxRelay
+from bkcore.directory import StaffAccess
 from bkcore.service import Runtime
 from bkcore.service_tokens import TokenSource
 from bkcore.throttle import Throttled
@@ -42,12 +43,16 @@ class Context:
     user_limit: RateLimiter = field(default_factory=lambda: RateLimiter(120))
     ip_limit: RateLimiter = field(default_factory=lambda: RateLimiter(600))
     write_limit: RateLimiter = field(default_factory=lambda: RateLimiter(10))
+    #: Staff as the directory has them now (``bkcore.directory``); None: the token's word alone.
+    access: StaffAccess | None = None
 
     def __post_init__(self) -> None:
         self.proxies = TrustedProxies.from_settings(self.settings)
-        self.auth = Authenticator(self.runtime.tokens, audience=PUBLIC_API)
+        self.auth = Authenticator(self.runtime.tokens, audience=PUBLIC_API, access=self.access)
         # EventSource cannot send headers: the alarm stream alone may carry ?access_token=.
-        self.stream_auth = Authenticator(self.runtime.tokens, audience=PUBLIC_API, query_token=True)
+        self.stream_auth = Authenticator(
+            self.runtime.tokens, audience=PUBLIC_API, query_token=True, access=self.access
+        )
 
     @property
     def public_cache_control(self) -> str:
@@ -99,12 +104,12 @@ async def ip_limited(request: Request, ctx: Context = Depends(get_ctx)) -> None:
 
 async def principal(request: Request, ctx: Context = Depends(get_ctx)) -> Principal:
     """The caller from the Bearer header; a token in the query string is refused (401)."""
-    return ctx.auth.authenticate(request)
+    return await ctx.auth.resolve(request)
 
 
 async def stream_principal(request: Request, ctx: Context = Depends(get_ctx)) -> Principal:
     """The caller from the Bearer header or ``?access_token=``: for the alarm stream only."""
-    return ctx.stream_auth.authenticate(request)
+    return await ctx.stream_auth.resolve(request)
 
 
 def _admit(p: Principal, roles: frozenset[Role], detail: str) -> Principal:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from bkcore.db import add_messaging_tables
+from bkcore.directory import add_directory_tables
 from bkcore.throttle import throttle_table
 
 
@@ -47,6 +48,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 metadata = MetaData()
 inbox, outbox = add_messaging_tables(metadata)
+#: The case-manager's directory as published on directory.v1: staff are checked against it.
+directory = add_directory_tables(metadata)
 
 #: One row per case, kept current from cases.v1 (the console's alarm wall and the public window).
 case_view = Table(

@@ -17,7 +17,7 @@ from bk_public.context import Context
 from bk_public.fastpath import PublicReadFastPath
 from bk_public.identity import EmbeddedIdentityProvider, IdentityProvider, WeChatIdentityProvider
 from bk_public.invites import InviteGuard
-from bk_public.models import outbox
+from bk_public.models import directory, inbox, outbox
 from bk_public.queries import signed
 from bk_public.ratelimit import RateLimiter
 from bk_public.readmodel import CaseProjector
@@ -28,6 +28,7 @@ from bk_public.web import static_app
 from bkcore.auth import PUBLIC_API
 from bkcore.bus.base import Delivery
 from bkcore.db import Database, OutboxRelay, database_url
+from bkcore.directory import DirectoryReadModel
 from bkcore.http import create_app
 from bkcore.retention import RetentionPolicy
 from bkcore.secrets import embedded_secret
@@ -63,6 +64,11 @@ class PublicService(Service):
             database_url(settings.database_url, runtime.data_dir, "public-api"), schema=settings.db_schema
         )
         self.tokens = _token_source(runtime, settings, lambda: self._base_urls()["cases"])
+        # Staff as the case-manager's directory has them now (directory.v1): every console request
+        # and every open alarm stream is checked against it.
+        self.directory = DirectoryReadModel(
+            self.db, directory, inbox, service="public-api", ttl_s=settings.directory_check_ttl_s
+        )
         self._http_upstream = (
             None
             if upstream
@@ -87,6 +93,7 @@ class PublicService(Service):
             user_limit=RateLimiter(settings.rate_user_per_min),
             ip_limit=RateLimiter(settings.rate_ip_per_min),
             write_limit=RateLimiter(settings.rate_write_per_min),
+            access=self.directory.access,
         )
         self._projector = CaseProjector(self.db)
         self._scores = ScoreProjector(self.db)
@@ -94,6 +101,7 @@ class PublicService(Service):
         self.app = self._build_app()
         # Subscribe now (before the shared bus starts); handlers wait for the migration.
         runtime.bus.subscribe("cases.v1", CONSUMER_GROUP, self._on_case)
+        self.directory.subscribe(runtime.bus, CONSUMER_GROUP, ready=self._migrated.wait)
         runtime.bus.subscribe("site_scores.v1", CONSUMER_GROUP, self._on_score)
 
     def _build_app(self) -> FastAPI:

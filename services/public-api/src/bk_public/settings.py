@@ -24,6 +24,13 @@ class PublicSettings(CoreSettings):
     ledger_url: str = Field("", description="ledger base URL, e.g. http://ledger:8000")
     gateway_url: str = Field("", description="stream-gateway base URL, e.g. http://stream-gateway:8000")
     upstream_timeout_s: float = Field(3.0, gt=0, le=60, description="timeout of one call to another service")
+    alarm_stream_recheck_s: float = Field(
+        15.0,
+        gt=0,
+        le=30,
+        description="how often an open alarm stream asks the directory whether its user may still see "
+        "it (with directory_check_ttl_s, a deactivation closes the stream within a minute)",
+    )
 
     default_tenant: str = Field(
         "minghu", description="tenant a mini-program login lands in when none is named"

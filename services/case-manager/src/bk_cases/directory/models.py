@@ -97,6 +97,11 @@ class User(Base):
     site_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     phone: Mapped[str] = mapped_column(String(32), default="")
     wechat_openid: Mapped[str] = mapped_column(String(64), default="")
+    #: Channels per risk class ({"II": ["wechat"], "III": []}); a class not named gets the default,
+    #: Class I always every channel the person can be reached on (bk_cases.notifications.rules).
+    notify_channels: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict, server_default="{}")
+    #: The duty group's robot (a name in BK_NOTIFY_ROBOTS: WeCom or DingTalk) that @-mentions them.
+    notify_robot: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: A supervisor who administers their subtree (区县管理员): units, sites, cameras, users in it.
     bureau_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

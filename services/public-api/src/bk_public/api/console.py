@@ -49,7 +49,13 @@ async def alarm_stream(
     request: Request, p: Principal = Depends(stream_staff), ctx: Context = Depends(get_ctx)
 ) -> StreamingResponse:
     async def signed_events():  # type: ignore[no-untyped-def]
-        async for frame in sse_stream(ctx.hub, p, stopping=request.app.state.stopping):
+        async for frame in sse_stream(
+            ctx.hub,
+            p,
+            stopping=request.app.state.stopping,
+            recheck=ctx.stream_auth.recheck,
+            recheck_s=ctx.settings.alarm_stream_recheck_s,
+        ):
             if await request.is_disconnected():
                 break
             yield frame
