@@ -28,13 +28,6 @@ class Recipient:
     wechat_openid: str = ""
     phone: str = ""
 
-    @property
-    def channel(self) -> int:
-        # WeChat template messages reach a phone in seconds and cost nothing; SMS is the fallback.
-        if self.wechat_openid:
-            return int(Channel.CHANNEL_WECHAT_TEMPLATE)
-        return int(Channel.CHANNEL_SMS if self.phone else Channel.CHANNEL_IN_APP)
-
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -61,7 +54,7 @@ def _event(
         meta=new_meta(tenant_id=tenant_id, key=r.user_id, producer="case-manager", occurred_at=at),
         notification_id=str(uuid.uuid4()),
         recipient_id=r.user_id,
-        channel=r.channel,  # type: ignore[arg-type]
+        channel=Channel.CHANNEL_UNSPECIFIED,  # the notifier picks: the person's choice, the class
         template=template or msg.template,
         case_id=msg.case_id,
         title=title or msg.title,

@@ -41,6 +41,35 @@ class InAppMessage(Base):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class DeliveryRecord(Base):
+    """One message on one phone channel (WeChat, SMS, robot): sent, dead-lettered, or skipped.
+
+    A redelivered event sends only the channels not yet ``sent``; a dead one is also on
+    ``notifications.v1.dlq`` (``brightkitchen dlq replay`` sends it again) and shows in the inbox.
+    """
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (Index("ix_notification_deliveries_status", "tenant_id", "status", "updated_at"),)
+    notification_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)  # wechat | sms | robot
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    recipient_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # sent | dead | skipped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    provider_ref: Mapped[str] = mapped_column(String(128), default="")  # msgid, BizId, robot
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DeliveryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    channel: str
+    status: str
+    attempts: int
+    error: str
+    updated_at: datetime
+
+
 class InAppMessageRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str
@@ -53,6 +82,7 @@ class InAppMessageRead(BaseModel):
     data: dict[str, str]
     created_at: datetime
     read_at: datetime | None
+    deliveries: list[DeliveryRead] = []  # the phone channels it went out on, and how that went
 
 
 class InAppPage(BaseModel):

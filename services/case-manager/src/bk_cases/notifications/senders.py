@@ -1,8 +1,8 @@
-"""Channel senders (通知渠道) behind small interfaces: WeChat template messages, SMS, webhooks.
+"""Webhooks to the tenant's own systems: plain HTTPS with an HMAC-signed body, retried with
+exponential backoff and jitter, and given up (dead-lettered by the caller) after N attempts.
 
-Production plugs real WeChat / SMS gateways in behind ``WeChatTemplateSender`` / ``SmsSender``;
-the embedded mode uses ``LoggingSender``. Webhooks are plain HTTPS with an HMAC-signed body, retried
-with exponential backoff and jitter, and given up (dead-lettered by the caller) after N attempts.
+The phone channels (WeChat subscribe messages, SMS, WeCom/DingTalk robots) are in ``wechat.py``,
+``sms.py`` and ``robots.py`` behind ``providers.ChannelSender``.
 
 Each attempt is held to the address policy (``bkcore.netpolicy``, the same rule as camera sources):
 the receiver's name is resolved, every address checked (no loopback, link-local, private, cluster or
@@ -20,43 +20,18 @@ import hmac
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from bk_cases.notifications.rules import backoff_s
+from bk_cases.notifications.rules import retry_delay_s
 from bkcore.netpolicy import AddressPolicy, AddressRefused, host_for_url, http_url_refusal
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-BK-Signature"
 TIMESTAMP_HEADER = "X-BK-Timestamp"
 ID_HEADER = "X-BK-Notification-Id"
-
-
-class WeChatTemplateSender(Protocol):
-    async def send_template(
-        self, *, openid: str, template: str, title: str, body: str, data: Mapping[str, str]
-    ) -> None:
-        """Deliver one template message (模板消息); raise on failure (the bus retries)."""
-
-
-class SmsSender(Protocol):
-    async def send_sms(self, *, phone: str, text: str) -> None:
-        """Deliver one text message; raise on failure (the bus retries)."""
-
-
-class LoggingSender:
-    """Embedded mode: no gateway to call, so a delivery is a log line (and the in-app inbox)."""
-
-    async def send_template(
-        self, *, openid: str, template: str, title: str, body: str, data: Mapping[str, str]
-    ) -> None:
-        log.info("wechat template message", extra={"openid": openid, "template": template, "title": title})
-
-    async def send_sms(self, *, phone: str, text: str) -> None:
-        log.info("sms", extra={"phone": phone[-4:], "text": text[:70]})
 
 
 class WebhookGaveUp(RuntimeError):
@@ -106,8 +81,7 @@ class WebhookSender:
 
     def delay_s(self, attempt: int) -> float:
         # "Equal jitter": half fixed, half random, so retries of many receivers do not line up.
-        d = backoff_s(attempt, base_s=self._base_s, cap_s=self._cap_s)
-        return d / 2 + self._rng.uniform(0, d / 2)
+        return retry_delay_s(attempt, base_s=self._base_s, cap_s=self._cap_s, jitter=self._rng.random())
 
     async def post(self, url: str, body: bytes, *, notification_id: str) -> int:
         """Deliver ``body``; returns the attempts it took, raises ``WebhookGaveUp``."""

@@ -1,14 +1,21 @@
-"""The caller's in-app inbox: list (newest first) and mark read."""
+"""The caller's in-app inbox (list newest first with each message's phone deliveries, mark read)
+and their own channel choice per risk class."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.context import Context
 from bk_cases.deps import STAFF, db_session, get_ctx, roles
-from bk_cases.notifications.models import InAppMessage, InAppMessageRead, InAppPage
+from bk_cases.directory import service as directory
+from bk_cases.directory.models import User
+from bk_cases.notifications import service
+from bk_cases.notifications.delivery import reachable
+from bk_cases.notifications.models import DeliveryRead, InAppMessage, InAppMessageRead, InAppPage
+from bk_cases.notifications.rules import check_choice
 from bkcore.auth import Principal
 from bkcore.inputs import Limit, Offset
 
@@ -36,7 +43,15 @@ async def list_mine(
     unread = await session.scalar(
         select(func.count()).select_from(InAppMessage).where(*_mine(p), InAppMessage.read_at.is_(None))
     )
-    return InAppPage(items=[InAppMessageRead.model_validate(r) for r in rows], unread=int(unread or 0))
+    messages = list(rows)
+    sent = await service.deliveries_of(db_session=session, notification_ids=[m.id for m in messages])
+    items = [
+        InAppMessageRead.model_validate(m).model_copy(
+            update={"deliveries": [DeliveryRead.model_validate(d) for d in sent.get(m.id, [])]}
+        )
+        for m in messages
+    ]
+    return InAppPage(items=items, unread=int(unread or 0))
 
 
 @router.post("/{notification_id}/read", response_model=InAppMessageRead)
@@ -55,3 +70,47 @@ async def mark_read(
         )
         await session.refresh(msg)
     return InAppMessageRead.model_validate(msg)
+
+
+class Preferences(BaseModel):
+    """Channels per risk class ("II", "III"): wechat, sms, robot. Class I always goes everywhere."""
+
+    channels: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class PreferencesRead(Preferences):
+    reachable: list[str]  # the channels the person has an address for (openid, phone, duty group)
+    robot: str
+
+
+async def _me(session: AsyncSession, p: Principal) -> User:
+    user = await directory.get_user(db_session=session, tenant_id=p.tenant_id, user_id=p.subject)
+    if user is None:
+        raise HTTPException(404, detail="user not found")
+    return user
+
+
+def _read(user: User) -> PreferencesRead:
+    return PreferencesRead(
+        channels=user.notify_channels or {}, reachable=sorted(reachable(user)), robot=user.notify_robot
+    )
+
+
+@router.get("/preferences", response_model=PreferencesRead)
+async def my_preferences(
+    p: Principal = Depends(roles(*STAFF)), session: AsyncSession = Depends(db_session)
+) -> PreferencesRead:
+    return _read(await _me(session, p))
+
+
+@router.put("/preferences", response_model=PreferencesRead)
+async def set_my_preferences(
+    body: Preferences, p: Principal = Depends(roles(*STAFF)), session: AsyncSession = Depends(db_session)
+) -> PreferencesRead:
+    try:
+        choice = check_choice(body.channels)
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from None
+    user = await _me(session, p)
+    user.notify_channels = choice
+    return _read(user)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from bkproto.common.v1 import meta_pb2 as bkproto_dot_common_dot_v1_dot_meta__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%bkproto/events/v1/notifications.proto\x12\x11\x62kproto.events.v1\x1a\x1c\x62kproto/common/v1/meta.proto\"\xf4\x02\n\x15NotificationRequested\x12*\n\x04meta\x18\x01 \x01(\x0b\x32\x1c.bkproto.common.v1.EventMeta\x12\x17\n\x0fnotification_id\x18\x02 \x01(\t\x12\x14\n\x0crecipient_id\x18\x03 \x01(\t\x12+\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1a.bkproto.events.v1.Channel\x12\x10\n\x08template\x18\x05 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x06 \x01(\t\x12\r\n\x05title\x18\x07 \x01(\t\x12\x0c\n\x04\x62ody\x18\x08 \x01(\t\x12\x0e\n\x06urgent\x18\t \x01(\x08\x12\x14\n\x0c\x64igest_count\x18\n \x01(\r\x12@\n\x04\x64\x61ta\x18\x0b \x03(\x0b\x32\x32.bkproto.events.v1.NotificationRequested.DataEntry\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*y\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43HANNEL_IN_APP\x10\x01\x12\x1b\n\x17\x43HANNEL_WECHAT_TEMPLATE\x10\x02\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x03\x12\x13\n\x0f\x43HANNEL_WEBHOOK\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%bkproto/events/v1/notifications.proto\x12\x11\x62kproto.events.v1\x1a\x1c\x62kproto/common/v1/meta.proto\"\xf4\x02\n\x15NotificationRequested\x12*\n\x04meta\x18\x01 \x01(\x0b\x32\x1c.bkproto.common.v1.EventMeta\x12\x17\n\x0fnotification_id\x18\x02 \x01(\t\x12\x14\n\x0crecipient_id\x18\x03 \x01(\t\x12+\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1a.bkproto.events.v1.Channel\x12\x10\n\x08template\x18\x05 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x06 \x01(\t\x12\r\n\x05title\x18\x07 \x01(\t\x12\x0c\n\x04\x62ody\x18\x08 \x01(\t\x12\x0e\n\x06urgent\x18\t \x01(\x08\x12\x14\n\x0c\x64igest_count\x18\n \x01(\r\x12@\n\x04\x64\x61ta\x18\x0b \x03(\x0b\x32\x32.bkproto.events.v1.NotificationRequested.DataEntry\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\x8c\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43HANNEL_IN_APP\x10\x01\x12\x1b\n\x17\x43HANNEL_WECHAT_TEMPLATE\x10\x02\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x03\x12\x13\n\x0f\x43HANNEL_WEBHOOK\x10\x04\x12\x11\n\rCHANNEL_ROBOT\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NOTIFICATIONREQUESTED_DATAENTRY']._loaded_options = None
   _globals['_NOTIFICATIONREQUESTED_DATAENTRY']._serialized_options = b'8\001'
-  _globals['_CHANNEL']._serialized_start=465
-  _globals['_CHANNEL']._serialized_end=586
+  _globals['_CHANNEL']._serialized_start=466
+  _globals['_CHANNEL']._serialized_end=606
   _globals['_NOTIFICATIONREQUESTED']._serialized_start=91
   _globals['_NOTIFICATIONREQUESTED']._serialized_end=463
   _globals['_NOTIFICATIONREQUESTED_DATAENTRY']._serialized_start=420

@@ -15,11 +15,13 @@ class Channel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHANNEL_WECHAT_TEMPLATE: _ClassVar[Channel]
     CHANNEL_SMS: _ClassVar[Channel]
     CHANNEL_WEBHOOK: _ClassVar[Channel]
+    CHANNEL_ROBOT: _ClassVar[Channel]
 CHANNEL_UNSPECIFIED: Channel
 CHANNEL_IN_APP: Channel
 CHANNEL_WECHAT_TEMPLATE: Channel
 CHANNEL_SMS: Channel
 CHANNEL_WEBHOOK: Channel
+CHANNEL_ROBOT: Channel
 
 class NotificationRequested(_message.Message):
     __slots__ = ("meta", "notification_id", "recipient_id", "channel", "template", "case_id", "title", "body", "urgent", "digest_count", "data")

@@ -1,0 +1,87 @@
+"""Data functions of the notifications room: the facts a message names, its delivery records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bk_cases.cases.models import Case
+from bk_cases.cases.rules import RiskClass
+from bk_cases.directory import service as directory
+from bk_cases.notifications.models import DeliveryRecord
+from bk_cases.notifications.texts import Facts
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "Asia/Shanghai")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Asia/Shanghai")
+
+
+async def alarm_facts(
+    *,
+    db_session: AsyncSession,
+    tenant_id: str,
+    case_id: str,
+    template: str,
+    digest_count: int = 0,
+    note: str = "",
+) -> Facts:
+    """The case's site and camera by name, its type and class, its times in the tenant's zone."""
+    tenant = await directory.get_tenant(db_session=db_session, tenant_id=tenant_id)
+    locale = (tenant.locale if tenant is not None else "") or "zh-CN"
+    zone = _zone(tenant.timezone if tenant is not None else "")
+    case = await db_session.get(Case, case_id) if case_id else None
+    if case is None or case.tenant_id != tenant_id:
+        return Facts(template=template, locale=locale, digest_count=digest_count, note=note)
+    site = await directory.get_site(db_session=db_session, tenant_id=tenant_id, site_id=case.site_id)
+    camera = (
+        await directory.get_camera_binding(
+            db_session=db_session, tenant_id=tenant_id, camera_id=case.camera_id
+        )
+        if case.camera_id
+        else None
+    )
+    return Facts(
+        template=template,
+        locale=locale,
+        site_name=site.name if site is not None else case.site_id,
+        camera_name=(camera.name or camera.camera_id) if camera is not None else case.camera_id,
+        case_type=case.case_type,
+        risk_class=RiskClass(case.risk_class).name,
+        seen_at=_local(case.first_seen_at, zone),
+        deadline=_local(case.deadline, zone),
+        digest_count=digest_count,
+        note=note,
+    )
+
+
+def _local(at: datetime | None, zone: ZoneInfo) -> datetime | None:
+    return at.astimezone(zone) if at is not None else None
+
+
+async def deliveries_of(
+    *, db_session: AsyncSession, notification_ids: Sequence[str]
+) -> dict[str, list[DeliveryRecord]]:
+    """Each message's phone deliveries, by notification id."""
+    if not notification_ids:
+        return {}
+    rows = await db_session.scalars(
+        select(DeliveryRecord)
+        .where(DeliveryRecord.notification_id.in_(list(notification_ids)))
+        .order_by(DeliveryRecord.channel)
+    )
+    found: dict[str, list[DeliveryRecord]] = {}
+    for r in rows:
+        found.setdefault(r.notification_id, []).append(r)
+    return found
+
+
+async def save_delivery(db_session: AsyncSession, record: DeliveryRecord) -> None:
+    """Insert or update one (notification, channel) record."""
+    await db_session.merge(record)

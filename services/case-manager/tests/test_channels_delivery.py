@@ -1,0 +1,261 @@
+"""An alarm reaches phones: a detection becomes a case whose messages reach the site manager's
+WeChat and SMS and the township supervisor's DingTalk duty group, as the providers' faithful fakes
+on loopback check them; per-class choice; retries, a dead letter per delivery, and its replay."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from cm_demo import DEMO
+from cm_testkit import detection, eventually, login, make_runtime
+from pydantic import ValidationError
+from sqlalchemy import update
+
+from bk_cases.directory.models import User
+from bk_cases.service import CaseService, create_service, default_channels
+from bk_cases.settings import CaseSettings
+from bkcore.bus.replay import replay
+from bkcore.clock import FakeClock
+from bkcore.testing.notify_providers import FakeAliyunSms, FakeDingTalk, FakeWeChat, FakeWeCom, serve
+
+pytestmark = pytest.mark.timeout(90)
+T = DEMO.TENANT_ID
+KEYWORDS = {"thing1": "site", "thing2": "type", "phrase3": "status", "time4": "time", "thing5": "camera"}
+MANAGER_PHONE, NORTH_PHONE = "13800138000", "13900139000"
+
+
+@dataclass
+class Fakes:
+    wechat: FakeWeChat
+    sms: FakeAliyunSms
+    wecom: FakeWeCom
+    ding: FakeDingTalk
+
+
+@asynccontextmanager
+async def platform(
+    tmp: Path, clock: FakeClock, *, attempts: int = 3
+) -> AsyncIterator[tuple[CaseService, Fakes]]:
+    fakes = Fakes(
+        FakeWeChat(app_id="wx-app", app_secret="wx-secret", template_id="TPL-ALARM", keywords=list(KEYWORDS)),
+        FakeAliyunSms(
+            access_key_id="LTAI-test",
+            access_key_secret="sms-secret",
+            sign_name="明厨亮灶",
+            template_code="SMS_4711",
+            variables=["site", "type", "time"],
+        ),
+        FakeWeCom(keys=["wecom-key"]),
+        FakeDingTalk(robots={"ding-token": "SEC-ding"}),
+    )
+    async with AsyncExitStack() as stack:
+        wx = await stack.enter_async_context(serve(fakes.wechat.app))
+        sms = await stack.enter_async_context(serve(fakes.sms.app))
+        wecom = await stack.enter_async_context(serve(fakes.wecom.app))
+        ding = await stack.enter_async_context(serve(fakes.ding.app))
+        runtime, settings = make_runtime(tmp, clock)
+        env = dict(  # what an operator sets (docs/operations.md), pointed at the fakes
+            wechat_app_id="wx-app",
+            wechat_app_secret="wx-secret",
+            wechat_template_id="TPL-ALARM",
+            wechat_template_keywords=KEYWORDS,
+            wechat_api_base=wx,
+            sms_access_key_id="LTAI-test",
+            sms_access_key_secret="sms-secret",
+            sms_sign_name="明厨亮灶",
+            sms_template_code="SMS_4711",
+            sms_api_base=sms,
+            notify_robots={
+                "lakeside-duty": {"kind": "dingtalk", "token": "ding-token", "secret": "SEC-ding"},
+                "city-duty": {"kind": "wecom", "token": "wecom-key"},
+            },
+            wecom_api_base=wecom,
+            dingtalk_api_base=ding,
+            notify_max_attempts=attempts,
+            notify_backoff_s=0.01,
+            notify_backoff_cap_s=0.05,
+        )
+        settings = CaseSettings(**{**settings.model_dump(), **env})
+        svc = create_service(runtime, settings, default_channels(settings))
+        await svc.start()
+        await runtime.bus.start()
+        await svc.seed_demo(DEMO)
+        async with svc.db.session() as s:  # phones and openids, as the admin API would set them
+            await s.execute(
+                update(User)
+                .where(User.id == f"{T}:manager")
+                .values(phone=MANAGER_PHONE, wechat_openid="o-manager")
+            )
+            await s.execute(
+                update(User)
+                .where(User.id == f"{T}:north")
+                .values(phone=NORTH_PHONE, notify_robot="lakeside-duty")
+            )
+        try:
+            yield svc, fakes
+        finally:
+            await runtime.bus.stop()
+            await svc.stop()
+
+
+def status_of(messages: list, status: str) -> list:  # type: ignore[type-arg]
+    return [m for m in messages if status in str(m.body)]
+
+
+async def test_class_i_reaches_wechat_sms_and_the_supervisors_dingtalk(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with platform(tmp_path, clock) as (svc, f):
+        await svc.ctx.runtime.bus.publish("detections.v1", detection(clock, "rodent"))
+
+        def texts_to(phone: str) -> list:  # type: ignore[type-arg]
+            return [r.body for r in f.sms.received if r.body["PhoneNumbers"] == phone]
+
+        async def all_three() -> bool:
+            return bool(
+                f.wechat.received and texts_to(MANAGER_PHONE) and texts_to(NORTH_PHONE) and f.ding.received
+            )
+
+        await eventually(all_three, timeout_s=20)
+        assert f.wechat.refused == [] and f.sms.refused == [] and f.ding.refused == []
+        wx = f.wechat.received[0].body
+        assert wx["touser"] == "o-manager" and wx["template_id"] == "TPL-ALARM"
+        assert wx["page"].startswith("pages/cases/detail?id=")
+        # Names, not ids, in the tenant's language.
+        assert wx["data"]["thing1"] == {"value": "湖滨第一小学食堂"} and wx["data"]["thing5"] == {
+            "value": "切配区"
+        }
+        assert wx["data"]["thing2"] == {"value": "鼠患"}
+        sms = texts_to(MANAGER_PHONE)[0]  # Class I: the supervisor is texted too, on every channel
+        assert sms["PhoneNumbers"] == MANAGER_PHONE and sms["TemplateCode"] == "SMS_4711"
+        assert sms["TemplateParam"]["site"] == "湖滨第一小学食堂" and sms["TemplateParam"]["type"] == "鼠患"
+        ding = f.ding.received[0].body
+        assert ding["at"]["atMobiles"] == [NORTH_PHONE]
+        assert "湖滨第一小学食堂" in ding["markdown"]["text"] and "切配区" in ding["markdown"]["text"]
+        assert "lakeside-primary" not in ding["markdown"]["text"]  # no ids in the words
+        # The manager's inbox shows the message with how each phone channel went.
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://c") as c:
+            auth = await login(c, "manager")
+
+            async def with_deliveries() -> list:  # type: ignore[type-arg]
+                items = (await c.get("/notifications", headers=auth)).json()["items"]
+                return [m for m in items if len(m["deliveries"]) == 2]
+
+            [first, *_] = await eventually(with_deliveries)
+            assert {d["channel"]: d["status"] for d in first["deliveries"]} == {
+                "sms": "sent",
+                "wechat": "sent",
+            }
+            assert "湖滨第一小学食堂" in first["title"] and "鼠患" in first["title"]
+
+
+async def test_class_ii_follows_the_persons_choice(tmp_path: Path, clock: FakeClock) -> None:
+    async with platform(tmp_path, clock) as (svc, f):
+        async with svc.ctx.db.session() as s:
+            await s.execute(
+                update(User).where(User.id == f"{T}:manager").values(notify_channels={"II": ["sms"]})
+            )
+        await svc.ctx.runtime.bus.publish("detections.v1", detection(clock, "smoking"))  # Class II
+
+        async def texted() -> bool:
+            return bool(f.sms.received and f.ding.received)
+
+        await eventually(texted, timeout_s=20)
+        assert f.wechat.received == []  # the manager chose SMS for Class II; no WeChat
+        # Their own choice over the API: Class I cannot be narrowed, unknown channels are refused.
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://c") as c:
+            auth = await login(c, "manager")
+            r = await c.put("/notifications/preferences", headers=auth, json={"channels": {"I": ["sms"]}})
+            assert r.status_code == 422 and "Class I" in r.text
+            r = await c.put("/notifications/preferences", headers=auth, json={"channels": {"II": ["fax"]}})
+            assert r.status_code == 422 and "fax" in r.text
+            r = await c.put("/notifications/preferences", headers=auth, json={"channels": {"II": ["wechat"]}})
+            assert r.status_code == 200 and r.json()["channels"] == {"II": ["wechat"]}
+            assert r.json()["reachable"] == ["sms", "wechat"]
+
+
+async def test_retries_then_a_dead_letter_per_delivery_and_its_replay(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    async with platform(tmp_path, clock, attempts=3) as (svc, f):
+        f.sms.fail_next(1000, {"Code": "ServiceUnavailable", "Message": "down"}, status=503)
+        bus = svc.ctx.runtime.bus
+        await bus.publish("detections.v1", detection(clock, "rodent"))
+
+        async def dead() -> list:  # type: ignore[type-arg]
+            return [
+                d for d in await bus.dead_letters("notifications.v1") if d.headers.get("dlq_channel") == "sms"
+            ]  # type: ignore[attr-defined]
+
+        async def four() -> list:  # type: ignore[type-arg]
+            # Class I: created and dispatched, each to the manager and to the north supervisor (both
+            # have a phone): four SMS deliveries, each dead-lettered on its own after three tries.
+            found = await dead()
+            return found if len(found) >= 4 else []
+
+        letters = await eventually(four, timeout_s=30)
+        assert len(letters) == 4 and {d.headers["dlq_attempts"] for d in letters} == {"3"}
+        await eventually(lambda: _true(bool(f.wechat.received)))  # WeChat went out regardless
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://c") as c:
+            auth = await login(c, "manager")
+
+            async def sms_state() -> dict:  # type: ignore[type-arg]
+                items = (await c.get("/notifications", headers=auth)).json()["items"]
+                return {d["status"]: d for m in items for d in m["deliveries"] if d["channel"] == "sms"}
+
+            state = await eventually(sms_state)
+            assert "dead" in state and "ServiceUnavailable" in state["dead"]["error"]
+            wechat_before = len(f.wechat.received)
+            f.sms.fail_next(0, {})  # the provider is back: replay the dead letters
+            report = await replay(bus, "notifications.v1")  # type: ignore[arg-type]
+            assert report.replayed == len(await dead())
+
+            async def all_sent() -> bool:
+                s = await sms_state()
+                return set(s) == {"sent"}
+
+            await eventually(all_sent, timeout_s=20)
+            assert len(f.sms.received) == report.replayed
+            assert len(f.wechat.received) == wechat_before  # only the dead channel went again
+
+
+async def _true(v: bool) -> bool:
+    return v
+
+
+def test_production_refuses_to_start_without_phone_channels() -> None:
+    base = dict(
+        mode="production",
+        bus="kafka",
+        kafka_bootstrap="kafka:9092",
+        object_store="s3",
+        s3_endpoint="minio:9000",
+        database_url="postgresql://cases@db/cases",
+        url_signing_secret=secrets.token_hex(32),
+    )
+    with pytest.raises(ValidationError) as exc:
+        CaseSettings(**base)
+    assert "BK_WECHAT_APP_ID" in str(exc.value) and "BK_SMS_ACCESS_KEY_ID" in str(exc.value)
+    channels = dict(
+        wechat_app_id="wx-app",
+        wechat_app_secret="wx-secret",
+        wechat_template_id="TPL",
+        sms_access_key_id="LTAI",
+        sms_access_key_secret="s",
+        sms_sign_name="明厨亮灶",
+        sms_template_code="SMS_1",
+    )
+    with pytest.raises(ValidationError) as exc:
+        CaseSettings(**base, **channels)
+    assert "BK_WECHAT_APP_ID" not in str(exc.value) and "BK_SMS_ACCESS_KEY_ID" not in str(exc.value)
+    # In every mode: a channel half configured, or a DingTalk robot without its signing secret.
+    with pytest.raises(ValidationError, match="BK_SMS_SIGN_NAME is required"):
+        CaseSettings(sms_access_key_id="LTAI", sms_access_key_secret="s", sms_template_code="SMS_1")
+    with pytest.raises(ValidationError, match="DingTalk robot needs its signing secret"):
+        CaseSettings(notify_robots={"duty": {"kind": "dingtalk", "token": "t"}})
