@@ -24,6 +24,7 @@ from bkcore.testing.authz import (
     OTHER_ADMIN,
     SERVICE,
     STAFF_ROLES,
+    SUPERVISING,
     WHERES,
     Call,
     Caller,
@@ -103,7 +104,7 @@ class World:
 
             return build
 
-        cameras = lambda body: P.of_sites(c["site_id"] for c in body)  # noqa: E731
+        cameras = lambda r: P.of_sites(c["site_id"] for c in r.json())  # noqa: E731
         return [
             Route("GET /v1/cameras", READERS, listed=cameras),
             Route("GET /v1/cameras/status", READERS, listed=cameras),
@@ -112,12 +113,13 @@ class World:
             Route("GET /v1/cameras/{camera_id}/snapshot.jpg", READERS, on("/snapshot.jpg")),
             Route("POST /v1/cameras/{camera_id}/live", READERS, on("/live")),
             Route("GET /v1/ai/status", READERS),
-            # Writes: platform admins (and services holding cameras:write, which the public-api
-            # does not). A camera declared in another tenant is refused by name (403).
-            Route("PUT /v1/cameras/{camera_id}", ADMINS, put, hidden=403),
-            Route("POST /v1/cameras", ADMINS, lambda w: Call("/v1/cameras", put(w).kwargs), hidden=403),
-            Route("PATCH /v1/cameras/{camera_id}", ADMINS, on(json={"name": "renamed"})),
-            Route("DELETE /v1/cameras/{camera_id}", ADMINS, fresh),
+            # Writes: platform admins, supervisors for the sites of their subtree (and services
+            # holding cameras:write, which the public-api does not). A camera declared in another
+            # tenant or outside the caller's subtree is refused by name (403).
+            Route("PUT /v1/cameras/{camera_id}", SUPERVISING, put, hidden=403),
+            Route("POST /v1/cameras", SUPERVISING, lambda w: Call("/v1/cameras", put(w).kwargs), hidden=403),
+            Route("PATCH /v1/cameras/{camera_id}", SUPERVISING, on(json={"name": "renamed"})),
+            Route("DELETE /v1/cameras/{camera_id}", SUPERVISING, fresh),
             # Signed play URLs: no token; holding the URL is the authorisation (forgeries: below).
             Route(
                 "GET /v1/live/{tenant_id}/{camera_id}/index.m3u8",

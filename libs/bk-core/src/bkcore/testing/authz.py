@@ -26,7 +26,6 @@ What an entry says, and what is then asserted:
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -90,7 +89,7 @@ class Call:
 
 
 Builder = Callable[[Where], Call | Awaitable[Call]]
-Listed = Callable[[Any], Iterable[Where]]
+Listed = Callable[[httpx.Response], Iterable[Where]]
 OK = frozenset(range(200, 300))
 
 
@@ -99,7 +98,8 @@ class Route:
     """A route's row in the matrix. ``route``: ``"METHOD /path/{template}"`` as the app declares it.
 
     ``target``: builds the request for a target in a place (None: the route names no target, e.g.
-    a list or the caller's own profile). ``listed``: the places a successful answer names.
+    a list or the caller's own profile); headers it sets join the caller's. ``listed``: the places
+    a successful answer names (from the response: JSON, CSV, ...).
     ``hidden``: how an out-of-scope target is refused; None when the route filters instead (a list
     with ``?site_id=``: 200 without the target). ``ok``: statuses that mean "authorised" (a state
     transition may answer 409 to a caller who may make it, just not now). ``public``: no token
@@ -160,11 +160,11 @@ def _excerpt(r: httpx.Response) -> str:
     return r.text[:160].replace("\n", " ")
 
 
-def _places(route: Route, body: Any) -> set[Where] | str:
+def _places(route: Route, r: httpx.Response) -> set[Where] | str:
     assert route.listed is not None
     try:
-        return set(route.listed(body))
-    except (KeyError, TypeError, ValueError) as exc:
+        return set(route.listed(r))
+    except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         return f"could not read the places out of the answer ({exc!r})"
 
 
@@ -192,7 +192,9 @@ async def _run_one(client: httpx.AsyncClient, route: Route, caller: Caller) -> l
             if where is not None
             else Call(route.route.split(" ", 1)[1], route.send)
         )
-        r = await client.request(route.method, call.path, headers=dict(caller.headers), **call.kwargs)
+        kwargs = dict(call.kwargs)
+        headers = {**caller.headers, **kwargs.pop("headers", {})}
+        r = await client.request(route.method, call.path, headers=headers, **kwargs)
         at = f"{caller.name:>12} {route.route}" + (f" @ {where.value}" if where else "")
         got = f"got {r.status_code} {_excerpt(r)}"
         if r.status_code >= 500:
@@ -230,15 +232,13 @@ async def _run_one(client: httpx.AsyncClient, route: Route, caller: Caller) -> l
 
 
 def _check_list(at: str, route: Route, caller: Caller, r: httpx.Response, where: Where | None) -> list[str]:
-    try:
-        places = _places(route, r.json())
-    except json.JSONDecodeError:
-        return [f"{at}: the answer is not JSON"]
+    """Never a place outside the caller's scope; every place asked for inside it (``complete``)."""
+    places = _places(route, r)
     if isinstance(places, str):
         return [f"{at}: {places}"]
-    asked = {where} if where is not None else ANYWHERE
-    leaked = (places & asked) - caller.sees if route.scoped else set()
+    leaked = places - caller.sees if route.scoped else set()
     out = [f"{at}: LEAKS {sorted(p.value for p in leaked)}"] if leaked else []
+    asked = {where} if where is not None else ANYWHERE
     expected = asked & caller.sees if route.scoped else asked
     if route.complete and (lost := expected - places):
         out.append(f"{at}: in scope but not listed: {sorted(p.value for p in lost)}")
