@@ -8,6 +8,7 @@ from bk_ledger import db as ledger_db
 from bk_ledger.common import views as photo_views
 from bk_ledger.common.context import LedgerContext
 from bk_ledger.completeness import views as completeness_views
+from bk_ledger.completeness.publish import CompletenessPublisher
 from bk_ledger.disinfection import views as disinfection_views
 from bk_ledger.exports import views as export_views
 from bk_ledger.iot import views as iot_views
@@ -85,6 +86,7 @@ class LedgerService(Service):
             relay=self.relay,
         )
         self.sweeper = sweeper(self.ctx)
+        self.completeness = CompletenessPublisher(self.ctx)
         self.app = create_app(
             service="ledger", title="Bright Kitchen ledger 电子台账", readiness=self.readiness
         )
@@ -101,9 +103,11 @@ class LedgerService(Service):
         # after every service has subscribed: Kafka takes subscriptions only before it starts.
         self.relay.start()
         self.sweeper.start()
+        self.completeness.loop.start()
 
     async def stop(self) -> None:
         await self.sweeper.stop()
+        await self.completeness.loop.stop()
         await self.relay.stop()
         await self.db.dispose()
 

@@ -18,6 +18,12 @@ class LedgerSettings(CoreSettings):
         le=3600,
         description="how often time-based rules (missing checks, expiry, sensor silence) are evaluated",
     )
+    completeness_publish_s: float = Field(
+        600.0,
+        gt=0,
+        le=86400,
+        description="how often recent days' ledger completeness is sent (ledger.completeness.v1)",
+    )
     max_photo_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024, description="largest accepted photo upload, bytes"
     )
