@@ -18,7 +18,6 @@ from bk_gateway.service import GatewayService, create_service
 from bkcore.auth import STREAM_GATEWAY
 from bkcore.testing.authz import (
     ADMIN,
-    ADMINS,
     ANONYMOUS,
     DEMO_PLACES,
     OTHER_ADMIN,

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
 from bk_gateway import registry
+from bk_gateway.directory_feed import site_org_path
 from bk_gateway.liveview.embedded import LiveError
 from bk_gateway.models import Camera
 from bk_gateway.schemas import AiStatusOut, CameraIn, CameraOut, CameraPatch, CameraStatusOut, LiveOut
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
     from bk_gateway.service import GatewayService
 
 READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF, Role.SERVICE)
-MANAGERS = (Role.PLATFORM_ADMIN, Role.SERVICE)
+#: Who registers and edits cameras: platform admins in their tenant, bureau supervisors for the sites
+#: of their subtree (``write_place``), services holding cameras:write.
+MANAGERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SERVICE)
 #: A tenant the gateway keeps cameras under: part of play URLs and media-server stream names.
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: ?tenant_id= : which tenant an all-tenant service means; anyone else may only name their own.
@@ -111,11 +114,24 @@ def build_router(svc: GatewayService) -> APIRouter:
             raise HTTPException(403, "another tenant's camera")
         return tenant
 
+    async def write_place(body: CameraIn, tenant: str, p: Principal) -> None:
+        """403 unless the camera, where it is and where it goes, is inside the caller's org subtree.
+        Where it goes is the directory's place for the site (the caller's org_path only while the
+        directory has not told of the site: what the registry stores either way)."""
+        async with svc.db.session() as s:
+            existing = await registry.get(session=s, tenant_id=tenant, camera_id=body.id)
+            placed = await site_org_path(s, tenant_id=tenant, site_id=body.site_id)
+        if existing is not None and not p.can_see_org(tenant, existing.org_path):
+            raise HTTPException(403, "摄像头不在您的管辖范围 · the camera is outside your area")
+        if not p.can_see_org(tenant, placed or body.org_path):
+            raise HTTPException(403, "场所不在您的管辖范围 · the camera's site is outside your area")
+
     @r.put("/{camera_id}", response_model=CameraOut, summary="Create or replace a camera (idempotent)")
     async def put_camera(camera_id: str, body: CameraIn, p: Principal = manage) -> CameraOut:
         if body.id != camera_id:
             raise HTTPException(422, "the body's id differs from the path")
         tenant = write_tenant(body, p)
+        await write_place(body, tenant, p)
         await check_sources(tenant, source_url=body.source_url, live_source_url=body.live_source_url)
         # The key is (tenant, id): another tenant's camera of this id is neither found nor touched.
         async with svc.db.session() as s:
