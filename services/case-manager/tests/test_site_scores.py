@@ -9,24 +9,16 @@ from cm_testkit import detection, eventually, login
 from sqlalchemy import func, select
 
 from bk_cases.cases.models import Case
+from bk_cases.cases.rules import DEFAULT_GRADES
 from bk_cases.stats.models import LedgerDayRecord, SiteRating
 from bkcore.bus.base import new_meta
 from bkproto.events.v1.site_scores_pb2 import LedgerCompleteness, SiteRated
 
 WORST, BEST = "hillview-noodle", "lakeside-primary"
 # Ten different violations at the noodle shop: 2 × Class I, 4 × Class II, 4 × Class III = 44 points.
-TYPES = (
-    "rodent",
-    "fire_unattended",
-    "smoking",
-    "phone_use",
-    "trash_bin_open",
-    "stranger",
-    "no_chef_hat",
-    "no_mask",
-    "no_uniform",
-    "no_gloves",
-)
+TYPES = tuple(t for t in DEFAULT_GRADES if not t.startswith("camera_"))
+POINTS = {1: 10, 2: 4, 3: 2}  # the platform's default weights per risk class
+EXPECTED = 100.0 - sum(POINTS[DEFAULT_GRADES[t]] for t in TYPES) - 5.0  # 5: three unhappy parents
 
 
 def rating(clock, n: int, score: str = "dissatisfied", site: str = WORST) -> SiteRated:
@@ -93,7 +85,7 @@ async def test_scores_lists_and_events_agree(service, client, clock):
     api = {s["site_id"]: s for s in r.json()["sites"]}
     worst = api[WORST]
     # 44 points for the violations, 5 for three unhappy parents; no ledger reports: nothing taken off.
-    assert worst["score"] == 51.0 and worst["violations"] == len(TYPES)
+    assert worst["score"] == EXPECTED == 51.0 and worst["violations"] == len(TYPES)
     assert worst["deductions"]["ratings"] == 5.0 and worst["deductions"]["ledger_completeness"] == 0.0
     assert (worst["grade"], worst["inspection_frequency"], worst["list"], worst["rank"]) == (
         "high",
@@ -134,7 +126,7 @@ async def test_scores_lists_and_events_agree(service, client, clock):
     # The console's site view: the site's own manager may read it; another site's may not.
     boss = await login(client, "noodleboss")
     one = (await client.get(f"/stats/sites/{WORST}/score", headers=boss)).json()
-    assert (one["score"], one["inspection_frequency"], one["list"]) == (51.0, "monthly", "black")
+    assert (one["score"], one["inspection_frequency"], one["list"]) == (EXPECTED, "monthly", "black")
     assert (
         await client.get(f"/stats/sites/{WORST}/score", headers=await login(client, "manager"))
     ).status_code == 404
@@ -153,7 +145,7 @@ async def test_scores_lists_and_events_agree(service, client, clock):
     await service.ctx.relay.flush()
     await eventually(lambda: _true(len(got) == 2))
     again = {e.site_id: e for e in got}
-    assert again[WORST].list == "" and again[WORST].score == 51.0 and "60" not in again[WORST].list_reason
+    assert again[WORST].list == "" and again[WORST].score == EXPECTED and "60" not in again[WORST].list_reason
     assert {e.rules_version for e in got} == {r.json()["version"]}
 
 
