@@ -1,4 +1,6 @@
-"""The demo tenant that ``brightkitchen up`` seeds: a city, two districts, schools, a restaurant.
+"""The demo tenant that ``brightkitchen up`` seeds: a city, two districts, a township, schools, a
+restaurant, and the people of each level — township grid staff, district and city supervisors, the
+city's education bureau (抄告) — so the escalation ladder runs on the demo as in a real bureau.
 
 Plain data only; each service seeds its own part through its own seeding function, so the ids
 below are the contract between them in the demo.
@@ -51,6 +53,7 @@ class User:
     name: str
     org_id: str | None = None
     site_ids: tuple[str, ...] = ()
+    department: str = "market"  # market (市场监管) | education (教育局: reads copies, moves no case)
 
 
 ORG_UNITS = (
@@ -119,9 +122,14 @@ USERS = (
     User("admin", "demo-admin", "platform_admin", "平台管理员"),
     User("city", "demo-city", "supervisor", "市局监管员 王科长", org_id="minghu"),
     User("lakeside", "demo-lakeside", "supervisor", "湖滨区监管员 李明", org_id="lakeside"),
+    User("hillview", "demo-hillview", "supervisor", "山景区监管员 周敏", org_id="hillview"),
+    # The township (街道) level: the first to hold its sites' cases; red cards go past it to the district.
+    User("north", "demo-north", "supervisor", "湖北街道网格员 赵磊", org_id="lakeside-north"),
+    User("edu", "demo-edu", "supervisor", "市教育局后勤处 孙丽", org_id="minghu", department="education"),
     User(
         "manager", "demo-manager", "site_manager", "湖滨一小食堂负责人 张芳", site_ids=("lakeside-primary",)
     ),
     User("staff", "demo-staff", "staff", "湖滨一小厨师 陈强", site_ids=("lakeside-primary",)),
+    User("noodleboss", "demo-noodleboss", "site_manager", "山景面馆店长 吴刚", site_ids=("hillview-noodle",)),
     User("parent", "demo-parent", "parent", "家长 刘女士"),
 )

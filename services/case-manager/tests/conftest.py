@@ -23,12 +23,19 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, clock: FakeClock) -> AsyncIterator[CaseService]:
+def demo() -> object:
+    """The tenant the service is seeded with: ``cm_demo.DEMO``; the loop's tests (test_loop_*) override
+    it with the shipped demo (``brightkitchen.demo_data``) so they run on the directory users get."""
+    return DEMO
+
+
+@pytest.fixture
+async def service(tmp_path: Path, clock: FakeClock, demo: object) -> AsyncIterator[CaseService]:
     runtime, settings = make_runtime(tmp_path, clock)
     svc = create_service(runtime, settings)
     await svc.start()
     await runtime.bus.start()
-    await svc.seed_demo(DEMO)
+    await svc.seed_demo(demo)  # type: ignore[arg-type]
     try:
         yield svc
     finally:

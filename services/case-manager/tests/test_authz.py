@@ -11,7 +11,8 @@ from bkcore.clock import FakeClock
 
 ACTIONS = ["dispatch", "acknowledge", "recheck", "approve", "reject", "close", "false-alarm"]
 # Who may see the case at lakeside-primary (/minghu/lakeside/north): the rest are out of scope.
-IN_SCOPE = {"admin", "city", "lakeside", "north", "edu", "manager", "staff"}
+# The education bureau ("edu") reads only copies (抄告) of dispatched cases: test_loop_education.
+IN_SCOPE = {"admin", "city", "lakeside", "north", "manager", "staff"}
 OUT_OF_SCOPE = {"hillview", "noodleboss", "r-admin", "r-city", "r-manager"}
 
 

@@ -63,7 +63,7 @@ async def test_full_loop_with_reject_and_resubmit(
         assert (await client.post(f"/cases/{cid}/dispatch", headers=sup)).json()["status"] == "dispatched"
     # The school's case is copied to the education bureau (抄告).
     assert "minghu:edu" in {
-        n.recipient_id for n in await _notifications(service) if n.template == "case_dispatched"
+        n.recipient_id for n in await _notifications(service) if n.template == "case_copy"
     }
     assert (await client.post(f"/cases/{cid}/acknowledge", headers=mgr)).json()["status"] == "acknowledged"
     assert (
@@ -92,6 +92,7 @@ async def test_full_loop_with_reject_and_resubmit(
     assert actions == [
         "created",
         "dispatch",
+        "copied",  # 抄告 to the education bureau: a school's case
         "acknowledge",
         "submit",
         "reject",
@@ -129,8 +130,11 @@ async def test_overdue_yellow_then_red_escalates_one_level_up(
     await service.ctx.runtime.bus.publish("detections.v1", detection(clock, "trash_bin_open"))
     sup = await login(client, "north")
     case = await _case(client, sup)
+    clock.advance(timedelta(hours=30))  # not dispatched: no deadline runs yet
     assert (await sweep_once(service.ctx))["yellow"] == 0
-    clock.advance(timedelta(hours=24, minutes=1))  # Class II deadline is 24 h
+    assert (await client.post(f"/cases/{case['id']}/dispatch", headers=sup)).status_code == 200
+    assert (await sweep_once(service.ctx))["yellow"] == 0
+    clock.advance(timedelta(hours=24, minutes=1))  # Class II deadline is 24 h from dispatch
     assert (await sweep_once(service.ctx))["yellow"] == 1
     assert (await sweep_once(service.ctx))["yellow"] == 0  # carded once
     clock.advance(timedelta(hours=24))
@@ -138,7 +142,8 @@ async def test_overdue_yellow_then_red_escalates_one_level_up(
     detail = (await client.get(f"/cases/{case['id']}", headers=sup)).json()
     assert detail["card_level"] == 2 and detail["escalated_to"] == "/minghu/lakeside"
     escalated = [n for n in await _notifications(service) if n.template == "case_escalated"]
-    assert {n.recipient_id for n in escalated} == {"minghu:lakeside"}  # the district, not the township
+    # The district, not the township who had it (never back to the same person); the site is told.
+    assert {n.recipient_id for n in escalated} == {"minghu:lakeside", "minghu:manager"}
     assert all(n.urgent for n in escalated)
 
 

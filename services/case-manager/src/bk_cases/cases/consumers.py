@@ -92,6 +92,7 @@ async def _on_camera(ctx: Context, session: AsyncSession, d: Delivery) -> None:
                 camera_id=e.camera_id,
                 zone=e.zone,
                 description=e.reason,
+                subject_id=e.camera_id,  # two cameras offline are two cases, clearing one by one
             ),
         )
     else:
@@ -116,6 +117,8 @@ async def _on_ledger(ctx: Context, session: AsyncSession, d: Delivery) -> None:
             source_ref=e.alert_id,
             seen_at=_occurred(d),
             description=e.message,
+            subject_id=e.subject_id,  # the sensor, staff member, supplier or record concerned
+            severity=e.severity,  # graded on receipt by the tenant's rules (rules.grade)
         ),
     )
 
@@ -142,18 +145,22 @@ async def _on_complaint(ctx: Context, session: AsyncSession, d: Delivery) -> Non
 async def _cleared(
     ctx: Context, session: AsyncSession, tenant_id: str, source: Source, ref: str, *, note: str
 ) -> None:
-    """The condition ended by itself: note it on the open case; closing stays a supervisor's call."""
-    case = await cases.get_by_source(
+    """The condition of one subject ended by itself: note it on that subject's open cases (another
+    subject's — the other silent sensor — stays as it is); closing stays a supervisor's call."""
+    now = ctx.runtime.clock.now()
+    for case in await cases.open_by_source(
         db_session=session, tenant_id=tenant_id, source=source.value, source_ref=ref
-    )
-    if case is not None:
+    ):
+        if case.cleared_at is not None:
+            continue
+        case.cleared_at, case.updated_at = now, now
         await record(
             session,
             case,
             action=Action.CLEARED,
             actor_id=SYSTEM,
             previous=case.status,
-            at=ctx.runtime.clock.now(),
+            at=now,
             note=note,
             audited=False,
         )

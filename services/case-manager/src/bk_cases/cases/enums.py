@@ -42,6 +42,9 @@ class Action(StrEnum):
     RED_CARD = "red_card"
     CLEARED = "cleared"  # the source condition ended (camera back online, ledger fixed)
     LABEL = "label"  # a supervisor corrected what the capture shows (training labels, 标注)
+    COPIED = "copied"  # 抄告: a copy went to the education bureau (a recorded fact, CaseCopy)
+    REGRADED = "regraded"  # a repeat graded more severe raised the case's class (a warning became an alarm)
+    AUTO_CLOSE = "auto_close"  # Class III closed by itself after the tenant's quiet period
 
 
 class Source(StrEnum):
@@ -55,6 +58,7 @@ class Source(StrEnum):
 class Verdict(StrEnum):
     CONFIRMED = "confirmed"
     FALSE_ALARM = "false_alarm"  # 误报: a labelled negative for the detector
+    AUTO_CLOSED = "auto_closed"  # Class III nobody reviewed, closed after the tenant's period: no label
 
 
 class CardLevel(IntEnum):

@@ -20,22 +20,26 @@ from bk_cases.cases import routing
 from bk_cases.cases import service as cases
 from bk_cases.cases.enums import Action, CaseStatus, RiskClass, Source
 from bk_cases.cases.messaging import case_changed
-from bk_cases.cases.models import Case, CaseEvent, Rectification
+from bk_cases.cases.models import Case, CaseCopy, CaseEvent, Rectification
 from bk_cases.cases.rules import (
     AWAITING_SITE,
     EDUCATION_KINDS,
     Grade,
+    check_recheck_at,
+    check_rectification,
     check_transition,
-    deadline_for,
+    deadline_from_dispatch,
     grade,
     joins_open_case,
     open_key,
+    recheck_result,
+    upgraded,
     verdict_for,
 )
 from bk_cases.context import Context
 from bk_cases.db import enqueue, enqueue_many, staged_outbox
 from bk_cases.directory import service as directory
-from bk_cases.notifications.flows import Message, Recipient, deferred_notify, notify
+from bk_cases.notifications.flows import Message, deferred_notify, notify
 from bkcore.auth import Principal
 from bkproto.events.v1.cases_pb2 import CaseChanged
 
@@ -63,6 +67,8 @@ class Signal:
     model_version: str = ""
     description: str = ""
     aggregate: bool = True  # complaints are individual: each is its own case
+    subject_id: str = ""  # a sensor, staff member, supplier or camera: cases aggregate per subject
+    severity: str = ""  # the ledger's own grading of its alert (warning | alarm), graded by tenant rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +88,20 @@ async def _site(ctx: Context, session: AsyncSession, tenant_id: str, site_id: st
     return info
 
 
-async def _grade(ctx: Context, session: AsyncSession, tenant_id: str, case_type: str) -> Grade:
-    key = f"grades|{tenant_id}"
-    overrides = ctx.ttl_get(key)
-    if overrides is None:
-        overrides = await cases.tenant_grades(db_session=session, tenant_id=tenant_id)
-        ctx.ttl_put(key, overrides, _TTL_S)
+async def _grade(ctx: Context, session: AsyncSession, signal: Signal, site: SiteInfo) -> Grade:
+    key = f"grades|{signal.tenant_id}"
+    rules = ctx.ttl_get(key)
+    if rules is None:
+        rules = await cases.tenant_grades(db_session=session, tenant_id=signal.tenant_id)
+        ctx.ttl_put(key, rules, _TTL_S)
     s = ctx.settings
     return grade(
-        case_type,
-        overrides=overrides,
-        deadline_i_h=s.deadline_class_i_h,  # type: ignore[arg-type]
+        signal.case_type,
+        rules=rules,  # type: ignore[arg-type]
+        deadline_i_h=s.deadline_class_i_h,
         deadline_ii_h=s.deadline_class_ii_h,
+        severity=signal.severity,
+        site_kind=site.kind,
     )
 
 
@@ -160,11 +168,15 @@ async def intake(ctx: Context, session: AsyncSession, signal: Signal) -> tuple[C
             extra={"tenant_id": signal.tenant_id, "site_id": signal.site_id},
         )
         return None
-    key = open_key(signal.tenant_id, signal.site_id, signal.case_type) if signal.aggregate else None
+    key = _key(signal)
     current = await cases.get_open(db_session=session, open_key=key) if key else None
     if current is not None:
         if _joins(ctx, current, signal):
             _merge(current, signal, now)
+            g = await _grade(ctx, session, signal, site)
+            if upgraded(current.risk_class, g.risk_class):
+                await _regrade(ctx, session, current, g, now)
+                return current, False
             # Merges are not transitions: no audit entry, but read models still see the count grow
             # (coalesced: at most one cases.v1 per case per ``case_update_coalesce_s``).
             if ctx.settings.case_update_coalesce_s > 0:
@@ -196,8 +208,7 @@ async def intake_many(ctx: Context, session: AsyncSession, signals: Sequence[Sig
                 extra={"tenant_id": signal.tenant_id, "site_id": signal.site_id},
             )
             continue
-        if signal.aggregate:
-            key = open_key(signal.tenant_id, signal.site_id, signal.case_type)
+        if (key := _key(signal)) is not None:
             groups.setdefault(key, []).append((signal, site))
         else:
             singles.append((signal, site))
@@ -231,6 +242,34 @@ async def intake_many(ctx: Context, session: AsyncSession, signals: Sequence[Sig
     else:
         await enqueue_many(session, [("cases.v1", _merged(case, now)) for case in merged.values()])
     return opened
+
+
+def _key(signal: Signal) -> str | None:
+    if not signal.aggregate:
+        return None
+    return open_key(signal.tenant_id, signal.site_id, signal.case_type, signal.subject_id)
+
+
+async def _regrade(ctx: Context, session: AsyncSession, case: Case, g: Grade, now: datetime) -> None:
+    """A repeat graded more severe (an expiring licence now expired) raises the open case: its class,
+    its rectification time, an earlier deadline if dispatched; Class I is dispatched at once."""
+    before = case.risk_class
+    case.risk_class, case.rectify_h, case.updated_at = int(g.risk_class), g.deadline_h, now
+    if case.dispatched_at is not None:
+        sooner = deadline_from_dispatch(g.deadline_h, now)
+        if sooner is not None and (case.deadline is None or sooner < case.deadline):
+            case.deadline = sooner
+    await record(
+        session,
+        case,
+        action=Action.REGRADED,
+        actor_id=SYSTEM,
+        previous=case.status,
+        at=now,
+        data={"from_class": RiskClass(before).name, "to_class": g.risk_class.name},
+    )
+    if g.risk_class == RiskClass.I and case.status == CaseStatus.NEW:
+        await _dispatch(ctx, session, case, actor_id=SYSTEM, now=now, note="Class I: dispatched at once")
 
 
 def _mark_pending(case: Case, now: datetime) -> None:
@@ -276,6 +315,7 @@ def _merge(current: Case, signal: Signal, now: datetime) -> None:
     current.occurrences += 1
     current.last_seen_at = max(current.last_seen_at, signal.seen_at)
     current.updated_at = now
+    current.cleared_at = None  # the condition is back
 
 
 def _merged(case: Case, now: datetime) -> CaseChanged:
@@ -294,8 +334,11 @@ async def _open_case(
     *,
     flush: bool = True,
 ) -> Case:
-    """A new case for ``signal``: graded, recorded, its people told; Class I dispatched at once."""
-    g = await _grade(ctx, session, signal.tenant_id, signal.case_type)
+    """A new case for ``signal``: graded, recorded, its people told; Class I dispatched at once.
+
+    No deadline yet: the clock starts when the case is dispatched to the site (``_dispatch``).
+    """
+    g = await _grade(ctx, session, signal, site)
     case = Case(
         id=str(uuid.uuid4()),
         tenant_id=signal.tenant_id,
@@ -312,6 +355,10 @@ async def _open_case(
         escalated_to="",
         occurrences=1,
         open_key=key,
+        subject_id=signal.subject_id,
+        severity=signal.severity,
+        rectify_h=g.deadline_h,
+        recheck_result="",
         camera_id=signal.camera_id,
         zone=signal.zone,
         score=signal.score,
@@ -324,7 +371,7 @@ async def _open_case(
         last_seen_at=signal.seen_at,
         created_at=now,
         updated_at=now,
-        deadline=deadline_for(g, now),
+        deadline=None,
     )
     session.add(case)
     if flush:  # a racing replica's insert fails here (open_key unique): the bus retries
@@ -365,22 +412,62 @@ async def _dispatch(
     ctx: Context, session: AsyncSession, case: Case, *, actor_id: str, now: datetime, note: str
 ) -> None:
     previous, case.status, case.updated_at = case.status, CaseStatus.DISPATCHED.value, now
+    case.dispatched_at, case.deadline = now, deadline_from_dispatch(case.rectify_h, now)
     await record(
         session, case, action=Action.DISPATCH, actor_id=actor_id, previous=previous, at=now, note=note
     )
     urgent = case.risk_class == RiskClass.I
     managers = await routing.site_managers(ctx, session, tenant_id=case.tenant_id, site_id=case.site_id)
     supers = await routing.supervisors(ctx, session, tenant_id=case.tenant_id, org_path=case.org_path)
-    recipients: list[Recipient] = [*managers, *supers]
-    if case.site_kind in EDUCATION_KINDS:  # 抄告: schools' cases are copied to the education bureau
-        recipients += await routing.supervisors(
-            ctx, session, tenant_id=case.tenant_id, org_path=case.org_path, department="education"
-        )
     await notify(
         session,
         tenant_id=case.tenant_id,
-        recipients=recipients,
+        recipients=[*managers, *supers],
         msg=_message(case, "case_dispatched", urgent=urgent),
+        now=now,
+        cooldown_s=ctx.settings.notify_cooldown_s,
+    )
+    if case.site_kind in EDUCATION_KINDS:
+        await _copy_to_education(ctx, session, case, now=now)
+
+
+async def _copy_to_education(ctx: Context, session: AsyncSession, case: Case, *, now: datetime) -> None:
+    """抄告: a school's case, once dispatched, is copied to the education bureau over the site.
+
+    Recorded on the case (``CaseCopy``, a timeline entry, the audit) whoever receives it; a case is
+    copied once, however often it is dispatched.
+    """
+    if await session.get(CaseCopy, (case.id, routing.EDUCATION)) is not None:
+        return
+    routed = await routing.ladder(
+        ctx, session, tenant_id=case.tenant_id, org_path=case.org_path, department=routing.EDUCATION
+    )
+    who = routed.holders()
+    session.add(
+        CaseCopy(
+            case_id=case.id,
+            department=routing.EDUCATION,
+            tenant_id=case.tenant_id,
+            org_path=case.org_path,
+            unit_path=routed.ladder.unit,
+            recipient_ids=[r.user_id for r in who],
+            copied_at=now,
+        )
+    )
+    await record(
+        session,
+        case,
+        action=Action.COPIED,
+        actor_id=SYSTEM,
+        previous=case.status,
+        at=now,
+        data={"department": routing.EDUCATION, "unit": routed.ladder.unit or "(nobody in the directory)"},
+    )
+    await notify(
+        session,
+        tenant_id=case.tenant_id,
+        recipients=who,
+        msg=_message(case, "case_copy", urgent=case.risk_class == RiskClass.I),
         now=now,
         cooldown_s=ctx.settings.notify_cooldown_s,
     )
@@ -397,9 +484,16 @@ async def transition(
     recheck_at: datetime | None = None,
     photo_keys: Sequence[str] = (),
 ) -> Case:
-    """Apply a user's action (checked: role and state) with its timeline, audit, events, messages."""
-    target = check_transition(action, status=case.status, role=principal.role)
+    """Apply a user's action (checked: role, department, state, evidence) with its timeline, audit,
+    events and messages. Raises TransitionRefused or LoopInputRefused."""
+    actor = await directory.get_user(db_session=session, tenant_id=case.tenant_id, user_id=principal.subject)
+    department = actor.department if actor is not None else routing.MARKET
+    target = check_transition(action, status=case.status, role=principal.role, department=department)
     now = ctx.runtime.clock.now()
+    if action == Action.SUBMIT:
+        check_rectification(photo_keys)
+    elif action == Action.SCHEDULE_RECHECK:
+        recheck_at = check_recheck_at(recheck_at, now=now)
     if action == Action.DISPATCH:
         await _dispatch(ctx, session, case, actor_id=principal.subject, now=now, note=note)
         return case
@@ -427,6 +521,9 @@ async def transition(
         if rect is not None:
             rect.review = "approved" if action == Action.APPROVE else "rejected"
             rect.reviewed_by, rect.reviewed_at, rect.review_note = principal.subject, now, note
+        if result := recheck_result(action, status=previous):  # the on-site recheck's outcome
+            case.recheck_result = result
+            data = {"recheck_result": result}
     elif action == Action.SCHEDULE_RECHECK:
         case.recheck_at = recheck_at
         data = {"recheck_at": recheck_at.isoformat() if recheck_at else ""}

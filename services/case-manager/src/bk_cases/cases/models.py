@@ -45,6 +45,15 @@ class Case(Base):
     escalated_to: Mapped[str] = mapped_column(String(500), default="")  # org path one level up (red card)
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
     open_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # What the case is about within its type, when there is one: a sensor, staff member, supplier or
+    # camera (cases aggregate and clear per subject); "" for AI captures (per site).
+    subject_id: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    severity: Mapped[str] = mapped_column(
+        String(16), default="", server_default=""
+    )  # the ledger's own (warning | alarm)
+    rectify_h: Mapped[float | None] = mapped_column(
+        Float, nullable=True
+    )  # the grade's hours; None: no deadline
     camera_id: Mapped[str] = mapped_column(String(64), default="")
     zone: Mapped[str] = mapped_column(String(32), default="")
     score: Mapped[float] = mapped_column(Float, default=0.0)
@@ -60,8 +69,15 @@ class Case(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # dispatch + rectify_h
     recheck_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    recheck_result: Mapped[str] = mapped_column(
+        String(16), default="", server_default=""
+    )  # passed | failed (现场复核结果)
+    # The source condition ended by itself (a sensor reporting again, a camera back): the supervisor
+    # still closes the case; a repeat of the condition sets it back to None.
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Merges (a repeat bumping occurrences) not yet told in cases.v1: set at the first such merge,
     # cleared when a cases.v1 carrying the case's current state is written (coalesced updates).
@@ -103,13 +119,34 @@ class Rectification(Base):
 
 
 class RiskRule(Base):
-    """A tenant's override of the default grading of one case type (and its deadline)."""
+    """A tenant's grading rule (``rules.GradingRule``): a case type, narrowed by the alarm's severity
+    ("" = any) and the site's kind ("" = any, a kind, or ``education``), graded to a class."""
 
     __tablename__ = "risk_rules"
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     case_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(16), primary_key=True, default="", server_default="")
+    site_scope: Mapped[str] = mapped_column(String(32), primary_key=True, default="", server_default="")
     risk_class: Mapped[int] = mapped_column(Integer)
-    deadline_h: Mapped[float | None] = mapped_column(Float, nullable=True)
+    deadline_h: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: the class's hours
+
+
+class CaseCopy(Base):
+    """A copy (抄告) of a case to another department — the education bureau for schools: who, when.
+
+    A fact of the case, not a notification: it is recorded even when nobody of that department is in
+    the directory yet, and the department reads it in its own view (``GET /cases/copies``).
+    """
+
+    __tablename__ = "case_copies"
+    __table_args__ = (Index("ix_case_copies_scope", "tenant_id", "department", "org_path", "copied_at"),)
+    case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    department: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    org_path: Mapped[str] = mapped_column(String(500))  # the case's (scoping), not the recipients'
+    unit_path: Mapped[str] = mapped_column(String(500), default="")  # the unit whose users got it
+    recipient_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    copied_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # --- API schemas ---------------------------------------------------------------------------------
@@ -132,13 +169,18 @@ class CaseRead(BaseModel):
     occurrences: int
     camera_id: str
     zone: str
+    subject_id: str
+    severity: str
     score: float
     description: str
     first_seen_at: datetime
     last_seen_at: datetime
     created_at: datetime
+    dispatched_at: datetime | None
     deadline: datetime | None
     recheck_at: datetime | None
+    recheck_result: str
+    cleared_at: datetime | None
     closed_at: datetime | None
 
 
@@ -166,11 +208,33 @@ class RectificationRead(BaseModel):
     review_note: str
 
 
+class CaseCopyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    department: str
+    unit_path: str
+    recipient_ids: list[str]
+    copied_at: datetime
+
+
 class CaseDetail(CaseRead):
     timeline: list[CaseEventRead]
+    copies: list[CaseCopyRead] = Field(default_factory=list)
     rectifications: list[RectificationRead]
     raw_snapshot_url: str | None
     annotated_snapshot_url: str | None
+
+
+class CopiedCase(CaseCopyRead):
+    """One line of a department's copies view (抄告单): the copy and the case as it stands now."""
+
+    case: CaseRead
+
+
+class CopyPage(BaseModel):
+    items: list[CopiedCase]
+    total: int
+    limit: int
+    offset: int
 
 
 class CasePage(BaseModel):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bk_cases.cases.rules import Ladder, escalation_ladder
 from bk_cases.context import Context
 from bk_cases.directory import service as directory
 from bk_cases.directory.models import User
+from bk_cases.directory.rules import ancestors
 from bk_cases.notifications.flows import Recipient
 
 _TTL_S = 60.0  # people change posts rarely; a minute of staleness spares a query per case
+MARKET, EDUCATION = "market", "education"  # the departments (directory.rules.DEPARTMENTS)
 
 
 def _recipients(users: list[User]) -> list[Recipient]:
@@ -30,16 +35,42 @@ async def site_managers(
 
 
 async def supervisors(
-    ctx: Context, session: AsyncSession, *, tenant_id: str, org_path: str, department: str = "market"
+    ctx: Context, session: AsyncSession, *, tenant_id: str, org_path: str, department: str = MARKET
 ) -> list[Recipient]:
     """The nearest supervisors at or above ``org_path`` (territorial responsibility, 属地管理)."""
-    key = f"supervisors|{tenant_id}|{org_path}|{department}"
+    found = await ladder(ctx, session, tenant_id=tenant_id, org_path=org_path, department=department)
+    return [found.people[i] for i in found.ladder.supervisors]
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """The escalation ladder above one unit, with the people on it (``people`` by user id)."""
+
+    ladder: Ladder
+    people: dict[str, Recipient]
+
+    def holders(self) -> list[Recipient]:
+        return [self.people[i] for i in self.ladder.supervisors]
+
+    def escalation(self) -> list[Recipient]:
+        return [self.people[i] for i in self.ladder.escalate_to]
+
+
+async def ladder(
+    ctx: Context, session: AsyncSession, *, tenant_id: str, org_path: str, department: str = MARKET
+) -> Routed:
+    """Who holds cases at ``org_path`` and whom a red card goes to (``rules.escalation_ladder``)."""
+    key = f"ladder|{tenant_id}|{org_path}|{department}"
     if (hit := ctx.ttl_get(key)) is not None:
         return hit  # type: ignore[return-value]
-    found = _recipients(
-        await directory.supervisors_at(
-            db_session=session, tenant_id=tenant_id, org_path=org_path, department=department
-        )
+    users = await directory.supervisors_at(
+        db_session=session, tenant_id=tenant_id, org_path=org_path, department=department, nearest_only=False
     )
-    ctx.ttl_put(key, found, _TTL_S)
-    return found
+    staffed: dict[str, list[str]] = {}
+    for u in users:
+        staffed.setdefault(u.org_path, []).append(u.id)
+    routed = Routed(
+        escalation_ladder(ancestors(org_path), staffed), {r.user_id: r for r in _recipients(list(users))}
+    )
+    ctx.ttl_put(key, routed, _TTL_S)
+    return routed

@@ -1,4 +1,10 @@
-"""The sweep: overdue cases get a yellow, then a red card escalated one level up; digests go out.
+"""The sweep: overdue cases get a yellow, then a red card escalated one level up; quiet Class III
+cases close by themselves; digests go out.
+
+The escalation ladder (``rules.escalation_ladder``): the yellow card goes to the site and the
+supervisors who hold the case (the nearest staffed unit over the site); the red card goes to the
+supervisors of the next staffed unit above them — never back to the same person — and the site is
+told. At the top of the tree the red card is recorded and the site told; there is nobody above.
 
 Runs every ``sweep_interval_s`` on ``runtime.clock`` (tests drive it with a FakeClock). Replicas
 can sweep at once: rows are locked with SKIP LOCKED on PostgreSQL, so each case is carded once.
@@ -7,18 +13,18 @@ can sweep at once: rows are locked with SKIP LOCKED on PostgreSQL, so each case 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import func, select
 
 from bk_cases.cases import routing
 from bk_cases.cases import service as cases
-from bk_cases.cases.enums import Action, CardLevel, RiskClass
+from bk_cases.cases.enums import Action, CardLevel, CaseStatus, RiskClass
 from bk_cases.cases.flows import SYSTEM, _message, flush_case_updates, record
 from bk_cases.cases.models import Case
-from bk_cases.cases.rules import AWAITING_SITE, card_due
+from bk_cases.cases.rules import AWAITING_SITE, auto_close_due, card_due, verdict_for
 from bk_cases.context import Context
-from bk_cases.directory.rules import parent_path
 from bk_cases.notifications.flows import flush_digests, notify
 from bkcore.tasks import BackgroundLoop
 
@@ -40,7 +46,7 @@ _CARD_LABEL = {CardLevel.YELLOW: "yellow", CardLevel.RED: "red"}
 async def sweep_once(ctx: Context) -> dict[str, int]:
     """One pass; returns counts (for logs and tests)."""
     now = ctx.runtime.clock.now()
-    counts = {"yellow": 0, "red": 0, "digests": 0}
+    counts = {"yellow": 0, "red": 0, "auto_closed": 0, "digests": 0}
     async with ctx.db.session() as session:
         due = await cases.due_for_cards(db_session=session, now=now, statuses=sorted(AWAITING_SITE))
         for case in due:
@@ -54,30 +60,22 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
             if card is None:
                 continue
             case.card_level, case.updated_at = int(card), now
-            if card == CardLevel.RED:
-                case.escalated_to = parent_path(case.org_path)  # one level up the org tree
-                who = await routing.supervisors(
-                    ctx, session, tenant_id=case.tenant_id, org_path=case.escalated_to
-                )
+            site = await routing.site_managers(ctx, session, tenant_id=case.tenant_id, site_id=case.site_id)
+            routed = await routing.ladder(ctx, session, tenant_id=case.tenant_id, org_path=case.org_path)
+            if card == CardLevel.RED:  # the next staffed unit up, and the site told
+                case.escalated_to = routed.ladder.above
+                who = [*routed.escalation(), *site]
                 action, template, urgent = Action.RED_CARD, "case_escalated", True
-            else:
-                who = [
-                    *await routing.site_managers(
-                        ctx, session, tenant_id=case.tenant_id, site_id=case.site_id
-                    ),
-                    *await routing.supervisors(
-                        ctx, session, tenant_id=case.tenant_id, org_path=case.org_path
-                    ),
-                ]
+                data = {
+                    "escalated_to": routed.ladder.above or "(top of the tree: nobody above)",
+                    "to": ",".join(routed.ladder.escalate_to),
+                }
+            else:  # the site and the supervisors who hold the case
+                who = [*site, *routed.holders()]
                 action, template, urgent = Action.YELLOW_CARD, "case_overdue", case.risk_class == RiskClass.I
+                data = {"unit": routed.ladder.unit, "to": ",".join(routed.ladder.supervisors)}
             await record(
-                session,
-                case,
-                action=action,
-                actor_id=SYSTEM,
-                previous=case.status,
-                at=now,
-                data={"escalated_to": case.escalated_to} if case.escalated_to else None,
+                session, case, action=action, actor_id=SYSTEM, previous=case.status, at=now, data=data
             )
             await notify(
                 session,
@@ -91,11 +89,45 @@ async def sweep_once(ctx: Context) -> dict[str, int]:
             DEADLINE_BREACHED.labels(
                 tenant=case.tenant_id, risk_class=RiskClass(case.risk_class).name, card=_CARD_LABEL[card]
             ).inc()
+        counts["auto_closed"] = await _auto_close(session, now)
         counts["digests"] = await flush_digests(session, now=now, cooldown_s=ctx.settings.notify_cooldown_s)
         await _count_overdue(session, now)
     if any(counts.values()):
         ctx.wake_relay()
     return counts
+
+
+async def _auto_close(session, now) -> int:  # type: ignore[no-untyped-def]
+    """Close each tenant's Class III cases quiet for its ``class_iii_close_days`` (no deadline, no card:
+    counted for routine supervision, then closed with the verdict ``auto_closed``, never a label)."""
+    closed = 0
+    for tenant_id, days in await cases.class_iii_close_days(db_session=session):
+        quiet_since = now - timedelta(days=days)
+        for case in await cases.auto_close_candidates(
+            db_session=session, tenant_id=tenant_id, quiet_since=quiet_since, statuses=sorted(AWAITING_SITE)
+        ):
+            if not auto_close_due(
+                risk_class=case.risk_class,
+                status=case.status,
+                last_seen_at=case.last_seen_at,
+                now=now,
+                after_days=days,
+            ):
+                continue
+            previous = case.status
+            case.status, case.updated_at, case.closed_at = CaseStatus.CLOSED.value, now, now
+            case.verdict, case.open_key = verdict_for(Action.AUTO_CLOSE), None
+            await record(
+                session,
+                case,
+                action=Action.AUTO_CLOSE,
+                actor_id=SYSTEM,
+                previous=previous,
+                at=now,
+                note=f"三级案件 {days:g} 天无复发自动关闭 · Class III quiet for {days:g} days",
+            )
+            closed += 1
+    return closed
 
 
 async def _count_overdue(session, now) -> None:  # type: ignore[no-untyped-def]

@@ -9,8 +9,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bk_cases.cases.models import Case, CaseEvent, Rectification, RiskRule
-from bk_cases.cases.rules import Grade
+from bk_cases.cases.enums import RiskClass
+from bk_cases.cases.models import Case, CaseCopy, CaseEvent, Rectification, RiskRule
+from bk_cases.cases.rules import GradingRule
+from bk_cases.directory.models import Tenant
 from bkcore.auth import Principal
 from bkcore.auth_http import scope_to_principal
 
@@ -46,11 +48,11 @@ async def get_open_many(*, db_session: AsyncSession, open_keys: Sequence[str]) -
     return (await db_session.scalars(stmt.with_for_update())).all()
 
 
-async def get_by_source(
+async def open_by_source(
     *, db_session: AsyncSession, tenant_id: str, source: str, source_ref: str
-) -> Case | None:
-    """The newest open case raised by one source condition (a camera alarm, a ledger alert)."""
-    return await db_session.scalar(
+) -> Sequence[Case]:
+    """The open cases raised by one source condition (a camera alarm, a ledger alert), oldest first."""
+    rows = await db_session.scalars(
         select(Case)
         .where(
             Case.tenant_id == tenant_id,
@@ -58,9 +60,9 @@ async def get_by_source(
             Case.source_ref == source_ref,
             Case.closed_at.is_(None),
         )
-        .order_by(Case.created_at.desc())
-        .limit(1)
+        .order_by(Case.created_at)
     )
+    return rows.all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class CaseFilter:
     since: datetime | None = None
     until: datetime | None = None
     card_level: int | None = None
+    copied_to: str | None = None  # only cases copied (抄告) to this department
 
 
 def _filtered(stmt, f: CaseFilter):  # type: ignore[no-untyped-def]
@@ -86,6 +89,9 @@ def _filtered(stmt, f: CaseFilter):  # type: ignore[no-untyped-def]
     ):
         if value is not None:
             stmt = stmt.where(col == value)
+    if f.copied_to is not None:
+        copied = select(CaseCopy.case_id).where(CaseCopy.department == f.copied_to)
+        stmt = stmt.where(Case.id.in_(copied))
     if f.since is not None:
         stmt = stmt.where(Case.created_at >= f.since)
     if f.until is not None:
@@ -127,11 +133,66 @@ async def latest_rectification(*, db_session: AsyncSession, case_id: str) -> Rec
     )
 
 
-async def tenant_grades(*, db_session: AsyncSession, tenant_id: str) -> dict[str, Grade]:
-    from bk_cases.cases.enums import RiskClass
-
+async def tenant_grades(*, db_session: AsyncSession, tenant_id: str) -> list[GradingRule]:
     rows = await db_session.scalars(select(RiskRule).where(RiskRule.tenant_id == tenant_id))
-    return {r.case_type: Grade(RiskClass(r.risk_class), r.deadline_h) for r in rows}
+    return [
+        GradingRule(r.case_type, RiskClass(r.risk_class), r.deadline_h, r.severity, r.site_scope)
+        for r in rows
+    ]
+
+
+async def copies(*, db_session: AsyncSession, case_id: str) -> Sequence[CaseCopy]:
+    rows = await db_session.scalars(
+        select(CaseCopy).where(CaseCopy.case_id == case_id).order_by(CaseCopy.copied_at)
+    )
+    return rows.all()
+
+
+async def copies_page(
+    *, db_session: AsyncSession, principal: Principal, department: str, limit: int, offset: int
+) -> tuple[Sequence[tuple[CaseCopy, Case]], int]:
+    """Copies to ``department`` of the cases the caller may see, newest first, with their cases."""
+    base = scoped(
+        select(CaseCopy, Case)
+        .join(Case, Case.id == CaseCopy.case_id)
+        .where(CaseCopy.department == department),
+        principal,
+    )
+    total = await db_session.scalar(select(func.count()).select_from(base.subquery()))
+    rows = await db_session.execute(
+        base.order_by(CaseCopy.copied_at.desc(), CaseCopy.case_id).limit(limit).offset(offset)
+    )
+    return [(c, case) for c, case in rows.all()], int(total or 0)
+
+
+async def class_iii_close_days(*, db_session: AsyncSession) -> list[tuple[str, float]]:
+    """Every tenant's quiet period after which its Class III cases close (``Tenant.class_iii_close_days``)."""
+    rows = await db_session.execute(select(Tenant.id, Tenant.class_iii_close_days).order_by(Tenant.id))
+    return [(tid, float(days)) for tid, days in rows.all()]
+
+
+async def auto_close_candidates(
+    *,
+    db_session: AsyncSession,
+    tenant_id: str,
+    quiet_since: datetime,
+    statuses: Sequence[str],
+    limit: int = 1000,
+) -> Sequence[Case]:
+    """A tenant's open Class III cases quiet since ``quiet_since`` (locked, skipping a racing sweep's)."""
+    rows = await db_session.scalars(
+        select(Case)
+        .where(
+            Case.tenant_id == tenant_id,
+            Case.risk_class == int(RiskClass.III),
+            Case.status.in_(list(statuses)),
+            Case.last_seen_at <= quiet_since,
+        )
+        .order_by(Case.last_seen_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return rows.all()
 
 
 async def due_for_cards(
@@ -148,5 +209,6 @@ async def due_for_cards(
         )
         .order_by(Case.deadline)
         .limit(limit)
+        .with_for_update(skip_locked=True)  # replicas sweeping at once card each case once
     )
     return rows.all()

@@ -13,16 +13,20 @@ from bk_cases.cases.enums import Action
 from bk_cases.cases.models import (
     NOTE_MAX_LENGTH,
     Case,
+    CaseCopyRead,
     CaseDetail,
     CaseEventRead,
     CasePage,
     CaseRead,
+    CopiedCase,
+    CopyPage,
     RectificationRead,
     TransitionIn,
 )
-from bk_cases.cases.rules import TransitionRefused, check_transition
+from bk_cases.cases.rules import READ_ONLY_DEPARTMENTS, LoopInputRefused, TransitionRefused, check_transition
 from bk_cases.context import Context
 from bk_cases.deps import STAFF, db_session, get_ctx, roles
+from bk_cases.directory import service as directory
 from bkcore.auth import Principal, Role, Scope
 from bkcore.image_uploads import read_image_uploads
 from bkcore.inputs import Instant, Limit, Offset, upload_body_limit
@@ -58,6 +62,7 @@ async def list_cases(
         since=since,
         until=until,
         card_level=card_level,
+        copied_to=await _copies_only(session, p),
     )
     rows, total = await cases.list_page(
         db_session=session, principal=p, filters=f, limit=limit, offset=offset
@@ -65,11 +70,46 @@ async def list_cases(
     return CasePage(items=[CaseRead.model_validate(c) for c in rows], total=total, limit=limit, offset=offset)
 
 
+async def _copies_only(session: AsyncSession, p: Principal) -> str | None:
+    """The department of a caller who reads only the cases copied to it (抄告: education), else None."""
+    if p.role == Role.SERVICE:
+        return None
+    user = await directory.get_user(db_session=session, tenant_id=p.tenant_id, user_id=p.subject)
+    return user.department if user is not None and user.department in READ_ONLY_DEPARTMENTS else None
+
+
 async def _visible(session: AsyncSession, case_id: str, p: Principal, *, for_update: bool = False) -> Case:
     case = await cases.get(db_session=session, case_id=case_id, principal=p, for_update=for_update)
+    if case is not None and (department := await _copies_only(session, p)) is not None:
+        copied = {c.department for c in await cases.copies(db_session=session, case_id=case.id)}
+        case = case if department in copied else None
     if case is None:  # out of scope looks exactly like absent: no probing other tenants' ids
         raise HTTPException(404, detail="not found")
     return case
+
+
+@router.get(
+    "/copies",
+    response_model=CopyPage,
+    summary="Copies of cases (抄告) to the caller's department, newest first: read-only",
+)
+async def list_copies(
+    department: str = Query("education", pattern="^[a-z_]{1,32}$"),
+    limit: Limit = 50,
+    offset: Offset = 0,
+    p: Principal = Depends(roles(Role.PLATFORM_ADMIN, Role.SUPERVISOR)),
+    session: AsyncSession = Depends(db_session),
+) -> CopyPage:
+    # An education user reads their own department's copies whatever they ask for.
+    department = await _copies_only(session, p) or department
+    rows, total = await cases.copies_page(
+        db_session=session, principal=p, department=department, limit=limit, offset=offset
+    )
+    items = [
+        CopiedCase(**CaseCopyRead.model_validate(c).model_dump(), case=CaseRead.model_validate(case))
+        for c, case in rows
+    ]
+    return CopyPage(items=items, total=total, limit=limit, offset=offset)
 
 
 async def _url(ctx: Context, key: str) -> str | None:
@@ -86,6 +126,7 @@ async def get_case(
 ) -> CaseDetail:
     case = await _visible(session, case_id, p)
     events = await cases.timeline(db_session=session, case_id=case.id)
+    copies = await cases.copies(db_session=session, case_id=case.id)
     rects = []
     for r in await cases.rectifications(db_session=session, case_id=case.id):
         item = RectificationRead.model_validate(r)
@@ -95,6 +136,7 @@ async def get_case(
         **CaseRead.model_validate(case).model_dump(),
         timeline=[CaseEventRead.model_validate(e) for e in events],
         rectifications=rects,
+        copies=[CaseCopyRead.model_validate(c) for c in copies],
         raw_snapshot_url=await _url(ctx, case.raw_snapshot_key),
         annotated_snapshot_url=await _url(ctx, case.annotated_snapshot_key),
     )
@@ -110,8 +152,6 @@ async def _act(
     photo_keys: list[str] | None = None,
 ) -> CaseRead:
     case = await _visible(session, case_id, p, for_update=True)
-    if action == Action.SCHEDULE_RECHECK and body.recheck_at is None:
-        raise HTTPException(422, detail="recheck_at is required")
     try:
         await flows.transition(
             ctx,
@@ -125,6 +165,8 @@ async def _act(
         )
     except TransitionRefused as exc:
         raise HTTPException(403 if exc.forbidden else 409, detail=str(exc)) from None
+    except LoopInputRefused as exc:
+        raise HTTPException(422, detail=str(exc)) from None
     result = CaseRead.model_validate(case)
     await session.commit()  # commit before answering (and before waking the relay)
     ctx.wake_relay()

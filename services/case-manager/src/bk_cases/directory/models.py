@@ -24,6 +24,8 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # Class III cases (counted, no deadline) close by themselves after this many quiet days.
+    class_iii_close_days: Mapped[float] = mapped_column(Float, default=7.0, server_default="7")
     locale: Mapped[str] = mapped_column(String(16), default="zh-CN", server_default="zh-CN")
     # Overrides of the risk score's weights and list thresholds (bk_cases.stats.rules.ScoringRules).
     score_rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
