@@ -128,5 +128,6 @@ def import_models() -> None:
     from bk_cases.auth import models as _auth  # noqa: F401
     from bk_cases.cases import models as _cases  # noqa: F401
     from bk_cases.directory import models as _directory  # noqa: F401
+    from bk_cases.held import models as _held  # noqa: F401
     from bk_cases.notifications import models as _notifications  # noqa: F401
     from bk_cases.stats import models as _stats  # noqa: F401

@@ -16,6 +16,7 @@ from bk_cases.db import DEFAULT_SCHEMA, MIGRATIONS, import_models, outbox
 from bk_cases.directory.events import publish_snapshot, tenant_ids
 from bk_cases.directory.seed import DemoData, seed_demo
 from bk_cases.directory.views import router as directory_router
+from bk_cases.held.scheduled import releaser
 from bk_cases.notifications.config import build_channels
 from bk_cases.notifications.delivery import Channels
 from bk_cases.notifications.delivery import subscribe as subscribe_notifier
@@ -48,6 +49,7 @@ class CaseService(Service):
         )
         self.sweeper = sweeper(self.ctx)
         self.flusher = update_flusher(self.ctx)
+        self.held = releaser(self.ctx)  # signals for sites the directory does not know yet
         self.scores = ScorePublisher(self.ctx)
         self.channels = channels or default_channels(settings)
         self.app = self._build_app()
@@ -93,11 +95,13 @@ class CaseService(Service):
         self.ctx.relay.start()
         self.sweeper.start()
         self.flusher.start()
+        self.held.start()
         self.scores.loop.start()
 
     async def stop(self) -> None:
         await self.sweeper.stop()
         await self.flusher.stop()
+        await self.held.stop()
         await self.scores.loop.stop()
         if self.ctx.relay is not None:
             await self.ctx.relay.stop()

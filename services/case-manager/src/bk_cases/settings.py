@@ -26,6 +26,18 @@ class CaseSettings(NotifySettings):  # + the phone channels (bk_cases.notificati
         24.0, gt=0, description="hours after the yellow card (deadline) until the red card and escalation"
     )
     sweep_interval_s: float = Field(60.0, gt=0, description="how often overdue cases and digests are swept")
+    unknown_site_retry_s: float = Field(
+        15.0, gt=0, le=3600, description="first retry of a signal held for a site the directory lacks"
+    )
+    unknown_site_retry_max_s: float = Field(
+        300.0, gt=0, le=3600, description="longest wait between retries of a held signal (the wait doubles)"
+    )
+    unknown_site_hold_s: float = Field(
+        3600.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="how long a signal for an unknown site is held before it goes to <topic>.dlq",
+    )
     score_publish_s: float = Field(
         10.0, gt=0, description="site_scores.v1: tenants whose score inputs changed are re-scored this often"
     )

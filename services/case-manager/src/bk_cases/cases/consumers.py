@@ -16,6 +16,7 @@ from bk_cases.cases.enums import Action, Source
 from bk_cases.cases.flows import SYSTEM, Signal, intake, intake_many, record
 from bk_cases.context import Context
 from bk_cases.db import claim_events, inbox
+from bk_cases.held.flows import admit
 from bkcore.bus.base import Delivery
 from bkcore.db import claim_event
 from bkproto.events.v1.camera_status_pb2 import CameraAlarm, CameraStatusChanged
@@ -174,7 +175,8 @@ def handler(ctx: Context, body: Body) -> Callable[[Delivery], Awaitable[None]]:
         async with ctx.db.session() as session:
             if not await claim_event(session, inbox, consumer=consumer, event_id=delivery.event_id):
                 return  # handled before (redelivery after a crash, a producer retry)
-            await body(ctx, session, delivery)
+            if await admit(ctx, session, [delivery]):  # else held: its site is unknown (bk_cases.held)
+                await body(ctx, session, delivery)
         ctx.wake_relay()
 
     return handle
@@ -188,8 +190,10 @@ def batch_handler(ctx: Context, body: BatchBody) -> Callable[[list[Delivery]], A
     async def handle(deliveries: list[Delivery]) -> None:
         async with ctx.db.session() as session:
             fresh = await claim_events(session, consumer=consumer, event_ids=[d.event_id for d in deliveries])
-            if fresh:
-                await body(ctx, session, [d for d in deliveries if d.event_id in fresh])
+            # Those of an unknown site are held (bk_cases.held), the others handled now.
+            known = await admit(ctx, session, [d for d in deliveries if d.event_id in fresh])
+            if known:
+                await body(ctx, session, known)
         ctx.wake_relay()
 
     return handle

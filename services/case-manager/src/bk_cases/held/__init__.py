@@ -1,0 +1,1 @@
+"""Signals for a site the directory does not know: held, retried, then dead-lettered (never dropped)."""
