@@ -110,8 +110,9 @@ def show_config() -> None:
 
 
 def _register_subcommands() -> None:
-    from brightkitchen import detector_cli, dlq_cli, keys_cli
+    from brightkitchen import admin_cli, detector_cli, dlq_cli, keys_cli
 
+    app.add_typer(admin_cli.app, name="admin")
     app.add_typer(detector_cli.app, name="detector")
     app.add_typer(dlq_cli.app, name="dlq")
     app.add_typer(keys_cli.app, name="keys")

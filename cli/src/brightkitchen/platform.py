@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from dataclasses import dataclass
 from typing import TypeVar
@@ -116,8 +117,14 @@ class Platform:
         from bk_ledger.settings import LedgerSettings
         from bk_public.settings import PublicSettings
 
+        # The demo's platform admin runs the platform: may open tenants (unless BK_OPERATOR_TENANT says).
+        operator = {}
+        if self.options.seed_demo and not os.environ.get("BK_OPERATOR_TENANT"):
+            from brightkitchen.demo_data import TENANT_ID
+
+            operator = {"operator_tenant": TENANT_ID}
         created: list[tuple[str, Service]] = [
-            ("cases", create_cases(rt, settings=_service_settings(CaseSettings, settings, keys))),
+            ("cases", create_cases(rt, settings=_service_settings(CaseSettings, settings, keys, **operator))),
             ("ledger", create_ledger(rt, settings=_service_settings(LedgerSettings, settings, keys))),
             (
                 "gateway",
