@@ -227,3 +227,21 @@ async def test_a_signal_whose_site_never_appears_is_dead_lettered_with_its_reaso
     assert "UnknownSite" in letter.headers[H_ERROR] and "no-such-site" in letter.headers[H_ERROR]
     assert _metric("dead_lettered") == dead_before + 1
     assert await _count(service, Case, site_id="no-such-site") == 0
+
+
+async def test_a_snapshot_on_demand_is_for_platform_admins_of_their_own_tenant(svc) -> None:  # type: ignore[no-untyped-def]
+    service, published = svc
+    transport = httpx.ASGITransport(app=service.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://cases") as c:
+        assert (await c.post("/directory/snapshot", headers=await login(c, "north"))).status_code == 403
+        before = len(published)
+        r = await c.post("/directory/snapshot", headers=await login(c, "admin"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["tenant_id"] == TENANT and body["events"] >= len(DEMO.USERS) + len(DEMO.SITES)
+
+    async def arrived() -> bool:
+        return len(published) - before >= body["events"]
+
+    await eventually(arrived, timeout_s=30)
+    assert {e.meta.tenant_id for e in published[before:]} == {TENANT}

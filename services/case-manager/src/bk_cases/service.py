@@ -66,12 +66,14 @@ class CaseService(Service):
         for router in (auth_router, directory_router, cases_router, audit_router, notifications_router):
             app.include_router(router)
         from bk_cases.admin.views import router as admin_router
+        from bk_cases.directory.feed_views import router as directory_feed_router
         from bk_cases.export.views import router as export_router
         from bk_cases.labels.views import router as labels_router
         from bk_cases.stats.views import router as stats_router
 
         app.include_router(stats_router)
         app.include_router(admin_router)
+        app.include_router(directory_feed_router)
         app.include_router(export_router)
         app.include_router(labels_router)
         return app
