@@ -4,6 +4,7 @@
 import { API, esc, fmtTime, makeClient } from "/common/api.js";
 import { getLang, setLang, t } from "/common/i18n.js";
 import { paintAi, startAiStatus, stopAiStatus } from "/console/aistatus.js";
+import { renderAdmin } from "/console/admin.js";
 import { actionsFor, doAction, loadCase } from "/console/cases.js";
 import { renderLabels } from "/console/labels.js";
 import { renderLive, renderMap, renderSites, renderStats, stopLive } from "/console/views.js";
@@ -143,7 +144,8 @@ async function showCase(id, force = false) {
 }
 
 const routes = { wall: showWall, board: showBoard, case: (id) => showCase(id, true), map: () => renderMap(api), stats: () => renderStats(api),
-  live: (id) => renderLive(api, id), sites: (id) => renderSites(api, id, state.me) };
+  live: (id) => renderLive(api, id), sites: (id) => renderSites(api, id, state.me),
+  admin: (tab) => renderAdmin(api, tab, state.me) };
 
 async function route() {
   const [name, arg] = (location.hash.slice(1).split("?")[0] || "wall").split("/");
@@ -161,6 +163,7 @@ async function enter() {
   catch (err) { if (err.status === 401 || err.status === 403) return logout(); state.me = {}; }
   $("#login").classList.add("hidden"); $("#shell").classList.remove("hidden");
   $("#who").textContent = state.me.name || state.me.id || "";
+  $("#admin-link").classList.toggle("hidden", !["platform_admin", "supervisor"].includes(state.me.role));
   const sites = await api.get(`${API.cases}/sites`).catch(() => []);
   state.sites = new Map(sites.map((x) => [x.id, x]));
   connectAlarms();
