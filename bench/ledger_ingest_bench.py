@@ -20,12 +20,12 @@ import httpx
 
 from bk_ledger.service import create_service
 from bk_ledger.settings import LedgerSettings
-from bk_ledger.sites.models import SiteSeed
 from bkcore.auth import Principal, Role
 from bkcore.bus.inproc import InProcessBus
 from bkcore.clock import FakeClock
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
+from bkcore.testing.directory import DirSite, site_event
 from bkcore.testing.tokens import new_token_issuer
 
 
@@ -45,7 +45,8 @@ async def run(pg: str, batch: int, batches: int, n_sensors: int) -> None:
     svc = create_service(rt, settings)
     await svc.start()
     try:
-        await svc.seed_sites("t", [SiteSeed("s1", "site", "restaurant", "/t")])
+        async with svc.db.session() as s:  # the site as directory.v1 brings it (what its consumer does)
+            await svc.directory.apply(s, site_event("t", DirSite("s1", "site", "restaurant", "/t")))
         admin = {"Authorization": "Bearer " + tokens.issue(Principal("a", "t", Role.PLATFORM_ADMIN))}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://b") as c:
             sensors = []

@@ -71,7 +71,6 @@ class Scope(StrEnum):
     CAMERAS_READ = "cameras:read"  # cameras, their state, snapshots, play URLs (gateway)
     CAMERAS_WRITE = "cameras:write"  # register, change, delete cameras (gateway)
     LEDGER_READ = "ledger:read"  # ledgers and their public summaries (ledger)
-    LEDGER_SITES_WRITE = "ledger-sites:write"  # the ledger's site registry (ledger)
     MODELS_ADMIN = "models:admin"  # list and switch detector models (detector)
 
 
