@@ -74,17 +74,18 @@ class World:
         return cam
 
     async def play_urls(self, where: Where) -> dict[str, str]:
-        """The signed URLs the platform hands out for the place's camera (one live session each)."""
+        """The signed URLs the platform hands out for the place's camera (one live session each),
+        with the newest segment the playlist names now (live playlists roll: older ones go)."""
         if where not in self.live:
             r = await self.client.post(f"/v1/cameras/{camera(where)}/live", headers=self.admin_of[where])
             assert r.status_code == 200, r.text
-            urls = {k: _local(v) for k, v in r.json().items() if k in ("hls_url", "snapshot_url")}
-            playlist = await self.client.get(urls["hls_url"])
-            assert playlist.status_code == 200, playlist.text
-            seg = next(line for line in playlist.text.splitlines() if line.startswith("seg_"))
-            urls["segment"] = urls["hls_url"].split("?")[0].rsplit("/", 1)[0] + "/" + seg
-            self.live[where] = urls
-        return self.live[where]
+            self.live[where] = {k: _local(v) for k, v in r.json().items() if k in ("hls_url", "snapshot_url")}
+        urls = dict(self.live[where])
+        playlist = await self.client.get(urls["hls_url"])
+        assert playlist.status_code == 200, playlist.text
+        newest = [line for line in playlist.text.splitlines() if line.startswith("seg_")][-1]
+        urls["segment"] = urls["hls_url"].split("?")[0].rsplit("/", 1)[0] + "/" + newest
+        return urls
 
     def table(self) -> list[Route]:
         def on(suffix: str = "", **kw: Any):  # type: ignore[no-untyped-def]

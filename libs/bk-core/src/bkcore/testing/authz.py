@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -118,6 +118,9 @@ class Route:
     refusal: frozenset[int] = frozenset({403, 404})  # how a role the route does not admit is refused
     prepare: Callable[[], Awaitable[None]] | None = None  # before each call (e.g. a shadow to stop)
     send: Mapping[str, Any] = field(default_factory=dict)  # what a call without a target sends
+    #: this row's scope for some callers, where it is not what they see elsewhere (e.g. a parent may
+    #: bind to any site of their tenant whose invite code they hold)
+    scope: Mapping[str, frozenset[Where]] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -181,6 +184,8 @@ async def run_matrix(
 
 
 async def _run_one(client: httpx.AsyncClient, route: Route, caller: Caller) -> list[str]:
+    if caller.name in route.scope:
+        caller = replace(caller, sees=route.scope[caller.name])
     out: list[str] = []
     wheres: tuple[Where | None, ...] = WHERES if route.target is not None else (None,)
     refusals: dict[Where | None, int] = {}

@@ -109,7 +109,7 @@ async def timeline(
             await s.execute(_scoped(select(case_view.c.case_id), p).where(case_view.c.case_id == case_id))
         ).first()
         if visible is None:
-            return []
+            raise HTTPException(404, detail="not found")  # as /cases/{case_id}: never confirm it exists
         rows = (
             await s.execute(
                 select(case_event).where(case_event.c.case_id == case_id).order_by(case_event.c.at)
