@@ -27,7 +27,7 @@ from bkcore.testing.notify_providers import FakeAliyunSms, FakeDingTalk, FakeWeC
 pytestmark = pytest.mark.timeout(90)
 T = DEMO.TENANT_ID
 KEYWORDS = {"thing1": "site", "thing2": "type", "phrase3": "status", "time4": "time", "thing5": "camera"}
-MANAGER_PHONE, NORTH_PHONE = "13800138000", "13900139000"
+MANAGER_PHONE, NORTH_PHONE = "13800138000", "13900139000"  # as the providers get them
 
 
 @dataclass
@@ -90,12 +90,12 @@ async def platform(
             await s.execute(
                 update(User)
                 .where(User.id == f"{T}:manager")
-                .values(phone=MANAGER_PHONE, wechat_openid="o-manager")
+                .values(phone="+86" + MANAGER_PHONE, wechat_openid="o-manager")
             )
             await s.execute(
                 update(User)
                 .where(User.id == f"{T}:north")
-                .values(phone=NORTH_PHONE, notify_robot="lakeside-duty")
+                .values(phone="+86" + NORTH_PHONE, notify_robot="lakeside-duty")
             )
         try:
             yield svc, fakes
@@ -178,6 +178,12 @@ async def test_class_ii_follows_the_persons_choice(tmp_path: Path, clock: FakeCl
             r = await c.put("/notifications/preferences", headers=auth, json={"channels": {"II": ["wechat"]}})
             assert r.status_code == 200 and r.json()["channels"] == {"II": ["wechat"]}
             assert r.json()["reachable"] == ["sms", "wechat"]
+            r = await c.put("/notifications/preferences", headers=auth, json={"robot": "no-such-group"})
+            assert r.status_code == 422 and "BK_NOTIFY_ROBOTS" in r.text
+            r = await c.put("/notifications/preferences", headers=auth, json={"robot": "city-duty"})
+            assert r.status_code == 200 and r.json()["robot"] == "city-duty"
+            assert r.json()["reachable"] == ["robot", "sms", "wechat"]
+            assert r.json()["channels"] == {}  # a PUT states the whole choice
 
 
 async def test_retries_then_a_dead_letter_per_delivery_and_its_replay(

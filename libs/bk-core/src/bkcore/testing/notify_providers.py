@@ -286,7 +286,8 @@ class FakeAliyunSms(_Fake):
         if params["TemplateCode"] != self.template_code:
             return self._error("isv.SMS_TEMPLATE_ILLEGAL", params)
         phones = params["PhoneNumbers"].split(",")
-        if not all(re.fullmatch(r"(\+?86)?1\d{10}", p) for p in phones):
+        # Mainland: the 11 digits (or with 86 / +86 / 0086); elsewhere: country code and number.
+        if not all(re.fullmatch(r"((\+|00)?86)?1\d{10}|[2-9]\d{7,14}", p) for p in phones):
             return self._error("isv.MOBILE_NUMBER_ILLEGAL", params)
         try:
             values = json.loads(params.get("TemplateParam", "{}"))

@@ -95,3 +95,12 @@ def json_answer(channel: str, r: httpx.Response) -> dict[str, object]:
 def cut(text: str, limit: int) -> str:
     """At most ``limit`` characters (providers refuse longer keyword values), marked when cut."""
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def national_mobile(phone: str) -> str:
+    """A phone as the Chinese providers want it: a mainland number as its 11 digits (the directory
+    keeps E.164, ``+8613800138000``), any other as its digits with the country code, no ``+``."""
+    digits = phone.strip().lstrip("+")
+    if digits.startswith("86") and len(digits) == 13:
+        return digits[2:]
+    return digits

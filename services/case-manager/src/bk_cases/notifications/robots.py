@@ -32,6 +32,7 @@ from bk_cases.notifications.providers import (
     ChannelName,
     DeliveryFailed,
     json_answer,
+    national_mobile,
     transport_failure,
 )
 
@@ -60,22 +61,27 @@ def cut_bytes(text: str, limit: int) -> str:
     return text if len(raw) <= limit else raw[: limit - 3].decode(errors="ignore") + "…"
 
 
+def _reference(alarm: Alarm) -> str:
+    """The case number, so the duty group can find the case on the console."""
+    return f"\n案件编号 Case {alarm.case_id}" if alarm.case_id else ""
+
+
 def wecom_body(alarm: Alarm, phone: str) -> dict[str, object]:
     if phone:
-        text = f"{alarm.title}\n{alarm.body}"
+        text = f"{alarm.title}\n{alarm.body}{_reference(alarm)}"
         return {
             "msgtype": "text",
             "text": {"content": cut_bytes(text, 2048), "mentioned_mobile_list": [phone]},
         }
     return {
         "msgtype": "markdown",
-        "markdown": {"content": cut_bytes(f"**{alarm.title}**\n{alarm.body}", 4096)},
+        "markdown": {"content": cut_bytes(f"**{alarm.title}**\n{alarm.body}{_reference(alarm)}", 4096)},
     }
 
 
 def dingtalk_body(alarm: Alarm, phone: str) -> dict[str, object]:
     mention = f"\n\n@{phone}" if phone else ""
-    text = f"### {alarm.title}\n\n{alarm.body}{mention}"
+    text = f"### {alarm.title}\n\n{alarm.body}\n{_reference(alarm)}{mention}"
     return {
         "msgtype": "markdown",
         "markdown": {"title": alarm.title, "text": cut_bytes(text, 5000)},
@@ -127,13 +133,13 @@ class RobotSender:
             raise DeliveryFailed(self.name, why, retryable=False)
         if robot.kind == "wecom":
             url, params = f"{self._wecom}/cgi-bin/webhook/send", f"key={quote_plus(robot.token)}"
-            body = wecom_body(alarm, to.phone)
+            body = wecom_body(alarm, national_mobile(to.phone))
         else:
             ts = self._now_ms()
             url = f"{self._dingtalk}/robot/send"
             sign = dingtalk_sign(robot.secret, ts)
             params = f"access_token={quote_plus(robot.token)}&timestamp={ts}&sign={sign}"
-            body = dingtalk_body(alarm, to.phone)
+            body = dingtalk_body(alarm, national_mobile(to.phone))
         try:
             r = await self._client.post(f"{url}?{params}", json=body)
         except httpx.HTTPError as exc:

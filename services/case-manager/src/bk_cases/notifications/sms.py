@@ -32,6 +32,7 @@ from bk_cases.notifications.providers import (
     DeliveryFailed,
     cut,
     http_failure,
+    national_mobile,
     transport_failure,
 )
 
@@ -128,7 +129,8 @@ class AliyunSmsSender:
         if not to.phone:
             raise DeliveryFailed(self.name, "the person has no phone number", retryable=False)
         body = "&".join(
-            f"{percent_encode(k)}={percent_encode(v)}" for k, v in self.signed_params(to.phone, alarm).items()
+            f"{percent_encode(k)}={percent_encode(v)}"
+            for k, v in self.signed_params(national_mobile(to.phone), alarm).items()
         )
         try:
             r = await self._client.post(

@@ -76,9 +76,15 @@ class Preferences(BaseModel):
     """Channels per risk class ("II", "III"): wechat, sms, robot. Class I always goes everywhere."""
 
     channels: dict[str, list[str]] = Field(default_factory=dict)
+    robot: str | None = Field(
+        None,
+        max_length=64,
+        description="the duty group's robot (a name in BK_NOTIFY_ROBOTS); absent: unchanged, '': none",
+    )
 
 
-class PreferencesRead(Preferences):
+class PreferencesRead(BaseModel):
+    channels: dict[str, list[str]]
     reachable: list[str]  # the channels the person has an address for (openid, phone, duty group)
     robot: str
 
@@ -105,12 +111,20 @@ async def my_preferences(
 
 @router.put("/preferences", response_model=PreferencesRead)
 async def set_my_preferences(
-    body: Preferences, p: Principal = Depends(roles(*STAFF)), session: AsyncSession = Depends(db_session)
+    body: Preferences,
+    p: Principal = Depends(roles(*STAFF)),
+    ctx: Context = Depends(get_ctx),
+    session: AsyncSession = Depends(db_session),
 ) -> PreferencesRead:
     try:
         choice = check_choice(body.channels)
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
+    if body.robot and body.robot not in ctx.settings.notify_robots:
+        known = ", ".join(sorted(ctx.settings.notify_robots)) or "none configured"
+        raise HTTPException(422, detail=f"robot {body.robot!r} is not configured (BK_NOTIFY_ROBOTS: {known})")
     user = await _me(session, p)
     user.notify_channels = choice
+    if body.robot is not None:
+        user.notify_robot = body.robot
     return _read(user)

@@ -41,6 +41,9 @@ const ZH = {
   "no camera is sending frames": "没有摄像头画面可供识别", "camera disabled": "摄像头已停用",
   "detection profile refused": "检测配置被拒绝", "camera offline": "摄像头离线", "gateway not reachable": "视频网关无法访问",
   "run by another gateway": "由其他网关分析",
+  // The notification inbox (console/inbox.js): channels and how a delivery went.
+  "Inbox": "通知", "Unread": "未读", "Mark read": "标为已读", "No notifications": "暂无通知",
+  "wechat": "微信", "sms": "短信", "robot": "群机器人", "sent": "已送达", "dead": "发送失败", "skipped": "未配置",
 };
 let lang = localStorage.getItem("bk.lang") || "zh";
 export function t(key) { return tIn(lang, key); }

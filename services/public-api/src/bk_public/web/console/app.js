@@ -6,6 +6,7 @@ import { getLang, setLang, t } from "/common/i18n.js";
 import { paintAi, startAiStatus, stopAiStatus } from "/console/aistatus.js";
 import { renderAdmin } from "/console/admin.js";
 import { actionsFor, doAction, loadCase } from "/console/cases.js";
+import { paintUnread, renderInbox } from "/console/inbox.js";
 import { renderLabels } from "/console/labels.js";
 import { renderLive, renderMap, renderSites, renderStats, stopLive } from "/console/views.js";
 
@@ -58,7 +59,7 @@ function onCaseEvent(c) {
     $("#no-cases")?.remove();
     if (c.open) wall.insertAdjacentHTML("afterbegin", caseCard(c, true));
   }
-  if (c.is_new) toast(`${t("New alarm")}: ${t(c.case_type)} · ${siteName(c.site_id)}`);
+  if (c.is_new) { toast(`${t("New alarm")}: ${t(c.case_type)} · ${siteName(c.site_id)}`); setTimeout(() => paintUnread(api), 2000); }
   if (location.hash.startsWith("#board")) showBoard();
   if (location.hash === `#case/${encodeURIComponent(c.case_id)}`) {
     // Re-render only when nothing typed or chosen would be lost; otherwise just say it changed.
@@ -145,7 +146,7 @@ async function showCase(id, force = false) {
 
 const routes = { wall: showWall, board: showBoard, case: (id) => showCase(id, true), map: () => renderMap(api), stats: () => renderStats(api),
   live: (id) => renderLive(api, id), sites: (id) => renderSites(api, id, state.me),
-  admin: (tab) => renderAdmin(api, tab, state.me) };
+  admin: (tab) => renderAdmin(api, tab, state.me), inbox: () => renderInbox(api) };
 
 async function route() {
   const [name, arg] = (location.hash.slice(1).split("?")[0] || "wall").split("/");
@@ -168,6 +169,7 @@ async function enter() {
   state.sites = new Map(sites.map((x) => [x.id, x]));
   connectAlarms();
   startAiStatus(api, { siteName });
+  paintUnread(api);
   route();
 }
 
