@@ -156,12 +156,19 @@ async def test_parent_logs_in_binds_watches_reads_rates_and_complains(tmp_path: 
             parent.assert_no_js_errors()
 
         # The canteen-door display shows the same day, without any login.
+        # Its score is the case-manager's (site_scores.v1), once published: the console's number.
+        for _ in range(120):
+            if (await client.get(f"/api/public/public/kiosk/{SITE}")).json()["score"] is not None:
+                break
+            await asyncio.sleep(0.5)
+        console = await client.get(f"/api/cases/stats/sites/{SITE}/score", headers=supervisor)
+        assert console.status_code == 200, console.text
         kiosk = await new_session(browser, "kiosk", **DESKTOP)
         async with shots_on_failure([kiosk]):
             await kiosk.page.goto(f"{platform.base_url}/kiosk/?site={SITE}")
             await kiosk.page.wait_for_selector('#ledger [data-part="samples"] table')
             assert "番茄炒蛋" in await kiosk.page.text_content("#ledger")
-            assert (await kiosk.page.text_content("#score")).strip().isdigit()
+            assert (await kiosk.page.text_content("#score")).strip() == f"{console.json()['score']:g}"
             await kiosk.shot("01-canteen-door")
             kiosk.assert_no_js_errors()
     assert time.monotonic() - started < BUDGET_S, f"took {time.monotonic() - started:.0f} s"

@@ -146,6 +146,18 @@ async def test_alarm_dispatch_rectify_approve_then_parent_sees_it(tmp_path: Path
             await shown.scroll_into_view_if_needed()
             await parent.shot("01-closed-case-before-after")
 
+            # The console's statistics and the site's score are the case-manager's (/api/cases/stats).
+            await sup.page.evaluate("location.hash = '#stats'")
+            await sup.page.wait_for_selector("#stats h2")
+            await sup.page.wait_for_selector("#red-black")
+            figures = await sup.page.locator("#stats .card h2").all_text_contents()
+            assert figures[:3] == ["1", "1", "100.0%"], figures  # captured, handled, closure rate
+            await sup.shot("07-statistics")
+            await sup.page.evaluate(f"location.hash = '#sites/{SITE}'")
+            score = await sup.page.locator("#site-score").text_content()
+            assert "食安指数" in score and ("检查频次" in score), score
+            await sup.shot("08-site-score")
+
             for s in (sup, mgr, parent):
                 s.assert_no_js_errors()
     assert time.monotonic() - started < BUDGET_S, f"took {time.monotonic() - started:.0f} s"
