@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +95,33 @@ class Api:
         return r.json() if r.content else None
 
 
+@dataclass(frozen=True)
+class Connection:
+    url: str
+    token: str | None
+    username: str | None
+    tenant: str | None
+
+
+@app.callback()
+def connect(
+    ctx: typer.Context,
+    url: str = UrlOption,
+    token: str | None = TokenOption,
+    username: str | None = UserOption,
+    tenant: str | None = TenantOption,
+) -> None:
+    """管理 · Administration over the case-manager's admin API (connection options come first)."""
+    ctx.obj = Connection(url, token, username, tenant)
+
+
 @contextmanager
-def _api(url: str, token: str | None, username: str | None, tenant: str | None) -> Iterator[Api]:
+def _api(ctx: typer.Context) -> Iterator[Api]:
+    c = ctx.find_object(Connection)
+    assert c is not None, "the admin group's callback sets the connection"
+    url = c.url
     try:
-        api = Api(url, token, username, tenant)
+        api = Api(c.url, c.token, c.username, c.tenant)
     except httpx.HTTPError as exc:
         _fail(f"无法连接 · cannot reach {url}: {exc}")
     try:
@@ -130,10 +154,6 @@ def _show(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None}
-
-
 def _list(value: str | None) -> list[str] | None:
     return (
         None
@@ -147,6 +167,7 @@ def _list(value: str | None) -> list[str] | None:
 
 @tenant_app.command("create")
 def tenant_create(
+    ctx: typer.Context,
     tenant_id: str = typer.Argument(..., help="租户编号 · tenant id, e.g. riverbend"),
     name: str = typer.Option(..., help="名称 · name"),
     admin_username: str = typer.Option(..., help="首位平台管理员 · the first platform admin's username"),
@@ -154,10 +175,6 @@ def tenant_create(
     admin_phone: str = typer.Option("", help="其手机 · their phone"),
     timezone: str = typer.Option("Asia/Shanghai", help="时区 · IANA time zone"),
     locale: str = typer.Option("zh-CN", help="语言 · zh-CN or en-US"),
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
 ) -> None:
     """开通租户 · Open a tenant with its first platform admin (prints a generated password once)."""
     body = {
@@ -167,37 +184,31 @@ def tenant_create(
         "locale": locale,
         "admin": {"username": admin_username, "name": admin_name, "phone": admin_phone},
     }
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         _show(api.call("POST", "/tenants", json=body))
 
 
 @tenant_app.command("show")
 def tenant_show(
+    ctx: typer.Context,
     tenant_id: str = typer.Argument(..., help="租户编号 · tenant id"),
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
 ) -> None:
     """租户及其分级规则 · The tenant and its grading rules."""
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         _show(api.call("GET", f"/tenants/{tenant_id}"))
 
 
 @tenant_app.command("grading")
 def tenant_grading(
+    ctx: typer.Context,
     tenant_id: str = typer.Argument(..., help="租户编号 · tenant id"),
     rules_file: Path = typer.Argument(
         ..., help='JSON: [{"case_type": "no_mask", "risk_class": 2, "deadline_h": 12}]'
     ),
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
 ) -> None:
     """替换分级规则 · Replace the tenant's grading of case types (risk class, hours to rectify)."""
     rules = json.loads(rules_file.read_text(encoding="utf-8"))
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         _show(api.call("PUT", f"/tenants/{tenant_id}/grading-rules", json=rules))
 
 
@@ -206,17 +217,14 @@ def tenant_grading(
 
 @unit_app.command("add")
 def unit_add(
+    ctx: typer.Context,
     unit_id: str = typer.Argument(..., help="单位编号 · unit id"),
     name: str = typer.Option(..., help="名称 · name"),
     kind: str = typer.Option(..., help="类型 · city, district, county, township or grid"),
     parent: str | None = typer.Option(None, help="上级单位 · parent unit id (none: the root)"),
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
 ) -> None:
     """新增组织单位 · Add an org unit."""
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         _show(
             api.call(
                 "POST", "/org-units", json={"id": unit_id, "name": name, "kind": kind, "parent_id": parent}
@@ -226,19 +234,17 @@ def unit_add(
 
 @unit_app.command("list")
 def unit_list(
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
+    ctx: typer.Context,
 ) -> None:
     """组织单位列表 · Org units you administer."""
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         for u in api.call("GET", "/org-units"):
             typer.echo(f"{u['path']:<40} {u['kind']:<10} {u['name']}")
 
 
 @site_app.command("add")
 def site_add(
+    ctx: typer.Context,
     site_id: str = typer.Argument(..., help="场所编号 · site id"),
     name: str = typer.Option(..., help="名称 · name"),
     kind: str = typer.Option(..., help="类型 · school_canteen, kindergarten, restaurant, …"),
@@ -248,10 +254,6 @@ def site_add(
     lon: float | None = typer.Option(None, help="经度 · longitude"),
     hours: str = typer.Option("", help="营业时间 · opening hours, e.g. 06:30-19:30"),
     zones: str = typer.Option("", help="功能区 · zones, e.g. prep,cooking,storage"),
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
 ) -> None:
     """新增场所 · Add a site with its kitchen zones."""
     body = {
@@ -265,36 +267,30 @@ def site_add(
         "opening_hours": hours,
         "zones": [{"zone": z.strip()} for z in _list(zones) or []],
     }
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         _show(api.call("POST", "/sites", json=body))
 
 
 @site_app.command("list")
 def site_list(
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
+    ctx: typer.Context,
 ) -> None:
     """场所列表 · Sites you can see."""
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         for s in api.call("GET", "/sites"):
             typer.echo(f"{s['id']:<24} {s['kind']:<16} {s['org_path']:<32} {s['name']}")
 
 
 @camera_app.command("bind")
 def camera_bind(
+    ctx: typer.Context,
     site_id: str = typer.Argument(..., help="场所编号 · site id"),
     camera_id: str = typer.Argument(..., help="摄像头编号 · camera id (as registered in the gateway)"),
     zone: str = typer.Option(..., help="功能区 · zone the camera watches"),
     name: str = typer.Option("", help="名称 · its name in alarms"),
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
 ) -> None:
     """绑定摄像头 · Bind a camera to a zone of a site (its stream: the gateway's PUT /v1/cameras)."""
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         _show(api.call("PUT", f"/sites/{site_id}/cameras/{camera_id}", json={"zone": zone, "name": name}))
 
 
@@ -303,6 +299,7 @@ def camera_bind(
 
 @user_app.command("add")
 def user_add(
+    ctx: typer.Context,
     new_username: str = typer.Argument(..., help="用户名 · the new user's username"),
     name: str = typer.Option(..., help="姓名 · name"),
     role: str = typer.Option(..., help="角色 · supervisor, site_manager, staff or platform_admin"),
@@ -312,10 +309,6 @@ def user_add(
     openid: str = typer.Option("", help="微信 openid · WeChat openid"),
     department: str = typer.Option("market", help="部门 · market (市场监管) or education (教育)"),
     bureau_admin: bool = typer.Option(False, "--bureau-admin", help="区县管理员 · administers their subtree"),
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
 ) -> None:
     """新增用户 · Add a user (prints a generated password once)."""
     body = {
@@ -329,19 +322,16 @@ def user_add(
         "department": department,
         "bureau_admin": bureau_admin,
     }
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         _show(api.call("POST", "/users", json=body))
 
 
 @user_app.command("list")
 def user_list(
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
+    ctx: typer.Context,
 ) -> None:
     """用户列表 · Users you administer."""
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         for u in api.call("GET", "/users"):
             state = "" if u["active"] else "  [停用 · deactivated]"
             typer.echo(
@@ -351,40 +341,31 @@ def user_list(
 
 @user_app.command("password")
 def user_password(
+    ctx: typer.Context,
     target: str = typer.Argument(..., help="用户名 · whose password"),
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
 ) -> None:
     """重置密码 · Reset a user's password to a generated one (printed once)."""
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         _show(api.call("POST", f"/users/{target}/password", json={}))
 
 
 @user_app.command("deactivate")
 def user_deactivate(
+    ctx: typer.Context,
     target: str = typer.Argument(..., help="用户名 · whom"),
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
 ) -> None:
     """停用用户 · Deactivate a user (login and every service refuse them)."""
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         _show(api.call("POST", f"/users/{target}/deactivate"))
 
 
 @user_app.command("activate")
 def user_activate(
+    ctx: typer.Context,
     target: str = typer.Argument(..., help="用户名 · whom"),
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
 ) -> None:
     """恢复用户 · Reactivate a user."""
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         _show(api.call("POST", f"/users/{target}/activate"))
 
 
@@ -393,16 +374,13 @@ def user_activate(
 
 @app.command("import")
 def import_command(
+    ctx: typer.Context,
     kind: str = typer.Argument(..., help="sites 或 users · what the file holds"),
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV (UTF-8/GB18030) 或 XLSX"),
     dry_run: bool = typer.Option(False, "--dry-run", help="只检查 · check every row, write nothing"),
     passwords_out: Path | None = typer.Option(
         None, help="新用户初始密码写入此 CSV · write new users' generated passwords to this CSV (0600)"
     ),
-    url: str = UrlOption,
-    token: str | None = TokenOption,
-    username: str | None = UserOption,
-    tenant: str | None = TenantOption,
 ) -> None:
     """批量导入 · Import sites or users from a sheet.
 
@@ -416,7 +394,7 @@ def import_command(
         sheet = read(kind, file.name, file.read_bytes())
     except SheetError as exc:
         _fail(str(exc))
-    with _api(url, token, username, tenant) as api:
+    with _api(ctx) as api:
         checked = api.http.post(
             f"/import/{kind}", json={"rows": sheet.rows, "first_row": sheet.first_row, "dry_run": True}
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.admin.models import (
@@ -65,6 +66,13 @@ async def admin_of(
         raise Refused(403, "需要管理员权限 · only platform admins and bureau admins (区县管理员) may do this")
     operator = role == Role.PLATFORM_ADMIN and bool(operator_tenant) and user.tenant_id == operator_tenant
     return Admin(user.id, user.tenant_id, role, user.org_path or "/", operator=operator)
+
+
+def _patch(row: object, body: BaseModel) -> None:
+    """Set the fields the request gave (a null leaves the value as it is)."""
+    for name, value in body.model_dump(exclude_unset=True).items():
+        if value is not None:
+            setattr(row, name, value)
 
 
 def _audited(session: AsyncSession, admin: Admin) -> Any:
@@ -141,9 +149,7 @@ async def own_tenant(session: AsyncSession, admin: Admin, tenant_id: str) -> Ten
 async def update_tenant(session: AsyncSession, admin: Admin, tenant_id: str, body: TenantPatch) -> Tenant:
     tenant = await own_tenant(session, admin, tenant_id)
     async with _audited(session, admin):
-        for name, value in body.model_dump(exclude_unset=True).items():
-            if value is not None:
-                setattr(tenant, name, value)
+        _patch(tenant, body)
     await events.record_change(session, tenant_id=tenant_id, kind="tenant", entity_id=tenant_id)
     return tenant
 
@@ -228,9 +234,7 @@ async def update_unit(session: AsyncSession, admin: Admin, unit_id: str, body: O
         for child in (u for u in units.values() if u.parent_id == unit.id):
             _child_kind(body.kind, child.kind)
     async with _audited(session, admin):
-        for name, value in body.model_dump(exclude_unset=True).items():
-            if value is not None:
-                setattr(unit, name, value)
+        _patch(unit, body)
     await events.record_change(session, tenant_id=tid, kind="org_unit", entity_id=unit_id)
     return unit
 

@@ -8,6 +8,7 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -103,16 +104,19 @@ def check_timezone(value: str) -> str:
     return value
 
 
-def check_locale(value: str) -> str:
-    if value not in LOCALES:
-        raise Invalid(f"语言不支持 · unsupported locale {value!r} (one of {', '.join(LOCALES)})")
+def _one_of(value: str, allowed: Iterable[str], what_zh: str, what_en: str) -> str:
+    known = list(allowed)
+    if value not in known:
+        raise Invalid(f"{what_zh}无效 · unknown {what_en} {value!r} (one of {', '.join(known)})")
     return value
+
+
+def check_locale(value: str) -> str:
+    return _one_of(value, LOCALES, "语言", "locale")
 
 
 def check_unit_kind(value: str) -> str:
-    if value not in UNIT_LEVELS:
-        raise Invalid(f"单位类型无效 · unknown org-unit kind {value!r} (one of {', '.join(UNIT_LEVELS)})")
-    return value
+    return _one_of(value, UNIT_LEVELS, "单位类型", "org-unit kind")
 
 
 def check_child_kind(parent_kind: str, child_kind: str) -> None:
@@ -125,29 +129,22 @@ def check_child_kind(parent_kind: str, child_kind: str) -> None:
 
 
 def check_site_kind(value: str) -> str:
-    if value not in SITE_KINDS:
-        raise Invalid(f"场所类型无效 · unknown site kind {value!r} (one of {', '.join(sorted(SITE_KINDS))})")
-    return value
+    return _one_of(value, sorted(SITE_KINDS), "场所类型", "site kind")
 
 
 def check_staff_role(value: str) -> str:
-    if value not in STAFF_ROLES:
-        raise Invalid(f"角色无效 · unknown role {value!r} (one of {', '.join(STAFF_ROLES)})")
-    return value
+    return _one_of(value, STAFF_ROLES, "角色", "role")
 
 
 def check_zone(value: str) -> str:
     from bk_cases.directory.seed import ZONE_NAMES  # the zones' one list (seed imports this module)
 
-    if value not in ZONE_NAMES:
-        raise Invalid(f"功能区无效 · unknown kitchen zone {value!r} (one of {', '.join(ZONE_NAMES)})")
-    return value
+    return _one_of(value, ZONE_NAMES, "功能区", "kitchen zone")
 
 
 def check_department(value: str) -> str:
-    if value not in DEPARTMENTS:
-        raise Invalid(f"部门无效 · unknown department {value!r} (market = 市场监管, education = 教育)")
-    return value
+    """market = 市场监管, education = 教育 (receives the copies, 抄告)."""
+    return _one_of(value, DEPARTMENTS, "部门", "department")
 
 
 def check_coordinates(latitude: float | None, longitude: float | None) -> None:
