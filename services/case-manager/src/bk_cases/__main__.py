@@ -1,7 +1,9 @@
 """Run the case-manager alone (production: one service per pod), or verify the audit log.
 
 python -m bk_cases                       # serve HTTP + consumers + relay + sweeper
-python -m bk_cases verify-audit [TENANT] # recompute hash chains; exit 1 if any is broken
+python -m bk_cases verify-audit [TENANT] # recompute the keyed chains against their checkpoints;
+                                         # exit 1 if any is broken (needs BK_AUDIT_KEY, or the
+                                         # embedded key under BK_DATA_DIR)
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ async def verify_audit(settings: CaseSettings, tenant: str | None) -> int:
     broken = 0
     async with svc.db.session() as session:
         for tid in [tenant] if tenant else await audit.tenants(db_session=session):
-            report = await audit.verify(db_session=session, tenant_id=tid)
+            report = await audit.verify(db_session=session, tenant_id=tid, store=svc.ctx.runtime.store)
             print(f"{tid}: {'ok' if report.ok else 'BROKEN'} ({report.entries} entries)")
             for problem in report.problems:
                 print(f"  - {problem}")

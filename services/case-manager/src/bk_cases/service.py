@@ -6,6 +6,8 @@ import logging
 
 from fastapi import FastAPI
 
+from bk_cases.audit import service as audit
+from bk_cases.audit.scheduled import checkpointer as audit_checkpointer
 from bk_cases.audit.views import router as audit_router
 from bk_cases.auth.views import router as auth_router
 from bk_cases.cases.consumers import subscribe_all
@@ -42,6 +44,7 @@ class CaseService(Service):
         import_models()
         url = database_url(settings.database_url, settings.data_dir, NAME)
         db = Database(url, schema=settings.db_schema or DEFAULT_SCHEMA, pool_size=settings.db_pool_size)
+        audit.use_keys(db, audit.keys_from_settings(settings))  # the chain's key: outside the database
         self.ctx = Context(db=db, runtime=runtime, settings=settings)
         retention = RetentionPolicy.from_settings(settings)
         self.ctx.relay = OutboxRelay(
@@ -50,6 +53,7 @@ class CaseService(Service):
         self.sweeper = sweeper(self.ctx)
         self.flusher = update_flusher(self.ctx)
         self.held = releaser(self.ctx)  # signals for sites the directory does not know yet
+        self.audit_checkpoints = audit_checkpointer(self.ctx)
         self.scores = ScorePublisher(self.ctx)
         self.channels = channels or default_channels(settings)
         self.app = self._build_app()
@@ -98,12 +102,14 @@ class CaseService(Service):
         self.sweeper.start()
         self.flusher.start()
         self.held.start()
+        self.audit_checkpoints.start()
         self.scores.loop.start()
 
     async def stop(self) -> None:
         await self.sweeper.stop()
         await self.flusher.stop()
         await self.held.stop()
+        await self.audit_checkpoints.stop()
         await self.scores.loop.stop()
         if self.ctx.relay is not None:
             await self.ctx.relay.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from bk_cases.audit.rules import audit_key_refusals
 from bk_cases.notifications.config import NotifySettings
 from bkcore.netpolicy import CLUSTER_NETWORKS_DOC, AddressPolicy, http_url_refusal
 from bkcore.production_checks import hmac_key_refusal, placeholder_refusals, webhook_secret_refusals
@@ -103,6 +104,23 @@ class CaseSettings(NotifySettings):  # + the phone channels (bk_cases.notificati
         "this many seconds, by a flush of the cases marked pending; 0: one cases.v1 per case per batch",
     )
     outbox_poll_s: float = Field(0.5, gt=0, description="outbox relay poll interval (it is also woken)")
+    audit_key: SecretStr = Field(
+        SecretStr(""),
+        description="HMAC-SHA256 key (>= 32 bytes) that keys the audit chain; kept outside the database, so "
+        "whoever can write the database cannot re-chain it (embedded: generated under data_dir)",
+    )
+    audit_previous_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="JSON list of rotated-out audit keys: they no longer sign, they keep verifying the "
+        "entries they made (docs/security.md, rotating the audit key)",
+    )
+    audit_checkpoint_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="how often each audit chain's tip is signed into the object store; entries newer than "
+        "the last checkpoint are the only ones that could be cut off the end unnoticed",
+    )
     db_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size")
     operator_tenant: str = Field(
         "",
@@ -147,6 +165,21 @@ class CaseSettings(NotifySettings):  # + the phone channels (bk_cases.notificati
         urls = [*self.webhook_urls, *(u for targets in self.webhook_targets.values() for u in targets)]
         refusals = super().setting_refusals()
         refusals += webhook_secret_refusals(bool(urls), self.webhook_secret.get_secret_value())
+        others = {
+            "BK_URL_SIGNING_SECRET": self.url_signing_secret.get_secret_value(),
+            "BK_WEBHOOK_SECRET": self.webhook_secret.get_secret_value(),
+            "BK_JWT_SECRET": self.jwt_secret.get_secret_value(),
+            **{
+                f"BK_SERVICE_CLIENT_SECRETS[{c}]": k.get_secret_value()
+                for c, keys in self.service_client_secrets.items()
+                for k in keys
+            },
+        }
+        refusals += audit_key_refusals(
+            self.audit_key.get_secret_value(),
+            [k.get_secret_value() for k in self.audit_previous_keys],
+            others,
+        )
         for client, secrets in self.service_client_secrets.items():
             if client not in SERVICE_IDENTITIES:
                 refusals.append(
@@ -164,4 +197,14 @@ class CaseSettings(NotifySettings):  # + the phone channels (bk_cases.notificati
             for c, secrets in self.service_client_secrets.items()
             for s in secrets
         ]
-        return [*super().production_refusals(private, has_public), *placeholder_refusals(clients)]
+        audit = [("BK_AUDIT_PREVIOUS_KEYS", k.get_secret_value()) for k in self.audit_previous_keys]
+        refusals = [
+            *super().production_refusals(private, has_public),
+            *placeholder_refusals([*clients, *audit]),
+        ]
+        if not self.audit_key.get_secret_value():
+            refusals.append(
+                "BK_AUDIT_KEY must be set: the audit chain's HMAC key, kept outside the database "
+                "(`openssl rand -hex 32`)"
+            )
+        return refusals

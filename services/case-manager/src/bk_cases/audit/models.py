@@ -1,8 +1,9 @@
-"""The audit log (审计日志): append-only, one hash chain per tenant.
+"""The audit log (审计日志): append-only, one keyed hash chain per tenant.
 
-Each entry's hash covers its content and the previous entry's hash, and ``audit_heads`` keeps the
-last sequence number and hash of each chain: editing a row breaks its hash, deleting one leaves a
-gap or a broken link, and truncating the tail disagrees with the head.
+Each entry's hash is an HMAC (key outside the database, its id in ``key_id``) over its content and
+the previous entry's hash, and ``audit_heads`` keeps the last sequence number and hash of each
+chain: editing a row breaks its hash, deleting one leaves a gap or a broken link, truncating the
+tail disagrees with the head, and re-chaining rows needs the key (``bk_cases.audit.rules``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class AuditEntry(Base):
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64), index=True)
     data: Mapped[str] = mapped_column(Text)  # canonical JSON: the exact bytes that were hashed
+    key_id: Mapped[str] = mapped_column(String(32), default="", server_default="")  # "" = unkeyed
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
@@ -48,7 +50,13 @@ class AuditEntryRead(BaseModel):
     entity_type: str
     entity_id: str
     data: str
+    key_id: str
     hash: str
+
+
+class ChainProblem(BaseModel):
+    seq: int | None  # None: the chain as a whole
+    problem: str
 
 
 class VerifyReport(BaseModel):
@@ -56,3 +64,5 @@ class VerifyReport(BaseModel):
     ok: bool
     entries: int
     problems: list[str]
+    findings: list[ChainProblem]  # the same problems, each with the sequence number it is at
+    key_ids: list[str]  # the audit keys that made the entries (rotation: which are still needed)

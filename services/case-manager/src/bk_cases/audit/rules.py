@@ -1,24 +1,74 @@
-"""Pure hash-chain rules: how an entry is hashed and how a chain is checked."""
+"""Pure hash-chain rules: how an entry is keyed and hashed, and how a chain is checked.
+
+Each entry's hash is an HMAC-SHA256 under the audit key (``BK_AUDIT_KEYS``), which lives outside
+the database: someone who can write the database can edit, delete or re-chain rows, but cannot
+compute hashes that verify, so every change they make is reported by sequence number. The key's id
+is stored in (and covered by) each entry, so a rotated-out key keeps verifying the entries it made.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bkcore.production_checks import hmac_key_refusal
+
 GENESIS = "0" * 64
+#: What entries written before the audit was keyed carry as their key id (plain SHA-256).
+UNKEYED = ""
+
+#: Directory tables whose every change is chained, and the entity type each is chained as.
+DIRECTORY_ENTITIES = {
+    "tenants": "tenant",
+    "org_units": "org_unit",
+    "sites": "site",
+    "kitchen_zones": "zone",
+    "camera_bindings": "camera",
+    "users": "user",
+}
+#: Column names whose values never enter the log (a change is recorded, the value is not).
+_SECRET_COLUMN_WORDS = ("password", "secret", "token")
 
 
-def canonical(data: dict[str, Any]) -> str:
+def canonical(data: Mapping[str, Any]) -> str:
     """Stable JSON (sorted keys, no spaces) so the same content always hashes the same."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def key_id(key: bytes) -> str:
+    """A key's public name: derived from the key (so it cannot be mislabelled), revealing nothing."""
+    return hmac.new(key, b"bk-audit key id", hashlib.sha256).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditKeys:
+    """The key that signs new entries and every key that still verifies old ones, by id."""
+
+    signing_id: str
+    keys: Mapping[str, bytes]
+
+    @classmethod
+    def of(cls, secrets: Sequence[str]) -> AuditKeys:
+        """From ``BK_AUDIT_KEYS``: the first signs, the others (rotated out) only verify."""
+        if not secrets:
+            raise ValueError("BK_AUDIT_KEYS: at least one key is needed")
+        raw = [s.encode() for s in secrets]
+        return cls(signing_id=key_id(raw[0]), keys={key_id(k): k for k in raw})
+
+    @property
+    def signing_key(self) -> bytes:
+        return self.keys[self.signing_id]
+
+
 def entry_hash(
     *,
+    key: bytes,
+    key_id: str,
     prev_hash: str,
     tenant_id: str,
     seq: int,
@@ -29,19 +79,20 @@ def entry_hash(
     entity_id: str,
     data: str,
 ) -> str:
-    # Microsecond ISO time in UTC: identical on SQLite and PostgreSQL after a round trip.
+    """HMAC-SHA256 of the entry's fields, its key id and the previous entry's hash."""
     fields = [
+        key_id,
         prev_hash,
         tenant_id,
         str(seq),
-        at.isoformat(timespec="microseconds"),
+        at.isoformat(timespec="microseconds"),  # identical on SQLite and PostgreSQL after a round trip
         actor_id,
         action,
         entity_type,
         entity_id,
         data,
     ]
-    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+    return hmac.new(key, "\x1f".join(fields).encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,33 +105,163 @@ class ChainEntry:
     entity_type: str
     entity_id: str
     data: str
+    key_id: str
     prev_hash: str
     hash: str
 
 
-def verify_chain(entries: Iterable[ChainEntry], *, head_seq: int | None, head_hash: str | None) -> list[str]:
-    """Problems found in one tenant's chain (entries in ``seq`` order); empty when intact."""
-    problems: list[str] = []
-    expected_seq, prev = 1, GENESIS
-    for e in entries:
-        if e.seq != expected_seq:
-            problems.append(f"seq {expected_seq}..{e.seq - 1} missing (deleted rows)")
-        if e.prev_hash != prev:
-            problems.append(f"seq {e.seq}: link to the previous entry is broken")
-        recomputed = entry_hash(
-            prev_hash=e.prev_hash,
-            tenant_id=e.tenant_id,
-            seq=e.seq,
-            at=e.at,
-            actor_id=e.actor_id,
-            action=e.action,
-            entity_type=e.entity_type,
-            entity_id=e.entity_id,
-            data=e.data,
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem in a chain: where (``seq``; None for the chain as a whole) and what."""
+
+    seq: int | None
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A chain's tip as it was at ``at``, signed with the audit key and kept outside the database
+    (the object store): whoever rolls the chain back to before it cannot also roll this back."""
+
+    tenant_id: str
+    seq: int
+    hash: str
+    at: str  # ISO time it was taken
+    key_id: str
+    mac: str
+
+    def signed_text(self) -> str:
+        return "\x1f".join(
+            ["bk-audit checkpoint", self.key_id, self.tenant_id, str(self.seq), self.hash, self.at]
         )
-        if recomputed != e.hash:
-            problems.append(f"seq {e.seq}: content does not match its hash (edited row)")
+
+
+def sign_checkpoint(keys: AuditKeys, *, tenant_id: str, seq: int, hash: str, at: datetime) -> Checkpoint:
+    unsigned = Checkpoint(tenant_id, seq, hash, at.isoformat(timespec="microseconds"), keys.signing_id, "")
+    mac = hmac.new(keys.signing_key, unsigned.signed_text().encode(), hashlib.sha256).hexdigest()
+    return Checkpoint(tenant_id, seq, hash, unsigned.at, keys.signing_id, mac)
+
+
+def checkpoint_refusal(cp: Checkpoint, keys: AuditKeys, tenant_id: str) -> str | None:
+    """Why ``cp`` cannot be trusted (None: it was made with one of our keys, for this tenant)."""
+    key = keys.keys.get(cp.key_id)
+    if key is None:
+        return f"the checkpoint of {cp.at} is signed with unknown audit key {cp.key_id!r}"
+    mac = hmac.new(key, cp.signed_text().encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(mac, cp.mac) or cp.tenant_id != tenant_id:
+        return f"the checkpoint of {cp.at} does not verify (forged or damaged)"
+    return None
+
+
+def verify_chain(
+    entries: Iterable[ChainEntry],
+    keys: AuditKeys,
+    *,
+    head_seq: int | None,
+    head_hash: str | None,
+    checkpoint: Checkpoint | None = None,
+    tenant_id: str = "",
+) -> list[Finding]:
+    """Problems found in one tenant's chain (entries in ``seq`` order); empty when intact. With a
+    ``checkpoint`` (of ``tenant_id``), the chain must still hold the entry it saw: the tail cannot
+    be cut behind it."""
+    found: list[Finding] = []
+    expected_seq, prev = 1, GENESIS
+    at_checkpoint: str | None = None
+    for e in entries:
+        if checkpoint is not None and e.seq == checkpoint.seq:
+            at_checkpoint = e.hash
+        if e.seq != expected_seq:
+            found.append(Finding(expected_seq, f"seq {expected_seq}..{e.seq - 1} missing (deleted rows)"))
+        if e.prev_hash != prev:
+            found.append(Finding(e.seq, f"seq {e.seq}: link to the previous entry is broken"))
+        key = keys.keys.get(e.key_id)
+        if e.key_id == UNKEYED:
+            found.append(
+                Finding(e.seq, f"seq {e.seq}: not keyed (a plain hash anyone with the database can write)")
+            )
+        elif key is None:
+            found.append(Finding(e.seq, f"seq {e.seq}: keyed with unknown audit key {e.key_id!r}"))
+        elif not hmac.compare_digest(_recomputed(e, key), e.hash):
+            found.append(
+                Finding(e.seq, f"seq {e.seq}: content does not match its keyed hash (edited or forged row)")
+            )
         expected_seq, prev = e.seq + 1, e.hash
     if head_seq is not None and (head_seq != expected_seq - 1 or head_hash != prev):
-        problems.append(f"chain ends at seq {expected_seq - 1} but the head says {head_seq} (rows removed)")
-    return problems
+        found.append(
+            Finding(
+                expected_seq - 1 if expected_seq > 1 else None,
+                f"chain ends at seq {expected_seq - 1} but the head says {head_seq} (rows removed)",
+            )
+        )
+    if checkpoint is not None:
+        found += _against(checkpoint, at_checkpoint, keys, tenant_id=tenant_id, last_seq=expected_seq - 1)
+    return found
+
+
+def _against(
+    cp: Checkpoint, held: str | None, keys: AuditKeys, *, tenant_id: str, last_seq: int
+) -> list[Finding]:
+    if why := checkpoint_refusal(cp, keys, tenant_id):
+        return [Finding(None, why)]
+    if held is None:
+        return [
+            Finding(
+                cp.seq,
+                f"seq {cp.seq} is in the checkpoint of {cp.at} but the chain ends at seq {last_seq} "
+                "(rows removed and the head moved back)",
+            )
+        ]
+    if not hmac.compare_digest(held, cp.hash):
+        return [Finding(cp.seq, f"seq {cp.seq} differs from the checkpoint of {cp.at} (re-chained)")]
+    return []
+
+
+def _recomputed(e: ChainEntry, key: bytes) -> str:
+    return entry_hash(
+        key=key,
+        key_id=e.key_id,
+        prev_hash=e.prev_hash,
+        tenant_id=e.tenant_id,
+        seq=e.seq,
+        at=e.at,
+        actor_id=e.actor_id,
+        action=e.action,
+        entity_type=e.entity_type,
+        entity_id=e.entity_id,
+        data=e.data,
+    )
+
+
+def directory_change(
+    table: str, kind: str, values: Mapping[str, Any], changed: Mapping[str, tuple[Any, Any]]
+) -> dict[str, Any]:
+    """What a directory row's change records: the whole row when created or deleted, the changed
+    fields (before, after) when updated; a secret column only as "changed", never its value."""
+
+    def shown(name: str, value: Any) -> Any:
+        return "(set)" if any(w in name for w in _SECRET_COLUMN_WORDS) and value else value
+
+    if kind == "update":
+        return {
+            "changed": {
+                name: {"before": shown(name, before), "after": shown(name, after)}
+                for name, (before, after) in sorted(changed.items())
+            }
+        }
+    return {"row": {name: shown(name, value) for name, value in sorted(values.items())}}
+
+
+def audit_key_refusals(key: str, previous: Sequence[str], others: Mapping[str, str]) -> list[str]:
+    """Why the audit keys are unsafe, naming the setting: too short, or another key's value (a
+    process that holds that other key could then re-chain the log)."""
+    out: list[str] = []
+    named = [("BK_AUDIT_KEY", key)] if key else []
+    named += [(f"BK_AUDIT_PREVIOUS_KEYS[{i}]", k) for i, k in enumerate(previous)]
+    for variable, value in named:
+        if why := hmac_key_refusal(value, variable):
+            out.append(why)
+        reused = [name for name, other in others.items() if other and hmac.compare_digest(other, value)]
+        if reused:
+            out.append(f"{variable} must not be the value of {', '.join(reused)}; give the audit its own key")
+    return out

@@ -1,4 +1,4 @@
-"""Routes: read a case's audit entries, verify a tenant's chain."""
+"""Routes: read a case's audit entries, verify a tenant's chain (problems listed by seq)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.audit import service
 from bk_cases.audit.models import AuditEntryRead, VerifyReport
-from bk_cases.deps import db_session, roles
+from bk_cases.context import Context
+from bk_cases.deps import db_session, get_ctx, roles
 from bkcore.auth import Principal, Role
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -23,8 +24,14 @@ async def list_entries(
     return [AuditEntryRead.model_validate(r, from_attributes=True) for r in rows]
 
 
-@router.get("/verify", response_model=VerifyReport, summary="Recompute the tenant's hash chain (admin)")
+@router.get(
+    "/verify",
+    response_model=VerifyReport,
+    summary="Recompute the tenant's keyed hash chain and hold it against its signed checkpoint (admin)",
+)
 async def verify(
-    p: Principal = Depends(roles(Role.PLATFORM_ADMIN)), session: AsyncSession = Depends(db_session)
+    p: Principal = Depends(roles(Role.PLATFORM_ADMIN)),
+    ctx: Context = Depends(get_ctx),
+    session: AsyncSession = Depends(db_session),
 ) -> VerifyReport:
-    return await service.verify(db_session=session, tenant_id=p.tenant_id)
+    return await service.verify(db_session=session, tenant_id=p.tenant_id, store=ctx.runtime.store)

@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bk_cases.audit import service as audit
 from bk_cases.cases import flows
 from bk_cases.cases import service as cases
 from bk_cases.cases.enums import Action
@@ -132,7 +133,7 @@ async def get_case(
         item = RectificationRead.model_validate(r)
         item.photo_urls = [u for k in r.photo_keys if (u := await _url(ctx, k))]
         rects.append(item)
-    return CaseDetail(
+    detail = CaseDetail(
         **CaseRead.model_validate(case).model_dump(),
         timeline=[CaseEventRead.model_validate(e) for e in events],
         rectifications=rects,
@@ -140,6 +141,17 @@ async def get_case(
         raw_snapshot_url=await _url(ctx, case.raw_snapshot_key),
         annotated_snapshot_url=await _url(ctx, case.annotated_snapshot_key),
     )
+    evidence = [case.raw_snapshot_key, case.annotated_snapshot_key, *(k for r in rects for k in r.photo_keys)]
+    await audit.evidence_access(
+        session,
+        principal=p,
+        tenant_id=case.tenant_id,
+        case_id=case.id,
+        keys=evidence,
+        via="case detail",
+        at=ctx.runtime.clock.now(),
+    )
+    return detail
 
 
 async def _act(

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 
+from bk_cases.audit import service as audit
 from bk_cases.directory.models import CameraBinding, KitchenZone, OrgUnit, Site, Tenant, User
 from bk_cases.directory.rules import hash_password
 from bkcore.db import Database
@@ -39,7 +40,7 @@ async def seed_demo(db: Database, demo: DemoData) -> None:
     """
     tid = demo.TENANT_ID
     units = {u.id: u for u in demo.ORG_UNITS}
-    async with db.session() as s:
+    async with db.session() as s, audit.directory_changes(s, actor_id="system"):  # each change chained
         await s.merge(
             Tenant(id=tid, name=demo.TENANT_NAME, timezone=getattr(demo, "TIMEZONE", "Asia/Shanghai"))
         )

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bk_cases.audit import service as audit
 from bk_cases.cases import service as cases
 from bk_cases.cases.enums import Source, Verdict
 from bk_cases.cases.models import Case
@@ -75,4 +76,19 @@ async def export_verdicts_zip(
             zf.writestr(out.file_name, data)  # only the pictures that are examples travel
             records.append(out)
         zf.writestr(MANIFEST, VerdictSet(records=records, skipped=skipped).model_dump_json(indent=1))
+    for tenant_id in sorted({r.tenant_id for r in records}):  # the snapshots leave: chain who took which
+        await audit.record(
+            session,
+            tenant_id=tenant_id,
+            actor_id=principal.subject,
+            action="evidence.export",
+            entity_type="export",
+            entity_id="verdicts",
+            data={
+                "cases": [r.case_id for r in records if r.tenant_id == tenant_id],
+                "role": principal.role.value,
+                "since": since.isoformat() if since else None,
+                "until": until.isoformat() if until else None,
+            },
+        )
     return buf.getvalue()

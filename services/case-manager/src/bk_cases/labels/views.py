@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bk_cases.audit import service as audit
 from bk_cases.cases import service as cases
 from bk_cases.cases.models import Case
 from bk_cases.context import Context
@@ -43,13 +44,22 @@ async def _labellable(session: AsyncSession, case_id: str, p: Principal, *, for_
     return case
 
 
-async def _read(ctx: Context, case: Case) -> LabelsRead:
+async def _read(ctx: Context, case: Case, session: AsyncSession, p: Principal) -> LabelsRead:
     box = list(case.box or [])
     try:
         eff = effective_labels(case_type=case.case_type, verdict=case.verdict, box=box, saved=case.labels)
     except VerdictFormatError as exc:  # stored before a format change: say so, never hide it
         raise HTTPException(500, detail=f"stored labels unreadable: {exc}") from None
     meaning = effective_labels(case_type=case.case_type, verdict=case.verdict, box=box, saved=None)
+    await audit.evidence_access(  # the raw snapshot's link is handed out below
+        session,
+        principal=p,
+        tenant_id=case.tenant_id,
+        case_id=case.id,
+        keys=[case.raw_snapshot_key],
+        via="labels",
+        at=ctx.runtime.clock.now(),
+    )
     return LabelsRead(
         case_id=case.id,
         case_type=case.case_type,
@@ -74,7 +84,7 @@ async def get_labels(
     ctx: Context = Depends(get_ctx),
     session: AsyncSession = Depends(db_session),
 ) -> LabelsRead:
-    return await _read(ctx, await _labellable(session, case_id, p))
+    return await _read(ctx, await _labellable(session, case_id, p), session, p)
 
 
 @router.put(
@@ -95,7 +105,7 @@ async def put_labels(
         raise HTTPException(422, detail=_problems(exc)) from None
     case = await _labellable(session, case_id, p, for_update=True)
     await save_labels(ctx, session, case, labels, p)
-    out = await _read(ctx, case)
+    out = await _read(ctx, case, session, p)
     await session.commit()
     return out
 
@@ -114,7 +124,7 @@ async def delete_labels(
     case = await _labellable(session, case_id, p, for_update=True)
     if case.labels is not None:
         await save_labels(ctx, session, case, None, p)
-    out = await _read(ctx, case)
+    out = await _read(ctx, case, session, p)
     await session.commit()
     return out
 
