@@ -523,3 +523,11 @@ def test_checkov_scans_dockerfiles_clean():
     report = _run_checkov(args)
     assert not _failed(report), "checkov findings:\n" + "\n".join(_failed(report))
     assert _passed(report) > 0
+
+
+def test_every_bus_topic_has_a_kafka_topic():
+    """The chart creates every topic the bus knows (bkcore.bus.base.TOPICS), the newer ones too."""
+    from bkcore.bus.base import TOPICS
+
+    names = {d["spec"]["topicName"] for d in rendered("dev") if d.get("kind") == "KafkaTopic"}
+    assert set(TOPICS) <= names, sorted(set(TOPICS) - names)
