@@ -4,14 +4,22 @@ and publishes them as site_scores.v1 — the same numbers on both paths, only ch
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
-from cm_testkit import detection, eventually, login
+import httpx
+import pytest
+from cm_demo import DEMO
+from cm_pg import fresh_database
+from cm_testkit import detection, eventually, login, make_runtime
 from sqlalchemy import func, select
 
 from bk_cases.cases.models import Case
 from bk_cases.cases.rules import DEFAULT_GRADES
+from bk_cases.service import create_service
 from bk_cases.stats.models import LedgerDayRecord, SiteRating
 from bkcore.bus.base import new_meta
+from bkcore.clock import FakeClock
+from bkcore.service import Runtime
 from bkproto.events.v1.site_scores_pb2 import LedgerCompleteness, SiteRated
 
 WORST, BEST = "hillview-noodle", "lakeside-primary"
@@ -49,6 +57,33 @@ async def _count(service, model) -> int:
 
 
 async def test_scores_lists_and_events_agree(service, client, clock):
+    await _scores_lists_and_events_agree(service, client, clock)
+
+
+@pytest.mark.integration
+async def test_scores_lists_and_events_agree_on_postgresql(tmp_path: Path) -> None:
+    """The same on the production database (migration 0008, JSON columns, timestamps with zone)."""
+    clock = FakeClock()
+    async with fresh_database() as url:
+        runtime, base = make_runtime(tmp_path, clock)
+        settings = base.model_copy(update={"database_url": url})
+        runtime = Runtime(
+            settings=settings, bus=runtime.bus, store=runtime.store, tokens=runtime.tokens, clock=clock
+        )
+        svc = create_service(runtime, settings)
+        await svc.start()
+        await runtime.bus.start()
+        try:
+            await svc.seed_demo(DEMO)
+            transport = httpx.ASGITransport(app=svc.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://cases") as client:
+                await _scores_lists_and_events_agree(svc, client, clock)
+        finally:
+            await runtime.bus.stop()
+            await svc.stop()
+
+
+async def _scores_lists_and_events_agree(service, client, clock):
     bus = service.ctx.runtime.bus
     got: list = []
 
