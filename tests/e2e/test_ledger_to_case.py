@@ -51,6 +51,14 @@ async def test_failed_pesticide_test_opens_a_case(tmp_path: Path) -> None:
         assert len(items) == 1, items
         assert items[0]["site_id"] == "lakeside-primary"
         assert "pesticide" in items[0]["case_type"]
+        # The ledger's own severity ("alarm"), graded by the case-manager: at a school, Class I,
+        # dispatched at once with its clock running, and copied to the education bureau (#18.4).
+        case = items[0]
+        assert (case["severity"], case["risk_class"], case["status"]) == ("alarm", 1, "dispatched"), case
+        assert case["deadline"] and case["dispatched_at"]
+        edu = await _login(client, "edu", "demo-edu")
+        copies = (await client.get("/api/cases/cases/copies", headers=edu)).json()
+        assert [c["case"]["id"] for c in copies["items"]] == [case["id"]], copies
 
         # A passing test raises nothing more.
         ok = {**record, "sample_no": "S-002", "inhibition_pct": 12.0}

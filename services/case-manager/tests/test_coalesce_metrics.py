@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 
+import httpx
 from cm_testkit import detection, eventually, login
 from prometheus_client import REGISTRY
 from sqlalchemy import select
@@ -83,7 +84,9 @@ async def test_transition_event_carries_merges_and_clears_pending(
     assert await flush_case_updates(service.ctx) == 0  # the dispatch's cases.v1 already had 3
 
 
-async def test_sweep_counts_deadline_breaches(service: CaseService, clock: FakeClock) -> None:
+async def test_sweep_counts_deadline_breaches(
+    service: CaseService, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
     def breached(card: str) -> float:
         v = REGISTRY.get_sample_value(
             "bk_cases_deadline_breached_total", {"tenant": "minghu", "risk_class": "II", "card": card}
@@ -98,6 +101,9 @@ async def test_sweep_counts_deadline_breaches(service: CaseService, clock: FakeC
     await eventually(lambda: _merged_total(service, 1))
     await sweep_once(service.ctx)
     assert (breached("yellow"), overdue()) == (yellow0, 0)
+    north = await login(client, "north")  # the deadline runs from dispatch
+    (case_id,) = (await _occurrences(service)).keys()
+    assert (await client.post(f"/cases/{case_id}/dispatch", headers=north)).status_code == 200
     clock.advance(timedelta(hours=24, minutes=1))  # Class II: 24 h
     await sweep_once(service.ctx)
     assert breached("yellow") == yellow0 + 1 and overdue() == 1
