@@ -22,8 +22,12 @@ from bk_cases.admin.models import (
     GradingRule,
     OrgUnitIn,
     OrgUnitPatch,
+    SiteIn,
+    SitePatch,
     TenantIn,
     TenantPatch,
+    UserIn,
+    UserPatch,
     ZoneIn,
 )
 from bk_cases.audit import service as audit
@@ -309,6 +313,29 @@ async def save_site(session: AsyncSession, admin: Admin, site_id: str, plan: Sit
     return site
 
 
+async def create_site(session: AsyncSession, admin: Admin, body: SiteIn) -> Site:
+    lookup = Lookup(session, admin.tenant_id)
+    await lookup.load_sites([body.id])
+    if body.id in lookup.sites:
+        raise Refused(409, f"场所编号已存在 · site {body.id!r} exists", "id")
+    values = site_values(None, body.model_dump(exclude={"id", "zones"}))
+    plan = await check_site(lookup, admin, body.id, values, body.zones)
+    return await save_site(session, admin, body.id, plan)
+
+
+async def update_site(session: AsyncSession, admin: Admin, site_id: str, body: SitePatch) -> Site:
+    """Change a site; a new ``org_id`` moves it (within the caller's reach, both ends)."""
+    lookup = Lookup(session, admin.tenant_id)
+    await lookup.load_sites([site_id])
+    site = lookup.sites.get(site_id)
+    if site is None:
+        raise Refused(404, NOT_FOUND)
+    changes = body.model_dump(exclude_unset=True, exclude={"zones"})
+    given = {k: v for k, v in changes.items() if v is not None or k in ("latitude", "longitude")}
+    plan = await check_site(lookup, admin, site_id, site_values(site, given), body.zones)
+    return await save_site(session, admin, site_id, plan)
+
+
 SITE_COLUMNS = ("name", "kind", "org_id", "address", "latitude", "longitude", "opening_hours")
 
 
@@ -470,6 +497,42 @@ async def save_user(session: AsyncSession, admin: Admin, username: str, plan: Us
                     setattr(user, name, value)
     await events.record_change(session, tenant_id=tid, kind="user", entity_id=user.id)
     return user
+
+
+async def create_user(session: AsyncSession, admin: Admin, body: UserIn) -> tuple[User, str | None]:
+    """A new user, and their generated password when none was given (to hand over once)."""
+    tid = admin.tenant_id
+    if await service.get_user_by_username(db_session=session, username=body.username, tenant_id=tid):
+        raise Refused(409, f"用户名已存在 · username {body.username!r} is taken", "username")
+    values = user_values(None, body.model_dump(exclude={"username", "password"}))
+    plan = await check_user(Lookup(session, tid), admin, None, values, body.password)
+    user = await save_user(session, admin, body.username, plan)
+    return user, plan.password if plan.generated else None
+
+
+async def update_user(session: AsyncSession, admin: Admin, username: str, body: UserPatch) -> User:
+    user = await user_in_reach(session, admin, username)
+    changes = body.model_dump(exclude_unset=True)
+    values = user_values(user, {k: v for k, v in changes.items() if v is not None or k == "org_id"})
+    plan = await check_user(Lookup(session, admin.tenant_id), admin, user, values, None)
+    return await save_user(session, admin, username, plan)
+
+
+async def users_in_reach(session: AsyncSession, admin: Admin) -> list[User]:
+    users = await service.list_users(db_session=session, tenant_id=admin.tenant_id)
+    if admin.platform:
+        return list(users)
+    sites = await service.sites_by_id(db_session=session, tenant_id=admin.tenant_id)
+    return [
+        u
+        for u in users
+        if rules.may_manage_user(
+            admin,
+            role=u.role,
+            org_path=u.org_path or "/",
+            site_paths=[sites[s].org_path for s in u.site_ids or [] if s in sites],
+        )
+    ]
 
 
 async def user_in_reach(session: AsyncSession, admin: Admin, username: str) -> User:

@@ -7,6 +7,9 @@ admins create tenants. Every change is chained in the audit log and published on
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +42,7 @@ from bk_cases.directory.models import CameraRead, OrgUnitRead, SiteRead
 from bkcore.auth import Principal
 
 router = APIRouter(tags=["admin"])
+T = TypeVar("T")
 _ADMINS = Depends(roles(*SUPERVISING))
 
 
@@ -54,7 +58,7 @@ async def _camera_editor(
     return await _call(flows.admin_of(session, p, operator_tenant=ctx.settings.operator_tenant, cameras=True))
 
 
-async def _call(awaitable):  # type: ignore[no-untyped-def]
+async def _call(awaitable: Awaitable[T]) -> T:
     """Run a flow; a refusal becomes its HTTP status, a field's refusal a 422 naming the field."""
     try:
         return await awaitable
@@ -151,32 +155,14 @@ async def update_unit(
 async def create_site(
     body: SiteIn, admin: rules.Admin = ADMIN, session: AsyncSession = Depends(db_session)
 ) -> SiteRead:
-    lookup = flows.Lookup(session, admin.tenant_id)
-    await lookup.load_sites([body.id])
-    if body.id in lookup.sites:
-        raise HTTPException(
-            409, detail={"field": "id", "message": f"场所编号已存在 · site {body.id!r} exists"}
-        )
-    values = flows.site_values(None, body.model_dump(exclude={"id", "zones"}))
-    plan = await _call(flows.check_site(lookup, admin, body.id, values, body.zones))
-    return SiteRead.model_validate(await _call(flows.save_site(session, admin, body.id, plan)))
+    return SiteRead.model_validate(await _call(flows.create_site(session, admin, body)))
 
 
 @router.patch("/sites/{site_id}", response_model=SiteRead, summary="Change a site; a new org_id moves it")
 async def update_site(
     site_id: str, body: SitePatch, admin: rules.Admin = ADMIN, session: AsyncSession = Depends(db_session)
 ) -> SiteRead:
-    lookup = flows.Lookup(session, admin.tenant_id)
-    await lookup.load_sites([site_id])
-    site = lookup.sites.get(site_id)
-    if site is None:
-        raise HTTPException(404, detail=flows.NOT_FOUND)
-    changes = body.model_dump(exclude_unset=True, exclude={"zones"})
-    values = flows.site_values(
-        site, {k: v for k, v in changes.items() if v is not None or k in ("latitude", "longitude")}
-    )
-    plan = await _call(flows.check_site(lookup, admin, site_id, values, body.zones))
-    return SiteRead.model_validate(await _call(flows.save_site(session, admin, site_id, plan)))
+    return SiteRead.model_validate(await _call(flows.update_site(session, admin, site_id, body)))
 
 
 @router.put(
@@ -216,20 +202,7 @@ async def unbind_camera(
 async def list_users(
     admin: rules.Admin = ADMIN, session: AsyncSession = Depends(db_session)
 ) -> list[UserRead]:
-    users = await service.list_users(db_session=session, tenant_id=admin.tenant_id)
-    if admin.platform:
-        return [UserRead.model_validate(u) for u in users]
-    sites = await service.sites_by_id(db_session=session, tenant_id=admin.tenant_id)
-    return [
-        UserRead.model_validate(u)
-        for u in users
-        if rules.may_manage_user(
-            admin,
-            role=u.role,
-            org_path=u.org_path or "/",
-            site_paths=[sites[s].org_path for s in u.site_ids or [] if s in sites],
-        )
-    ]
+    return [UserRead.model_validate(u) for u in await flows.users_in_reach(session, admin)]
 
 
 @router.get("/users/{username}", response_model=UserRead, summary="One user")
@@ -243,23 +216,8 @@ async def get_user(
 async def create_user(
     body: UserIn, admin: rules.Admin = ADMIN, session: AsyncSession = Depends(db_session)
 ) -> UserCreated:
-    found = await service.get_user_by_username(
-        db_session=session, username=body.username, tenant_id=admin.tenant_id
-    )
-    if found:
-        raise HTTPException(
-            409,
-            detail={"field": "username", "message": f"用户名已存在 · username {body.username!r} is taken"},
-        )
-    values = flows.user_values(None, body.model_dump(exclude={"username", "password"}))
-    plan = await _call(
-        flows.check_user(flows.Lookup(session, admin.tenant_id), admin, None, values, body.password)
-    )
-    user = await _call(flows.save_user(session, admin, body.username, plan))
-    return UserCreated(
-        **UserRead.model_validate(user).model_dump(),
-        initial_password=plan.password if plan.generated else None,
-    )
+    user, password = await _call(flows.create_user(session, admin, body))
+    return UserCreated(**UserRead.model_validate(user).model_dump(), initial_password=password)
 
 
 @router.patch(
@@ -268,11 +226,7 @@ async def create_user(
 async def update_user(
     username: str, body: UserPatch, admin: rules.Admin = ADMIN, session: AsyncSession = Depends(db_session)
 ) -> UserRead:
-    user = await _call(flows.user_in_reach(session, admin, username))
-    changes = body.model_dump(exclude_unset=True)
-    values = flows.user_values(user, {k: v for k, v in changes.items() if v is not None or k == "org_id"})
-    plan = await _call(flows.check_user(flows.Lookup(session, admin.tenant_id), admin, user, values, None))
-    return UserRead.model_validate(await _call(flows.save_user(session, admin, username, plan)))
+    return UserRead.model_validate(await _call(flows.update_user(session, admin, username, body)))
 
 
 @router.post("/users/{username}/password", response_model=PasswordOut, summary="Reset a user's password")
