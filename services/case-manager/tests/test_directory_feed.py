@@ -20,7 +20,7 @@ from bk_cases.cases.consumers import CONSUMERS
 from bk_cases.cases.models import Case
 from bk_cases.directory.events import record_change
 from bk_cases.directory.models import Site
-from bk_cases.held.flows import release_due
+from bk_cases.held.flows import dead_letter_id, release_due
 from bk_cases.held.models import HeldSignal
 from bk_cases.service import CaseService, create_service
 from bkcore.bus.base import H_ERROR, H_GROUP, H_SOURCE_TOPIC, Delivery, new_meta
@@ -221,12 +221,35 @@ async def test_a_signal_whose_site_never_appears_is_dead_lettered_with_its_reaso
     letters = await bus.dead_letters("ledger.alerts.v1")  # type: ignore[attr-defined]
     assert len(letters) == 1
     letter = letters[0]
-    assert LedgerAlert.FromString(letter.value) == alert  # the event as it came, replayable
+    replayable = LedgerAlert.FromString(letter.value)
+    assert replayable.meta.event_id == dead_letter_id(alert.meta.event_id) != alert.meta.event_id
+    replayable.meta.event_id = alert.meta.event_id
+    assert replayable == alert  # the event as it came, under a fresh (derived) id
     assert letter.headers[H_SOURCE_TOPIC] == "ledger.alerts.v1"
     assert letter.headers[H_GROUP] == service.ctx.settings.consumer_group
     assert "UnknownSite" in letter.headers[H_ERROR] and "no-such-site" in letter.headers[H_ERROR]
     assert _metric("dead_lettered") == dead_before + 1
     assert await _count(service, Case, site_id="no-such-site") == 0
+
+    # The directory is fixed; the replay (the same bytes, the same event id) opens the case.
+    async with service.db.session() as s:
+        s.add(
+            Site(
+                tenant_id=TENANT,
+                id="no-such-site",
+                name="补录食堂",
+                kind="restaurant",
+                org_id="hillview",
+                org_path="/minghu/hillview",
+            )
+        )
+        await record_change(s, tenant_id=TENANT, kind="site", entity_id="no-such-site")
+    await bus.publish_raw("ledger.alerts.v1", letter.key, letter.value, letter.headers)
+
+    async def opened() -> bool:
+        return await _count(service, Case, site_id="no-such-site") == 1
+
+    await eventually(opened, timeout_s=30)
 
 
 async def test_a_snapshot_on_demand_is_for_platform_admins_of_their_own_tenant(svc) -> None:  # type: ignore[no-untyped-def]

@@ -7,12 +7,14 @@ transaction that claims it), and ``release_due`` tries it again until the site e
 case opens as if the event had just arrived — or, after ``hold_s``, writes it to ``<topic>.dlq``
 with the reason, where ``bk_bus_dead_letters_total`` (alert ``BKDeadLettersGrowing``) and
 ``bk_cases_held_signals_total`` (alert ``BKSignalsForUnknownSites``) show it and
-``brightkitchen dlq replay`` brings it back once the directory is fixed.
+``brightkitchen dlq replay`` brings it back once the directory is fixed (under an id derived from the
+event's: the original id was claimed when the signal was held).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
@@ -174,11 +176,20 @@ def _delivery(row: HeldSignal) -> Delivery:
     )
 
 
+def dead_letter_id(event_id: str) -> str:
+    """The id a held signal's dead letter carries: not the event's own, which the consumer's inbox
+    (and the bus's memory of recent ids) counts as handled — it was, by being held — so a replay
+    would be skipped. Derived, so that a dead letter written twice is still one event."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"bk-held-signal:{event_id}"))
+
+
 async def _dead_letter(ctx: Context, row: HeldSignal) -> None:
-    key, value, headers = encode_event(row.topic, TOPICS[row.topic].FromString(row.payload))
+    event = TOPICS[row.topic].FromString(row.payload)
+    event.meta.event_id = dead_letter_id(row.event_id)  # type: ignore[attr-defined]
+    key, value, headers = encode_event(row.topic, event)
     headers |= {
         H_ERROR: f"UnknownSite: site {row.site_id!r} of tenant {row.tenant_id!r} is not in the directory "
-        f"(held since {row.held_at.isoformat()}, {row.attempts + 1} tries)",
+        f"(event {row.event_id}, held since {row.held_at.isoformat()}, {row.attempts + 1} tries)",
         H_SOURCE_TOPIC: row.topic,
         H_SOURCE_PARTITION: "-1",
         H_SOURCE_OFFSET: "-1",
