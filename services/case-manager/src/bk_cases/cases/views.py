@@ -151,6 +151,7 @@ async def get_case(
         via="case detail",
         at=ctx.runtime.clock.now(),
     )
+    await session.commit()  # the access is on record before the links leave
     return detail
 
 

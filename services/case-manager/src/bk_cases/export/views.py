@@ -27,6 +27,7 @@ async def verdicts(
     session: AsyncSession = Depends(db_session),
 ) -> Response:
     data = await export_verdicts_zip(session, ctx.runtime.store, principal=p, since=since, until=until)
+    await session.commit()  # the export is on record (audit) before the snapshots leave
     return Response(
         data,
         media_type="application/zip",

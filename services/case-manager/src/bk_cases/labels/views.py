@@ -84,7 +84,9 @@ async def get_labels(
     ctx: Context = Depends(get_ctx),
     session: AsyncSession = Depends(db_session),
 ) -> LabelsRead:
-    return await _read(ctx, await _labellable(session, case_id, p), session, p)
+    out = await _read(ctx, await _labellable(session, case_id, p), session, p)
+    await session.commit()  # the access is on record before the link leaves
+    return out
 
 
 @router.put(
