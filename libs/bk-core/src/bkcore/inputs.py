@@ -7,7 +7,9 @@ Each bound here is the one place its rule lives:
 - ``Instant`` / ``Day`` / ``Month``: calendar values inside ``MIN_YEAR``..``MAX_YEAR``. Python's
   datetimes stop at years 1 and 9999, so ``0001-01-01T00:00+05:00`` overflowed on the way to UTC and
   ``month=9999-12`` overflowed computing the month's end (both 500s). Nothing the platform records
-  (a capture, a ledger entry, a certificate's expiry) lies outside the window.
+  (a capture, a ledger entry, a certificate's expiry) lies outside the window. Instants and days are
+  ISO text only: pydantic reads a number as seconds since 1970, so ``start=0`` was 1970-01-01 and
+  ``false`` a date (found by schemathesis).
 - ``Text``: a string without NUL or lone surrogates (PostgreSQL refuses the first, UTF-8 encoders the
   second). Every JSON body, path and query string is checked for both by ``bkcore.text_guard``
   before routing; ``Text`` is for what that guard does not see, multipart form fields, declared as
@@ -21,7 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import AfterValidator, AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
 #: the largest page a list route returns
@@ -32,6 +34,7 @@ MAX_OFFSET = 100_000
 MIN_YEAR, MAX_YEAR = 1900, 2199
 
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def check_year(value: date) -> date:
@@ -70,6 +73,16 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     return start, end
 
 
+def iso_calendar(value: Any) -> Any:
+    """``value`` unless it is a number, or text not starting ``YYYY-MM-DD`` (which pydantic would
+    read as seconds since 1970): a day or an instant is written in ISO 8601."""
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DAY.match(value)):
+        return value
+    raise PydanticCustomError(
+        "iso_calendar", "write a day as YYYY-MM-DD and an instant as ISO 8601, not as a number"
+    )
+
+
 def _check_month(value: str) -> str:
     check_year(date(int(value[:4]), 1, 1))
     return value
@@ -79,9 +92,10 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"page size, 1..{MA
 Offset = Annotated[
     int, Query(ge=0, le=MAX_OFFSET, description=f"rows to skip, 0..{MAX_OFFSET}; further back: by time")
 ]
-Instant = Annotated[datetime, AfterValidator(check_year)]
-AwareInstant = Annotated[AwareDatetime, AfterValidator(check_year)]  # with its UTC offset, required
-Day = Annotated[date, AfterValidator(check_year)]
+Instant = Annotated[datetime, BeforeValidator(iso_calendar), AfterValidator(check_year)]
+# with its UTC offset, required
+AwareInstant = Annotated[AwareDatetime, BeforeValidator(iso_calendar), AfterValidator(check_year)]
+Day = Annotated[date, BeforeValidator(iso_calendar), AfterValidator(check_year)]
 Month = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$"), AfterValidator(_check_month)]
 Text = Annotated[str, AfterValidator(check_text)]
 

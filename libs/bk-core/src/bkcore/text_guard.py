@@ -7,7 +7,8 @@ What it refuses, in the request path, the query string and JSON bodies:
 - NUL characters (``%00``, ``\\u0000``), which PostgreSQL refuses in text (a 500 on every route
   that filtered or stored one);
 - ``NaN`` and ``Infinity`` (not JSON, though Python reads them) and numbers too large for a float:
-  stored, they made every later read of the record a 500, since no JSON encoder writes them.
+  stored, they made every later read of the record a 500, since no JSON encoder writes them;
+- a query parameter given twice (no route takes a list there; the framework kept the last value).
 
 JSON bodies are scanned for the few byte patterns that can produce any of these; only a body that
 holds one is parsed here, so ordinary requests pay one UTF-8 check and one regular-expression pass.
@@ -122,6 +123,22 @@ def target_problem(raw_path: bytes, query: bytes) -> Problem | None:
             if msg:
                 shown = unquote_to_bytes(name).decode("utf-8", "replace")
                 return "invalid_text", ("query", shown), msg
+    return _repeated_parameter(query)
+
+
+def _repeated_parameter(query: bytes) -> Problem | None:
+    """No route takes a list in its query string: ``?site_id=a&site_id=b`` is ambiguous (the framework
+    silently kept the last one; found by schemathesis), so a repeated name is refused."""
+    if b"&" not in query:
+        return None
+    seen: set[bytes] = set()
+    for pair in query.split(b"&"):
+        name = unquote_to_bytes(pair.partition(b"=")[0].replace(b"+", b" "))
+        if name in seen:
+            shown = name.decode("utf-8", "replace")
+            return "repeated_parameter", ("query", shown), "given more than once; a parameter takes one value"
+        if name:
+            seen.add(name)
     return None
 
 

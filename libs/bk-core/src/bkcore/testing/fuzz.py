@@ -57,19 +57,22 @@ def exploring() -> bool:
     return os.environ.get(RANDOM_ENV) == "1"
 
 
-def max_examples() -> int:
+def max_examples(ci: int = CI_EXAMPLES) -> int:
     raw = os.environ.get(EXAMPLES_ENV)
     if raw:
         if not raw.isdigit() or int(raw) < 1:
             raise ValueError(f"{EXAMPLES_ENV} must be a positive whole number, got {raw!r}")
         return int(raw)
-    return EXPLORE_EXAMPLES if exploring() else CI_EXAMPLES
+    return EXPLORE_EXAMPLES if exploring() else ci
 
 
-def fuzz_settings() -> settings:
-    """Hypothesis settings of every schemathesis test: derandomised unless exploring."""
+def fuzz_settings(*, ci_examples: int = CI_EXAMPLES) -> settings:
+    """Hypothesis settings of every schemathesis test: derandomised unless exploring.
+
+    ``ci_examples``: fewer per operation for a service with many operations, so its module stays
+    well under a minute and a half on a loaded CI box."""
     return settings(
-        max_examples=max_examples(),
+        max_examples=max_examples(ci_examples),
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
@@ -106,13 +109,16 @@ def steer(
 
     ``path``/``query``/``body`` map a parameter (or a top-level JSON field) to the real values to
     pick from. The choice depends only on the generated value, so a derandomised run stays the same
-    run; the other half keep their generated value and exercise the 404s and 422s. A body generated
+    run; the other half keep their generated value and exercise the 404s and 422s. A part generated
     to be invalid is left alone: made valid, it would no longer test the refusal it was made for.
     """
-    _steer(case.path_parameters, path)
-    _steer(case.query, query)
-    if body and not case.meta.is_negative_at(ParameterLocation.BODY):
-        _steer(case.body, body)
+    for location, values, real in (
+        (ParameterLocation.PATH, case.path_parameters, path),
+        (ParameterLocation.QUERY, case.query, query),
+        (ParameterLocation.BODY, case.body, body),
+    ):
+        if real and not (case.meta and case.meta.is_negative_at(location)):
+            _steer(values, real)
 
 
 def _steer(values: Any, real: Mapping[str, Sequence[str]] | None) -> None:
@@ -126,6 +132,14 @@ def _steer(values: Any, real: Mapping[str, Sequence[str]] | None) -> None:
             values[name] = choices[(n // 2) % len(choices)]
 
 
+def _drops_credentials(case: Any) -> bool:
+    """Whether a negative case made its headers invalid without an ``Authorization`` header (the
+    spec's bearer scheme requires one: schemathesis tests its absence)."""
+    if not (case.meta and case.meta.is_negative_at(ParameterLocation.HEADER)):
+        return False
+    return not any(name.lower() == "authorization" for name in case.headers or {})
+
+
 class Tally:
     """Sends a case with :data:`CHECKS` and counts the status codes each operation got.
 
@@ -133,15 +147,39 @@ class Tally:
     fuzzed only at its door (401, 404, 422), so the test of its real work did not happen.
     """
 
+    #: Ids kept per collection: enough to steer to, few enough that the same ones come back.
+    KEEP_IDS = 8
+
     def __init__(self) -> None:
         self.statuses: dict[str, Counter[int]] = defaultdict(Counter)
+        self.created: dict[str, list[str]] = defaultdict(list)
 
     def call(self, case: Any, base_url: str, headers: Mapping[str, str] | None = None) -> Any:
+        """Send ``case`` with the caller's ``headers`` (its token), validate, count the status."""
+        sent = dict(headers or {})
+        if _drops_credentials(case):  # the invalid part is the missing token: don't add it back
+            sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
         response = case.call_and_validate(
-            base_url=base_url, headers=dict(headers or {}), checks=CHECKS, timeout=REQUEST_TIMEOUT_S
+            base_url=base_url, headers=sent, checks=CHECKS, timeout=REQUEST_TIMEOUT_S
         )
         self.statuses[case.operation.label][response.status_code] += 1
+        if case.method.upper() == "POST" and 200 <= response.status_code < 300:
+            self._keep_id(case.path, response)
         return response
+
+    def _keep_id(self, collection: str, response: Any) -> None:
+        try:
+            body = response.json()
+        except ValueError:
+            return
+        ids = self.created[collection]
+        if isinstance(body, dict) and isinstance(body.get("id"), str) and len(ids) < self.KEEP_IDS:
+            ids.append(body["id"])
+
+    def created_at(self, collection: str) -> list[str]:
+        """Ids of what the fuzzing created with a 2xx ``POST collection`` (its ``id`` field), so the
+        later operations on ``collection/{id}`` reach real records."""
+        return list(self.created.get(collection, ()))
 
     def summary(self) -> str:
         """One line per operation: the status codes it got and how often (``pytest -rP`` shows it)."""

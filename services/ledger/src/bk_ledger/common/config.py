@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class MorningCheckRules(BaseModel):
+class _Rules(BaseModel):
+    # Strict: a tenant's thresholds are numbers; lax pydantic took ``false`` for 0 days (schemathesis).
+    model_config = ConfigDict(strict=True)
+
+
+class MorningCheckRules(_Rules):
     fever_c: float = Field(
         37.3, ge=36.0, le=39.0, description="temperature at or above which staff are unfit"
     )
     grace_min: int = Field(0, ge=0, le=240, description="minutes after opening before a missing check alarms")
 
 
-class SampleRules(BaseModel):
+class SampleRules(_Rules):
     min_weight_g: float = Field(125.0, gt=0, le=1000, description="least sample weight per dish per meal")
     min_keep_h: float = Field(48.0, gt=0, le=24 * 14, description="least hours a sample is kept chilled")
 
 
-class PesticideRules(BaseModel):
+class PesticideRules(_Rules):
     fail_inhibition_pct: float = Field(
         50.0, gt=0, le=100, description="inhibition rate at/over which a test fails"
     )
 
 
-class MethodSpec(BaseModel):
+class MethodSpec(_Rules):
     min_temperature_c: float | None = Field(None, ge=0, le=300)
     min_concentration_mg_l: float | None = Field(None, ge=0, le=10_000)
     min_duration_s: int = Field(..., ge=1, le=24 * 3600)
@@ -39,16 +44,16 @@ def _default_methods() -> dict[str, MethodSpec]:
     }
 
 
-class DisinfectionRules(BaseModel):
+class DisinfectionRules(_Rules):
     methods: dict[str, MethodSpec] = Field(default_factory=_default_methods)
 
 
-class ExpiryRules(BaseModel):
+class ExpiryRules(_Rules):
     health_certificate_warn_days: int = Field(30, ge=0, le=365, description="warn this many days ahead")
     supplier_licence_warn_days: int = Field(30, ge=0, le=365, description="warn this many days ahead")
 
 
-class RuleConfig(BaseModel):
+class RuleConfig(_Rules):
     """Everything a tenant may tune; missing sections take the defaults above."""
 
     morning_check: MorningCheckRules = Field(default_factory=MorningCheckRules)

@@ -1,0 +1,172 @@
+"""schemathesis over the ledger's OpenAPI spec, against a real uvicorn on loopback.
+
+The ledger runs as its tests run it (SQLite, the in-process bus, a local object store); its sites
+come as the case-manager publishes them (``directory.v1``), and so does the platform admin who
+calls. Every operation gets generated requests, valid and invalid, with a real Ed25519 token:
+the admin's for the staff routes, the public-api's service token (scopes and all) for the public
+summary. About half the generated site ids are real sites, and the ids in later paths and bodies
+(records, staff, suppliers, purchases, courses, sensors, dishes) are partly those the fuzzing
+itself created, so reads, exams, disposals and traces run on real rows, not only their 404s.
+The checks, the CI and exploring modes and the server are ``bkcore.testing.fuzz``'s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bk_ledger.service import LedgerService, create_service
+from bk_ledger.settings import LedgerSettings
+from bkcore.auth import PUBLIC_API, Principal, Role
+from bkcore.bus.inproc import InProcessBus
+from bkcore.clock import FakeClock
+from bkcore.objstore.local import LocalObjectStore
+from bkcore.service import Runtime
+from bkcore.service_tokens import SERVICE_IDENTITIES, TokenRequest, grant
+from bkcore.testing import fuzz
+from bkcore.testing.directory import DirSite, eventually, publish, site_event, user_event
+from bkcore.testing.tokens import new_token_issuer
+
+TENANT = "minghu"
+ADMIN = "fuzz-admin"
+SITES = (
+    DirSite("lakeside-primary", "湖滨第一小学食堂", "school_canteen", "/minghu/lakeside/north"),
+    DirSite("hillview-noodle", "山景老字号面馆", "restaurant", "/minghu/hillview", "10:00-22:00"),
+)
+SITE_IDS = [s.site_id for s in SITES]
+TOKENS = new_token_issuer()
+# The ledger serves no endless stream.
+SKIP_PATHS: dict[str, str] = {}
+# Operations whose success the CI examples do not reach (see the last test); their refusals are fuzzed.
+NO_SUCCESS_YET = {
+    "GET /v1/disinfections/{record_id}", "GET /v1/exports/{ledger}.{fmt}",
+    "GET /v1/iot/sensors/{sensor_id}/history", "GET /v1/photos/{key}",
+    "GET /v1/public/sites/{site_id}/summary", "GET /v1/purchases/{record_id}",
+    "GET /v1/samples/{record_id}", "GET /v1/suppliers/{record_id}",
+    "GET /v1/trace/pesticide-tests/{test_id}", "GET /v1/trace/purchases/{purchase_id}",
+    "POST /v1/disinfections", "POST /v1/health-certificates", "POST /v1/iot/sensors/{sensor_id}/readings",
+    "POST /v1/purchases", "POST /v1/samples", "POST /v1/samples/{record_id}/disposal", "POST /v1/suppliers",
+    "POST /v1/training/courses/{course_id}/exams",
+}  # fmt: skip
+# Ids a path or body names, and the collection whose POST created them.
+CREATED_BY = {
+    "staff_id": "/v1/staff",
+    "supplier_id": "/v1/suppliers",
+    "purchase_id": "/v1/purchases",
+    "course_id": "/v1/training/courses",
+    "sensor_id": "/v1/iot/sensors",
+    "dish_id": "/v1/dishes-served",
+    "test_id": "/v1/pesticide-tests",
+}
+
+
+def _settings(data_dir: Path) -> LedgerSettings:
+    return LedgerSettings(data_dir=data_dir, sweep_interval_s=3600, outbox_poll_s=0.05)
+
+
+def _runtime(data_dir: Path, settings: LedgerSettings, base_url: str = "http://spec") -> Runtime:
+    store = LocalObjectStore(data_dir / "objects", "s" * 32, base_url)
+    clock = FakeClock(datetime(2026, 9, 1, 0, 0, tzinfo=UTC))  # 08:00 in Shanghai
+    return Runtime(settings=settings, bus=InProcessBus(None), store=store, tokens=TOKENS, clock=clock)
+
+
+def _serve(data_dir: Path) -> fuzz.Serve:
+    @contextlib.asynccontextmanager
+    async def serve(base_url: str) -> AsyncIterator[LedgerService]:
+        settings = _settings(data_dir)
+        runtime = _runtime(data_dir, settings, base_url)
+        svc = create_service(runtime, settings)
+        await svc.start()
+        await runtime.bus.start()
+        try:
+            events = [site_event(TENANT, site) for site in SITES]
+            events.append(user_event(TENANT, ADMIN, role=Role.PLATFORM_ADMIN.value, org_path="/"))
+            await publish(runtime.bus, events)
+
+            async def sites_known() -> bool:
+                known = await svc.directory.known_sites(tenant_id=TENANT, site_ids=set(SITE_IDS))
+                return known == set(SITE_IDS)
+
+            await eventually(sites_known, what="the ledger's read model holds the fuzzed sites")
+            yield svc
+        finally:
+            await svc.stop()
+            await runtime.bus.stop()
+
+    return serve
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[fuzz.LoopbackServer]:
+    with (
+        tempfile.TemporaryDirectory(prefix="bk-schemathesis-") as tmp,
+        fuzz.serving(_serve(Path(tmp)), name="ledger") as srv,
+    ):
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def callers() -> dict[str, dict[str, str]]:
+    admin = TOKENS.issue(Principal(subject=ADMIN, tenant_id=TENANT, role=Role.PLATFORM_ADMIN))
+    public_api = grant(TOKENS, SERVICE_IDENTITIES[PUBLIC_API], TokenRequest(tenant_id=TENANT)).access_token
+    return {
+        "admin": {"Authorization": f"Bearer {admin}"},
+        "public-api": {"Authorization": f"Bearer {public_api}"},
+    }
+
+
+def _spec() -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="bk-openapi-") as tmp:
+        settings = _settings(Path(tmp))
+        return create_service(_runtime(Path(tmp), settings), settings).app.openapi()
+
+
+schema = fuzz.schema_of(_spec())
+TALLY = fuzz.Tally()
+
+
+@schema.parametrize()
+@fuzz.fuzz_settings(ci_examples=15)  # 47 operations: 15 each keeps the module near a minute
+def test_no_server_errors_and_schema_conformance(case, callers, server) -> None:  # type: ignore[no-untyped-def]
+    if fuzz.should_skip(case.path, SKIP_PATHS):
+        return
+    created = {name: TALLY.created_at(collection) for name, collection in CREATED_BY.items()}
+    records = TALLY.created_at(case.path.split("/{record_id}")[0])
+    fuzz.steer(
+        case,
+        path={"site_id": SITE_IDS, "record_id": records, **created},
+        query={"site_id": SITE_IDS},
+        body={"site_id": SITE_IDS, **created},
+    )
+    caller = "public-api" if case.path.startswith("/v1/public/") else "admin"
+    TALLY.call(case, server.base_url, callers[caller])
+
+
+def test_every_operation_did_its_work_at_least_once() -> None:
+    """Each route answered 2xx at least once (the fuzzing reached past authentication and ids), but
+    those named in NO_SUCCESS_YET, whose bodies must meet cross-field rules (a disinfection's method
+    and its temperature, a sample's meal and weight, uploads with real photos) that generated data
+    does not meet in a CI run's few examples; their refusals are still fuzzed. The list may only
+    shrink: an operation that starts succeeding must leave it."""
+    print(TALLY.summary())
+    missing = {line.split(":", 1)[0] for line in TALLY.missing_successes(schema, SKIP_PATHS)}
+    assert missing <= NO_SUCCESS_YET, sorted(missing - NO_SUCCESS_YET)
+    assert not NO_SUCCESS_YET - missing, (
+        f"now succeeding, take them off NO_SUCCESS_YET: {NO_SUCCESS_YET - missing}"
+    )
+
+
+async def test_rule_thresholds_are_numbers_not_booleans(h) -> None:  # type: ignore[no-untyped-def]
+    """Found by schemathesis: ``false`` was taken for 0 warning days (pydantic's lax mode)."""
+    body = {"expiry": {"health_certificate_warn_days": 30, "supplier_licence_warn_days": False}}
+    r = await h.client.put("/v1/rules/config", json=body, headers=h.auth(Role.PLATFORM_ADMIN))
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "supplier_licence_warn_days"
+    body["expiry"]["supplier_licence_warn_days"] = 0
+    assert (
+        await h.client.put("/v1/rules/config", json=body, headers=h.auth(Role.PLATFORM_ADMIN))
+    ).status_code == 200
