@@ -47,16 +47,17 @@ class ScorePublisher:
         if tenant_ids is None:
             async with self.ctx.db.session() as s:
                 tenant_ids = await stats.tenant_ids(db_session=s)
-        republish = self.ctx.settings.score_republish_s
-        sent = 0
+        republish = timedelta(seconds=self.ctx.settings.score_republish_s)
+        sent, failed = 0, []
         for tenant_id in tenant_ids:
             try:
-                sent += await publish_tenant(
-                    self.ctx, tenant_id, republish_after=timedelta(seconds=republish)
-                )
-            except Exception:
-                self._dirty.add(tenant_id)  # try again at the next step
-                raise
+                sent += await publish_tenant(self.ctx, tenant_id, republish_after=republish)
+            except Exception as exc:  # one tenant's failure must not hold the others back
+                self._dirty.add(tenant_id)  # tried again at the next step
+                failed.append((tenant_id, exc))
+        if failed:
+            tenant_id, exc = failed[0]
+            raise RuntimeError(f"re-scoring failed for {len(failed)} tenant(s), first {tenant_id!r}") from exc
         return sent
 
     async def _step(self) -> None:

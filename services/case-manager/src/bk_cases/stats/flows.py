@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.context import Context
@@ -25,6 +26,11 @@ from bkproto.events.v1.site_scores_pb2 import SiteScore as SiteScoreEvent
 
 TOPIC = "site_scores.v1"
 PRODUCER = "case-manager"
+#: Scores sent (changed, or due again); a tenant whose inputs change but whose count stands still
+#: is one the publisher cannot score (its errors are logged by the loop, ``site-scores``).
+SCORES_PUBLISHED = Counter(
+    "bk_cases_site_scores_published_total", "site_scores.v1 events enqueued, per tenant", ["tenant"]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,5 +130,6 @@ async def publish_tenant(ctx: Context, tenant_id: str, *, republish_after: timed
             )
             sent += 1
     if sent:
+        SCORES_PUBLISHED.labels(tenant_id).inc(sent)
         ctx.wake_relay()
     return sent
