@@ -5,6 +5,7 @@ know is held, retried, released when the site appears, or dead-lettered after it
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cm_demo import DEMO
+from cm_pg import fresh_database
 from cm_testkit import eventually, login, make_runtime
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
@@ -31,12 +33,28 @@ from bkproto.events.v1.ledger_alerts_pb2 import LedgerAlert
 TENANT = "minghu"
 
 
-@pytest.fixture
-async def svc(tmp_path: Path, clock: FakeClock) -> AsyncIterator[tuple[CaseService, list[DirectoryChanged]]]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def svc(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[tuple[CaseService, list[DirectoryChanged]]]:
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(fresh_database()) if request.param == "postgresql" else ""
+        async for pair in _service(tmp_path, clock, url):
+            yield pair
+
+
+async def _service(
+    tmp_path: Path, clock: FakeClock, database_url: str
+) -> AsyncIterator[tuple[CaseService, list[DirectoryChanged]]]:
     runtime, settings = make_runtime(tmp_path, clock)
     # No cache: each request reads the directory (the cache's bound is bk-core's test_directory).
     settings = settings.model_copy(
-        update={"directory_check_ttl_s": 0.0, "unknown_site_retry_s": 10.0, "unknown_site_hold_s": 600.0}
+        update={
+            "directory_check_ttl_s": 0.0,
+            "unknown_site_retry_s": 10.0,
+            "unknown_site_hold_s": 600.0,
+            "database_url": database_url,
+        }
     )
     published: list[DirectoryChanged] = []
 
