@@ -48,10 +48,12 @@ from bk_cases.directory.models import Site, User
 from bk_cases.service import CaseService, create_service
 from bk_cases.settings import CaseSettings
 from bkcore.auth import CASE_MANAGER, Scope
+from bkcore.bus.base import new_meta
 from bkcore.clock import FakeClock
 from bkcore.service import Runtime
 from bkcore.testing.tokens import service_principal
 from bkcore.verdicts import MANIFEST, parse_set
+from bkproto.events.v1.evidence_pb2 import EvidenceAccessed
 
 TENANT = DEMO.TENANT_ID
 
@@ -472,6 +474,48 @@ async def test_a_service_reading_a_case_for_parents_is_not_staff_access(
     (view,) = (await _entries(service))[before:]
     assert view.action == "evidence.access" and view.actor_id == f"{TENANT}:lakeside"
     assert f"{TENANT}/evidence/2026/09/01/rodent/raw.jpg" in json.loads(view.data)["objects"]
+
+
+async def test_evidence_another_service_gave_staff_is_chained_once(
+    service: CaseService, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """The public API's console tells the case-manager (``evidence.access.v1``); a redelivered
+    event is chained once."""
+    before = len(await _entries(service))
+    event = EvidenceAccessed(
+        meta=new_meta(
+            tenant_id=TENANT, key=f"{TENANT}:lakeside", producer="public-api", occurred_at=clock.now()
+        ),
+        actor_id=f"{TENANT}:lakeside",
+        actor_role="supervisor",
+        via="console case board",
+        object_keys=[f"{TENANT}/evidence/a.jpg", f"{TENANT}/evidence/b.jpg"],
+        case_ids=["case-a", "case-b"],
+    )
+    await service.ctx.runtime.bus.publish("evidence.access.v1", event)
+    await service.ctx.runtime.bus.publish("evidence.access.v1", event)  # redelivered
+    await eventually(lambda: _count_after(service, before, 1))
+    single = EvidenceAccessed()
+    single.CopyFrom(event)
+    single.meta.event_id, single.via = "another-event", "console case"
+    del single.case_ids[1:]
+    await service.ctx.runtime.bus.publish("evidence.access.v1", single)
+    await eventually(lambda: _count_after(service, before, 2))
+    board, one = (await _entries(service))[before:]
+    assert (board.action, board.actor_id, board.entity_type) == (
+        "evidence.access",
+        f"{TENANT}:lakeside",
+        "cases",
+    )
+    data = json.loads(board.data)
+    assert data["objects"] == list(event.object_keys) and data["cases"] == ["case-a", "case-b"]
+    assert data["via"] == "console case board" and data["producer"] == "public-api"
+    assert (one.entity_type, one.entity_id) == ("case", "case-a")
+    assert (await _verify(client))["ok"]
+
+
+async def _count_after(service: CaseService, before: int, n: int) -> bool:
+    return len(await _entries(service)) - before == n
 
 
 # --- rotation -------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from bk_cases.audit import service as audit
+from bk_cases.audit.consumers import subscribe as subscribe_evidence_access
 from bk_cases.audit.scheduled import checkpointer as audit_checkpointer
 from bk_cases.audit.views import router as audit_router
 from bk_cases.auth.views import router as auth_router
@@ -89,6 +90,7 @@ class CaseService(Service):
         """Register the consumers on the bus (before the bus starts); idempotent."""
         if not self._consumers_subscribed:
             subscribe_all(self.ctx)
+            subscribe_evidence_access(self.ctx)  # evidence other services gave staff, chained
             subscribe_notifier(self.ctx, self.channels)
             subscribe_scores(self.ctx, self.scores)
             self._consumers_subscribed = True

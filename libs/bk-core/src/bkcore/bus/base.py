@@ -50,6 +50,7 @@ from bkproto.events.v1.cases_pb2 import CaseChanged
 from bkproto.events.v1.complaints_pb2 import ComplaintFiled
 from bkproto.events.v1.detections_pb2 import ViolationDetected
 from bkproto.events.v1.directory_pb2 import DirectoryChanged
+from bkproto.events.v1.evidence_pb2 import EvidenceAccessed
 from bkproto.events.v1.ledger_alerts_pb2 import LedgerAlert
 from bkproto.events.v1.notifications_pb2 import NotificationRequested
 from bkproto.events.v1.site_scores_pb2 import LedgerCompleteness, SiteRated, SiteScore
@@ -66,6 +67,7 @@ TOPICS: dict[str, type[Message]] = {
     "ledger.completeness.v1": LedgerCompleteness,
     "site_scores.v1": SiteScore,
     "directory.v1": DirectoryChanged,
+    "evidence.access.v1": EvidenceAccessed,
 }
 DEAD_LETTER_SUFFIX = ".dlq"
 #: The consumer group whose offsets on ``<topic>.dlq`` mark how far ``dlq replay`` got.

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import select, update
 
 from bk_public.context import Context, get_ctx, staff
+from bk_public.evidence_log import record_access
 from bk_public.models import binding, complaint, invite_code, notice
 from bk_public.queries import site_info
 from bk_public.rules import new_invite_code, normalise_code
@@ -171,7 +172,7 @@ async def site_complaints(
                 .limit(100)
             )
         ).all()
-    return [
+    out = [
         {
             "id": r.id,
             "category": r.category,
@@ -181,3 +182,7 @@ async def site_complaints(
         }
         for r in rows
     ]
+    await record_access(
+        ctx, p, via=f"console complaints of {site_id}", object_keys=[k for r in rows for k in r.photo_keys]
+    )
+    return out

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from bk_public.alarms import sse_stream
 from bk_public.context import Context, get_ctx, staff, stream_staff
+from bk_public.evidence_log import record_access
 from bk_public.models import case_event, case_view, complaint
 from bk_public.queries import signed, tenant_sites
 from bk_public.readmodel import CLOSED
@@ -86,7 +87,9 @@ async def cases(
         stmt = stmt.where(cv.status.not_in(CLOSED))
     async with ctx.db.session() as s:
         rows = (await s.execute(stmt)).all()
-    return [await case_out(ctx, r) for r in rows]
+    out = [await case_out(ctx, r) for r in rows]
+    await _on_record(ctx, p, out, via="console case board")
+    return out
 
 
 @router.get("/cases/{case_id}", summary="One case from the read model (404 outside the caller's scope)")
@@ -97,7 +100,21 @@ async def one_case(
         row = (await s.execute(_scoped(select(case_view), p).where(case_view.c.case_id == case_id))).first()
     if row is None:
         raise HTTPException(404, detail="not found")
-    return await case_out(ctx, row)
+    out = await case_out(ctx, row)
+    await _on_record(ctx, p, [out], via="console case")
+    return out
+
+
+async def _on_record(ctx: Context, p: Principal, cases: list[dict[str, Any]], *, via: str) -> None:
+    """The snapshot links about to leave, chained by the case-manager (bk_public.evidence_log)."""
+    shown = [c for c in cases if c.get("snapshot_url")]
+    await record_access(
+        ctx,
+        p,
+        via=via,
+        object_keys=[c["snapshot_key"] for c in shown],
+        case_ids=[c["case_id"] for c in shown],
+    )
 
 
 @router.get("/cases/{case_id}/timeline", summary="Every change of one case, oldest first")
