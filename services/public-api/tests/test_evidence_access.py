@@ -4,12 +4,16 @@ chains in the tenant's audit log (its side: services/case-manager/tests/test_aud
 
 from __future__ import annotations
 
+import asyncio
+
 from public_helpers import TENANT, parent_login, staff_token
 from sqlalchemy import select
 from test_console_api import case_event, wait_for
 
+from bk_public.alarms import sse_stream
+from bk_public.evidence_log import StreamAccess
 from bk_public.models import complaint, outbox
-from bkcore.auth import Role
+from bkcore.auth import Principal, Role
 from bkproto.events.v1.evidence_pb2 import EvidenceAccessed
 
 
@@ -66,3 +70,31 @@ async def test_console_links_to_evidence_are_recorded_for_the_audit(client, svc,
     assert r.status_code == 200, r.text
     last = (await _accesses(svc))[-1]
     assert list(last.object_keys) == [f"{TENANT}/complaints/c1.jpg"] and last.actor_role == "platform_admin"
+
+
+async def test_the_alarm_streams_links_are_recorded_per_stream_not_per_alarm(svc, clock):  # type: ignore[no-untyped-def]
+    """Every pushed case carries a signed snapshot link: a stream's links are written together
+    (every STREAM_FLUSH_S, and when it ends), each object once."""
+    lakeside = Principal(
+        subject="u-lake", tenant_id=TENANT, role=Role.SUPERVISOR, org_path="/minghu/lakeside"
+    )
+    sent = StreamAccess(svc.ctx, lakeside, via="console alarm stream", flush_s=3600)
+    stream = sse_stream(svc.ctx.hub, lakeside, heartbeat_s=5, on_case=sent.add)
+    assert b"hello" in await anext(stream)
+    bus = svc.runtime.bus
+    for cid in ("a1", "a2"):
+        await bus.publish(
+            "cases.v1", case_event(cid, "new", when=clock.now(), snapshot=f"{TENANT}/evidence/{cid}.jpg")
+        )
+        assert cid.encode() in await asyncio.wait_for(anext(stream), 3)
+    await bus.publish("cases.v1", case_event("a1", "dispatched", when=clock.now()))  # the same picture again
+    assert b"a1" in await asyncio.wait_for(anext(stream), 3)
+    await sent.flush_due()
+    assert await _accesses(svc) == []  # not due yet: one event per stream and period, not per alarm
+    await stream.aclose()
+    await sent.flush()
+    (event,) = await _accesses(svc)
+    assert list(event.object_keys) == [f"{TENANT}/evidence/a1.jpg", f"{TENANT}/evidence/a2.jpg"]
+    assert list(event.case_ids) == ["a1", "a2"] and event.via == "console alarm stream"
+    await sent.flush()
+    assert len(await _accesses(svc)) == 1  # nothing new, nothing written

@@ -75,11 +75,13 @@ async def sse_stream(
     stopping: asyncio.Event | None = None,
     recheck: Callable[[Principal], Awaitable[Principal]] | None = None,
     recheck_s: float = 15.0,
+    on_case: Callable[[dict[str, Any]], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """Server-sent events: a ``hello``, then one ``case`` per change, comments to keep proxies open.
 
     ``recheck(principal)``: the caller as the directory admits them now (raises a 401 when it no
-    longer does); run every ``recheck_s`` while the stream lasts.
+    longer does); run every ``recheck_s`` while the stream lasts. ``on_case(item)``: each case
+    about to be sent (the console records the evidence links it carries, bk_public.evidence_log).
     """
     heartbeat_s = min(heartbeat_s, recheck_s) if recheck is not None else heartbeat_s
     async with hub.subscribe(principal) as queue:
@@ -101,4 +103,6 @@ async def sse_stream(
             except TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
+            if on_case is not None:
+                on_case(item)
             yield sse_frame("case", item, str(item["seq"]))

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bk_public.alarms import sse_stream
 from bk_public.context import Context, get_ctx, staff, stream_staff
-from bk_public.evidence_log import record_access
+from bk_public.evidence_log import StreamAccess, record_access
 from bk_public.models import case_event, case_view, complaint
 from bk_public.queries import signed, tenant_sites
 from bk_public.readmodel import CLOSED
@@ -49,17 +49,24 @@ async def case_out(ctx: Context, row: Any) -> dict[str, Any]:
 async def alarm_stream(
     request: Request, p: Principal = Depends(stream_staff), ctx: Context = Depends(get_ctx)
 ) -> StreamingResponse:
+    sent = StreamAccess(ctx, p, via="console alarm stream")
+
     async def signed_events():  # type: ignore[no-untyped-def]
-        async for frame in sse_stream(
-            ctx.hub,
-            p,
-            stopping=request.app.state.stopping,
-            recheck=ctx.stream_auth.recheck,
-            recheck_s=ctx.settings.alarm_stream_recheck_s,
-        ):
-            if await request.is_disconnected():
-                break
-            yield frame
+        try:
+            async for frame in sse_stream(
+                ctx.hub,
+                p,
+                stopping=request.app.state.stopping,
+                recheck=ctx.stream_auth.recheck,
+                recheck_s=ctx.settings.alarm_stream_recheck_s,
+                on_case=sent.add,
+            ):
+                if await request.is_disconnected():
+                    break
+                yield frame
+                await sent.flush_due()
+        finally:
+            await sent.flush()  # the links this stream sent are on record (bk_public.evidence_log)
 
     return StreamingResponse(
         signed_events(),
