@@ -21,6 +21,7 @@ from brightkitchen.platform import Platform, PlatformOptions
 
 pytestmark = pytest.mark.e2e
 REFUSALS = re.compile(r"status of 422")  # the answers the test provokes on purpose
+WAIT_MS = 60_000  # generous: each step waits on the platform, and the machine is shared
 
 SHEET = """编号,名称,类型,所属单位,营业时间,功能区
 south-kinder,湖南幼儿园,kindergarten,lakeside-south,07:00-18:00,prep;serving
@@ -40,6 +41,7 @@ async def test_admin_pages(tmp_path: Path) -> None:
         async with shots_on_failure(sessions):
             s = await new_session(browser, "admin", **DESKTOP)
             sessions.append(s)
+            s.context.set_default_timeout(WAIT_MS)
             page = s.page
             await page.goto(f"{platform.base_url}/console/")
             await page.fill("#username", "admin")

@@ -67,21 +67,27 @@ function fill(form, values) {
   }
 }
 
-export async function renderAdmin(api, sub, me) {
+// Only the newest render may paint: a slow answer for a tab left behind must not replace the one shown.
+let renderSeq = 0;
+
+export async function renderAdmin(api, sub) {
+  const mine = ++renderSeq;
   const tab = TABS.some(([k]) => k === sub) ? sub : "units";
   $("#view").innerHTML = `<div class="row admin-tabs">${TABS.map(([k, label]) =>
     `<a href="#admin/${k}" class="${k === tab ? "active" : ""}">${t(label)}</a>`).join("")}</div><div id="admin-body"></div>`;
   try {
-    await { units: renderUnits, sites: renderSites, users: renderUsers, import: renderImport }[tab](api, me);
+    await { units: renderUnits, sites: renderSites, users: renderUsers, import: renderImport }[tab](api, () => mine !== renderSeq);
   } catch (err) {
+    if (mine !== renderSeq) return;
     if (err.status === 403) { $("#admin-body").innerHTML = `<p class="error" id="admin-refused">${t("Only administrators")}</p>`; return; }
     throw err;
   }
 }
 
-async function renderUnits(api) {
+async function renderUnits(api, stale) {
   const units = await api.get(`${API.cases}/org-units`);
   await api.get(`${API.cases}/users`);  // 403 here when the caller administers nothing
+  if (stale()) return;
   $("#admin-body").innerHTML = `<form id="unit-form" class="card row">${input("id", "Id", "required")}${input("name", "Name", "required")}
     ${select("kind", "Kind", opts(UNIT_KINDS))}${select("parent_id", "Parent", [["", "—"], ...units.map((u) => [u.id, `${u.path} ${u.name}`])])}
     <button type="submit">${t("Add")}</button><span class="form-error error"></span></form>
@@ -106,9 +112,10 @@ async function renderUnits(api) {
   };
 }
 
-async function renderSites(api) {
+async function renderSites(api, stale) {
   const [units, sites] = await Promise.all([api.get(`${API.cases}/org-units`), api.get(`${API.cases}/sites`)]);
   await api.get(`${API.cases}/users`);
+  if (stale()) return;
   $("#admin-body").innerHTML = `<form id="site-form" class="card row">${input("id", "Id", "required")}${input("name", "Name", "required")}
     ${select("kind", "Kind", opts(SITE_KINDS))}${select("org_id", "Unit", units.map((u) => [u.id, `${u.path} ${u.name}`]))}
     ${input("address", "Address")}${input("latitude", "Latitude", 'inputmode="decimal"')}${input("longitude", "Longitude", 'inputmode="decimal"')}
@@ -149,9 +156,10 @@ async function renderSites(api) {
   };
 }
 
-async function renderUsers(api) {
+async function renderUsers(api, stale) {
   const [users, units, sites] = await Promise.all([api.get(`${API.cases}/users`), api.get(`${API.cases}/org-units`),
     api.get(`${API.cases}/sites`)]);
+  if (stale()) return;
   const unitPath = Object.fromEntries(units.map((u) => [u.id, u.path]));
   $("#admin-body").innerHTML = `<form id="user-form" class="card row">${input("username", "Username", "required")}${input("name", "Full name", "required")}
     ${select("role", "Role", opts(ROLES))}${select("org_id", "Unit", [["", "—"], ...units.map((u) => [u.id, `${u.path} ${u.name}`])])}
@@ -215,8 +223,9 @@ async function renderUsers(api) {
   };
 }
 
-async function renderImport(api) {
+async function renderImport(api, stale) {
   await api.get(`${API.cases}/users`);
+  if (stale()) return;
   $("#admin-body").innerHTML = `<form id="import-form" class="card row">${select("kind", "Type", [["sites", t("Sites")], ["users", t("Users")]])}
     <label class="field">${t("Import file")}<input type="file" name="file" accept=".csv,.xlsx" required>
     <span class="muted">${t("CSV or XLSX, header in the first row (English or Chinese names)")}</span></label>
