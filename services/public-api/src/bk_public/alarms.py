@@ -85,8 +85,8 @@ async def sse_stream(
     """
     heartbeat_s = min(heartbeat_s, recheck_s) if recheck is not None else heartbeat_s
     async with hub.subscribe(principal) as queue:
-        yield b"retry: 3000\n\n" + sse_frame("hello", {"subscribers": hub.subscribers})
         checked = time.monotonic()
+        yield b"retry: 3000\n\n" + sse_frame("hello", {"subscribers": hub.subscribers})
         while stopping is None or not stopping.is_set():
             if recheck is not None and time.monotonic() - checked >= recheck_s:
                 checked = time.monotonic()
