@@ -152,6 +152,9 @@ class World:
             rows = body["items"] if isinstance(body, dict) else body
             return P.of_sites(x.get("site_id") or x.get("id") for x in rows)
 
+        def named(r: httpx.Response) -> set[Where]:  # any place's site id anywhere in the answer
+            return {w for w in WHERES if P.site(w) in r.text}
+
         def copies(r: httpx.Response) -> set[Where]:
             return P.of_sites(x["case"]["site_id"] for x in r.json()["items"])
 
@@ -166,6 +169,7 @@ class World:
 
         photos = {"files": [("photos", ("fixed.jpg", jpeg(), "image/jpeg"))], "data": {"note": "已整改"}}
         window = {"params": {"since": "2026-01-01T00:00:00+08:00", "until": "2027-01-01T00:00:00+08:00"}}
+        by_site = {"params": {"group_by": "site"}}
         rows = [
             # Logging in is open to all; the issuer's token route takes a client secret, not a token.
             Route(
@@ -221,9 +225,9 @@ class World:
                 case("/labels"),
                 ok=frozenset({200, 204, 409}),
             ),
-            Route("GET /audit", ADMINS),
+            Route("GET /audit", ADMINS, listed=named, complete=False),
             Route("GET /audit/verify", ADMINS),
-            Route("GET /notifications", READERS),
+            Route("GET /notifications", READERS, listed=named, complete=False),
             # A message is its recipient's alone: each place's is its site manager's.
             Route(
                 "POST /notifications/{notification_id}/read",
@@ -233,14 +237,20 @@ class World:
             ),
             Route("GET /notifications/preferences", READERS),
             Route("PUT /notifications/preferences", READERS, send={"json": {"channels": {}}}),
-            Route("GET /stats/summary", allow(SUPERVISING)),
-            Route("GET /stats/ledger-completeness", allow(SUPERVISING), send=window),
-            Route("GET /stats/risk-scores", allow(SUPERVISING)),
-            Route("GET /stats/red-black-list", allow(SUPERVISING)),
+            Route("GET /stats/summary", allow(SUPERVISING), listed=named, complete=False, send=by_site),
+            Route(
+                "GET /stats/ledger-completeness",
+                allow(SUPERVISING),
+                listed=named,
+                complete=False,
+                send={"params": {**window["params"], "group_by": "site"}},
+            ),
+            Route("GET /stats/risk-scores", allow(SUPERVISING), listed=named, complete=False),
+            Route("GET /stats/red-black-list", allow(SUPERVISING), listed=named, complete=False),
             Route("GET /stats/sites/{site_id}/score", READERS, site("/stats/sites/", "/score")),
             Route("GET /stats/rules", allow(SUPERVISING)),
             Route("PUT /stats/rules", ADMINS, send={"json": {}}),
-            Route("GET /exports/verdicts", ADMINS),
+            Route("GET /exports/verdicts", ADMINS, listed=named, complete=False),
             # Administration (tenants: the operator tenant's admins only; none is configured here).
             Route(
                 "POST /tenants",
@@ -276,7 +286,7 @@ class World:
                 lambda w: Call(f"/sites/{P.site(w)}/cameras/{CAMERA[w]}", {"json": {"zone": ZONE[w]}}),
             ),
             Route("DELETE /sites/{site_id}/cameras/{camera_id}", allow(SUPERVISING), camera_gone),
-            Route("GET /users", DIRECTORY_ADMINS),
+            Route("GET /users", DIRECTORY_ADMINS, listed=named, complete=False),
             Route("GET /users/{username}", DIRECTORY_ADMINS, user()),
             Route(
                 "POST /users",
