@@ -23,6 +23,7 @@ class Case(Base):
         Index("ix_cases_scope", "tenant_id", "org_path", "created_at"),
         Index("ix_cases_site", "tenant_id", "site_id", "status"),
         Index("ix_cases_due", "status", "deadline"),
+        Index("ix_cases_quiet", "tenant_id", "risk_class", "status", "last_seen_at"),  # Class III auto-close
         Index(
             "ix_cases_update_pending",
             "update_pending_since",
