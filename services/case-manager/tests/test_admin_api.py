@@ -4,6 +4,7 @@ audited and published on directory.v1; deactivation and password reset take effe
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cm_demo import DEMO
+from cm_pg import fresh_database
 from cm_testkit import make_runtime
 from sqlalchemy import select
 
@@ -22,19 +24,22 @@ from bkproto.events.v1.directory_pb2 import DirectoryChanged, DirectoryKind
 T = "riverbend"
 
 
-@pytest.fixture
-async def svc(tmp_path: Path) -> AsyncIterator[CaseService]:
-    runtime, settings = make_runtime(tmp_path, FakeClock())
-    settings = settings.model_copy(update={"operator_tenant": "minghu"})
-    service = create_service(runtime, settings)
-    await service.start()
-    await runtime.bus.start()
-    await service.seed_demo(DEMO)
-    try:
-        yield service
-    finally:
-        await runtime.bus.stop()
-        await service.stop()
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def svc(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CaseService]:
+    """The case-manager on the embedded database and on PostgreSQL (production's)."""
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(fresh_database()) if request.param == "postgresql" else ""
+        runtime, settings = make_runtime(tmp_path, FakeClock())
+        settings = settings.model_copy(update={"operator_tenant": "minghu", "database_url": url})
+        service = create_service(runtime, settings)
+        await service.start()
+        await runtime.bus.start()
+        await service.seed_demo(DEMO)
+        try:
+            yield service
+        finally:
+            await runtime.bus.stop()
+            await service.stop()
 
 
 @pytest.fixture
