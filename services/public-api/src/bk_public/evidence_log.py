@@ -17,12 +17,10 @@ import anyio
 
 from bk_public.context import Context
 from bk_public.models import outbox
-from bkcore.auth import Principal, Role
-from bkcore.bus.base import new_meta
+from bkcore.auth import Principal
 from bkcore.db import enqueue_event
-from bkproto.events.v1.evidence_pb2 import EvidenceAccessed
+from bkcore.evidence_access import TOPIC, access_event
 
-TOPIC = "evidence.access.v1"
 #: How long a stream's links may wait before they are on record (a crash loses at most this much).
 STREAM_FLUSH_S = 30.0
 
@@ -31,19 +29,16 @@ async def record_access(
     ctx: Context, p: Principal, *, via: str, object_keys: Sequence[str], case_ids: Sequence[str] = ()
 ) -> None:
     """Write that ``p`` was given links to ``object_keys`` (nothing when none, or not staff)."""
-    keys = [k for k in object_keys if k]
-    if not keys or p.role in (Role.SERVICE, Role.PARENT):
-        return
-    event = EvidenceAccessed(
-        meta=new_meta(
-            tenant_id=p.tenant_id, key=p.subject, producer="public-api", occurred_at=ctx.runtime.clock.now()
-        ),
-        actor_id=p.subject,
-        actor_role=p.role.value,
+    event = access_event(
+        p,
+        producer="public-api",
         via=via,
-        object_keys=keys,
-        case_ids=[c for c in case_ids if c],
+        object_keys=object_keys,
+        case_ids=case_ids,
+        at=ctx.runtime.clock.now(),
     )
+    if event is None:
+        return
     async with ctx.db.session() as s:
         await enqueue_event(s, outbox, TOPIC, event)
     ctx.relay.notify()

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bk_gateway import registry
 from bk_gateway.directory_feed import site_org_path
+from bk_gateway.evidence_log import ViewLog
 from bk_gateway.liveview.embedded import LiveError
 from bk_gateway.models import Camera
 from bk_gateway.schemas import AiStatusOut, CameraIn, CameraOut, CameraPatch, CameraStatusOut, LiveOut
@@ -57,6 +58,7 @@ def build_router(svc: GatewayService) -> APIRouter:
     read = Depends(auth.require_roles(*READERS, scope=Scope.CAMERAS_READ))
     manage = Depends(auth.require_roles(*MANAGERS, scope=Scope.CAMERAS_WRITE))
     r = APIRouter(prefix="/v1/cameras", tags=["cameras"])
+    watched = ViewLog(svc)  # staff views of a kitchen, chained by the case-manager
 
     async def load(camera_id: str, p: Principal, asked: str | None) -> Camera:
         # One lookup whatever the caller: another tenant's id, an id nobody has and a camera outside
@@ -205,6 +207,7 @@ def build_router(svc: GatewayService) -> APIRouter:
         jpeg = await svc.snapshot(CameraKey(cam.tenant_id, cam.id))
         if jpeg is None:
             raise HTTPException(404, "no frame yet from this camera on this gateway")
+        await watched.snapshot(p, cam)
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @r.post(
@@ -219,9 +222,11 @@ def build_router(svc: GatewayService) -> APIRouter:
         try:
             # Mounted under a prefix (/api/gateway in one process), base_url leaves the prefix out.
             base = str(request.base_url).rstrip("/") + request.scope.get("root_path", "")
-            return await svc.open_live(cam, base)
+            out = await svc.open_live(cam, base)
         except LiveError as exc:
             raise HTTPException(exc.status, exc.message) from None
+        await watched.live(p, cam)
+        return out
 
     return r
 

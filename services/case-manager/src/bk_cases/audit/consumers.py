@@ -16,9 +16,10 @@ from bk_cases.context import Context
 from bk_cases.db import inbox
 from bkcore.bus.base import Delivery
 from bkcore.db import claim_event
+from bkcore.evidence_access import TOPIC as EVIDENCE_TOPIC
 from bkproto.events.v1.evidence_pb2 import EvidenceAccessed
 
-TOPIC = "evidence.access.v1"
+TOPIC = EVIDENCE_TOPIC
 #: One entry holds at most this many object keys (a console page lists up to 500 cases).
 MAX_KEYS = 1000
 
