@@ -6,86 +6,33 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from cm_channels import Fakes, channels_platform
 from cm_demo import DEMO
-from cm_testkit import detection, eventually, login, make_runtime
+from cm_testkit import detection, eventually, login
 from pydantic import ValidationError
 from sqlalchemy import update
 
 from bk_cases.directory.models import User
-from bk_cases.service import CaseService, create_service, default_channels
+from bk_cases.service import CaseService
 from bk_cases.settings import CaseSettings
 from bkcore.bus.replay import replay
 from bkcore.clock import FakeClock
-from bkcore.testing.notify_providers import FakeAliyunSms, FakeDingTalk, FakeWeChat, FakeWeCom, serve
 
 pytestmark = pytest.mark.timeout(90)
 T = DEMO.TENANT_ID
-KEYWORDS = {"thing1": "site", "thing2": "type", "phrase3": "status", "time4": "time", "thing5": "camera"}
 MANAGER_PHONE, NORTH_PHONE = "13800138000", "13900139000"  # as the providers get them
-
-
-@dataclass
-class Fakes:
-    wechat: FakeWeChat
-    sms: FakeAliyunSms
-    wecom: FakeWeCom
-    ding: FakeDingTalk
 
 
 @asynccontextmanager
 async def platform(
     tmp: Path, clock: FakeClock, *, attempts: int = 3
 ) -> AsyncIterator[tuple[CaseService, Fakes]]:
-    fakes = Fakes(
-        FakeWeChat(app_id="wx-app", app_secret="wx-secret", template_id="TPL-ALARM", keywords=list(KEYWORDS)),
-        FakeAliyunSms(
-            access_key_id="LTAI-test",
-            access_key_secret="sms-secret",
-            sign_name="明厨亮灶",
-            template_code="SMS_4711",
-            variables=["site", "type", "time"],
-        ),
-        FakeWeCom(keys=["wecom-key"]),
-        FakeDingTalk(robots={"ding-token": "SEC-ding"}),
-    )
-    async with AsyncExitStack() as stack:
-        wx = await stack.enter_async_context(serve(fakes.wechat.app))
-        sms = await stack.enter_async_context(serve(fakes.sms.app))
-        wecom = await stack.enter_async_context(serve(fakes.wecom.app))
-        ding = await stack.enter_async_context(serve(fakes.ding.app))
-        runtime, settings = make_runtime(tmp, clock)
-        env = dict(  # what an operator sets (docs/operations.md), pointed at the fakes
-            wechat_app_id="wx-app",
-            wechat_app_secret="wx-secret",
-            wechat_template_id="TPL-ALARM",
-            wechat_template_keywords=KEYWORDS,
-            wechat_api_base=wx,
-            sms_access_key_id="LTAI-test",
-            sms_access_key_secret="sms-secret",
-            sms_sign_name="明厨亮灶",
-            sms_template_code="SMS_4711",
-            sms_api_base=sms,
-            notify_robots={
-                "lakeside-duty": {"kind": "dingtalk", "token": "ding-token", "secret": "SEC-ding"},
-                "city-duty": {"kind": "wecom", "token": "wecom-key"},
-            },
-            wecom_api_base=wecom,
-            dingtalk_api_base=ding,
-            notify_max_attempts=attempts,
-            notify_backoff_s=0.01,
-            notify_backoff_cap_s=0.05,
-        )
-        settings = CaseSettings(**{**settings.model_dump(), **env})
-        svc = create_service(runtime, settings, default_channels(settings))
-        await svc.start()
-        await runtime.bus.start()
-        await svc.seed_demo(DEMO)
+    async with channels_platform(tmp, clock, attempts=attempts) as (svc, fakes):
         async with svc.db.session() as s:  # phones and openids, as the admin API would set them
             await s.execute(
                 update(User)
@@ -97,15 +44,7 @@ async def platform(
                 .where(User.id == f"{T}:north")
                 .values(phone="+86" + NORTH_PHONE, notify_robot="lakeside-duty")
             )
-        try:
-            yield svc, fakes
-        finally:
-            await runtime.bus.stop()
-            await svc.stop()
-
-
-def status_of(messages: list, status: str) -> list:  # type: ignore[type-arg]
-    return [m for m in messages if status in str(m.body)]
+        yield svc, fakes
 
 
 async def test_class_i_reaches_wechat_sms_and_the_supervisors_dingtalk(
