@@ -37,7 +37,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.types import TypeDecorator
 
 from bkcore.bus.base import Bus, encode_event
 from bkcore.retention import MessagingRetention, RetentionPolicy
@@ -45,6 +47,28 @@ from bkcore.tasks import BackgroundLoop
 
 log = logging.getLogger(__name__)
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC that always reads back aware.
+
+    PostgreSQL keeps the offset; SQLite (embedded mode) drops it, and a naive time reached the API
+    as a string without offset, which is no RFC 3339 ``date-time`` (schemathesis found the gateway's
+    cameras so). A naive value written is taken as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def database_url(configured: str, data_dir: Path, service: str) -> str:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKeyConstraint, Integer, MetaData, String
+from sqlalchemy import JSON, Boolean, Float, ForeignKeyConstraint, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bkcore.db import add_messaging_tables
+from bkcore.db import UtcDateTime, add_messaging_tables
 from bkcore.directory import add_directory_tables
 
 metadata = MetaData()
@@ -41,8 +41,8 @@ class Camera(Base):
     schedule: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # analytics windows
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     rules_version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())  # aware on SQLite too
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class CameraCredential(Base):

@@ -101,9 +101,9 @@ def should_skip(path: str, skipped: Mapping[str, str]) -> bool:
 def steer(
     case: Any,
     *,
-    path: Mapping[str, Sequence[str]] | None = None,
-    query: Mapping[str, Sequence[str]] | None = None,
-    body: Mapping[str, Sequence[str]] | None = None,
+    path: Mapping[str, Sequence[Any]] | None = None,
+    query: Mapping[str, Sequence[Any]] | None = None,
+    body: Mapping[str, Sequence[Any]] | None = None,
 ) -> None:
     """Swap about half the generated ids of ``case`` for real ones, so success paths run too.
 
@@ -121,15 +121,14 @@ def steer(
             _steer(values, real)
 
 
-def _steer(values: Any, real: Mapping[str, Sequence[str]] | None) -> None:
-    if not real or not isinstance(values, dict):
+def _steer(values: Any, real: Mapping[str, Sequence[Any]] | None) -> None:
+    # One decision per location (all its named fields or none): a body whose every field must be
+    # real to pass (a camera: its zone, its source, its site) passes in half the cases, not 1/2^n.
+    if not real or not isinstance(values, dict) or sum(len(str(v)) for v in values.values()) % 2:
         return
     for name, choices in real.items():
-        if name not in values or not choices:
-            continue
-        n = len(str(values[name]))
-        if n % 2 == 0:
-            values[name] = choices[(n // 2) % len(choices)]
+        if name in values and choices:
+            values[name] = choices[len(str(values[name])) % len(choices)]
 
 
 def _drops_credentials(case: Any) -> bool:
