@@ -131,7 +131,7 @@ def build_router(svc: GatewayService) -> APIRouter:
     @r.put("/{camera_id}", response_model=CameraOut, summary="Create or replace a camera (idempotent)")
     async def put_camera(camera_id: str, body: CameraIn, p: Principal = manage) -> CameraOut:
         if body.id != camera_id:
-            raise HTTPException(422, "the body's id differs from the path")
+            raise _invalid("id", "the body's id differs from the path")  # a 422 shaped like every 422
         tenant = write_tenant(body, p)
         await write_place(body, tenant, p)
         await check_sources(tenant, source_url=body.source_url, live_source_url=body.live_source_url)
