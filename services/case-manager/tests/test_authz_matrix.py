@@ -368,7 +368,7 @@ async def world(service: CaseService, client: httpx.AsyncClient, clock: FakeCloc
             items = (await client.get("/cases", headers=h, params={"site_id": P.site(w)})).json()["items"]
             return items[0]["id"] if items else None
 
-        world.case[w] = await eventually(found)
+        world.case[w] = await eventually(found, timeout_s=60)  # generous: a loaded machine
         assert (await client.post(f"/cases/{world.case[w]}/dispatch", headers=h)).status_code == 200
     for w in WHERES:  # the dispatch reached each site's manager as an in-app message
         mgr = await login(client, MANAGER_OF[w])
@@ -377,7 +377,7 @@ async def world(service: CaseService, client: httpx.AsyncClient, clock: FakeCloc
             items = (await client.get("/notifications", headers=mgr)).json()["items"]
             return items[0]["id"] if items else None
 
-        world.message[w] = await eventually(message)
+        world.message[w] = await eventually(message, timeout_s=60)
     yield world
 
 

@@ -254,10 +254,12 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             sees = {PARENT: frozenset({Where.OWN}), OTHER_PARENT: frozenset({Where.OTHER_TENANT})}
             world.callers = [replace(x, sees=sees.get(x.name, x.sees)) for x in callers]
             admin = world.admin_of(Where.OWN)
-            for _ in range(100):  # the case read model is fed by the bus
+            for _ in range(600):  # the case read model is fed by the bus (generous: a loaded machine)
                 if len((await c.get("/console/cases", headers=admin)).json()) == 3:
                     break
                 await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the read model never held the home tenant's three cases")
             yield world
     finally:
         await svc.stop()

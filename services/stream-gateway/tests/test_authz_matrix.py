@@ -161,7 +161,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await svc.seed_cameras([camera_body(w, camera(w)) for w in WHERES])
         for w in WHERES:
             key = (P[w].tenant_id, camera(w))
-            await until(lambda k=key: svc.fleet.workers[k].latest is not None, 20, f"a frame of {key}")
+            await until(lambda k=key: svc.fleet.workers[k].latest is not None, 60, f"a frame of {key}")
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://gw") as c:
             yield World(svc, c, standard_callers(rt.tokens, P, audience=STREAM_GATEWAY))
     finally:
