@@ -35,8 +35,10 @@ from bk_cases.audit import service as audit
 from bk_cases.audit.models import AuditEntry, AuditHead
 from bk_cases.audit.rules import (
     GENESIS,
+    MAX_FINDINGS,
     AuditKeys,
     ChainEntry,
+    Finding,
     audit_key_refusals,
     directory_change,
     entry_hash,
@@ -649,6 +651,21 @@ def test_rules_report_each_problem_at_its_seq() -> None:
     gap = [chain[0], chain[2], chain[3]]
     assert [f.seq for f in verify_chain(gap, keys, head_seq=4, head_hash=prev)] == [2, 3]  # missing, link
     assert [f.seq for f in verify_chain(chain[:3], keys, head_seq=4, head_hash=prev)] == [3]  # the head
+
+
+@pytest.mark.unit
+def test_a_report_lists_at_most_max_findings_and_counts_the_rest() -> None:
+    keys = AuditKeys.of([secrets.token_hex(32)])
+    at = FakeClock().now()
+    chain, prev = [], GENESIS
+    for seq in range(1, MAX_FINDINGS + 6):
+        e = ChainEntry(
+            "t", seq, at, "u", "close", "case", "c", "{}", "", prev, hashlib.sha256(prev.encode()).hexdigest()
+        )
+        chain.append(e)
+        prev = e.hash
+    found = verify_chain(chain, keys, head_seq=len(chain), head_hash=prev)
+    assert len(found) == MAX_FINDINGS + 1 and found[-1] == Finding(None, "5 more problems not listed")
 
 
 def _fields(e: ChainEntry) -> dict[str, object]:

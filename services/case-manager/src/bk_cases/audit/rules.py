@@ -165,38 +165,75 @@ def verify_chain(
     """Problems found in one tenant's chain (entries in ``seq`` order); empty when intact. With a
     ``checkpoint`` (of ``tenant_id``), the chain must still hold the entry it saw: the tail cannot
     be cut behind it."""
-    found: list[Finding] = []
-    expected_seq, prev = 1, GENESIS
-    at_checkpoint: str | None = None
+    check = ChainCheck(keys, checkpoint=checkpoint, tenant_id=tenant_id)
     for e in entries:
-        if checkpoint is not None and e.seq == checkpoint.seq:
-            at_checkpoint = e.hash
-        if e.seq != expected_seq:
-            found.append(Finding(expected_seq, f"seq {expected_seq}..{e.seq - 1} missing (deleted rows)"))
-        if e.prev_hash != prev:
-            found.append(Finding(e.seq, f"seq {e.seq}: link to the previous entry is broken"))
-        key = keys.keys.get(e.key_id)
+        check.feed(e)
+    return check.finish(head_seq=head_seq, head_hash=head_hash)
+
+
+#: A report lists this many problems at most (a chain re-made from the genesis has one per entry).
+MAX_FINDINGS = 1000
+
+
+class ChainCheck:
+    """``verify_chain`` one entry at a time: a long chain is checked without holding it in memory."""
+
+    def __init__(self, keys: AuditKeys, *, checkpoint: Checkpoint | None = None, tenant_id: str = "") -> None:
+        self._keys, self._checkpoint, self._tenant_id = keys, checkpoint, tenant_id
+        self._found: list[Finding] = []
+        self._more = 0
+        self._expected_seq, self._prev = 1, GENESIS
+        self._at_checkpoint: str | None = None
+        self.entries = 0
+        self.key_ids: set[str] = set()
+
+    def _add(self, finding: Finding) -> None:
+        if len(self._found) < MAX_FINDINGS:
+            self._found.append(finding)
+        else:
+            self._more += 1
+
+    def feed(self, e: ChainEntry) -> None:
+        self.entries += 1
+        self.key_ids.add(e.key_id)
+        if self._checkpoint is not None and e.seq == self._checkpoint.seq:
+            self._at_checkpoint = e.hash
+        if e.seq != self._expected_seq:
+            self._add(
+                Finding(self._expected_seq, f"seq {self._expected_seq}..{e.seq - 1} missing (deleted rows)")
+            )
+        if e.prev_hash != self._prev:
+            self._add(Finding(e.seq, f"seq {e.seq}: link to the previous entry is broken"))
+        key = self._keys.keys.get(e.key_id)
         if e.key_id == UNKEYED:
-            found.append(
+            self._add(
                 Finding(e.seq, f"seq {e.seq}: not keyed (a plain hash anyone with the database can write)")
             )
         elif key is None:
-            found.append(Finding(e.seq, f"seq {e.seq}: keyed with unknown audit key {e.key_id!r}"))
+            self._add(Finding(e.seq, f"seq {e.seq}: keyed with unknown audit key {e.key_id!r}"))
         elif not hmac.compare_digest(_recomputed(e, key), e.hash):
-            found.append(
+            self._add(
                 Finding(e.seq, f"seq {e.seq}: content does not match its keyed hash (edited or forged row)")
             )
-        expected_seq, prev = e.seq + 1, e.hash
-    if head_seq is not None and (head_seq != expected_seq - 1 or head_hash != prev):
-        found.append(
-            Finding(
-                expected_seq - 1 if expected_seq > 1 else None,
-                f"chain ends at seq {expected_seq - 1} but the head says {head_seq} (rows removed)",
+        self._expected_seq, self._prev = e.seq + 1, e.hash
+
+    def finish(self, *, head_seq: int | None, head_hash: str | None) -> list[Finding]:
+        last = self._expected_seq - 1
+        if head_seq is not None and (head_seq != last or head_hash != self._prev):
+            self._add(
+                Finding(
+                    last if last else None,
+                    f"chain ends at seq {last} but the head says {head_seq} (rows removed)",
+                )
             )
-        )
-    if checkpoint is not None:
-        found += _against(checkpoint, at_checkpoint, keys, tenant_id=tenant_id, last_seq=expected_seq - 1)
-    return found
+        if self._checkpoint is not None:
+            for f in _against(
+                self._checkpoint, self._at_checkpoint, self._keys, tenant_id=self._tenant_id, last_seq=last
+            ):
+                self._add(f)
+        if self._more:
+            return [*self._found, Finding(None, f"{self._more} more problems not listed")]
+        return list(self._found)
 
 
 def _against(

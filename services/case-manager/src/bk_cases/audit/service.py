@@ -24,13 +24,13 @@ from bk_cases.audit.rules import (
     DIRECTORY_ENTITIES,
     GENESIS,
     AuditKeys,
+    ChainCheck,
     ChainEntry,
     Checkpoint,
     Finding,
     canonical,
     directory_change,
     entry_hash,
-    verify_chain,
 )
 from bk_cases.db import tx_cache
 from bk_cases.settings import CaseSettings
@@ -222,45 +222,24 @@ async def verify(
     *, db_session: AsyncSession, tenant_id: str, store: ObjectStore | None = None
 ) -> VerifyReport:
     """Recompute the tenant's chain from the first entry with the audit keys and, given the object
-    store, hold it against the latest signed checkpoint kept there."""
+    store, hold it against the latest signed checkpoint kept there. Rows are streamed, not loaded."""
     head = await db_session.get(AuditHead, tenant_id)
-    rows = await db_session.scalars(
-        select(AuditEntry).where(AuditEntry.tenant_id == tenant_id).order_by(AuditEntry.seq)
-    )
-    entries = [
-        ChainEntry(
-            tenant_id=r.tenant_id,
-            seq=r.seq,
-            at=r.at,
-            actor_id=r.actor_id,
-            action=r.action,
-            entity_type=r.entity_type,
-            entity_id=r.entity_id,
-            data=r.data,
-            key_id=r.key_id,
-            prev_hash=r.prev_hash,
-            hash=r.hash,
-        )
-        for r in rows
-    ]
     checkpoint, unreadable = await latest_checkpoint(store, tenant_id) if store is not None else (None, None)
-    found = verify_chain(
-        entries,
-        session_keys(db_session),
-        head_seq=head.seq if head else None,
-        head_hash=head.hash if head else None,
-        checkpoint=checkpoint,
-        tenant_id=tenant_id,
-    )
+    check = ChainCheck(session_keys(db_session), checkpoint=checkpoint, tenant_id=tenant_id)
+    columns = [getattr(AuditEntry, f.name) for f in dataclasses.fields(ChainEntry)]
+    stmt = select(*columns).where(AuditEntry.tenant_id == tenant_id).order_by(AuditEntry.seq)
+    async for row in await db_session.stream(stmt.execution_options(yield_per=2000)):
+        check.feed(ChainEntry(*row))
+    found = check.finish(head_seq=head.seq if head else None, head_hash=head.hash if head else None)
     if unreadable:
         found.append(Finding(None, unreadable))
     return VerifyReport(
         tenant_id=tenant_id,
         ok=not found,
-        entries=len(entries),
+        entries=check.entries,
         problems=[f.problem for f in found],
         findings=[ChainProblem(seq=f.seq, problem=f.problem) for f in found],
-        key_ids=sorted({e.key_id for e in entries}),
+        key_ids=sorted(check.key_ids),
     )
 
 
