@@ -4,7 +4,8 @@ every one of them enforces it on a token issued before the change.
 
 - A site moved to another unit: the old unit's supervisor loses it and the new one gains it, in the
   case-manager, the ledger (its site list, a ledger of the site) and the gateway (the site's camera,
-  registered with a wrong org path the directory corrects).
+  registered with a wrong org path the directory corrects) — and with it the site's existing case, in
+  the case-manager and on the public API's case board (its read model of cases.v1).
 - A user deactivated: refused by all four services, on the same unexpired token, and their open
   alarm stream (SSE) ends with an ``ended`` event.
 
@@ -38,11 +39,13 @@ from bk_ledger.settings import LedgerSettings
 from bk_public.service import PublicService
 from bk_public.service import create_service as create_public
 from bk_public.settings import PublicSettings
+from bkcore.bus.base import new_meta
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
 from bkcore.testing.directory import eventually
 from bkcore.testing.tokens import new_token_issuer
+from bkproto.events.v1.detections_pb2 import ViolationDetected, ViolationPhase
 
 pytestmark = pytest.mark.e2e
 TENANT = "dirtown"
@@ -198,6 +201,36 @@ async def _sees_site(stack: Stack, headers: dict[str, str]) -> dict[str, bool]:
     }
 
 
+async def _detect(stack: Stack) -> None:
+    """The site's camera sees a violation: the case-manager opens a case for the site."""
+    at = stack.cases.ctx.runtime.clock.now()
+    ev = ViolationDetected(
+        meta=new_meta(tenant_id=TENANT, key=CAMERA, producer="test", occurred_at=at),
+        violation_id="dir-feed-1",
+        phase=ViolationPhase.VIOLATION_PHASE_STARTED,
+        violation_type="no_chef_hat",
+        site_id=SITE,
+        camera_id=CAMERA,
+        zone="prep",
+        score=0.9,
+    )
+    ev.started_at.FromDatetime(at)
+    await stack.cases.ctx.runtime.bus.publish("detections.v1", ev)
+
+
+async def _sees_cases(stack: Stack, headers: dict[str, str]) -> dict[str, set[str]]:
+    """The site's cases the caller sees on the case-manager and on the public API's case board."""
+    async with stack.client("cases") as cm, stack.client("public") as pub:
+        cm_r = await cm.get("/cases", params={"site_id": SITE}, headers=headers)
+        pub_r = await pub.get("/console/cases", params={"site_id": SITE}, headers=headers)
+    assert cm_r.status_code == 200, cm_r.text
+    assert pub_r.status_code == 200, pub_r.text
+    return {
+        "case-manager": {c["id"] for c in cm_r.json()["items"] if c["site_id"] == SITE},
+        "public-api": {c["case_id"] for c in pub_r.json() if c["site_id"] == SITE},
+    }
+
+
 async def _statuses(stack: Stack, headers: dict[str, str]) -> dict[str, int]:
     async with (
         stack.client("cases") as cm,
@@ -220,6 +253,17 @@ async def test_a_moved_site_changes_hands_and_a_deactivated_user_is_refused_ever
     assert await _sees_site(stack, east) == everywhere  # the camera's stale org path was corrected
     assert await _sees_site(stack, west) == nowhere
 
+    await _detect(stack)  # an existing case of the site, before it moves
+
+    async def opened() -> bool:
+        seen = await _sees_cases(stack, east)
+        return len(seen["case-manager"]) == 1 and seen["public-api"] == seen["case-manager"]
+
+    await eventually(opened, timeout_s=WAIT_S, what="the site's case on the case-manager and the case board")
+    case_ids = (await _sees_cases(stack, east))["case-manager"]
+    no_cases = {"case-manager": set(), "public-api": set()}
+    assert await _sees_cases(stack, west) == no_cases
+
     async with stack.client("cases") as c:
         r = await c.patch(f"/sites/{SITE}", json={"org_id": "west"}, headers=boss)
     assert r.status_code == 200, r.text
@@ -228,6 +272,14 @@ async def test_a_moved_site_changes_hands_and_a_deactivated_user_is_refused_ever
         return await _sees_site(stack, east) == nowhere and await _sees_site(stack, west) == everywhere
 
     await eventually(moved, timeout_s=WAIT_S, what="the old supervisor lost the site, the new one gained it")
+
+    async def cases_moved() -> bool:
+        return await _sees_cases(stack, east) == no_cases and await _sees_cases(stack, west) == {
+            "case-manager": case_ids,
+            "public-api": case_ids,
+        }
+
+    await eventually(cases_moved, timeout_s=WAIT_S, what="the site's existing case went with it")
 
     assert set((await _statuses(stack, west)).values()) == {200}
     async with httpx.AsyncClient(base_url=stack.public_url, timeout=WAIT_S) as http:

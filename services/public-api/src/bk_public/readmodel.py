@@ -1,4 +1,9 @@
-"""The cases read model: cases.v1 → ``case_view`` + ``case_event``, exactly once, then the alarm wall."""
+"""The cases read model: cases.v1 → ``case_view`` + ``case_event``, exactly once, then the alarm wall.
+
+A case is scoped by its site's place in the directory: a site moved to another org unit takes its
+cases along (``follow_site``, on directory.v1), and a case event published before the move but
+arriving after it does not bring the old path back (the projector takes the directory's).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bk_public.models import case_event, case_view, inbox
+from bk_public.models import case_event, case_view, inbox, site_score_view
 from bkcore.bus.base import Delivery
 from bkcore.db import Database, claim_event
+from bkcore.directory import DirectoryReadModel, DirectorySite
 from bkproto.events.v1.cases_pb2 import CaseChanged
 
 CONSUMER = "public-api"
@@ -39,11 +46,26 @@ def case_row(ev: CaseChanged, at: datetime) -> dict[str, Any]:
     }
 
 
+async def follow_site(session: AsyncSession, site: DirectorySite) -> None:
+    """A site change from directory.v1 (in the transaction applying it): a moved site's cases and
+    score are scoped by its new path — the old unit's supervisors lose them, the new one's gain them."""
+    for table in (case_view, site_score_view):
+        await session.execute(
+            update(table)
+            .where(
+                table.c.tenant_id == site.tenant_id,
+                table.c.site_id == site.site_id,
+                table.c.org_path != site.org_path,
+            )
+            .values(org_path=site.org_path)
+        )
+
+
 class CaseProjector:
     """Applies case events; returns the new row for the alarm hub (None for duplicates)."""
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, db: Database, directory: DirectoryReadModel | None = None) -> None:
+        self._db, self._directory = db, directory
 
     async def apply(self, delivery: Delivery) -> dict[str, Any] | None:
         ev: CaseChanged = delivery.event  # type: ignore[assignment]
@@ -56,6 +78,10 @@ class CaseProjector:
         async with self._db.session() as s:
             if not await claim_event(s, inbox, consumer=CONSUMER, event_id=delivery.event_id):
                 return None
+            if self._directory is not None:  # the site's place now, whatever the event was told
+                site = await self._directory.site(s, tenant_id=row["tenant_id"], site_id=row["site_id"])
+                if site is not None and not site.deleted:
+                    row["org_path"] = site.org_path
             await s.execute(
                 case_event.insert().values(  # claimed above, so never a duplicate
                     event_id=delivery.event_id,

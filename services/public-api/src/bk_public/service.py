@@ -20,7 +20,7 @@ from bk_public.invites import InviteGuard
 from bk_public.models import directory, inbox, outbox
 from bk_public.queries import signed
 from bk_public.ratelimit import RateLimiter
-from bk_public.readmodel import CaseProjector
+from bk_public.readmodel import CaseProjector, follow_site
 from bk_public.score_view import ScoreProjector
 from bk_public.settings import PublicSettings
 from bk_public.upstream import HttpUpstream, Upstream
@@ -67,7 +67,12 @@ class PublicService(Service):
         # Staff as the case-manager's directory has them now (directory.v1): every console request
         # and every open alarm stream is checked against it.
         self.directory = DirectoryReadModel(
-            self.db, directory, inbox, service="public-api", ttl_s=settings.directory_check_ttl_s
+            self.db,
+            directory,
+            inbox,
+            service="public-api",
+            ttl_s=settings.directory_check_ttl_s,
+            on_site=follow_site,  # a moved site's cases and score go with it
         )
         self._http_upstream = (
             None
@@ -95,7 +100,7 @@ class PublicService(Service):
             write_limit=RateLimiter(settings.rate_write_per_min),
             access=self.directory.access,
         )
-        self._projector = CaseProjector(self.db)
+        self._projector = CaseProjector(self.db, self.directory)
         self._scores = ScoreProjector(self.db)
         self._migrated = asyncio.Event()
         self.app = self._build_app()

@@ -31,6 +31,7 @@ from bk_cases.admin.models import (
     ZoneIn,
 )
 from bk_cases.audit import service as audit
+from bk_cases.cases import service as cases
 from bk_cases.directory import events, rules, service
 from bk_cases.directory.models import CameraBinding, OrgUnit, Site, Tenant, User
 from bk_cases.directory.rules import Admin
@@ -303,9 +304,14 @@ async def save_site(session: AsyncSession, admin: Admin, site_id: str, plan: Sit
             site = Site(tenant_id=tid, id=site_id, licences=[], contacts=[], **plan.values)
             session.add(site)
         else:
+            moved = site.org_path != plan.values["org_path"]
             for name, value in plan.values.items():
                 if getattr(site, name) != value:
                     setattr(site, name, value)
+            if moved:  # its cases go with it: the old unit's supervisors lose them, the new one's gain them
+                await cases.follow_site(
+                    db_session=session, tenant_id=tid, site_id=site_id, org_path=site.org_path
+                )
         await session.flush()
         if plan.zones is not None:
             await service.replace_zones(db_session=session, tenant_id=tid, site_id=site_id, zones=plan.zones)

@@ -77,14 +77,27 @@ class SiteInfo:
     kind: str
 
 
-async def _site(ctx: Context, session: AsyncSession, tenant_id: str, site_id: str) -> SiteInfo | None:
+class UnknownSite(RuntimeError):
+    """A signal reached ``intake`` for a site the directory lacks.
+
+    Should not happen: the consumers hold such signals before intake (``bk_cases.held.admit``) and
+    sites are never deleted. Raised, never logged and dropped: the bus retries the event and then
+    dead-letters it with this message, where the dead-letter alert shows it.
+    """
+
+
+async def _site(ctx: Context, session: AsyncSession, tenant_id: str, site_id: str) -> SiteInfo:
     key = f"site|{tenant_id}|{site_id}"
     if (hit := ctx.ttl_get(key)) is not None:
         return hit  # type: ignore[return-value]
     site = await directory.get_site(db_session=session, tenant_id=tenant_id, site_id=site_id)
-    info = SiteInfo(site.org_path, site.kind) if site else None
-    if info:
-        ctx.ttl_put(key, info, _TTL_S)
+    if site is None:
+        raise UnknownSite(
+            f"signal for site {site_id!r} of tenant {tenant_id!r}, which the directory lacks, reached "
+            "intake (held signals should never get here): not dropped, left to the bus to dead-letter"
+        )
+    info = SiteInfo(site.org_path, site.kind)
+    ctx.ttl_put(key, info, _TTL_S)
     return info
 
 
@@ -158,16 +171,11 @@ async def record(
     )
 
 
-async def intake(ctx: Context, session: AsyncSession, signal: Signal) -> tuple[Case, bool] | None:
-    """Open a case for ``signal`` or join the open one; (case, created) or None for an unknown site."""
+async def intake(ctx: Context, session: AsyncSession, signal: Signal) -> tuple[Case, bool]:
+    """Open a case for ``signal`` or join the open one; (case, created). ``UnknownSite`` when the
+    directory lacks its site (the consumer holds those first)."""
     now = ctx.runtime.clock.now()
     site = await _site(ctx, session, signal.tenant_id, signal.site_id)
-    if site is None:
-        log.warning(
-            "signal for unknown site dropped",
-            extra={"tenant_id": signal.tenant_id, "site_id": signal.site_id},
-        )
-        return None
     key = _key(signal)
     current = await cases.get_open(db_session=session, open_key=key) if key else None
     if current is not None:
@@ -201,13 +209,7 @@ async def intake_many(ctx: Context, session: AsyncSession, signals: Sequence[Sig
     groups: dict[str | None, list[tuple[Signal, SiteInfo]]] = {}
     singles: list[tuple[Signal, SiteInfo]] = []
     for signal in signals:
-        site = await _site(ctx, session, signal.tenant_id, signal.site_id)
-        if site is None:
-            log.warning(
-                "signal for unknown site dropped",
-                extra={"tenant_id": signal.tenant_id, "site_id": signal.site_id},
-            )
-            continue
+        site = await _site(ctx, session, signal.tenant_id, signal.site_id)  # UnknownSite: the batch fails
         if (key := _key(signal)) is not None:
             groups.setdefault(key, []).append((signal, site))
         else:
@@ -339,11 +341,13 @@ async def _open_case(
     No deadline yet: the clock starts when the case is dispatched to the site (``_dispatch``).
     """
     g = await _grade(ctx, session, signal, site)
+    # The site's path as it is now, not as cached: a case opened just after a move belongs to the new unit.
+    now_at = await directory.get_site(db_session=session, tenant_id=signal.tenant_id, site_id=signal.site_id)
     case = Case(
         id=str(uuid.uuid4()),
         tenant_id=signal.tenant_id,
         site_id=signal.site_id,
-        org_path=site.org_path,
+        org_path=now_at.org_path if now_at is not None else site.org_path,
         site_kind=site.kind,
         source=signal.source.value,
         source_ref=signal.source_ref,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.cases.enums import RiskClass
@@ -212,3 +212,25 @@ async def due_for_cards(
         .with_for_update(skip_locked=True)  # replicas sweeping at once card each case once
     )
     return rows.all()
+
+
+async def follow_site(*, db_session: AsyncSession, tenant_id: str, site_id: str, org_path: str) -> int:
+    """A site moved to another org unit: its cases and their copies are scoped by its new path.
+
+    Every case of the site, closed ones too (a supervisor's history is the sites they supervise now);
+    returns how many cases changed path.
+    """
+    of_site = (Case.tenant_id == tenant_id, Case.site_id == site_id)
+    moved = await db_session.execute(
+        update(Case).where(*of_site, Case.org_path != org_path).values(org_path=org_path)
+    )
+    await db_session.execute(
+        update(CaseCopy)
+        .where(
+            CaseCopy.tenant_id == tenant_id,
+            CaseCopy.org_path != org_path,
+            CaseCopy.case_id.in_(select(Case.id).where(*of_site)),
+        )
+        .values(org_path=org_path)
+    )
+    return int(moved.rowcount or 0)  # type: ignore[attr-defined]
