@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -80,7 +81,7 @@ class Harness:
 
 
 async def make_harness(
-    tmp_path: Path, database_url: str = "", schema: str = "ledger"
+    tmp_path: Path, database_url: str = "", schema: str = "ledger", **overrides: Any
 ) -> AsyncIterator[Harness]:
     settings = LedgerSettings(
         data_dir=tmp_path,
@@ -89,6 +90,7 @@ async def make_harness(
         sweep_interval_s=3600,
         max_photo_bytes=64 * 1024,
         outbox_poll_s=0.05,
+        **overrides,  # e.g. the MQTT broker of test_mqtt_ingest
     )
     bus = InProcessBus(None)
     store = LocalObjectStore(tmp_path / "objects", "test-signing-secret", "http://test")

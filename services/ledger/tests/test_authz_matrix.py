@@ -26,6 +26,7 @@ from bkcore.testing.authz import (
     SERVICE,
     SITE_ROLES,
     STAFF_ROLES,
+    SUPERVISING,
     WHERES,
     Call,
     Caller,
@@ -99,7 +100,7 @@ SUPPLIER = {
     "address": "菜市路 1 号",
     "contact": "赵",
     "phone": "0571-88886666",
-    "business_licence_no": "91330100MA",
+    "business_licence_no": "91350100M000100Y43",
     "food_licence_no": "JY13301000001",
     "food_licence_expires": "2027-12-31",
 }
@@ -111,6 +112,7 @@ PURCHASE = {
     "batch_no": "B1",
     "purchase_date": DAY,
 }
+RECALL = {"supplier_licence": SUPPLIER["business_licence_no"], "reason": "抽检不合格 failed a test"}
 QUESTIONS = [{"text": "留样多少克?", "options": ["100", "125"], "answer": 1}]
 SIMPLE = ("morning-checks", "pesticide-tests", "disinfections", "samples", "accompanying-meals", "staff")
 
@@ -163,6 +165,12 @@ class World:
             where, "dish", meal_date=DAY, meal="lunch", dish="清炒青菜", purchase_ids=[rec["purchase"]]
         )
         rec["dish"] = (await self.post(where, "/v1/dishes-served", json=dish))["id"]
+        # A batch bought only here, recalled: the recall's report names this place alone.
+        batch = {"item": PURCHASE["item"], "batch_no": f"R-{P.site(where)}"}
+        own = {**PURCHASE, "batch_no": batch["batch_no"], "supplier_id": rec["supplier"]}
+        await self.post(where, "/v1/purchases", **self.multipart(where, own, "certificates", "invoices"))
+        recall = {**RECALL, "batch": batch}
+        rec["recall"] = (await self.post(where, "/v1/recalls", json=recall))["id"]
         cert = {
             "site_id": P.site(where),
             "staff_id": rec["staff"],
@@ -223,6 +231,9 @@ class World:
         def in_text(r: httpx.Response) -> set[Where]:
             return {w for w in WHERES if P.site(w) in r.text}
 
+        def recalled(r: httpx.Response) -> set[Where]:
+            return P.of_sites(x["site_id"] for x in r.json()["sites"])
+
         def listing(path: str) -> Route:  # ?site_id= of each place: its rows, or none outside scope
             return Route(f"GET {path}", READERS, of_site(path), listed=rows, hidden=None)
 
@@ -252,6 +263,10 @@ class World:
                 f"/v1/iot/sensors/{self.rec[w]['sensor']}/readings",
                 {"json": {"readings": [{"ts": 1788220800, "value": 4}]}, "headers": token},
             )
+
+        async def new_credentials(w: Where) -> Call:  # a sensor of its own: the shared one keeps its token
+            fresh = await self.post(w, "/v1/iot/sensors", json=self.body(w, "iot/sensors"))
+            return Call(f"/v1/iot/sensors/{fresh['id']}/credentials", {})
 
         window = {"start": "2026-09-01T00:00:00+08:00", "end": "2026-09-02T00:00:00+08:00"}
         table = [
@@ -308,11 +323,20 @@ class World:
                 scoped=False,
             ),
             Route(
+                "PATCH /v1/iot/sensors/{sensor_id}",
+                MANAGERS,
+                lambda w: Call(f"/v1/iot/sensors/{self.rec[w]['sensor']}", {"json": {"name": "冷藏冰箱 1"}}),
+            ),
+            Route("POST /v1/iot/sensors/{sensor_id}/credentials", MANAGERS, new_credentials),
+            Route(
                 "GET /v1/iot/sensors/{sensor_id}/history",
                 READERS,
                 lambda w: Call(f"/v1/iot/sensors/{self.rec[w]['sensor']}/history", {"params": window}),
             ),
             Route("GET /v1/trace/dishes/{dish_id}", READERS, record("/v1/trace/dishes", "dish")),
+            # A recall reaches every site of the caller's scope that bought from the supplier.
+            Route("POST /v1/recalls", SUPERVISING, send={"json": RECALL}, listed=recalled),
+            Route("GET /v1/recalls/{recall_id}", READERS, record("/v1/recalls", "recall"), listed=recalled),
             Route(
                 "GET /v1/trace/pesticide-tests/{test_id}",
                 READERS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +26,8 @@ class LedgerContext:
     clock: Clock
     auth: Authenticator
     relay: OutboxRelay
+    #: re-render device credentials on the MQTT broker after a sensor changed (None: not managed here)
+    sensors_changed: Callable[[], Awaitable[None]] | None = None
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -11,10 +11,12 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
 )
 
 from bk_ledger.common.errors import fields_invalid
@@ -35,10 +37,28 @@ sensors = Table(
     Column("window_s", Integer, nullable=False),
     Column("silence_s", Integer, nullable=False),
     Column("token_hash", String(64), nullable=False),  # sha256 of the device token; the token is shown once
+    # The same token as Mosquitto checks it (PBKDF2-SHA512, ``$7$``): the broker's password file is
+    # rendered from this, so the token itself is never kept. None for sensors from before MQTT.
+    Column("broker_hash", String(200), nullable=True),
     Column("last_seen_ms", BigInteger, nullable=True),
     Column("active", Boolean, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(100), nullable=False),
+)
+
+#: MQTT messages the ledger could not use (死信), with the device the topic names and the raw payload
+dead_letters = Table(
+    "iot_dead_letters",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("tenant_id", String(64), nullable=True),
+    Column("sensor_id", String(64), nullable=True),
+    Column("topic", String(255), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("detail", String(255), nullable=False),
+    Column("payload", Text, nullable=False),  # truncated (``mqtt_dead_letter_payload_chars``)
+    Index("ix_iot_dead_letters_tenant_received", "tenant_id", "received_at"),
 )
 
 readings = Table(
@@ -94,3 +114,16 @@ class ReadingsIn(BaseModel):
     """The envelope is strict (422); single readings are checked one by one and reported."""
 
     readings: list[object] = Field(..., min_length=1)
+
+
+class SensorPatch(BaseModel):
+    """Edit a sensor (only the fields sent change); ``active: false`` deactivates it and its credentials."""
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    min_value: float | None = Field(None, ge=-100, le=300)
+    max_value: float | None = Field(None, ge=-100, le=300)
+    window_s: int | None = Field(None, ge=60, le=24 * 3600)
+    silence_s: int | None = Field(None, ge=60, le=7 * 24 * 3600)
+    active: bool | None = None
+
+    model_config = {"extra": "forbid"}

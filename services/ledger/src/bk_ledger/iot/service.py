@@ -1,4 +1,8 @@
-"""IoT data functions: registry, token check, batched ingestion, window evaluation, history."""
+"""IoT data functions: registry, token check, batched ingestion, window evaluation, history.
+
+``ingest`` is the one path from checked readings to stored rows and alarms: the HTTP route and the
+MQTT subscriber both call it.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bk_ledger.common import alerts
 from bk_ledger.common.columns import as_utc, new_id
+from bk_ledger.common.errors import field_error
 from bk_ledger.common.findings import Finding
 from bk_ledger.iot import rules
-from bk_ledger.iot.models import DEFAULTS, SensorIn, readings, sensors
+from bk_ledger.iot.broker import mosquitto_hash
+from bk_ledger.iot.models import DEFAULTS, SensorIn, SensorPatch, dead_letters, readings, sensors
 from bk_ledger.sites.models import SiteInfo
 
 
@@ -30,7 +37,7 @@ def ms(when: datetime) -> int:
 async def register(
     session: AsyncSession, *, site: SiteInfo, body: SensorIn, by: str, now: datetime
 ) -> tuple[str, str]:
-    """Returns (sensor id, device token). Only the token's hash is kept."""
+    """Returns (sensor id, device token). Only the token's hashes are kept."""
     sid, token = new_id(), secrets.token_urlsafe(32)
     await session.execute(
         sensors.insert().values(
@@ -45,7 +52,7 @@ async def register(
             max_value=body.max_value,
             window_s=body.window_s,
             silence_s=body.silence_s,
-            token_hash=hash_token(token),
+            **_credentials(token),
             last_seen_ms=None,
             active=True,
             created_at=now,
@@ -53,6 +60,33 @@ async def register(
         )
     )
     return sid, token
+
+
+def _credentials(token: str) -> dict[str, str]:
+    """What is kept of a device token: its hash for the HTTP route and for the MQTT broker."""
+    return {"token_hash": hash_token(token), "broker_hash": mosquitto_hash(token)}
+
+
+async def get(session: AsyncSession, *, sensor_id: str) -> Any:
+    return (await session.execute(select(sensors).where(sensors.c.id == sensor_id))).first()
+
+
+async def update(session: AsyncSession, *, sensor: Any, body: SensorPatch) -> None:
+    """Apply the fields sent; limits are checked against what the sensor keeps for the others."""
+    values = body.model_dump(exclude_unset=True)
+    low = values.get("min_value", sensor.min_value)
+    high = values.get("max_value", sensor.max_value)
+    if low is not None and high is not None and low >= high:
+        raise field_error(("body", "max_value"), "must be greater than min_value")
+    if values:
+        await session.execute(sensors.update().where(sensors.c.id == sensor.id).values(**values))
+
+
+async def rotate(session: AsyncSession, *, sensor_id: str) -> str:
+    """New device credentials; the old token stops working at once. Returns the token (shown once)."""
+    token = secrets.token_urlsafe(32)
+    await session.execute(sensors.update().where(sensors.c.id == sensor_id).values(**_credentials(token)))
+    return token
 
 
 async def authenticate(session: AsyncSession, sensor_id: str, token: str | None) -> Any:
@@ -69,16 +103,40 @@ def _upsert(session: AsyncSession):  # type: ignore[no-untyped-def]
     return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(readings)
 
 
-async def store(session: AsyncSession, sensor: Any, batch: dict[int, float]) -> None:
-    """Insert readings; ones already stored (a device resending) are skipped by the primary key."""
+async def store(session: AsyncSession, sensor: Any, batch: dict[int, float]) -> int:
+    """Insert readings; ones already stored (a device resending) are skipped by the primary key.
+
+    Returns how many were new. Out-of-order readings are stored at their own time; ``last_seen_ms``
+    (what the silence rule judges) only moves forward.
+    """
     rows = [
         {"sensor_id": sensor.id, "ts_ms": ts, "tenant_id": sensor.tenant_id, "value": v}
         for ts, v in batch.items()
     ]
-    await session.execute(_upsert(session).on_conflict_do_nothing(), rows)
+    stored = await session.execute(
+        _upsert(session).on_conflict_do_nothing().returning(readings.c.ts_ms), rows
+    )
+    new = len(stored.all())
     newest = max(batch)
     if sensor.last_seen_ms is None or newest > sensor.last_seen_ms:
         await session.execute(sensors.update().where(sensors.c.id == sensor.id).values(last_seen_ms=newest))
+    return new
+
+
+async def ingest(
+    session: AsyncSession, sensor: Any, batch: dict[int, float], now: datetime
+) -> tuple[int, int]:
+    """Store checked readings and apply the window and silence rules: (new readings, alerts written)."""
+    new = await store(session, sensor, batch)
+    newest = max(batch)
+    findings = await evaluate(session, sensor, newest, batch[newest])
+    return new, await alerts.emit(session, sensor.tenant_id, findings, now)
+
+
+async def dead_letter(session: AsyncSession, letters: list[dict[str, Any]]) -> None:
+    """Keep messages that could not be used (``iot_dead_letters``), for the tenant to look at."""
+    if letters:
+        await session.execute(dead_letters.insert(), letters)
 
 
 async def evaluate(session: AsyncSession, sensor: Any, newest_ms: int, newest_value: float) -> list[Finding]:

@@ -1,4 +1,7 @@
-"""IoT routes: registry (staff JWT) and ingestion (per-device token, ``X-Device-Token``)."""
+"""IoT routes: registry (staff JWT) and ingestion (per-device token, ``X-Device-Token``).
+
+The device token is also the device's MQTT password (username: the sensor id); see ``subscriber``.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from sqlalchemy import select
 
-from bk_ledger.common import alerts
 from bk_ledger.common.context import LedgerContext
 from bk_ledger.common.errors import field_error
-from bk_ledger.iot import rules, service
-from bk_ledger.iot.models import ReadingsIn, SensorIn, sensors
+from bk_ledger.iot import payloads, rules, service
+from bk_ledger.iot.models import ReadingsIn, SensorIn, SensorPatch, sensors
 from bk_ledger.sites.service import visible_site
 from bkcore.auth import Principal, Role
 from bkcore.auth_http import scope_to_principal
@@ -20,7 +22,17 @@ from bkcore.inputs import Instant
 MANAGERS = (Role.PLATFORM_ADMIN, Role.SITE_MANAGER)
 READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF)
 MAX_BUCKETS = 10_000
-_PUBLIC_COLS = [c for c in sensors.c if c.name != "token_hash"]
+_PUBLIC_COLS = [c for c in sensors.c if c.name not in ("token_hash", "broker_hash")]
+
+
+def _credentials(tenant_id: str, site_id: str, sensor_id: str, token: str) -> dict[str, str]:
+    """What a device is configured with; the token is shown this once and kept only hashed."""
+    return {
+        "id": sensor_id,
+        "device_token": token,
+        "mqtt_username": sensor_id,
+        "mqtt_topic": payloads.topic_for(tenant_id, site_id, sensor_id),
+    }
 
 
 def router(ctx: LedgerContext) -> APIRouter:
@@ -33,7 +45,50 @@ def router(ctx: LedgerContext) -> APIRouter:
         async with ctx.db.session() as s:
             site = await visible_site(s, p, body.site_id)
             sid, token = await service.register(s, site=site, body=body, by=p.subject, now=ctx.now())
-        return {"id": sid, "device_token": token}
+        await _changed()
+        return _credentials(site.tenant_id, site.site_id, sid, token)
+
+    @r.patch("/sensors/{sensor_id}", summary="Edit a sensor, or deactivate it (active: false)")
+    async def edit(
+        sensor_id: str, body: SensorPatch, p: Principal = Depends(ctx.auth.require_roles(*MANAGERS))
+    ) -> dict[str, Any]:
+        async with ctx.db.session() as s:
+            sensor = await _in_scope(s, p, sensor_id)
+            await service.update(s, sensor=sensor, body=body)
+            after = await _in_scope(s, p, sensor_id)
+        await _changed()
+        return dict(after._mapping)
+
+    @r.post(
+        "/sensors/{sensor_id}/credentials",
+        status_code=201,
+        summary="New device credentials (returned once); the old token stops working on HTTP and MQTT",
+    )
+    async def rotate(
+        sensor_id: str, p: Principal = Depends(ctx.auth.require_roles(*MANAGERS))
+    ) -> dict[str, str]:
+        async with ctx.db.session() as s:
+            sensor = await _in_scope(s, p, sensor_id)
+            token = await service.rotate(s, sensor_id=sensor.id)
+        await _changed()
+        return _credentials(sensor.tenant_id, sensor.site_id, sensor.id, token)
+
+    async def _in_scope(s: Any, p: Principal, sensor_id: str) -> Any:
+        stmt = scope_to_principal(
+            select(*_PUBLIC_COLS),
+            p,
+            tenant_col=sensors.c.tenant_id,
+            org_path_col=sensors.c.org_path,
+            site_id_col=sensors.c.site_id,
+        )
+        row = (await s.execute(stmt.where(sensors.c.id == sensor_id))).first()
+        if row is None:
+            raise HTTPException(404, detail="sensor not found")
+        return row
+
+    async def _changed() -> None:
+        if ctx.sensors_changed is not None:  # after the commit: the broker reads what is committed
+            await ctx.sensors_changed()
 
     @r.get("/sensors", summary="Sensors in the caller's scope")
     async def list_sensors(
@@ -77,10 +132,7 @@ def router(ctx: LedgerContext) -> APIRouter:
                 raise HTTPException(401, detail="unknown sensor or bad device token")
             written = 0
             if batch:
-                await service.store(s, sensor, batch)
-                newest = max(batch)
-                findings = await service.evaluate(s, sensor, newest, batch[newest])
-                written = await alerts.emit(s, sensor.tenant_id, findings, now)
+                _, written = await service.ingest(s, sensor, batch, now)
         if written:
             ctx.alerts_written()
         return {"accepted": len(batch), "rejected": rejected}
@@ -105,16 +157,7 @@ def router(ctx: LedgerContext) -> APIRouter:
                 ("query", "bucket_s"), f"too small for this range (at most {MAX_BUCKETS} buckets)"
             )
         async with ctx.db.session() as s:
-            stmt = scope_to_principal(
-                select(*_PUBLIC_COLS),
-                p,
-                tenant_col=sensors.c.tenant_id,
-                org_path_col=sensors.c.org_path,
-                site_id_col=sensors.c.site_id,
-            )
-            sensor = (await s.execute(stmt.where(sensors.c.id == sensor_id))).first()
-            if sensor is None:
-                raise HTTPException(404, detail="sensor not found")
+            sensor = await _in_scope(s, p, sensor_id)
             points = await service.history(
                 s, sensor_id=sensor_id, start_ms=start_ms, end_ms=end_ms, bucket_ms=bucket_s * 1000
             )
