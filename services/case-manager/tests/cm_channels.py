@@ -70,8 +70,8 @@ async def channels_platform(
             notify_max_attempts=attempts,
             notify_backoff_s=0.01,
             notify_backoff_cap_s=0.05,
-            **settings_update,
         )
+        env.update(settings_update)
         settings = CaseSettings(**{**settings.model_dump(), **env})
         svc = create_service(runtime, settings, default_channels(settings))
         await svc.start()

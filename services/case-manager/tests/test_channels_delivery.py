@@ -4,6 +4,7 @@ on loopback check them; per-class choice; retries, a dead letter per delivery, a
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,11 +14,13 @@ import httpx
 import pytest
 from cm_channels import Fakes, channels_platform
 from cm_demo import DEMO
+from cm_pg import fresh_database
 from cm_testkit import detection, eventually, login
 from pydantic import ValidationError
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bk_cases.directory.models import User
+from bk_cases.notifications.models import DeliveryRecord
 from bk_cases.service import CaseService
 from bk_cases.settings import CaseSettings
 from bkcore.bus.replay import replay
@@ -30,9 +33,9 @@ MANAGER_PHONE, NORTH_PHONE = "13800138000", "13900139000"  # as the providers ge
 
 @asynccontextmanager
 async def platform(
-    tmp: Path, clock: FakeClock, *, attempts: int = 3
+    tmp: Path, clock: FakeClock, *, attempts: int = 3, **settings: object
 ) -> AsyncIterator[tuple[CaseService, Fakes]]:
-    async with channels_platform(tmp, clock, attempts=attempts) as (svc, fakes):
+    async with channels_platform(tmp, clock, attempts=attempts, **settings) as (svc, fakes):
         async with svc.db.session() as s:  # phones and openids, as the admin API would set them
             await s.execute(
                 update(User)
@@ -125,49 +128,56 @@ async def test_class_ii_follows_the_persons_choice(tmp_path: Path, clock: FakeCl
             assert r.json()["channels"] == {}  # a PUT states the whole choice
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 async def test_retries_then_a_dead_letter_per_delivery_and_its_replay(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, database: str
 ) -> None:
-    async with platform(tmp_path, clock, attempts=3) as (svc, f):
-        f.sms.fail_next(1000, {"Code": "ServiceUnavailable", "Message": "down"}, status=503)
-        bus = svc.ctx.runtime.bus
-        await bus.publish("detections.v1", detection(clock, "rodent"))
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(fresh_database()) if database == "postgresql" else ""
+        svc, f = await stack.enter_async_context(platform(tmp_path, clock, attempts=3, database_url=url))
+        await _retries_then_dead_letter(svc, f, clock)
 
-        async def dead() -> list:  # type: ignore[type-arg]
-            return [
-                d for d in await bus.dead_letters("notifications.v1") if d.headers.get("dlq_channel") == "sms"
-            ]  # type: ignore[attr-defined]
 
-        async def four() -> list:  # type: ignore[type-arg]
-            # Class I: created and dispatched, each to the manager and to the north supervisor (both
-            # have a phone): four SMS deliveries, each dead-lettered on its own after three tries.
-            found = await dead()
-            return found if len(found) >= 4 else []
+async def _retries_then_dead_letter(svc: CaseService, f: Fakes, clock: FakeClock) -> None:
+    f.sms.fail_next(1000, {"Code": "ServiceUnavailable", "Message": "down"}, status=503)
+    bus = svc.ctx.runtime.bus
+    await bus.publish("detections.v1", detection(clock, "rodent"))
 
-        letters = await eventually(four, timeout_s=30)
-        assert len(letters) == 4 and {d.headers["dlq_attempts"] for d in letters} == {"3"}
-        await eventually(lambda: _true(bool(f.wechat.received)))  # WeChat went out regardless
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://c") as c:
-            auth = await login(c, "manager")
+    async def dead() -> list:  # type: ignore[type-arg]
+        return [
+            d for d in await bus.dead_letters("notifications.v1") if d.headers.get("dlq_channel") == "sms"
+        ]  # type: ignore[attr-defined]
 
-            async def sms_state() -> dict:  # type: ignore[type-arg]
-                items = (await c.get("/notifications", headers=auth)).json()["items"]
-                return {d["status"]: d for m in items for d in m["deliveries"] if d["channel"] == "sms"}
+    async def four() -> list:  # type: ignore[type-arg]
+        # Class I: created and dispatched, each to the manager and to the north supervisor (both
+        # have a phone): four SMS deliveries, each dead-lettered on its own after three tries.
+        found = await dead()
+        return found if len(found) >= 4 else []
 
-            state = await eventually(sms_state)
-            assert "dead" in state and "ServiceUnavailable" in state["dead"]["error"]
-            wechat_before = len(f.wechat.received)
-            f.sms.fail_next(0, {})  # the provider is back: replay the dead letters
-            report = await replay(bus, "notifications.v1")  # type: ignore[arg-type]
-            assert report.replayed == len(await dead())
+    letters = await eventually(four, timeout_s=30)
+    assert len(letters) == 4 and {d.headers["dlq_attempts"] for d in letters} == {"3"}
+    await eventually(lambda: _true(bool(f.wechat.received)))  # WeChat went out regardless
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=svc.app), base_url="http://c") as c:
+        auth = await login(c, "manager")
 
-            async def all_sent() -> bool:
-                s = await sms_state()
-                return set(s) == {"sent"}
+        async def sms_state() -> dict:  # type: ignore[type-arg]
+            items = (await c.get("/notifications", headers=auth)).json()["items"]
+            return {d["status"]: d for m in items for d in m["deliveries"] if d["channel"] == "sms"}
 
-            await eventually(all_sent, timeout_s=20)
-            assert len(f.sms.received) == report.replayed
-            assert len(f.wechat.received) == wechat_before  # only the dead channel went again
+        state = await eventually(sms_state)
+        assert "dead" in state and "ServiceUnavailable" in state["dead"]["error"]
+        wechat_before = len(f.wechat.received)
+        f.sms.fail_next(0, {})  # the provider is back: replay the dead letters
+        report = await replay(bus, "notifications.v1")  # type: ignore[arg-type]
+        assert report.replayed == len(await dead())
+
+        async def all_sent() -> bool:
+            s = await sms_state()
+            return set(s) == {"sent"}
+
+        await eventually(all_sent, timeout_s=20)
+        assert len(f.sms.received) == report.replayed
+        assert len(f.wechat.received) == wechat_before  # only the dead channel went again
 
 
 async def _true(v: bool) -> bool:
@@ -204,3 +214,29 @@ def test_production_refuses_to_start_without_phone_channels() -> None:
         CaseSettings(sms_access_key_id="LTAI", sms_access_key_secret="s", sms_template_code="SMS_1")
     with pytest.raises(ValidationError, match="DingTalk robot needs its signing secret"):
         CaseSettings(notify_robots={"duty": {"kind": "dingtalk", "token": "t"}})
+
+
+async def test_a_provider_down_holds_up_nobodys_next_alarm(tmp_path: Path, clock: FakeClock) -> None:
+    # Slow backoff (2 s doubling, five tries): waiting it out inline would hold the next alarm ~30 s.
+    async with platform(tmp_path, clock, attempts=5, notify_backoff_s=2.0, notify_backoff_cap_s=30.0) as (
+        svc,
+        f,
+    ):
+        f.sms.fail_next(1000, {"Code": "ServiceUnavailable", "Message": "down"}, status=503)
+        bus = svc.ctx.runtime.bus
+        await bus.publish("detections.v1", detection(clock, "rodent"))
+
+        def alarms_on_wechat() -> set[str]:
+            return {
+                r.body["page"] for r in f.wechat.received if r.body["data"]["phrase3"]["value"] == "新告警"
+            }
+
+        await eventually(lambda: _true(len(alarms_on_wechat()) == 1), timeout_s=20)
+        await bus.publish("detections.v1", detection(clock, "fire_unattended", offset_s=1))  # the next alarm
+        await eventually(lambda: _true(len(alarms_on_wechat()) == 2), timeout_s=20)
+        # The first alarm's SMS is still being retried (not given up) when the next alarm arrives.
+        async with svc.ctx.db.session() as s:
+            sms = (await s.scalars(select(DeliveryRecord).where(DeliveryRecord.channel == "sms"))).all()
+        assert sms and all(r.status in ("retrying", "sending") and r.attempts < 5 for r in sms), [
+            (r.status, r.attempts) for r in sms
+        ]

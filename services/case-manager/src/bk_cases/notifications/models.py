@@ -42,19 +42,21 @@ class InAppMessage(Base):
 
 
 class DeliveryRecord(Base):
-    """One message on one phone channel (WeChat, SMS, robot): sent, dead-lettered, or skipped.
+    """One message on one phone channel (WeChat, SMS, robot): sent, retrying (``sending`` while a
+    replica tries it), dead-lettered, or skipped (channel not configured).
 
     A redelivered event sends only the channels not yet ``sent``; a dead one is also on
     ``notifications.v1.dlq`` (``brightkitchen dlq replay`` sends it again) and shows in the inbox.
     """
 
     __tablename__ = "notification_deliveries"
-    __table_args__ = (Index("ix_notification_deliveries_status", "tenant_id", "status", "updated_at"),)
+    # The retrier's look-up: the few rows retrying among the many sent.
+    __table_args__ = (Index("ix_notification_deliveries_status", "status", "updated_at"),)
     notification_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)  # wechat | sms | robot
     tenant_id: Mapped[str] = mapped_column(String(64))
     recipient_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # sent | dead | skipped
+    status: Mapped[str] = mapped_column(String(16))  # sent | retrying | sending | dead | skipped
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
     provider_ref: Mapped[str] = mapped_column(String(128), default="")  # msgid, BizId, robot

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.cases.models import Case
@@ -85,3 +85,38 @@ async def deliveries_of(
 async def save_delivery(db_session: AsyncSession, record: DeliveryRecord) -> None:
     """Insert or update one (notification, channel) record."""
     await db_session.merge(record)
+
+
+async def retrying(
+    *, db_session: AsyncSession, stale_before: datetime, limit: int
+) -> Sequence[DeliveryRecord]:
+    """Deliveries left to retry, and those claimed for a retry before ``stale_before`` and never
+    finished (their replica died), oldest first."""
+    rows = await db_session.scalars(
+        select(DeliveryRecord)
+        .where(
+            or_(
+                DeliveryRecord.status == "retrying",
+                and_(DeliveryRecord.status == "sending", DeliveryRecord.updated_at < stale_before),
+            )
+        )
+        .order_by(DeliveryRecord.updated_at)
+        .limit(limit)
+    )
+    return rows.all()
+
+
+async def claim_retry(*, db_session: AsyncSession, record: DeliveryRecord, now: datetime) -> bool:
+    """Take one retry for this replica (``sending``); False when another replica took it first."""
+    result = await db_session.execute(
+        update(DeliveryRecord)
+        .where(
+            DeliveryRecord.notification_id == record.notification_id,
+            DeliveryRecord.channel == record.channel,
+            DeliveryRecord.status == record.status,
+            DeliveryRecord.attempts == record.attempts,
+        )
+        .values(status="sending", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]

@@ -30,9 +30,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("notification_id", "channel", name=op.f("pk_notification_deliveries")),
     )
-    op.create_index(
-        "ix_notification_deliveries_status", "notification_deliveries", ["tenant_id", "status", "updated_at"]
-    )
+    op.create_index("ix_notification_deliveries_status", "notification_deliveries", ["status", "updated_at"])
 
 
 def downgrade() -> None:

@@ -43,7 +43,7 @@ const ZH = {
   "run by another gateway": "由其他网关分析",
   // The notification inbox (console/inbox.js): channels and how a delivery went.
   "Inbox": "通知", "Unread": "未读", "Mark read": "标为已读", "No notifications": "暂无通知",
-  "wechat": "微信", "sms": "短信", "robot": "群机器人", "sent": "已送达", "dead": "发送失败", "skipped": "未配置",
+  "wechat": "微信", "sms": "短信", "robot": "群机器人", "sent": "已送达", "dead": "发送失败", "skipped": "未配置", "retrying": "重试中", "sending": "发送中",
 };
 let lang = localStorage.getItem("bk.lang") || "zh";
 export function t(key) { return tIn(lang, key); }

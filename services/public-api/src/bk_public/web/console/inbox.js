@@ -1,10 +1,11 @@
 // The person's notification inbox (通知): every alarm and reply sent to them, newest first, with how
-// each phone channel went (WeChat, SMS, duty-group robot: sent, failed after retries, not configured).
+// each phone channel went (WeChat, SMS, duty-group robot: sent, being retried, failed after retries,
+// not configured).
 import { API, esc, fmtTime } from "/common/api.js";
 import { t } from "/common/i18n.js";
 
 const $ = (sel) => document.querySelector(sel);
-const STATUS_CLASS = { sent: "ok", dead: "bad", skipped: "unknown" };
+const STATUS_CLASS = { sent: "ok", dead: "bad", skipped: "unknown", retrying: "unknown", sending: "unknown" };
 
 function delivery(d) {
   const why = d.error ? ` title="${esc(d.error)}"` : "";
