@@ -168,7 +168,7 @@ class FakeWeChat(_Fake):
         if body.get("template_id") != self.template_id:
             return "template_id: unknown"
         page = body.get("page", "")
-        if not isinstance(page, str) or page.startswith("/") or page.startswith("http"):
+        if not isinstance(page, str) or "://" in page:  # a page of this mini-program, not a URL
             return "page: must be a page path of the mini-program"
         if body.get("miniprogram_state", "formal") not in ("developer", "trial", "formal"):
             return "miniprogram_state: invalid"
