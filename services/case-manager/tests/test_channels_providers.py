@@ -78,6 +78,16 @@ async def test_wechat_subscribe_message_is_the_documented_request() -> None:
     assert len(body["data"]["thing1"]["value"]) == 20
     assert body["data"]["time4"] == {"value": "2026年9月1日 08:30"}
     assert body["data"]["phrase3"] == {"value": "新告警"} and body["data"]["thing5"] == {"value": "切配区"}
+    assert body["lang"] == "zh_CN"
+
+
+async def test_wechat_speaks_english_to_an_english_tenant() -> None:
+    fake = wechat_fake()
+    fields = {**ALARM.fields, "type": "rodent"}  # the type in English; status and time stay Chinese
+    english = Alarm(notification_id="n-en", title="T", body="B", fields=fields, locale="en")
+    async with running(fake, wechat_sender) as sender:
+        await sender.send(ADDRESS, english)
+    assert fake.refused == [] and fake.received[0].body["lang"] == "en_US"
 
 
 async def test_wechat_token_expired_is_renewed_and_the_message_sent() -> None:

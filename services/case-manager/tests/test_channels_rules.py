@@ -92,6 +92,12 @@ def test_words_in_english_for_an_english_tenant() -> None:
     assert r.title == "[Class III Escalated: red card] no chef hat at River School"
     assert r.body == "2026-09-01 08:30 River School · Kitchen: no chef hat."
     assert render(Facts(template="digest", locale="en", digest_count=3)).title == "Alarm digest: 3 new alarms"
+    # Template fields WeChat takes only in Chinese stay Chinese (its phrase kind refuses latin letters).
+    assert (
+        r.fields["status"] == "红牌督办"
+        and r.fields["risk_class"] == "三级"
+        and r.fields["type"] == "no chef hat"
+    )
 
 
 def test_wechat_keywords_are_held_to_their_kinds_limits() -> None:

@@ -190,6 +190,7 @@ async def deliver(ctx: Context, channels: Channels, d: Delivery) -> None:
         fields=text.fields,
         case_id=e.case_id,
         urgent=e.urgent,
+        locale=facts.locale,
     )
     address = address_of(user)
     # Every channel at once, one try each: a Class I alarm must not wait for one provider.
@@ -318,6 +319,7 @@ async def _retry_one(ctx: Context, channels: Channels, r: DeliveryRecord) -> Non
             fields=text.fields,
             case_id=msg.case_id,
             urgent=msg.urgent,
+            locale=facts.locale,
         )
         o = await attempt(channels, r.channel, address_of(user), alarm, before=r.attempts)
     e = NotificationRequested(

@@ -38,6 +38,7 @@ class Alarm:
     fields: Mapping[str, str] = field(default_factory=dict)
     case_id: str = ""
     urgent: bool = False
+    locale: str = "zh-CN"  # the tenant's: WeChat shows its "open the mini-program" line in it
 
 
 @dataclass(frozen=True, slots=True)

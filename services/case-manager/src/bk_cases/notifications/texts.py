@@ -114,9 +114,11 @@ def render(f: Facts) -> Rendered:
         "site": f.site_name,
         "camera": f.camera_name or f.site_name,
         "type": kind,
-        "risk_class": risk,
-        "status": status,
-        "time": _when(f.seen_at, True),  # WeChat's ``time`` kind: "2026年9月1日 08:30", whatever the language
+        # The providers' templates are approved in Chinese, and WeChat's ``phrase`` and ``time`` kinds
+        # take only Chinese ("新告警", "2026年9月1日 08:30"): these three are Chinese in every locale.
+        "risk_class": RISK[f.risk_class][0] if f.risk_class in RISK else "",
+        "status": STATUS.get(f.template, (f.template, f.template))[0],
+        "time": _when(f.seen_at, True),
         "deadline": _when(f.deadline, True),
         "title": title,
     }

@@ -114,7 +114,7 @@ class WeChatSubscribeSender:
             "template_id": self._template,
             "page": self._page.format(case_id=alarm.case_id),
             "miniprogram_state": self._state,
-            "lang": self._lang,
+            "lang": "en_US" if alarm.locale.lower().startswith("en") else self._lang,
             "data": subscribe_data(self._keywords, alarm.fields),
         }
         token = await self._access_token()
