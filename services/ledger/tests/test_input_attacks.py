@@ -94,8 +94,8 @@ async def test_the_public_summary_refuses_a_day_outside_the_window(h) -> None:  
 
 async def test_a_json_payload_form_field_is_held_to_the_json_body_rules(h) -> None:  # type: ignore[no-untyped-def]
     sup = {"site_id": "lakeside-primary", "name": "a\u0000b", "address": "x", "contact": "x",
-           "phone": "0571-88886666", "business_licence_no": "91330100MA", "food_licence_no": "JY13301000001",
-           "food_licence_expires": "2027-12-31"}  # fmt: skip
+           "phone": "0571-88886666", "business_licence_no": "91350100M000100Y43",
+           "food_licence_no": "JY13301000001", "food_licence_expires": "2027-12-31"}  # fmt: skip
     files = [("licences", ("l.png", b"\x89PNG", "image/png"))]
     r = await h.client.post("/v1/suppliers", headers=h.auth(), data={"payload": json.dumps(sup)}, files=files)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "payload", "name"], r.text

@@ -12,7 +12,7 @@ SUP = {
     "address": "菜市路 1 号",
     "contact": "赵",
     "phone": "0571-88886666",
-    "business_licence_no": "91330100MA",
+    "business_licence_no": "91350100M000100Y43",
     "food_licence_no": "JY13301000001",
     "food_licence_expires": "2027-12-31",
 }

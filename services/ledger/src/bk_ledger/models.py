@@ -7,6 +7,7 @@ from bk_ledger.meal import models as meal
 from bk_ledger.morning_check import models as morning_check
 from bk_ledger.pesticide import models as pesticide
 from bk_ledger.purchase import models as purchase
+from bk_ledger.recall import models as recall
 from bk_ledger.sample import models as sample
 from bk_ledger.sites import models as sites
 from bk_ledger.staff import models as staff
@@ -19,6 +20,7 @@ __all__ = [
     "morning_check",
     "pesticide",
     "purchase",
+    "recall",
     "sample",
     "sites",
     "staff",

@@ -32,6 +32,8 @@ def case_changed(
         verdict=case.verdict,
         snapshot_key=case.annotated_snapshot_key or case.raw_snapshot_key,
         card_level=case.card_level,
+        source_ref=case.source_ref or "",
+        subject_id=case.subject_id or "",
     )
     if case.deadline is not None:
         event.deadline.FromDatetime(case.deadline)

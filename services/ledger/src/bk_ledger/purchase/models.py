@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import Column, Date, Float, ForeignKey, Index, Integer, String, Table
+from pydantic import BaseModel, Field, field_validator, model_validator
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
 
 from bk_ledger.common.columns import Json, record_columns
 from bk_ledger.common.errors import fields_invalid
 from bk_ledger.db import metadata
+from bk_ledger.purchase import licence
 from bkcore.inputs import Day
 
+# One supplier of the tenant per unified social credit code, however many sites buy from it: what a
+# recall (召回) names. ``name`` is the name it was first registered under.
+tenant_suppliers = Table(
+    "tenant_suppliers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("licence_no", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "licence_no", name="uq_tenant_suppliers_licence"),
+)
+
+# A site's registration of a supplier (供应商资质: its licences as that site checked them).
 suppliers = Table(
     "suppliers",
     metadata,
     *record_columns(),
+    # Set on every write, and by migration 0005 for rows older than it (merged by licence).
+    Column("tenant_supplier_id", String(32), ForeignKey("tenant_suppliers.id"), nullable=True, index=True),
     Column("name", String(200), nullable=False),
     Column("address", String(300), nullable=False),
     Column("contact", String(100), nullable=False),
@@ -54,10 +82,20 @@ class SupplierIn(BaseModel):
     address: str = Field(..., min_length=1, max_length=300)
     contact: str = Field(..., min_length=1, max_length=100)
     phone: str = Field(..., pattern=_PHONE, max_length=32)
-    business_licence_no: str = Field(..., min_length=5, max_length=64)
+    business_licence_no: str = Field(
+        ..., min_length=1, max_length=64, description="统一社会信用代码 (18 characters, GB 32100)"
+    )
     business_licence_expires: Day | None = None
     food_licence_no: str = Field(..., min_length=5, max_length=64, description="e.g. JY1330...")
     food_licence_expires: Day
+
+    @field_validator("business_licence_no")
+    @classmethod
+    def _credit_code(cls, value: str) -> str:
+        code = licence.normalise(value)
+        if (why := licence.problem(code)) is not None:
+            raise ValueError(why)
+        return code
 
 
 class PurchaseIn(BaseModel):

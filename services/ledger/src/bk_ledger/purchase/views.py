@@ -59,13 +59,20 @@ def router(ctx: LedgerContext) -> APIRouter:
                 site = await visible_site(s, p, body.site_id)
                 cfg = await rule_config(s, site.tenant_id)
                 keys = await batch.put(photos)
+                one = await service.tenant_supplier_id(
+                    s, tenant_id=site.tenant_id, licence_no=body.business_licence_no, name=body.name, now=now
+                )
                 rec = await records.insert(
                     s,
                     suppliers,
                     site=site,
                     principal=p,
                     now=now,
-                    values={**body.model_dump(exclude={"site_id"}), "licence_photos": keys},
+                    values={
+                        **body.model_dump(exclude={"site_id"}),
+                        "licence_photos": keys,
+                        "tenant_supplier_id": one,
+                    },
                 )
                 findings = [f for f in service.supplier_findings(rec, site, cfg, now) if f.active]
                 written = await alerts.emit(s, site.tenant_id, findings, now)

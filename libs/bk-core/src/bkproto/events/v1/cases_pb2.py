@@ -26,17 +26,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from bkproto.common.v1 import meta_pb2 as bkproto_dot_common_dot_v1_dot_meta__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62kproto/events/v1/cases.proto\x12\x11\x62kproto.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1c\x62kproto/common/v1/meta.proto\"\xaa\x03\n\x0b\x43\x61seChanged\x12*\n\x04meta\x18\x01 \x01(\x0b\x32\x1c.bkproto.common.v1.EventMeta\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x0f\n\x07site_id\x18\x03 \x01(\t\x12\x10\n\x08org_path\x18\x04 \x01(\t\x12-\n\x06source\x18\x05 \x01(\x0e\x32\x1d.bkproto.events.v1.CaseSource\x12\x11\n\tcase_type\x18\x06 \x01(\t\x12\x30\n\nrisk_class\x18\x07 \x01(\x0e\x32\x1c.bkproto.events.v1.RiskClass\x12\x0e\n\x06status\x18\x08 \x01(\t\x12\x17\n\x0fprevious_status\x18\t \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\n \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x0b \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0boccurrences\x18\r \x01(\r\x12\x0f\n\x07verdict\x18\x0e \x01(\t\x12\x14\n\x0csnapshot_key\x18\x0f \x01(\t\x12\x12\n\ncard_level\x18\x10 \x01(\r*`\n\tRiskClass\x12\x1a\n\x16RISK_CLASS_UNSPECIFIED\x10\x00\x12\x10\n\x0cRISK_CLASS_I\x10\x01\x12\x11\n\rRISK_CLASS_II\x10\x02\x12\x12\n\x0eRISK_CLASS_III\x10\x03*\xa7\x01\n\nCaseSource\x12\x1b\n\x17\x43\x41SE_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41SE_SOURCE_DETECTION\x10\x01\x12\x16\n\x12\x43\x41SE_SOURCE_CAMERA\x10\x02\x12\x16\n\x12\x43\x41SE_SOURCE_LEDGER\x10\x03\x12\x19\n\x15\x43\x41SE_SOURCE_COMPLAINT\x10\x04\x12\x16\n\x12\x43\x41SE_SOURCE_MANUAL\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62kproto/events/v1/cases.proto\x12\x11\x62kproto.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1c\x62kproto/common/v1/meta.proto\"\xd2\x03\n\x0b\x43\x61seChanged\x12*\n\x04meta\x18\x01 \x01(\x0b\x32\x1c.bkproto.common.v1.EventMeta\x12\x0f\n\x07\x63\x61se_id\x18\x02 \x01(\t\x12\x0f\n\x07site_id\x18\x03 \x01(\t\x12\x10\n\x08org_path\x18\x04 \x01(\t\x12-\n\x06source\x18\x05 \x01(\x0e\x32\x1d.bkproto.events.v1.CaseSource\x12\x11\n\tcase_type\x18\x06 \x01(\t\x12\x30\n\nrisk_class\x18\x07 \x01(\x0e\x32\x1c.bkproto.events.v1.RiskClass\x12\x0e\n\x06status\x18\x08 \x01(\t\x12\x17\n\x0fprevious_status\x18\t \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\n \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x0b \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0boccurrences\x18\r \x01(\r\x12\x0f\n\x07verdict\x18\x0e \x01(\t\x12\x14\n\x0csnapshot_key\x18\x0f \x01(\t\x12\x12\n\ncard_level\x18\x10 \x01(\r\x12\x12\n\nsource_ref\x18\x11 \x01(\t\x12\x12\n\nsubject_id\x18\x12 \x01(\t*`\n\tRiskClass\x12\x1a\n\x16RISK_CLASS_UNSPECIFIED\x10\x00\x12\x10\n\x0cRISK_CLASS_I\x10\x01\x12\x11\n\rRISK_CLASS_II\x10\x02\x12\x12\n\x0eRISK_CLASS_III\x10\x03*\xa7\x01\n\nCaseSource\x12\x1b\n\x17\x43\x41SE_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41SE_SOURCE_DETECTION\x10\x01\x12\x16\n\x12\x43\x41SE_SOURCE_CAMERA\x10\x02\x12\x16\n\x12\x43\x41SE_SOURCE_LEDGER\x10\x03\x12\x19\n\x15\x43\x41SE_SOURCE_COMPLAINT\x10\x04\x12\x16\n\x12\x43\x41SE_SOURCE_MANUAL\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bkproto.events.v1.cases_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RISKCLASS']._serialized_start=544
-  _globals['_RISKCLASS']._serialized_end=640
-  _globals['_CASESOURCE']._serialized_start=643
-  _globals['_CASESOURCE']._serialized_end=810
+  _globals['_RISKCLASS']._serialized_start=584
+  _globals['_RISKCLASS']._serialized_end=680
+  _globals['_CASESOURCE']._serialized_start=683
+  _globals['_CASESOURCE']._serialized_end=850
   _globals['_CASECHANGED']._serialized_start=116
-  _globals['_CASECHANGED']._serialized_end=542
+  _globals['_CASECHANGED']._serialized_end=582
 # @@protoc_insertion_point(module_scope)

@@ -37,7 +37,7 @@ CASE_SOURCE_COMPLAINT: CaseSource
 CASE_SOURCE_MANUAL: CaseSource
 
 class CaseChanged(_message.Message):
-    __slots__ = ("meta", "case_id", "site_id", "org_path", "source", "case_type", "risk_class", "status", "previous_status", "action", "actor_id", "deadline", "occurrences", "verdict", "snapshot_key", "card_level")
+    __slots__ = ("meta", "case_id", "site_id", "org_path", "source", "case_type", "risk_class", "status", "previous_status", "action", "actor_id", "deadline", "occurrences", "verdict", "snapshot_key", "card_level", "source_ref", "subject_id")
     META_FIELD_NUMBER: _ClassVar[int]
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,8 @@ class CaseChanged(_message.Message):
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_KEY_FIELD_NUMBER: _ClassVar[int]
     CARD_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_REF_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     meta: _meta_pb2.EventMeta
     case_id: str
     site_id: str
@@ -70,4 +72,6 @@ class CaseChanged(_message.Message):
     verdict: str
     snapshot_key: str
     card_level: int
-    def __init__(self, meta: _Optional[_Union[_meta_pb2.EventMeta, _Mapping]] = ..., case_id: _Optional[str] = ..., site_id: _Optional[str] = ..., org_path: _Optional[str] = ..., source: _Optional[_Union[CaseSource, str]] = ..., case_type: _Optional[str] = ..., risk_class: _Optional[_Union[RiskClass, str]] = ..., status: _Optional[str] = ..., previous_status: _Optional[str] = ..., action: _Optional[str] = ..., actor_id: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurrences: _Optional[int] = ..., verdict: _Optional[str] = ..., snapshot_key: _Optional[str] = ..., card_level: _Optional[int] = ...) -> None: ...
+    source_ref: str
+    subject_id: str
+    def __init__(self, meta: _Optional[_Union[_meta_pb2.EventMeta, _Mapping]] = ..., case_id: _Optional[str] = ..., site_id: _Optional[str] = ..., org_path: _Optional[str] = ..., source: _Optional[_Union[CaseSource, str]] = ..., case_type: _Optional[str] = ..., risk_class: _Optional[_Union[RiskClass, str]] = ..., status: _Optional[str] = ..., previous_status: _Optional[str] = ..., action: _Optional[str] = ..., actor_id: _Optional[str] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurrences: _Optional[int] = ..., verdict: _Optional[str] = ..., snapshot_key: _Optional[str] = ..., card_level: _Optional[int] = ..., source_ref: _Optional[str] = ..., subject_id: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,40 @@
+"""Recall routes: supervisors and platform admins recall; anyone who reads ledgers reads their part."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from bk_ledger.common.context import LedgerContext
+from bk_ledger.common.crud import READERS
+from bk_ledger.recall import flows
+from bk_ledger.recall.models import RecallIn
+from bkcore.auth import Principal, Role
+
+#: Who may recall: a supervisor over their org subtree, a platform admin over the whole tenant.
+RECALLERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR)
+
+
+def router(ctx: LedgerContext) -> APIRouter:
+    r = APIRouter(prefix="/v1/recalls", tags=["recall 召回"])
+
+    @r.post("", status_code=201, summary="Recall a supplier or one of its batches across the sites you see")
+    async def create(
+        body: RecallIn, p: Principal = Depends(ctx.auth.require_roles(*RECALLERS))
+    ) -> dict[str, Any]:
+        async with ctx.db.session() as s:
+            out = await flows.recall(s, p, body, ctx.now())
+        if out["sites"]:
+            ctx.alerts_written()
+        return out
+
+    @r.get("/{recall_id}", summary="A recall's report: sites, dishes, samples and their cases")
+    async def get(recall_id: str, p: Principal = Depends(ctx.auth.require_roles(*READERS))) -> dict[str, Any]:
+        async with ctx.db.session() as s:
+            out = await flows.report_for(s, p, recall_id)
+        if out is None:
+            raise HTTPException(404, detail="recall not found")
+        return out
+
+    return r
