@@ -69,9 +69,12 @@ class Credentials:
 
     issuer: TokenIssuer = field(default_factory=new_token_issuer)
     url_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    audit_key: str = field(default_factory=lambda: secrets.token_hex(32))  # the case-manager's alone
 
     def env(self, *, signs: bool) -> dict[str, str]:
-        keys = issuer_env(self.issuer) if signs else verifier_env(self.issuer)
+        if not signs:
+            return {**verifier_env(self.issuer), "BK_URL_SIGNING_SECRET": self.url_secret}
+        keys = {**issuer_env(self.issuer), "BK_AUDIT_KEY": self.audit_key}
         return {**keys, "BK_URL_SIGNING_SECRET": self.url_secret}
 
     def admin_token(self) -> str:

@@ -58,7 +58,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_safe_production_configuration_starts() -> None:
     assert load_settings(CoreSettings, **_production()).mode == "production"
-    cm = load_settings(CaseSettings, **_production(jwt_private_key=private_key_pem(KEY)))
+    cm = load_settings(
+        CaseSettings, **_production(jwt_private_key=private_key_pem(KEY), audit_key=secrets.token_hex(32))
+    )
     assert cm.token_private_key() is not None
 
 
