@@ -116,6 +116,9 @@ def _register_subcommands() -> None:
     app.add_typer(detector_cli.app, name="detector")
     app.add_typer(dlq_cli.app, name="dlq")
     app.add_typer(keys_cli.app, name="keys")
+    from brightkitchen.export_cli import export
+
+    app.command("export")(export)
 
 
 _register_subcommands()

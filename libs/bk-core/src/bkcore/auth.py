@@ -72,6 +72,7 @@ class Scope(StrEnum):
     CAMERAS_WRITE = "cameras:write"  # register, change, delete cameras (gateway)
     LEDGER_READ = "ledger:read"  # ledgers and their public summaries (ledger)
     MODELS_ADMIN = "models:admin"  # list and switch detector models (detector)
+    WAREHOUSE_EXPORT = "warehouse:export"  # write a tenant's warehouse export (case-manager, ledger)
 
 
 class AuthError(Exception):

@@ -148,6 +148,27 @@ class CoreSettings(BaseSettings):
         "X-Forwarded-For is read right to left, skipping these, only when the peer is one of them",
     )
 
+    warehouse_export_at: str = Field(
+        "",
+        pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d$",
+        description="UTC time of day (HH:MM) after which each service exports the last "
+        "BK_WAREHOUSE_LOOKBACK_DAYS days to the warehouse (bkcore.warehouse); empty = no scheduled "
+        "export (the default), `brightkitchen export` still runs on demand",
+    )
+    warehouse_lookback_days: int = Field(
+        3, ge=1, le=31, description="days the scheduled warehouse export re-exports (late changes land)"
+    )
+    warehouse_pseudonym_key: SecretStr = Field(
+        SecretStr(""),
+        description="HMAC key that pseudonymises personal data in warehouse exports (the same in every "
+        "service); embedded mode generates one under data_dir",
+    )
+    warehouse_raw_personal_tenants: list[str] = Field(
+        default_factory=list,
+        description="JSON list of tenants whose policy allows personal data (names, phones, "
+        "certificate numbers) raw in their warehouse export; every other tenant's is pseudonymised",
+    )
+
     @field_validator("trusted_proxy_cidrs")
     @classmethod
     def _networks(cls, cidrs: list[str]) -> list[str]:
@@ -222,6 +243,8 @@ class CoreSettings(BaseSettings):
             out.append("BK_URL_SIGNING_SECRET must be set")
         elif _same_key(url_secret, self.jwt_secret.get_secret_value(), private):
             out.append("BK_URL_SIGNING_SECRET must not be the token-signing key; give each its own")
+        if self.warehouse_export_at and not self.warehouse_pseudonym_key.get_secret_value():
+            out.append("BK_WAREHOUSE_PSEUDONYM_KEY must be set when BK_WAREHOUSE_EXPORT_AT schedules exports")
         out += placeholder_refusals(self.secret_settings())
         return out
 

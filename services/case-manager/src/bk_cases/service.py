@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -28,11 +29,13 @@ from bk_cases.notifications.views import router as notifications_router
 from bk_cases.settings import CaseSettings
 from bk_cases.stats.consumers import ScorePublisher
 from bk_cases.stats.consumers import subscribe as subscribe_scores
+from bk_cases.warehouse import flows as warehouse
 from bkcore.db import Database, OutboxRelay, database_url
 from bkcore.http import create_app
 from bkcore.retention import RetentionPolicy
 from bkcore.service import Runtime, Service
 from bkcore.settings import Mode
+from bkcore.warehouse import scheduled_export
 
 log = logging.getLogger(__name__)
 NAME = "case-manager"
@@ -56,6 +59,13 @@ class CaseService(Service):
         self.held = releaser(self.ctx)  # signals for sites the directory does not know yet
         self.audit_checkpoints = audit_checkpointer(self.ctx)
         self.scores = ScorePublisher(self.ctx)
+        self.warehouse = scheduled_export(  # BK_WAREHOUSE_EXPORT_AT; idle when it is empty
+            "case-manager-warehouse-export",
+            settings,
+            clock=runtime.clock.now,
+            tenants=partial(warehouse.tenant_ids, self.ctx),
+            run_day=partial(warehouse.export_tenant_day, self.ctx),
+        )
         self.channels = channels or default_channels(settings)
         self.app = self._build_app()
         self._consumers_subscribed = False
@@ -75,12 +85,14 @@ class CaseService(Service):
         from bk_cases.export.views import router as export_router
         from bk_cases.labels.views import router as labels_router
         from bk_cases.stats.views import router as stats_router
+        from bk_cases.warehouse.views import router as warehouse_router
 
         app.include_router(stats_router)
         app.include_router(admin_router)
         app.include_router(directory_feed_router)
         app.include_router(export_router)
         app.include_router(labels_router)
+        app.include_router(warehouse_router)
         return app
 
     async def migrate(self) -> None:
@@ -106,6 +118,8 @@ class CaseService(Service):
         self.held.start()
         self.audit_checkpoints.start()
         self.scores.loop.start()
+        if self.ctx.settings.warehouse_export_at:
+            self.warehouse.start()
 
     async def stop(self) -> None:
         await self.sweeper.stop()
@@ -113,6 +127,7 @@ class CaseService(Service):
         await self.held.stop()
         await self.audit_checkpoints.stop()
         await self.scores.loop.stop()
+        await self.warehouse.stop()
         if self.ctx.relay is not None:
             await self.ctx.relay.stop()
         await self.channels.aclose()

@@ -6,7 +6,8 @@ import re
 from datetime import datetime
 from typing import Protocol
 
-_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,1023}$")
+# "=": Hive-style partitions (``date=2026-12-03``) in the warehouse export (bkcore.warehouse).
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=\-/]{0,1023}$")
 
 
 class ObjectNotFound(KeyError):
