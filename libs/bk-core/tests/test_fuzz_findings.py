@@ -54,3 +54,44 @@ async def test_the_requests_schemathesis_sent_get_422s() -> None:
             "start": "2026-09-01",
             "site_id": "a",
         }
+
+
+async def test_a_routes_own_422_has_the_documented_shape() -> None:
+    """Found by schemathesis: ``HTTPException(422, "text")`` answered ``{"detail": "text"}`` where every
+    422 documents a list of ``{type, loc, msg}`` (a rectification without photos, an unknown robot)."""
+    from fastapi import HTTPException
+
+    app = create_app(service="t", title="t")
+
+    @app.post("/bare")
+    async def bare() -> None:
+        raise HTTPException(422, "整改须至少上传一张照片 · a rectification needs at least one photo")
+
+    @app.post("/untyped")
+    async def untyped() -> None:
+        raise HTTPException(422, [{"loc": ["body", "labels"], "msg": "unknown label"}])
+
+    @app.post("/other")
+    async def other() -> None:
+        raise HTTPException(409, "already closed", headers={"X-State": "closed"})
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.post("/bare")
+        assert r.status_code == 422 and r.json()["detail"] == [
+            {
+                "type": "value_error",
+                "loc": ["body"],
+                "msg": "整改须至少上传一张照片 · a rectification needs at least one photo",
+            }
+        ]
+        r = await c.post("/untyped")
+        assert r.json()["detail"] == [
+            {"type": "value_error", "loc": ["body", "labels"], "msg": "unknown label"}
+        ]
+        r = await c.post("/other")  # other statuses as before
+        assert (r.status_code, r.json(), r.headers["x-state"]) == (
+            409,
+            {"detail": "already closed"},
+            "closed",
+        )
