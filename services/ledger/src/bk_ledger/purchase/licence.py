@@ -6,6 +6,10 @@ registered by three canteens is one supplier of the tenant, and a recall of it r
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
 #: The 31 characters a code may use (no I, O, S, V, Z), in the order that gives each its value.
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -34,3 +38,19 @@ def problem(code: str) -> str | None:
     if check_char(code[:17]) != code[17]:
         return "统一社会信用代码校验位错误 the check character does not match"
     return None
+
+
+def checked(value: str) -> str:
+    """The normalised code, or a ValueError saying what is wrong with it (for pydantic)."""
+    code = normalise(value)
+    if (why := problem(code)) is not None:
+        raise ValueError(why)
+    return code
+
+
+#: An input field holding a supplier's unified social credit code, normalised and checked.
+CreditCode = Annotated[
+    str,
+    Field(min_length=1, max_length=64, description="统一社会信用代码 (18 characters, GB 32100)"),
+    AfterValidator(checked),
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import (
     Column,
     Date,
@@ -19,7 +19,7 @@ from sqlalchemy import (
 from bk_ledger.common.columns import Json, record_columns
 from bk_ledger.common.errors import fields_invalid
 from bk_ledger.db import metadata
-from bk_ledger.purchase import licence
+from bk_ledger.purchase.licence import CreditCode
 from bkcore.inputs import Day
 
 # One supplier of the tenant per unified social credit code, however many sites buy from it: what a
@@ -82,20 +82,10 @@ class SupplierIn(BaseModel):
     address: str = Field(..., min_length=1, max_length=300)
     contact: str = Field(..., min_length=1, max_length=100)
     phone: str = Field(..., pattern=_PHONE, max_length=32)
-    business_licence_no: str = Field(
-        ..., min_length=1, max_length=64, description="统一社会信用代码 (18 characters, GB 32100)"
-    )
+    business_licence_no: CreditCode
     business_licence_expires: Day | None = None
     food_licence_no: str = Field(..., min_length=5, max_length=64, description="e.g. JY1330...")
     food_licence_expires: Day
-
-    @field_validator("business_licence_no")
-    @classmethod
-    def _credit_code(cls, value: str) -> str:
-        code = licence.normalise(value)
-        if (why := licence.problem(code)) is not None:
-            raise ValueError(why)
-        return code
 
 
 class PurchaseIn(BaseModel):

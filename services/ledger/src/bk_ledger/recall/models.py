@@ -8,7 +8,7 @@ from sqlalchemy import Column, DateTime, ForeignKey, Index, String, Table, Text
 from bk_ledger.common.columns import Json
 from bk_ledger.common.errors import fields_invalid
 from bk_ledger.db import metadata
-from bk_ledger.purchase import licence
+from bk_ledger.purchase.licence import CreditCode
 from bkcore.inputs import Day
 
 recalls = Table(
@@ -79,17 +79,7 @@ class RecallScope(BaseModel):
 
 
 class RecallIn(BaseModel):
-    supplier_licence: str = Field(
-        ..., min_length=1, max_length=64, description="the supplier's 统一社会信用代码 (18 characters)"
-    )
+    supplier_licence: CreditCode
     batch: BatchRef | None = Field(None, description="recall one batch; without it, all of the supplier")
     reason: str = Field(..., min_length=1, max_length=1000, description="why, e.g. 抽检不合格 failed a test")
     scope: RecallScope = Field(default_factory=RecallScope)
-
-    @field_validator("supplier_licence")
-    @classmethod
-    def _credit_code(cls, value: str) -> str:
-        code = licence.normalise(value)
-        if (why := licence.problem(code)) is not None:
-            raise ValueError(why)
-        return code

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_ledger.common import records
 from bk_ledger.meal.models import dish_ingredients, dishes_served
 from bk_ledger.purchase.models import purchases, suppliers, tenant_suppliers
 from bk_ledger.recall.models import BatchRef, RecallScope, recall_sites, recalls
+from bk_ledger.sample import service as sample_service
 from bk_ledger.sample.models import sample_retentions
 from bk_ledger.sites.models import sites
 from bkcore.auth import Principal
@@ -65,25 +66,15 @@ async def dishes_using(s: AsyncSession, purchase_ids: list[str]) -> list[dict[st
 
 
 async def samples_of(s: AsyncSession, dishes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Retained samples (留样) of those dishes: same site, day, meal and dish name (the trace's rule)."""
-    keys = {(x["tenant_id"], x["site_id"], x["meal_date"], x["meal"], x["dish"]) for x in dishes}
-    if not keys:
-        return []
+    """Retained samples (留样) of those dishes, one query per site."""
     t = sample_retentions
     out: list[dict[str, Any]] = []
-    for site_key in sorted({k[:2] for k in keys}):
-        wanted = [k for k in keys if k[:2] == site_key]
-        days = sorted({k[2] for k in wanted})
+    for site_id in sorted({d["site_id"] for d in dishes}):
+        of_site = [sample_service.of_dish(d) for d in dishes if d["site_id"] == site_id]
         rows = await s.execute(
-            select(t)
-            .where(t.c.tenant_id == site_key[0], t.c.site_id == site_key[1], t.c.meal_date.in_(days))
-            .order_by(t.c.meal_date, t.c.meal, t.c.dish, t.c.id)
+            select(t).where(or_(*of_site)).order_by(t.c.meal_date, t.c.meal, t.c.dish, t.c.id)
         )
-        out.extend(
-            r
-            for r in map(records.row_dict, rows)
-            if (r["tenant_id"], r["site_id"], r["meal_date"], r["meal"], r["dish"]) in keys
-        )
+        out.extend(records.row_dict(r) for r in rows)
     return out
 
 

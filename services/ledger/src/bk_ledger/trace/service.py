@@ -10,6 +10,7 @@ from bk_ledger.common import records
 from bk_ledger.meal.models import dish_ingredients, dishes_served
 from bk_ledger.pesticide.models import pesticide_tests
 from bk_ledger.purchase.models import purchases, suppliers
+from bk_ledger.sample import service as sample_service
 from bk_ledger.sample.models import sample_retentions
 from bk_ledger.trace.rules import DISH_FIELDS, PURCHASE_FIELDS, SUPPLIER_FIELDS, pick
 from bkcore.auth import Principal
@@ -38,15 +39,7 @@ async def forward(s: AsyncSession, p: Principal, purchase_id: str) -> list[dict[
     out = []
     for row in await s.execute(stmt):
         dish = records.row_dict(row)
-        t = sample_retentions
-        samples = await s.execute(
-            records.scoped(t, p).where(
-                t.c.site_id == dish["site_id"],
-                t.c.meal_date == dish["meal_date"],
-                t.c.meal == dish["meal"],
-                t.c.dish == dish["dish"],
-            )
-        )
+        samples = await s.execute(records.scoped(sample_retentions, p).where(sample_service.of_dish(dish)))
         out.append(
             {
                 **pick(dish, DISH_FIELDS),  # type: ignore[dict-item]
