@@ -165,3 +165,37 @@ async def test_a_tenant_from_nothing_with_the_cli(cases_url: str, tmp_path: Path
     # A second run updates instead of duplicating.
     rc, out, err = await rb("import", "users", str(users))
     assert rc == 0 and "done: 0 created, 150 updated" in out, err
+
+
+async def test_a_users_phone_channels_with_the_cli(cases_url: str) -> None:
+    """``user channels`` (and ``user add --class-ii …``) set what the notifications read per risk class."""
+
+    async def op(*args: str) -> tuple[int, str, str]:
+        return await admin(cases_url, "admin", "demo-admin", demo_data.TENANT_ID, *args)
+
+    rc, out, err = await op("user", "channels", "manager", "--class-ii", "sms,wechat", "--class-iii", "")
+    assert rc == 0, err
+    shown = json.loads(out)
+    assert shown["notify_channels"] == {"II": ["wechat", "sms"], "III": []}
+    rc, out, err = await op("user", "channels", "manager", "--class-ii", "fax")
+    assert rc == 1 and "fax" in err
+    rc, out, err = await op("user", "channels", "manager", "--robot", "nowhere")
+    assert rc == 1 and "nowhere" in err and "BK_NOTIFY_ROBOTS" in err  # none configured here
+    rc, out, err = await op("user", "channels", "manager")
+    assert rc == 1 and "nothing to change" in err
+
+    rc, out, err = await op(
+        "user", "add", "night-sup", "--name", "夜班监管员", "--role", "supervisor",
+        "--unit", "lakeside", "--class-ii", "wechat", "--class-iii", "robot",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert json.loads(out)["notify_channels"] == {"II": ["wechat"], "III": ["robot"]}
+    # The person reads their admin's choice as their own.
+    async with httpx.AsyncClient(base_url=cases_url) as http:
+        r = await http.post(
+            "/auth/login",
+            json={"username": "manager", "password": "demo-manager", "tenant_id": demo_data.TENANT_ID},
+        )
+        token = r.json()["access_token"]
+        prefs = await http.get("/notifications/preferences", headers={"Authorization": f"Bearer {token}"})
+    assert prefs.json()["channels"] == {"II": ["wechat", "sms"], "III": []}

@@ -162,6 +162,19 @@ def _list(value: str | None) -> list[str] | None:
     )
 
 
+_CLASS_HELP = (
+    "{cls}类问题的通知渠道 · Class {cls} channels, comma separated: wechat, sms, robot ('' for none; "
+    "Class I always goes to every channel)"
+)
+_ROBOT_HELP = "值班群机器人 · the duty group's robot (a name in BK_NOTIFY_ROBOTS)"
+
+
+def _channels(class_ii: str | None, class_iii: str | None) -> dict[str, list[str]] | None:
+    """The per-class choice the options give (None: neither given; the server checks the names)."""
+    given = {cls: _list(value) for cls, value in (("II", class_ii), ("III", class_iii)) if value is not None}
+    return {cls: value or [] for cls, value in given.items()} or None
+
+
 # --- tenants --------------------------------------------------------------------------------------
 
 
@@ -309,6 +322,9 @@ def user_add(
     openid: str = typer.Option("", help="微信 openid · WeChat openid"),
     department: str = typer.Option("market", help="部门 · market (市场监管) or education (教育)"),
     bureau_admin: bool = typer.Option(False, "--bureau-admin", help="区县管理员 · administers their subtree"),
+    class_ii: str | None = typer.Option(None, "--class-ii", help=_CLASS_HELP.format(cls="II")),
+    class_iii: str | None = typer.Option(None, "--class-iii", help=_CLASS_HELP.format(cls="III")),
+    robot: str = typer.Option("", help=_ROBOT_HELP),
 ) -> None:
     """新增用户 · Add a user (prints a generated password once)."""
     body = {
@@ -321,9 +337,31 @@ def user_add(
         "wechat_openid": openid,
         "department": department,
         "bureau_admin": bureau_admin,
+        "notify_channels": _channels(class_ii, class_iii) or {},
+        "notify_robot": robot,
     }
     with _api(ctx) as api:
         _show(api.call("POST", "/users", json=body))
+
+
+@user_app.command("channels")
+def user_channels(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., help="用户名 · whose channels"),
+    class_ii: str | None = typer.Option(None, "--class-ii", help=_CLASS_HELP.format(cls="II")),
+    class_iii: str | None = typer.Option(None, "--class-iii", help=_CLASS_HELP.format(cls="III")),
+    robot: str | None = typer.Option(None, help=_ROBOT_HELP + "; '' for none"),
+) -> None:
+    """通知渠道 · Set a user's phone channels per risk class and duty-group robot (一类问题全渠道)."""
+    body: dict[str, Any] = {}
+    if (choice := _channels(class_ii, class_iii)) is not None:
+        body["notify_channels"] = choice
+    if robot is not None:
+        body["notify_robot"] = robot
+    if not body:
+        _fail("无改动 · nothing to change: give --class-ii, --class-iii or --robot")
+    with _api(ctx) as api:
+        _show(api.call("PATCH", f"/users/{target}", json=body))
 
 
 @user_app.command("list")

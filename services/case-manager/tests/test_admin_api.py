@@ -126,7 +126,9 @@ async def test_a_new_tenant_from_nothing(svc: CaseService, api: httpx.AsyncClien
             json=[{"case_type": "no_mask", "risk_class": 2, "deadline_h": 12}],
         )
     )
-    assert tenant["grading_rules"] == [{"case_type": "no_mask", "risk_class": 2, "deadline_h": 12.0}]
+    assert tenant["grading_rules"] == [
+        {"case_type": "no_mask", "risk_class": 2, "deadline_h": 12.0, "severity": "", "site_scope": ""}
+    ]
     assert fields(
         await api.put(
             f"/tenants/{T}/grading-rules",

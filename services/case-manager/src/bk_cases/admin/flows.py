@@ -32,10 +32,14 @@ from bk_cases.admin.models import (
 )
 from bk_cases.audit import service as audit
 from bk_cases.cases import service as cases
+from bk_cases.cases.enums import RiskClass
+from bk_cases.cases.models import RiskRule
+from bk_cases.cases.rules import GradingRule as CaseGrading
 from bk_cases.directory import events, rules, service
 from bk_cases.directory.models import CameraBinding, OrgUnit, Site, Tenant, User
 from bk_cases.directory.rules import Admin
 from bk_cases.directory.seed import ZONE_NAMES
+from bk_cases.notifications.rules import check_robot
 from bkcore.auth import Principal, Role
 
 
@@ -164,14 +168,21 @@ async def set_grading_rules(
 ) -> None:
     """The tenant's grading overrides become exactly ``body`` (types not named: the defaults)."""
     await own_tenant(session, admin, tenant_id)
-    seen = [r.case_type for r in body]
-    if dup := sorted({t for t in seen if seen.count(t) > 1}):
-        raise Refused(422, f"案件类型重复 · case types listed twice: {', '.join(dup)}", "case_type")
+    seen = [_rule_key(r) for r in body]
+    if dup := sorted({"/".join(filter(None, k)) for k in seen if seen.count(k) > 1}):
+        raise Refused(
+            422,
+            f"分级规则重复 · rules listed twice (type/severity/site scope): {', '.join(dup)}",
+            "case_type",
+        )
     before = await service.grading_rules(db_session=session, tenant_id=tenant_id)
     await service.replace_grading_rules(
         db_session=session,
         tenant_id=tenant_id,
-        rules=[(r.case_type, r.risk_class, r.deadline_h) for r in body],
+        rules=[
+            CaseGrading(r.case_type, RiskClass(r.risk_class), r.deadline_h, r.severity, r.site_scope)
+            for r in body
+        ],
     )
     await audit.record(
         session,
@@ -181,10 +192,15 @@ async def set_grading_rules(
         entity_type="tenant",
         entity_id=tenant_id,
         data={
-            "before": [[r.case_type, r.risk_class, r.deadline_h] for r in before],
-            "after": [[r.case_type, r.risk_class, r.deadline_h] for r in body],
+            "before": [[*_rule_key(r), r.risk_class, r.deadline_h] for r in before],
+            "after": [[*_rule_key(r), r.risk_class, r.deadline_h] for r in body],
         },
     )
+
+
+def _rule_key(r: GradingRule | RiskRule) -> tuple[str, str, str]:
+    """What makes a grading rule one (the ``risk_rules`` key within a tenant)."""
+    return (r.case_type, r.severity, r.site_scope)
 
 
 # --- org units ------------------------------------------------------------------------------------
@@ -401,7 +417,18 @@ async def _site_in_reach(session: AsyncSession, admin: Admin, site_id: str) -> S
 
 # --- users ----------------------------------------------------------------------------------------
 
-USER_COLUMNS = ("name", "role", "org_id", "site_ids", "phone", "wechat_openid", "department", "bureau_admin")
+USER_COLUMNS = (
+    "name",
+    "role",
+    "org_id",
+    "site_ids",
+    "phone",
+    "wechat_openid",
+    "department",
+    "bureau_admin",
+    "notify_channels",
+    "notify_robot",
+)
 
 
 @dataclass
@@ -420,10 +447,13 @@ def user_values(user: User | None, changes: dict[str, Any]) -> dict[str, Any]:
         "wechat_openid": "",
         "department": "market",
         "bureau_admin": False,
+        "notify_channels": {},
+        "notify_robot": "",
     }
     if user is not None:
         base = {c: getattr(user, c) for c in USER_COLUMNS}
         base["site_ids"] = list(base["site_ids"] or [])
+        base["notify_channels"] = dict(base["notify_channels"] or {})
     return {**base, **{k: v for k, v in changes.items() if k in USER_COLUMNS}}
 
 
@@ -505,9 +535,20 @@ async def save_user(session: AsyncSession, admin: Admin, username: str, plan: Us
     return user
 
 
-async def create_user(session: AsyncSession, admin: Admin, body: UserIn) -> tuple[User, str | None]:
-    """A new user, and their generated password when none was given (to hand over once)."""
+def _robot_configured(name: str | None, robots: Collection[str]) -> None:
+    try:
+        check_robot(name or "", robots)
+    except ValueError as exc:
+        raise Refused(422, str(exc), "notify_robot") from None
+
+
+async def create_user(
+    session: AsyncSession, admin: Admin, body: UserIn, *, robots: Collection[str]
+) -> tuple[User, str | None]:
+    """A new user, and their generated password when none was given (to hand over once).
+    ``robots``: the duty-group robots configured (``BK_NOTIFY_ROBOTS``)."""
     tid = admin.tenant_id
+    _robot_configured(body.notify_robot, robots)
     if await service.get_user_by_username(db_session=session, username=body.username, tenant_id=tid):
         raise Refused(409, f"用户名已存在 · username {body.username!r} is taken", "username")
     values = user_values(None, body.model_dump(exclude={"username", "password"}))
@@ -516,8 +557,11 @@ async def create_user(session: AsyncSession, admin: Admin, body: UserIn) -> tupl
     return user, plan.password if plan.generated else None
 
 
-async def update_user(session: AsyncSession, admin: Admin, username: str, body: UserPatch) -> User:
+async def update_user(
+    session: AsyncSession, admin: Admin, username: str, body: UserPatch, *, robots: Collection[str]
+) -> User:
     user = await user_in_reach(session, admin, username)
+    _robot_configured(body.notify_robot, robots)
     changes = body.model_dump(exclude_unset=True)
     values = user_values(user, {k: v for k, v in changes.items() if v is not None or k == "org_id"})
     plan = await check_user(Lookup(session, admin.tenant_id), admin, user, values, None)

@@ -11,6 +11,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic_core import PydanticCustomError
 
 from bk_cases.directory import rules
+from bk_cases.notifications.models import ChannelChoice, RobotName
+from bk_cases.notifications.rules import check_choice
 
 
 def _rule(check: Callable[[Any], Any]) -> AfterValidator:
@@ -30,19 +32,33 @@ def _invalid(message: str) -> PydanticCustomError:
     return PydanticCustomError("directory_rule", "{message}", {"message": message})
 
 
+def _choice(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    """A person's channel choice per risk class (the notifications' own rule)."""
+    try:
+        return check_choice(value)
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
+
+
 Id = Annotated[str, Field(max_length=64), _rule(rules.check_id)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Timezone = Annotated[str, Field(max_length=64), _rule(rules.check_timezone)]
-Locale = Annotated[str, _rule(rules.check_locale)]
-UnitKind = Annotated[str, _rule(rules.check_unit_kind)]
-SiteKind = Annotated[str, _rule(rules.check_site_kind)]
-Department = Annotated[str, _rule(rules.check_department)]
+Locale = Annotated[str, Field(max_length=16), _rule(rules.check_locale)]
+UnitKind = Annotated[str, Field(max_length=32), _rule(rules.check_unit_kind)]
+SiteKind = Annotated[str, Field(max_length=32), _rule(rules.check_site_kind)]
+Department = Annotated[str, Field(max_length=32), _rule(rules.check_department)]
 Opening = Annotated[str, Field(max_length=64), _rule(rules.check_opening_hours)]
 Phone = Annotated[str, Field(max_length=32), _rule(rules.normalize_phone)]
 OpenId = Annotated[str, Field(max_length=64), _rule(rules.check_openid)]
 Password = Annotated[str, Field(max_length=256), _rule(rules.check_password)]
-StaffRole = Annotated[str, _rule(rules.check_staff_role)]
-Zone = Annotated[str, _rule(rules.check_zone)]
+StaffRole = Annotated[str, Field(max_length=32), _rule(rules.check_staff_role)]
+Zone = Annotated[str, Field(max_length=32), _rule(rules.check_zone)]
+Severity = Annotated[str, Field(max_length=16), _rule(rules.check_severity)]
+SiteScope = Annotated[str, Field(max_length=32), _rule(rules.check_site_scope)]
+CloseDays = Annotated[
+    float, Field(gt=0, le=365, description="Class III cases close after this many quiet days")
+]
+NotifyChannels = Annotated[ChannelChoice, AfterValidator(_choice)]
 Latitude = Annotated[float | None, Field(ge=-90, le=90)]
 Longitude = Annotated[float | None, Field(ge=-180, le=180)]
 
@@ -62,11 +78,16 @@ class _In(BaseModel):
 
 
 class GradingRule(_In):
-    """A tenant's grading of one case type (分级): risk class and hours to rectify (none: Class III)."""
+    """A tenant's grading of one case type (分级): risk class and hours to rectify (none: Class III),
+    narrowed by the alarm's severity and the site's kind (``bk_cases.cases.rules.GradingRule``)."""
 
     case_type: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.:-]*$")]
     risk_class: int = Field(ge=1, le=3)
     deadline_h: float | None = Field(None, gt=0, le=24 * 365)
+    severity: Severity = Field("", description="the ledger alert's severity (warning, alarm); empty: any")
+    site_scope: SiteScope = Field(
+        "", description="a site kind, or education (every school kind); empty: every site"
+    )
 
     @model_validator(mode="after")
     def _class_iii_has_no_deadline(self) -> GradingRule:
@@ -94,6 +115,7 @@ class TenantPatch(_In):
     name: Name | None = None
     timezone: Timezone | None = None
     locale: Locale | None = None
+    class_iii_close_days: CloseDays | None = None
 
 
 class TenantRead(BaseModel):
@@ -102,6 +124,7 @@ class TenantRead(BaseModel):
     name: str
     timezone: str
     locale: str
+    class_iii_close_days: float
     grading_rules: list[GradingRule] = []
 
 
@@ -196,6 +219,12 @@ class UserIn(_In):
     wechat_openid: OpenId = ""
     department: Department = "market"
     bureau_admin: bool = Field(False, description="a supervisor who administers their subtree (区县管理员)")
+    notify_channels: NotifyChannels = Field(
+        default_factory=dict,
+        description='phone channels per risk class, e.g. {"II": ["wechat", "sms"], "III": []}; '
+        "empty: the default (Class I always goes to every channel)",
+    )
+    notify_robot: RobotName = Field("", description="the duty group's robot (a name in BK_NOTIFY_ROBOTS)")
     password: Password | None = Field(None, description="empty: one is generated and returned once")
 
 
@@ -208,6 +237,8 @@ class UserPatch(_In):
     wechat_openid: OpenId | None = None
     department: Department | None = None
     bureau_admin: bool | None = None
+    notify_channels: NotifyChannels | None = None
+    notify_robot: RobotName | None = Field(None, description="'': no duty-group robot")
 
 
 class UserRead(BaseModel):
@@ -223,6 +254,8 @@ class UserRead(BaseModel):
     phone: str
     wechat_openid: str
     bureau_admin: bool
+    notify_channels: dict[str, list[str]]
+    notify_robot: str
     active: bool
     created_at: datetime | None
 
@@ -269,5 +302,7 @@ class ImportRows(BaseModel):
     """Rows already read from a file (the CLI reads CSV/XLSX with ``bk_cases.admin.tabular``)."""
 
     rows: list[dict[str, Any]] = Field(max_length=20_000)
-    first_row: int = Field(2, ge=1, description="the file row of rows[0] (default: after the header)")
+    first_row: int = Field(
+        2, ge=1, le=1_048_576, description="the file row of rows[0] (default: after the header; XLSX's last)"
+    )
     dry_run: bool = False

@@ -99,14 +99,25 @@ async def get_tenant(
         name=tenant.name,
         timezone=tenant.timezone,
         locale=tenant.locale,
+        class_iii_close_days=tenant.class_iii_close_days,
         grading_rules=[
-            GradingRule(case_type=r.case_type, risk_class=r.risk_class, deadline_h=r.deadline_h)
+            GradingRule(
+                case_type=r.case_type,
+                risk_class=r.risk_class,
+                deadline_h=r.deadline_h,
+                severity=r.severity,
+                site_scope=r.site_scope,
+            )
             for r in graded
         ],
     )
 
 
-@router.patch("/tenants/{tenant_id}", response_model=TenantRead, summary="Name, time zone, locale")
+@router.patch(
+    "/tenants/{tenant_id}",
+    response_model=TenantRead,
+    summary="Name, time zone, locale, Class III auto-close days",
+)
 async def update_tenant(
     tenant_id: str, body: TenantPatch, admin: rules.Admin = ADMIN, session: AsyncSession = Depends(db_session)
 ) -> TenantRead:
@@ -117,7 +128,7 @@ async def update_tenant(
 @router.put(
     "/tenants/{tenant_id}/grading-rules",
     response_model=TenantRead,
-    summary="Replace the tenant's grading of case types (risk class, hours to rectify)",
+    summary="Replace the tenant's grading of case types (class, hours to rectify; by severity, site kind)",
 )
 async def put_grading_rules(
     tenant_id: str,
@@ -214,19 +225,31 @@ async def get_user(
 
 @router.post("/users", response_model=UserCreated, status_code=201, summary="Add a user")
 async def create_user(
-    body: UserIn, admin: rules.Admin = ADMIN, session: AsyncSession = Depends(db_session)
+    body: UserIn,
+    admin: rules.Admin = ADMIN,
+    session: AsyncSession = Depends(db_session),
+    ctx: Context = Depends(get_ctx),
 ) -> UserCreated:
-    user, password = await _call(flows.create_user(session, admin, body))
+    user, password = await _call(flows.create_user(session, admin, body, robots=ctx.settings.notify_robots))
     return UserCreated(**UserRead.model_validate(user).model_dump(), initial_password=password)
 
 
 @router.patch(
-    "/users/{username}", response_model=UserRead, summary="Change a user's role, unit, sites, phone …"
+    "/users/{username}",
+    response_model=UserRead,
+    summary="Change a user's role, unit, sites, phone, notification channels …",
 )
 async def update_user(
-    username: str, body: UserPatch, admin: rules.Admin = ADMIN, session: AsyncSession = Depends(db_session)
+    username: str,
+    body: UserPatch,
+    admin: rules.Admin = ADMIN,
+    session: AsyncSession = Depends(db_session),
+    ctx: Context = Depends(get_ctx),
 ) -> UserRead:
-    return UserRead.model_validate(await _call(flows.update_user(session, admin, username, body)))
+    robots = ctx.settings.notify_robots
+    return UserRead.model_validate(
+        await _call(flows.update_user(session, admin, username, body, robots=robots))
+    )
 
 
 @router.post("/users/{username}/password", response_model=PasswordOut, summary="Reset a user's password")

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bk_cases.cases.rules import EDUCATION_KINDS
+from bk_cases.cases.rules import EDUCATION_KINDS, EDUCATION_SCOPE, LEDGER_SEVERITY_GRADES
 from bkcore.auth import Role, in_subtree
 
 # scrypt cost: n=2**14, r=8 → ~16 MiB and a few tens of ms per login; slows guessing, not users.
@@ -140,6 +140,16 @@ def check_zone(value: str) -> str:
     from bk_cases.directory.seed import ZONE_NAMES  # the zones' one list (seed imports this module)
 
     return _one_of(value, ZONE_NAMES, "功能区", "kitchen zone")
+
+
+def check_severity(value: str) -> str:
+    """A grading rule's alarm severity: "" (any) or one the ledger grades its alerts with."""
+    return _one_of(value, ["", *LEDGER_SEVERITY_GRADES], "告警级别", "severity")
+
+
+def check_site_scope(value: str) -> str:
+    """A grading rule's sites: "" (any), a site kind, or ``education`` (every education-bureau kind)."""
+    return _one_of(value, ["", EDUCATION_SCOPE, *sorted(SITE_KINDS)], "适用场所", "site scope")
 
 
 def check_department(value: str) -> str:

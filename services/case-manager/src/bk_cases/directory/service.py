@@ -8,6 +8,7 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.cases.models import RiskRule
+from bk_cases.cases.rules import GradingRule
 from bk_cases.directory.models import CameraBinding, KitchenZone, OrgUnit, Site, Tenant, User
 from bk_cases.directory.rules import ancestors
 from bkcore.auth import Principal, Role
@@ -207,17 +208,26 @@ async def get_camera_binding(
 async def grading_rules(*, db_session: AsyncSession, tenant_id: str) -> Sequence[RiskRule]:
     return (
         await db_session.scalars(
-            select(RiskRule).where(RiskRule.tenant_id == tenant_id).order_by(RiskRule.case_type)
+            select(RiskRule)
+            .where(RiskRule.tenant_id == tenant_id)
+            .order_by(RiskRule.case_type, RiskRule.severity, RiskRule.site_scope)
         )
     ).all()
 
 
 async def replace_grading_rules(
-    *, db_session: AsyncSession, tenant_id: str, rules: Sequence[tuple[str, int, float | None]]
+    *, db_session: AsyncSession, tenant_id: str, rules: Sequence[GradingRule]
 ) -> None:
-    """The tenant's grading overrides become exactly ``rules`` ((case_type, class, deadline_h))."""
+    """The tenant's grading overrides become exactly ``rules`` (one per type, severity and site scope)."""
     await db_session.execute(delete(RiskRule).where(RiskRule.tenant_id == tenant_id))
-    for case_type, risk_class, deadline_h in rules:
+    for r in rules:
         db_session.add(
-            RiskRule(tenant_id=tenant_id, case_type=case_type, risk_class=risk_class, deadline_h=deadline_h)
+            RiskRule(
+                tenant_id=tenant_id,
+                case_type=r.case_type,
+                severity=r.severity,
+                site_scope=r.site_scope,
+                risk_class=int(r.risk_class),
+                deadline_h=r.deadline_h,
+            )
         )

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bk_cases.coltypes import UTCDateTime
 from bk_cases.db import Base
+from bk_cases.notifications.rules import PHONE_CHANNELS
+
+#: A person's phone channels per risk class ("II", "III" → wechat, sms, robot; Class I goes to every
+#: channel), as ``User.notify_channels`` holds it; ``rules.check_choice`` checks the names.
+ChannelChoice = Annotated[
+    dict[
+        Annotated[str, Field(max_length=8)],
+        Annotated[list[Annotated[str, Field(max_length=16)]], Field(max_length=len(PHONE_CHANNELS))],
+    ],
+    Field(max_length=2),
+]
+#: The duty group's robot (a name in ``BK_NOTIFY_ROBOTS``; ``User.notify_robot``, String(64)).
+RobotName = Annotated[str, Field(max_length=64)]
 
 
 class RecipientState(Base):

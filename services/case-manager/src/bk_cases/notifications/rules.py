@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -70,6 +71,14 @@ def check_choice(choice: dict[str, list[str]]) -> dict[str, list[str]]:
         if unknown:
             raise ValueError(f"class {cls}: unknown channel(s) {unknown} (known: {list(PHONE_CHANNELS)})")
     return {cls: [c for c in PHONE_CHANNELS if c in channels] for cls, channels in choice.items()}
+
+
+def check_robot(name: str, configured: Collection[str]) -> str:
+    """A person's duty-group robot: "" (none) or a name configured in ``BK_NOTIFY_ROBOTS``."""
+    if name and name not in configured:
+        known = ", ".join(sorted(configured)) or "none configured"
+        raise ValueError(f"值班群机器人未配置 · robot {name!r} is not configured (BK_NOTIFY_ROBOTS: {known})")
+    return name
 
 
 def retry_delay_s(attempt: int, *, base_s: float, cap_s: float, jitter: float) -> float:

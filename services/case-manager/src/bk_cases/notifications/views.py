@@ -14,8 +14,15 @@ from bk_cases.directory import service as directory
 from bk_cases.directory.models import User
 from bk_cases.notifications import service
 from bk_cases.notifications.delivery import reachable
-from bk_cases.notifications.models import DeliveryRead, InAppMessage, InAppMessageRead, InAppPage
-from bk_cases.notifications.rules import check_choice
+from bk_cases.notifications.models import (
+    ChannelChoice,
+    DeliveryRead,
+    InAppMessage,
+    InAppMessageRead,
+    InAppPage,
+    RobotName,
+)
+from bk_cases.notifications.rules import check_choice, check_robot
 from bkcore.auth import Principal
 from bkcore.inputs import Limit, Offset
 
@@ -75,10 +82,9 @@ async def mark_read(
 class Preferences(BaseModel):
     """Channels per risk class ("II", "III"): wechat, sms, robot. Class I always goes everywhere."""
 
-    channels: dict[str, list[str]] = Field(default_factory=dict)
-    robot: str | None = Field(
+    channels: ChannelChoice = Field(default_factory=dict)
+    robot: RobotName | None = Field(
         None,
-        max_length=64,
         description="the duty group's robot (a name in BK_NOTIFY_ROBOTS); absent: unchanged, '': none",
     )
 
@@ -118,11 +124,9 @@ async def set_my_preferences(
 ) -> PreferencesRead:
     try:
         choice = check_choice(body.channels)
+        check_robot(body.robot or "", ctx.settings.notify_robots)
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
-    if body.robot and body.robot not in ctx.settings.notify_robots:
-        known = ", ".join(sorted(ctx.settings.notify_robots)) or "none configured"
-        raise HTTPException(422, detail=f"robot {body.robot!r} is not configured (BK_NOTIFY_ROBOTS: {known})")
     user = await _me(session, p)
     user.notify_channels = choice
     if body.robot is not None:
