@@ -708,3 +708,26 @@ async def test_the_attack_on_postgresql(tmp_path: Path) -> None:
         finally:
             await svc.ctx.runtime.bus.stop()
             await svc.stop()
+
+
+async def test_concurrent_appends_on_sqlite_each_get_their_own_seq(
+    service: CaseService, client: httpx.AsyncClient
+) -> None:
+    """The embedded database: twenty transactions appending at once (a busy console) once read the
+    same head and collided on UNIQUE(seq), losing the request's audit entry with the request."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    async def one(i: int) -> None:
+        async with service.db.session() as s:
+            at = datetime.now(UTC)
+            await audit.append(
+                db_session=s, tenant_id=TENANT, at=at, actor_id="a", action="x", entity_type="t",
+                entity_id=str(i), data={},
+            )  # fmt: skip
+            await asyncio.sleep(0.01)  # still in the transaction while the others try
+
+    before = len(await _entries(service))
+    await asyncio.gather(*(one(i) for i in range(20)))
+    assert len(await _entries(service)) == before + 20
+    assert (await _verify(client))["findings"] == []

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import event, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -205,6 +205,13 @@ async def _locked_head_or_new(db_session: AsyncSession, tenant_id: str) -> Audit
 
 
 async def _locked_head(db_session: AsyncSession, tenant_id: str) -> AuditHead | None:
+    if db_session.bind is not None and db_session.bind.dialect.name == "sqlite":
+        # SQLite has no FOR UPDATE, and its driver begins a transaction only at the first write: a
+        # plain read would see a head another transaction is about to move (two entries, one seq).
+        # A no-op write first takes the database's write lock, so the read below is the latest.
+        await db_session.execute(
+            update(AuditHead).where(AuditHead.tenant_id == tenant_id).values(seq=AuditHead.seq)
+        )
     stmt = select(AuditHead).where(AuditHead.tenant_id == tenant_id).with_for_update()
     return await db_session.scalar(stmt.execution_options(populate_existing=True))
 
