@@ -350,6 +350,18 @@ class World:
                 READERS,
                 lambda w: Call(f"/v1/completeness/{P.site(w)}", {"params": {"start": DAY}}),
             ),
+            # The warehouse export: a tenant's admins for their tenant (the target's place names it).
+            Route(
+                "POST /v1/warehouse/exports",
+                ADMINS,
+                lambda w: Call(
+                    "/v1/warehouse/exports",
+                    {
+                        "json": {"tenant_id": P[w].tenant_id, "start": DAY, "end": DAY}
+                        | {"tables": ["ledger_dishes_served"]}
+                    },
+                ),
+            ),
             Route(
                 "GET /v1/exports/{ledger}.{fmt}",
                 READERS,

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from bk_ledger.common.context import LedgerContext
 from bk_ledger.common.records import row_dict
@@ -124,4 +124,4 @@ async def export_tenant_day(
 async def tenant_ids(ctx: LedgerContext) -> list[str]:
     """Tenants the ledger keeps sites for (its projection of the directory)."""
     async with ctx.db.session() as s:
-        return sorted(await s.scalars(select(distinct(sites.c.tenant_id))))
+        return sorted(await s.scalars(select(sites.c.tenant_id).distinct()))
