@@ -102,7 +102,7 @@ def test_windows_and_the_schedule() -> None:
     with pytest.raises(ValueError, match="before it starts"):
         days(date(2026, 9, 2), date(2026, 9, 1))
     with pytest.raises(ValueError, match="longer than"):
-        days(date(2025, 1, 1), date(2026, 9, 1))
+        days(date(2026, 8, 1), date(2026, 9, 1))
     at = datetime(2026, 9, 5, 2, 30, tzinfo=UTC)
     kw: dict[str, Any] = {"export_at": "02:00", "lookback_days": 2, "last_run": None}
     assert scheduled_days(at, **kw) == [date(2026, 9, 3), date(2026, 9, 4)]

@@ -54,8 +54,9 @@ COMPRESSION_LEVEL = 3
 #: A file's own metadata names its table, version and schema fingerprint.
 META_TABLE, META_VERSION, META_FINGERPRINT = b"bk.table", b"bk.version", b"bk.fingerprint"
 MANIFEST_FORMAT = "bk-warehouse-manifest/1"
-#: The longest window one request may export (a year): longer backfills are several calls.
-MAX_WINDOW_DAYS = 366
+#: The longest window one request may export (a month): a longer backfill is several calls (the CLI
+#: asks for one day at a time), so no request holds a worker for hours.
+MAX_WINDOW_DAYS = 31
 
 
 class Kind(StrEnum):

@@ -21,7 +21,7 @@ SCOPE = Scope.WAREHOUSE_EXPORT
 class ExportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: str = Field(min_length=1, max_length=64)
+    tenant_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="租户 · tenant id")
     start: Day = Field(description="first UTC day of the window 窗口首日")
     end: Day = Field(description="last UTC day, included 窗口末日（含）")
     tables: list[str] = Field(default_factory=list, max_length=64, description="empty: every table")
