@@ -251,6 +251,18 @@ class World:
             Route("GET /stats/rules", allow(SUPERVISING)),
             Route("PUT /stats/rules", ADMINS, send={"json": {}}),
             Route("GET /exports/verdicts", ADMINS, listed=named, complete=False),
+            # The warehouse export: a tenant's admins for their tenant (the target's place names it).
+            Route(
+                "POST /warehouse/exports",
+                ADMINS,
+                lambda w: Call(
+                    "/warehouse/exports",
+                    {
+                        "json": {"tenant_id": P[w].tenant_id, "start": "2026-09-01", "end": "2026-09-01"}
+                        | {"tables": ["dir_org_units"]}
+                    },
+                ),
+            ),
             # Administration (tenants: the operator tenant's admins only; none is configured here).
             Route(
                 "POST /tenants",
