@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from bk_detector import metrics
 from bk_detector.batching import DynamicBatcher
+from bk_detector.directory import DirectoryFeed
 from bk_detector.evidence import EvidencePublisher, RetryPolicy
 from bk_detector.grpc_server import DetectorServicer, model_info, start_grpc_server
 from bk_detector.handover import Handover
@@ -68,6 +69,11 @@ class DetectorService(Service):
         self._previous: DetectionModel | None = None  # served before the last switch (``rollback``)
         self.shadow: ShadowRunner | None = None  # a candidate beside the live model (``shadow``)
         self.registry = ModelRegistry(runtime.store, settings.data_dir / "models")
+        # Operators as the directory has them now (directory.v1): a deactivated one is refused.
+        self.directory = DirectoryFeed(
+            settings.data_dir, pod=pod_identity(settings.pod_name), ttl_s=settings.directory_check_ttl_s
+        )
+        self.directory.subscribe(runtime.bus)  # before the shared bus starts
         self.app = self._build_app()
 
     async def start(self) -> None:
@@ -297,6 +303,7 @@ class DetectorService(Service):
             await self._batcher.stop()
         if self._evidence is not None:
             await self._evidence.stop()
+        await self.directory.stop()
 
     async def readiness(self) -> dict[str, bool]:
         return {
@@ -350,9 +357,9 @@ class DetectorService(Service):
     def _build_app(self) -> FastAPI:
         app = create_app(service=self.name, title="Bright Kitchen detector", readiness=self.readiness)
 
-        admin = Authenticator(self.runtime.tokens, audience=DETECTOR).require_roles(
-            *ADMIN_ROLES, scope=Scope.MODELS_ADMIN
-        )
+        admin = Authenticator(
+            self.runtime.tokens, audience=DETECTOR, access=self.directory.access
+        ).require_roles(*ADMIN_ROLES, scope=Scope.MODELS_ADMIN)
 
         # Operators only, like every /model route: which model, version and labels a pod serves tells
         # an attacker what to evade (#17.10). The gateway learns it over gRPC (GetModelInfo).
