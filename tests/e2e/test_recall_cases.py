@@ -5,7 +5,7 @@ told; the recall's report then carries those cases. A second recall of the suppl
 from __future__ import annotations
 
 import asyncio
-import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,16 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: let the tests import recall_kitchen
+
+from recall_kitchen import AFFECTED, DISHES, TOFU, seed_city
+
 from bkcore.settings import CoreSettings
-from bkcore.testing.pictures import jpeg
 from brightkitchen.platform import Platform, PlatformOptions
 
 pytestmark = pytest.mark.e2e
-
-TOFU = "91350100M000100Y43"  # the recalled supplier's 统一社会信用代码
-EGGS = "91330106MA2B3C4D5D"  # an unrelated supplier
-AFFECTED = ("lakeside-primary", "lakeside-kinder", "hillview-noodle")
-DAY = "2026-09-01"
 
 
 async def _login(client: httpx.AsyncClient, username: str, password: str) -> dict[str, str]:
@@ -37,71 +35,6 @@ async def _until(what: str, probe: Callable[[], Awaitable[Any]], tries: int = 24
             return got
         await asyncio.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-class Kitchen:
-    def __init__(self, client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-        self.client, self.admin = client, admin
-
-    async def post(self, path: str, **kw: Any) -> str:
-        r = await self.client.post(f"/api/ledger/v1/{path}", headers=self.admin, **kw)
-        assert r.status_code == 201, (path, r.text)
-        return str(r.json()["id"])
-
-    async def supplier(self, site: str, code: str, name: str) -> str:
-        body = {
-            "site_id": site,
-            "name": name,
-            "address": "菜市路 1 号",
-            "contact": "赵",
-            "phone": "0571-88886666",
-            "business_licence_no": code,
-            "food_licence_no": "JY13301000001",
-            "food_licence_expires": "2030-12-31",
-        }
-        photo = [("licences", ("l.jpg", jpeg(), "image/jpeg"))]
-        return await self.post("suppliers", data={"payload": json.dumps(body)}, files=photo)
-
-    async def purchase(self, site: str, supplier: str, item: str, batch: str) -> str:
-        body = {
-            "site_id": site,
-            "item": item,
-            "spec": "5kg/箱",
-            "quantity": 3,
-            "unit": "箱",
-            "batch_no": batch,
-            "purchase_date": DAY,
-            "supplier_id": supplier,
-        }
-        photos = [
-            ("certificates", ("c.jpg", jpeg(), "image/jpeg")),
-            ("invoices", ("i.jpg", jpeg(), "image/jpeg")),
-        ]
-        return await self.post("purchases", data={"payload": json.dumps(body)}, files=photos)
-
-    async def served(self, site: str, dish: str, purchase_ids: list[str]) -> None:
-        await self.post(
-            "dishes-served",
-            json={
-                "site_id": site,
-                "meal_date": DAY,
-                "meal": "lunch",
-                "dish": dish,
-                "purchase_ids": purchase_ids,
-            },
-        )
-        sample = {
-            "site_id": site,
-            "dish": dish,
-            "meal": "lunch",
-            "meal_date": DAY,
-            "weight_g": 150,
-            "taken_at": "2026-09-01T11:30:00+08:00",
-            "taker": "张芳",
-            "fridge": "留样冰箱",
-            "planned_disposal_at": "2026-09-03T12:00:00+08:00",
-        }
-        await self.post("samples", json=sample)
 
 
 async def test_a_recall_opens_one_case_per_site_and_tells_each_manager(tmp_path: Path) -> None:
@@ -124,15 +57,8 @@ async def test_a_recall_opens_one_case_per_site_and_tells_each_manager(tmp_path:
             },
         )
         assert r.status_code == 201, r.text
-        k = Kitchen(client, admin)
-        names = {"lakeside-primary": "麻婆豆腐", "lakeside-kinder": "豆腐羹", "hillview-noodle": "豆腐汤"}
-        for site in AFFECTED:
-            sup = await k.supplier(site, TOFU, "明湖豆制品厂")
-            await k.served(site, names[site], [await k.purchase(site, sup, "豆腐", "T1")])
-        eggs = await k.supplier("hillview-middle", EGGS, "山景蛋品")
-        await k.served(
-            "hillview-middle", "番茄炒蛋", [await k.purchase("hillview-middle", eggs, "鸡蛋", "E5")]
-        )
+        await seed_city(client, admin)
+        names = DISHES
 
         city = await _login(client, "city", "demo-city")
         recall = {"supplier_licence": TOFU, "reason": "抽检不合格 大肠菌群超标"}

@@ -8,6 +8,7 @@ import { renderAdmin } from "/console/admin.js";
 import { actionsFor, doAction, loadCase } from "/console/cases.js";
 import { paintUnread, renderInbox } from "/console/inbox.js";
 import { renderLabels } from "/console/labels.js";
+import { renderRecall } from "/console/recall.js";
 import { renderLive, renderMap, renderSites, renderStats, stopLive } from "/console/views.js";
 
 const api = makeClient("bk.console.token");
@@ -146,7 +147,7 @@ async function showCase(id, force = false) {
 
 const routes = { wall: showWall, board: showBoard, case: (id) => showCase(id, true), map: () => renderMap(api), stats: () => renderStats(api),
   live: (id) => renderLive(api, id), sites: (id) => renderSites(api, id, state.me),
-  admin: (tab) => renderAdmin(api, tab, state.me), inbox: () => renderInbox(api) };
+  admin: (tab) => renderAdmin(api, tab, state.me), inbox: () => renderInbox(api), recall: (id) => renderRecall(api, id) };
 
 async function route() {
   const [name, arg] = (location.hash.slice(1).split("?")[0] || "wall").split("/");
@@ -165,6 +166,7 @@ async function enter() {
   $("#login").classList.add("hidden"); $("#shell").classList.remove("hidden");
   $("#who").textContent = state.me.name || state.me.id || "";
   $("#admin-link").classList.toggle("hidden", !["platform_admin", "supervisor"].includes(state.me.role));
+  $("#recall-link").classList.toggle("hidden", !["platform_admin", "supervisor"].includes(state.me.role));
   const sites = await api.get(`${API.cases}/sites`).catch(() => []);
   state.sites = new Map(sites.map((x) => [x.id, x]));
   connectAlarms();
