@@ -51,7 +51,7 @@ NO_SUCCESS_YET = {
     "GET /v1/trace/pesticide-tests/{test_id}", "GET /v1/trace/purchases/{purchase_id}",
     "POST /v1/disinfections", "POST /v1/health-certificates", "POST /v1/iot/sensors/{sensor_id}/readings",
     "POST /v1/purchases", "POST /v1/samples", "POST /v1/samples/{record_id}/disposal", "POST /v1/suppliers",
-    "POST /v1/training/courses/{course_id}/exams",
+    "POST /v1/training/courses/{course_id}/exams", "POST /v1/warehouse/exports",
 }  # fmt: skip
 # Ids a path or body names, and the collection whose POST created them.
 CREATED_BY = {
