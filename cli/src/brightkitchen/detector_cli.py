@@ -334,10 +334,16 @@ def rollback(
         help="A running detector's HTTP base URL to switch now "
         "(repeatable); each serves the restored version from its next batch.",
     ),
-    token: str = typer.Option("", envvar="BK_TOKEN", help="Admin bearer token for --detector."),
+    token: str = typer.Option(
+        "",
+        envvar="BK_TOKEN",
+        help="Bearer token for --detector: the operator's (a platform admin of BK_OPERATOR_TENANT, "
+        "or a service identity holding models:admin).",
+    ),
 ) -> None:
     """Withdraw the registry's latest version and make the one before it latest again; new pods load
-    it, and each --detector switches to it between two batches (no frame dropped)."""
+    it, and each --detector switches to it between two batches (no frame dropped). Switching a
+    detector is the operator's alone: the pool serves every tenant (docs/security.md, roles)."""
     import asyncio
 
     import httpx
@@ -364,12 +370,22 @@ def rollback(
             failed += 1
             continue
         if r.status_code != 200:
-            typer.echo(f"{url}: not switched ({r.status_code} {r.text})", err=True)
+            typer.echo(f"{url}: not switched ({r.status_code}: {_detail(r)})", err=True)
             failed += 1
         else:
             typer.echo(f"{url}: serving {restored}")
     if failed:
         raise typer.Exit(1)
+
+
+def _detail(r) -> str:  # type: ignore[no-untyped-def]
+    """A refusal's reason as the service words it (a 403 names the setting), else the raw body."""
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return detail if isinstance(detail, str) else r.text[:500]
 
 
 @app.command()

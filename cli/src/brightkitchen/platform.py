@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 from dataclasses import dataclass
 from typing import TypeVar
@@ -106,6 +105,12 @@ class Platform:
         settings = self.settings.model_copy(
             update={"public_base_url": self.base_url, "http_host": self.options.host, "http_port": self.port}
         )
+        # The demo's platform admin runs the platform — opens tenants, administers the detector's
+        # models — unless BK_OPERATOR_TENANT names another tenant; every service reads the same one.
+        if self.options.seed_demo and not settings.operator_tenant:
+            from brightkitchen.demo_data import TENANT_ID
+
+            settings = settings.model_copy(update={"operator_tenant": TENANT_ID})
         self.runtime = rt = build_runtime(settings, clock=self.options.clock)
         keys = rt.tokens.public_keys_pem()  # each service's own settings: verification keys only
 
@@ -117,14 +122,8 @@ class Platform:
         from bk_ledger.settings import LedgerSettings
         from bk_public.settings import PublicSettings
 
-        # The demo's platform admin runs the platform: may open tenants (unless BK_OPERATOR_TENANT says).
-        operator = {}
-        if self.options.seed_demo and not os.environ.get("BK_OPERATOR_TENANT"):
-            from brightkitchen.demo_data import TENANT_ID
-
-            operator = {"operator_tenant": TENANT_ID}
         created: list[tuple[str, Service]] = [
-            ("cases", create_cases(rt, settings=_service_settings(CaseSettings, settings, keys, **operator))),
+            ("cases", create_cases(rt, settings=_service_settings(CaseSettings, settings, keys))),
             ("ledger", create_ledger(rt, settings=_service_settings(LedgerSettings, settings, keys))),
             (
                 "gateway",

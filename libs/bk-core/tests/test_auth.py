@@ -34,6 +34,8 @@ from bkcore.auth import (
     TokenVerifier,
     access_refusal,
     in_subtree,
+    is_operator,
+    operator_refusal,
 )
 from bkcore.auth_http import Authenticator, ensure_site_visible, scope_to_principal
 from bkcore.keys import generate_private_key
@@ -209,6 +211,30 @@ def test_access_refusal() -> None:
     assert access_refusal(reader, readers) is not None  # a route naming no scope admits no service
     assert access_refusal(SUP, readers) == "role 'supervisor' may not do this"
     assert access_refusal(Principal("a", "t1", Role.PLATFORM_ADMIN), readers, Scope.CAMERAS_WRITE) is None
+
+
+@pytest.mark.unit
+def test_only_the_operator_administers_what_every_tenant_shares() -> None:
+    """The detector's models serve every tenant: another tenant's platform admin may not switch them."""
+    ops_admin, other_admin = (
+        Principal("a", "op", Role.PLATFORM_ADMIN),
+        Principal("b", "t1", Role.PLATFORM_ADMIN),
+    )
+    models = Scope.MODELS_ADMIN
+    assert operator_refusal(ops_admin, "op", models) is None
+    assert "BK_OPERATOR_TENANT" in (operator_refusal(other_admin, "op", models) or "")
+    assert "BK_OPERATOR_TENANT" in (operator_refusal(ops_admin, "", models) or "")  # none configured
+    assert operator_refusal(service_principal("ops", "*", models), "", models) is None
+    assert "lacks the scope" in (
+        operator_refusal(service_principal("x", "*", Scope.SITES_READ), "op", models) or ""
+    )
+    assert (
+        operator_refusal(Principal("s", "op", Role.SUPERVISOR), "op", models)
+        == "role 'supervisor' may not do this"
+    )
+    assert is_operator(role="platform_admin", tenant_id="op", operator_tenant="op")
+    assert not is_operator(role=Role.SUPERVISOR, tenant_id="op", operator_tenant="op")
+    assert not is_operator(role=Role.PLATFORM_ADMIN, tenant_id="", operator_tenant="")
 
 
 # -- FastAPI dependencies -------------------------------------------------------------------------

@@ -319,22 +319,23 @@ async def test_bureau_admin_reach(svc: CaseService, api: httpx.AsyncClient) -> N
         ),
         201,
     )
-    assert (
+    # Another district's unit is answered as one that does not exist (test_probing_other_districts).
+    assert "parent_id" in fields(
         await api.post(
             "/org-units",
             headers=lake,
             json={"id": "h2", "name": "x", "kind": "township", "parent_id": "hillview"},
         )
-    ).status_code == 403
+    )
     site = {**SITE, "id": "south-kinder", "kind": "kindergarten", "org_id": "lakeside-south"}
     ok(await api.post("/sites", headers=lake, json=site), 201)
-    assert (
+    assert "org_id" in fields(
         await api.post("/sites", headers=lake, json={**site, "id": "h-site", "org_id": "hillview"})
-    ).status_code == 403
+    )
     # Moving a site out of the subtree is refused; inside it, allowed.
-    assert (
+    assert "org_id" in fields(
         await api.patch("/sites/south-kinder", headers=lake, json={"org_id": "hillview"})
-    ).status_code == 403
+    )
     moved = ok(await api.patch("/sites/south-kinder", headers=lake, json={"org_id": "lakeside-north"}))
     assert moved["org_path"] == "/minghu/lakeside/north"
     assert (await api.patch("/sites/hillview-noodle", headers=lake, json={"name": "x"})).status_code == 404
@@ -353,13 +354,13 @@ async def test_bureau_admin_reach(svc: CaseService, api: httpx.AsyncClient) -> N
         ),
         201,
     )
-    assert (
+    assert "org_id" in fields(
         await api.post(
             "/users",
             headers=lake,
             json={"username": "h2", "name": "x", "role": "supervisor", "org_id": "hillview"},
         )
-    ).status_code == 403
+    )
     assert (
         await api.post("/users", headers=lake, json={"username": "a2", "name": "x", "role": "platform_admin"})
     ).status_code == 403
@@ -394,6 +395,57 @@ async def test_bureau_admin_reach(svc: CaseService, api: httpx.AsyncClient) -> N
     # Revoking the flag takes effect at the next call, whatever the token says.
     ok(await api.patch("/users/lakeside", headers=admin, json={"bureau_admin": False}))
     assert (await api.get("/users", headers=lake)).status_code == 403
+
+
+async def test_probing_other_districts(svc: CaseService, api: httpx.AsyncClient) -> None:
+    """The attack: a bureau admin names ids outside their area to learn which exist in the tenant.
+    A real unit or site of another district gets exactly the answer a made-up id gets (status, field
+    and message, the id aside); nothing is written. Their own area's ids are accepted."""
+    admin = await login(api, "admin", "demo-admin", "minghu")
+    ok(await api.patch("/users/lakeside", headers=admin, json={"bureau_admin": True}))
+    lake = await login(api, "lakeside", "demo-lakeside", "minghu")
+
+    async def probe(method: str, path: str, body: dict, real: str, made_up: str) -> dict[str, str]:
+        """Both answers, the probed id blanked out; they must be the same 422."""
+        answers = []
+        for named in (real, made_up):
+            sent = json.loads(json.dumps(body).replace("{ID}", named))
+            r = await api.request(method, path, headers=lake, json=sent)
+            answers.append(
+                {k: v.replace(repr(named), "<id>").replace(named, "<id>") for k, v in fields(r).items()}
+            )
+        assert answers[0] == answers[1], answers
+        return answers[0]
+
+    unit = {"id": "probe-u", "name": "x", "kind": "township", "parent_id": "{ID}"}
+    msg = (await probe("POST", "/org-units", unit, "hillview", "no-such-unit"))["parent_id"]
+    assert "你管辖范围内没有这个单位" in msg and "in the area you administer" in msg
+    site = {**SITE, "id": "probe-site", "org_id": "{ID}"}
+    assert "org_id" in await probe("POST", "/sites", site, "hillview", "no-such-unit")
+    assert "org_id" in await probe("PATCH", "/sites/lakeside-primary", {"org_id": "{ID}"}, "hillview", "nope")
+    supervisor = {"username": "probe-s", "name": "x", "role": "supervisor", "org_id": "{ID}"}
+    assert "org_id" in await probe("POST", "/users", supervisor, "hillview", "no-such-unit")
+    # A site user's unit, too: naming another district's unit is no way to learn that it exists.
+    placed = {"username": "probe-m", "name": "x", "role": "site_manager", "org_id": "{ID}",
+              "site_ids": ["lakeside-primary"]}  # fmt: skip
+    assert "org_id" in await probe("POST", "/users", placed, "hillview", "no-such-unit")
+    manager = {"username": "probe-m", "name": "x", "role": "site_manager", "site_ids": ["{ID}"]}
+    msg = (await probe("POST", "/users", manager, "hillview-noodle", "no-such-site"))["site_ids"]
+    assert "你管辖范围内没有这些场所" in msg
+    assert "site_ids" in await probe(
+        "PATCH", "/users/manager", {"site_ids": ["{ID}"]}, "hillview-noodle", "x1"
+    )
+    # Nothing was written, and the same requests inside their area succeed.
+    units = {u["id"] for u in ok(await api.get("/org-units", headers=admin))}
+    assert "probe-u" not in units
+    assert (await api.get("/sites/probe-site", headers=admin)).status_code == 404
+    ok(await api.post("/org-units", headers=lake, json={**unit, "parent_id": "lakeside"}), 201)
+    ok(await api.post("/users", headers=lake, json={**manager, "site_ids": ["lakeside-primary"]}), 201)
+    # The platform admin administers the whole tenant: the same ids are theirs to name.
+    ok(
+        await api.post("/org-units", headers=admin, json={**unit, "id": "probe-h", "parent_id": "hillview"}),
+        201,
+    )
 
 
 async def test_deactivation_and_password_reset(svc: CaseService, api: httpx.AsyncClient) -> None:

@@ -96,10 +96,10 @@ DIRECTORY_ADMINS = allow(ADMINS, DISTRICT)
 TRANSITION_OK = frozenset({200, 409})  # allowed, though the case's state may not allow it now
 #: A tenant is the bureau admin's own whichever of its sites a row names: only another is out of scope.
 TENANT_SCOPE = {DISTRICT: frozenset({Where.OWN, Where.SIBLING, Where.OTHER_SUBTREE})}
-#: A new unit, site or user naming a unit or site outside the admin's reach: 422 "no such unit/site"
-#: from another tenant, but 403 "outside the area you administer" from another subtree of their own
-#: (which tells a bureau admin that the id exists; see docs/security.md, authorisation matrix).
-REFERENCE_REFUSED = frozenset({403, 422})
+#: A new unit, site or user naming a unit or site outside the admin's reach: 422 "no such unit/site in
+#: the area you administer", the answer an id that does not exist gets — from another tenant and from
+#: another subtree of their own alike, so it never tells a bureau admin that an id exists.
+REFERENCE_REFUSED = 422
 
 
 class World:

@@ -31,6 +31,7 @@ def settings(tmp_path) -> DetectorSettings:  # type: ignore[no-untyped-def]
         evidence_retry_base_s=0.01,
         evidence_retry_max_s=0.05,
         evidence_max_attempts=4,
+        operator_tenant="t",  # the tests' platform admins (tenant "t") run the platform: its models
     )
 
 

@@ -1,10 +1,9 @@
 """The detector's authorisation matrix (``bkcore.testing.authz``). Its routes are the model's, which
-belongs to no site: the matrix is role × tenant. Only operators may read or switch it — a platform
-admin, or a service identity holding ``models:admin`` (the public-api's holds no detector audience
-at all: 401); every other staff role is a 403 and a parent's token (public-api only) a 401.
-
-Note: the detector pool serves every tenant of a deployment, and each tenant's platform admin may
-switch its model (both admins are admitted below); see docs/security.md, "authorisation matrix".
+belongs to no site: the matrix is role × tenant. The detector pool serves every tenant of a
+deployment, so only the operator may read or switch its model — a platform admin of the operator
+tenant (``BK_OPERATOR_TENANT``, here the home tenant), or a service identity holding ``models:admin``
+(the public-api's holds no detector audience at all: 401). Another tenant's platform admin and every
+other staff role get a 403, and a parent's token (public-api only) a 401.
 """
 
 from __future__ import annotations
@@ -25,12 +24,12 @@ from bkcore.auth import DETECTOR, Scope
 from bkcore.bus.inproc import InProcessBus
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.service import Runtime
-from bkcore.testing.authz import ADMINS, DEMO_PLACES, Caller, Route, allow, missing_routes, run_matrix
+from bkcore.testing.authz import ADMIN, DEMO_PLACES, Caller, Route, allow, missing_routes, run_matrix
 from bkcore.testing.authz import standard_callers as callers_of
 from bkcore.testing.tokens import new_token_issuer, service_principal
 
 OPS = "ops"  # an all-tenant operators' service identity holding models:admin
-OPERATORS = allow(ADMINS, OPS)
+OPERATORS = allow(ADMIN, OPS)  # not OTHER_ADMIN: another tenant's admin
 VERSION = "1.0"
 ONLY_403 = frozenset({403})
 
@@ -61,7 +60,14 @@ class World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     store = LocalObjectStore(tmp_path / "objects", "signing-secret", "http://127.0.0.1:8000")
-    settings = DetectorSettings(data_dir=tmp_path, grpc_port=0, device="cpu", max_batch_size=4, max_wait_ms=2)
+    settings = DetectorSettings(
+        data_dir=tmp_path,
+        grpc_port=0,
+        device="cpu",
+        max_batch_size=4,
+        max_wait_ms=2,
+        operator_tenant=DEMO_PLACES.own.tenant_id,
+    )
     tokens = new_token_issuer()
     bus = InProcessBus()
     svc = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=tokens), settings,

@@ -228,6 +228,7 @@ async def test_publish_activate_and_stream_real_frames_to_a_violation(models, tm
         vote_window=5,
         vote_min_observations=3,
         end_after_s=4,
+        operator_tenant="t",  # the admin below is the operator's
     )
     store = LocalObjectStore(tmp_path / "objects", "signing-secret", "http://127.0.0.1:8000")
     bus = InProcessBus()

@@ -44,6 +44,44 @@ async def test_the_model_is_not_told_to_strangers(detector) -> None:  # type: ig
     assert ok.status_code == 200 and ok.json()["version"] == ScriptedModel().version
 
 
+async def test_attack_another_tenants_admin_switches_the_shared_model(detector, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The detector pool serves every tenant of a deployment: a platform admin of a tenant that is not
+    the operator's (``BK_OPERATOR_TENANT``) may neither read nor switch, roll back or shadow the model
+    (403 naming the setting), and the model stays. With no operator tenant set, nobody's admin may."""
+    service, client = detector
+    other = service.runtime.tokens.issue(
+        Principal(subject="a", tenant_id="riverton", role=Role.PLATFORM_ADMIN)
+    )
+    hers = {"Authorization": f"Bearer {other}"}
+    attempts = [
+        client.get("/model", headers=hers),
+        client.get("/model/versions", headers=hers),
+        client.post("/model/activate", json={"version": "evil-1"}, headers=hers),
+        client.post("/model/rollback", headers=hers),
+        client.post("/model/shadow", json={"version": "evil-1"}, headers=hers),
+        client.delete("/model/shadow", headers=hers),
+    ]
+    for attempt in attempts:
+        r = await attempt
+        assert r.status_code == 403 and "BK_OPERATOR_TENANT" in r.json()["detail"], r.text
+    assert service.model is not None and service.model.version == ScriptedModel().version
+    assert service.shadow is None
+    ok = await client.get("/model", headers=bearer(service, Role.PLATFORM_ADMIN))  # the operator's admin
+    assert ok.status_code == 200, ok.text
+
+    unset = settings.model_copy(update={"operator_tenant": "", "data_dir": tmp_path / "unset"})
+    runtime = Runtime(settings=unset, bus=InProcessBus(), tokens=service.runtime.tokens,
+                      store=LocalObjectStore(tmp_path / "unset", "secret", "http://127.0.0.1"))  # fmt: skip
+    nobody = create_service(runtime, unset, model=ScriptedModel())
+    transport = httpx.ASGITransport(app=nobody.app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://d") as c:
+            r = await c.get("/model", headers=bearer(nobody, Role.PLATFORM_ADMIN))
+    finally:
+        await nobody.stop()
+    assert r.status_code == 403 and "BK_OPERATOR_TENANT" in r.json()["detail"], r.text
+
+
 def test_every_input_is_bounded(detector) -> None:  # type: ignore[no-untyped-def]
     app = detector[0].app
     assert unbounded_strings(app, {}) == []

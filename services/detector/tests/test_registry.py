@@ -124,6 +124,7 @@ async def test_switch_versions_while_streaming_loses_no_frame(tmp_path) -> None:
         max_batch_size=4,
         max_wait_ms=2,
         max_inflight_batches=3,
+        operator_tenant="t",  # the admin below is the operator's
     )
     bus = InProcessBus()
     service = create_service(Runtime(settings=settings, bus=bus, store=store, tokens=TOKENS), settings)

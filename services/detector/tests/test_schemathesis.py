@@ -37,7 +37,14 @@ SKIP_PATHS: dict[str, str] = {}
 
 
 def _settings(data_dir: Path) -> DetectorSettings:
-    return DetectorSettings(data_dir=data_dir, grpc_port=0, device="cpu", max_batch_size=4, max_wait_ms=2)
+    return DetectorSettings(
+        data_dir=data_dir,
+        grpc_port=0,
+        device="cpu",
+        max_batch_size=4,
+        max_wait_ms=2,
+        operator_tenant="minghu",
+    )
 
 
 def _runtime(data_dir: Path, settings: DetectorSettings, base_url: str = "http://spec") -> Runtime:

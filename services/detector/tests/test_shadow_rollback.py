@@ -147,6 +147,7 @@ async def test_shadow_reports_what_would_change_and_rollback_drops_no_frame(tmp_
         max_wait_ms=2,
         max_inflight_batches=3,
         shadow_max_pending=2,
+        operator_tenant="t",  # the admin below is the operator's
     )
     bus = InProcessBus()
     live, candidate = _model(_live, "1.0"), _model(_candidate, "2.0")

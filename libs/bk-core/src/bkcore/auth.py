@@ -142,6 +142,34 @@ def access_refusal(principal: Principal, roles: Collection[Role], scope: str | N
     return None
 
 
+def is_operator(*, role: Role | str, tenant_id: str, operator_tenant: str) -> bool:
+    """A platform admin of the operator's tenant (``BK_OPERATOR_TENANT``): the one who administers
+    what every tenant of a deployment shares (opening tenants, the detector's models). No operator
+    tenant set: nobody is."""
+    return role == Role.PLATFORM_ADMIN and bool(operator_tenant) and tenant_id == operator_tenant
+
+
+def operator_refusal(principal: Principal, operator_tenant: str, scope: str) -> str | None:
+    """Why ``principal`` may not administer what every tenant shares; None when it may: the operator's
+    platform admins (``is_operator``) and service identities holding ``scope``. Another tenant's
+    platform admin administers their own tenant, never the deployment."""
+    if why := access_refusal(principal, (Role.PLATFORM_ADMIN, Role.SERVICE), scope):
+        return why
+    if principal.role == Role.SERVICE:
+        return None
+    if not operator_tenant:
+        return (
+            "未设置平台运营方租户 · no operator tenant is configured (BK_OPERATOR_TENANT): nobody "
+            "administers what every tenant shares over the API"
+        )
+    if not is_operator(role=principal.role, tenant_id=principal.tenant_id, operator_tenant=operator_tenant):
+        return (
+            "只有平台运营方的管理员可以操作 · only platform admins of the operator tenant "
+            "(BK_OPERATOR_TENANT) administer what every tenant shares"
+        )
+    return None
+
+
 def default_audience(principal: Principal) -> tuple[str, ...]:
     """The services a person's token is for. Service tokens always name theirs (ValueError)."""
     if principal.role == Role.PARENT:

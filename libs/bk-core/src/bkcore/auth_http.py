@@ -27,7 +27,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import ColumnElement, and_, false, func, or_
 from sqlalchemy.orm import QueryableAttribute
 
-from bkcore.auth import ALL_TENANTS, AuthError, Principal, Role, TokenVerifier, access_refusal
+from bkcore.auth import (
+    ALL_TENANTS,
+    AuthError,
+    Principal,
+    Role,
+    TokenVerifier,
+    access_refusal,
+    operator_refusal,
+)
 
 if TYPE_CHECKING:
     from bkcore.directory import StaffAccess
@@ -106,6 +114,17 @@ class Authenticator:
         A route open to ``Role.SERVICE`` must name the ``scope`` a service identity needs for it.
         """
         return require_access(self, roles, scope)
+
+    def require_operator(self, operator_tenant: str, *, scope: str) -> Callable[..., Awaitable[Principal]]:
+        """A dependency that admits the operator alone (403 otherwise): the platform admins of
+        ``operator_tenant`` and service identities holding ``scope`` (``bkcore.auth.operator_refusal``)."""
+
+        async def dependency(principal: Principal = Depends(self)) -> Principal:
+            if why := operator_refusal(principal, operator_tenant, scope):
+                raise HTTPException(403, detail=why)
+            return principal
+
+        return dependency
 
 
 def require_access(

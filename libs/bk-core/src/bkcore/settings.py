@@ -134,6 +134,13 @@ class CoreSettings(BaseSettings):
         description="how long a staff user's directory state (active, role, org unit, sites) is cached "
         "per replica: a deactivation or a move is enforced within this many seconds (at most a minute)",
     )
+    operator_tenant: str = Field(
+        "",
+        max_length=64,
+        description="the tenant of the platform's operator: its platform admins alone administer what "
+        "every tenant shares — open tenants (case-manager), publish and switch the detector's models; "
+        "empty: nobody may over the API (embedded: the demo tenant). Set it on every service",
+    )
 
     trusted_proxy_hops: int = Field(
         0,

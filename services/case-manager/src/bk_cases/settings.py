@@ -10,7 +10,7 @@ from bk_cases.notifications.config import NotifySettings
 from bkcore.netpolicy import CLUSTER_NETWORKS_DOC, AddressPolicy, http_url_refusal
 from bkcore.production_checks import hmac_key_refusal, placeholder_refusals, webhook_secret_refusals
 from bkcore.service_tokens import SERVICE_IDENTITIES
-from bkcore.settings import CoreSettings, Mode
+from bkcore.settings import Mode
 
 
 class CaseSettings(NotifySettings):  # + the phone channels (bk_cases.notifications.config)
@@ -122,12 +122,6 @@ class CaseSettings(NotifySettings):  # + the phone channels (bk_cases.notificati
         "the last checkpoint are the only ones that could be cut off the end unnoticed",
     )
     db_pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size")
-    operator_tenant: str = Field(
-        "",
-        max_length=64,
-        description="the tenant of the platform's operator: its platform admins may create tenants "
-        "(POST /tenants); empty: nobody may over the API (embedded: the demo tenant)",
-    )
 
     def webhook_policy(self) -> AddressPolicy:
         """Where webhooks may be sent (checked again, after resolution, at every attempt)."""

@@ -24,7 +24,7 @@ from bk_detector.recovery import recover
 from bk_detector.registry import ModelRegistry, RegistryError, VersionNotFound, resolve_artefact
 from bk_detector.settings import DetectorSettings
 from bk_detector.shadow import ShadowRunner
-from bkcore.auth import DETECTOR, Principal, Role, Scope
+from bkcore.auth import DETECTOR, Principal, Scope
 from bkcore.auth_http import Authenticator
 from bkcore.http import create_app
 from bkcore.service import Runtime, Service
@@ -33,7 +33,6 @@ from bkcore.tasks import cancel_and_wait
 
 log = logging.getLogger("bk_detector.service")
 SWEEP_EVERY_S = 1.0
-ADMIN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.SERVICE})
 
 
 class ActivateRequest(BaseModel):
@@ -357,9 +356,11 @@ class DetectorService(Service):
     def _build_app(self) -> FastAPI:
         app = create_app(service=self.name, title="Bright Kitchen detector", readiness=self.readiness)
 
+        # The operator alone (BK_OPERATOR_TENANT's platform admins, or a service holding models:admin):
+        # the detector pool serves every tenant, so no tenant's admin may switch the model for the rest.
         admin = Authenticator(
             self.runtime.tokens, audience=DETECTOR, access=self.directory.access
-        ).require_roles(*ADMIN_ROLES, scope=Scope.MODELS_ADMIN)
+        ).require_operator(self.settings.operator_tenant, scope=Scope.MODELS_ADMIN)
 
         # Operators only, like every /model route: which model, version and labels a pod serves tells
         # an attacker what to evade (#17.10). The gateway learns it over gRPC (GetModelInfo).

@@ -40,7 +40,7 @@ from bk_cases.directory.models import CameraBinding, OrgUnit, Site, Tenant, User
 from bk_cases.directory.rules import Admin
 from bk_cases.directory.seed import ZONE_NAMES
 from bk_cases.notifications.rules import check_robot
-from bkcore.auth import Principal, Role
+from bkcore.auth import Principal, Role, is_operator
 
 
 class Refused(Exception):
@@ -54,6 +54,23 @@ class Refused(Exception):
 
 NOT_FOUND = "未找到 · not found"
 OUT_OF_REACH = "不在您的管辖范围 · outside the area you administer"
+
+
+def no_unit(unit_id: str) -> str:
+    return f"你管辖范围内没有这个单位 · no org unit {unit_id!r} in the area you administer"
+
+
+def no_sites(site_ids: Sequence[str]) -> str:
+    return f"你管辖范围内没有这些场所 · no site {', '.join(site_ids)} in the area you administer"
+
+
+def unit_in_reach(admin: Admin, unit: OrgUnit | None, unit_id: str, field: str) -> OrgUnit:
+    """The unit a request names, if the caller administers it. One in another district is answered
+    exactly as one that does not exist (422 naming the field): the answer must not tell a bureau admin
+    which ids exist elsewhere in the tenant."""
+    if unit is None or not rules.may_administer_path(admin, unit.path):
+        raise Refused(422, no_unit(unit_id), field)
+    return unit
 
 
 # --- the caller -----------------------------------------------------------------------------------
@@ -73,7 +90,7 @@ async def admin_of(
         raise Refused(403, "需要管理员权限 · only platform admins and bureau admins (区县管理员) may do this")
     if role not in (Role.PLATFORM_ADMIN, Role.SUPERVISOR):
         raise Refused(403, "需要管理员权限 · only platform admins and bureau admins (区县管理员) may do this")
-    operator = role == Role.PLATFORM_ADMIN and bool(operator_tenant) and user.tenant_id == operator_tenant
+    operator = is_operator(role=role, tenant_id=user.tenant_id, operator_tenant=operator_tenant)
     return Admin(user.id, user.tenant_id, role, user.org_path or "/", operator=operator)
 
 
@@ -219,11 +236,12 @@ async def create_unit(session: AsyncSession, admin: Admin, body: OrgUnitIn) -> O
             raise Refused(422, "已有根单位 · the tenant has its root unit: name the parent_id", "parent_id")
         path = rules.child_path(None, body.id)
     else:
-        parent = await service.get_org_unit(db_session=session, tenant_id=tid, unit_id=body.parent_id)
-        if parent is None:
-            raise Refused(422, f"上级单位不存在 · no org unit {body.parent_id!r}", "parent_id")
-        if not rules.may_administer_path(admin, parent.path):
-            raise Refused(403, OUT_OF_REACH, "parent_id")
+        parent = unit_in_reach(
+            admin,
+            await service.get_org_unit(db_session=session, tenant_id=tid, unit_id=body.parent_id),
+            body.parent_id,
+            "parent_id",
+        )
         _child_kind(parent.kind, body.kind)
         path = rules.child_path(parent.path, body.id)
     async with _audited(session, admin):
@@ -302,11 +320,7 @@ async def check_site(
     existing = lookup.sites.get(site_id)
     if existing is not None and not rules.may_administer_path(admin, existing.org_path):
         raise Refused(404, NOT_FOUND, "id")
-    unit = await lookup.unit(values["org_id"])
-    if unit is None:
-        raise Refused(422, f"所属单位不存在 · no org unit {values['org_id']!r}", "org_id")
-    if not rules.may_administer_path(admin, unit.path):
-        raise Refused(403, OUT_OF_REACH, "org_id")
+    unit = unit_in_reach(admin, await lookup.unit(values["org_id"]), values["org_id"], "org_id")
     out = {**values, "org_path": unit.path}
     named = None if zones is None else [(z.zone, z.name or ZONE_NAMES[z.zone]) for z in zones]
     return SitePlan(existing, out, named)
@@ -473,8 +487,10 @@ async def check_user(
     org_path = "/"
     if org_id is not None:
         unit = await lookup.unit(org_id)
-        if unit is None:
-            raise Refused(422, f"所属单位不存在 · no org unit {org_id!r}", "org_id")
+        if existing is None or org_id != existing.org_id:  # a unit named now: only one in reach
+            unit = unit_in_reach(admin, unit, org_id, "org_id")
+        elif unit is None:
+            raise Refused(422, no_unit(org_id), "org_id")
         org_path = unit.path
     if role == Role.SUPERVISOR and org_id is None:
         raise Refused(422, "监管人员须有所属单位 · a supervisor needs an org unit (org_id)", "org_id")
@@ -485,8 +501,13 @@ async def check_user(
     if role in (Role.SITE_MANAGER, Role.STAFF) and not site_ids:
         raise Refused(422, "场所人员须绑定场所 · site managers and staff need at least one site", "site_ids")
     await lookup.load_sites(site_ids)
-    if missing := [s for s in site_ids if s not in lookup.sites]:
-        raise Refused(422, f"场所不存在 · no site {', '.join(missing)}", "site_ids")
+    reach = [
+        s
+        for s in site_ids
+        if s in lookup.sites and rules.may_administer_path(admin, lookup.sites[s].org_path)
+    ]
+    if missing := [s for s in site_ids if s not in reach]:  # another district's site: as if none
+        raise Refused(422, no_sites(missing), "site_ids")
     if values.get("bureau_admin") and role != Role.SUPERVISOR:
         raise Refused(
             422, "只有监管人员可以是区县管理员 · only supervisors can be bureau admins", "bureau_admin"
@@ -498,7 +519,7 @@ async def check_user(
         )
     site_paths = [lookup.sites[s].org_path for s in site_ids]
     if not rules.may_manage_user(admin, role=role, org_path=org_path, site_paths=site_paths):
-        raise Refused(403, OUT_OF_REACH, "org_id" if role == Role.SUPERVISOR else "site_ids")
+        raise Refused(403, OUT_OF_REACH, "role")  # a guard: every id named was in reach by now
     out = {**values, "site_ids": site_ids, "org_path": org_path}
     generated = existing is None and not password
     return UserPlan(
