@@ -95,13 +95,16 @@ async def run(args: argparse.Namespace) -> int:
         app_id="wx-bench", app_secret="wx-secret", template_id="TPL-ALARM", keywords=list(KEYWORDS)
     )
     sms = FakeAliyunSms(
-        access_key_id="LTAI-bench",
+        access_key_id="LTAI-bench-testing",
         access_key_secret="sms-secret",
         sign_name="明厨亮灶",
         template_code="SMS_4711",
         variables=["site", "type", "time"],
     )
-    wecom, ding = FakeWeCom(keys=["wecom-key"]), FakeDingTalk(robots={"ding-token": "SEC-bench"})
+    wecom, ding = (
+        FakeWeCom(keys=["wecom-key-for-tests"]),
+        FakeDingTalk(robots={"ding-token-for-tests": "SEC-bench-testing"}),
+    )
     async with serve(wechat.app) as wx, serve(sms.app) as sm, serve(wecom.app) as wc, serve(ding.app) as dt:
         env = {
             **os.environ,
@@ -110,13 +113,19 @@ async def run(args: argparse.Namespace) -> int:
             "BK_WECHAT_TEMPLATE_ID": "TPL-ALARM",
             "BK_WECHAT_TEMPLATE_KEYWORDS": json.dumps(KEYWORDS),
             "BK_WECHAT_API_BASE": wx,
-            "BK_SMS_ACCESS_KEY_ID": "LTAI-bench",
+            "BK_SMS_ACCESS_KEY_ID": "LTAI-bench-testing",
             "BK_SMS_ACCESS_KEY_SECRET": "sms-secret",
             "BK_SMS_SIGN_NAME": "明厨亮灶",
             "BK_SMS_TEMPLATE_CODE": "SMS_4711",
             "BK_SMS_API_BASE": sm,
             "BK_NOTIFY_ROBOTS": json.dumps(
-                {"lakeside-duty": {"kind": "dingtalk", "token": "ding-token", "secret": "SEC-bench"}}
+                {
+                    "lakeside-duty": {
+                        "kind": "dingtalk",
+                        "token": "ding-token-for-tests",
+                        "secret": "SEC-bench-testing",
+                    }
+                }
             ),
             "BK_DINGTALK_API_BASE": dt,
             "BK_WECOM_API_BASE": wc,

@@ -56,6 +56,7 @@ def _env(tmp: Path, pg_url: str, bootstrap: str, s3: S3Server) -> dict[str, str]
         **issuer_env(new_token_issuer()),  # the case-manager signs: it alone holds the private key
         BK_URL_SIGNING_SECRET=secrets.token_urlsafe(32),
         BK_AUDIT_KEY=secrets.token_hex(32),  # the audit chain's key (production refuses to start without)
+        BK_PHONE_CHANNELS_OFF="true",  # no internet egress here: no phone channel, said explicitly
         BK_LOG_JSON="false",
     )
     return env

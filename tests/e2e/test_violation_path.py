@@ -89,6 +89,7 @@ async def test_violation_path_on_postgres_kafka_s3(
     monkeypatch.setenv("BK_WECHAT_APP_ID", "wx" + secrets.token_hex(8))
     monkeypatch.setenv("BK_WECHAT_APP_SECRET", secrets.token_hex(16))
     monkeypatch.setenv("BK_AUDIT_KEY", secrets.token_hex(32))  # the audit chain's key, made for this run
+    monkeypatch.setenv("BK_PHONE_CHANNELS_OFF", "true")  # no internet egress here: no phone channel
     settings = CoreSettings(
         mode=Mode.PRODUCTION,
         data_dir=tmp_path,

@@ -75,7 +75,8 @@ class Credentials:
         if not signs:
             return {**verifier_env(self.issuer), "BK_URL_SIGNING_SECRET": self.url_secret}
         keys = {**issuer_env(self.issuer), "BK_AUDIT_KEY": self.audit_key}
-        return {**keys, "BK_URL_SIGNING_SECRET": self.url_secret}
+        # No internet egress here, as on a government network: no phone channel, said explicitly.
+        return {**keys, "BK_URL_SIGNING_SECRET": self.url_secret, "BK_PHONE_CHANNELS_OFF": "true"}
 
     def admin_token(self) -> str:
         return self.issuer.issue(

@@ -35,14 +35,14 @@ async def channels_platform(
     fakes = Fakes(
         FakeWeChat(app_id="wx-app", app_secret="wx-secret", template_id="TPL-ALARM", keywords=list(KEYWORDS)),
         FakeAliyunSms(
-            access_key_id="LTAI-test",
+            access_key_id="LTAI-for-tests",
             access_key_secret="sms-secret",
             sign_name="明厨亮灶",
             template_code="SMS_4711",
             variables=["site", "type", "time"],
         ),
-        FakeWeCom(keys=["wecom-key"]),
-        FakeDingTalk(robots={"ding-token": "SEC-ding"}),
+        FakeWeCom(keys=["wecom-key-for-tests"]),
+        FakeDingTalk(robots={"ding-token-for-tests": "SEC-ding-for-tests"}),
     )
     async with AsyncExitStack() as stack:
         wx = await stack.enter_async_context(serve(fakes.wechat.app))
@@ -56,14 +56,18 @@ async def channels_platform(
             wechat_template_id="TPL-ALARM",
             wechat_template_keywords=KEYWORDS,
             wechat_api_base=wx,
-            sms_access_key_id="LTAI-test",
+            sms_access_key_id="LTAI-for-tests",
             sms_access_key_secret="sms-secret",
             sms_sign_name="明厨亮灶",
             sms_template_code="SMS_4711",
             sms_api_base=sms,
             notify_robots={
-                "lakeside-duty": {"kind": "dingtalk", "token": "ding-token", "secret": "SEC-ding"},
-                "city-duty": {"kind": "wecom", "token": "wecom-key"},
+                "lakeside-duty": {
+                    "kind": "dingtalk",
+                    "token": "ding-token-for-tests",
+                    "secret": "SEC-ding-for-tests",
+                },
+                "city-duty": {"kind": "wecom", "token": "wecom-key-for-tests"},
             },
             wecom_api_base=wecom,
             dingtalk_api_base=ding,

@@ -208,7 +208,23 @@ def test_production_refuses_to_start_without_phone_channels() -> None:
     )
     with pytest.raises(ValidationError) as exc:
         CaseSettings(**base, **channels)
-    assert "BK_WECHAT_APP_ID" not in str(exc.value) and "BK_SMS_ACCESS_KEY_ID" not in str(exc.value)
+    assert "alarms must reach phones" not in str(exc.value)
+    for one in (  # any one channel that reaches people is enough, or the explicit "no egress" choice
+        {k: v for k, v in channels.items() if k.startswith("sms")},
+        {"notify_robots": {"duty": {"kind": "wecom", "token": "k"}}},
+        {"phone_channels_off": True},
+    ):
+        with pytest.raises(ValidationError) as exc:
+            CaseSettings(**base, **one)
+        assert "alarms must reach phones" not in str(exc.value), one
+    # A robot token or signing secret copied from the tests is refused by the robot's name.
+    copied = {
+        "notify_robots": {"duty": {"kind": "dingtalk", "token": "ding-token-for-tests", "secret": "S" * 40}}
+    }
+    with pytest.raises(ValidationError) as exc:
+        CaseSettings(**base, **copied)
+    assert "BK_NOTIFY_ROBOTS[duty].token is a known test" in str(exc.value)
+    assert "BK_NOTIFY_ROBOTS[duty].secret is a known test" in str(exc.value)  # 40 x "S": not random
     # In every mode: a channel half configured, or a DingTalk robot without its signing secret.
     with pytest.raises(ValidationError, match="BK_SMS_SIGN_NAME is required"):
         CaseSettings(sms_access_key_id="LTAI", sms_access_key_secret="s", sms_template_code="SMS_1")

@@ -126,7 +126,7 @@ async def test_wechat_refusals_are_final_or_retryable_as_wechat_means_them() -> 
 
 def sms_fake() -> FakeAliyunSms:
     return FakeAliyunSms(
-        access_key_id="LTAI-test",
+        access_key_id="LTAI-for-tests",
         access_key_secret="sms-secret",
         sign_name="明厨亮灶",
         template_code="SMS_4711",
@@ -136,7 +136,7 @@ def sms_fake() -> FakeAliyunSms:
 
 def sms_sender(base: str, **kw) -> AliyunSmsSender:  # type: ignore[no-untyped-def]
     args = dict(
-        access_key_id="LTAI-test",
+        access_key_id="LTAI-for-tests",
         access_key_secret="sms-secret",
         sign_name="明厨亮灶",
         template_code="SMS_4711",
@@ -204,13 +204,13 @@ async def test_aliyun_refuses_a_wrong_signature_a_stale_timestamp_and_a_bad_numb
 
 @asynccontextmanager
 async def robots(
-    wecom: FakeWeCom, ding: FakeDingTalk, secret: str = "SEC-ding"
+    wecom: FakeWeCom, ding: FakeDingTalk, secret: str = "SEC-ding-for-tests"
 ) -> AsyncIterator[RobotSender]:
     async with serve(wecom.app) as wbase, serve(ding.app) as dbase:
         sender = RobotSender(
             {
-                "duty": Robot("dingtalk", "ding-token", secret),
-                "wecom-duty": Robot("wecom", "wecom-key"),
+                "duty": Robot("dingtalk", "ding-token-for-tests", secret),
+                "wecom-duty": Robot("wecom", "wecom-key-for-tests"),
             },
             wecom_base=wbase,
             dingtalk_base=dbase,
@@ -222,7 +222,10 @@ async def robots(
 
 
 async def test_dingtalk_robot_signed_markdown_mentions_the_person() -> None:
-    wecom, ding = FakeWeCom(keys=["wecom-key"]), FakeDingTalk(robots={"ding-token": "SEC-ding"})
+    wecom, ding = (
+        FakeWeCom(keys=["wecom-key-for-tests"]),
+        FakeDingTalk(robots={"ding-token-for-tests": "SEC-ding-for-tests"}),
+    )
     async with robots(wecom, ding) as sender:
         await sender.send(ADDRESS, ALARM)
     assert ding.refused == []
@@ -230,12 +233,15 @@ async def test_dingtalk_robot_signed_markdown_mentions_the_person() -> None:
     assert got.body["msgtype"] == "markdown" and got.body["markdown"]["title"] == ALARM.title
     assert "@13800138000" in got.body["markdown"]["text"] and "切配区" in got.body["markdown"]["text"]
     assert got.body["at"] == {"atMobiles": ["13800138000"], "isAtAll": False}
-    assert got.query["access_token"] == "ding-token"
+    assert got.query["access_token"] == "ding-token-for-tests"
 
 
 async def test_dingtalk_refuses_a_wrong_sign_and_throttling_is_retryable() -> None:
-    wecom, ding = FakeWeCom(keys=["wecom-key"]), FakeDingTalk(robots={"ding-token": "SEC-ding"})
-    async with robots(wecom, ding, secret="SEC-other") as sender:
+    wecom, ding = (
+        FakeWeCom(keys=["wecom-key-for-tests"]),
+        FakeDingTalk(robots={"ding-token-for-tests": "SEC-ding-for-tests"}),
+    )
+    async with robots(wecom, ding, secret="SEC-other-for-tests") as sender:
         with pytest.raises(DeliveryFailed) as bad:
             await sender.send(ADDRESS, ALARM)
     assert "310000" in str(bad.value) and not bad.value.retryable
@@ -247,7 +253,10 @@ async def test_dingtalk_refuses_a_wrong_sign_and_throttling_is_retryable() -> No
 
 
 async def test_wecom_robot_text_with_mention_and_markdown_without() -> None:
-    wecom, ding = FakeWeCom(keys=["wecom-key"]), FakeDingTalk(robots={"ding-token": "SEC-ding"})
+    wecom, ding = (
+        FakeWeCom(keys=["wecom-key-for-tests"]),
+        FakeDingTalk(robots={"ding-token-for-tests": "SEC-ding-for-tests"}),
+    )
     async with robots(wecom, ding) as sender:
         await sender.send(Address(phone="13800138000", robot="wecom-duty"), ALARM)
         await sender.send(Address(robot="wecom-duty"), ALARM)

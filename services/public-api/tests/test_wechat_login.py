@@ -70,7 +70,7 @@ class FakeWeChat:
             return _wechat(errcode=40163, errmsg="code been used")
         self.used.add(code)
         user = code.split("-")[0]  # one WeChat user logs in many times, each with a fresh code
-        return _wechat(openid=f"oWx{user:_<10}openid", session_key="c2Vzc2lvbmtleQ==")
+        return _wechat(openid=f"oWx{user:_<10}openid", session_key="session-key-for-tests")
 
     def __enter__(self) -> FakeWeChat:
         self._thread.start()

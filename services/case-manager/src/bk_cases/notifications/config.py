@@ -4,14 +4,19 @@ Secrets come from the environment only (``BK_WECHAT_APP_SECRET``, ``BK_SMS_ACCES
 ``BK_NOTIFY_ROBOTS``). The providers' base URLs default to their real hosts and can be pointed
 elsewhere (a relay, or the fakes on loopback in tests and the latency bench).
 
-Production refuses to start without WeChat and SMS configured, naming each missing setting: an
-alarm that reaches no phone is the defect this exists to prevent. The embedded mode (the demo, one
-machine) may run without them: its messages then land in the inbox, and each skipped channel is
-recorded as ``skipped: channel not configured (<setting>)`` where the inbox shows it.
+Production refuses to start without a channel that reaches people — WeChat, SMS, or a WeCom /
+DingTalk duty-group robot — naming the settings: an alarm that reaches no phone is the defect this
+exists to prevent. A deployment that cannot reach those providers (a government network with no
+internet egress) says so explicitly with ``BK_PHONE_CHANNELS_OFF=true``: alarms then reach the
+console inbox and webhooks only, and the case-manager says so in its log at every start. The
+embedded mode (the demo, one machine) may run without them: its messages then land in the inbox,
+and each skipped channel is recorded as ``skipped: channel not configured (<setting>)`` where the
+inbox shows it.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
@@ -22,8 +27,10 @@ from bk_cases.notifications.sms import DEFAULT_BASE as ALIYUN_BASE
 from bk_cases.notifications.sms import AliyunSmsSender
 from bk_cases.notifications.wechat import DEFAULT_BASE as WECHAT_BASE
 from bk_cases.notifications.wechat import WeChatSubscribeSender
+from bkcore.production_checks import placeholder_refusals
 from bkcore.settings import CoreSettings
 
+log = logging.getLogger(__name__)
 FIELDS_DOC = "site, camera, type, risk_class, status, time, deadline, title"
 
 
@@ -76,6 +83,11 @@ class NotifySettings(CoreSettings):
     )
     wecom_api_base: str = Field(WECOM_BASE, description="WeCom robot API base URL")
     dingtalk_api_base: str = Field(DINGTALK_BASE, description="DingTalk robot API base URL")
+    phone_channels_off: bool = Field(
+        False,
+        description="production without any phone channel, on purpose (no internet egress): alarms "
+        "reach the console inbox and webhooks only",
+    )
     notify_max_attempts: int = Field(
         5, ge=1, le=20, description="tries per phone delivery before its dead letter"
     )
@@ -106,16 +118,22 @@ class NotifySettings(CoreSettings):
 
     def production_refusals(self, private, has_public):  # type: ignore[no-untyped-def]
         out = list(super().production_refusals(private, has_public))
-        if not self.wechat_app_id:
+        if not (
+            self.wechat_app_id or self.sms_access_key_id or self.notify_robots or self.phone_channels_off
+        ):
             out.append(
-                "BK_WECHAT_APP_ID (with BK_WECHAT_APP_SECRET, BK_WECHAT_TEMPLATE_ID) is required: "
-                "alarms must reach phones"
+                "alarms must reach phones: set BK_WECHAT_APP_ID (with BK_WECHAT_APP_SECRET, "
+                "BK_WECHAT_TEMPLATE_ID), or BK_SMS_ACCESS_KEY_ID (with BK_SMS_ACCESS_KEY_SECRET, "
+                "BK_SMS_SIGN_NAME, BK_SMS_TEMPLATE_CODE), or BK_NOTIFY_ROBOTS; or, with no internet "
+                "egress, BK_PHONE_CHANNELS_OFF=true (inbox and webhooks only)"
             )
-        if not self.sms_access_key_id:
-            out.append(
-                "BK_SMS_ACCESS_KEY_ID (with BK_SMS_ACCESS_KEY_SECRET, BK_SMS_SIGN_NAME, "
-                "BK_SMS_TEMPLATE_CODE) is required: alarms must reach phones"
-            )
+        # The robots' tokens and signing secrets sit inside one JSON setting, out of the base
+        # class's sight: a token copied from a test or a doc is refused here, by the robot's name.
+        out += placeholder_refusals(
+            (f"BK_NOTIFY_ROBOTS[{name}].{part}", value.get_secret_value())
+            for name, robot in self.notify_robots.items()
+            for part, value in (("token", robot.token), ("secret", robot.secret))
+        )
         for name in ("wechat_api_base", "sms_api_base", "wecom_api_base", "dingtalk_api_base"):
             if not str(getattr(self, name)).startswith("https://"):
                 out.append(f"BK_{name.upper()} must be an https:// URL")
@@ -163,5 +181,10 @@ def build_channels(settings: NotifySettings) -> dict[str, ChannelSender]:
             wecom_base=settings.wecom_api_base,
             dingtalk_base=settings.dingtalk_api_base,
             timeout_s=timeout,
+        )
+    if not senders:
+        log.warning(
+            "no phone channel configured%s: alarms reach the console inbox and webhooks only",
+            " (BK_PHONE_CHANNELS_OFF=true)" if settings.phone_channels_off else "",
         )
     return senders
