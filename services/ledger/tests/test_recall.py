@@ -7,7 +7,12 @@ nothing else, raises one alarm per affected site, and stays inside the caller's 
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from typing import Any
+
+import asyncpg
+import pytest
 
 from bk_ledger.purchase import licence
 from bkcore.auth import Principal, Role
@@ -16,6 +21,7 @@ from bkcore.testing.directory import DirSite, eventually, publish, site_event
 from bkcore.testing.pictures import jpeg
 from bkproto.events.v1.cases_pb2 import CASE_SOURCE_LEDGER, CaseChanged
 
+PG = os.environ.get("BK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TENANT = "minghu"  # the harness's tenant
 TOFU = "91350100M000100Y43"  # the recalled supplier (a valid 统一社会信用代码)
 EGGS = "91330106" + "MA2B3C4D5"  # unrelated; its check character is computed below
@@ -282,3 +288,25 @@ async def test_the_report_carries_each_sites_case_once_opened(h) -> None:  # typ
         "riverside-kg": "case-riverside-kg",
         "hillview-noodle": None,
     }
+
+
+@pytest.mark.integration
+async def test_the_same_recall_on_postgres(tmp_path, harness_factory) -> None:  # type: ignore[no-untyped-def]
+    try:
+        conn = await asyncpg.connect(PG, timeout=10)
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL at {PG} is required for this test and is unreachable: {exc!r}")
+    schema = f"ledger_recall_{uuid.uuid4().hex[:8]}"
+    try:
+        async for h in harness_factory(tmp_path, database_url=PG, schema=schema):
+            await city(h)
+            body = {"supplier_licence": TOFU, "batch": {"item": "豆腐", "batch_no": "T1"}, "reason": "召回"}
+            r = await h.client.post("/v1/recalls", headers=admin(h), json=body)
+            assert r.status_code == 201, r.text
+            assert found(r.json())["sites"] == set(SITES.items())
+            assert r.json()["totals"] == {"sites": 3, "purchases": 3, "dishes": 4, "samples": 4}
+            got = await h.client.get(f"/v1/recalls/{r.json()['id']}", headers=admin(h))
+            assert found(got.json()) == found(r.json())
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
