@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
+import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from PIL import Image
@@ -127,6 +132,33 @@ async def make_harness(
 @pytest.fixture
 async def h(tmp_path: Path) -> AsyncIterator[Harness]:
     async for harness in make_harness(tmp_path):
+        yield harness
+
+
+PG = os.environ.get("BK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.asynccontextmanager
+async def postgres_harness(tmp_path: Path, prefix: str) -> AsyncIterator[Harness]:
+    """``make_harness`` on PostgreSQL in a schema of its own, dropped after; fails (never skips) when
+    the server is unreachable."""
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(PG), 10)
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL at {PG} is required for this test and is unreachable: {exc!r}")
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        async for h in make_harness(tmp_path, database_url=PG, schema=schema):
+            yield h
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+
+
+@pytest.fixture
+async def h_pg(tmp_path: Path) -> AsyncIterator[Harness]:
+    """The harness on PostgreSQL (``postgres_harness``)."""
+    async with postgres_harness(tmp_path, "ledger_t") as harness:
         yield harness
 
 

@@ -4,14 +4,10 @@ caught), names and phones pseudonymised; and the one-day listing (start = end) t
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import os
-import uuid
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import pyarrow.parquet as pq
 import pytest
 
@@ -21,7 +17,6 @@ from bkcore.testing.pictures import jpeg
 from bkcore.warehouse import Manifest, verify
 
 DAY = "2026-09-01"
-PG = os.environ.get("BK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SITE = "lakeside-primary"
 # Pinned schema fingerprints per (table, version): a schema change without a version bump fails here.
 FINGERPRINTS = {
@@ -138,19 +133,9 @@ async def test_export_a_day_reads_back_with_the_apis_counts(h) -> None:  # type:
 
 
 @pytest.mark.integration
-async def test_export_on_postgresql(tmp_path, harness_factory) -> None:  # type: ignore[no-untyped-def]
-    """The same day on PostgreSQL (timestamptz, its own ordering and averages): fails if unreachable."""
-    try:
-        conn = await asyncio.wait_for(asyncpg.connect(PG), 5)
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at {PG} is required for this test and is unreachable: {exc!r}")
-    schema = f"ledger_wh_{uuid.uuid4().hex[:8]}"
-    try:
-        async for h in harness_factory(tmp_path, database_url=PG, schema=schema):
-            await _export_a_day(h)
-    finally:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
+async def test_export_on_postgresql(h_pg) -> None:  # type: ignore[no-untyped-def]
+    """The same day on PostgreSQL (timestamptz, its own ordering and averages)."""
+    await _export_a_day(h_pg)
 
 
 async def _export_a_day(h) -> None:  # type: ignore[no-untyped-def]
