@@ -53,7 +53,10 @@ async def recall(s: AsyncSession, p: Principal, body: RecallIn, now: datetime) -
     }
     rid = records.new_id()
     recalled = rules.what(supplier["name"], supplier["licence_no"], batch)
+    # Where each site sits in the org tree now (who may read its part); the purchase's copy if the
+    # directory no longer has the site.
     org_of = {x["site_id"]: x["org_path"] for x in bought}
+    org_of.update({sid: row["org_path"] for sid, row in known.items()})
     links = []
     for site in per_site:
         finding = rules.site_finding(
