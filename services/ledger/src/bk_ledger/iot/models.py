@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -127,3 +127,12 @@ class SensorPatch(BaseModel):
     active: bool | None = None
 
     model_config = {"extra": "forbid"}
+
+    @field_validator("name", "window_s", "silence_s", "active")
+    @classmethod
+    def _kept_not_cleared(cls, value: object) -> object:
+        # Runs only on a field that was sent: ``"name": null`` was written as NULL into a NOT NULL
+        # column (a 500; schemathesis). Only the limits may be cleared; leave a field out to keep it.
+        if value is None:
+            raise ValueError("may not be null: leave the field out to keep its value")
+        return value
