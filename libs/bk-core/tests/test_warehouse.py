@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -142,3 +143,15 @@ async def test_a_run_writes_partitions_and_a_manifest_that_verifies(tmp_path: Pa
         f"{m.files[0].key}: 300 rows, the manifest says 299",
         f"{m.files[1].key}: missing",
     ]
+
+
+def test_production_refuses_a_schedule_without_a_key(tmp_path: Path) -> None:
+    scheduled = CoreSettings(data_dir=tmp_path, warehouse_export_at="02:30")
+    assert any("BK_WAREHOUSE_PSEUDONYM_KEY" in why for why in scheduled.production_refusals(None, True))
+    key = secrets.token_hex(32)
+    keyed = CoreSettings(data_dir=tmp_path, warehouse_export_at="02:30", warehouse_pseudonym_key=key)
+    assert not any("WAREHOUSE" in why for why in keyed.production_refusals(None, True))
+    placeholder = CoreSettings(data_dir=tmp_path, warehouse_pseudonym_key="k" * 40)  # refused as such
+    assert any("BK_WAREHOUSE_PSEUDONYM_KEY" in why for why in placeholder.production_refusals(None, True))
+    with pytest.raises(ValueError, match="warehouse_export_at"):
+        CoreSettings(data_dir=tmp_path, warehouse_export_at="25:00")
