@@ -12,6 +12,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,8 +100,38 @@ async def authenticate(session: AsyncSession, sensor_id: str, token: str | None)
     return row if hmac.compare_digest(given, expected) and row is not None and token else None
 
 
-def _upsert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(readings)
+def _insert_new(session: AsyncSession, sensor: Any, batch: dict[int, float]) -> tuple[Any, Any]:
+    """(statement, parameters) inserting the batch, skipping stored keys, returning the new ones.
+
+    PostgreSQL: one ``INSERT … SELECT FROM unnest(ts[], value[])`` — two array parameters however big
+    the batch, instead of four parameters a row for the driver and SQLAlchemy to bind one by one.
+    """
+    if session.bind.dialect.name == "postgresql":
+        rows = (
+            sa.func.unnest(
+                sa.cast(
+                    sa.bindparam("ts", type_=postgresql.ARRAY(sa.BigInteger)), postgresql.ARRAY(sa.BigInteger)
+                ),
+                sa.cast(sa.bindparam("values", type_=postgresql.ARRAY(sa.Float)), postgresql.ARRAY(sa.Float)),
+            )
+            .table_valued("ts_ms", "value")
+            .render_derived(name="batch")
+        )
+        pick = select(
+            sa.literal(sensor.id, sa.String),
+            rows.c.ts_ms,
+            sa.literal(sensor.tenant_id, sa.String),
+            rows.c.value,
+        )
+        stmt = postgresql.insert(readings).from_select(["sensor_id", "ts_ms", "tenant_id", "value"], pick)
+        params: Any = {"ts": list(batch), "values": list(batch.values())}
+    else:
+        stmt = sqlite.insert(readings)
+        params = [
+            {"sensor_id": sensor.id, "ts_ms": ts, "tenant_id": sensor.tenant_id, "value": v}
+            for ts, v in batch.items()
+        ]
+    return stmt.on_conflict_do_nothing().returning(readings.c.ts_ms), params
 
 
 async def store(session: AsyncSession, sensor: Any, batch: dict[int, float]) -> int:
@@ -109,13 +140,8 @@ async def store(session: AsyncSession, sensor: Any, batch: dict[int, float]) -> 
     Returns how many were new. Out-of-order readings are stored at their own time; ``last_seen_ms``
     (what the silence rule judges) only moves forward.
     """
-    rows = [
-        {"sensor_id": sensor.id, "ts_ms": ts, "tenant_id": sensor.tenant_id, "value": v}
-        for ts, v in batch.items()
-    ]
-    stored = await session.execute(
-        _upsert(session).on_conflict_do_nothing().returning(readings.c.ts_ms), rows
-    )
+    stmt, params = _insert_new(session, sensor, batch)
+    stored = await session.execute(stmt, params)
     new = len(stored.all())
     newest = max(batch)
     if sensor.last_seen_ms is None or newest > sensor.last_seen_ms:
