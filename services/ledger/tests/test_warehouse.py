@@ -4,6 +4,7 @@ caught), names and phones pseudonymised; and the one-day listing (start = end) t
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -218,3 +219,24 @@ async def test_export_refusals(h) -> None:  # type: ignore[no-untyped-def]
         "/v1/warehouse/exports", json={"tenant_id": "minghu", "start": DAY, "end": DAY}, headers=h.auth()
     )
     assert r.status_code == 403  # a site manager
+
+
+async def test_the_nightly_export(tmp_path, harness_factory) -> None:  # type: ignore[no-untyped-def]
+    """BK_WAREHOUSE_EXPORT_AT: after its time each day, every tenant's last lookback days, once."""
+    async for h in harness_factory(tmp_path, warehouse_export_at="02:30", warehouse_lookback_days=2):
+        h.clock.set(datetime(2026, 9, 3, 2, 0, tzinfo=UTC))
+        h.service.warehouse.wake()  # before its time: nothing
+        await asyncio.sleep(0.5)  # the loop's step has had its chance
+        for day in ("2026-09-01", "2026-09-02"):
+            assert not await h.store.exists(f"minghu/warehouse/_manifests/ledger/{day}.json")
+        h.clock.set(datetime(2026, 9, 3, 2, 31, tzinfo=UTC))
+        h.service.warehouse.wake()
+        for day in ("2026-09-01", "2026-09-02"):
+            key = f"minghu/warehouse/_manifests/ledger/{day}.json"
+            for _ in range(200):
+                if await h.store.exists(key):
+                    break
+                await asyncio.sleep(0.05)
+            manifest = Manifest.model_validate_json(await h.store.get(key))
+            assert await verify(h.store, manifest) == [] and len(manifest.files) == 13
+        assert not await h.store.exists("minghu/warehouse/_manifests/ledger/2026-08-31.json")
