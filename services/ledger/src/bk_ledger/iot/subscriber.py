@@ -84,7 +84,27 @@ class MqttSubscriber:
             clean_session=False,
             tls_context=ssl.create_default_context() if self.tls else None,
             keepalive=30,
+            queue_type=self._handoff(),
         )
+
+    def _handoff(self) -> type[asyncio.Queue[aiomqtt.Message]]:
+        """A queue class for the client that hands each message straight to the writer's queue: the
+        client's own iterator costs a task and an ``asyncio.wait`` per message, most of the receive
+        time for single-reading messages."""
+        receive = self._receive
+
+        class Handoff(asyncio.Queue[aiomqtt.Message]):
+            def put_nowait(self, item: aiomqtt.Message) -> None:
+                receive(item)
+
+        return Handoff
+
+    def _receive(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        if not isinstance(payload, bytes | bytearray):
+            payload = b"" if payload is None else str(payload).encode()
+        self._queue.put_nowait(flows.Received(message.topic.value, bytes(payload)))
+        self.received += 1
 
     async def _connection(self) -> None:
         s = self.ctx.settings
@@ -99,12 +119,10 @@ class MqttSubscriber:
                         extra={"broker": f"{self.host}:{self.port}", "topic": s.mqtt_topic},
                     )
                     backoff, down_since_logged = 0.5, False
-                    async for message in client.messages:
-                        payload = message.payload
-                        if not isinstance(payload, bytes | bytearray):
-                            payload = b"" if payload is None else str(payload).encode()
-                        self._queue.put_nowait(flows.Received(message.topic.value, bytes(payload)))
-                        self.received += 1
+                    # Messages reach ``_receive`` through the client's queue (``queue_type``); this
+                    # loop only waits for the disconnection, which it raises as MqttError.
+                    async for _ in client.messages:
+                        pass
             except aiomqtt.MqttError as exc:
                 self._set_connected(False)
                 if not down_since_logged:  # once per outage, not once per attempt
