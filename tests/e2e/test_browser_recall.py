@@ -65,6 +65,11 @@ async def test_the_console_recalls_a_supplier_and_shows_its_sites_and_cases(tmp_
                 f"document.querySelectorAll('[data-recall-case]').length === {len(AFFECTED)}", timeout=90_000
             )
             await session.shot("report")
+            report = await page.get_attribute("#recall-report", "data-recall")
+            await page.click('a[href="#recall"]')  # back to the form: the recall is listed there
+            await page.wait_for_selector(f'[data-recall-item="{report}"]')
+            await page.click(f'[data-recall-item="{report}"] a')
+            await page.wait_for_selector("[data-recall-case]")
             await page.locator('[data-recall-case="lakeside-kinder"]').click()
             await page.wait_for_selector("#case-detail")
             assert "湖滨实验幼儿园厨房" in await page.text_content("#case-detail")

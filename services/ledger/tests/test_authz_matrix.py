@@ -338,6 +338,11 @@ class World:
             Route("POST /v1/recalls", SUPERVISING, send={"json": RECALL}, listed=recalled),
             Route("GET /v1/recalls/{recall_id}", READERS, record("/v1/recalls", "recall"), listed=recalled),
             Route(
+                "GET /v1/recalls",
+                READERS,
+                listed=lambda r: P.of_sites(s for x in r.json() for s in x["site_ids"]),
+            ),
+            Route(
                 "GET /v1/trace/pesticide-tests/{test_id}",
                 READERS,
                 record("/v1/trace/pesticide-tests", "pesticide-tests"),

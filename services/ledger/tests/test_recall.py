@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -310,3 +311,36 @@ async def test_the_same_recall_on_postgres(tmp_path, harness_factory) -> None:  
     finally:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()
+
+
+async def test_the_list_shows_recalls_that_reached_what_the_caller_sees(h) -> None:  # type: ignore[no-untyped-def]
+    await city(h)
+    body = {"supplier_licence": TOFU, "reason": "召回"}
+    lakeside = h.auth(Role.SUPERVISOR, org="/minghu/lakeside")
+    mine = (await h.client.post("/v1/recalls", headers=lakeside, json=body)).json()["id"]
+    h.clock.advance(timedelta(minutes=1))
+    whole = (await h.client.post("/v1/recalls", headers=admin(h), json=body)).json()["id"]
+    h.clock.advance(timedelta(minutes=1))
+    nobody = {**body, "batch": {"item": "豆腐", "batch_no": "none"}}  # reached no site
+    empty = (await h.client.post("/v1/recalls", headers=admin(h), json=nobody)).json()["id"]
+
+    async def listed(headers: dict[str, str]) -> list[tuple[str, list[str]]]:
+        r = await h.client.get("/v1/recalls", headers=headers)
+        assert r.status_code == 200, r.text
+        return [(x["id"], x["site_ids"]) for x in r.json()]
+
+    assert await listed(admin(h)) == [(empty, []), (whole, sorted(SITES)), (mine, ["lakeside-primary"])]
+    assert await listed(h.auth(Role.SITE_MANAGER)) == [
+        (whole, ["lakeside-primary"]),
+        (mine, ["lakeside-primary"]),
+    ]
+    hill = Principal(
+        subject="u-hillview",
+        tenant_id=TENANT,
+        role=Role.SUPERVISOR,
+        org_path="/minghu/hillview",
+        site_ids=frozenset(),
+    )
+    assert await listed({"Authorization": f"Bearer {h.tokens.issue(hill)}"}) == [(whole, ["hillview-noodle"])]
+    other = h.auth(Role.PLATFORM_ADMIN, org="/", tenant="riverton")
+    assert await listed(other) == []

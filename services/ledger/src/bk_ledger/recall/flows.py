@@ -118,3 +118,19 @@ async def report_for(s: AsyncSession, p: Principal, recall_id: str) -> dict[str,
         "sites": shown,
         "totals": rules.totals(shown),
     }
+
+
+async def recent(s: AsyncSession, p: Principal, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    """The caller's view of recent recalls: what, why, when, and the affected sites they see."""
+    return [
+        {
+            "id": x["id"],
+            "created_at": x["created_at"],
+            "created_by": x["created_by"],
+            "reason": x["reason"],
+            "supplier": x["report"]["supplier"],
+            "batch": x["report"]["batch"],
+            "site_ids": x["site_ids"],
+        }
+        for x in await service.list_visible(s, p, limit=limit, offset=offset)
+    ]

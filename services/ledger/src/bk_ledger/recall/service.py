@@ -104,6 +104,31 @@ async def visible_sites(s: AsyncSession, p: Principal, recall_id: str) -> dict[s
     return {row.site_id: row.case_id for row in rows}
 
 
+async def list_visible(s: AsyncSession, p: Principal, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    """The tenant's recalls that reached a site the caller sees (or that they made), newest first,
+    each with those sites' ids."""
+    r = recall_sites
+    seen = scope_clause(p, tenant_col=r.c.tenant_id, org_path_col=r.c.org_path, site_id_col=r.c.site_id)
+    reached = select(r.c.recall_id).where(seen)
+    mine = or_(recalls.c.id.in_(reached), recalls.c.created_by == p.subject)
+    stmt = (
+        select(recalls)
+        .where(recalls.c.tenant_id == p.tenant_id, mine)
+        .order_by(recalls.c.created_at.desc(), recalls.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = [records.row_dict(x) for x in await s.execute(stmt)]
+    ids = [x["id"] for x in rows]
+    sites: dict[str, list[str]] = {i: [] for i in ids}
+    if ids:
+        for x in await s.execute(
+            select(r.c.recall_id, r.c.site_id).where(r.c.recall_id.in_(ids), seen).order_by(r.c.site_id)
+        ):
+            sites[x.recall_id].append(x.site_id)
+    return [{**x, "site_ids": sites[x["id"]]} for x in rows]
+
+
 async def note_case(
     s: AsyncSession, *, tenant_id: str, site_id: str, source_ref: str, subject_id: str, case_id: str
 ) -> int:

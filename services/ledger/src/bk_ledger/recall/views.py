@@ -11,6 +11,7 @@ from bk_ledger.common.crud import READERS
 from bk_ledger.recall import flows
 from bk_ledger.recall.models import RecallIn
 from bkcore.auth import Principal, Role
+from bkcore.inputs import Limit, Offset
 
 #: Who may recall: a supervisor over their org subtree, a platform admin over the whole tenant.
 RECALLERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR)
@@ -28,6 +29,13 @@ def router(ctx: LedgerContext) -> APIRouter:
         if out["sites"]:
             ctx.alerts_written()
         return out
+
+    @r.get("", summary="Recent recalls that reached a site you see (or that you made), newest first")
+    async def list_(
+        limit: Limit = 50, offset: Offset = 0, p: Principal = Depends(ctx.auth.require_roles(*READERS))
+    ) -> list[dict[str, Any]]:
+        async with ctx.db.session() as s:
+            return await flows.recent(s, p, limit=limit, offset=offset)
 
     @r.get("/{recall_id}", summary="A recall's report: sites, dishes, samples and their cases")
     async def get(recall_id: str, p: Principal = Depends(ctx.auth.require_roles(*READERS))) -> dict[str, Any]:

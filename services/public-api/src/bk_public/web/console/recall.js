@@ -10,7 +10,7 @@ addStrings({
   "Batch number (optional)": "批次号（可选）", "Reason": "召回原因", "Only under org path (optional)": "仅限组织路径（可选）",
   "Open case": "查看案件", "Recall now": "立即召回", "Affected sites": "涉及单位", "Purchases": "进货批次", "Dishes": "涉及菜品",
   "Retained samples": "留样", "Case pending": "案件生成中", "disposed": "已销毁", "kept": "在库",
-  "Nothing reached": "未发现涉及的单位", "Batch": "批次", "Supplier": "供应商",
+  "Nothing reached": "未发现涉及的单位", "Recent recalls": "近期召回", "No recalls": "暂无召回", "Batch": "批次", "Supplier": "供应商",
   "breakfast": "早餐", "lunch": "午餐", "dinner": "晚餐", "snack": "点心",
 });
 
@@ -63,7 +63,15 @@ function showForm(api) {
       ${field("supplier_licence", "Supplier credit code", 'required maxlength="64"')}
       ${field("item", "Product (optional)", 'maxlength="100"')}${field("batch_no", "Batch number (optional)", 'maxlength="64"')}
       ${field("reason", "Reason", 'required maxlength="1000"')}${field("org_path", "Only under org path (optional)", 'maxlength="255"')}
-      <button type="submit">${t("Recall now")}</button><span class="form-error error"></span></form>`;
+      <button type="submit">${t("Recall now")}</button><span class="form-error error"></span></form>
+    <h3>${t("Recent recalls")}</h3><div id="recall-list" class="wall"><p class="muted">${t("Loading")}…</p></div>`;
+  api.get(`${API.ledger}/v1/recalls?limit=30`).then((rows) => {
+    $("#recall-list").innerHTML = rows.map((r) => `<div class="card" data-recall-item="${esc(r.id)}">
+      <a href="#recall/${encodeURIComponent(r.id)}"><b>${esc(r.supplier.name)}</b></a>
+      ${r.batch ? `· ${esc(r.batch.item)} ${esc(r.batch.batch_no)}` : ""}<div>${esc(r.reason)}</div>
+      <div class="muted">${fmtTime(r.created_at)} · ${t("Affected sites")}: ${r.site_ids.length}</div></div>`).join("")
+      || `<p class="muted">${t("No recalls")}</p>`;
+  }).catch((err) => { $("#recall-list").innerHTML = `<p class="error">${esc(err.message)}</p>`; });
   $("#recall-form").onsubmit = async (e) => {
     e.preventDefault();
     const form = e.target;
