@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -241,3 +242,28 @@ async def test_broker_acl_deactivation_and_new_credentials(hm: Any, broker: Mosq
     assert r.status_code == 422
     r = await h.client.patch(f"/v1/iot/sensors/{a['id']}", headers=h.auth(tenant="other"), json={"name": "x"})
     assert r.status_code == 404
+
+
+async def test_broker_outage_reconnects_logged_once(hm: Any, broker: Mosquitto, caplog: Any) -> None:
+    h = hm
+    creds = await register(h, 0)
+    caplog.set_level(logging.WARNING, logger="bk_ledger.iot.mqtt")
+    broker.stop()
+
+    async def down() -> bool:
+        return not h.service.mqtt.connected and not (await h.service.readiness())["mqtt"]
+
+    await eventually(down, what="readiness reports the broker gone")
+    await asyncio.sleep(3)  # several reconnect attempts (backoff 0.5 s, 1 s, then 1 s at most here)
+    broker.start()
+    await eventually(_connected(h), what=f"the ledger back on the broker\n{broker.log_tail()}")
+    outage = [r for r in caplog.records if "MQTT broker unreachable" in r.getMessage()]
+    assert len(outage) == 1  # once per outage, not once per attempt
+
+    async with device(broker, creds) as c:
+        await c.publish(creds["mqtt_topic"], f"{h.clock.now().timestamp():.0f},4.0", qos=1)
+
+    async def arrived() -> bool:
+        return await stored(h, creds["id"]) == 1
+
+    await eventually(arrived, what="a reading after the outage")

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -27,10 +27,47 @@ class Mosquitto:
     acl_file: Path
     pid_file: Path
     log_file: Path
+    command: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        """Start the broker (again: same port and files; sessions were in memory and are gone)."""
+        self.pid_file.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            self._wait_listening(self.proc, timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_listening(self, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise MosquittoUnavailable(f"mosquitto exited ({proc.returncode}): {err}\n{self.log_tail()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                if self.pid_file.exists():
+                    return
+            if time.monotonic() > deadline:
+                raise MosquittoUnavailable(f"mosquitto did not listen on {self.port}:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the broker: its clients see the connection drop."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
 
     def log_tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):
@@ -89,29 +126,9 @@ def mosquitto_broker(
     if os.geteuid() == 0:
         lines.append("user root")  # otherwise it drops to `mosquitto`, who cannot read root's 0600 files
     conf.write_text("\n".join(lines) + "\n")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    broker.command = [binary, "-c", str(conf)]
+    broker.start(start_timeout_s)
     try:
-        deadline = time.monotonic() + start_timeout_s
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise MosquittoUnavailable(
-                    f"mosquitto exited ({proc.returncode}): {err}\n{broker.log_tail()}"
-                )
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", broker.port), timeout=1),
-            ):
-                if broker.pid_file.exists():
-                    break
-            if time.monotonic() > deadline:
-                raise MosquittoUnavailable(f"mosquitto did not listen on {broker.port}:\n{broker.log_tail()}")
-            time.sleep(0.05)
         yield broker
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        broker.stop()
