@@ -16,19 +16,14 @@ import httpx
 import typer
 from tqdm import tqdm
 
-from bk_cases.warehouse.tables import TABLES as CASE_TABLES
-from bk_ledger.warehouse.tables import TABLES as LEDGER_TABLES
-from bkcore.warehouse import days
 from brightkitchen.admin_cli import Api, TokenOption, UserOption, _fail
 
-#: Which service owns which tables (the order the command runs them in).
-OWNERS: dict[str, tuple[str, ...]] = {"cases": CASE_TABLES, "ledger": LEDGER_TABLES}
 PATHS = {"cases": "/warehouse/exports", "ledger": "/v1/warehouse/exports"}
 
 
 def export(
-    tenant: str = typer.Option(..., "--tenant", help="租户 · the tenant to export."),
-    start: str = typer.Option(..., "--from", help="首日 · first UTC day, YYYY-MM-DD."),
+    tenant: str = typer.Option("", "--tenant", help="租户 · the tenant to export (required)."),
+    start: str = typer.Option("", "--from", help="首日 · first UTC day, YYYY-MM-DD (required)."),
     end: str = typer.Option("", "--to", help="末日（含）· last UTC day, included (default: --from)."),
     tables: str = typer.Option(
         "", "--tables", help="表 · comma-separated tables (default: all); see --list-tables."
@@ -52,10 +47,18 @@ def export(
     username: str | None = UserOption,
 ) -> None:
     """导出数据总仓（Parquet，按日分区，附清单）· Export to the warehouse (Parquet by day, with manifests)."""
+    from bk_cases.warehouse.tables import TABLES as CASE_TABLES  # pyarrow: only when exporting
+    from bk_ledger.warehouse.tables import TABLES as LEDGER_TABLES
+    from bkcore.warehouse import days
+
+    # Which service owns which tables (the order the command runs them in).
+    owners: dict[str, tuple[str, ...]] = {"cases": CASE_TABLES, "ledger": LEDGER_TABLES}
     if list_tables:
-        for owner, names in OWNERS.items():
+        for owner, names in owners.items():
             typer.echo(f"{owner}: {', '.join(names)}")
         return
+    if not tenant or not start:
+        _fail("需要 --tenant 和 --from · give --tenant and --from")
     try:
         first = date.fromisoformat(start)
         last = date.fromisoformat(end) if end else first
@@ -63,12 +66,12 @@ def export(
     except ValueError as exc:
         _fail(f"日期无效 · bad window: {exc}")
     chosen = [t.strip() for t in tables.split(",") if t.strip()]
-    unknown = sorted(set(chosen) - {t for names in OWNERS.values() for t in names})
+    unknown = sorted(set(chosen) - {t for names in owners.values() for t in names})
     if unknown:
         _fail(f"未知的表 · unknown tables {unknown}; try --list-tables")
     plan = {
         owner: [t for t in names if t in chosen] if chosen else []
-        for owner, names in OWNERS.items()
+        for owner, names in owners.items()
         if not chosen or set(chosen) & set(names)
     }
     try:
