@@ -240,3 +240,15 @@ async def test_the_nightly_export(tmp_path, harness_factory) -> None:  # type: i
             manifest = Manifest.model_validate_json(await h.store.get(key))
             assert await verify(h.store, manifest) == [] and len(manifest.files) == 13
         assert not await h.store.exists("minghu/warehouse/_manifests/ledger/2026-08-31.json")
+
+
+async def test_a_tenant_whose_policy_allows_personal_data(tmp_path, harness_factory) -> None:  # type: ignore[no-untyped-def]
+    async for h in harness_factory(tmp_path, warehouse_raw_personal_tenants=["minghu"]):
+        h.clock.set(datetime(2026, 9, 1, 16, 30, tzinfo=UTC))
+        await _seed(h)
+        r = await _export(h, tables=["ledger_suppliers", "ledger_morning_checks"])
+        [manifest] = [Manifest.model_validate(m) for m in r.json()["manifests"]]
+        assert manifest.personal_data == "raw"
+        suppliers, checks = [pq.read_table(io.BytesIO(await h.store.get(f.key))) for f in manifest.files]
+        assert suppliers.column("phone").to_pylist() == ["0571-88886666"]
+        assert sorted(checks.column("staff_name").to_pylist()) == sorted(["陈强", "李娜", "王伟"])
