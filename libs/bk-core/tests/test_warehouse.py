@@ -153,5 +153,7 @@ def test_production_refuses_a_schedule_without_a_key(tmp_path: Path) -> None:
     assert not any("WAREHOUSE" in why for why in keyed.production_refusals(None, True))
     placeholder = CoreSettings(data_dir=tmp_path, warehouse_pseudonym_key="k" * 40)  # refused as such
     assert any("BK_WAREHOUSE_PSEUDONYM_KEY" in why for why in placeholder.production_refusals(None, True))
+    with pytest.raises(ValueError, match="BK_WAREHOUSE_PSEUDONYM_KEY must be at least"):
+        CoreSettings(data_dir=tmp_path, warehouse_pseudonym_key="short")  # in every mode
     with pytest.raises(ValueError, match="warehouse_export_at"):
         CoreSettings(data_dir=tmp_path, warehouse_export_at="25:00")

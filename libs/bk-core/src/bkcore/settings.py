@@ -218,9 +218,15 @@ class CoreSettings(BaseSettings):
 
     def setting_refusals(self) -> list[str]:
         """Values refused in every mode, by name. Subclasses add their own (``super()`` first)."""
-        secret = self.url_signing_secret.get_secret_value()
-        why = hmac_key_refusal(secret, "BK_URL_SIGNING_SECRET") if secret else None
-        return [why] if why else []
+        out = []
+        for variable, value in (
+            ("BK_URL_SIGNING_SECRET", self.url_signing_secret),
+            ("BK_WAREHOUSE_PSEUDONYM_KEY", self.warehouse_pseudonym_key),
+        ):
+            secret = value.get_secret_value()
+            if secret and (why := hmac_key_refusal(secret, variable)):
+                out.append(why)
+        return out
 
     def production_refusals(self, private: Ed25519PrivateKey | None, has_public: bool) -> list[str]:
         """Every unsafe setting, by name. Subclasses add their own (``super()`` first)."""
