@@ -45,6 +45,11 @@ class LedgerSettings(CoreSettings):
         description="subscription; a shared subscription spreads devices over the ledger's replicas",
     )
     mqtt_client_id: str = Field("", description="MQTT client id; empty = bk-ledger-<hostname> (kept per pod)")
+    mqtt_persistent_session: bool = Field(
+        True,
+        description="keep the subscriber's session on the broker across restarts (QoS 1 readings wait "
+        "for it); needs a stable client id, so false for pods with changing names",
+    )
     mqtt_batch_max: int = Field(5000, ge=1, le=100_000, description="most messages stored in one transaction")
     mqtt_flush_s: float = Field(
         0.05, gt=0, le=10, description="longest a received message waits to be stored"

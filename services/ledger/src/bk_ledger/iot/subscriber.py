@@ -81,7 +81,7 @@ class MqttSubscriber:
             password=s.mqtt_password.get_secret_value() or None,
             identifier=self.client_id,
             # A persistent session: QoS 1 messages that arrive while the ledger restarts wait for it.
-            clean_session=False,
+            clean_session=not s.mqtt_persistent_session,
             tls_context=ssl.create_default_context() if self.tls else None,
             keepalive=30,
             queue_type=self._handoff(),
