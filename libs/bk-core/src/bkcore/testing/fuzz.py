@@ -201,6 +201,21 @@ class Tally:
         return missing
 
 
+def assert_did_work(tally: Tally, schema: Any, skipped: Mapping[str, str], *, at_least: float) -> None:
+    """At least ``at_least`` of the operations answered 2xx at least once.
+
+    A share, not a list: which generated examples reach which route shifts whenever the spec does
+    (another route, another field), while a fuzzing that stops getting past authentication or ids
+    (an expired key, a seed gone) drops the share at once."""
+    missing = tally.missing_successes(schema, skipped)
+    total = sum(1 for r in schema.get_all_operations() if r.ok().path not in skipped)
+    share = (total - len(missing)) / total if total else 0.0
+    assert share >= at_least, (
+        f"only {share:.0%} of {total} operations answered 2xx (at least {at_least:.0%} expected); "
+        "never 2xx:\n" + "\n".join(missing)
+    )
+
+
 class LoopbackServer:
     """A service in uvicorn on 127.0.0.1 (a free port), on a thread with its own event loop.
 
