@@ -15,6 +15,7 @@ import pytest
 from bkcore.objstore.local import LocalObjectStore
 from bkcore.settings import CoreSettings
 from bkcore.warehouse import (
+    ROW_GROUP,
     Col,
     Kind,
     Pseudonymiser,
@@ -25,6 +26,7 @@ from bkcore.warehouse import (
     pseudonymiser_for,
     read_manifest,
     scheduled_days,
+    stream_parquet,
     to_arrow,
     verify,
 )
@@ -52,13 +54,37 @@ PSEUDO = Pseudonymiser("k" * 32, "minghu", raw=False)
 
 @pytest.mark.unit
 def test_same_rows_same_bytes_in_any_order() -> None:
-    a = parquet_bytes(to_arrow(SPEC, ROWS, PSEUDO))
-    b = parquet_bytes(to_arrow(SPEC, list(reversed(ROWS)), PSEUDO))
+    a = parquet_bytes(SPEC, to_arrow(SPEC, ROWS, PSEUDO))
+    b = parquet_bytes(SPEC, to_arrow(SPEC, list(reversed(ROWS)), PSEUDO))
     assert a == b
     t = pq.read_table(io.BytesIO(a))
     assert t.column("id").to_pylist() == sorted(r["id"] for r in ROWS)
     assert t.schema.metadata[b"bk.version"] == b"1" and t.column("tags")[0].as_py() == '{"a":[1,2],"b":0}'
     assert t.column("at")[0].as_py() == datetime(2026, 9, 1, 8, 0, tzinfo=UTC)  # naive read as UTC
+
+
+async def _batches(sizes: Sequence[int], rows: list[dict[str, Any]]) -> bytes:
+    async def fetch(start: datetime, end: datetime) -> AsyncIterator[Sequence[Mapping[str, Any]]]:
+        at = 0
+        for n in sizes:
+            yield rows[at : at + n]
+            at += n
+
+    return await stream_parquet(BIG, fetch, datetime.now(UTC), datetime.now(UTC), PSEUDO)
+
+
+BIG = TableSpec("big", 1, (Col("id", Kind.INT), Col("v", Kind.FLOAT)), key=("id",))
+
+
+async def test_batches_of_any_size_give_the_same_row_groups_and_bytes() -> None:
+    rows = [{"id": i, "v": i / 7} for i in range(ROW_GROUP + 1000)]
+    one = await _batches([len(rows)], rows)
+    many = await _batches([10, ROW_GROUP - 5, 3, 992], rows)
+    assert one == many
+    meta = pq.ParquetFile(io.BytesIO(one)).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [ROW_GROUP, 1000]
+    with pytest.raises(ValueError, match="not in key order"):
+        await _batches([500, 500], rows[500:1000] + rows[:500])
 
 
 @pytest.mark.unit

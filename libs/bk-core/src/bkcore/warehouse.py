@@ -258,22 +258,72 @@ def to_arrow(spec: TableSpec, rows: Iterable[Mapping[str, Any]], pseudo: Pseudon
     return pa.Table.from_pylist(out, schema=spec.arrow_schema())
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
-    """One Parquet file, written the same way every time (see the module's "Stable bytes")."""
-    buf = io.BytesIO()
-    pq.write_table(
-        table,
-        buf,
-        row_group_size=ROW_GROUP,
-        compression=COMPRESSION,
-        compression_level=COMPRESSION_LEVEL,
-        use_dictionary=True,
-        write_statistics=True,
-        data_page_size=1 << 20,
-        version="2.6",
-        store_schema=True,
-    )
-    return buf.getvalue()
+#: How every file is written (with ``ROW_GROUP``-row groups): see the module's "Stable bytes".
+_WRITER_OPTIONS: dict[str, Any] = {
+    "compression": COMPRESSION,
+    "compression_level": COMPRESSION_LEVEL,
+    "use_dictionary": True,
+    "write_statistics": True,
+    "data_page_size": 1 << 20,
+    "version": "2.6",
+    "store_schema": True,
+}
+
+
+class _GroupWriter:
+    """Writes tables in key order as row groups of exactly ``ROW_GROUP`` rows (the last one less),
+    whatever sizes they arrive in, so the bytes depend on the rows alone; holds at most one group
+    beyond the table being added."""
+
+    def __init__(self, spec: TableSpec) -> None:
+        self.spec, self.buf = spec, io.BytesIO()
+        self._writer = pq.ParquetWriter(self.buf, spec.arrow_schema(), **_WRITER_OPTIONS)
+        self._pending: list[pa.Table] = []
+        self._n = 0
+        self._last: tuple[Any, ...] | None = None
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        first, last = (self._key(table, i) for i in (0, table.num_rows - 1))
+        if self._last is not None and not first > self._last:
+            raise ValueError(f"{self.spec.name}: batches not in key order, or a key repeated across them")
+        self._last = last
+        self._pending.append(table)
+        self._n += table.num_rows
+        while self._n >= ROW_GROUP:
+            whole = pa.concat_tables(self._pending)
+            self._writer.write_table(whole.slice(0, ROW_GROUP), row_group_size=ROW_GROUP)
+            rest = whole.slice(ROW_GROUP)
+            self._pending, self._n = [rest], rest.num_rows
+
+    def close(self) -> bytes:
+        if self._n:
+            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=ROW_GROUP)
+        self._writer.close()
+        return self.buf.getvalue()
+
+    def _key(self, table: pa.Table, i: int) -> tuple[Any, ...]:
+        return tuple((v is not None, v) for v in (table.column(k)[i].as_py() for k in self.spec.key))
+
+
+def parquet_bytes(spec: TableSpec, table: pa.Table) -> bytes:
+    """One Parquet file of ``spec``'s sorted rows, written the same way every time."""
+    w = _GroupWriter(spec)
+    w.add(table)
+    return w.close()
+
+
+async def stream_parquet(
+    spec: TableSpec, fetch: Fetch, start: datetime, end: datetime, pseudo: Pseudonymiser
+) -> bytes:
+    """The file of everything ``fetch`` yields; each batch is sorted here, and batches must follow one
+    another in key order (e.g. one sensor after another), so a day of readings never sits in memory
+    whole."""
+    w = _GroupWriter(spec)
+    async for batch in fetch(start, end):
+        w.add(to_arrow(spec, batch, pseudo))
+    return w.close()
 
 
 # -- a run -------------------------------------------------------------------------------------------
@@ -303,15 +353,9 @@ class Manifest(BaseModel):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=1, ensure_ascii=False).encode()
 
 
-#: Where a table's rows for one day come from: the owning service's own query, ordered or not.
+#: Where a table's rows for one day come from, the owning service's own query: batches of rows in any
+#: order within a batch, the batches one after another in key order (one batch is always fine).
 Fetch = Callable[[datetime, datetime], AsyncIterator[Sequence[Mapping[str, Any]]]]
-
-
-async def _collect(fetch: Fetch, start: datetime, end: datetime) -> list[Mapping[str, Any]]:
-    rows: list[Mapping[str, Any]] = []
-    async for batch in fetch(start, end):
-        rows.extend(batch)
-    return rows
 
 
 async def export_day(
@@ -330,7 +374,7 @@ async def export_day(
     start, end = day_bounds(day)
     files = []
     for spec, fetch in tables:
-        data = parquet_bytes(to_arrow(spec, await _collect(fetch, start, end), pseudo))
+        data = await stream_parquet(spec, fetch, start, end, pseudo)
         key = partition_key(tenant_id, spec, day)
         await store.put(key, data, "application/vnd.apache.parquet")
         meta = pq.ParquetFile(io.BytesIO(data)).metadata

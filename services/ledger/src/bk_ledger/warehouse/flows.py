@@ -36,7 +36,8 @@ async def _tenant_sensors(ctx: LedgerContext, tenant_id: str) -> list[Any]:
         sensors.c.tenant_id == tenant_id
     )
     async with ctx.db.session() as s:
-        return list(await s.execute(stmt.order_by(sensors.c.id)))
+        # One sensor after another in the file's key order (Python's, whatever the database's collation).
+        return sorted(await s.execute(stmt), key=lambda row: row.id)
 
 
 def _raw_readings(ctx: LedgerContext, tenant_id: str) -> Fetch:
