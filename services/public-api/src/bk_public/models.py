@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -17,34 +14,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 
-from bkcore.db import add_messaging_tables
+from bkcore.db import UtcDateTime, add_messaging_tables
 from bkcore.directory import add_directory_tables
 from bkcore.throttle import throttle_table
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp that always reads back aware (UTC).
-
-    PostgreSQL keeps the offset; SQLite (embedded mode) drops it, and a naive time would reach the
-    API as a string without offset, which is not an RFC 3339 ``date-time``. Stored in UTC either way.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is not None:
-            return value.astimezone(UTC)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
-
 
 metadata = MetaData()
 inbox, outbox = add_messaging_tables(metadata)
