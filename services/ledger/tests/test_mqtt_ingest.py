@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from bk_ledger.iot.models import dead_letters, readings, sensors
 from bkcore.testing.directory import eventually
 from bkcore.testing.mosquitto import Mosquitto, mosquitto_broker
+from bkcore.testing.postgres import temporary_database
 
 DEVICES = 20
 PER_DEVICE = 50  # 20 × 50 = 1,000 readings
@@ -40,10 +41,21 @@ async def broker(tmp_path: Path) -> AsyncIterator[Mosquitto]:
         yield b
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: Any) -> AsyncIterator[str]:
+    """Both dialects: PostgreSQL takes another insert path (``unnest``) and holds the dead letters."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    async with temporary_database("bk_mqtt_test") as url:
+        yield url
+
+
 @pytest.fixture
-async def hm(tmp_path: Path, broker: Mosquitto, harness_factory: Any) -> AsyncIterator[Any]:
+async def hm(tmp_path: Path, broker: Mosquitto, database: str, harness_factory: Any) -> AsyncIterator[Any]:
     async for h in harness_factory(
         tmp_path,
+        database_url=database,
         mqtt_url=broker.url,
         mqtt_password="ledger-subscriber-secret",
         mqtt_client_id="bk-ledger-test",
@@ -97,6 +109,11 @@ async def stored(h: Any, sensor_id: str | None = None) -> int:
         stmt = stmt.where(readings.c.sensor_id == sensor_id)
     async with h.service.db.session() as s:
         return int((await s.execute(stmt)).scalar_one())
+
+
+async def dead_lettered(h: Any) -> int:
+    async with h.service.db.session() as s:
+        return int((await s.execute(select(func.count()).select_from(dead_letters))).scalar_one())
 
 
 def messages_for(n: int, base: float) -> list[bytes]:
@@ -179,6 +196,12 @@ async def test_thousand_readings_twenty_devices(hm: Any, broker: Mosquitto) -> N
         return await stored(h, ids[MALFORMED]) == PER_DEVICE + 1
 
     await eventually(stored_after_bad, what="a reading after the malformed message")
+
+    # Dead letters are kept for mqtt_dead_letter_retention_days (30), then the sweep deletes them.
+    assert await dead_lettered(h) == 1
+    h.clock.advance(timedelta(days=31))
+    await h.service.sweep()
+    assert await dead_lettered(h) == 0
 
 
 async def test_broker_acl_deactivation_and_new_credentials(hm: Any, broker: Mosquitto) -> None:

@@ -73,6 +73,12 @@ class LedgerSettings(CoreSettings):
         le=3600,
         description="how often the broker files are re-rendered (changes by other replicas)",
     )
+    mqtt_dead_letter_retention_days: float = Field(
+        30.0,
+        gt=0,
+        le=3650,
+        description="dead-lettered MQTT messages older than this are deleted by the sweep",
+    )
     mqtt_dead_letter_payload_chars: int = Field(
         1024, ge=0, le=65536, description="how much of a bad payload the dead-letter table keeps"
     )

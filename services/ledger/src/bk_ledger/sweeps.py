@@ -7,6 +7,7 @@ through ``alerts.emit``, which only writes what changed (a sweep every minute ra
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from bk_ledger.common import alerts
 from bk_ledger.common.context import LedgerContext, rule_config
@@ -43,6 +44,12 @@ async def sweep_once(ctx: LedgerContext) -> int:
             )
     if written:
         ctx.alerts_written()
+    try:
+        async with ctx.db.session() as s:
+            keep = timedelta(days=ctx.settings.mqtt_dead_letter_retention_days)
+            await iot.prune_dead_letters(s, before=now - keep)
+    except Exception:
+        log.exception("pruning IoT dead letters failed")
     return written
 
 

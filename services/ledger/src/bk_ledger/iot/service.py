@@ -159,6 +159,12 @@ async def ingest(
     return new, await alerts.emit(session, sensor.tenant_id, findings, now)
 
 
+async def prune_dead_letters(session: AsyncSession, *, before: datetime) -> int:
+    """Delete dead letters received before ``before`` (retention); returns how many."""
+    done = await session.execute(dead_letters.delete().where(dead_letters.c.received_at < before))
+    return int(done.rowcount or 0)
+
+
 async def dead_letter(session: AsyncSession, letters: list[dict[str, Any]]) -> None:
     """Keep messages that could not be used (``iot_dead_letters``), for the tenant to look at."""
     if letters:

@@ -5,6 +5,7 @@ The device token is also the device's MQTT password (username: the sensor id); s
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
@@ -19,6 +20,7 @@ from bkcore.auth import Principal, Role
 from bkcore.auth_http import scope_to_principal
 from bkcore.inputs import Instant
 
+log = logging.getLogger("bk_ledger.iot.views")
 MANAGERS = (Role.PLATFORM_ADMIN, Role.SITE_MANAGER)
 READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF)
 MAX_BUCKETS = 10_000
@@ -87,8 +89,12 @@ def router(ctx: LedgerContext) -> APIRouter:
         return row
 
     async def _changed() -> None:
-        if ctx.sensors_changed is not None:  # after the commit: the broker reads what is committed
+        if ctx.sensors_changed is None:
+            return
+        try:  # after the commit: the broker reads what is committed
             await ctx.sensors_changed()
+        except Exception:  # the change is made; the periodic sync (mqtt_broker_sync_s) brings it over
+            log.exception("broker credentials not synced now; the periodic sync retries")
 
     @r.get("/sensors", summary="Sensors in the caller's scope")
     async def list_sensors(
