@@ -82,6 +82,8 @@ async def test_a_recall_opens_one_case_per_site_and_tells_each_manager(tmp_path:
         cases = await _until("one case per affected site", recall_cases)
         assert sorted(c["site_id"] for c in cases) == sorted(AFFECTED), cases
         assert {c["severity"] for c in cases} == {"alarm"}
+        # Class I by default: dispatched at once, the deadline running (rules.DEFAULT_GRADES).
+        assert {(c["risk_class"], c["status"]) for c in cases} == {(1, "dispatched")}, cases
         case_of = {c["site_id"]: c["id"] for c in cases}
 
         # Each site's manager is told of their own site's case (in-app, and the phone channels).

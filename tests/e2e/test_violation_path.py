@@ -88,6 +88,7 @@ async def test_violation_path_on_postgres_kafka_s3(
     # Production refuses the demo parents' login; this run's mini-program credentials (never called).
     monkeypatch.setenv("BK_WECHAT_APP_ID", "wx" + secrets.token_hex(8))
     monkeypatch.setenv("BK_WECHAT_APP_SECRET", secrets.token_hex(16))
+    monkeypatch.setenv("BK_WECHAT_TEMPLATE_ID", "alarm-template")  # the same app sends alarms (unreachable)
     monkeypatch.setenv("BK_AUDIT_KEY", secrets.token_hex(32))  # the audit chain's key, made for this run
     monkeypatch.setenv("BK_PHONE_CHANNELS_OFF", "true")  # no internet egress here: no phone channel
     settings = CoreSettings(

@@ -25,6 +25,8 @@ DEFAULT_GRADES: dict[str, RiskClass] = {
     "no_mask": RiskClass.III,
     "no_uniform": RiskClass.III,
     "no_gloves": RiskClass.III,
+    # A recalled supplier's food may be on today's plates: dispatched at once, whatever its severity.
+    "supplier_recall": RiskClass.I,
 }
 #: Statuses in which the site still owes work: only these aggregate repeats and can run overdue.
 AWAITING_SITE = frozenset(
