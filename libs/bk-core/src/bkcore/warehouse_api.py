@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import date
+from typing import Annotated
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -21,10 +22,14 @@ SCOPE = Scope.WAREHOUSE_EXPORT
 class ExportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="租户 · tenant id")
+    tenant_id: str = Field(
+        max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="租户 · tenant id"
+    )
     start: Day = Field(description="first UTC day of the window 窗口首日")
     end: Day = Field(description="last UTC day, included 窗口末日（含）")
-    tables: list[str] = Field(default_factory=list, max_length=64, description="empty: every table")
+    tables: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=64, description="empty: every table"
+    )
 
     @model_validator(mode="after")
     def _window(self) -> ExportIn:
