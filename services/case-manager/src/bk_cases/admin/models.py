@@ -53,8 +53,15 @@ OpenId = Annotated[str, Field(max_length=64), _rule(rules.check_openid)]
 Password = Annotated[str, Field(max_length=256), _rule(rules.check_password)]
 StaffRole = Annotated[str, Field(max_length=32), _rule(rules.check_staff_role)]
 Zone = Annotated[str, Field(max_length=32), _rule(rules.check_zone)]
-Severity = Annotated[str, Field(max_length=16), _rule(rules.check_severity)]
-SiteScope = Annotated[str, Field(max_length=32), _rule(rules.check_site_scope)]
+# The schema lists their values (clients and the fuzzing see them); the rule words the refusal.
+Severity = Annotated[
+    str, Field(max_length=16, json_schema_extra={"enum": list(rules.SEVERITIES)}), _rule(rules.check_severity)
+]
+SiteScope = Annotated[
+    str,
+    Field(max_length=32, json_schema_extra={"enum": list(rules.SITE_SCOPES)}),
+    _rule(rules.check_site_scope),
+]
 CloseDays = Annotated[
     float, Field(gt=0, le=365, description="Class III cases close after this many quiet days")
 ]

@@ -142,14 +142,18 @@ def check_zone(value: str) -> str:
     return _one_of(value, ZONE_NAMES, "功能区", "kitchen zone")
 
 
+#: A grading rule's alarm severity: "" (any) or one the ledger grades its alerts with.
+SEVERITIES = ("", *LEDGER_SEVERITY_GRADES)
+#: A grading rule's sites: "" (any), ``education`` (every education-bureau kind) or a site kind.
+SITE_SCOPES = ("", EDUCATION_SCOPE, *sorted(SITE_KINDS))
+
+
 def check_severity(value: str) -> str:
-    """A grading rule's alarm severity: "" (any) or one the ledger grades its alerts with."""
-    return _one_of(value, ["", *LEDGER_SEVERITY_GRADES], "告警级别", "severity")
+    return _one_of(value, SEVERITIES, "告警级别", "severity")
 
 
 def check_site_scope(value: str) -> str:
-    """A grading rule's sites: "" (any), a site kind, or ``education`` (every education-bureau kind)."""
-    return _one_of(value, ["", EDUCATION_SCOPE, *sorted(SITE_KINDS)], "适用场所", "site scope")
+    return _one_of(value, SITE_SCOPES, "适用场所", "site scope")
 
 
 def check_department(value: str) -> str:
