@@ -9,6 +9,7 @@ from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bk_ledger.db import metadata
 from bk_ledger.sites.models import DEFAULT_OPENING, SiteInfo, sites
 from bkcore.auth import ALL_TENANTS, Principal
 from bkcore.auth_http import ensure_site_visible
@@ -72,10 +73,34 @@ async def project_site(session: AsyncSession, site: DirectorySite, *, default_ti
         "timezone": site.timezone or default_timezone,
         "active": not site.deleted,
     }
-    done = await session.execute(
+    held = await get_site(session, tenant_id=site.tenant_id, site_id=site.site_id)
+    if held is None:
+        await session.execute(sites.insert().values(tenant_id=site.tenant_id, site_id=site.site_id, **values))
+        return
+    await session.execute(
         sites.update()
         .where(sites.c.tenant_id == site.tenant_id, sites.c.site_id == site.site_id)
         .values(**values)
     )
-    if done.rowcount == 0:
-        await session.execute(sites.insert().values(tenant_id=site.tenant_id, site_id=site.site_id, **values))
+    if held.org_path != site.org_path:
+        await _follow_site(session, site)
+
+
+async def _follow_site(session: AsyncSession, site: DirectorySite) -> None:
+    """A site moved to another org unit: its records follow it. Each ledger record copies its site's
+    path (supervisors' subtree queries need no join), so every table that does is re-pathed — the
+    old unit's supervisors lose the site's records, the new one's gain them."""
+    for table in metadata.sorted_tables:
+        if table is sites or table.name.startswith("directory_"):
+            continue
+        if not {"tenant_id", "site_id", "org_path"} <= set(table.c.keys()):
+            continue
+        await session.execute(
+            table.update()
+            .where(
+                table.c.tenant_id == site.tenant_id,
+                table.c.site_id == site.site_id,
+                table.c.org_path != site.org_path,
+            )
+            .values(org_path=site.org_path)
+        )
