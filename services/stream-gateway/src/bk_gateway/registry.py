@@ -15,6 +15,8 @@ from bk_gateway.sampler import SamplingMode
 from bk_gateway.schemas import SHARED_LOGIN, CameraIn, CameraOut, CameraPatch
 from bk_gateway.spec import CameraKey, CameraSpec
 from bk_gateway.urls import mask_url, shown_kind, split_credentials
+from bkcore.auth import Principal
+from bkcore.auth_http import scope_to_principal
 
 
 class SharedLoginError(ValueError):
@@ -33,6 +35,18 @@ async def get(*, session: AsyncSession, tenant_id: str, camera_id: str) -> Camer
 
 async def list_all(*, session: AsyncSession) -> Sequence[Camera]:
     return (await session.execute(select(Camera).order_by(Camera.tenant_id, Camera.id))).scalars().all()
+
+
+async def visible_to(*, session: AsyncSession, principal: Principal) -> Sequence[Camera]:
+    """The cameras the caller may see (their tenant, subtree or sites), by id."""
+    stmt = scope_to_principal(
+        select(Camera).order_by(Camera.id),
+        principal,
+        tenant_col=Camera.tenant_id,
+        org_path_col=Camera.org_path,
+        site_id_col=Camera.site_id,
+    )
+    return (await session.execute(stmt)).scalars().all()
 
 
 async def _credential(session: AsyncSession, camera: Camera) -> CameraCredential | None:

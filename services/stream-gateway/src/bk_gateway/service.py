@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bk_gateway import metrics, registry
+from bk_gateway import metrics, registry, views
 from bk_gateway.ai_status import (
     NOT_RUNNING,
     AiState,
@@ -24,10 +24,12 @@ from bk_gateway.ai_status import (
 )
 from bk_gateway.detector_client import DetectorClient
 from bk_gateway.directory_feed import place_cameras
+from bk_gateway.evidence_log import ViewLog
 from bk_gateway.fleet import Fleet
 from bk_gateway.frame_queue import FrameQueue
+from bk_gateway.liveview import routes as live_routes
 from bk_gateway.liveview.embedded import EmbeddedLive, LiveError
-from bk_gateway.liveview.routes import build_live_router, build_zlm_hook_router, play_path
+from bk_gateway.liveview.routes import play_path
 from bk_gateway.liveview.signing import PlaySigner
 from bk_gateway.liveview.zlm import ZlmError, ZlmLive
 from bk_gateway.models import Camera, directory, inbox, outbox
@@ -41,7 +43,8 @@ from bk_gateway.spec import CameraKey, CameraSpec
 from bk_gateway.state import State
 from bk_gateway.status_events import TOPIC, wall_time
 from bk_gateway.urls import source_kind
-from bk_gateway.views import build_ai_router, build_router
+from bkcore.auth import STREAM_GATEWAY
+from bkcore.auth_http import Authenticator
 from bkcore.db import Database, OutboxRelay, database_url, enqueue_event
 from bkcore.directory import DirectoryReadModel
 from bkcore.http import Check, create_app
@@ -104,11 +107,15 @@ class GatewayService(Service):
         self.app = create_app(
             service=SERVICE, title="Bright Kitchen stream gateway", readiness=self.readiness
         )
-        self.app.include_router(build_router(self))
-        self.app.include_router(build_ai_router(self))
-        self.app.include_router(build_live_router(self))
+        #: the caller of every bearer route: staff as the directory admits them now (deps.principal)
+        self.auth = Authenticator(runtime.tokens, audience=STREAM_GATEWAY, access=self.directory.access)
+        self.watched = ViewLog(self)  # staff views of a kitchen, chained by the case-manager
+        self.app.state.gateway = self  # what the module-level routes serve (deps.get_svc)
+        self.app.include_router(views.router)
+        self.app.include_router(views.ai_router)
+        self.app.include_router(live_routes.router)
         if self.zlm_live is not None:
-            self.app.include_router(build_zlm_hook_router(self))
+            self.app.include_router(live_routes.zlm_hooks)
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
