@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from bk_public.context import Context, get_ctx, ip_limited
+from bk_public.flows import auth as flows
 from bk_public.identity import IdentityUnavailable, LoginFailed
-from bk_public.models import parent
 from bkcore.service_tokens import TokenUnavailable
 
 router = APIRouter(tags=["auth"])
@@ -46,20 +43,9 @@ async def wx_login(body: WxLoginIn, ctx: Context = Depends(get_ctx)) -> SessionO
         raise HTTPException(401, detail=str(exc)) from None
     except IdentityUnavailable as exc:
         raise HTTPException(503, detail=str(exc), headers={"Retry-After": "5"}) from None
-    now = ctx.runtime.clock.now()
-    async with ctx.db.session() as s:
-        pid = (
-            await s.execute(
-                select(parent.c.id).where(parent.c.tenant_id == tenant, parent.c.openid == who.openid)
-            )
-        ).scalar()
-        if pid is None:
-            pid = "p-" + uuid.uuid4().hex[:16]
-            await s.execute(
-                parent.insert().values(
-                    id=pid, tenant_id=tenant, openid=who.openid, nickname=who.nickname, created_at=now
-                )
-            )
+    pid = await flows.parent_account(
+        ctx.db, tenant_id=tenant, openid=who.openid, nickname=who.nickname, now=ctx.runtime.clock.now()
+    )
     ttl = ctx.settings.session_ttl_s
     try:  # signed by the one issuer (the case-manager): this service holds no signing key
         token = await ctx.tokens.parent_session(tenant, pid, who.nickname, ttl)
