@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
 
 from bk_public.context import Context, bound_sites, client_ip, get_ctx, parent, too_many, write_limited
-from bk_public.models import binding, invite_code
+from bk_public.flows import parents as flows
 from bk_public.queries import public_site, site_info
 from bk_public.rules import is_open, normalise_code
 from bkcore.auth import Principal
@@ -34,10 +32,6 @@ class BindingOut(BaseModel):
     created_at: datetime
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 @router.post(
     "/bindings",
     response_model=BindingOut,
@@ -56,45 +50,19 @@ async def bind(
         raise too_many(exc) from None
     code = normalise_code(body.invite_code)
     now = ctx.runtime.clock.now()
-    async with ctx.db.session() as s:
-        inv = (await s.execute(select(invite_code).where(invite_code.c.code == code))).first()
-        # One answer for unknown, expired, revoked and foreign codes: nothing to probe.
-        valid = not (
-            inv is None
-            or inv.tenant_id != p.tenant_id
-            or inv.revoked_at is not None
-            or _aware(inv.expires_at) <= now
-        )
-    if not valid:
+    inv = await flows.usable_invite(ctx.db, tenant_id=p.tenant_id, code=code, now=now)
+    if inv is None:
         await ctx.invites.failed(p.subject, ip)
         raise HTTPException(400, detail="invalid or expired invite code")
-    async with ctx.db.session() as s:
-        existing = (
-            await s.execute(
-                select(binding).where(
-                    binding.c.tenant_id == p.tenant_id,
-                    binding.c.parent_id == p.subject,
-                    binding.c.site_id == inv.site_id,
-                    binding.c.revoked_at.is_(None),
-                )
-            )
-        ).first()
-        if existing is None:
-            bid = "b-" + uuid.uuid4().hex[:16]
-            await s.execute(
-                binding.insert().values(
-                    id=bid,
-                    tenant_id=p.tenant_id,
-                    parent_id=p.subject,
-                    site_id=inv.site_id,
-                    invite_code=code,
-                    child_label=body.child_label,
-                    created_at=now,
-                )
-            )
-            created, label = now, body.child_label
-        else:
-            bid, created, label = existing.id, existing.created_at, existing.child_label
+    bid, created, label = await flows.bind(
+        ctx.db,
+        tenant_id=p.tenant_id,
+        parent_id=p.subject,
+        site_id=inv.site_id,
+        code=code,
+        child_label=body.child_label,
+        now=now,
+    )
     site = await site_info(ctx, tenant_id=p.tenant_id, site_id=inv.site_id)
     return BindingOut(
         id=bid, site_id=inv.site_id, site_name=site.get("name", ""), child_label=label, created_at=created
@@ -103,18 +71,7 @@ async def bind(
 
 @router.get("/bindings", response_model=list[BindingOut], summary="The caller's live bindings")
 async def list_bindings(p: Principal = Depends(parent), ctx: Context = Depends(get_ctx)) -> list[BindingOut]:
-    async with ctx.db.session() as s:
-        rows = (
-            await s.execute(
-                select(binding)
-                .where(
-                    binding.c.tenant_id == p.tenant_id,
-                    binding.c.parent_id == p.subject,
-                    binding.c.revoked_at.is_(None),
-                )
-                .order_by(binding.c.created_at)
-            )
-        ).all()
+    rows = await flows.live_bindings(ctx.db, tenant_id=p.tenant_id, parent_id=p.subject)
     out = []
     for r in rows:
         site = await site_info(ctx, tenant_id=p.tenant_id, site_id=r.site_id)
@@ -134,18 +91,10 @@ async def list_bindings(p: Principal = Depends(parent), ctx: Context = Depends(g
 async def unbind(
     binding_id: str, p: Principal = Depends(parent), ctx: Context = Depends(get_ctx)
 ) -> Response:
-    async with ctx.db.session() as s:
-        result = await s.execute(
-            update(binding)
-            .where(
-                binding.c.id == binding_id,
-                binding.c.tenant_id == p.tenant_id,
-                binding.c.parent_id == p.subject,
-                binding.c.revoked_at.is_(None),
-            )
-            .values(revoked_at=ctx.runtime.clock.now())
-        )
-    if result.rowcount == 0:
+    unbound = await flows.unbind(
+        ctx.db, tenant_id=p.tenant_id, parent_id=p.subject, binding_id=binding_id, at=ctx.runtime.clock.now()
+    )
+    if not unbound:
         raise HTTPException(404, detail="not found")
     return Response(status_code=204)
 
