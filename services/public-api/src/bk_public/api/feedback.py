@@ -10,15 +10,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bk_public.context import Context, ensure_bound, get_ctx, parent, write_limited
-from bk_public.models import complaint, outbox, rating
+from bk_public.flows import feedback as flows
 from bk_public.rules import ComplaintCategory, Score, local_day
 from bkcore.auth import Principal
 from bkcore.bus.base import new_meta
-from bkcore.db import enqueue_event
 from bkcore.image_uploads import read_image_uploads
 from bkcore.inputs import bounded_text, upload_body_limit
 from bkcore.late_form import form_files, form_value, multipart_body, read_form
@@ -62,21 +60,8 @@ async def rate(
         day=day,
         rater_id=p.subject,
     )
-    try:
-        async with ctx.db.session() as s:  # the rating and its event commit together (outbox)
-            await s.execute(
-                rating.insert().values(
-                    id=rid,
-                    tenant_id=p.tenant_id,
-                    site_id=site_id,
-                    parent_id=p.subject,
-                    day=day,
-                    score=body.score.value,
-                    comment=body.comment,
-                    created_at=now,
-                )
-            )
-            await enqueue_event(s, outbox, "ratings.v1", event)  # → the case-manager's score
+    try:  # the rating and its event commit together (outbox)
+        await flows.add_rating(ctx.db, event=event, parent_id=p.subject, comment=body.comment, created_at=now)
     except IntegrityError:
         raise HTTPException(409, detail="already rated this site today") from None
     ctx.relay.notify()
@@ -89,17 +74,9 @@ async def my_rating(
 ) -> dict[str, Any]:
     await ensure_bound(p, ctx, site_id)
     day = local_day(ctx.runtime.clock.now(), ctx.settings.timezone)
-    async with ctx.db.session() as s:
-        score = (
-            await s.execute(
-                select(rating.c.score).where(
-                    rating.c.tenant_id == p.tenant_id,
-                    rating.c.site_id == site_id,
-                    rating.c.parent_id == p.subject,
-                    rating.c.day == day,
-                )
-            )
-        ).scalar()
+    score = await flows.todays_score(
+        ctx.db, tenant_id=p.tenant_id, site_id=site_id, parent_id=p.subject, day=day
+    )
     return {"site_id": site_id, "day": day, "score": score}
 
 
@@ -145,19 +122,6 @@ async def file_complaint(
         photo_keys=keys,
         reporter_id=p.subject,
     )
-    async with ctx.db.session() as s:  # the complaint and its event commit together (outbox)
-        await s.execute(
-            complaint.insert().values(
-                id=cid,
-                tenant_id=p.tenant_id,
-                site_id=site_id,
-                parent_id=p.subject,
-                category=category.value,
-                text=text,
-                photo_keys=keys,
-                created_at=now,
-            )
-        )
-        await enqueue_event(s, outbox, "complaints.v1", event)
+    await flows.add_complaint(ctx.db, event=event, created_at=now)  # with its event (outbox)
     ctx.relay.notify()
     return {"complaint_id": cid, "site_id": site_id, "photos": len(keys)}
