@@ -14,12 +14,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import or_, select
 
 from bk_public.api.site_views import public_ledger
 from bk_public.cache import JsonBody
 from bk_public.context import Context, get_ctx, ip_limited
-from bk_public.models import notice
+from bk_public.flows import public as flows
 from bk_public.queries import public_site, red_black, site_info, site_score
 from bk_public.rules import local_day
 
@@ -133,35 +132,8 @@ async def notices(
         request,
         ctx,
         notices_key(tenant, site_id, kind),
-        lambda: list_notices(ctx, tenant, site_id, kind),
+        lambda: flows.notices(ctx.db, tenant_id=tenant, site_id=site_id, kind=kind),
     )
-
-
-async def list_notices(
-    ctx: Context, tenant_id: str, site_id: str | None, kind: str | None
-) -> list[dict[str, Any]]:
-    n = notice.c
-    stmt = select(notice).where(n.tenant_id == tenant_id).order_by(n.published_at.desc()).limit(50)
-    stmt = (
-        stmt.where(or_(n.site_id.is_(None), n.site_id == site_id))
-        if site_id
-        else stmt.where(n.site_id.is_(None))
-    )
-    if kind:
-        stmt = stmt.where(n.kind == kind)
-    async with ctx.db.session() as s:
-        rows = (await s.execute(stmt)).all()
-    return [
-        {
-            "id": r.id,
-            "kind": r.kind,
-            "title": r.title,
-            "body": r.body,
-            "site_id": r.site_id,
-            "published_at": r.published_at,
-        }
-        for r in rows
-    ]
 
 
 @router.get(
