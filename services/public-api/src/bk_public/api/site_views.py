@@ -6,12 +6,10 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from sqlalchemy import select
 
 from bk_public.context import Context, ensure_bound, get_ctx, parent
-from bk_public.models import case_view
+from bk_public.flows import site_views as flows
 from bk_public.queries import blurred_url, public_site, site_info, site_score, snapshot_url
-from bk_public.readmodel import CLOSED
 from bk_public.rules import is_open, local_day, strip_personal
 from bk_public.upstream import LiveUnavailable, UpstreamError
 from bkcore.auth import Principal
@@ -131,21 +129,7 @@ async def closed_cases(
 
 
 async def _closed_cases(ctx: Context, tenant_id: str, site_id: str, limit: int) -> list[dict[str, Any]]:
-    cv = case_view.c
-    async with ctx.db.session() as s:
-        rows = (
-            await s.execute(
-                select(case_view)
-                .where(
-                    cv.tenant_id == tenant_id,
-                    cv.site_id == site_id,
-                    cv.status.in_(CLOSED),
-                    cv.verdict != "false_alarm",
-                )
-                .order_by(cv.updated_at.desc())
-                .limit(limit)
-            )
-        ).all()
+    rows = await flows.closed_cases(ctx.db, tenant_id=tenant_id, site_id=site_id, limit=limit)
     out = []
     for r in rows:
         after_key = ""
