@@ -10,28 +10,16 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
 
 from bk_public.alarms import sse_stream
 from bk_public.context import Context, get_ctx, staff, stream_staff
 from bk_public.evidence_log import StreamAccess, record_access
-from bk_public.models import case_event, case_view, complaint
+from bk_public.flows import console as flows
 from bk_public.queries import signed, tenant_sites
 from bk_public.readmodel import CLOSED
 from bkcore.auth import Principal
-from bkcore.auth_http import scope_to_principal
 
 router = APIRouter(prefix="/console", tags=["console"])
-
-
-def _scoped(stmt: Any, p: Principal) -> Any:
-    return scope_to_principal(
-        stmt,
-        p,
-        tenant_col=case_view.c.tenant_id,
-        org_path_col=case_view.c.org_path,
-        site_id_col=case_view.c.site_id,
-    )
 
 
 async def case_out(ctx: Context, row: Any) -> dict[str, Any]:
@@ -84,16 +72,9 @@ async def cases(
     p: Principal = Depends(staff),
     ctx: Context = Depends(get_ctx),
 ) -> list[dict[str, Any]]:
-    cv = case_view.c
-    stmt = _scoped(select(case_view), p).order_by(cv.updated_at.desc()).limit(limit)
-    if status:
-        stmt = stmt.where(cv.status == status)
-    if site_id:
-        stmt = stmt.where(cv.site_id == site_id)
-    if open_only:
-        stmt = stmt.where(cv.status.not_in(CLOSED))
-    async with ctx.db.session() as s:
-        rows = (await s.execute(stmt)).all()
+    rows = await flows.cases(
+        ctx.db, principal=p, status=status, site_id=site_id, open_only=open_only, limit=limit
+    )
     out = [await case_out(ctx, r) for r in rows]
     await _on_record(ctx, p, out, via="console case board")
     return out
@@ -103,8 +84,7 @@ async def cases(
 async def one_case(
     case_id: str, p: Principal = Depends(staff), ctx: Context = Depends(get_ctx)
 ) -> dict[str, Any]:
-    async with ctx.db.session() as s:
-        row = (await s.execute(_scoped(select(case_view), p).where(case_view.c.case_id == case_id))).first()
+    row = await flows.one_case(ctx.db, principal=p, case_id=case_id)
     if row is None:
         raise HTTPException(404, detail="not found")
     out = await case_out(ctx, row)
@@ -128,17 +108,9 @@ async def _on_record(ctx: Context, p: Principal, cases: list[dict[str, Any]], *,
 async def timeline(
     case_id: str, p: Principal = Depends(staff), ctx: Context = Depends(get_ctx)
 ) -> list[dict[str, Any]]:
-    async with ctx.db.session() as s:
-        visible = (
-            await s.execute(_scoped(select(case_view.c.case_id), p).where(case_view.c.case_id == case_id))
-        ).first()
-        if visible is None:
-            raise HTTPException(404, detail="not found")  # as /cases/{case_id}: never confirm it exists
-        rows = (
-            await s.execute(
-                select(case_event).where(case_event.c.case_id == case_id).order_by(case_event.c.at)
-            )
-        ).all()
+    rows = await flows.timeline(ctx.db, principal=p, case_id=case_id)
+    if rows is None:
+        raise HTTPException(404, detail="not found")  # as /cases/{case_id}: never confirm it exists
     return [{"action": r.action, "status": r.status, "actor_id": r.actor_id, "at": r.at} for r in rows]
 
 
@@ -149,23 +121,7 @@ async def site_map(p: Principal = Depends(staff), ctx: Context = Depends(get_ctx
         for s in await tenant_sites(ctx, tenant_id=p.tenant_id)
         if p.can_see_site(p.tenant_id, s["id"], s.get("org_path", "\0"))
     ]
-    cv = case_view.c
-    async with ctx.db.session() as s:
-        open_rows = (
-            await s.execute(
-                _scoped(select(cv.site_id, func.count()), p)
-                .where(cv.status.not_in(CLOSED))
-                .group_by(cv.site_id)
-            )
-        ).all()
-        comp_rows = (
-            await s.execute(
-                select(complaint.c.site_id, func.count())
-                .where(complaint.c.tenant_id == p.tenant_id)
-                .group_by(complaint.c.site_id)
-            )
-        ).all()
-    open_n, comp_n = dict(open_rows), dict(comp_rows)
+    open_n, comp_n = await flows.site_counts(ctx.db, principal=p)
     return [
         {
             "site_id": s["id"],
