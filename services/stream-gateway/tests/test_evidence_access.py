@@ -47,7 +47,8 @@ async def test_live_views_and_stills_given_to_staff_are_recorded(tmp_path: Path)
             for _ in range(3):  # the console's wall refreshing its stills
                 assert (await c.get(f"/v1/cameras/{CAM}/snapshot.jpg", headers=sup)).status_code == 200
             (still,) = await _accesses(svc)
-            assert (still.actor_id, still.actor_role, still.via) == ("u1", "platform_admin", "camera snapshot")
+            who = (still.actor_id, still.actor_role, still.via)
+            assert who == ("u1", "platform_admin", "camera snapshot")
             assert list(still.object_keys) == [f"minghu/cameras/{CAM}"] and still.meta.tenant_id == "minghu"
 
             assert (await c.post(f"/v1/cameras/{CAM}/live", headers=sup)).status_code == 200
