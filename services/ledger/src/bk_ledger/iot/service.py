@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from fastapi import HTTPException
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,39 @@ from bk_ledger.iot import rules
 from bk_ledger.iot.broker import mosquitto_hash
 from bk_ledger.iot.models import DEFAULTS, SensorIn, SensorPatch, dead_letters, readings, sensors
 from bk_ledger.sites.models import SiteInfo
+from bkcore.auth import Principal
+from bkcore.auth_http import scope_to_principal
+
+#: A sensor as staff may read it: everything but its device token's hashes.
+PUBLIC_COLUMNS = [c for c in sensors.c if c.name not in ("token_hash", "broker_hash")]
+
+
+def _scoped_sensors(principal: Principal) -> Any:
+    return scope_to_principal(
+        select(*PUBLIC_COLUMNS),
+        principal,
+        tenant_col=sensors.c.tenant_id,
+        org_path_col=sensors.c.org_path,
+        site_id_col=sensors.c.site_id,
+    )
+
+
+async def visible_sensor(session: AsyncSession, principal: Principal, sensor_id: str) -> Any:
+    """The sensor (staff columns) if the caller may see it; 404 otherwise."""
+    row = (await session.execute(_scoped_sensors(principal).where(sensors.c.id == sensor_id))).first()
+    if row is None:
+        raise HTTPException(404, detail="sensor not found")
+    return row
+
+
+async def visible_sensors(
+    session: AsyncSession, principal: Principal, *, site_id: str | None
+) -> list[dict[str, Any]]:
+    """The sensors in the caller's scope (staff columns), of one site when named, by id."""
+    stmt = _scoped_sensors(principal)
+    if site_id:
+        stmt = stmt.where(sensors.c.site_id == site_id)
+    return [dict(x._mapping) for x in await session.execute(stmt.order_by(sensors.c.id))]
 
 
 def hash_token(token: str) -> str:

@@ -9,22 +9,19 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
-from sqlalchemy import select
 
 from bk_ledger.common.context import LedgerContext
 from bk_ledger.common.errors import field_error
 from bk_ledger.iot import payloads, rules, service
-from bk_ledger.iot.models import ReadingsIn, SensorIn, SensorPatch, sensors
+from bk_ledger.iot.models import ReadingsIn, SensorIn, SensorPatch
 from bk_ledger.sites.service import visible_site
 from bkcore.auth import Principal, Role
-from bkcore.auth_http import scope_to_principal
 from bkcore.inputs import Instant
 
 log = logging.getLogger("bk_ledger.iot.views")
 MANAGERS = (Role.PLATFORM_ADMIN, Role.SITE_MANAGER)
 READERS = (Role.PLATFORM_ADMIN, Role.SUPERVISOR, Role.SITE_MANAGER, Role.STAFF)
 MAX_BUCKETS = 10_000
-_PUBLIC_COLS = [c for c in sensors.c if c.name not in ("token_hash", "broker_hash")]
 
 
 def _credentials(tenant_id: str, site_id: str, sensor_id: str, token: str) -> dict[str, str]:
@@ -55,9 +52,9 @@ def router(ctx: LedgerContext) -> APIRouter:
         sensor_id: str, body: SensorPatch, p: Principal = Depends(ctx.auth.require_roles(*MANAGERS))
     ) -> dict[str, Any]:
         async with ctx.db.session() as s:
-            sensor = await _in_scope(s, p, sensor_id)
+            sensor = await service.visible_sensor(s, p, sensor_id)
             await service.update(s, sensor=sensor, body=body)
-            after = await _in_scope(s, p, sensor_id)
+            after = await service.visible_sensor(s, p, sensor_id)
         await _changed()
         return dict(after._mapping)
 
@@ -70,23 +67,10 @@ def router(ctx: LedgerContext) -> APIRouter:
         sensor_id: str, p: Principal = Depends(ctx.auth.require_roles(*MANAGERS))
     ) -> dict[str, str]:
         async with ctx.db.session() as s:
-            sensor = await _in_scope(s, p, sensor_id)
+            sensor = await service.visible_sensor(s, p, sensor_id)
             token = await service.rotate(s, sensor_id=sensor.id)
         await _changed()
         return _credentials(sensor.tenant_id, sensor.site_id, sensor.id, token)
-
-    async def _in_scope(s: Any, p: Principal, sensor_id: str) -> Any:
-        stmt = scope_to_principal(
-            select(*_PUBLIC_COLS),
-            p,
-            tenant_col=sensors.c.tenant_id,
-            org_path_col=sensors.c.org_path,
-            site_id_col=sensors.c.site_id,
-        )
-        row = (await s.execute(stmt.where(sensors.c.id == sensor_id))).first()
-        if row is None:
-            raise HTTPException(404, detail="sensor not found")
-        return row
 
     async def _changed() -> None:
         if ctx.sensors_changed is None:
@@ -100,17 +84,8 @@ def router(ctx: LedgerContext) -> APIRouter:
     async def list_sensors(
         site_id: str | None = None, p: Principal = Depends(ctx.auth.require_roles(*READERS))
     ) -> list[dict[str, Any]]:
-        stmt = scope_to_principal(
-            select(*_PUBLIC_COLS),
-            p,
-            tenant_col=sensors.c.tenant_id,
-            org_path_col=sensors.c.org_path,
-            site_id_col=sensors.c.site_id,
-        )
-        if site_id:
-            stmt = stmt.where(sensors.c.site_id == site_id)
         async with ctx.db.session() as s:
-            return [dict(x._mapping) for x in await s.execute(stmt.order_by(sensors.c.id))]
+            return await service.visible_sensors(s, p, site_id=site_id)
 
     @r.post("/sensors/{sensor_id}/readings", summary="Ingest a batch of readings (device-authenticated)")
     async def ingest(
@@ -163,7 +138,7 @@ def router(ctx: LedgerContext) -> APIRouter:
                 ("query", "bucket_s"), f"too small for this range (at most {MAX_BUCKETS} buckets)"
             )
         async with ctx.db.session() as s:
-            sensor = await _in_scope(s, p, sensor_id)
+            sensor = await service.visible_sensor(s, p, sensor_id)
             points = await service.history(
                 s, sensor_id=sensor_id, start_ms=start_ms, end_ms=end_ms, bucket_ms=bucket_s * 1000
             )
