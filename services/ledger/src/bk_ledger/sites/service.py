@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 
 from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bk_ledger.common.config import RuleConfig
+from bk_ledger.common.models import rule_configs
 from bk_ledger.db import metadata
 from bk_ledger.sites.models import DEFAULT_OPENING, SiteInfo, sites
 from bkcore.auth import ALL_TENANTS, Principal
@@ -50,6 +53,18 @@ async def list_sites(session: AsyncSession, *, tenant_id: str | None = None) -> 
     if tenant_id is not None:
         stmt = stmt.where(sites.c.tenant_id == tenant_id)
     return [_info(r) for r in (await session.execute(stmt.order_by(sites.c.tenant_id, sites.c.site_id)))]
+
+
+async def save_rule_config(
+    session: AsyncSession, *, tenant_id: str, config: RuleConfig, now: datetime
+) -> None:
+    """Replace the tenant's rule thresholds (created on first save)."""
+    values = {"config": config.model_dump(mode="json"), "updated_at": now}
+    done = await session.execute(
+        rule_configs.update().where(rule_configs.c.tenant_id == tenant_id).values(**values)
+    )
+    if done.rowcount == 0:
+        await session.execute(rule_configs.insert().values(tenant_id=tenant_id, **values))
 
 
 async def project_site(session: AsyncSession, site: DirectorySite, *, default_timezone: str) -> None:

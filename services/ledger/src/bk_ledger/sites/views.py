@@ -13,8 +13,7 @@ from fastapi import APIRouter, Depends
 from bk_ledger.common.config import RuleConfig
 from bk_ledger.common.context import LedgerContext, rule_config
 from bk_ledger.common.crud import READERS
-from bk_ledger.common.models import rule_configs
-from bk_ledger.sites.service import list_sites
+from bk_ledger.sites.service import list_sites, save_rule_config
 from bkcore.auth import Principal, Role
 
 
@@ -39,13 +38,8 @@ def router(ctx: LedgerContext) -> APIRouter:
     async def put_config(
         body: RuleConfig, p: Principal = Depends(ctx.auth.require_roles(Role.PLATFORM_ADMIN))
     ) -> RuleConfig:
-        values = {"config": body.model_dump(mode="json"), "updated_at": ctx.now()}
         async with ctx.db.session() as s:
-            done = await s.execute(
-                rule_configs.update().where(rule_configs.c.tenant_id == p.tenant_id).values(**values)
-            )
-            if done.rowcount == 0:
-                await s.execute(rule_configs.insert().values(tenant_id=p.tenant_id, **values))
+            await save_rule_config(s, tenant_id=p.tenant_id, config=body, now=ctx.now())
         return body
 
     return r
