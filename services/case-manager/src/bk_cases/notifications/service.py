@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.cases.models import Case
 from bk_cases.cases.rules import RiskClass
 from bk_cases.directory import service as directory
-from bk_cases.notifications.models import DeliveryRecord
+from bk_cases.directory.models import User
+from bk_cases.notifications.models import DeliveryRecord, InAppMessage
 from bk_cases.notifications.texts import Facts
 
 
@@ -120,3 +121,53 @@ async def claim_retry(*, db_session: AsyncSession, record: DeliveryRecord, now: 
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def _mine(*, tenant_id: str, recipient_id: str):  # type: ignore[no-untyped-def]
+    return (InAppMessage.tenant_id == tenant_id, InAppMessage.recipient_id == recipient_id)
+
+
+async def inbox(
+    *,
+    db_session: AsyncSession,
+    tenant_id: str,
+    recipient_id: str,
+    unread_only: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[InAppMessage], int]:
+    """One page of a person's in-app messages, newest first, and how many of all theirs are unread."""
+    mine = _mine(tenant_id=tenant_id, recipient_id=recipient_id)
+    stmt = select(InAppMessage).where(*mine)
+    if unread_only:
+        stmt = stmt.where(InAppMessage.read_at.is_(None))
+    rows = await db_session.scalars(
+        stmt.order_by(InAppMessage.created_at.desc(), InAppMessage.id).limit(limit).offset(offset)
+    )
+    unread = await db_session.scalar(
+        select(func.count()).select_from(InAppMessage).where(*mine, InAppMessage.read_at.is_(None))
+    )
+    return list(rows), int(unread or 0)
+
+
+async def mark_read(
+    *, db_session: AsyncSession, tenant_id: str, recipient_id: str, notification_id: str, now: datetime
+) -> InAppMessage | None:
+    """Mark one of the person's messages read (once: the first reading time stays); None when the
+    message is not theirs or unknown."""
+    msg = await db_session.scalar(
+        select(InAppMessage).where(
+            InAppMessage.id == notification_id, *_mine(tenant_id=tenant_id, recipient_id=recipient_id)
+        )
+    )
+    if msg is not None and msg.read_at is None:
+        await db_session.execute(update(InAppMessage).where(InAppMessage.id == msg.id).values(read_at=now))
+        await db_session.refresh(msg)
+    return msg
+
+
+def set_preferences(*, user: User, channels: dict[str, list[str]], robot: str | None) -> None:
+    """A person's channel choice per risk class, and their duty group's robot (None: unchanged)."""
+    user.notify_channels = channels
+    if robot is not None:
+        user.notify_robot = robot

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bk_cases.context import Context
@@ -17,7 +16,6 @@ from bk_cases.notifications.delivery import reachable
 from bk_cases.notifications.models import (
     ChannelChoice,
     DeliveryRead,
-    InAppMessage,
     InAppMessageRead,
     InAppPage,
     RobotName,
@@ -29,10 +27,6 @@ from bkcore.inputs import Limit, Offset
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 
-def _mine(p: Principal):  # type: ignore[no-untyped-def]
-    return (InAppMessage.tenant_id == p.tenant_id, InAppMessage.recipient_id == p.subject)
-
-
 @router.get("", response_model=InAppPage)
 async def list_mine(
     unread_only: bool = False,
@@ -41,16 +35,14 @@ async def list_mine(
     p: Principal = Depends(roles(*STAFF)),
     session: AsyncSession = Depends(db_session),
 ) -> InAppPage:
-    stmt = select(InAppMessage).where(*_mine(p))
-    if unread_only:
-        stmt = stmt.where(InAppMessage.read_at.is_(None))
-    rows = await session.scalars(
-        stmt.order_by(InAppMessage.created_at.desc(), InAppMessage.id).limit(limit).offset(offset)
+    messages, unread = await service.inbox(
+        db_session=session,
+        tenant_id=p.tenant_id,
+        recipient_id=p.subject,
+        unread_only=unread_only,
+        limit=limit,
+        offset=offset,
     )
-    unread = await session.scalar(
-        select(func.count()).select_from(InAppMessage).where(*_mine(p), InAppMessage.read_at.is_(None))
-    )
-    messages = list(rows)
     sent = await service.deliveries_of(db_session=session, notification_ids=[m.id for m in messages])
     items = [
         InAppMessageRead.model_validate(m).model_copy(
@@ -58,7 +50,7 @@ async def list_mine(
         )
         for m in messages
     ]
-    return InAppPage(items=items, unread=int(unread or 0))
+    return InAppPage(items=items, unread=unread)
 
 
 @router.post("/{notification_id}/read", response_model=InAppMessageRead)
@@ -68,14 +60,15 @@ async def mark_read(
     ctx: Context = Depends(get_ctx),
     session: AsyncSession = Depends(db_session),
 ) -> InAppMessageRead:
-    msg = await session.scalar(select(InAppMessage).where(InAppMessage.id == notification_id, *_mine(p)))
+    msg = await service.mark_read(
+        db_session=session,
+        tenant_id=p.tenant_id,
+        recipient_id=p.subject,
+        notification_id=notification_id,
+        now=ctx.runtime.clock.now(),
+    )
     if msg is None:  # someone else's message looks like no message at all
         raise HTTPException(404, detail="notification not found")
-    if msg.read_at is None:
-        await session.execute(
-            update(InAppMessage).where(InAppMessage.id == msg.id).values(read_at=ctx.runtime.clock.now())
-        )
-        await session.refresh(msg)
     return InAppMessageRead.model_validate(msg)
 
 
@@ -128,7 +121,5 @@ async def set_my_preferences(
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
     user = await _me(session, p)
-    user.notify_channels = choice
-    if body.robot is not None:
-        user.notify_robot = body.robot
+    service.set_preferences(user=user, channels=choice, robot=body.robot)
     return _read(user)
