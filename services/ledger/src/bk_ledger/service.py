@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from fastapi import APIRouter
+
 from bk_ledger import db as ledger_db
 from bk_ledger.common import views as photo_views
 from bk_ledger.common.context import LedgerContext
@@ -110,8 +112,11 @@ class LedgerService(Service):
         self.app = create_app(
             service="ledger", title="Bright Kitchen ledger 电子台账", readiness=self.readiness
         )
+        self.app.state.ctx = self.ctx  # for module-level routers (bk_ledger.common.deps.get_ctx)
         for module in ROUTERS:
-            self.app.include_router(module.router(self.ctx))
+            # A room is either a module-level router (iot, sites) or, not yet converted, a factory.
+            built = module.router
+            self.app.include_router(built if isinstance(built, APIRouter) else built(self.ctx))
         if isinstance(runtime.store, LocalObjectStore):
             self.app.include_router(object_router(runtime.store))
 
