@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
 
 from bk_public.context import Context, ensure_bound, get_ctx, parent, write_limited
 from bk_public.flows import feedback as flows
@@ -62,7 +61,7 @@ async def rate(
     )
     try:  # the rating and its event commit together (outbox)
         await flows.add_rating(ctx.db, event=event, parent_id=p.subject, comment=body.comment, created_at=now)
-    except IntegrityError:
+    except flows.AlreadyRated:
         raise HTTPException(409, detail="already rated this site today") from None
     ctx.relay.notify()
     return {"site_id": site_id, "day": day, "score": body.score.value}

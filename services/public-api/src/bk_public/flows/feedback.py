@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bk_public.models import complaint, outbox, rating
 from bkcore.db import Database, enqueue_event
@@ -13,11 +14,24 @@ from bkproto.events.v1.complaints_pb2 import ComplaintFiled
 from bkproto.events.v1.site_scores_pb2 import SiteRated
 
 
+class AlreadyRated(Exception):
+    """The parent rated this site today already (one rating per parent, site and local day)."""
+
+
 async def add_rating(
     db: Database, *, event: SiteRated, parent_id: str, comment: str, created_at: datetime
 ) -> None:
-    """Store the rating and its ``ratings.v1`` event; IntegrityError when the parent rated the site
-    that day already."""
+    """Store the rating and its ``ratings.v1`` event; AlreadyRated when the parent rated the site
+    that day already (the unique key decides, so two racing requests store one)."""
+    try:
+        await _add_rating(db, event=event, parent_id=parent_id, comment=comment, created_at=created_at)
+    except IntegrityError:
+        raise AlreadyRated from None
+
+
+async def _add_rating(
+    db: Database, *, event: SiteRated, parent_id: str, comment: str, created_at: datetime
+) -> None:
     async with db.session() as s:
         await s.execute(
             rating.insert().values(
