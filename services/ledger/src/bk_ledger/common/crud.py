@@ -16,6 +16,7 @@ from sqlalchemy import Column, Table
 from bk_ledger.common import alerts, records
 from bk_ledger.common.config import RuleConfig
 from bk_ledger.common.context import LedgerContext, rule_config
+from bk_ledger.common.deps import get_ctx, roles
 from bk_ledger.common.findings import Finding
 from bk_ledger.sites.models import SiteInfo
 from bk_ledger.sites.service import visible_site
@@ -40,7 +41,6 @@ def findings_out(findings: list[Finding]) -> list[dict[str, str]]:
 
 
 def ledger_router(
-    ctx: LedgerContext,
     *,
     path: str,
     tag: str,
@@ -53,7 +53,8 @@ def ledger_router(
 
     async def create(
         body: BaseModel,
-        p: Principal = Depends(ctx.auth.require_roles(*WRITERS)),
+        p: Principal = Depends(roles(*WRITERS)),
+        ctx: LedgerContext = Depends(get_ctx),
     ) -> Created:
         now = ctx.now()
         async with ctx.db.session() as s:
@@ -81,7 +82,8 @@ def ledger_router(
         end: Day | None = None,
         limit: Limit = 200,
         offset: Offset = 0,
-        p: Principal = Depends(ctx.auth.require_roles(*READERS)),
+        p: Principal = Depends(roles(*READERS)),
+        ctx: LedgerContext = Depends(get_ctx),
     ) -> list[dict[str, Any]]:
         async with ctx.db.session() as s:
             return await records.list_records(
@@ -97,7 +99,9 @@ def ledger_router(
             )
 
     @router.get("/{record_id}", summary=f"One {tag} entry")
-    async def get(record_id: str, p: Principal = Depends(ctx.auth.require_roles(*READERS))) -> dict[str, Any]:
+    async def get(
+        record_id: str, p: Principal = Depends(roles(*READERS)), ctx: LedgerContext = Depends(get_ctx)
+    ) -> dict[str, Any]:
         async with ctx.db.session() as s:
             return await records.get_one(s, table, p, record_id)
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from bk_ledger.common.config import RuleConfig
-from bk_ledger.common.context import LedgerContext
 from bk_ledger.common.crud import Prepared, ledger_router
 from bk_ledger.disinfection import rules
 from bk_ledger.disinfection.models import DisinfectionIn, disinfections
@@ -33,13 +30,11 @@ def prepare(body: DisinfectionIn, cfg: RuleConfig, site: SiteInfo, rid: str) -> 
     return values, findings
 
 
-def router(ctx: LedgerContext) -> APIRouter:
-    return ledger_router(
-        ctx,
-        path="disinfections",
-        tag="disinfection 餐具消毒",
-        table=disinfections,
-        model=DisinfectionIn,
-        date_col=disinfections.c.started_at,
-        prepare=prepare,
-    )
+router = ledger_router(
+    path="disinfections",
+    tag="disinfection 餐具消毒",
+    table=disinfections,
+    model=DisinfectionIn,
+    date_col=disinfections.c.started_at,
+    prepare=prepare,
+)

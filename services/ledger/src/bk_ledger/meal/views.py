@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from bk_ledger.common import records
 from bk_ledger.common.config import RuleConfig
 from bk_ledger.common.context import LedgerContext
 from bk_ledger.common.crud import WRITERS, Created, Prepared, ledger_router
+from bk_ledger.common.deps import get_ctx, roles
 from bk_ledger.meal import rules, service
-from bk_ledger.meal.models import AccompanyingMealIn, DishServedIn, accompanying_meals, dishes_served
+from bk_ledger.meal.models import AccompanyingMealIn, DishServedIn, accompanying_meals
 from bk_ledger.sites.models import SiteInfo
 from bk_ledger.sites.service import visible_site
 from bkcore.auth import Principal
@@ -26,41 +26,28 @@ def prepare(body: AccompanyingMealIn, cfg: RuleConfig, site: SiteInfo, rid: str)
     return body.model_dump(exclude={"site_id"}), findings
 
 
-def router(ctx: LedgerContext) -> APIRouter:
-    root = APIRouter()
-    root.include_router(
-        ledger_router(
-            ctx,
-            path="accompanying-meals",
-            tag="accompanying meal 陪餐",
-            table=accompanying_meals,
-            model=AccompanyingMealIn,
-            date_col=accompanying_meals.c.meal_date,
-            prepare=prepare,
-        )
+dishes = APIRouter(prefix="/v1/dishes-served", tags=["dishes served 菜品"])
+
+
+@dishes.post("", status_code=201, response_model=Created, summary="Record a dish served and its batches")
+async def create(
+    body: DishServedIn, p: Principal = Depends(roles(*WRITERS)), ctx: LedgerContext = Depends(get_ctx)
+) -> Created:
+    async with ctx.db.session() as s:
+        site = await visible_site(s, p, body.site_id)
+        dish_id = await service.record_dish(s, body, site=site, principal=p, now=ctx.now())
+    return Created(id=dish_id, findings=[])
+
+
+router = APIRouter()
+router.include_router(
+    ledger_router(
+        path="accompanying-meals",
+        tag="accompanying meal 陪餐",
+        table=accompanying_meals,
+        model=AccompanyingMealIn,
+        date_col=accompanying_meals.c.meal_date,
+        prepare=prepare,
     )
-    dishes = APIRouter(prefix="/v1/dishes-served", tags=["dishes served 菜品"])
-
-    @dishes.post("", status_code=201, response_model=Created, summary="Record a dish served and its batches")
-    async def create(body: DishServedIn, p: Principal = Depends(ctx.auth.require_roles(*WRITERS))) -> Created:
-        async with ctx.db.session() as s:
-            site = await visible_site(s, p, body.site_id)
-            rec = await records.insert(
-                s,
-                dishes_served,
-                site=site,
-                principal=p,
-                now=ctx.now(),
-                values={"meal_date": body.meal_date, "meal": body.meal.value, "dish": body.dish},
-            )
-            await service.link_ingredients(
-                s,
-                tenant_id=site.tenant_id,
-                site_id=site.site_id,
-                dish_id=rec["id"],
-                purchase_ids=body.purchase_ids,
-            )
-        return Created(id=rec["id"], findings=[])
-
-    root.include_router(dishes)
-    return root
+)
+router.include_router(dishes)

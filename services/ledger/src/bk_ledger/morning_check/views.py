@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from bk_ledger.common.config import RuleConfig
-from bk_ledger.common.context import LedgerContext
 from bk_ledger.common.crud import Prepared, ledger_router
 from bk_ledger.morning_check import rules
 from bk_ledger.morning_check.models import MorningCheckIn, morning_checks
@@ -43,13 +40,11 @@ def prepare(body: MorningCheckIn, cfg: RuleConfig, site: SiteInfo, rid: str) -> 
     return values, findings
 
 
-def router(ctx: LedgerContext) -> APIRouter:
-    return ledger_router(
-        ctx,
-        path="morning-checks",
-        tag="morning check 晨检",
-        table=morning_checks,
-        model=MorningCheckIn,
-        date_col=morning_checks.c.check_date,
-        prepare=prepare,
-    )
+router = ledger_router(
+    path="morning-checks",
+    tag="morning check 晨检",
+    table=morning_checks,
+    model=MorningCheckIn,
+    date_col=morning_checks.c.check_date,
+    prepare=prepare,
+)

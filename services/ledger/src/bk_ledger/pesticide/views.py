@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from bk_ledger.common.config import RuleConfig
-from bk_ledger.common.context import LedgerContext
 from bk_ledger.common.crud import Prepared, ledger_router
 from bk_ledger.pesticide import rules
 from bk_ledger.pesticide.models import PesticideTestIn, pesticide_tests
@@ -32,13 +29,11 @@ def prepare(body: PesticideTestIn, cfg: RuleConfig, site: SiteInfo, rid: str) ->
     return values, findings
 
 
-def router(ctx: LedgerContext) -> APIRouter:
-    return ledger_router(
-        ctx,
-        path="pesticide-tests",
-        tag="pesticide test 农残快检",
-        table=pesticide_tests,
-        model=PesticideTestIn,
-        date_col=pesticide_tests.c.tested_at,
-        prepare=prepare,
-    )
+router = ledger_router(
+    path="pesticide-tests",
+    tag="pesticide test 农残快检",
+    table=pesticide_tests,
+    model=PesticideTestIn,
+    date_col=pesticide_tests.c.tested_at,
+    prepare=prepare,
+)

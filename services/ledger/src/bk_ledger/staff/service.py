@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bk_ledger.common import records
 from bk_ledger.common.columns import new_id
 from bk_ledger.common.config import RuleConfig
 from bk_ledger.common.findings import Finding
 from bk_ledger.sites.models import SiteInfo
 from bk_ledger.staff import rules
-from bk_ledger.staff.models import QuestionIn, health_certificates, questions, staff_members
+from bk_ledger.staff.models import (
+    CourseIn,
+    HealthCertificateIn,
+    QuestionIn,
+    courses,
+    exam_results,
+    health_certificates,
+    questions,
+    staff_members,
+)
+from bkcore.auth import Principal
 
 
 async def active_staff_ids(session: AsyncSession, *, tenant_id: str, site_id: str) -> set[str]:
@@ -91,3 +102,58 @@ async def list_questions(session: AsyncSession, *, course_id: str) -> list[dict[
         .order_by(questions.c.id)
     )
     return [dict(r._mapping) for r in rows]
+
+
+async def record_certificate(
+    session: AsyncSession, body: HealthCertificateIn, *, site: SiteInfo, principal: Principal, now: datetime
+) -> dict[str, Any]:
+    return await records.insert(
+        session,
+        health_certificates,
+        site=site,
+        principal=principal,
+        now=now,
+        values=body.model_dump(exclude={"site_id"}),
+    )
+
+
+async def create_course(
+    session: AsyncSession, body: CourseIn, *, site: SiteInfo, principal: Principal, now: datetime
+) -> str:
+    """Write a course and its question bank; returns the course's id."""
+    rec = await records.insert(
+        session,
+        courses,
+        site=site,
+        principal=principal,
+        now=now,
+        values=body.model_dump(exclude={"site_id", "questions"}),
+    )
+    await add_questions(session, course_id=rec["id"], items=body.questions)
+    return str(rec["id"])
+
+
+async def record_exam(
+    session: AsyncSession,
+    *,
+    course: dict[str, Any],
+    site: SiteInfo,
+    principal: Principal,
+    staff_id: str,
+    score: int,
+    passed: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    """Write an exam result; a pass carries a training certificate valid the course's days."""
+    today = local_today(site, now)
+    values = {
+        "course_id": course["id"],
+        "staff_id": staff_id,
+        "score": score,
+        "passed": passed,
+        "certificate_no": f"TC-{today:%Y%m%d}-{new_id()[:8].upper()}" if passed else None,
+        "certificate_expires_on": today + timedelta(days=course["certificate_valid_days"])
+        if passed
+        else None,
+    }
+    return await records.insert(session, exam_results, site=site, principal=principal, now=now, values=values)
