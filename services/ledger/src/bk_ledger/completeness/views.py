@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 
 from bk_ledger.common.context import LedgerContext
 from bk_ledger.common.crud import READERS
+from bk_ledger.common.deps import get_ctx, roles
 from bk_ledger.common.errors import field_error
 from bk_ledger.completeness import rules, service
 from bk_ledger.sites.service import visible_site
@@ -18,30 +19,28 @@ from bkcore.inputs import Day
 
 MAX_DAYS = 92
 
+router = APIRouter(prefix="/v1/completeness", tags=["completeness 台账完整率"])
 
-def router(ctx: LedgerContext) -> APIRouter:
-    r = APIRouter(prefix="/v1/completeness", tags=["completeness 台账完整率"])
 
-    @r.get("/{site_id}", summary="Daily completeness of a site's ledgers")
-    async def completeness(
-        site_id: str,
-        start: Day,
-        end: Day | None = None,
-        p: Principal = Depends(ctx.auth.require_roles(*READERS)),
-    ) -> list[dict[str, Any]]:
-        end = end or start
-        if end < start:
-            raise field_error(("query", "end"), "must not be before start")
-        if (end - start).days >= MAX_DAYS:
-            raise field_error(("query", "end"), f"at most {MAX_DAYS} days per request")
-        out = []
-        async with ctx.db.session() as s:
-            site = await visible_site(s, p, site_id)
-            day = start
-            while day <= end:
-                result = rules.score(await service.day_counts(s, site, day), is_school=site.is_school)
-                out.append({"site_id": site_id, "date": day, **asdict(result)})
-                day += timedelta(days=1)
-        return out
-
-    return r
+@router.get("/{site_id}", summary="Daily completeness of a site's ledgers")
+async def completeness(
+    site_id: str,
+    start: Day,
+    end: Day | None = None,
+    p: Principal = Depends(roles(*READERS)),
+    ctx: LedgerContext = Depends(get_ctx),
+) -> list[dict[str, Any]]:
+    end = end or start
+    if end < start:
+        raise field_error(("query", "end"), "must not be before start")
+    if (end - start).days >= MAX_DAYS:
+        raise field_error(("query", "end"), f"at most {MAX_DAYS} days per request")
+    out = []
+    async with ctx.db.session() as s:
+        site = await visible_site(s, p, site_id)
+        day = start
+        while day <= end:
+            result = rules.score(await service.day_counts(s, site, day), is_school=site.is_school)
+            out.append({"site_id": site_id, "date": day, **asdict(result)})
+            day += timedelta(days=1)
+    return out
