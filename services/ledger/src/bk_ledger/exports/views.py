@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 
 from bk_ledger.common.context import LedgerContext
 from bk_ledger.common.crud import READERS
+from bk_ledger.common.deps import get_ctx, roles
 from bk_ledger.exports import rules, service
 from bk_ledger.exports.models import EXPORTS
 from bkcore.auth import Principal
@@ -18,29 +19,27 @@ TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 
+router = APIRouter(prefix="/v1/exports", tags=["exports 导出"])
 
-def router(ctx: LedgerContext) -> APIRouter:
-    r = APIRouter(prefix="/v1/exports", tags=["exports 导出"])
 
-    @r.get("/{ledger}.{fmt}", summary="Export a ledger as CSV or XLSX")
-    async def export(
-        ledger: str,
-        fmt: Literal["csv", "xlsx"],
-        site_id: str | None = None,
-        start: Day | None = None,
-        end: Day | None = None,
-        p: Principal = Depends(ctx.auth.require_roles(*READERS)),
-    ) -> Response:
-        exp = EXPORTS.get(ledger)
-        if exp is None:
-            raise HTTPException(404, detail=f"unknown ledger; known: {sorted(EXPORTS)}")
-        async with ctx.db.session() as s:
-            data = await service.rows(s, p, exp, site_id=site_id, start=start, end=end)
-        body = rules.to_csv(exp.columns, data) if fmt == "csv" else rules.to_xlsx(ledger, exp.columns, data)
-        return Response(
-            body,
-            media_type=TYPES[fmt],
-            headers={"Content-Disposition": f'attachment; filename="{ledger}.{fmt}"'},
-        )
-
-    return r
+@router.get("/{ledger}.{fmt}", summary="Export a ledger as CSV or XLSX")
+async def export(
+    ledger: str,
+    fmt: Literal["csv", "xlsx"],
+    site_id: str | None = None,
+    start: Day | None = None,
+    end: Day | None = None,
+    p: Principal = Depends(roles(*READERS)),
+    ctx: LedgerContext = Depends(get_ctx),
+) -> Response:
+    exp = EXPORTS.get(ledger)
+    if exp is None:
+        raise HTTPException(404, detail=f"unknown ledger; known: {sorted(EXPORTS)}")
+    async with ctx.db.session() as s:
+        data = await service.rows(s, p, exp, site_id=site_id, start=start, end=end)
+    body = rules.to_csv(exp.columns, data) if fmt == "csv" else rules.to_xlsx(ledger, exp.columns, data)
+    return Response(
+        body,
+        media_type=TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{ledger}.{fmt}"'},
+    )
