@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bk_ledger.common import records
 from bk_ledger.common.columns import as_utc, new_id
 from bk_ledger.common.config import RuleConfig
 from bk_ledger.common.findings import Finding
 from bk_ledger.purchase import rules
-from bk_ledger.purchase.models import suppliers, tenant_suppliers
+from bk_ledger.purchase.models import PurchaseIn, SupplierIn, purchases, suppliers, tenant_suppliers
 from bk_ledger.sites.models import SiteInfo
+from bkcore.auth import Principal
 
 
 async def get_supplier(session: AsyncSession, *, tenant_id: str, supplier_id: str) -> dict[str, Any] | None:
@@ -65,3 +67,52 @@ async def sweep_site(session: AsyncSession, site: SiteInfo, cfg: RuleConfig, now
     for row in rows:
         out.extend(supplier_findings(dict(row._mapping), site, cfg, now))
     return out
+
+
+async def register_supplier(
+    session: AsyncSession,
+    body: SupplierIn,
+    *,
+    site: SiteInfo,
+    principal: Principal,
+    now: datetime,
+    licence_photos: list[str],
+) -> dict[str, Any]:
+    """Write a site's supplier, linked to the tenant's one record of it (by licence number)."""
+    one = await tenant_supplier_id(
+        session, tenant_id=site.tenant_id, licence_no=body.business_licence_no, name=body.name, now=now
+    )
+    return await records.insert(
+        session,
+        suppliers,
+        site=site,
+        principal=principal,
+        now=now,
+        values={
+            **body.model_dump(exclude={"site_id"}),
+            "licence_photos": licence_photos,
+            "tenant_supplier_id": one,
+        },
+    )
+
+
+async def record_purchase(
+    session: AsyncSession,
+    body: PurchaseIn,
+    *,
+    site: SiteInfo,
+    principal: Principal,
+    now: datetime,
+    certificate_photos: list[str],
+    invoice_photos: list[str],
+) -> dict[str, Any]:
+    """Write a purchase inspection with its expiry and retention dates (``purchase.rules``)."""
+    expiry = rules.expiry_date(body.production_date, body.shelf_life_days)
+    values = {
+        **body.model_dump(exclude={"site_id"}),
+        "expiry_date": expiry,
+        "retain_until": rules.retain_until(purchase_date=body.purchase_date, expiry=expiry),
+        "certificate_photos": certificate_photos,
+        "invoice_photos": invoice_photos,
+    }
+    return await records.insert(session, purchases, site=site, principal=principal, now=now, values=values)

@@ -12,7 +12,7 @@ from bk_ledger.common.crud import READERS, WRITERS, Created, findings_out
 from bk_ledger.common.errors import field_error
 from bk_ledger.common.photos import PhotoBatch
 from bk_ledger.common.uploads import check_photos, parse_payload
-from bk_ledger.purchase import rules, service
+from bk_ledger.purchase import service
 from bk_ledger.purchase.models import PurchaseIn, SupplierIn, purchases, suppliers
 from bk_ledger.sites.service import visible_site
 from bkcore.auth import Principal
@@ -59,20 +59,8 @@ def router(ctx: LedgerContext) -> APIRouter:
                 site = await visible_site(s, p, body.site_id)
                 cfg = await rule_config(s, site.tenant_id)
                 keys = await batch.put(photos)
-                one = await service.tenant_supplier_id(
-                    s, tenant_id=site.tenant_id, licence_no=body.business_licence_no, name=body.name, now=now
-                )
-                rec = await records.insert(
-                    s,
-                    suppliers,
-                    site=site,
-                    principal=p,
-                    now=now,
-                    values={
-                        **body.model_dump(exclude={"site_id"}),
-                        "licence_photos": keys,
-                        "tenant_supplier_id": one,
-                    },
+                rec = await service.register_supplier(
+                    s, body, site=site, principal=p, now=now, licence_photos=keys
                 )
                 findings = [f for f in service.supplier_findings(rec, site, cfg, now) if f.active]
                 written = await alerts.emit(s, site.tenant_id, findings, now)
@@ -115,15 +103,15 @@ def router(ctx: LedgerContext) -> APIRouter:
                 sup = await service.get_supplier(s, tenant_id=site.tenant_id, supplier_id=body.supplier_id)
                 if sup is None or sup["site_id"] != site.site_id:
                     raise field_error(("body", "payload", "supplier_id"), "no such supplier at this site")
-                expiry = rules.expiry_date(body.production_date, body.shelf_life_days)
-                values = {
-                    **body.model_dump(exclude={"site_id"}),
-                    "expiry_date": expiry,
-                    "retain_until": rules.retain_until(purchase_date=body.purchase_date, expiry=expiry),
-                    "certificate_photos": await batch.put(certs),
-                    "invoice_photos": await batch.put(invs),
-                }
-                rec = await records.insert(s, purchases, site=site, principal=p, now=now, values=values)
+                rec = await service.record_purchase(
+                    s,
+                    body,
+                    site=site,
+                    principal=p,
+                    now=now,
+                    certificate_photos=await batch.put(certs),
+                    invoice_photos=await batch.put(invs),
+                )
         except BaseException:
             await batch.rollback()
             raise
