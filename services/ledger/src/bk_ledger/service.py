@@ -114,7 +114,7 @@ class LedgerService(Service):
         )
         self.app.state.ctx = self.ctx  # for module-level routers (bk_ledger.common.deps.get_ctx)
         for module in ROUTERS:
-            # A room is either a module-level router (iot, sites) or, not yet converted, a factory.
+            # A room is a module-level router, but purchase: a factory, its upload caps are settings.
             built = module.router
             self.app.include_router(built if isinstance(built, APIRouter) else built(self.ctx))
         if isinstance(runtime.store, LocalObjectStore):
