@@ -202,9 +202,18 @@ def test_a_recheck_is_scheduled_ahead_and_records_its_result() -> None:
 
 
 def test_class_iii_closes_after_the_tenants_quiet_period_unless_answered() -> None:
-    kw = {"last_seen_at": T0, "after_days": 7.0}
+    kw = {"last_seen_at": T0, "updated_at": T0, "after_days": 7.0}
     assert auto_close_due(risk_class=3, status="new", now=T0 + timedelta(days=7), **kw)
     assert not auto_close_due(risk_class=3, status="new", now=T0 + timedelta(days=6.9), **kw)
     assert not auto_close_due(risk_class=2, status="new", now=T0 + timedelta(days=30), **kw)
     assert not auto_close_due(risk_class=3, status="submitted", now=T0 + timedelta(days=30), **kw)
     assert verdict_for(Action.AUTO_CLOSE) == "auto_closed"
+
+
+def test_a_replayed_backlog_is_not_quiet() -> None:
+    """Captures from September merged into their case today (a backlog after an outage): old capture
+    times, fresh activity. Closing it would split one case into two between its own repeats."""
+    now = T0 + timedelta(days=90)
+    replayed = {"last_seen_at": T0, "updated_at": now - timedelta(minutes=1), "after_days": 7.0}
+    assert not auto_close_due(risk_class=3, status="new", now=now, **replayed)
+    assert auto_close_due(risk_class=3, status="new", now=now + timedelta(days=7), **replayed)

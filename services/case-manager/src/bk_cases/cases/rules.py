@@ -25,8 +25,6 @@ DEFAULT_GRADES: dict[str, RiskClass] = {
     "no_mask": RiskClass.III,
     "no_uniform": RiskClass.III,
     "no_gloves": RiskClass.III,
-    # A recalled supplier's food may be on today's plates: dispatched at once, whatever its severity.
-    "supplier_recall": RiskClass.I,
 }
 #: Statuses in which the site still owes work: only these aggregate repeats and can run overdue.
 AWAITING_SITE = frozenset(
@@ -78,9 +76,12 @@ class GradingRule:
 
 
 #: Default rules beyond ``DEFAULT_GRADES``: a failed pesticide test in a school is Class I (a child
-#: may eat the food today); elsewhere it is graded by its severity like any ledger alarm.
+#: may eat the food today; elsewhere it is graded by its severity like any ledger alarm), and so is a
+#: supplier recall anywhere.
 DEFAULT_RULES: tuple[GradingRule, ...] = (
     GradingRule("pesticide_test_failed", RiskClass.I, site_scope=EDUCATION_SCOPE),
+    # A recalled supplier's food may be on today's plates, at any kind of site: dispatched at once.
+    GradingRule("supplier_recall", RiskClass.I),
 )
 
 
@@ -291,14 +292,27 @@ def escalation_ladder(ancestors: Sequence[str], staffed: Mapping[str, Collection
 
 
 def auto_close_due(
-    *, risk_class: int, status: str, last_seen_at: datetime, now: datetime, after_days: float
+    *,
+    risk_class: int,
+    status: str,
+    last_seen_at: datetime,
+    updated_at: datetime,
+    now: datetime,
+    after_days: float,
 ) -> bool:
     """Class III (counted, no deadline) closes by itself once nothing has been seen for the tenant's
-    period, unless the site has answered (a submitted rectification waits for its review)."""
+    period, unless the site has answered (a submitted rectification waits for its review).
+
+    Quiet on both clocks: the captures' own time (``last_seen_at``) and the platform's (``updated_at``,
+    moved by every merge). A backlog replayed after an outage carries old capture times; judged by
+    those alone its case would close between two of its own repeats and open again as a second case.
+    """
+    quiet = timedelta(days=after_days)
     return (
         risk_class == RiskClass.III
         and status in AWAITING_SITE
-        and now - last_seen_at >= timedelta(days=after_days)
+        and now - last_seen_at >= quiet
+        and now - updated_at >= quiet
     )
 
 

@@ -110,6 +110,7 @@ async def _auto_close(session, now) -> int:  # type: ignore[no-untyped-def]
                 risk_class=case.risk_class,
                 status=case.status,
                 last_seen_at=case.last_seen_at,
+                updated_at=case.updated_at,
                 now=now,
                 after_days=days,
             ):

@@ -187,6 +187,7 @@ async def auto_close_candidates(
             Case.risk_class == int(RiskClass.III),
             Case.status.in_(list(statuses)),
             Case.last_seen_at <= quiet_since,
+            Case.updated_at <= quiet_since,  # a replayed backlog is not quiet (rules.auto_close_due)
         )
         .order_by(Case.last_seen_at)
         .limit(limit)
