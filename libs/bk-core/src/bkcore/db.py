@@ -274,6 +274,10 @@ class OutboxRelay:
         return total
 
     async def _step(self) -> bool:
+        # A service starts its relay before the shared bus starts (subscriptions come first); until
+        # then rows wait in the outbox, quietly, rather than failing one publish after another.
+        if not getattr(self._bus, "started", True):
+            return False
         return await self._publish_batch() == self._batch  # a full batch: more are waiting
 
     async def _publish_batch(self) -> int:

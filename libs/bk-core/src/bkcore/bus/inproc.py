@@ -291,6 +291,11 @@ class InProcessBus:
         self._executor.shutdown(wait=True)
         self._executor = None
 
+    @property
+    def started(self) -> bool:
+        """Started and not yet stopped: it can take a publish."""
+        return self._executor is not None
+
     async def ready(self) -> bool:
         return self._accepting and not self._stopping.is_set() and not any(t.done() for t in self._consumers)
 

@@ -156,6 +156,11 @@ class KafkaBus:
         producer, self._producer = self._producer, None
         await producer.stop()  # flushes what is in flight
 
+    @property
+    def started(self) -> bool:
+        """Started and not yet stopped: it can take a publish."""
+        return self._producer is not None
+
     async def ready(self) -> bool:
         if self._producer is None or self._stopping.is_set() or any(t.done() for t in self._tasks):
             return False
