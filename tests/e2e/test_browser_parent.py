@@ -156,13 +156,15 @@ async def test_parent_logs_in_binds_watches_reads_rates_and_complains(tmp_path: 
             parent.assert_no_js_errors()
 
         # The canteen-door display shows the same day, without any login.
-        # Its score is the case-manager's (site_scores.v1), once published: the console's number.
+        # Its score is the case-manager's (site_scores.v1), once published: the console's number. The
+        # parent's rating and complaint above re-score the site within seconds; wait for that publication.
         for _ in range(120):
-            if (await client.get(f"/api/public/public/kiosk/{SITE}")).json()["score"] is not None:
+            console = await client.get(f"/api/cases/stats/sites/{SITE}/score", headers=supervisor)
+            assert console.status_code == 200, console.text
+            published = (await client.get(f"/api/public/public/kiosk/{SITE}")).json()["score"]
+            if published is not None and published == console.json()["score"]:
                 break
             await asyncio.sleep(0.5)
-        console = await client.get(f"/api/cases/stats/sites/{SITE}/score", headers=supervisor)
-        assert console.status_code == 200, console.text
         kiosk = await new_session(browser, "kiosk", **DESKTOP)
         async with shots_on_failure([kiosk]):
             await kiosk.page.goto(f"{platform.base_url}/kiosk/?site={SITE}")
