@@ -169,7 +169,7 @@ def handovers(outcome: str) -> float:
     return REGISTRY.get_sample_value("bk_detector_handover_total", {"outcome": outcome}) or 0.0
 
 
-async def wait_for(check: Any, timeout_s: float = 15.0) -> None:
+async def wait_for(check: Any, timeout_s: float = 60.0) -> None:
     async with asyncio.timeout(timeout_s):
         while not check():  # noqa: ASYNC110 (a metric: there is no event to wait on)
             await asyncio.sleep(0.05)
