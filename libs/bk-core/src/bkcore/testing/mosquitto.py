@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 class MosquittoUnavailable(RuntimeError):
-    pass
+    """The mosquitto binary is missing or the broker did not start: the test fails loudly, never skips."""
 
 
 @dataclass

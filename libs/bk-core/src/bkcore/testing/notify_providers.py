@@ -23,6 +23,7 @@ import hmac
 import json
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -60,15 +61,16 @@ class _Failures:
         return JSONResponse(self.answer, status_code=self.status)
 
 
-class _Fake:
+class _Fake(ABC):
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.refused: list[tuple[str, Any]] = []  # (why, request body): what a wrong request got
         self._fail = _Failures()
         self.app = Starlette(routes=self.routes())
 
+    @abstractmethod
     def routes(self) -> list[Route]:
-        raise NotImplementedError
+        """The provider's endpoints, as it documents them."""
 
     def fail_next(self, n: int, answer: dict[str, Any], status: int = 200) -> None:
         self._fail = _Failures(n, status, answer)
